@@ -1,0 +1,20 @@
+internal import Crypto
+
+/// The hashes of the audit chain. Both use SHA-256.
+///
+/// The leaf hash is RFC 9162's Merkle tree leaf hash, so an RFC 9162 tree (signed checkpoints,
+/// inclusion and consistency proofs) can later be built over the same leaves without re-hashing.
+public enum AuditHash {
+    /// The "previous hash" of entry 1: 32 zero bytes.
+    public static let genesis = [UInt8](repeating: 0, count: 32)
+
+    /// `SHA-256(0x00 ‖ entry)` over an entry's canonical bytes.
+    public static func leaf(_ canonicalEntry: [UInt8]) -> [UInt8] {
+        SHA256.hash([0x00] + canonicalEntry)
+    }
+
+    /// `SHA-256(previous ‖ leaf)`: the hash stored with an entry.
+    public static func chain(previous: [UInt8], leaf: [UInt8]) -> [UInt8] {
+        SHA256.hash(previous + leaf)
+    }
+}

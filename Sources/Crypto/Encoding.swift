@@ -1,0 +1,105 @@
+/// Base16 (hexadecimal) text for bytes.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Lowercase hex, two characters per byte.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { text in
+            for (index, byte) in bytes.enumerated() {
+                text[2 * index] = digits[Int(byte >> 4)]
+                text[2 * index + 1] = digits[Int(byte & 0x0f)]
+            }
+            return bytes.count * 2
+        }
+    }
+
+    /// The bytes spelled by `s` (upper- or lowercase), or `nil` when `s` has an odd
+    /// length or a character that is not a hex digit.
+    public static func decode(_ s: String) -> [UInt8]? {
+        let text = Array(s.utf8)
+        guard text.count.isMultiple(of: 2) else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count / 2)
+        var index = 0
+        while index < text.count {
+            guard let high = value(text[index]), let low = value(text[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func value(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// Base62 text for bytes, with the alphabet `0-9A-Za-z`.
+///
+/// The bytes are read as one big-endian unsigned integer written in base 62, most
+/// significant digit first. As in Base58, each leading zero byte becomes a leading `0`,
+/// so different byte strings never share an encoding (`[0, 1]` is "01", `[1]` is "1").
+/// The output has only letters and digits, so it survives URLs, shells and double-click
+/// selection.
+public enum Base62 {
+    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let leadingZeros = bytes.prefix { $0 == 0 }.count
+        // Little-endian base-62 digits of the value, grown one input byte at a time.
+        var digits: [UInt8] = []
+        digits.reserveCapacity(bytes.count * 138 / 100 + 1)  // log(256) / log(62) ≈ 1.344
+        for byte in bytes[leadingZeros...] {
+            var carry = Int(byte)
+            for index in digits.indices {
+                carry += Int(digits[index]) << 8
+                digits[index] = UInt8(carry % 62)
+                carry /= 62
+            }
+            while carry > 0 {
+                digits.append(UInt8(carry % 62))
+                carry /= 62
+            }
+        }
+        let characters =
+            [UInt8](repeating: alphabet[0], count: leadingZeros) + digits.reversed().map { alphabet[Int($0)] }
+        return String(decoding: characters, as: UTF8.self)
+    }
+
+    /// The bytes whose ``encode(_:)`` is `s`, or `nil` when `s` has a character outside
+    /// `0-9A-Za-z`.
+    public static func decode(_ s: String) -> [UInt8]? {
+        let text = Array(s.utf8)
+        let leadingZeros = text.prefix { $0 == alphabet[0] }.count
+        // Little-endian base-256 bytes of the value, grown one input digit at a time.
+        var bytes: [UInt8] = []
+        for character in text[leadingZeros...] {
+            guard let digit = value(character) else { return nil }
+            var carry = Int(digit)
+            for index in bytes.indices {
+                carry += Int(bytes[index]) * 62
+                bytes[index] = UInt8(carry & 0xff)
+                carry >>= 8
+            }
+            while carry > 0 {
+                bytes.append(UInt8(carry & 0xff))
+                carry >>= 8
+            }
+        }
+        return [UInt8](repeating: 0, count: leadingZeros) + bytes.reversed()
+    }
+
+    private static func value(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): character - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): character - UInt8(ascii: "a") + 36
+        default: nil
+        }
+    }
+}

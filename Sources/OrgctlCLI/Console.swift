@@ -1,0 +1,84 @@
+import Foundation
+
+/// Where a command writes, and how: the one place that knows about terminals and colour.
+///
+/// Passed down to every command instead of global state, so tests capture output.
+public final class Console: @unchecked Sendable {
+    // @unchecked: the writers are only called from the command's own thread; the class is
+    // Sendable so a command may hand it to a progress reporter it owns.
+    let out: (String) -> Void
+    let err: (String) -> Void
+    public let stdoutIsTerminal: Bool
+    public let stderrIsTerminal: Bool
+    public let stdinIsTerminal: Bool
+    let readLine: () -> String?
+    var colorDisabled: Bool
+    var quiet = false
+
+    public init(
+        out: @escaping (String) -> Void, err: @escaping (String) -> Void, stdoutIsTerminal: Bool, stderrIsTerminal: Bool,
+        stdinIsTerminal: Bool = false, readLine: @escaping () -> String? = { nil }, colorDisabled: Bool
+    ) {
+        self.out = out
+        self.err = err
+        self.stdoutIsTerminal = stdoutIsTerminal
+        self.stderrIsTerminal = stderrIsTerminal
+        self.stdinIsTerminal = stdinIsTerminal
+        self.readLine = readLine
+        self.colorDisabled = colorDisabled
+    }
+
+    /// The process's own standard streams.
+    public static func standard(environment: [String: String]) -> Console {
+        Console(
+            out: { text in FileHandle.standardOutput.write(Data(text.utf8)) },
+            err: { text in FileHandle.standardError.write(Data(text.utf8)) },
+            stdoutIsTerminal: isatty(1) == 1, stderrIsTerminal: isatty(2) == 1, stdinIsTerminal: isatty(0) == 1,
+            readLine: { Swift.readLine(strippingNewline: true) },
+            colorDisabled: environment["NO_COLOR"].map { !$0.isEmpty } ?? false || environment["TERM"] == "dumb")
+    }
+
+    /// Writes a line (or several) to standard output.
+    func print(_ text: String) { out(text.hasSuffix("\n") ? text : text + "\n") }
+
+    /// Writes a line to standard error.
+    func printError(_ text: String) { err(text.hasSuffix("\n") ? text : text + "\n") }
+
+    /// Informational chatter on standard error, silenced by --quiet.
+    func info(_ text: String) { if !quiet { printError(text) } }
+
+    func style(forStdout: Bool) -> Style {
+        Style(enabled: !colorDisabled && (forStdout ? stdoutIsTerminal : stderrIsTerminal))
+    }
+}
+
+/// ANSI styling that is a no-op when colour is off.
+struct Style {
+    var enabled: Bool
+
+    private func wrap(_ code: String, _ text: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    func bold(_ t: String) -> String { wrap("1", t) }
+    func red(_ t: String) -> String { wrap("1;31", t) }
+    func yellow(_ t: String) -> String { wrap("1;33", t) }
+    func green(_ t: String) -> String { wrap("32", t) }
+    func cyan(_ t: String) -> String { wrap("36", t) }
+    func dim(_ t: String) -> String { wrap("2", t) }
+}
+
+/// Documented exit statuses (README "Exit codes").
+public enum ExitCode {
+    public static let success: Int32 = 0
+    /// Invalid configuration, or a runtime error (database, files, secrets).
+    public static let failure: Int32 = 1
+    /// `plan --detailed-exitcode`: the plan has changes.
+    public static let changesPresent: Int32 = 2
+    /// EX_USAGE: the command line itself is wrong.
+    public static let usage: Int32 = 64
+}
+
+/// A failure a command reports to the user: what happened and what to do next.
+struct CommandFailure: Error {
+    var message: String
+    var help: String?
+    var exitCode: Int32 = ExitCode.failure
+}

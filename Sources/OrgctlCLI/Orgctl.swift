@@ -1,0 +1,69 @@
+import Foundation
+import Spec
+
+/// The command-line program: parses arguments, runs one command, returns the exit status.
+///
+/// The `orgctl` executable only calls ``run(_:environment:console:)``.
+public enum Orgctl {
+    public static let version = "0.1.0"
+
+    /// The whole command tree: parsing, help and completions all come from it.
+    static let commands = CommandSpec(
+        name: "orgctl",
+        abstract: "Declarative configuration for the tenants of a SaaS platform: validate, plan, apply.",
+        discussion: """
+            orgctl reads tenants, plans, roles, members, teams, SSO, webhooks and API keys from YAML \
+            files kept in git, checks them strictly, and reconciles a SQLite state database with them.
+            """,
+        inheritedOptions: [
+            .flag("no-color", help: "Never colour output (also when NO_COLOR is set).", env: "NO_COLOR"),
+            .flag("quiet", short: "q", help: "Print only results and errors, no progress or hints."),
+        ],
+        subcommands: [ValidateCommand.spec])
+
+    public static func run(_ arguments: [String], environment: [String: String], console: Console) -> Int32 {
+        let parser = ArgumentParser(root: commands, version: version)
+        let parsed: ParsedCommand
+        do {
+            switch try parser.parse(arguments) {
+            case .help(let text):
+                console.print(text)
+                return ExitCode.success
+            case .version:
+                console.print("orgctl \(version)")
+                return ExitCode.success
+            case .command(let command):
+                parsed = command
+            }
+        } catch {
+            console.printError(error.description)
+            return ExitCode.usage
+        }
+        if parsed.flag("no-color") { console.colorDisabled = true }
+        console.quiet = parsed.flag("quiet")
+        let context = CommandContext(console: console, environment: environment, now: Date())
+        do {
+            switch parsed.path {
+            case ["validate"]: return try ValidateCommand.run(parsed, context)
+            default:
+                console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
+                return ExitCode.usage
+            }
+        } catch let failure as CommandFailure {
+            let style = console.style(forStdout: false)
+            console.printError("\(style.red("error")): \(failure.message)")
+            if let help = failure.help { console.printError("\(style.green("help")): \(help)") }
+            return failure.exitCode
+        } catch {
+            console.printError("error: \(error)")
+            return ExitCode.failure
+        }
+    }
+}
+
+/// What every command gets: where to write, the environment, and the clock.
+struct CommandContext {
+    var console: Console
+    var environment: [String: String]
+    var now: Date
+}

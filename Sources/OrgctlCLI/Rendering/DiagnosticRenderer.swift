@@ -1,0 +1,147 @@
+import Foundation
+import Spec
+
+/// Renders diagnostics as text (with the source line and a caret), JSON, or GitHub Actions
+/// workflow commands.
+struct DiagnosticRenderer {
+    /// Text output shows at most this many diagnostics; JSON at most `jsonLimit`.
+    static let textLimit = 200
+    static let jsonLimit = 10_000
+
+    var style: Style
+
+    // MARK: Text
+
+    func text(_ diagnostics: [Diagnostic]) -> String {
+        var sources = SourceCache()
+        var output = ""
+        for diagnostic in diagnostics.prefix(Self.textLimit) {
+            output += render(diagnostic, &sources)
+        }
+        if diagnostics.count > Self.textLimit {
+            output += "… and \(diagnostics.count - Self.textLimit) more (use --format json to see all)\n"
+        }
+        return output
+    }
+
+    private func render(_ d: Diagnostic, _ sources: inout SourceCache) -> String {
+        let label: String
+        switch d.severity {
+        case .error: label = style.red("error")
+        case .warning: label = style.yellow("warning")
+        case .note: label = style.cyan("note")
+        }
+        var text = ""
+        if let location = d.location {
+            text += style.bold("\(location):") + " "
+        }
+        text += "\(label): \(style.bold(d.message)) \(style.dim("[\(d.id)]"))\n"
+        if let location = d.location, let excerpt = sources.excerpt(location) {
+            text += excerpt.map { "      " + $0 }.joined(separator: "\n") + "\n"
+        }
+        for note in d.notes {
+            text += "\(style.cyan("note")): \(note.message)"
+            if let location = note.location { text += " (\(location))" }
+            text += "\n"
+        }
+        if let help = d.help {
+            text += "\(style.green("help")): \(help)\n"
+        }
+        return text
+    }
+
+    // MARK: JSON
+
+    /// The stable JSON document described in docs/cli.md ("validate --format json").
+    static func jsonObjects(_ diagnostics: [Diagnostic]) -> [[String: Any]] {
+        diagnostics.prefix(jsonLimit).map { d in
+            var object: [String: Any] = ["severity": d.severity.rawValue, "id": d.id, "message": d.message]
+            if let location = d.location {
+                object["file"] = location.file
+                object["line"] = location.line
+                object["column"] = location.column
+            }
+            if let help = d.help { object["help"] = help }
+            if !d.notes.isEmpty {
+                object["notes"] = d.notes.map { note -> [String: Any] in
+                    var n: [String: Any] = ["message": note.message]
+                    if let location = note.location {
+                        n["file"] = location.file
+                        n["line"] = location.line
+                        n["column"] = location.column
+                    }
+                    return n
+                }
+            }
+            return object
+        }
+    }
+
+    // MARK: GitHub Actions
+
+    /// `::error file=…,line=…,col=…,title=…::message` lines, one per diagnostic.
+    static func github(_ diagnostics: [Diagnostic]) -> String {
+        var output = ""
+        for d in diagnostics.prefix(textLimit) {
+            let command: String
+            switch d.severity {
+            case .error: command = "error"
+            case .warning: command = "warning"
+            case .note: command = "notice"
+            }
+            var properties: [String] = []
+            if let location = d.location {
+                properties += ["file=\(escapeProperty(location.file))", "line=\(location.line)", "col=\(location.column)"]
+            }
+            properties.append("title=\(escapeProperty(d.id))")
+            var message = d.message
+            if let help = d.help { message += "\nhelp: \(help)" }
+            output += "::\(command) \(properties.joined(separator: ","))::\(escapeData(message))\n"
+        }
+        return output
+    }
+
+    private static func escapeData(_ s: String) -> String {
+        s.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
+            .replacingOccurrences(of: "\n", with: "%0A")
+    }
+
+    private static func escapeProperty(_ s: String) -> String {
+        escapeData(s).replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: ",", with: "%2C")
+    }
+}
+
+/// Reads source lines for excerpts, each file at most once.
+struct SourceCache {
+    private var lines: [String: [Substring]] = [:]
+    private static let maxWidth = 120
+
+    /// The line with a gutter, and a caret under the column: `12 | key: value` / `   |     ^`.
+    mutating func excerpt(_ location: SourceLocation) -> [String]? {
+        if lines[location.file] == nil {
+            guard let data = FileManager.default.contents(atPath: location.file), data.count <= 256 << 20 else { return nil }
+            let text = String(decoding: data, as: UTF8.self)
+            lines[location.file] = text.split(separator: "\n", omittingEmptySubsequences: false)
+        }
+        guard let fileLines = lines[location.file], location.line >= 1, location.line <= fileLines.count else { return nil }
+        var line = Array(fileLines[location.line - 1].unicodeScalars)
+        if line.last == "\r" { line.removeLast() }
+        var column = max(0, location.column - 1)
+        // Keep very long lines (a 2 MB key) to a window around the column.
+        var prefix = "", suffix = ""
+        if line.count > Self.maxWidth {
+            let start = max(0, min(column - 20, line.count - Self.maxWidth))
+            let end = min(line.count, start + Self.maxWidth)
+            prefix = start > 0 ? "…" : ""
+            suffix = end < line.count ? "…" : ""
+            line = Array(line[start..<end])
+            column = column - start + (prefix.isEmpty ? 0 : 1)
+        }
+        // Control characters (a NUL, an escape) are shown as '?' so the excerpt cannot drive the terminal.
+        let shown = prefix + String(String.UnicodeScalarView(line.map { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F ? "?" : $0 })) + suffix
+        let pad = String(shown.unicodeScalars.prefix(column).map { $0 == "\t" ? "\t" : " " })
+        let number = String(location.line)
+        let gutter = String(repeating: " ", count: number.count)
+        return ["\(number) | \(shown)", "\(gutter) | \(pad)^"]
+    }
+}

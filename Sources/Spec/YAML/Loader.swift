@@ -1,0 +1,365 @@
+internal import CYAML
+
+/// Limits that keep hostile input from costing unbounded time, memory or output.
+public struct LoaderLimits: Sendable {
+    /// Deepest nesting of mappings and lists. Real configurations nest fewer than ten levels.
+    public var maxDepth = 64
+    /// Longest mapping key, in bytes.
+    public var maxKeyBytes = 1024
+    /// Longest scalar value, in bytes (certificates are files, not inline values, but a PEM
+    /// pasted inline still fits).
+    public var maxScalarBytes = 1 << 20
+    /// Nodes that aliases may add by expansion, per file: stops "billion laughs" bombs.
+    public var maxAliasExpansion = 100_000
+    /// Largest file read, in bytes.
+    public var maxFileBytes = 256 << 20
+
+    public init() {}
+}
+
+/// One YAML document of a file: its root node and where it starts.
+public struct Document: Sendable {
+    public var root: Node
+    public var start: Mark
+}
+
+/// Turns YAML text into positioned node trees with libyaml's event parser.
+///
+/// Everything outside the YAML core schema that could surprise a reviewer is an error here:
+/// merge keys (`<<`), tags other than the core schema's, non-scalar keys and duplicate keys.
+/// Anchors and aliases are allowed, with bounded expansion.
+public struct YAMLLoader: Sendable {
+    public var limits: LoaderLimits
+
+    public init(limits: LoaderLimits = LoaderLimits()) {
+        self.limits = limits
+    }
+
+    /// Parses `bytes` (the contents of `file`) into documents, reporting problems into `diagnostics`.
+    ///
+    /// On a syntax error the documents parsed before it are still returned, so one run can report
+    /// problems in earlier documents too.
+    public func load(_ bytes: [UInt8], file: String, into diagnostics: inout Diagnostics) -> [Document] {
+        if bytes.count > limits.maxFileBytes {
+            diagnostics.error(
+                "spec.file-too-large", "file is larger than \(limits.maxFileBytes >> 20) MiB",
+                at: SourceLocation(file: file, line: 1, column: 1),
+                help: "split the configuration into several files")
+            return []
+        }
+        if let problem = Self.encodingProblem(bytes, file: file) {
+            diagnostics.report(problem)
+            return []
+        }
+        var builder = TreeBuilder(file: file, limits: limits)
+        bytes.withUnsafeBufferPointer { buffer in
+            builder.run(buffer)
+        }
+        diagnostics.append(contentsOf: builder.diagnostics)
+        return builder.documents
+    }
+
+    /// Rejects what libyaml would misreport or accept: UTF-16/32 input, NUL bytes and invalid UTF-8,
+    /// each with the exact position of the first bad byte.
+    static func encodingProblem(_ bytes: [UInt8], file: String) -> Diagnostic? {
+        if bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE]) {
+            return Diagnostic(
+                .error, "spec.encoding", "file is not UTF-8 (it starts with a UTF-16 byte order mark)",
+                at: SourceLocation(file: file, line: 1, column: 1), help: "save the file as UTF-8")
+        }
+        var line = 1
+        var column = 1
+        var index = 0
+        let count = bytes.count
+        return bytes.withUnsafeBufferPointer { b -> Diagnostic? in
+            while index < count {
+                let byte = b[index]
+                if byte < 0x80 {
+                    if byte == 0 {
+                        return Diagnostic(
+                            .error, "spec.encoding", "file contains a NUL byte",
+                            at: SourceLocation(file: file, line: line, column: column),
+                            help: "YAML files are text: remove the NUL byte (is this a binary file?)")
+                    }
+                    if byte == 0x0A {
+                        line += 1
+                        column = 1
+                    } else {
+                        column += 1
+                    }
+                    index += 1
+                    continue
+                }
+                let length: Int
+                let minimum: UInt32
+                var scalar: UInt32
+                switch byte {
+                case 0xC2...0xDF: (length, minimum, scalar) = (2, 0x80, UInt32(byte & 0x1F))
+                case 0xE0...0xEF: (length, minimum, scalar) = (3, 0x800, UInt32(byte & 0x0F))
+                case 0xF0...0xF4: (length, minimum, scalar) = (4, 0x10000, UInt32(byte & 0x07))
+                default: length = 0; minimum = 0; scalar = 0
+                }
+                var valid = length > 0 && index + length <= count
+                if valid {
+                    for k in 1..<length {
+                        let next = b[index + k]
+                        if next & 0xC0 != 0x80 { valid = false; break }
+                        scalar = scalar << 6 | UInt32(next & 0x3F)
+                    }
+                }
+                if valid, scalar < minimum || scalar > 0x10FFFF || (0xD800...0xDFFF).contains(scalar) {
+                    valid = false
+                }
+                if !valid {
+                    return Diagnostic(
+                        .error, "spec.encoding", "file is not valid UTF-8",
+                        at: SourceLocation(file: file, line: line, column: column),
+                        help: "save the file as UTF-8; the byte 0x\(String(byte, radix: 16, uppercase: true)) cannot start or continue a character here")
+                }
+                index += length
+                column += 1
+            }
+            return nil
+        }
+    }
+}
+
+/// Builds nodes from libyaml events with an explicit stack (no recursion, so depth cannot
+/// overflow the call stack).
+private struct TreeBuilder {
+    let file: String
+    let limits: LoaderLimits
+    var diagnostics = Diagnostics()
+    var documents: [Document] = []
+
+    private enum FrameKind { case sequence, mapping }
+
+    private struct Frame {
+        var kind: FrameKind
+        var mark: Mark
+        var anchor: String?
+        var items: [Node] = []
+        var pairs: [Node.Pair] = []
+        var pendingKey: Node?
+        /// Nodes in this subtree counting alias expansion; feeds the expansion limit.
+        var size = 1
+        /// Keys seen so far, once the mapping is large enough that a linear scan would cost.
+        var keyIndex: [String: Mark]?
+    }
+
+    private var stack: [Frame] = []
+    private var anchors: [String: (node: Node, size: Int)] = [:]
+    private var expanded = 0
+    private var documentStart = Mark(line: 1, column: 1)
+    private var failed = false
+
+    init(file: String, limits: LoaderLimits) {
+        self.file = file
+        self.limits = limits
+    }
+
+    private func location(_ mark: Mark) -> SourceLocation {
+        SourceLocation(file: file, line: Int(mark.line), column: Int(mark.column))
+    }
+
+    private static func mark(_ m: yaml_mark_t) -> Mark {
+        Mark(line: Int32(clamping: m.line + 1), column: Int32(clamping: m.column + 1))
+    }
+
+    mutating func run(_ buffer: UnsafeBufferPointer<UInt8>) {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else {
+            diagnostics.error("spec.yaml", "out of memory while starting the YAML parser", at: location(Mark(line: 1, column: 1)))
+            return
+        }
+        defer { yaml_parser_delete(&parser) }
+        // libyaml keeps this pointer: every parse call happens inside the caller's buffer scope.
+        yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+        yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+
+        while !failed {
+            var event = yaml_event_t()
+            guard yaml_parser_parse(&parser, &event) == 1 else {
+                reportSyntaxError(parser, buffer)
+                return
+            }
+            defer { yaml_event_delete(&event) }
+            if event.type == YAML_STREAM_END_EVENT { return }
+            handle(&event)
+        }
+    }
+
+    private mutating func reportSyntaxError(_ parser: yaml_parser_t, _ buffer: UnsafeBufferPointer<UInt8>) {
+        let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
+        var mark = Self.mark(parser.problem_mark)
+        var help = "fix the YAML syntax at this position"
+        var message = problem
+        // libyaml reports a tab used for indentation as a token that cannot start; say what it is.
+        let offset = Int(parser.problem_offset)
+        if offset < buffer.count, buffer[offset] == 0x09 {
+            message = "a tab character is used for indentation"
+            help = "YAML indentation must use spaces: replace the tab with spaces"
+        } else if problem.contains("control characters") || problem.contains("special characters") {
+            message = "file contains a control character that YAML does not allow"
+            help = "remove the control character (YAML text may not hold raw control codes)"
+        } else if problem.contains("mapping values are not allowed") {
+            help = "quote the value if it contains ': ', or check the indentation of this line"
+        } else if problem.contains("did not find expected key") {
+            help = "check the indentation: keys of one mapping must start in the same column"
+        }
+        if mark.line == 0 { mark = Mark(line: 1, column: 1) }
+        var notes: [Diagnostic.Note] = []
+        if let context = parser.context.map({ String(cString: $0) }) {
+            notes.append(.init("\(context) that started here", at: location(Self.mark(parser.context_mark))))
+        }
+        diagnostics.error("spec.yaml-syntax", message, at: location(mark), help: help, notes: notes)
+    }
+
+    private mutating func fail(_ id: String, _ message: String, at mark: Mark, help: String) {
+        diagnostics.error(id, message, at: location(mark), help: help)
+        failed = true
+    }
+
+    private mutating func checkTag(_ tag: UnsafeMutablePointer<yaml_char_t>?, at mark: Mark, scalar: Bool) -> Bool {
+        guard let tag else { return true }
+        let text = String(cString: tag)
+        let core: Set<String> = [
+            "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq",
+            "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
+            "tag:yaml.org,2002:float", "!",
+        ]
+        if core.contains(text) { return true }
+        fail(
+            "spec.yaml-tag", "tag '\(String(text.prefix(80)))' is not allowed", at: mark,
+            help: "remove the tag; orgctl reads plain YAML (only the core schema tags such as !!str are accepted)")
+        return false
+    }
+
+    private mutating func handle(_ event: inout yaml_event_t) {
+        let start = Self.mark(event.start_mark)
+        switch event.type {
+        case YAML_DOCUMENT_START_EVENT:
+            documentStart = start
+            anchors.removeAll(keepingCapacity: true)
+        case YAML_DOCUMENT_END_EVENT, YAML_STREAM_START_EVENT, YAML_NO_EVENT:
+            break
+        case YAML_SCALAR_EVENT:
+            let data = event.data.scalar
+            guard checkTag(data.tag, at: start, scalar: true) else { return }
+            if data.length > limits.maxScalarBytes {
+                fail(
+                    "spec.value-too-long", "value is longer than \(limits.maxScalarBytes) bytes", at: start,
+                    help: "shorten the value")
+                return
+            }
+            let text = String(decoding: UnsafeBufferPointer(start: data.value, count: data.length), as: UTF8.self)
+            var style: Node.Style = data.style == YAML_PLAIN_SCALAR_STYLE ? .plain : .quoted
+            if let tag = data.tag, String(cString: tag) == "tag:yaml.org,2002:str" { style = .quoted }
+            let node = Node(.scalar(text, style), at: start)
+            if let anchor = data.anchor { anchors[String(cString: anchor)] = (node, 1) }
+            add(node, size: 1)
+        case YAML_ALIAS_EVENT:
+            let name = String(cString: event.data.alias.anchor)
+            guard let target = anchors[name] else {
+                fail("spec.yaml-alias", "alias '*\(name)' names no anchor defined before it", at: start,
+                     help: "define the anchor '&\(name)' earlier in the same document")
+                return
+            }
+            expanded += target.size
+            if expanded > limits.maxAliasExpansion {
+                fail(
+                    "spec.alias-bomb", "aliases expand to more than \(limits.maxAliasExpansion) nodes", at: start,
+                    help: "write the repeated content out, or use fewer nested aliases")
+                return
+            }
+            add(target.node, size: target.size)
+        case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            let isMapping = event.type == YAML_MAPPING_START_EVENT
+            let tag = isMapping ? event.data.mapping_start.tag : event.data.sequence_start.tag
+            guard checkTag(tag, at: start, scalar: false) else { return }
+            if stack.count >= limits.maxDepth {
+                fail(
+                    "spec.too-deep", "nesting is deeper than \(limits.maxDepth) levels", at: start,
+                    help: "flatten the structure; orgctl configurations nest only a few levels")
+                return
+            }
+            let anchorPointer = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+            stack.append(
+                Frame(kind: isMapping ? .mapping : .sequence, mark: start, anchor: anchorPointer.map { String(cString: $0) }))
+        case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+            guard let frame = stack.popLast() else { return }
+            let node: Node
+            switch frame.kind {
+            case .sequence: node = Node(.sequence(frame.items), at: frame.mark)
+            case .mapping: node = Node(.mapping(frame.pairs), at: frame.mark)
+            }
+            if let anchor = frame.anchor { anchors[anchor] = (node, frame.size) }
+            add(node, size: frame.size)
+        default:
+            break
+        }
+    }
+
+    /// Attaches a finished node to its parent, or makes it a document root.
+    private mutating func add(_ node: Node, size: Int) {
+        guard !stack.isEmpty else {
+            documents.append(Document(root: node, start: documentStart))
+            return
+        }
+        let top = stack.count - 1
+        stack[top].size += size
+        switch stack[top].kind {
+        case .sequence:
+            stack[top].items.append(node)
+        case .mapping:
+            guard let key = stack[top].pendingKey else {
+                guard case .scalar(let text, let style) = node.content else {
+                    fail(
+                        "spec.complex-key", "mapping key is \(node.kindDescription), not a scalar", at: node.mark,
+                        help: "use a plain name as the key")
+                    return
+                }
+                if text.utf8.count > limits.maxKeyBytes {
+                    fail(
+                        "spec.key-too-long", "mapping key is longer than \(limits.maxKeyBytes) bytes", at: node.mark,
+                        help: "use a shorter key")
+                    return
+                }
+                if text == "<<" && style == .plain {
+                    fail(
+                        "spec.merge-key", "merge keys ('<<') are not supported", at: node.mark,
+                        help: "write the keys out, or reference a shared value with an alias ('*name') as a whole value")
+                    return
+                }
+                if let first = firstOccurrence(of: text, at: node.mark, in: top) {
+                    diagnostics.error(
+                        "spec.duplicate-key", "key '\(text)' is defined more than once in this mapping",
+                        at: location(node.mark), help: "remove one of the two definitions",
+                        notes: [.init("first defined here", at: location(first))])
+                }
+                stack[top].pendingKey = node
+                return
+            }
+            stack[top].pairs.append(Node.Pair(key: key, value: node))
+            stack[top].pendingKey = nil
+        }
+    }
+
+    /// Where `key` was first defined in the mapping at `index`, or nil (and records it) when new.
+    private mutating func firstOccurrence(of key: String, at mark: Mark, in index: Int) -> Mark? {
+        if stack[index].keyIndex == nil {
+            if stack[index].pairs.count < 12 {
+                return stack[index].pairs.first { $0.key.scalar == key }?.key.mark
+            }
+            var keys: [String: Mark] = [:]
+            keys.reserveCapacity(stack[index].pairs.count * 2)
+            for pair in stack[index].pairs where keys[pair.key.scalar ?? ""] == nil {
+                keys[pair.key.scalar ?? ""] = pair.key.mark
+            }
+            stack[index].keyIndex = keys
+        }
+        if let existing = stack[index].keyIndex?[key] { return existing }
+        stack[index].keyIndex?[key] = mark
+        return nil
+    }
+}
