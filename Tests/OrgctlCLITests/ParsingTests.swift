@@ -1,6 +1,7 @@
 import Testing
 
 @testable import OrgctlCLI
+import Spec
 
 // MARK: - A small command tree in the shape of orgctl's
 
@@ -115,8 +116,8 @@ struct SuggestionTests {
         ("plan", "apply", 4),
     ])
     func distance(a: String, b: String, expected: Int) {
-        #expect(editDistance(a, b) == expected)
-        #expect(editDistance(b, a) == expected)
+        #expect(Suggestions.editDistance(a, b) == expected)
+        #expect(Suggestions.editDistance(b, a) == expected)
     }
 
     @Test(
@@ -134,12 +135,12 @@ struct SuggestionTests {
             ("plan", [], nil),
         ] as [(String, [String], String?)])
     func suggestion(word: String, candidates: [String], expected: String?) {
-        #expect(editDistanceSuggestion(for: word, among: candidates) == expected)
+        #expect(Suggestions.closest(to: word, among: candidates) == expected)
     }
 
     @Test func closerCandidateWinsOverEarlierOne() {
         // Both are within the threshold of 2; the nearer one wins, not the first listed.
-        #expect(editDistanceSuggestion(for: "statte", among: ["stats", "state"]) == "state")
+        #expect(Suggestions.closest(to: "statte", among: ["stats", "state"]) == "state")
     }
 }
 

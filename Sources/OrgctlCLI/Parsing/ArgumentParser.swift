@@ -1,3 +1,4 @@
+import Spec
 /// What the command line asks for.
 enum ParseOutcome: Sendable, Equatable {
     case command(ParsedCommand)
@@ -84,7 +85,7 @@ struct ArgumentParser: Sendable {
 }
 
 private func didYouMean(_ word: String, among candidates: [String]) -> String? {
-    editDistanceSuggestion(for: word, among: candidates).map { "did you mean '\($0)'?" }
+    Suggestions.closest(to: word, among: candidates).map { "did you mean '\($0)'?" }
 }
 
 /// The state of one parse. Mistakes are recorded rather than thrown so that the scan can
@@ -174,7 +175,7 @@ private struct Run {
                 if chain.isRoot { candidates.append("version") }
                 fail(
                     "unknown option '--\(name)'",
-                    suggestion: editDistanceSuggestion(for: String(name), among: candidates)
+                    suggestion: Suggestions.closest(to: String(name), among: candidates)
                         .map { "did you mean '--\($0)'?" })
                 return
             }
@@ -186,7 +187,7 @@ private struct Run {
                 // `-format` for `--format` is a common slip; short letters get no guesses.
                 let suggestion =
                     body.count > 1
-                    ? editDistanceSuggestion(for: String(body), among: available.map(\.long))
+                    ? Suggestions.closest(to: String(body), among: available.map(\.long))
                         .map { "did you mean '--\($0)'?" }
                     : nil
                 fail("unknown option '\(token)'", suggestion: suggestion)

@@ -20,7 +20,12 @@ public enum Suggestions {
         return best?.candidate
     }
 
-    /// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+    /// Optimal string alignment distance (Levenshtein plus adjacent transpositions, so `fromat`
+    /// is one edit from `format`), over Unicode scalars.
+    public static func editDistance(_ a: String, _ b: String) -> Int {
+        editDistance(Array(a.unicodeScalars), Array(b.unicodeScalars))
+    }
+
     static func editDistance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
