@@ -27,7 +27,8 @@ let package = Package(
         .target(name: "Spec", dependencies: ["CYAML", "Crypto"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["Crypto"], swiftSettings: strict),
         .target(name: "StateStore", dependencies: ["Spec", "Audit", "Crypto", "CSQLite"], swiftSettings: strict),
-        .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
+        .target(name: "Reconciler", dependencies: ["Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
+        .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Reconciler", "Audit", "Crypto"], swiftSettings: strict),
         .executableTarget(name: "orgctl", dependencies: ["OrgctlCLI"], swiftSettings: strict),
 
         // MARK: Tests (Swift Testing), one target per module plus end-to-end

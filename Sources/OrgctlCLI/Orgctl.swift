@@ -19,7 +19,7 @@ public enum Orgctl {
             .flag("no-color", help: "Never colour output (also when NO_COLOR is set).", env: "NO_COLOR"),
             .flag("quiet", short: "q", help: "Print only results and errors, no progress or hints."),
         ],
-        subcommands: [ValidateCommand.spec])
+        subcommands: [ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, AuditCommand.spec])
 
     public static func run(_ arguments: [String], environment: [String: String], console: Console) -> Int32 {
         let parser = ArgumentParser(root: commands, version: version)
@@ -41,10 +41,16 @@ public enum Orgctl {
         }
         if parsed.flag("no-color") { console.colorDisabled = true }
         console.quiet = parsed.flag("quiet")
-        let context = CommandContext(console: console, environment: environment, now: Date())
+        // ORGCTL_NOW pins the clock (RFC 3339) so tests and golden files are reproducible.
+        let now = environment["ORGCTL_NOW"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
+        let context = CommandContext(console: console, environment: environment, now: now)
         do {
             switch parsed.path {
             case ["validate"]: return try ValidateCommand.run(parsed, context)
+            case ["plan"]: return try PlanCommand.run(parsed, context)
+            case ["apply"]: return try ApplyCommand.run(parsed, context)
+            case ["audit", "verify"]: return try AuditCommand.verify(parsed, context)
+            case ["audit", "log"]: return try AuditCommand.log(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage

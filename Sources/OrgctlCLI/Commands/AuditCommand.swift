@@ -1,0 +1,100 @@
+import Audit
+import Crypto
+import Foundation
+import Reconciler
+import StateStore
+
+/// `orgctl audit verify` and `orgctl audit log`.
+enum AuditCommand {
+    static let stateOptions = [StateAccess.options[0], StateAccess.options[2]]
+
+    static let spec = CommandSpec(
+        name: "audit",
+        abstract: "Verify and read the tamper-evident audit chain.",
+        subcommands: [
+            CommandSpec(
+                name: "verify", abstract: "Re-check every audit entry's hash and linkage.",
+                discussion: """
+                    Recomputes each entry's leaf and chain hash (docs/audit-chain.md) and names the first broken entry.
+                    Exit status: 0 intact, 1 broken or unreadable, 64 usage error.
+                    """,
+                options: stateOptions),
+            CommandSpec(
+                name: "log", abstract: "Print audit entries, oldest first.",
+                options: [
+                    .option("address", valueName: "pattern", help: "Only entries whose address matches (glob, e.g. 'tenant/acme/**').", repeatable: true),
+                    .option("since", valueName: "time", help: "Only entries at or after this UTC time (2026-11-01 or 2026-11-01T12:00:00Z)."),
+                    .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json"]),
+                ] + stateOptions),
+        ])
+
+    static func open(_ command: ParsedCommand, _ context: CommandContext) throws -> SQLiteStateStore {
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil) else {
+            throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist",
+                                 help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
+        }
+        return store
+    }
+
+    static func verify(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        let store = try open(command, context)
+        let result: (count: Int64, head: [UInt8], firstBreak: ChainBreak?)
+        do {
+            result = try store.verifyAudit()
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
+        if let broken = result.firstBreak {
+            context.console.print("broken at entry \(broken.sequence): \(broken.problem)")
+            context.console.printError("help: entries from \(broken.sequence) on cannot be trusted; restore the database from a backup and investigate who changed it")
+            return ExitCode.failure
+        }
+        context.console.print("ok: \(result.count) entries, head \(Hex.encode(result.head))")
+        return ExitCode.success
+    }
+
+    static func log(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        let store = try open(command, context)
+        let patterns = command.values("address").map(AddressPattern.init)
+        var since: String?
+        if let text = command.value("since") {
+            guard let normalized = normalizeTime(text) else {
+                throw CommandFailure(message: "--since must be a UTC date or time such as 2026-11-01 or 2026-11-01T12:00:00Z, not '\(text)'",
+                                     help: "write the time in UTC (RFC 3339)", exitCode: ExitCode.usage)
+            }
+            since = normalized
+        }
+        let json = command.value("format") == "json"
+        let console = context.console
+        var first = true
+        if json { console.out("[") }
+        do {
+            try store.forEachAuditRecord { record in
+                guard let entry = try? AuditEntry(canonicalBytes: record.entry) else {
+                    throw CommandFailure(message: "audit entry \(record.sequence) is unreadable", help: "run 'orgctl audit verify'")
+                }
+                if let since, entry.time < since { return true }
+                if !patterns.isEmpty, !patterns.contains(where: { $0.selects(entry.address) }) { return true }
+                if json {
+                    console.out((first ? "\n" : ",\n") + String(decoding: record.entry, as: UTF8.self))
+                } else {
+                    var line = "\(entry.sequence)  \(entry.time)  \(entry.action.padding(toLength: 6, withPad: " ", startingAt: 0))  \(entry.address)  by \(entry.actor)  from \(entry.source)  plan \(entry.planID)"
+                    if let reason = entry.reason { line += "  (\(reason))" }
+                    console.print(line)
+                }
+                first = false
+                return true
+            }
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
+        if json { console.print(first ? "]" : "\n]") }
+        return ExitCode.success
+    }
+
+    /// `2026-11-01` or an RFC 3339 UTC time, as the `time` field's text form for comparison.
+    static func normalizeTime(_ text: String) -> String? {
+        if text.count == 10, text.split(separator: "-").count == 3, AuditTime.isValid(text + "T00:00:00Z") { return text + "T00:00:00Z" }
+        return AuditTime.isValid(text) ? text : nil
+    }
+}

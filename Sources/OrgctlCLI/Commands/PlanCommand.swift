@@ -1,0 +1,112 @@
+import Foundation
+import Reconciler
+import Spec
+import StateStore
+
+/// `orgctl plan DIR`: validate, read the state, print what apply would change.
+enum PlanCommand {
+    static let targetOptions: [OptionSpec] = [
+        .option("target", valueName: "pattern", help: "Limit the plan to matching addresses (glob: * within a segment, ** across), e.g. 'tenant/acme/**'.", repeatable: true),
+        .option("exclude", valueName: "pattern", help: "Leave matching addresses out of the plan.", repeatable: true),
+    ]
+
+    static let spec = CommandSpec(
+        name: "plan",
+        abstract: "Show what apply would change in the state database.",
+        discussion: """
+            Validates DIR, reads the state database (it is not created or changed), and prints every change: \
+            + create, ~ update, - delete, with field-level before and after. Secrets show only as (sensitive) \
+            or (changed).
+            Exit status: 0 success (with --detailed-exitcode: 0 no changes, 2 changes), 1 invalid configuration or error, 64 usage error.
+            """,
+        arguments: [ArgumentSpec("dir", help: "The configuration folder.")],
+        options: [
+            .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json", "markdown"]),
+            .option("out", valueName: "file", help: "Also save the plan to FILE for 'orgctl apply FILE'."),
+            .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
+        ] + targetOptions + StateAccess.options)
+
+    static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        let directory = command.argument("dir") ?? "."
+        let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
+        let plan = planned.plan
+        let console = context.console
+        switch command.value("format") ?? "text" {
+        case "json": console.print(PlanRenderer.json(plan))
+        case "markdown": console.out(PlanRenderer.markdown(plan))
+        default: console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
+        }
+        if let out = command.value("out") {
+            let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
+            try FileOutput.writeNew(out, data: try file.encoded(), what: "saved plan")
+            console.info("Saved the plan to \(out). Apply it with: orgctl apply \(out)")
+        }
+        if command.flag("detailed-exitcode") {
+            return plan.isEmpty ? ExitCode.success : ExitCode.changesPresent
+        }
+        return ExitCode.success
+    }
+}
+
+/// The shared first half of plan and apply: configuration -> desired state -> plan.
+enum Planning {
+    struct Result {
+        var plan: Plan
+        var stored: StoredState
+        var store: SQLiteStateStore?
+        var secrets: [String: [UInt8]]
+    }
+
+    static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access) throws -> Result {
+        let loaded = try ValidateCommand.load(directory, context)
+        let console = context.console
+        let renderer = DiagnosticRenderer(style: console.style(forStdout: false))
+        guard let configuration = loaded.configuration else {
+            console.err(renderer.text(loaded.diagnostics.sorted))
+            throw CommandFailure(message: "the configuration is invalid: \(loaded.diagnostics.errorCount) error\(loaded.diagnostics.errorCount == 1 ? "" : "s"); nothing was planned",
+                                 help: "fix the errors above ('orgctl validate \(directory)' shows them all)")
+        }
+        let warnings = loaded.diagnostics.sorted.filter { $0.severity == .warning }
+        if !warnings.isEmpty && !console.quiet { console.err(renderer.text(warnings)) }
+
+        let key = try StateAccess.key(command, context)
+        var resolver = SecretResolver(environment: context.environment)
+        var values: [SecretSource: [UInt8]] = [:]
+        let desired = try configuration.desiredState { source in
+            guard let key else {
+                throw CommandFailure(message: "the configuration declares secrets, and no state key was given to encrypt them",
+                                     help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file")
+            }
+            let value = try resolver.value(source)
+            values[source] = value
+            return key.fingerprint(value)
+        }
+        let store = try StateAccess.open(command, context, access: access, key: key)
+        let stored = try StateAccess.read(store)
+        let targets = command.values("target").map(AddressPattern.init)
+        let excludes = command.values("exclude").map(AddressPattern.init)
+        let plan = Reconciler.plan(desired: desired, stored: stored).filtered(targets: targets, excludes: excludes)
+        var secrets: [String: [UInt8]] = [:]
+        for (key, source) in plan.secretSources { secrets[key] = values[source] }
+        return Result(plan: plan, stored: stored, store: store, secrets: secrets)
+    }
+}
+
+/// Files orgctl creates: mode 0600, never overwriting an existing file.
+enum FileOutput {
+    static func writeNew(_ path: String, data: Data, what: String) throws {
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let reason = errno == EEXIST ? "it already exists" : String(cString: strerror(errno))
+            throw CommandFailure(message: "cannot write the \(what) to '\(path)': \(reason)",
+                                 help: errno == EEXIST ? "choose a new file name or remove the old file" : "check the folder and its permissions")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        do {
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+        } catch {
+            throw CommandFailure(message: "writing the \(what) to '\(path)' failed: \(error.localizedDescription)", help: "check free disk space")
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Reconciler
+import Spec
+import StateStore
+
+/// Options shared by the commands that read or write the state database, and what they do.
+enum StateAccess {
+    static let options: [OptionSpec] = [
+        .option("state", valueName: "path", help: "The state database.", default: "orgctl.db", env: "ORGCTL_STATE"),
+        .option("state-key-file", valueName: "file",
+                help: "File holding the 32-byte state key (base64 or hex) that encrypts secrets at rest.",
+                env: "ORGCTL_STATE_KEY (the key itself)"),
+        .option("lock-timeout", valueName: "duration", help: "How long to wait for another apply's write lock.", default: "10s"),
+    ]
+
+    static func path(_ command: ParsedCommand, _ context: CommandContext) -> String {
+        command.value("state") ?? context.environment["ORGCTL_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "orgctl.db"
+    }
+
+    static func lockTimeout(_ command: ParsedCommand) throws -> Int32 {
+        let text = command.value("lock-timeout") ?? "10s"
+        guard let duration = Spec.Duration(parsing: text), duration.seconds <= 3600 else {
+            throw CommandFailure(message: "--lock-timeout must be a duration such as 30s or 5m (at most 1h), not '\(text)'",
+                                 help: "write a whole number and a unit: s, m or h", exitCode: ExitCode.usage)
+        }
+        return Int32(duration.seconds * 1000)
+    }
+
+    /// The state key, from --state-key-file or ORGCTL_STATE_KEY; nil when neither is given.
+    static func key(_ command: ParsedCommand, _ context: CommandContext) throws -> StateKey? {
+        let text: String
+        let origin: String
+        if let file = command.value("state-key-file") {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CommandFailure(message: "cannot read the state key file '\(file)'",
+                                     help: "check the path and its permissions (it should be readable only by you: chmod 600)")
+            }
+            text = String(decoding: data, as: UTF8.self)
+            origin = "the state key file '\(file)'"
+        } else if let value = context.environment["ORGCTL_STATE_KEY"], !value.isEmpty {
+            text = value
+            origin = "ORGCTL_STATE_KEY"
+        } else {
+            return nil
+        }
+        do {
+            return try StateKey(encoded: text)
+        } catch {
+            throw CommandFailure(message: "\(origin) is not a usable key: \(error.description)",
+                                 help: "generate one with: openssl rand -base64 32")
+        }
+    }
+
+    static func open(_ command: ParsedCommand, _ context: CommandContext, access: SQLiteStateStore.Access, key: StateKey?) throws
+        -> SQLiteStateStore?
+    {
+        let path = path(command, context)
+        do {
+            return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: try lockTimeout(command), key: key)
+        } catch let error as StateError {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
+    }
+
+    static func read(_ store: SQLiteStateStore?) throws -> StoredState {
+        guard let store else { return StoredState(resources: [], auditHead: AuditHead(sequence: 0, hash: String(repeating: "0", count: 64)), databaseID: "") }
+        do {
+            return try store.read()
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
+    }
+}
+
+/// Resolves `{env: …}` and `{file: …}` secret references at plan/apply time.
+struct SecretResolver {
+    var environment: [String: String]
+    private var cache: [SecretSource: [UInt8]] = [:]
+
+    init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    /// The value; a missing variable or file is an error naming the reference (never a value).
+    mutating func value(_ source: SecretSource) throws -> [UInt8] {
+        if let known = cache[source] { return known }
+        let value: [UInt8]
+        switch source {
+        case .environment(let name):
+            guard let text = environment[name], !text.isEmpty else {
+                throw CommandFailure(message: "secret {env: \(name)} is not set: the environment variable \(name) is missing or empty",
+                                     help: "export \(name) before running orgctl (in CI, map it from the pipeline's secret store)")
+            }
+            value = Array(text.utf8)
+        case .file(let written, let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw CommandFailure(message: "secret {file: \(written)} cannot be read ('\(path)')",
+                                     help: "create the file (one value; a trailing newline is ignored) or fix the path")
+            }
+            var bytes = [UInt8](data)
+            if bytes.last == 0x0A { bytes.removeLast() }
+            if bytes.last == 0x0D { bytes.removeLast() }
+            guard !bytes.isEmpty else {
+                throw CommandFailure(message: "secret {file: \(written)} is empty", help: "write the secret value into '\(path)'")
+            }
+            value = bytes
+        }
+        cache[source] = value
+        return value
+    }
+}
+
+/// Who and what an apply records in the audit chain.
+enum Provenance {
+    static func actor(_ command: ParsedCommand, _ environment: [String: String]) -> String {
+        if let actor = command.value("actor") { return actor }
+        for name in ["ORGCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER"] {
+            if let value = environment[name], !value.isEmpty { return value }
+        }
+        return "unknown"
+    }
+
+    /// `--source`, else `git:<commit>` of the configuration folder when it is in a git work tree.
+    static func source(_ command: ParsedCommand, directory: String) -> String {
+        if let source = command.value("source") { return source }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-C", directory, "rev-parse", "HEAD"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let commit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if process.terminationStatus == 0, commit.count == 40 { return "git:\(commit)" }
+        } catch {}
+        return "local"
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Reconciler
+import Spec
+import StateStore
+
+/// Renders plans for people (text, Markdown) and programs (JSON). Secret values never reach it:
+/// secrets are known only by fingerprint, shown as `(sensitive)` or `(changed)`.
+struct PlanRenderer {
+    var style: Style
+
+    func text(_ plan: Plan) -> String {
+        guard !plan.isEmpty else { return "No changes. The state database matches the configuration.\n" }
+        var out = "orgctl will perform these actions:\n\n"
+        for change in plan.changes {
+            out += lines(change, style: style).joined(separator: "\n") + "\n"
+        }
+        out += "\n" + style.bold(plan.summary) + "\n"
+        return out
+    }
+
+    /// One change as lines: the address line, then one line per field.
+    func lines(_ change: Change, style: Style) -> [String] {
+        let symbol: String
+        switch change.action {
+        case .create: symbol = style.green("+")
+        case .update: symbol = style.yellow("~")
+        case .delete: symbol = style.red("-")
+        }
+        var head = "  \(symbol) \(style.bold(change.address))"
+        if change.changedOutside { head += " " + style.yellow("(changed outside orgctl)") }
+        if let reason = change.reason, reason != "changed outside orgctl" { head += style.dim("  # \(reason)") }
+        var result = [head]
+        let width = min(32, change.fields.map(\.name.count).max() ?? 0)
+        for field in change.fields {
+            let name = field.name.padding(toLength: max(width, field.name.count), withPad: " ", startingAt: 0)
+            switch change.action {
+            case .create: result.append("      \(name) = \(Self.show(field.after))")
+            case .delete: result.append(style.dim("      \(name) = \(Self.show(field.before))"))
+            case .update: result.append("      \(name) : \(Self.show(field.before)) -> \(Self.showAfter(field))")
+            }
+        }
+        return result
+    }
+
+    static func show(_ value: Value) -> String {
+        switch value {
+        case .string(let s): return "\"\(escape(s))\""
+        case .list(let l): return "[" + l.map { "\"\(escape($0))\"" }.joined(separator: ", ") + "]"
+        default: return value.description
+        }
+    }
+
+    static func showAfter(_ field: FieldChange) -> String {
+        if case .secret = field.after, case .secret = field.before { return "(changed)" }
+        return show(field.after)
+    }
+
+    /// Values come from configuration and state: keep control characters off the terminal.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    // MARK: Markdown
+
+    /// For a pull-request comment: the summary first, then one collapsible section per tenant.
+    static func markdown(_ plan: Plan) -> String {
+        guard !plan.isEmpty else { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
+        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n"
+        var groups: [String: [Change]] = [:]
+        var order: [String] = []
+        for change in plan.changes {
+            if groups[change.group] == nil { order.append(change.group) }
+            groups[change.group, default: []].append(change)
+        }
+        let plain = PlanRenderer(style: Style(enabled: false))
+        for group in order.sorted() {
+            let changes = groups[group] ?? []
+            let counts = Action.allCases.compactMap { action -> String? in
+                let n = changes.count { $0.action == action }
+                return n == 0 ? nil : "\(action.symbol)\(n)"
+            }
+            out += "<details><summary><code>\(htmlEscape(group))</code> \(counts.joined(separator: " "))</summary>\n\n```diff\n"
+            for change in changes {
+                for line in plain.lines(change, style: plain.style) {
+                    // diff highlighting wants the marker in the first column.
+                    let trimmed = line.dropFirst(2)
+                    out += (trimmed.hasPrefix("+") || trimmed.hasPrefix("-") || trimmed.hasPrefix("~") ? String(trimmed) : "  " + trimmed)
+                        .replacingOccurrences(of: "```", with: "ˋˋˋ") + "\n"
+                }
+            }
+            out += "```\n\n</details>\n\n"
+        }
+        return out
+    }
+
+    private static func htmlEscape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    // MARK: JSON
+
+    /// The versioned plan document described in docs/plan-json.md.
+    static func json(_ plan: Plan) -> String {
+        let changes: [[String: Any]] = plan.changes.map { change in
+            var object: [String: Any] = [
+                "address": change.address, "kind": change.kind.rawValue, "action": change.action.rawValue,
+                "changedOutside": change.changedOutside,
+                "fields": change.fields.map { field -> [String: Any] in
+                    ["name": field.name, "before": jsonValue(field.before), "after": jsonValue(field.after),
+                     "sensitive": isSecret(field.before) || isSecret(field.after)]
+                },
+            ]
+            if let reason = change.reason { object["reason"] = reason }
+            return object
+        }
+        let document: [String: Any] = [
+            "formatVersion": Plan.formatVersion,
+            "planId": plan.id,
+            "databaseId": plan.databaseID,
+            "auditHead": ["sequence": plan.auditHead.sequence, "hash": plan.auditHead.hash],
+            "summary": ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)],
+            "changes": changes,
+        ]
+        return JSONOutput.string(document)
+    }
+
+    private static func isSecret(_ value: Value) -> Bool {
+        if case .secret = value { return true }
+        return false
+    }
+
+    private static func jsonValue(_ value: Value) -> Any {
+        switch value {
+        case .null: NSNull()
+        case .bool(let b): b
+        case .int(let i): i
+        case .string(let s): s
+        case .list(let l): l
+        case .secret: "(sensitive)"
+        case .document(let sha256, _): "sha256:\(sha256)"
+        }
+    }
+}

@@ -1,0 +1,179 @@
+public import Spec
+public import StateStore
+public import Audit
+
+/// Who applies, from where, and when: recorded in every audit entry.
+public struct ApplyContext: Sendable {
+    public var actor: String
+    public var source: String
+    /// RFC 3339 UTC, second precision.
+    public var time: String
+    /// Resolved secret values keyed `address#attribute`; never printed, never audited.
+    public var secrets: [String: [UInt8]]
+    /// Refuse a plan that deletes more resources than this.
+    public var maxDeletes: Int
+
+    public init(actor: String, source: String, time: String, secrets: [String: [UInt8]], maxDeletes: Int) {
+        self.actor = actor
+        self.source = source
+        self.time = time
+        self.secrets = secrets
+        self.maxDeletes = maxDeletes
+    }
+}
+
+public struct ApplyResult: Sendable {
+    public var created = 0, updated = 0, deleted = 0
+    public var firstSequence: Int64?
+    public var lastSequence: Int64?
+}
+
+/// Why an apply did not happen; nothing was written in any of these cases.
+public enum ApplyError: Error, Sendable {
+    /// The state changed since the plan was made.
+    case stale(addresses: [String])
+    /// The plan deletes more resources than allowed.
+    case tooManyDeletes(count: Int, limit: Int, byKind: [(ResourceKind, Int)])
+    /// The audit chain is broken; nothing is appended to it.
+    case auditBroken(ChainBreak)
+    /// The plan was made against another database.
+    case wrongDatabase(expected: String, actual: String)
+}
+
+extension Reconciler {
+    /// The default delete limit: 10% of the stored resources or 25, whichever is larger.
+    public static func defaultMaxDeletes(storedCount: Int) -> Int { max(25, storedCount / 10) }
+
+    /// Applies `plan` in one transaction: state rows and one audit entry per change together.
+    ///
+    /// - Parameter planState: the state the plan was made from, when this process read it (apply
+    ///   DIR); nil for a saved plan, which is always checked against a fresh read.
+    public static func apply(_ plan: Plan, to store: any StateStore, planState: StoredState?, context: ApplyContext) throws -> ApplyResult {
+        let deletes = plan.changes.filter { $0.action == .delete }
+        if deletes.count > context.maxDeletes {
+            var byKind: [ResourceKind: Int] = [:]
+            for change in deletes { byKind[change.kind, default: 0] += 1 }
+            throw ApplyError.tooManyDeletes(count: deletes.count, limit: context.maxDeletes,
+                                            byKind: byKind.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        }
+        guard !plan.isEmpty else { return ApplyResult() }
+        return try store.write { transaction in
+            // Is the state still what the plan was made from?
+            let state: StoredState
+            if let planState, try transaction.isUnchangedSinceRead {
+                state = planState
+            } else {
+                state = try transaction.read()
+                if !plan.databaseID.isEmpty, !state.databaseID.isEmpty, plan.databaseID != state.databaseID {
+                    throw ApplyError.wrongDatabase(expected: plan.databaseID, actual: state.databaseID)
+                }
+                var stale = Set(staleAddresses(plan, current: state))
+                if state.auditHead != plan.auditHead {
+                    stale.formUnion(try transaction.auditAddresses(after: plan.auditHead.sequence))
+                    if stale.isEmpty { stale.insert("(the audit log moved from entry \(plan.auditHead.sequence) to \(state.auditHead.sequence))") }
+                }
+                if !stale.isEmpty { throw ApplyError.stale(addresses: stale.sorted()) }
+            }
+            if let broken = try transaction.verifyAuditChain() { throw ApplyError.auditBroken(broken) }
+
+            var result = ApplyResult()
+            func audit(_ change: Change) throws -> Int64 {
+                let sequence = try transaction.appendAudit { sequence in
+                    AuditEntry(sequence: sequence, time: context.time, actor: context.actor, source: context.source, planID: plan.id,
+                               action: change.action.rawValue, address: change.address,
+                               before: change.action == .create ? nil : auditObject(change.fields.map { ($0.name, $0.before) }),
+                               after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) }),
+                               reason: change.reason)
+                }
+                if result.firstSequence == nil { result.firstSequence = sequence }
+                result.lastSequence = sequence
+                return sequence
+            }
+            func secrets(for change: Change) -> [String: [UInt8]] {
+                var values: [String: [UInt8]] = [:]
+                for field in change.fields {
+                    if case .secret = field.after {
+                        values[field.name] = context.secrets[DesiredState.secretKey(address: change.address, attribute: field.name)]
+                    }
+                }
+                return values
+            }
+            func stored(_ address: String) throws -> StoredResource {
+                guard let found = state.resource(at: address) else { throw ApplyError.stale(addresses: [address]) }
+                return found
+            }
+
+            // Creates (parents first; nested teams after their parents), then updates, then deletes (children first).
+            let creates = plan.changes.filter { $0.action == .create }
+            for change in creationOrder(creates) {
+                let sequence = try audit(change)
+                let resource = Resource(address: change.address, kind: change.kind, parent: change.parent,
+                                        attributes: change.fields.map { Attribute($0.name, $0.after) })
+                _ = try transaction.create(resource, secrets: secrets(for: change), auditSequence: sequence)
+                result.created += 1
+            }
+            for change in plan.changes where change.action == .update {
+                let sequence = try audit(change)
+                try transaction.update(try stored(change.address), changes: change.fields.map { Attribute($0.name, $0.after) },
+                                       secrets: secrets(for: change), auditSequence: sequence)
+                result.updated += 1
+            }
+            for change in deletes {
+                _ = try audit(change)
+                try transaction.delete(try stored(change.address))
+                result.deleted += 1
+            }
+            return result
+        }
+    }
+
+    /// Kind order, and for teams the depth of their parent chain among the teams being created.
+    static func creationOrder(_ creates: [Change]) -> [Change] {
+        var parentOf: [String: String] = [:]
+        for change in creates where change.kind == .team {
+            if let parent = change.fields.first(where: { $0.name == "parent" }), case .string(let slug) = parent.after,
+                let tenant = change.parent
+            {
+                parentOf[change.address] = "\(tenant)/team/\(slug)"
+            }
+        }
+        func depth(_ address: String) -> Int {
+            var depth = 0
+            var current = address
+            while let next = parentOf[current], depth <= parentOf.count {
+                depth += 1
+                current = next
+            }
+            return depth
+        }
+        return creates.enumerated().sorted { a, b in
+            if a.element.kind != b.element.kind { return a.element.kind < b.element.kind }
+            if a.element.kind == .team {
+                let (da, db) = (depth(a.element.address), depth(b.element.address))
+                if da != db { return da < db }
+            }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// Audit before/after objects: secrets only as their keyed fingerprint, documents as their digest.
+    static func auditObject(_ fields: [(String, Value)]) -> JSONValue {
+        var object = JSONObject()
+        for (name, value) in fields {
+            object[name] = auditValue(value)
+        }
+        return .object(object)
+    }
+
+    static func auditValue(_ value: Value) -> JSONValue {
+        switch value {
+        case .null: .null
+        case .bool(let b): .bool(b)
+        case .int(let i): .int(i)
+        case .string(let s): .string(s)
+        case .list(let l): .array(l.map { .string($0) })
+        case .secret(let fingerprint): .string("(secret \(fingerprint.prefix(28)))")
+        case .document(let sha256, _): .string("sha256:\(sha256)")
+        }
+    }
+}

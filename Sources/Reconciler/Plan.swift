@@ -1,0 +1,89 @@
+public import Spec
+public import StateStore
+
+/// What a plan does to one resource.
+public enum Action: String, Sendable, Codable, CaseIterable {
+    case create, update, delete
+
+    public var symbol: String {
+        switch self {
+        case .create: "+"
+        case .update: "~"
+        case .delete: "-"
+        }
+    }
+}
+
+/// One attribute's before and after (`.null` when absent).
+public struct FieldChange: Sendable, Equatable {
+    public var name: String
+    public var before: Value
+    public var after: Value
+
+    public init(name: String, before: Value, after: Value) {
+        self.name = name
+        self.before = before
+        self.after = after
+    }
+}
+
+/// One resource's change: immutable once planned. The reason explains; it never decides.
+public struct Change: Sendable {
+    public var address: String
+    public var kind: ResourceKind
+    public var parent: String?
+    public var action: Action
+    /// Create: every managed attribute (before `.null`). Update: the attributes that differ.
+    /// Delete: every stored attribute (after `.null`).
+    public var fields: [FieldChange]
+    public var reason: String?
+    /// The stored row's digest when planned (nil for a create): apply refuses the plan if it moved.
+    public var beforeDigest: String?
+    /// The stored row was changed outside orgctl since orgctl last applied it.
+    public var changedOutside: Bool
+
+    public init(address: String, kind: ResourceKind, parent: String?, action: Action, fields: [FieldChange],
+                reason: String? = nil, beforeDigest: String? = nil, changedOutside: Bool = false) {
+        self.address = address
+        self.kind = kind
+        self.parent = parent
+        self.action = action
+        self.fields = fields
+        self.reason = reason
+        self.beforeDigest = beforeDigest
+        self.changedOutside = changedOutside
+    }
+
+    /// The top-level resource this change belongs to (`tenant/acme` for its members), for grouping.
+    public var group: String {
+        let parts = address.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        return parts.count >= 2 ? "\(parts[0])/\(parts[1])" : address
+    }
+}
+
+/// A reviewable plan: ordered changes plus what apply checks to refuse a stale plan.
+public struct Plan: Sendable {
+    public static let formatVersion = 1
+
+    /// Deterministic: derived from the database, its audit head and the changes.
+    public var id: String
+    public var databaseID: String
+    public var auditHead: AuditHead
+    /// Creates and updates in address order (parents first), then deletes children first.
+    public var changes: [Change]
+    /// Addresses whose rows differed from what orgctl last applied when planned, with their digests.
+    public var drift: [String: String]
+    /// Where the secret values that apply writes come from, keyed `address#attribute`.
+    public var secretSources: [String: SecretSource]
+    /// How many resources the stored state held when planned (the base of the delete limit).
+    public var storedCount: Int
+
+    public var isEmpty: Bool { changes.isEmpty }
+
+    public func count(_ action: Action) -> Int { changes.count { $0.action == action } }
+
+    /// `Plan: 3 to add, 2 to change, 1 to destroy.`
+    public var summary: String {
+        "Plan: \(count(.create)) to add, \(count(.update)) to change, \(count(.delete)) to destroy."
+    }
+}

@@ -1,0 +1,141 @@
+public import Spec
+public import StateStore
+import Crypto
+
+/// Diffs desired against stored state. Pure: no I/O, no clock.
+public enum Reconciler {
+    /// Builds the plan that makes `stored` match `desired`.
+    ///
+    /// Both resource lists are sorted by address, so this is one merge pass: linear in the number of
+    /// resources, with field-level diffs built only for resources whose attributes differ.
+    public static func plan(desired: DesiredState, stored: StoredState) -> Plan {
+        var upserts: [Change] = []
+        var deletes: [Change] = []
+        var deleted: Set<String> = []
+        var drift: [String: String] = [:]
+        let want = desired.resources
+        let have = stored.resources
+        var i = 0, j = 0
+
+        func delete(_ s: StoredResource) {
+            let address = s.address
+            var reason: String?
+            if let parent = s.resource.parent, deleted.contains(parent) {
+                reason = "\(parent) is deleted"
+            } else if s.resource.kind == .teamMember, let member = memberAddress(ofTeamMember: address), deleted.contains(member) {
+                reason = "\(member) is deleted"
+            } else if desired.managedCollections.contains(String(Resource.collection(of: address))) {
+                reason = nil
+            } else {
+                return  // an unmanaged collection: left alone
+            }
+            deleted.insert(address)
+            let fields = s.resource.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: $0.value, after: .null) }
+            deletes.append(Change(address: address, kind: s.resource.kind, parent: s.resource.parent, action: .delete, fields: fields,
+                                  reason: reason, beforeDigest: s.digest, changedOutside: s.isDrifted))
+        }
+
+        while i < want.count || j < have.count {
+            if j < have.count, have[j].appliedDigest != have[j].digest { drift[have[j].address] = have[j].digest }
+            if j >= have.count || (i < want.count && want[i].address < have[j].address) {
+                let d = want[i]
+                let fields = d.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: .null, after: $0.value) }
+                upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .create, fields: fields))
+                i += 1
+            } else if i >= want.count || have[j].address < want[i].address {
+                delete(have[j])
+                j += 1
+            } else {
+                let d = want[i], s = have[j]
+                var fields: [FieldChange] = []
+                for attribute in d.attributes {
+                    let before = s.resource[attribute.name]
+                    if before != attribute.value {
+                        fields.append(FieldChange(name: attribute.name, before: before, after: attribute.value))
+                    }
+                }
+                if !fields.isEmpty {
+                    upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
+                                          reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest,
+                                          changedOutside: s.isDrifted))
+                }
+                i += 1
+                j += 1
+            }
+        }
+        for address in stored.missingApplied { drift[address] = "" }
+        let changes = upserts + deletes.reversed()
+        var secrets: [String: SecretSource] = [:]
+        for change in upserts {
+            for field in change.fields {
+                if case .secret = field.after {
+                    let key = DesiredState.secretKey(address: change.address, attribute: field.name)
+                    secrets[key] = desired.secretSources[key]
+                }
+            }
+        }
+        return Plan(id: planID(stored: stored, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
+                    changes: changes, drift: drift, secretSources: secrets, storedCount: stored.resources.count)
+    }
+
+    /// `tenant/a/member/x` for the team member `tenant/a/team/t/member/x`.
+    static func memberAddress(ofTeamMember address: String) -> String? {
+        let parts = address.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 6 else { return nil }
+        return "\(parts[0])/\(parts[1])/member/\(parts[5])"
+    }
+
+    static func planID(stored: StoredState, changes: [Change]) -> String {
+        let hasher = SHA256Hasher()
+        hasher.update(Array("\(stored.databaseID)\n\(stored.auditHead.sequence)\n\(stored.auditHead.hash)\n".utf8))
+        for change in changes {
+            hasher.update(Array("\(change.action.rawValue) \(change.address)\n".utf8))
+            for field in change.fields {
+                hasher.update(Array("\(field.name)=\(digestText(field.before))>\(digestText(field.after))\n".utf8))
+            }
+        }
+        return String(Hex.encode(hasher.finalize()).prefix(16))
+    }
+
+    private static func digestText(_ value: Value) -> String {
+        switch value {
+        case .secret(let fingerprint): "secret:\(fingerprint)"
+        case .document(let sha256, _): "doc:\(sha256)"
+        default: value.description
+        }
+    }
+
+    // MARK: Staleness
+
+    /// The addresses whose stored rows differ from what `plan` saw, in sorted order; empty when
+    /// the plan still applies as reviewed. Audit-head moves are checked by the caller (they name
+    /// addresses from the audit log).
+    public static func staleAddresses(_ plan: Plan, current: StoredState) -> [String] {
+        var stale: Set<String> = []
+        for change in plan.changes {
+            let now = current.resource(at: change.address)
+            switch change.action {
+            case .create: if now != nil { stale.insert(change.address) }
+            case .update, .delete: if now?.digest != change.beforeDigest { stale.insert(change.address) }
+            }
+        }
+        var drift: [String: String] = [:]
+        for resource in current.resources where resource.appliedDigest != resource.digest { drift[resource.address] = resource.digest }
+        for address in current.missingApplied { drift[address] = "" }
+        for (address, digest) in drift where plan.drift[address] != digest { stale.insert(address) }
+        for (address, digest) in plan.drift where drift[address] != digest { stale.insert(address) }
+        return stale.sorted()
+    }
+}
+
+extension StoredState {
+    /// Binary search: resources are sorted by address.
+    public func resource(at address: String) -> StoredResource? {
+        var low = 0, high = resources.count
+        while low < high {
+            let mid = (low + high) / 2
+            if resources[mid].address < address { low = mid + 1 } else { high = mid }
+        }
+        return low < resources.count && resources[low].address == address ? resources[low] : nil
+    }
+}

@@ -1,0 +1,89 @@
+/// Address patterns for `--target` and `--exclude`: `*` matches within one path segment,
+/// `**` matches any number of segments (`tenant/acme/**`, `tenant/*/member/*@acme.com`).
+public struct AddressPattern: Sendable, CustomStringConvertible {
+    public let description: String
+    private let segments: [Substring]
+
+    public init(_ text: String) {
+        description = text
+        segments = text.split(separator: "/", omittingEmptySubsequences: false)
+    }
+
+    public func matches(_ address: String) -> Bool {
+        let parts = address.split(separator: "/", omittingEmptySubsequences: false)
+        return Self.match(segments[...], parts[...])
+    }
+
+    /// True when the pattern matches this address or something below it (so `tenant/acme`
+    /// also selects its children).
+    public func selects(_ address: String) -> Bool {
+        matches(address) || (!description.hasSuffix("**") && AddressPattern(description + "/**").matches(address))
+    }
+
+    private static func match(_ pattern: ArraySlice<Substring>, _ parts: ArraySlice<Substring>) -> Bool {
+        guard let first = pattern.first else { return parts.isEmpty }
+        if first == "**" {
+            let rest = pattern.dropFirst()
+            var tail = parts
+            while true {
+                if match(rest, tail) { return true }
+                guard !tail.isEmpty else { return false }
+                tail = tail.dropFirst()
+            }
+        }
+        guard let part = parts.first, segmentMatches(first, part) else { return false }
+        return match(pattern.dropFirst(), parts.dropFirst())
+    }
+
+    private static func segmentMatches(_ pattern: Substring, _ text: Substring) -> Bool {
+        if !pattern.contains("*") { return pattern == text }
+        let p = Array(pattern.utf8), t = Array(text.utf8)
+        var pi = 0, ti = 0, star = -1, mark = 0
+        while ti < t.count {
+            if pi < p.count && p[pi] == t[ti] {
+                pi += 1
+                ti += 1
+            } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
+                star = pi
+                mark = ti
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                mark += 1
+                ti = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
+        return pi == p.count
+    }
+}
+
+extension Plan {
+    /// The plan limited to changes selected by `targets` (all when empty) and not by `excludes`.
+    ///
+    /// A kept create whose parent is also being created keeps that parent too, so the result
+    /// always applies.
+    public func filtered(targets: [AddressPattern], excludes: [AddressPattern]) -> Plan {
+        guard !targets.isEmpty || !excludes.isEmpty else { return self }
+        var keep = Set<String>()
+        for change in changes {
+            let targeted = targets.isEmpty || targets.contains { $0.selects(change.address) }
+            let excluded = excludes.contains { $0.selects(change.address) }
+            if targeted && !excluded { keep.insert(change.address) }
+        }
+        let creates = Dictionary(changes.filter { $0.action == .create }.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        for address in Array(keep) {
+            var parent = creates[address]?.parent
+            while let p = parent, let created = creates[p] {
+                keep.insert(p)
+                parent = created.parent
+            }
+        }
+        var result = self
+        result.changes = changes.filter { keep.contains($0.address) }
+        result.secretSources = secretSources.filter { key, _ in keep.contains(String(key.prefix { $0 != "#" })) }
+        return result
+    }
+}

@@ -1,0 +1,503 @@
+public import Audit
+public import Spec
+import Crypto
+import Foundation
+
+/// What the Reconciler needs from a state store; a server database can implement it later
+/// without touching the Reconciler.
+public protocol StateStore: AnyObject {
+    var databaseID: String { get }
+    /// Reads every resource in one consistent snapshot.
+    func read() throws(StateError) -> StoredState
+    /// Runs `body` inside one write transaction (the write lock is taken first, waiting up to the
+    /// lock timeout); commits when it returns, rolls back when it throws.
+    func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T
+}
+
+/// The writes of one apply. Every method keeps `orgctl_resources` (what orgctl last applied) in step.
+public protocol StateTransaction {
+    /// True when no other connection committed anything since this store's last `read()`.
+    var isUnchangedSinceRead: Bool { get throws }
+    /// Re-reads the state inside the write lock.
+    func read() throws -> StoredState
+    var auditHead: AuditHead { get throws }
+    /// Inserts a resource (its parent must exist) and returns its row id.
+    func create(_ resource: Resource, secrets: [String: [UInt8]], auditSequence: Int64) throws -> Int64
+    /// Writes `changes` into an existing row.
+    func update(_ stored: StoredResource, changes: [Attribute], secrets: [String: [UInt8]], auditSequence: Int64) throws
+    func delete(_ stored: StoredResource) throws
+    /// Appends an audit entry to the chain and returns its sequence number.
+    func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64
+    /// Verifies the whole chain before anything is appended.
+    func verifyAuditChain() throws -> ChainBreak?
+    /// The addresses named by audit entries after `sequence` (what other applies changed).
+    func auditAddresses(after sequence: Int64) throws -> [String]
+}
+
+/// The SQLite implementation: one file, WAL mode, `synchronous=FULL`.
+public final class SQLiteStateStore: StateStore {
+    public enum Access: Sendable { case readOnly, readWrite }
+
+    let db: SQLiteConnection
+    let path: String
+    let key: StateKey?
+    public private(set) var databaseID: String
+    private var dataVersionAtRead: Int64?
+
+    /// Opens (and for `.readWrite`, creates or migrates) the database at `path`.
+    ///
+    /// Returns nil for `.readOnly` when the file does not exist yet: the state is empty.
+    public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?) throws(StateError) -> SQLiteStateStore? {
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists {
+            if access == .readOnly { return nil }
+            // Create the file 0600 before SQLite opens it: the WAL and shared-memory files inherit its mode.
+            let fd = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd < 0 {
+                let reason = String(cString: strerror(errno))
+                throw StateError(.cantOpen, "cannot create the state database '\(path)': \(reason)",
+                                 help: "check that the folder exists and is writable, or choose another path with --state")
+            }
+            close(fd)
+        }
+        do {
+            let db = try SQLiteConnection(path: path, mode: access == .readOnly ? .readOnly : .readWrite,
+                                          busyTimeoutMilliseconds: lockTimeoutMilliseconds)
+            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access)
+            return store
+        } catch let error as SQLiteError {
+            throw StateError(error, path: path)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw StateError(.other, "cannot open '\(path)': \(error)", help: "check the path given by --state")
+        }
+    }
+
+    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access) throws {
+        self.db = db
+        self.path = path
+        self.key = key
+        self.databaseID = ""
+        try prepare(access: access)
+    }
+
+    private func prepare(access: Access) throws {
+        // Reading the schema first also makes SQLite check the header: a non-database fails here.
+        let version = Int(try integerPragma("user_version"))
+        let applicationID = try integerPragma("application_id")
+        let tableCount = try db.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
+        let isEmpty = tableCount == .integer(0)
+        if !isEmpty && applicationID != Int64(Schema.applicationID) {
+            throw StateError(.notOrgctl, "'\(path)' is a SQLite database, but not an orgctl state database",
+                             help: "point --state (or ORGCTL_STATE) at an orgctl database, or at a new file name")
+        }
+        if version > Schema.currentVersion {
+            throw StateError(.newerSchema, "'\(path)' has schema version \(version), newer than this orgctl understands (\(Schema.currentVersion))",
+                             help: "upgrade orgctl; an older orgctl never writes to a newer database")
+        }
+        try db.execute("PRAGMA foreign_keys = ON")
+        if access == .readWrite {
+            try db.execute("PRAGMA journal_mode = WAL")
+            try db.execute("PRAGMA synchronous = FULL")
+            if version < Schema.currentVersion {
+                try migrate(from: version, fresh: isEmpty)
+            }
+        } else if version < Schema.currentVersion {
+            if isEmpty { return }  // a new, empty file: the state is empty
+            throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
+                             help: "run 'orgctl apply' (it migrates the database) and then plan again")
+        }
+        databaseID = try metaValue("database_id") ?? ""
+    }
+
+    private func migrate(from version: Int, fresh: Bool) throws {
+        try db.transaction(.immediate) {
+            // Re-check inside the lock: another process may have migrated meanwhile.
+            let current = Int(try integerPragma("user_version"))
+            guard current < Schema.currentVersion else { return }
+            for step in current..<Schema.currentVersion {
+                try db.execute(Schema.migrations[step])
+            }
+            if current == 0 {
+                let id = Hex.encode(try SecureRandom.bytes(count: 16))
+                let insert = try db.prepare("INSERT INTO orgctl_meta (key, value) VALUES (?1, ?2)")
+                try insert.run([.text("database_id"), .text(id)])
+                try insert.run([.text("created_at"), .text(ISO8601DateFormatter().string(from: Date()))])
+            }
+            try db.execute("PRAGMA application_id = \(Schema.applicationID)")
+            try db.execute("PRAGMA user_version = \(Schema.currentVersion)")
+        }
+    }
+
+    private func integerPragma(_ name: String) throws -> Int64 {
+        if case .integer(let value) = try db.pragma(name) { return value }
+        return 0
+    }
+
+    private func metaValue(_ key: String) throws -> String? {
+        let statement = try db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
+        try statement.bind([.text(key)])
+        return try statement.step() ? statement.text(at: 0) : nil
+    }
+
+    // MARK: Reading
+
+    public func read() throws(StateError) -> StoredState {
+        do {
+            return try db.transaction(.deferred) {
+                let state = try readUnlocked()
+                dataVersionAtRead = try integerPragma("data_version")
+                return state
+            }
+        } catch let error as SQLiteError {
+            throw StateError(error, path: path)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw StateError(.other, "reading '\(path)' failed: \(error)", help: "run 'orgctl audit verify'")
+        }
+    }
+
+    func readUnlocked() throws -> StoredState {
+        let reader = StateReader(db: db)
+        let applied = try reader.readApplied()
+        let resources = try reader.read(applied: applied)
+        var present = Set<String>()
+        present.reserveCapacity(resources.count)
+        for resource in resources { present.insert(resource.address) }
+        let missing = applied.keys.filter { !present.contains($0) }.sorted()
+        return StoredState(resources: resources, auditHead: try auditHeadUnlocked(), databaseID: databaseID, missingApplied: missing)
+    }
+
+    func auditHeadUnlocked() throws -> AuditHead {
+        let statement = try db.cached("SELECT seq, hash FROM orgctl_audit ORDER BY seq DESC LIMIT 1")
+        defer { statement.reset() }
+        guard try statement.step() else { return AuditHead(sequence: 0, hash: Hex.encode(AuditHash.genesis)) }
+        return AuditHead(sequence: statement.int(at: 0), hash: Hex.encode(statement.blob(at: 1)))
+    }
+
+    // MARK: Writing
+
+    public func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
+        do {
+            return try db.transaction(.immediate) {
+                let transaction = SQLiteStateTransaction(store: self)
+                return try body(transaction)
+            }
+        } catch let error as SQLiteError {
+            throw StateError(error, path: path)
+        }
+    }
+
+    fileprivate var dataVersionChanged: Bool {
+        get throws {
+            guard let before = dataVersionAtRead else { return true }
+            return try integerPragma("data_version") != before
+        }
+    }
+
+    // MARK: Audit log
+
+    /// Streams the chain in sequence order through `visit`; stops early when it returns false.
+    public func forEachAuditRecord(from sequence: Int64 = 1, _ visit: (StoredAuditRecord) throws -> Bool) throws(StateError) {
+        do {
+            try db.transaction(.deferred) {
+                let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit WHERE seq >= ?1 ORDER BY seq")
+                try statement.bind([.integer(sequence)])
+                while try statement.step() {
+                    let record = StoredAuditRecord(sequence: statement.int(at: 0), entry: statement.blob(at: 1),
+                                                   previousHash: statement.blob(at: 2), hash: statement.blob(at: 3))
+                    if try !visit(record) { break }
+                }
+            }
+        } catch let error as SQLiteError {
+            throw StateError(error, path: path)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw StateError(.other, "reading the audit log failed: \(error)", help: "run 'orgctl audit verify'")
+        }
+    }
+
+    /// Re-checks every entry's hash and linkage; nil when the chain is intact.
+    public func verifyAudit() throws(StateError) -> (count: Int64, head: [UInt8], firstBreak: ChainBreak?) {
+        var verifier = ChainVerifier()
+        try forEachAuditRecord { record in
+            verifier.check(record) == nil
+        }
+        return (verifier.count, verifier.head, verifier.firstBreak)
+    }
+}
+
+/// One apply's writes, inside the store's write transaction.
+final class SQLiteStateTransaction: StateTransaction {
+    let store: SQLiteStateStore
+    private var db: SQLiteConnection { store.db }
+    private var rowIDs: [String: Int64] = [:]
+    private var head: AuditHead?
+
+    init(store: SQLiteStateStore) {
+        self.store = store
+    }
+
+    var isUnchangedSinceRead: Bool { get throws { try !store.dataVersionChanged } }
+
+    func read() throws -> StoredState { try store.readUnlocked() }
+
+    var auditHead: AuditHead {
+        get throws {
+            if let head { return head }
+            let current = try store.auditHeadUnlocked()
+            head = current
+            return current
+        }
+    }
+
+    func verifyAuditChain() throws -> ChainBreak? {
+        var verifier = ChainVerifier()
+        let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
+        while try statement.step() {
+            let record = StoredAuditRecord(sequence: statement.int(at: 0), entry: statement.blob(at: 1),
+                                           previousHash: statement.blob(at: 2), hash: statement.blob(at: 3))
+            if let broken = verifier.check(record) { return broken }
+        }
+        return nil
+    }
+
+    func auditAddresses(after sequence: Int64) throws -> [String] {
+        var addresses: Set<String> = []
+        let statement = try db.prepare("SELECT entry FROM orgctl_audit WHERE seq > ?1 ORDER BY seq")
+        try statement.bind([.integer(sequence)])
+        while try statement.step() {
+            if let entry = try? AuditEntry(canonicalBytes: statement.blob(at: 0)) { addresses.insert(entry.address) }
+        }
+        return addresses.sorted()
+    }
+
+    func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64 {
+        let current = try auditHead
+        let sequence = current.sequence + 1
+        let entry = build(sequence)
+        let record = StoredAuditRecord(entry: entry, previousHash: Hex.decode(current.hash) ?? AuditHash.genesis)
+        let insert = try db.cached("INSERT INTO orgctl_audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")
+        try insert.bind(int: sequence, at: 1)
+        try insert.bind(blob: record.entry, at: 2)
+        try insert.bind(blob: record.previousHash, at: 3)
+        try insert.bind(blob: record.hash, at: 4)
+        try insert.run()
+        head = AuditHead(sequence: sequence, hash: Hex.encode(record.hash))
+        return sequence
+    }
+
+    // MARK: Row ids of parents
+
+    /// The row id of the resource at `address` (a tenant, team or member), looked up once.
+    private func rowID(of address: String) throws -> Int64 {
+        if let known = rowIDs[address] { return known }
+        let parts = address.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let statement: SQLiteStatement
+        switch parts.count {
+        case 2 where parts[0] == "tenant":
+            statement = try db.cached("SELECT id FROM tenants WHERE slug = ?1")
+            try statement.bind([.text(parts[1])])
+        case 4 where parts[2] == "team":
+            statement = try db.cached("SELECT g.id FROM teams g JOIN tenants t ON t.id = g.tenant_id WHERE t.slug = ?1 AND g.slug = ?2")
+            try statement.bind([.text(parts[1]), .text(parts[3])])
+        case 4 where parts[2] == "member":
+            statement = try db.cached("SELECT m.id FROM members m JOIN tenants t ON t.id = m.tenant_id WHERE t.slug = ?1 AND m.email = ?2")
+            try statement.bind([.text(parts[1]), .text(parts[3])])
+        default:
+            throw StateError(.other, "internal error: '\(address)' has no row id", help: "report this as a bug")
+        }
+        defer { statement.reset() }
+        guard try statement.step() else {
+            throw StateError(.other, "'\(address)' does not exist in the state database",
+                             help: "declare it in the configuration (or stop referring to it) and plan again")
+        }
+        let id = statement.int(at: 0)
+        rowIDs[address] = id
+        return id
+    }
+
+    // MARK: Create, update, delete
+
+    func create(_ resource: Resource, secrets: [String: [UInt8]], auditSequence: Int64) throws -> Int64 {
+        let map = TableMap.of(resource.kind)
+        var columns: [String] = []
+        var values: [SQLiteValue] = []
+        let name = String(resource.address.split(separator: "/").last ?? "")
+        if let keyColumn = map.keyColumn {
+            columns.append(keyColumn)
+            values.append(.text(name))
+        }
+        switch resource.kind {
+        case .tenantRole, .member, .team, .ssoProvider, .webhook, .apiKey:
+            columns.append("tenant_id")
+            values.append(.integer(try rowID(of: resource.parent ?? "")))
+        case .teamMember:
+            let team = resource.parent ?? ""
+            let tenant = String(Resource.collection(of: String(Resource.collection(of: team))))
+            columns += ["team_id", "member_id"]
+            values += [.integer(try rowID(of: team)), .integer(try rowID(of: "\(tenant)/member/\(name)"))]
+        default:
+            break
+        }
+        var stored = resource.attributes.filter { !$0.value.isNull }
+        // Columns with defaults: record what the row really holds, so its digest matches a later read.
+        if resource.kind == .tenant, resource["status"].isNull {
+            columns.append("status")
+            values.append(.text("active"))
+            stored.append(Attribute("status", .string("active")))
+        }
+        var deferred: [Attribute] = []
+        for attribute in resource.attributes {
+            guard case .column(let column, let encoding)? = map.storage(for: attribute.name) else {
+                deferred.append(attribute)
+                continue
+            }
+            columns.append(column)
+            values.append(try encode(attribute.value, encoding))
+        }
+        let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
+        let insert = try db.cached("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))")
+        try insert.run(values)
+        let id = db.lastInsertRowID
+        if [.tenant, .team, .member].contains(resource.kind) { rowIDs[resource.address] = id }
+        for attribute in deferred where !attribute.value.isNull {
+            try write(attribute, kind: resource.kind, map: map, rowID: id, address: resource.address, secrets: secrets)
+        }
+        try recordApplied(Resource(address: resource.address, kind: resource.kind, parent: resource.parent, attributes: stored),
+                          rowID: id, auditSequence: auditSequence)
+        return id
+    }
+
+    func update(_ stored: StoredResource, changes: [Attribute], secrets: [String: [UInt8]], auditSequence: Int64) throws {
+        let map = TableMap.of(stored.resource.kind)
+        var assignments: [String] = []
+        var values: [SQLiteValue] = []
+        for attribute in changes {
+            if case .column(let column, let encoding)? = map.storage(for: attribute.name) {
+                values.append(try encode(attribute.value, encoding))
+                assignments.append("\(column) = ?\(values.count)")
+            } else {
+                try write(attribute, kind: stored.resource.kind, map: map, rowID: stored.rowID, address: stored.address, secrets: secrets)
+            }
+        }
+        if !assignments.isEmpty {
+            values.append(.integer(stored.rowID))
+            let update = try db.cached("UPDATE \(map.table) SET \(assignments.joined(separator: ", ")) WHERE id = ?\(values.count)")
+            try update.run(values)
+        }
+        var merged = stored.resource.attributes.filter { attribute in !changes.contains { $0.name == attribute.name } }
+        merged += changes.filter { !$0.value.isNull }
+        try recordApplied(Resource(address: stored.address, kind: stored.resource.kind, parent: stored.resource.parent, attributes: merged),
+                          rowID: stored.rowID, auditSequence: auditSequence)
+    }
+
+    func delete(_ stored: StoredResource) throws {
+        let map = TableMap.of(stored.resource.kind)
+        let id = SQLiteValue.integer(stored.rowID)
+        if let scope = map.quotaScope {
+            try db.cached("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2").run([.text(scope), id])
+        }
+        switch stored.resource.kind {
+        case .role, .tenantRole:
+            try db.cached("DELETE FROM role_permissions WHERE role_id = ?1").run([id])
+        case .tenant:
+            try db.cached("DELETE FROM security_policies WHERE tenant_id = ?1").run([id])
+            try db.cached("DELETE FROM sso_settings WHERE tenant_id = ?1").run([id])
+        default:
+            break
+        }
+        try db.cached("DELETE FROM \(map.table) WHERE id = ?1").run([id])
+        try db.cached("DELETE FROM orgctl_resources WHERE address = ?1").run([.text(stored.address)])
+        rowIDs[stored.address] = nil
+    }
+
+    private func recordApplied(_ resource: Resource, rowID: Int64, auditSequence: Int64) throws {
+        let statement = try db.cached(
+            "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)")
+        try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
+                           .text(ResourceDigest.of(resource)), .integer(auditSequence)])
+    }
+
+    /// Writes one attribute that does not live in a column of the kind's own table.
+    private func write(_ attribute: Attribute, kind: ResourceKind, map: TableMap, rowID: Int64, address: String, secrets: [String: [UInt8]]) throws {
+        let id = SQLiteValue.integer(rowID)
+        switch map.storage(for: attribute.name) {
+        case .side(let table, let column, let encoding)?:
+            try db.cached("INSERT INTO \(table) (tenant_id, \(column)) VALUES (?1, ?2) ON CONFLICT (tenant_id) DO UPDATE SET \(column) = excluded.\(column)")
+                .run([id, try encode(attribute.value, encoding)])
+        case .quota(let name)?:
+            let scope = SQLiteValue.text(map.quotaScope ?? "")
+            switch attribute.value {
+            case .null:
+                try db.cached("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2 AND name = ?3").run([scope, id, .text(name)])
+            default:
+                let value: SQLiteValue
+                switch attribute.value {
+                case .int(let n): value = .integer(n)
+                case .string("unlimited"): value = .null
+                case .string(let text): value = ByteSize(parsing: text).map { .integer($0.bytes) } ?? .null
+                default: value = .null
+                }
+                try db.cached("INSERT OR REPLACE INTO quotas (scope, scope_id, name, value) VALUES (?1, ?2, ?3, ?4)")
+                    .run([scope, id, .text(name), value])
+            }
+        case .permissions?:
+            try db.cached("DELETE FROM role_permissions WHERE role_id = ?1").run([id])
+            if case .list(let permissions) = attribute.value {
+                let insert = try db.cached("INSERT INTO role_permissions (role_id, permission) VALUES (?1, ?2)")
+                for permission in permissions { try insert.run([id, .text(permission)]) }
+            }
+        case .parentTeam?:
+            var parent = SQLiteValue.null
+            if case .string(let slug) = attribute.value {
+                let tenant = String(Resource.collection(of: String(Resource.collection(of: address))))
+                parent = .integer(try self.rowID(of: "\(tenant)/team/\(slug)"))
+            }
+            try db.cached("UPDATE teams SET parent_id = ?1 WHERE id = ?2").run([parent, id])
+        case .secret(let prefix)?:
+            var ciphertext = SQLiteValue.null, keyID = SQLiteValue.null, fingerprint = SQLiteValue.null
+            if case .secret(let print) = attribute.value {
+                guard let key = store.key else {
+                    throw StateError(.missingKey, "a secret must be stored but no state key was given",
+                                     help: "set ORGCTL_STATE_KEY (32 bytes, base64) or pass --state-key-file")
+                }
+                guard let plaintext = secrets[attribute.name] else {
+                    throw StateError(.secret, "the value of secret '\(attribute.name)' of \(address) was not resolved",
+                                     help: "report this as a bug")
+                }
+                ciphertext = .blob(try key.seal(plaintext, address: address, attribute: attribute.name))
+                keyID = .text(key.keyID)
+                fingerprint = .text(print)
+            }
+            try db.cached("UPDATE \(map.table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2, \(prefix)_fingerprint = ?3 WHERE id = ?4")
+                .run([ciphertext, keyID, fingerprint, id])
+        case .certificate?:
+            var pem = SQLiteValue.null, digest = SQLiteValue.null
+            if case .document(let sha256, let text) = attribute.value {
+                pem = .text(text)
+                digest = .text(sha256)
+            }
+            try db.cached("UPDATE \(map.table) SET certificate_pem = ?1, certificate_sha256 = ?2 WHERE id = ?3").run([pem, digest, id])
+        case .column?, nil:
+            throw StateError(.other, "internal error: attribute '\(attribute.name)' of \(kind.rawValue) has no column", help: "report this as a bug")
+        }
+    }
+
+    private func encode(_ value: Value, _ encoding: Storage.Encoding) throws -> SQLiteValue {
+        switch (value, encoding) {
+        case (.null, _): return .null
+        case (.string(let text), .duration):
+            return Duration(parsing: text).map { .integer($0.seconds) } ?? .null
+        case (.string(let text), _): return .text(text)
+        case (.int(let n), _): return .integer(n)
+        case (.bool(let b), _): return .integer(b ? 1 : 0)
+        case (.list(let items), _): return .text(ListColumn.encode(items))
+        case (.secret, _), (.document, _):
+            throw StateError(.other, "internal error: a secret or document value has no plain column", help: "report this as a bug")
+        }
+    }
+}

@@ -1,0 +1,176 @@
+/// The database layout: platform tables (the contract the SaaS platform reads) and orgctl's
+/// own `orgctl_` tables. Documented column by column in docs/state-schema.md.
+///
+/// `migrations[i]` takes a database from schema version `i` to `i + 1`; version 0 is an empty
+/// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
+/// and is refused.
+enum Schema {
+    static let currentVersion = 1
+    static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
+
+    static let migrations: [String] = [
+        // 0 -> 1: the first layout.
+        """
+        CREATE TABLE orgctl_meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT;
+
+        CREATE TABLE plans (
+            id         INTEGER PRIMARY KEY,
+            slug       TEXT NOT NULL UNIQUE,
+            rate_limit TEXT,
+            features   TEXT
+        ) STRICT;
+
+        CREATE TABLE permissions (
+            id          INTEGER PRIMARY KEY,
+            name        TEXT NOT NULL UNIQUE,
+            category    TEXT,
+            description TEXT
+        ) STRICT;
+
+        CREATE TABLE events (
+            id   INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        ) STRICT;
+
+        CREATE TABLE tenants (
+            id            INTEGER PRIMARY KEY,
+            slug          TEXT NOT NULL UNIQUE,
+            name          TEXT,
+            plan          TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'trial', 'suspended')),
+            trial_ends    TEXT,
+            domains       TEXT,
+            primary_color TEXT,
+            logo_url      TEXT,
+            custom_domain TEXT
+        ) STRICT;
+
+        CREATE TABLE roles (
+            id                   INTEGER PRIMARY KEY,
+            tenant_id            INTEGER REFERENCES tenants (id),
+            slug                 TEXT NOT NULL,
+            description          TEXT,
+            max_duration_seconds INTEGER
+        ) STRICT;
+        CREATE UNIQUE INDEX roles_system_slug ON roles (slug) WHERE tenant_id IS NULL;
+        CREATE UNIQUE INDEX roles_tenant_slug ON roles (tenant_id, slug) WHERE tenant_id IS NOT NULL;
+
+        CREATE TABLE role_permissions (
+            role_id    INTEGER NOT NULL REFERENCES roles (id),
+            permission TEXT NOT NULL,
+            PRIMARY KEY (role_id, permission)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE quotas (
+            scope    TEXT NOT NULL CHECK (scope IN ('plan', 'tenant', 'team')),
+            scope_id INTEGER NOT NULL,
+            name     TEXT NOT NULL,
+            value    INTEGER,
+            PRIMARY KEY (scope, scope_id, name)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE security_policies (
+            tenant_id               INTEGER PRIMARY KEY REFERENCES tenants (id),
+            mfa                     TEXT CHECK (mfa IN ('required', 'optional')),
+            session_timeout_seconds INTEGER,
+            ip_allowlist            TEXT
+        ) STRICT;
+
+        CREATE TABLE members (
+            id        INTEGER PRIMARY KEY,
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            email     TEXT NOT NULL,
+            role      TEXT NOT NULL,
+            expires   TEXT,
+            UNIQUE (tenant_id, email)
+        ) STRICT;
+
+        CREATE TABLE teams (
+            id          INTEGER PRIMARY KEY,
+            tenant_id   INTEGER NOT NULL REFERENCES tenants (id),
+            slug        TEXT NOT NULL,
+            name        TEXT,
+            description TEXT,
+            parent_id   INTEGER REFERENCES teams (id),
+            UNIQUE (tenant_id, slug)
+        ) STRICT;
+
+        CREATE TABLE team_members (
+            id        INTEGER PRIMARY KEY,
+            team_id   INTEGER NOT NULL REFERENCES teams (id),
+            member_id INTEGER NOT NULL REFERENCES members (id),
+            role      TEXT NOT NULL CHECK (role IN ('lead', 'member')),
+            UNIQUE (team_id, member_id)
+        ) STRICT;
+        CREATE INDEX team_members_member ON team_members (member_id);
+
+        CREATE TABLE sso_settings (
+            tenant_id        INTEGER PRIMARY KEY REFERENCES tenants (id),
+            enforce          INTEGER,
+            jit_enabled      INTEGER,
+            jit_default_role TEXT
+        ) STRICT;
+
+        CREATE TABLE sso_providers (
+            id                          INTEGER PRIMARY KEY,
+            tenant_id                   INTEGER NOT NULL REFERENCES tenants (id),
+            name                        TEXT NOT NULL,
+            type                        TEXT NOT NULL CHECK (type IN ('saml', 'oidc')),
+            entity_id                   TEXT,
+            sso_url                     TEXT,
+            certificate_pem             TEXT,
+            certificate_sha256          TEXT,
+            issuer                      TEXT,
+            client_id                   TEXT,
+            client_secret_ciphertext    BLOB,
+            client_secret_key_id        TEXT,
+            client_secret_fingerprint   TEXT,
+            UNIQUE (tenant_id, name)
+        ) STRICT;
+
+        CREATE TABLE webhooks (
+            id                 INTEGER PRIMARY KEY,
+            tenant_id          INTEGER NOT NULL REFERENCES tenants (id),
+            name               TEXT NOT NULL,
+            url                TEXT,
+            events             TEXT,
+            secret_ciphertext  BLOB,
+            secret_key_id      TEXT,
+            secret_fingerprint TEXT,
+            timeout_seconds    INTEGER,
+            max_retries        INTEGER,
+            enabled            INTEGER,
+            UNIQUE (tenant_id, name)
+        ) STRICT;
+
+        CREATE TABLE api_keys (
+            id          INTEGER PRIMARY KEY,
+            tenant_id   INTEGER NOT NULL REFERENCES tenants (id),
+            name        TEXT NOT NULL,
+            description TEXT,
+            scopes      TEXT,
+            rate_limit  TEXT,
+            expires     TEXT,
+            UNIQUE (tenant_id, name)
+        ) STRICT;
+
+        CREATE TABLE orgctl_resources (
+            address   TEXT PRIMARY KEY,
+            kind      TEXT NOT NULL,
+            row_id    INTEGER NOT NULL,
+            digest    TEXT NOT NULL,
+            audit_seq INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE orgctl_audit (
+            seq       INTEGER PRIMARY KEY,
+            entry     BLOB NOT NULL,
+            prev_hash BLOB NOT NULL,
+            hash      BLOB NOT NULL
+        ) STRICT;
+        """
+    ]
+}

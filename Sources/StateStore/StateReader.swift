@@ -1,0 +1,259 @@
+import Audit
+import Spec
+
+/// Reads every platform table into resources keyed by address: one ordered scan per table.
+///
+/// Column conventions mirror `DesiredState` (see `AttributeEncoding`), so equal rows and
+/// configurations give equal attributes.
+struct StateReader {
+    let db: SQLiteConnection
+
+    /// Rows collected for one kind: (address, parent, rowID, attributes).
+    private struct Row {
+        var address: String
+        var parent: String?
+        var rowID: Int64
+        var kind: ResourceKind
+        var attributes: [Attribute]
+    }
+
+    func read(applied: [String: String]) throws(SQLiteError) -> [StoredResource] {
+        var rows: [Row] = []
+        rows.reserveCapacity(1024)
+        let quotas = try readQuotas()
+        let permissions = try readRolePermissions()
+
+        // Plans.
+        var statement = try db.prepare("SELECT id, slug, rate_limit, features FROM plans")
+        while try statement.step() {
+            let id = statement.int(at: 0)
+            var attributes = quotas["plan", id]
+            text(statement, 2, "rateLimit", &attributes)
+            list(statement, 3, "features", &attributes)
+            rows.append(Row(address: "plan/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .plan, attributes: attributes))
+        }
+        statement = try db.prepare("SELECT id, name, category, description FROM permissions")
+        while try statement.step() {
+            var attributes: [Attribute] = []
+            text(statement, 2, "category", &attributes)
+            text(statement, 3, "description", &attributes)
+            rows.append(Row(address: "permission/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .permission, attributes: attributes))
+        }
+        statement = try db.prepare("SELECT id, name FROM events")
+        while try statement.step() {
+            rows.append(Row(address: "event/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .event, attributes: []))
+        }
+        statement = try db.prepare(
+            "SELECT r.id, r.slug, r.description, r.max_duration_seconds, t.slug FROM roles r LEFT JOIN tenants t ON t.id = r.tenant_id")
+        while try statement.step() {
+            let id = statement.int(at: 0)
+            var attributes: [Attribute] = [Attribute("permissions", .list(permissions[id] ?? []))]
+            text(statement, 2, "description", &attributes)
+            duration(statement, 3, "maxDuration", &attributes)
+            if let tenant = statement.optionalText(at: 4) {
+                rows.append(Row(address: "tenant/\(tenant)/role/\(statement.text(at: 1))", parent: "tenant/\(tenant)", rowID: id, kind: .tenantRole, attributes: attributes))
+            } else {
+                rows.append(Row(address: "role/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .role, attributes: attributes))
+            }
+        }
+        statement = try db.prepare(
+            """
+            SELECT t.id, t.slug, t.name, t.plan, t.status, t.trial_ends, t.domains, t.primary_color, t.logo_url, t.custom_domain,
+                   s.mfa, s.session_timeout_seconds, s.ip_allowlist, o.enforce, o.jit_enabled, o.jit_default_role
+            FROM tenants t
+            LEFT JOIN security_policies s ON s.tenant_id = t.id
+            LEFT JOIN sso_settings o ON o.tenant_id = t.id
+            """)
+        while try statement.step() {
+            let id = statement.int(at: 0)
+            var attributes = quotas["tenant", id]
+            text(statement, 2, "name", &attributes)
+            text(statement, 3, "plan", &attributes)
+            text(statement, 4, "status", &attributes)
+            text(statement, 5, "trialEnds", &attributes)
+            list(statement, 6, "domains", &attributes)
+            text(statement, 7, "branding.primaryColor", &attributes)
+            text(statement, 8, "branding.logoUrl", &attributes)
+            text(statement, 9, "branding.customDomain", &attributes)
+            text(statement, 10, "security.mfa", &attributes)
+            duration(statement, 11, "security.sessionTimeout", &attributes)
+            list(statement, 12, "security.ipAllowlist", &attributes)
+            bool(statement, 13, "sso.enforce", &attributes)
+            bool(statement, 14, "sso.jit.enabled", &attributes)
+            text(statement, 15, "sso.jit.defaultRole", &attributes)
+            rows.append(Row(address: "tenant/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .tenant, attributes: attributes))
+        }
+        statement = try db.prepare("SELECT m.id, t.slug, m.email, m.role, m.expires FROM members m JOIN tenants t ON t.id = m.tenant_id")
+        while try statement.step() {
+            let tenant = "tenant/\(statement.text(at: 1))"
+            var attributes: [Attribute] = []
+            text(statement, 3, "role", &attributes)
+            text(statement, 4, "expires", &attributes)
+            rows.append(Row(address: "\(tenant)/member/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .member, attributes: attributes))
+        }
+        statement = try db.prepare(
+            """
+            SELECT g.id, t.slug, g.slug, g.name, g.description, p.slug
+            FROM teams g JOIN tenants t ON t.id = g.tenant_id LEFT JOIN teams p ON p.id = g.parent_id
+            """)
+        while try statement.step() {
+            let id = statement.int(at: 0)
+            let tenant = "tenant/\(statement.text(at: 1))"
+            var attributes = quotas["team", id]
+            text(statement, 3, "name", &attributes)
+            text(statement, 4, "description", &attributes)
+            text(statement, 5, "parent", &attributes)
+            rows.append(Row(address: "\(tenant)/team/\(statement.text(at: 2))", parent: tenant, rowID: id, kind: .team, attributes: attributes))
+        }
+        statement = try db.prepare(
+            """
+            SELECT x.id, t.slug, g.slug, m.email, x.role
+            FROM team_members x JOIN teams g ON g.id = x.team_id JOIN tenants t ON t.id = g.tenant_id JOIN members m ON m.id = x.member_id
+            """)
+        while try statement.step() {
+            let team = "tenant/\(statement.text(at: 1))/team/\(statement.text(at: 2))"
+            var attributes: [Attribute] = []
+            text(statement, 4, "role", &attributes)
+            rows.append(Row(address: "\(team)/member/\(statement.text(at: 3))", parent: team, rowID: statement.int(at: 0), kind: .teamMember, attributes: attributes))
+        }
+        statement = try db.prepare(
+            """
+            SELECT p.id, t.slug, p.name, p.type, p.entity_id, p.sso_url, p.certificate_sha256, p.certificate_pem, p.issuer,
+                   p.client_id, p.client_secret_fingerprint
+            FROM sso_providers p JOIN tenants t ON t.id = p.tenant_id
+            """)
+        while try statement.step() {
+            let tenant = "tenant/\(statement.text(at: 1))"
+            var attributes: [Attribute] = []
+            text(statement, 3, "type", &attributes)
+            text(statement, 4, "entityId", &attributes)
+            text(statement, 5, "ssoUrl", &attributes)
+            if let digest = statement.optionalText(at: 6) {
+                attributes.append(Attribute("certificate", .document(sha256: digest, text: statement.optionalText(at: 7) ?? "")))
+            }
+            text(statement, 8, "issuer", &attributes)
+            text(statement, 9, "clientId", &attributes)
+            if let fingerprint = statement.optionalText(at: 10) { attributes.append(Attribute("clientSecret", .secret(fingerprint: fingerprint))) }
+            rows.append(Row(address: "\(tenant)/sso/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .ssoProvider, attributes: attributes))
+        }
+        statement = try db.prepare(
+            """
+            SELECT w.id, t.slug, w.name, w.url, w.events, w.secret_fingerprint, w.timeout_seconds, w.max_retries, w.enabled
+            FROM webhooks w JOIN tenants t ON t.id = w.tenant_id
+            """)
+        while try statement.step() {
+            let tenant = "tenant/\(statement.text(at: 1))"
+            var attributes: [Attribute] = []
+            text(statement, 3, "url", &attributes)
+            list(statement, 4, "events", &attributes)
+            if let fingerprint = statement.optionalText(at: 5) { attributes.append(Attribute("secret", .secret(fingerprint: fingerprint))) }
+            duration(statement, 6, "timeout", &attributes)
+            integer(statement, 7, "maxRetries", &attributes)
+            bool(statement, 8, "enabled", &attributes)
+            rows.append(Row(address: "\(tenant)/webhook/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .webhook, attributes: attributes))
+        }
+        statement = try db.prepare(
+            """
+            SELECT k.id, t.slug, k.name, k.description, k.scopes, k.rate_limit, k.expires
+            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            """)
+        while try statement.step() {
+            let tenant = "tenant/\(statement.text(at: 1))"
+            var attributes: [Attribute] = []
+            text(statement, 3, "description", &attributes)
+            list(statement, 4, "scopes", &attributes)
+            text(statement, 5, "rateLimit", &attributes)
+            text(statement, 6, "expires", &attributes)
+            rows.append(Row(address: "\(tenant)/apikey/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .apiKey, attributes: attributes))
+        }
+
+        rows.sort { $0.address < $1.address }
+        return rows.map { row in
+            let resource = Resource(address: row.address, kind: row.kind, parent: row.parent, attributes: row.attributes)
+            return StoredResource(resource: resource, rowID: row.rowID, digest: ResourceDigest.of(resource), appliedDigest: applied[row.address])
+        }
+    }
+
+    /// `orgctl_resources`: address -> digest of what orgctl last applied.
+    func readApplied() throws(SQLiteError) -> [String: String] {
+        var applied: [String: String] = [:]
+        let statement = try db.prepare("SELECT address, digest FROM orgctl_resources")
+        while try statement.step() { applied[statement.text(at: 0)] = statement.text(at: 1) }
+        return applied
+    }
+
+    // MARK: Side tables
+
+    struct QuotaIndex {
+        var byScope: [String: [Int64: [Attribute]]] = [:]
+        subscript(scope: String, id: Int64) -> [Attribute] { byScope[scope]?[id] ?? [] }
+    }
+
+    private func readQuotas() throws(SQLiteError) -> QuotaIndex {
+        var index = QuotaIndex()
+        let statement = try db.prepare("SELECT scope, scope_id, name, value FROM quotas")
+        while try statement.step() {
+            let name = statement.text(at: 2)
+            let value: Value
+            if statement.isNull(at: 3) {
+                value = .string("unlimited")
+            } else if let quota = QuotaName(rawValue: name) {
+                value = AttributeEncoding.quota(.limit(statement.int(at: 3)), quota)
+            } else {
+                value = .int(statement.int(at: 3))
+            }
+            index.byScope[statement.text(at: 0), default: [:]][statement.int(at: 1), default: []]
+                .append(Attribute("quotas.\(name)", value))
+        }
+        return index
+    }
+
+    private func readRolePermissions() throws(SQLiteError) -> [Int64: [String]] {
+        var permissions: [Int64: [String]] = [:]
+        let statement = try db.prepare("SELECT role_id, permission FROM role_permissions ORDER BY role_id, permission")
+        while try statement.step() { permissions[statement.int(at: 0), default: []].append(statement.text(at: 1)) }
+        return permissions
+    }
+
+    // MARK: Column decoding
+
+    private func text(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
+        if let value = s.optionalText(at: column) { attributes.append(Attribute(name, .string(value))) }
+    }
+
+    private func integer(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
+        if !s.isNull(at: column) { attributes.append(Attribute(name, .int(s.int(at: column)))) }
+    }
+
+    private func bool(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
+        if !s.isNull(at: column) { attributes.append(Attribute(name, .bool(s.int(at: column) != 0))) }
+    }
+
+    private func duration(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
+        if !s.isNull(at: column) { attributes.append(Attribute(name, AttributeEncoding.duration(s.int(at: column)))) }
+    }
+
+    /// Lists are stored as JSON arrays of strings; anything else (edited by hand) is kept as text
+    /// so the plan shows it and replaces it.
+    private func list(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
+        guard let raw = s.optionalText(at: column) else { return }
+        attributes.append(Attribute(name, ListColumn.decode(raw)))
+    }
+}
+
+/// JSON-array-of-strings columns (`domains`, `features`, `events`, `scopes`, `ip_allowlist`).
+enum ListColumn {
+    static func encode(_ values: [String]) -> String {
+        String(decoding: CanonicalJSON.encode(.array(values.map { .string($0) })), as: UTF8.self)
+    }
+
+    static func decode(_ raw: String) -> Value {
+        guard let parsed = try? CanonicalJSON.decode(Array(raw.utf8)), case .array(let items) = parsed else { return .string(raw) }
+        var strings: [String] = []
+        for item in items {
+            guard case .string(let s) = item else { return .string(raw) }
+            strings.append(s)
+        }
+        return .list(Array(Set(strings)).sorted())
+    }
+}

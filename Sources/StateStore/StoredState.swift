@@ -1,0 +1,47 @@
+public import Spec
+
+/// A resource as the state database holds it.
+public struct StoredResource: Sendable {
+    public var resource: Resource
+    /// The row's surrogate id in its table; survives renames.
+    public var rowID: Int64
+    /// Digest of the row as it is now (see ``ResourceDigest``).
+    public var digest: String
+    /// Digest of the row as orgctl last wrote it, or nil when orgctl never wrote it
+    /// (created outside orgctl, or not adopted yet).
+    public var appliedDigest: String?
+
+    /// True when something other than orgctl changed the row since orgctl last wrote it.
+    public var isDrifted: Bool { appliedDigest != nil && appliedDigest != digest }
+
+    public var address: String { resource.address }
+}
+
+/// The newest entry of the audit chain (sequence 0 and the genesis hash for an empty chain).
+public struct AuditHead: Hashable, Sendable, Codable {
+    public var sequence: Int64
+    /// Hex of the entry's chain hash.
+    public var hash: String
+
+    public init(sequence: Int64, hash: String) {
+        self.sequence = sequence
+        self.hash = hash
+    }
+}
+
+/// Everything `plan` needs from the database, read in one consistent snapshot.
+public struct StoredState: Sendable {
+    /// Sorted by address.
+    public var resources: [StoredResource]
+    public var auditHead: AuditHead
+    public var databaseID: String
+    /// Addresses orgctl recorded as applied whose rows no longer exist (deleted outside orgctl).
+    public var missingApplied: [String]
+
+    public init(resources: [StoredResource], auditHead: AuditHead, databaseID: String, missingApplied: [String] = []) {
+        self.resources = resources
+        self.auditHead = auditHead
+        self.databaseID = databaseID
+        self.missingApplied = missingApplied
+    }
+}

@@ -1,0 +1,94 @@
+import Spec
+
+/// Where each attribute of each kind lives in the platform tables.
+enum Storage {
+    enum Encoding { case text, integer, bool, list, duration }
+
+    /// A column of the kind's own table.
+    case column(String, Encoding)
+    /// A column of a one-row-per-tenant side table (`security_policies`, `sso_settings`).
+    case side(table: String, column: String, Encoding)
+    /// A row of `quotas` for the kind's quota scope.
+    case quota(String)
+    /// Rows of `role_permissions`.
+    case permissions
+    /// `teams.parent_id`, written from the parent team's slug.
+    case parentTeam
+    /// `<prefix>_ciphertext`, `<prefix>_key_id`, `<prefix>_fingerprint`.
+    case secret(prefix: String)
+    /// `certificate_pem` and `certificate_sha256`.
+    case certificate
+}
+
+struct TableMap {
+    let table: String
+    /// The column holding the last address segment (slug, e-mail, name); nil for team members.
+    let keyColumn: String?
+    /// The scope name in `quotas`, for kinds with quotas.
+    let quotaScope: String?
+    let storage: [String: Storage]
+
+    static func of(_ kind: ResourceKind) -> TableMap {
+        switch kind {
+        case .plan:
+            TableMap(table: "plans", keyColumn: "slug", quotaScope: "plan",
+                     storage: ["rateLimit": .column("rate_limit", .text), "features": .column("features", .list)])
+        case .permission:
+            TableMap(table: "permissions", keyColumn: "name", quotaScope: nil,
+                     storage: ["category": .column("category", .text), "description": .column("description", .text)])
+        case .event:
+            TableMap(table: "events", keyColumn: "name", quotaScope: nil, storage: [:])
+        case .role, .tenantRole:
+            TableMap(table: "roles", keyColumn: "slug", quotaScope: nil,
+                     storage: ["description": .column("description", .text), "maxDuration": .column("max_duration_seconds", .duration),
+                               "permissions": .permissions])
+        case .tenant:
+            TableMap(table: "tenants", keyColumn: "slug", quotaScope: "tenant", storage: [
+                "name": .column("name", .text), "plan": .column("plan", .text), "status": .column("status", .text),
+                "trialEnds": .column("trial_ends", .text), "domains": .column("domains", .list),
+                "branding.primaryColor": .column("primary_color", .text), "branding.logoUrl": .column("logo_url", .text),
+                "branding.customDomain": .column("custom_domain", .text),
+                "security.mfa": .side(table: "security_policies", column: "mfa", .text),
+                "security.sessionTimeout": .side(table: "security_policies", column: "session_timeout_seconds", .duration),
+                "security.ipAllowlist": .side(table: "security_policies", column: "ip_allowlist", .list),
+                "sso.enforce": .side(table: "sso_settings", column: "enforce", .bool),
+                "sso.jit.enabled": .side(table: "sso_settings", column: "jit_enabled", .bool),
+                "sso.jit.defaultRole": .side(table: "sso_settings", column: "jit_default_role", .text),
+            ])
+        case .member:
+            TableMap(table: "members", keyColumn: "email", quotaScope: nil,
+                     storage: ["role": .column("role", .text), "expires": .column("expires", .text)])
+        case .team:
+            TableMap(table: "teams", keyColumn: "slug", quotaScope: "team",
+                     storage: ["name": .column("name", .text), "description": .column("description", .text), "parent": .parentTeam])
+        case .teamMember:
+            TableMap(table: "team_members", keyColumn: nil, quotaScope: nil, storage: ["role": .column("role", .text)])
+        case .ssoProvider:
+            TableMap(table: "sso_providers", keyColumn: "name", quotaScope: nil, storage: [
+                "type": .column("type", .text), "entityId": .column("entity_id", .text), "ssoUrl": .column("sso_url", .text),
+                "certificate": .certificate, "issuer": .column("issuer", .text), "clientId": .column("client_id", .text),
+                "clientSecret": .secret(prefix: "client_secret"),
+            ])
+        case .webhook:
+            TableMap(table: "webhooks", keyColumn: "name", quotaScope: nil, storage: [
+                "url": .column("url", .text), "events": .column("events", .list), "secret": .secret(prefix: "secret"),
+                "timeout": .column("timeout_seconds", .duration), "maxRetries": .column("max_retries", .integer),
+                "enabled": .column("enabled", .bool),
+            ])
+        case .apiKey:
+            TableMap(table: "api_keys", keyColumn: "name", quotaScope: nil, storage: [
+                "description": .column("description", .text), "scopes": .column("scopes", .list),
+                "rateLimit": .column("rate_limit", .text), "expires": .column("expires", .text),
+            ])
+        }
+    }
+
+    func storage(for attribute: String) -> Storage? {
+        if let known = storage[attribute] { return known }
+        if let quotaScope, attribute.hasPrefix("quotas.") {
+            _ = quotaScope
+            return .quota(String(attribute.dropFirst("quotas.".count)))
+        }
+        return nil
+    }
+}
