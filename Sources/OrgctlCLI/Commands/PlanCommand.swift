@@ -24,6 +24,8 @@ enum PlanCommand {
             .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json", "markdown"]),
             .option("out", valueName: "file", help: "Also save the plan to FILE for 'orgctl apply FILE'."),
             .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
+            .option("source", valueName: "text", help: "Where the change comes from, recorded in a saved plan for the audit log.",
+                    default: "git:<commit> of the folder, or 'local'"),
         ] + targetOptions + StateAccess.options)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
