@@ -11,6 +11,13 @@ public struct StoredResource: Sendable {
     /// (created outside orgctl, or not adopted yet).
     public var appliedDigest: String?
 
+    public init(resource: Resource, rowID: Int64, digest: String, appliedDigest: String?) {
+        self.resource = resource
+        self.rowID = rowID
+        self.digest = digest
+        self.appliedDigest = appliedDigest
+    }
+
     /// True when something other than orgctl changed the row since orgctl last wrote it.
     public var isDrifted: Bool { appliedDigest != nil && appliedDigest != digest }
 

@@ -56,6 +56,9 @@ struct DocumentDecoder {
         else { return nil }
         var platform = PlatformSpec(location: reader.location(root), plans: [], permissions: [], roles: [], events: [])
         if let node = f["plans"] {
+            if reader.entries(node, "plans").isEmpty {
+                reader.error("spec.missing-key", "the Platform declares no plans", at: node, help: "declare at least one plan under 'plans:'")
+            }
             for pair in reader.entries(node, "plans") {
                 guard let name = identity(pair.key, "plan name", pattern: .slug) else { continue }
                 guard let pf = reader.fields(pair.value, "plan '\(name)'", allowed: ["quotas", "rateLimit", "features", "description"]) else { continue }
@@ -222,13 +225,17 @@ struct DocumentDecoder {
 
     private func members(_ node: Node) -> [MemberSpec] {
         var result: [MemberSpec] = []
-        var seen: [String: Mark] = [:]
-        for pair in reader.entries(node, "members") {
+        let pairs = reader.entries(node, "members")
+        // The loader already rejected exact duplicate keys; only keys with capitals can collide by case.
+        var seen: [String: Node]? = pairs.contains(where: { $0.key.scalar?.utf8.contains(where: Self.isUpperOrNonASCII) ?? false }) ? [:] : nil
+        for pair in pairs {
             guard let email = identity(pair.key, "member e-mail", pattern: .email) else { continue }
-            if let first = seen.updateValue(pair.key.mark, forKey: email) {
+            if let first = seen?.updateValue(pair.key, forKey: email) {
+                // An exact repeat was already reported by the YAML loader; report only case variants.
+                if first.scalar == pair.key.scalar { continue }
                 reader.error("spec.duplicate-key", "member '\(email)' is defined more than once (e-mail addresses ignore case)",
                              at: pair.key, help: "remove one of the two entries",
-                             notes: [.init("first defined here", at: reader.location(first))])
+                             notes: [.init("first defined here", at: reader.location(first.mark))])
                 continue
             }
             let value = pair.value
@@ -265,13 +272,15 @@ struct DocumentDecoder {
             }
             if let m = tf["members"] {
                 var members: [TeamMemberSpec] = []
-                var seen: [String: Mark] = [:]
-                for entry in reader.entries(m, "members of team '\(slug)'") {
+                let entries = reader.entries(m, "members of team '\(slug)'")
+                var seen: [String: Node]? = entries.contains(where: { $0.key.scalar?.utf8.contains(where: Self.isUpperOrNonASCII) ?? false }) ? [:] : nil
+                for entry in entries {
                     guard let email = identity(entry.key, "member e-mail", pattern: .email) else { continue }
-                    if let first = seen.updateValue(entry.key.mark, forKey: email) {
+                    if let first = seen?.updateValue(entry.key, forKey: email) {
+                        if first.scalar == entry.key.scalar { continue }
                         reader.error("spec.duplicate-key", "member '\(email)' is listed twice in team '\(slug)' (e-mail addresses ignore case)",
                                      at: entry.key, help: "remove one of the two entries",
-                                     notes: [.init("first listed here", at: reader.location(first))])
+                                     notes: [.init("first listed here", at: reader.location(first.mark))])
                         continue
                     }
                     guard let role = reader.enumValue(entry.value, "team role of '\(email)'", TeamRole.self) else { continue }
@@ -312,12 +321,12 @@ struct DocumentDecoder {
                 for pair in pf.pairs {
                     let key = pair.key.scalar ?? ""
                     if key != "type", allowed.contains(key), !own.contains(key) {
-                        reader.error("spec.unknown-key", "'\(key)' does not apply to a \(type.rawValue) provider", at: pair.key,
-                                     help: "a \(type.rawValue) provider takes: \(own.joined(separator: ", "))")
+                        reader.error("spec.unknown-key", "'\(key)' does not apply to an \(type.rawValue.uppercased()) provider", at: pair.key,
+                                     help: "an \(type.rawValue.uppercased()) provider takes: \(own.joined(separator: ", "))")
                     }
                 }
                 for key in own where pf[key] == nil {
-                    reader.error("spec.missing-key", "\(type.rawValue) provider '\(name)' has no '\(key)'", at: pair.key,
+                    reader.error("spec.missing-key", "\(type.rawValue.uppercased()) provider '\(name)' has no '\(key)'", at: pair.key,
                                  help: "add '\(key)'")
                 }
                 switch type {
@@ -385,10 +394,12 @@ struct DocumentDecoder {
 
     // MARK: Shared pieces
 
+    static func isUpperOrNonASCII(_ byte: UInt8) -> Bool { (65...90).contains(byte) || byte >= 0x80 }
+
     /// The key's text if it has the shape `pattern` requires; e-mail addresses come back lower case.
     private func identity(_ key: Node, _ what: String, pattern: NamePattern) -> String? {
         guard let text = key.scalar else { return nil }
-        let checked = pattern == .email && text.utf8.contains(where: { (65...90).contains($0) || $0 >= 0x80 }) ? text.lowercased() : text
+        let checked = pattern == .email && text.utf8.contains(where: Self.isUpperOrNonASCII) ? text.lowercased() : text
         guard pattern.matches(checked) else {
             reader.error("spec.name", "\(what) '\(text.count > 64 ? String(text.prefix(64)) + "…" : text)' is not valid", at: key,
                          help: pattern.rule)

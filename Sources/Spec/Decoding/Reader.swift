@@ -102,8 +102,16 @@ final class Reader {
     }
 
     func integer(_ node: Node, _ what: String, in range: ClosedRange<Int64>) -> Int64? {
-        guard case .scalar(let text, .plain) = node.content, !text.isEmpty, text.count <= 20,
-            text.allSatisfy({ $0.isASCIIDigit || $0 == "-" }), let value = Int64(text)
+        if case .scalar(let text, .plain) = node.content, !text.isEmpty, text.utf8.count <= 64,
+            text.utf8.dropFirst(text.first == "-" ? 1 : 0).allSatisfy({ $0 >= 48 && $0 <= 57 }), Int64(text) == nil
+        {
+            // All digits, but beyond 64 bits: out of range rather than not a number.
+            error("spec.range", "\(what) must be from \(range.lowerBound) to \(range.upperBound), not \(text)", at: node,
+                  help: "choose a value from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        guard case .scalar(let text, .plain) = node.content, !text.isEmpty, text.utf8.count <= 20,
+            text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") }), let value = Int64(text)
         else {
             error("spec.type", "\(what) must be a whole number, not \(describe(node))", at: node,
                   help: "write a number from \(range.lowerBound) to \(range.upperBound) without quotes")

@@ -160,5 +160,9 @@ public struct SecretReference: Sendable {
 }
 
 extension Character {
-    var isASCIIDigit: Bool { isASCII && isNumber }
+    /// 0-9 only (`isNumber` also accepts other scripts' digits, and costs a Unicode property lookup).
+    var isASCIIDigit: Bool {
+        guard let ascii = asciiValue else { return false }
+        return ascii >= 48 && ascii <= 57
+    }
 }

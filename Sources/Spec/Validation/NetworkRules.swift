@@ -174,14 +174,21 @@ struct CIDR: CustomStringConvertible {
                 return .failure(.init(message: "the IPv6 address or prefix length (0 to 128) is invalid",
                                       help: "write a network such as 2001:db8::/32"))
             }
-            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            var bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            var hostBitsSet = false
             for index in 0..<16 {
                 let keep = max(0, min(8, bits - index * 8))
                 let mask: UInt8 = keep == 0 ? 0 : ~UInt8(0) << (8 - keep)
-                if bytes[index] & ~mask != 0 {
-                    return .failure(.init(message: "host bits are set after the /\(bits) prefix",
-                                          help: "write the network address of the block (clear the bits after the prefix)"))
-                }
+                if bytes[index] & ~mask != 0 { hostBitsSet = true }
+                bytes[index] &= mask
+            }
+            if hostBitsSet {
+                var network = in6_addr()
+                withUnsafeMutableBytes(of: &network) { $0.copyBytes(from: bytes) }
+                var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+                let shown = inet_ntop(AF_INET6, &network, &text, socklen_t(text.count)) != nil
+                    ? String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : address
+                return .failure(.init(message: "host bits are set after the /\(bits) prefix", help: "did you mean '\(shown)/\(bits)'?"))
             }
             return .success(CIDR(text: "\(address.lowercased())/\(bits)"))
         }

@@ -76,9 +76,6 @@ struct Validator {
     }
 
     private func checkPlatform(_ platform: PlatformSpec, _ catalog: inout Catalog, _ d: inout Diagnostics) {
-        if platform.plans.isEmpty {
-            d.error("spec.missing-key", "the Platform declares no plans", at: platform.location, help: "declare at least one plan")
-        }
         for plan in platform.plans {
             for feature in plan.features ?? [] where !Self.knownFeatures.contains(feature.value) {
                 d.error("spec.unknown-feature", "plan '\(plan.name)' names unknown feature '\(feature.value)'", at: feature.location,
@@ -125,7 +122,7 @@ struct Validator {
                 d.error("spec.trial-ends", "trialEnds applies only to status trial", at: ends.location,
                         help: "set 'status: trial' or remove trialEnds")
             } else if ends.value < today {
-                d.warning("spec.trial-ended", "\(who)'s trial ended on \(ends.value)", at: ends.location,
+                d.warning("spec.trial-ended", "the trial of \(who) ended on \(ends.value)", at: ends.location,
                           help: "change the status, or extend trialEnds")
             }
         }
@@ -163,7 +160,7 @@ struct Validator {
                 if member.role.value == "owner" { owners += 1 }
                 let guest = isGuestRole(member.role.value, tenantRoles, catalog)
                 if !guest, tenant.domains != nil {
-                    let domain = member.email.split(separator: "@").last.map(String.init) ?? ""
+                    let domain = member.email.lastIndex(of: "@").map { String(member.email[member.email.index(after: $0)...]) } ?? ""
                     if !domains.contains(domain) {
                         d.error("spec.member-domain", "member '\(member.email)' is outside the tenant's domains", at: member.location,
                                 help: "add '\(domain)' to domains, or give the member a guest role with an expiry")
@@ -231,8 +228,9 @@ struct Validator {
                     if case .limit(let teamLimit) = entry.value, let (tenantQuota, _) = effective(entry.name),
                         case .limit(let tenantLimit) = tenantQuota, teamLimit > tenantLimit
                     {
-                        d.error("spec.quota-exceeded", "team '\(team.slug)' quota '\(entry.name.rawValue)' of \(teamLimit) exceeds the tenant's \(tenantLimit)",
-                                at: entry.location, help: "lower the team quota to at most \(tenantLimit)")
+                        let show = { (n: Int64) in entry.name.isSize ? ByteSize(bytes: n).description : String(n) }
+                        d.error("spec.quota-exceeded", "team '\(team.slug)' quota '\(entry.name.rawValue)' of \(show(teamLimit)) exceeds the tenant's \(show(tenantLimit))",
+                                at: entry.location, help: "lower the team quota to at most \(show(tenantLimit))")
                     }
                     if case .unlimited = entry.value, let (tenantQuota, _) = effective(entry.name), case .limit(let tenantLimit) = tenantQuota {
                         d.error("spec.quota-exceeded", "team '\(team.slug)' quota '\(entry.name.rawValue)' is unlimited but the tenant's is \(tenantLimit)",

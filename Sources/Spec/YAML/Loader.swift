@@ -52,8 +52,10 @@ public struct YAMLLoader: Sendable {
             return []
         }
         var builder = TreeBuilder(file: file, limits: limits)
+        // A UTF-8 byte order mark (editors on Windows write one) is not content.
+        let skip = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         bytes.withUnsafeBufferPointer { buffer in
-            builder.run(buffer)
+            builder.run(UnsafeBufferPointer(rebasing: buffer[skip...]))
         }
         diagnostics.append(contentsOf: builder.diagnostics)
         return builder.documents
@@ -166,7 +168,19 @@ private struct TreeBuilder {
         Mark(line: Int32(clamping: m.line + 1), column: Int32(clamping: m.column + 1))
     }
 
+    /// The input while `run` parses it (libyaml reads from the same memory).
+    private var input: UnsafeBufferPointer<UInt8>?
+
+    private func isFollowedByColon(_ offset: Int) -> Bool {
+        guard let input else { return false }
+        var index = offset
+        while index < input.count, input[index] == 0x20 { index += 1 }
+        return index < input.count && input[index] == UInt8(ascii: ":")
+    }
+
     mutating func run(_ buffer: UnsafeBufferPointer<UInt8>) {
+        input = buffer
+        defer { input = nil }
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
             diagnostics.error("spec.yaml", "out of memory while starting the YAML parser", at: location(Mark(line: 1, column: 1)))
@@ -191,17 +205,31 @@ private struct TreeBuilder {
 
     private mutating func reportSyntaxError(_ parser: yaml_parser_t, _ buffer: UnsafeBufferPointer<UInt8>) {
         let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
+        let context = parser.context.map { String(cString: $0) }
         var mark = Self.mark(parser.problem_mark)
+        // Reader errors (bad characters) carry a byte offset instead of a mark: count lines up to it.
+        let offset: Int
+        if parser.error == YAML_READER_ERROR {
+            offset = Int(parser.problem_offset)
+            mark = Self.position(ofOffset: offset, in: buffer)
+        } else {
+            offset = Int(parser.problem_mark.index)
+        }
         var help = "fix the YAML syntax at this position"
         var message = problem
-        // libyaml reports a tab used for indentation as a token that cannot start; say what it is.
-        let offset = Int(parser.problem_offset)
-        if offset < buffer.count, buffer[offset] == 0x09 {
+        var id = "spec.yaml-syntax"
+        if offset >= 0, offset < buffer.count, buffer[offset] == 0x09 {
             message = "a tab character is used for indentation"
             help = "YAML indentation must use spaces: replace the tab with spaces"
-        } else if problem.contains("control characters") || problem.contains("special characters") {
+        } else if parser.error == YAML_READER_ERROR {
             message = "file contains a control character that YAML does not allow"
             help = "remove the control character (YAML text may not hold raw control codes)"
+        } else if context == "while scanning a simple key" {
+            // libyaml gives up on plain keys longer than 1024 characters.
+            id = "spec.key-too-long"
+            message = "mapping key is longer than \(limits.maxKeyBytes) bytes"
+            help = "use a shorter key"
+            mark = Self.mark(parser.context_mark)
         } else if problem.contains("mapping values are not allowed") {
             help = "quote the value if it contains ': ', or check the indentation of this line"
         } else if problem.contains("did not find expected key") {
@@ -209,10 +237,24 @@ private struct TreeBuilder {
         }
         if mark.line == 0 { mark = Mark(line: 1, column: 1) }
         var notes: [Diagnostic.Note] = []
-        if let context = parser.context.map({ String(cString: $0) }) {
+        if let context, id == "spec.yaml-syntax" {
             notes.append(.init("\(context) that started here", at: location(Self.mark(parser.context_mark))))
         }
-        diagnostics.error("spec.yaml-syntax", message, at: location(mark), help: help, notes: notes)
+        diagnostics.error(id, message, at: location(mark), help: help, notes: notes)
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    private static func position(ofOffset offset: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Mark {
+        var line: Int32 = 1, column: Int32 = 1
+        for byte in buffer.prefix(max(0, min(offset, buffer.count))) {
+            if byte == 0x0A {
+                line += 1
+                column = 1
+            } else if byte & 0xC0 != 0x80 {
+                column += 1
+            }
+        }
+        return Mark(line: line, column: column)
     }
 
     private mutating func fail(_ id: String, _ message: String, at mark: Mark, help: String) {
@@ -246,6 +288,14 @@ private struct TreeBuilder {
         case YAML_SCALAR_EVENT:
             let data = event.data.scalar
             guard checkTag(data.tag, at: start, scalar: true) else { return }
+            // A key, or a scalar that libyaml could not take as a key because it is longer than its
+            // 1024-character simple-key limit but is followed by ':'.
+            let isKey = stack.last.map { $0.kind == .mapping && $0.pendingKey == nil } ?? false
+                || (data.length > limits.maxKeyBytes && isFollowedByColon(Int(event.end_mark.index)))
+            if isKey && data.length > limits.maxKeyBytes {
+                fail("spec.key-too-long", "mapping key is longer than \(limits.maxKeyBytes) bytes", at: start, help: "use a shorter key")
+                return
+            }
             if data.length > limits.maxScalarBytes {
                 fail(
                     "spec.value-too-long", "value is longer than \(limits.maxScalarBytes) bytes", at: start,
@@ -303,6 +353,8 @@ private struct TreeBuilder {
     /// Attaches a finished node to its parent, or makes it a document root.
     private mutating func add(_ node: Node, size: Int) {
         guard !stack.isEmpty else {
+            // An empty document (a trailing '---', or only comments) holds nothing: skip it.
+            if case .scalar("", .plain) = node.content { return }
             documents.append(Document(root: node, start: documentStart))
             return
         }
