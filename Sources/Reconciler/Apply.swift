@@ -118,7 +118,7 @@ extension Reconciler {
                                        secrets: secrets(for: change), auditSequence: sequence)
                 result.updated += 1
             }
-            for change in deletes {
+            for change in deletionOrder(deletes) {
                 _ = try audit(change)
                 try transaction.delete(try stored(change.address))
                 result.deleted += 1
@@ -151,6 +151,41 @@ extension Reconciler {
             if a.element.kind == .team {
                 let (da, db) = (depth(a.element.address), depth(b.element.address))
                 if da != db { return da < db }
+            }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// Children before parents: the plan's order (reverse address order), except that nested teams
+    /// go deepest first, whatever their names.
+    static func deletionOrder(_ deletes: [Change]) -> [Change] {
+        var parentOf: [String: String] = [:]
+        for change in deletes where change.kind == .team {
+            if let parent = change.fields.first(where: { $0.name == "parent" }), case .string(let slug) = parent.before,
+                let tenant = change.parent
+            {
+                parentOf[change.address] = "\(tenant)/team/\(slug)"
+            }
+        }
+        guard !parentOf.isEmpty else { return deletes }
+        func depth(_ address: String) -> Int {
+            var depth = 0
+            var current = address
+            while let next = parentOf[current], depth <= parentOf.count {
+                depth += 1
+                current = next
+            }
+            return depth
+        }
+        // Team memberships first, then teams deepest first, then everything else in plan order.
+        return deletes.enumerated().sorted { a, b in
+            let (x, y) = (a.element, b.element)
+            let rankX = x.kind == .teamMember ? 0 : x.kind == .team ? 1 : 2
+            let rankY = y.kind == .teamMember ? 0 : y.kind == .team ? 1 : 2
+            if rankX != rankY { return rankX < rankY }
+            if x.kind == .team {
+                let (dx, dy) = (depth(x.address), depth(y.address))
+                if dx != dy { return dx > dy }
             }
             return a.offset < b.offset
         }.map(\.element)

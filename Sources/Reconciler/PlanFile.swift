@@ -93,7 +93,9 @@ public struct PlanFile: Codable, Sendable {
         secrets = plan.secretSources.sorted { $0.key < $1.key }.map { key, source in
             switch source {
             case .environment(let name): SecretEntry(key: key, env: name)
-            case .file(let written, let path): SecretEntry(key: key, file: path, written: written)
+            // Absolute, so the saved plan applies from any working directory.
+            case .file(let written, let path):
+                SecretEntry(key: key, file: URL(fileURLWithPath: path).standardizedFileURL.path, written: written)
             }
         }
         changes = plan.changes.map { change in

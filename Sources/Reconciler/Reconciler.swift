@@ -74,7 +74,7 @@ public enum Reconciler {
                 }
             }
         }
-        return Plan(id: planID(stored: stored, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
+        return Plan(id: planID(databaseID: stored.databaseID, auditHead: stored.auditHead, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
                     changes: changes, drift: drift, secretSources: secrets, storedCount: stored.resources.count)
     }
 
@@ -85,9 +85,9 @@ public enum Reconciler {
         return "\(parts[0])/\(parts[1])/member/\(parts[5])"
     }
 
-    static func planID(stored: StoredState, changes: [Change]) -> String {
+    static func planID(databaseID: String, auditHead: AuditHead, changes: [Change]) -> String {
         let hasher = SHA256Hasher()
-        hasher.update(Array("\(stored.databaseID)\n\(stored.auditHead.sequence)\n\(stored.auditHead.hash)\n".utf8))
+        hasher.update(Array("\(databaseID)\n\(auditHead.sequence)\n\(auditHead.hash)\n".utf8))
         for change in changes {
             hasher.update(Array("\(change.action.rawValue) \(change.address)\n".utf8))
             for field in change.fields {

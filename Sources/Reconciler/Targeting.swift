@@ -1,3 +1,5 @@
+import Spec
+
 /// Address patterns for `--target` and `--exclude`: `*` matches within one path segment,
 /// `**` matches any number of segments (`tenant/acme/**`, `tenant/*/member/*@acme.com`).
 public struct AddressPattern: Sendable, CustomStringConvertible {
@@ -73,16 +75,33 @@ extension Plan {
             let excluded = excludes.contains { $0.selects(change.address) }
             if targeted && !excluded { keep.insert(change.address) }
         }
+        // Keep what a kept create needs that is also being created: its parent, the parent team a
+        // team names, and the tenant member a team membership refers to.
         let creates = Dictionary(changes.filter { $0.action == .create }.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
-        for address in Array(keep) {
-            var parent = creates[address]?.parent
-            while let p = parent, let created = creates[p] {
-                keep.insert(p)
-                parent = created.parent
+        func dependencies(of change: Change) -> [String] {
+            var result: [String] = []
+            if let parent = change.parent { result.append(parent) }
+            if change.kind == .team, let tenant = change.parent, let field = change.fields.first(where: { $0.name == "parent" }),
+                case .string(let slug) = field.after
+            {
+                result.append("\(tenant)/team/\(slug)")
+            }
+            if change.kind == .teamMember, let member = Reconciler.memberAddress(ofTeamMember: change.address) {
+                result.append(member)
+            }
+            return result
+        }
+        var queue = Array(keep)
+        while let address = queue.popLast() {
+            guard let change = creates[address] ?? changes.first(where: { $0.address == address && $0.action == .update }) else { continue }
+            for dependency in dependencies(of: change) where creates[dependency] != nil && !keep.contains(dependency) {
+                keep.insert(dependency)
+                queue.append(dependency)
             }
         }
         var result = self
         result.changes = changes.filter { keep.contains($0.address) }
+        result.id = Reconciler.planID(databaseID: databaseID, auditHead: auditHead, changes: result.changes)
         result.secretSources = secretSources.filter { key, _ in keep.contains(String(key.prefix { $0 != "#" })) }
         return result
     }

@@ -81,7 +81,8 @@ public struct ConfigurationLoader: Sendable {
 
     private static func loadFile(_ file: String, loader: YAMLLoader, references: FileReferences) -> FileResult {
         var result = FileResult()
-        guard let data = FileManager.default.contents(atPath: file) else {
+        // FileHandle rather than FileManager.contents(atPath:), which leaks a page per empty file on Linux.
+        guard let handle = FileHandle(forReadingAtPath: file), let data = try? handle.readToEnd() ?? Data() else {
             result.diagnostics.error("spec.file-unreadable", "file '\(file)' cannot be read", at: nil,
                                      help: "check the file's permissions")
             return result

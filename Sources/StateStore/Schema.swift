@@ -18,9 +18,10 @@ enum Schema {
 
         CREATE TABLE plans (
             id         INTEGER PRIMARY KEY,
-            slug       TEXT NOT NULL UNIQUE,
-            rate_limit TEXT,
-            features   TEXT
+            slug        TEXT NOT NULL UNIQUE,
+            description TEXT,
+            rate_limit  TEXT,
+            features    TEXT
         ) STRICT;
 
         CREATE TABLE permissions (

@@ -24,12 +24,13 @@ struct StateReader {
         let permissions = try readRolePermissions()
 
         // Plans.
-        var statement = try db.prepare("SELECT id, slug, rate_limit, features FROM plans")
+        var statement = try db.prepare("SELECT id, slug, rate_limit, features, description FROM plans")
         while try statement.step() {
             let id = statement.int(at: 0)
             var attributes = quotas["plan", id]
             text(statement, 2, "rateLimit", &attributes)
             list(statement, 3, "features", &attributes)
+            text(statement, 4, "description", &attributes)
             rows.append(Row(address: "plan/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .plan, attributes: attributes))
         }
         statement = try db.prepare("SELECT id, name, category, description FROM permissions")

@@ -32,7 +32,8 @@ struct TableMap {
         switch kind {
         case .plan:
             TableMap(table: "plans", keyColumn: "slug", quotaScope: "plan",
-                     storage: ["rateLimit": .column("rate_limit", .text), "features": .column("features", .list)])
+                     storage: ["description": .column("description", .text), "rateLimit": .column("rate_limit", .text),
+                               "features": .column("features", .list)])
         case .permission:
             TableMap(table: "permissions", keyColumn: "name", quotaScope: nil,
                      storage: ["category": .column("category", .text), "description": .column("description", .text)])

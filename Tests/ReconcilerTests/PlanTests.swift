@@ -270,3 +270,34 @@ extension Resource {
         return copy
     }
 }
+
+@Suite("dependencies")
+struct DependencyTests {
+    @Test("nested teams are deleted deepest first, whatever their names, after their memberships")
+    func deleteDepth() {
+        let tenant = Fixture.resource("tenant/acme", .tenant, ["plan": .string("b")], collections: ["tenant/acme/team"])
+        let parent = Fixture.resource("tenant/acme/team/alpha", .team, parent: "tenant/acme", ["parent": .null])
+        let child = Fixture.resource("tenant/acme/team/zulu", .team, parent: "tenant/acme", ["parent": .string("alpha")])
+        let membership = Fixture.resource("tenant/acme/team/alpha/member/a@acme.com", .teamMember, parent: "tenant/acme/team/alpha",
+                                          ["role": .string("lead")])
+        let plan = Reconciler.plan(desired: Fixture.desired([tenant]), stored: Fixture.stored([tenant, parent, child, membership]))
+        #expect(Reconciler.deletionOrder(plan.changes).map(\.address) == [
+            "tenant/acme/team/alpha/member/a@acme.com", "tenant/acme/team/zulu", "tenant/acme/team/alpha",
+        ])
+    }
+
+    @Test("a targeted team keeps the create of the parent team it names and of the members it lists")
+    func targetKeepsReferences() {
+        let parent = Fixture.resource("tenant/acme/team/zulu", .team, parent: "tenant/acme", ["parent": .null])
+        let child = Fixture.resource("tenant/acme/team/alpha", .team, parent: "tenant/acme", ["parent": .string("zulu")])
+        let membership = Fixture.resource("tenant/acme/team/alpha/member/bob@acme.com", .teamMember, parent: "tenant/acme/team/alpha",
+                                          ["role": .string("lead")])
+        let plan = Reconciler.plan(desired: Fixture.desired([Fixture.acme, Fixture.alice, Fixture.bob, parent, child, membership]),
+                                   stored: Fixture.stored([Fixture.acme]))
+        let filtered = plan.filtered(targets: [AddressPattern("tenant/acme/team/alpha")], excludes: [])
+        #expect(filtered.changes.map(\.address) == [
+            "tenant/acme/member/bob@acme.com", "tenant/acme/team/alpha", "tenant/acme/team/alpha/member/bob@acme.com", "tenant/acme/team/zulu",
+        ])
+        #expect(filtered.id != plan.id)
+    }
+}

@@ -37,9 +37,11 @@ enum ApplyCommand {
         if exists && !isDirectory.boolValue && !path.hasSuffix(".yaml") && !path.hasSuffix(".yml") {
             return try applySaved(path, command, context)
         }
-        let planned = try Planning.make(command, context, directory: path, access: .readWrite)
+        // A missing database is created only once the user has confirmed: plan against an empty state.
+        let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
+        let planned = try Planning.make(command, context, directory: path, access: databaseExists ? .readWrite : .readOnly)
         let plan = planned.plan
-        guard !plan.isEmpty, let store = planned.store else {
+        guard !plan.isEmpty else {
             console.print("No changes. The state database matches the configuration.")
             return ExitCode.success
         }
@@ -57,6 +59,10 @@ enum ApplyCommand {
         }
         let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
+        guard let store = try planned.store ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context))
+        else {
+            throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
+        }
         return try execute(plan, store: store, planState: planned.stored, applyContext, console)
     }
 

@@ -61,12 +61,12 @@ struct DocumentDecoder {
             }
             for pair in reader.entries(node, "plans") {
                 guard let name = identity(pair.key, "plan name", pattern: .slug) else { continue }
-                guard let pf = reader.fields(pair.value, "plan '\(name)'", allowed: ["quotas", "rateLimit", "features", "description"]) else { continue }
+                guard let pf = reader.fields(pair.value, "plan '\(name)'", allowed: ["description", "quotas", "rateLimit", "features"]) else { continue }
                 var plan = PlanSpec(name: name, location: reader.location(pair.key))
                 plan.quotas = pf["quotas"].flatMap { quotas($0, "quotas of plan '\(name)'") }
                 plan.rateLimit = pf["rateLimit"].flatMap { reader.rate($0, "rateLimit of plan '\(name)'") }
                 plan.features = pf["features"].flatMap { reader.stringList($0, "features of plan '\(name)'") }
-                if let d = pf["description"] { _ = reader.string(d, "description") }
+                plan.description = pf["description"].flatMap { reader.string($0, "description") }
                 platform.plans.append(plan)
             }
         } else {
@@ -74,6 +74,7 @@ struct DocumentDecoder {
                          help: "declare at least one plan under 'plans:'")
         }
         if let node = f["permissions"] {
+            platform.declaresPermissions = true
             for pair in reader.entries(node, "permissions") {
                 guard let name = identity(pair.key, "permission name", pattern: .permission) else { continue }
                 var permission = PermissionSpec(name: name, location: reader.location(pair.key))
@@ -85,9 +86,11 @@ struct DocumentDecoder {
             }
         }
         if let node = f["roles"] {
+            platform.declaresRoles = true
             platform.roles = roles(node, "roles")
         }
         if let node = f["events"] {
+            platform.declaresEvents = true
             platform.events = reader.stringList(node, "events") ?? []
             for event in platform.events where !NamePattern.event.matches(event.value) {
                 reader.diagnostics.error("spec.name", "event name '\(event.value)' is not valid", at: event.location,
@@ -359,7 +362,7 @@ struct DocumentDecoder {
                 if wf["url"] == nil { reader.error("spec.missing-key", "webhook '\(name)' has no 'url'", at: pair.key, help: "add 'url: https://…'") }
                 continue
             }
-            guard NetworkRules.check(url: url, what: "webhook url", at: u, reader: reader) else { continue }
+            let urlIsValid = NetworkRules.check(url: url, what: "webhook url", at: u, reader: reader)
             var webhook = WebhookSpec(name: name, location: reader.location(pair.key), url: Located(url, at: reader.location(u)), events: [])
             if let e = wf["events"] { webhook.events = reader.stringList(e, "events of webhook '\(name)'") ?? [] } else {
                 reader.error("spec.missing-key", "webhook '\(name)' has no 'events'", at: pair.key,
@@ -369,7 +372,7 @@ struct DocumentDecoder {
             webhook.timeout = wf["timeout"].flatMap { reader.duration($0, "timeout of webhook '\(name)'", in: 1...300) }
             webhook.maxRetries = wf["maxRetries"].flatMap { n in reader.integer(n, "maxRetries of webhook '\(name)'", in: 0...10).map { Located($0, at: reader.location(n)) } }
             webhook.enabled = wf["enabled"].flatMap { reader.bool($0, "enabled") }
-            result.append(webhook)
+            if urlIsValid { result.append(webhook) }
         }
         return result
     }

@@ -15,6 +15,10 @@ public struct QuotaSet: Sendable {
 /// `kind: Platform`: the catalogs tenant documents are checked against.
 public struct PlatformSpec: Sendable {
     public var location: SourceLocation
+    /// Which optional catalogs the document declares; an absent one is not managed.
+    public var declaresPermissions = false
+    public var declaresRoles = false
+    public var declaresEvents = false
     public var plans: [PlanSpec]
     public var permissions: [PermissionSpec]
     public var roles: [RoleSpec]
@@ -24,6 +28,7 @@ public struct PlatformSpec: Sendable {
 public struct PlanSpec: Sendable {
     public var name: String
     public var location: SourceLocation
+    public var description: String?
     public var quotas: QuotaSet?
     public var rateLimit: Located<Rate>?
     public var features: [Located<String>]?

@@ -44,7 +44,11 @@ extension Configuration {
     public func desiredState(fingerprint: (SecretSource) throws -> String) rethrows -> DesiredState {
         var resources: [Resource] = []
         resources.reserveCapacity(resourceCount)
-        var managed: Set<String> = ["plan", "permission", "event", "role", "tenant"]
+        // Plans and tenants are always managed; the Platform's other catalogs only when declared.
+        var managed: Set<String> = ["plan", "tenant"]
+        if platform?.declaresPermissions ?? false { managed.insert("permission") }
+        if platform?.declaresEvents ?? false { managed.insert("event") }
+        if platform?.declaresRoles ?? false { managed.insert("role") }
         var secrets: [String: SecretSource] = [:]
 
         func quotas(_ set: QuotaSet?, into attributes: inout [Attribute]) {
@@ -75,6 +79,7 @@ extension Configuration {
                 quotas(plan.quotas, into: &attributes)
                 if let rate = plan.rateLimit { attributes.append(Attribute("rateLimit", .string(rate.value.description))) }
                 if let features = plan.features { attributes.append(Attribute("features", AttributeEncoding.list(features.map(\.value)))) }
+                optional("description", plan.description, into: &attributes)
                 resources.append(Resource(address: "plan/\(plan.name)", kind: .plan, parent: nil, attributes: attributes))
             }
             for permission in platform.permissions {
