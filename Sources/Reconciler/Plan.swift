@@ -54,10 +54,11 @@ public struct Change: Sendable {
         self.changedOutside = changedOutside
     }
 
-    /// The top-level resource this change belongs to (`tenant/acme` for its members), for grouping.
+    /// The tenant this change belongs to (`tenant/acme` for its members), or `platform` for the
+    /// Platform's catalogs, for grouping in plans.
     public var group: String {
         let parts = address.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
-        return parts.count >= 2 ? "\(parts[0])/\(parts[1])" : address
+        return parts.count >= 2 && parts[0] == "tenant" ? "tenant/\(parts[1])" : "platform"
     }
 }
 

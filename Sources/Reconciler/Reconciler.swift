@@ -15,6 +15,7 @@ public enum Reconciler {
         var drift: [String: String] = [:]
         let want = desired.resources
         let have = stored.resources
+        let missing = Set(stored.missingApplied)
         var i = 0, j = 0
 
         func delete(_ s: StoredResource) {
@@ -25,14 +26,14 @@ public enum Reconciler {
             } else if s.resource.kind == .teamMember, let member = memberAddress(ofTeamMember: address), deleted.contains(member) {
                 reason = "\(member) is deleted"
             } else if desired.managedCollections.contains(String(Resource.collection(of: address))) {
-                reason = nil
+                reason = s.appliedDigest == nil ? "created outside orgctl" : nil
             } else {
                 return  // an unmanaged collection: left alone
             }
             deleted.insert(address)
             let fields = s.resource.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: $0.value, after: .null) }
             deletes.append(Change(address: address, kind: s.resource.kind, parent: s.resource.parent, action: .delete, fields: fields,
-                                  reason: reason, beforeDigest: s.digest, changedOutside: s.isDrifted))
+                                  reason: reason, beforeDigest: s.digest, changedOutside: s.isDrifted || s.appliedDigest == nil))
         }
 
         while i < want.count || j < have.count {
@@ -40,7 +41,9 @@ public enum Reconciler {
             if j >= have.count || (i < want.count && want[i].address < have[j].address) {
                 let d = want[i]
                 let fields = d.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: .null, after: $0.value) }
-                upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .create, fields: fields))
+                let vanished = missing.contains(d.address)
+                upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .create, fields: fields,
+                                      reason: vanished ? "deleted outside orgctl" : nil, changedOutside: vanished))
                 i += 1
             } else if i >= want.count || have[j].address < want[i].address {
                 delete(have[j])
@@ -64,7 +67,11 @@ public enum Reconciler {
             }
         }
         for address in stored.missingApplied { drift[address] = "" }
-        let changes = upserts + deletes.reversed()
+        // Deletes: grouped by top-level resource in address order, children before parents within a group.
+        let changes = upserts + deletes.enumerated().sorted { a, b in
+            let (ga, gb) = (a.element.group, b.element.group)
+            return ga != gb ? ga < gb : a.offset > b.offset
+        }.map(\.element)
         var secrets: [String: SecretSource] = [:]
         for change in upserts {
             for field in change.fields {

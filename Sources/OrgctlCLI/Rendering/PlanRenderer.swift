@@ -27,8 +27,11 @@ struct PlanRenderer {
         case .delete: symbol = style.red("-")
         }
         var head = "  \(symbol) \(style.bold(change.address))"
-        if change.changedOutside { head += " " + style.yellow("(changed outside orgctl)") }
-        if let reason = change.reason, reason != "changed outside orgctl" { head += style.dim("  # \(reason)") }
+        let outsideReason = change.reason.map { $0.hasSuffix("outside orgctl") } ?? false
+        if change.changedOutside {
+            head += " " + style.yellow("(\(outsideReason ? change.reason ?? "" : "changed outside orgctl"))")
+        }
+        if let reason = change.reason, !outsideReason { head += style.dim("  # \(reason)") }
         var result = [head]
         let width = min(32, change.fields.map(\.name.count).max() ?? 0)
         for field in change.fields {

@@ -33,9 +33,9 @@ public struct Duration: Hashable, Sendable, CustomStringConvertible {
         seconds = product
     }
 
-    /// The shortest exact spelling: `90s`, `8h`, `30d`.
+    /// The shortest exact spelling in days, hours, minutes or seconds: `90s`, `8h`, `30d` (`2w` reads as `14d`).
     public var description: String {
-        for unit in Self.units.reversed() where seconds != 0 && seconds % unit.seconds == 0 {
+        for unit in Self.units.dropLast().reversed() where seconds != 0 && seconds % unit.seconds == 0 {
             return "\(seconds / unit.seconds)\(unit.suffix)"
         }
         return "\(seconds)s"

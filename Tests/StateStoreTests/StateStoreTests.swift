@@ -1,0 +1,271 @@
+import Audit
+import Crypto
+import Foundation
+import Spec
+import Testing
+
+@testable import StateStore
+
+/// A state database in a fresh temporary folder, removed afterwards.
+final class TemporaryStore {
+    let folder: URL
+    var path: String { folder.appendingPathComponent("state.db").path }
+    let key: StateKey
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgctl-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        key = try StateKey(raw: [UInt8](repeating: 7, count: 32))
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+
+    func open(_ access: SQLiteStateStore.Access = .readWrite) throws -> SQLiteStateStore {
+        try #require(try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: 100, key: key))
+    }
+}
+
+/// One resource of every kind, parents before children.
+enum Sample {
+    static let resources: [Resource] = [
+        Resource(address: "plan/business", kind: .plan, parent: nil, attributes: [
+            Attribute("quotas.seats", .int(100)), Attribute("quotas.storage", .string("10GiB")), Attribute("quotas.apps", .string("unlimited")),
+            Attribute("rateLimit", .string("600/h")), Attribute("features", .list(["sso"])), Attribute("description", .string("Business")),
+        ]),
+        Resource(address: "permission/apps.read", kind: .permission, parent: nil, attributes: [Attribute("category", .string("apps"))]),
+        Resource(address: "event/member.added", kind: .event, parent: nil, attributes: []),
+        Resource(address: "role/owner", kind: .role, parent: nil, attributes: [Attribute("permissions", .list(["*"]))]),
+        Resource(address: "tenant/acme", kind: .tenant, parent: nil, attributes: [
+            Attribute("name", .string("Acme")), Attribute("plan", .string("business")), Attribute("domains", .list(["acme.com"])),
+            Attribute("security.mfa", .string("required")), Attribute("security.sessionTimeout", .string("8h")),
+            Attribute("sso.enforce", .bool(true)), Attribute("quotas.seats", .int(120)),
+        ]),
+        Resource(address: "tenant/acme/role/billing", kind: .tenantRole, parent: "tenant/acme",
+                 attributes: [Attribute("permissions", .list(["apps.read"])), Attribute("maxDuration", .string("30d"))]),
+        Resource(address: "tenant/acme/member/alice@acme.com", kind: .member, parent: "tenant/acme", attributes: [Attribute("role", .string("owner"))]),
+        Resource(address: "tenant/acme/team/core", kind: .team, parent: "tenant/acme",
+                 attributes: [Attribute("name", .string("Core")), Attribute("quotas.apps", .int(5))]),
+        Resource(address: "tenant/acme/team/sre", kind: .team, parent: "tenant/acme", attributes: [Attribute("parent", .string("core"))]),
+        Resource(address: "tenant/acme/team/core/member/alice@acme.com", kind: .teamMember, parent: "tenant/acme/team/core",
+                 attributes: [Attribute("role", .string("lead"))]),
+        Resource(address: "tenant/acme/sso/okta", kind: .ssoProvider, parent: "tenant/acme", attributes: [
+            Attribute("type", .string("oidc")), Attribute("issuer", .string("https://id.example.com")),
+            Attribute("clientSecret", .secret(fingerprint: "hmac-sha256:one")),
+        ]),
+        Resource(address: "tenant/acme/webhook/slack", kind: .webhook, parent: "tenant/acme", attributes: [
+            Attribute("url", .string("https://hooks.example.com/x")), Attribute("events", .list(["member.added"])),
+            Attribute("secret", .secret(fingerprint: "hmac-sha256:two")), Attribute("timeout", .string("30s")),
+            Attribute("maxRetries", .int(5)), Attribute("enabled", .bool(true)),
+        ]),
+        Resource(address: "tenant/acme/apikey/ci", kind: .apiKey, parent: "tenant/acme",
+                 attributes: [Attribute("scopes", .list(["apps.read"])), Attribute("expires", .string("2027-06-30"))]),
+    ]
+
+    static let secrets: [String: [String: [UInt8]]] = [
+        "tenant/acme/sso/okta": ["clientSecret": Array("oidc-client-secret-plaintext".utf8)],
+        "tenant/acme/webhook/slack": ["secret": Array("webhook-secret-plaintext".utf8)],
+    ]
+
+    static func entry(_ sequence: Int64, _ address: String) -> AuditEntry {
+        AuditEntry(sequence: sequence, time: "2026-11-22T12:00:00Z", actor: "test", source: "test", planID: "p", action: "create",
+                   address: address, before: nil, after: .object(JSONObject()))
+    }
+
+    /// Writes every sample resource in one transaction, one audit entry each.
+    static func applyAll(_ store: SQLiteStateStore) throws {
+        try store.write { transaction in
+            for resource in resources {
+                let sequence = try transaction.appendAudit { entry($0, resource.address) }
+                _ = try transaction.create(resource, secrets: secrets[resource.address] ?? [:], auditSequence: sequence)
+            }
+        }
+    }
+}
+
+@Suite("state store")
+struct StateStoreTests {
+    @Test("a new database is created 0600, in WAL mode, with a schema version and a database id")
+    func creation() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let attributes = try FileManager.default.attributesOfItem(atPath: temp.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(store.databaseID.count == 32)
+        #expect(try store.db.pragma("journal_mode") == .text("wal"))
+        #expect(try store.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
+    }
+
+    @Test("opening a missing database read-only creates nothing")
+    func readOnlyMissing() throws {
+        let temp = try TemporaryStore()
+        #expect(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 10, key: nil) == nil)
+        #expect(!FileManager.default.fileExists(atPath: temp.path))
+    }
+
+    @Test("every kind reads back exactly as written, and right after apply nothing has drifted")
+    func roundTrip() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let state = try store.read()
+        #expect(state.resources.map(\.address) == Sample.resources.map(\.address).sorted())
+        for written in Sample.resources {
+            let read = try #require(state.resource(named: written.address))
+            var expected = written.attributes
+            if written.kind == .tenant { expected.append(Attribute("status", .string("active"))) }  // the column default
+            #expect(Set(read.resource.attributes) == Set(expected), "\(written.address)")
+            #expect(read.appliedDigest == read.digest, "\(written.address) drifted right after apply")
+        }
+        #expect(state.auditHead.sequence == Int64(Sample.resources.count))
+        #expect(state.missingApplied.isEmpty)
+    }
+
+    @Test("secrets are stored encrypted, bound to their row, and decrypt with the state key")
+    func secretsAtRest() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: temp.path))
+        let wal = (try? Data(contentsOf: URL(fileURLWithPath: temp.path + "-wal"))) ?? Data()
+        for plaintext in ["oidc-client-secret-plaintext", "webhook-secret-plaintext"] {
+            #expect(bytes.range(of: Data(plaintext.utf8)) == nil)
+            #expect(wal.range(of: Data(plaintext.utf8)) == nil)
+        }
+        let row = try store.db.prepare("SELECT secret_ciphertext, secret_key_id FROM webhooks").all()
+        guard case .blob(let sealed) = row[0][0] else { Issue.record("no ciphertext"); return }
+        #expect(row[0][1] == .text(temp.key.keyID))
+        #expect(try temp.key.open(sealed, address: "tenant/acme/webhook/slack", attribute: "secret") == Array("webhook-secret-plaintext".utf8))
+        #expect(throws: (any Error).self) { try temp.key.open(sealed, address: "tenant/other/webhook/slack", attribute: "secret") }
+    }
+
+    @Test("a row changed outside orgctl reads as drifted; a row deleted outside orgctl is missing")
+    func driftDetection() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        try store.db.execute("UPDATE members SET role = 'admin'; DELETE FROM api_keys;")
+        let state = try store.read()
+        #expect(state.resources.filter(\.isDrifted).map(\.address) == ["tenant/acme/member/alice@acme.com"])
+        #expect(state.missingApplied == ["tenant/acme/apikey/ci"])
+    }
+
+    @Test("updates and deletes keep rows, side tables and the applied digests in step")
+    func updateAndDelete() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        var state = try store.read()
+        let tenant = try #require(state.resource(named: "tenant/acme"))
+        let team = try #require(state.resource(named: "tenant/acme/team/sre"))
+        let membership = try #require(state.resource(named: "tenant/acme/team/core/member/alice@acme.com"))
+        try store.write { transaction in
+            try transaction.update(tenant, changes: [Attribute("quotas.seats", .null), Attribute("security.mfa", .string("optional")),
+                                                     Attribute("name", .string("Acme Corp"))], secrets: [:], auditSequence: 1)
+            try transaction.update(team, changes: [Attribute("parent", .null)], secrets: [:], auditSequence: 1)
+            try transaction.delete(membership)
+        }
+        state = try store.read()
+        let updated = try #require(state.resource(named: "tenant/acme"))
+        #expect(updated.resource["quotas.seats"] == .null)
+        #expect(updated.resource["security.mfa"] == .string("optional"))
+        #expect(updated.resource["name"] == .string("Acme Corp"))
+        #expect(try #require(state.resource(named: "tenant/acme/team/sre")).resource["parent"] == .null)
+        #expect(state.resource(named: "tenant/acme/team/core/member/alice@acme.com") == nil)
+        #expect(state.resources.allSatisfy { !$0.isDrifted })
+        #expect(state.missingApplied.isEmpty)
+    }
+
+    @Test("a throwing write leaves rows and audit chain exactly as they were")
+    func rollback() throws {
+        struct Boom: Error {}
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let before = try store.read()
+        #expect(throws: Boom.self) {
+            try store.write { transaction in
+                _ = try transaction.appendAudit { Sample.entry($0, "tenant/zeta") }
+                _ = try transaction.create(Resource(address: "tenant/zeta", kind: .tenant, parent: nil, attributes: [Attribute("plan", .string("b"))]),
+                                           secrets: [:], auditSequence: 99)
+                throw Boom()
+            }
+        }
+        let after = try store.read()
+        #expect(after.resources.map(\.address) == before.resources.map(\.address))
+        #expect(after.auditHead == before.auditHead)
+    }
+
+    @Test("the audit chain verifies, and an edited entry is named")
+    func auditVerification() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let intact = try store.verifyAudit()
+        #expect(intact.firstBreak == nil)
+        #expect(intact.count == Int64(Sample.resources.count))
+        try store.db.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'plan/business', 'plan/free') AS BLOB) WHERE seq = 1")
+        let broken = try store.verifyAudit()
+        #expect(broken.firstBreak?.sequence == 1)
+        #expect(try store.write { try $0.verifyAuditChain() }?.sequence == 1)
+    }
+
+    @Test("a SQLite file that is not an orgctl database is refused")
+    func notOrgctl() throws {
+        let temp = try TemporaryStore()
+        let other = try SQLiteConnection(path: temp.path, mode: .readWriteCreate, busyTimeoutMilliseconds: 10)
+        try other.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+        let error = try #require(throws: StateError.self) { _ = try temp.open() }
+        #expect(error.kind == .notOrgctl)
+    }
+
+    @Test("a database from a newer orgctl is refused")
+    func newerSchema() throws {
+        let temp = try TemporaryStore()
+        _ = try temp.open()
+        let raw = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 10)
+        try raw.execute("PRAGMA user_version = \(Schema.currentVersion + 1)")
+        let error = try #require(throws: StateError.self) { _ = try temp.open(.readOnly) }
+        #expect(error.kind == .newerSchema)
+        #expect(error.message.contains("newer than this orgctl"))
+    }
+
+    @Test("a file of random bytes is refused as not a database")
+    func randomBytes() throws {
+        let temp = try TemporaryStore()
+        try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }).write(to: URL(fileURLWithPath: temp.path))
+        let error = try #require(throws: StateError.self) { _ = try temp.open() }
+        #expect(error.kind == .notADatabase)
+    }
+
+    @Test("a second writer waits for the lock, then fails with a clear message")
+    func lockTimeout() throws {
+        let temp = try TemporaryStore()
+        let first = try temp.open()
+        let second = try temp.open()
+        try first.write { _ in
+            let error = try #require(throws: StateError.self) { try second.write { _ in } }
+            #expect(error.kind == .locked)
+            #expect(error.message.contains("locked"))
+        }
+    }
+
+    @Test(arguments: ["", "short", String(repeating: "A", count: 43), "not base64!!"])
+    func invalidKeys(_ text: String) {
+        #expect(throws: StateKey.InvalidKey.self) { try StateKey(encoded: text) }
+    }
+
+    @Test("keys are accepted as base64 or hex, and fingerprints are keyed")
+    func keyEncodings() throws {
+        let raw = [UInt8](repeating: 1, count: 32)
+        let base64 = try StateKey(encoded: Data(raw).base64EncodedString())
+        let hex = try StateKey(encoded: Hex.encode(raw))
+        #expect(base64.keyID == hex.keyID)
+        #expect(base64.fingerprint(Array("s".utf8)) == hex.fingerprint(Array("s".utf8)))
+        let other = try StateKey(raw: [UInt8](repeating: 2, count: 32))
+        #expect(other.fingerprint(Array("s".utf8)) != base64.fingerprint(Array("s".utf8)))
+    }
+}
+
+extension StoredState {
+    func resource(named address: String) -> StoredResource? { resources.first { $0.address == address } }
+}
