@@ -28,11 +28,11 @@ final class Reader {
     // MARK: Mappings
 
     /// The pairs of a mapping node whose keys are all in `allowed`; reports unknown keys with a suggestion.
-    func fields(_ node: Node, _ what: String, allowed: [String]) -> Fields? {
+    func fields(_ node: Node, _ what: @autoclosure () -> String, allowed: [String]) -> Fields? {
         guard case .mapping(let pairs) = node.content else {
             if node.isNull { return Fields(pairs: [], node: node) }
-            error("spec.type", "\(what) must be a mapping, not \(node.kindDescription)", at: node,
-                  help: "write \(what) as 'key: value' lines indented under it")
+            error("spec.type", "\(what()) must be a mapping, not \(node.kindDescription)", at: node,
+                  help: "write \(what()) as 'key: value' lines indented under it")
             return nil
         }
         for pair in pairs {
@@ -40,23 +40,23 @@ final class Reader {
             if !allowed.contains(key) {
                 let hint = Suggestions.didYouMean(key, among: allowed)
                     ?? "allowed keys are: \(allowed.joined(separator: ", "))"
-                error("spec.unknown-key", "unknown key '\(key)' in \(what)", at: pair.key, help: hint)
+                error("spec.unknown-key", "unknown key '\(key)' in \(what())", at: pair.key, help: hint)
             }
         }
         return Fields(pairs: pairs, node: node)
     }
 
     /// The entries of a mapping keyed by names (identities), in the order written.
-    func entries(_ node: Node, _ what: String) -> [Node.Pair] {
+    func entries(_ node: Node, _ what: @autoclosure () -> String) -> [Node.Pair] {
         switch node.content {
         case .mapping(let pairs): return pairs
         case .sequence:
-            error("spec.type", "\(what) must be a mapping keyed by name, not a list", at: node,
+            error("spec.type", "\(what()) must be a mapping keyed by name, not a list", at: node,
                   help: "write each entry as 'name: …'; identities are map keys so duplicates are caught")
             return []
         case .scalar:
             if node.isNull { return [] }
-            error("spec.type", "\(what) must be a mapping keyed by name, not \(node.kindDescription)", at: node,
+            error("spec.type", "\(what()) must be a mapping keyed by name, not \(node.kindDescription)", at: node,
                   help: "write each entry as 'name: …' on its own line")
             return []
         }
@@ -64,25 +64,25 @@ final class Reader {
 
     // MARK: Scalars
 
-    func string(_ node: Node, _ what: String) -> String? {
+    func string(_ node: Node, _ what: @autoclosure () -> String) -> String? {
         guard case .scalar(let text, _) = node.content, !node.isNull else {
-            error("spec.type", "\(what) must be a string, not \(node.kindDescription)", at: node,
-                  help: node.isNull ? "give \(what) a value, or remove the key" : "write \(what) as a single value")
+            error("spec.type", "\(what()) must be a string, not \(node.kindDescription)", at: node,
+                  help: node.isNull ? "give \(what()) a value, or remove the key" : "write \(what()) as a single value")
             return nil
         }
         return text
     }
 
-    func nonEmptyString(_ node: Node, _ what: String) -> String? {
-        guard let text = string(node, what) else { return nil }
-        if text.allSatisfy(\.isWhitespace) {
-            error("spec.empty", "\(what) must not be empty", at: node, help: "give \(what) a value, or remove the key")
+    func nonEmptyString(_ node: Node, _ what: @autoclosure () -> String) -> String? {
+        guard let text = string(node, what()) else { return nil }
+        if text.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+            error("spec.empty", "\(what()) must not be empty", at: node, help: "give \(what()) a value, or remove the key")
             return nil
         }
         return text
     }
 
-    func bool(_ node: Node, _ what: String) -> Bool? {
+    func bool(_ node: Node, _ what: @autoclosure () -> String) -> Bool? {
         if case .scalar(let text, let style) = node.content {
             if style == .plain && text == "true" { return true }
             if style == .plain && text == "false" { return false }
@@ -92,49 +92,49 @@ final class Reader {
                 "OFF": false, "n": false, "N": false, "False": false, "FALSE": false,
             ]
             if let meant = yaml11[text] {
-                error("spec.type", "\(what) must be true or false, not '\(text)'", at: node,
+                error("spec.type", "\(what()) must be true or false, not '\(text)'", at: node,
                       help: "write \(meant) (YAML 1.1 spellings such as '\(text)' are not booleans here)")
                 return nil
             }
         }
-        error("spec.type", "\(what) must be true or false, not \(describe(node))", at: node, help: "write true or false")
+        error("spec.type", "\(what()) must be true or false, not \(describe(node))", at: node, help: "write true or false")
         return nil
     }
 
-    func integer(_ node: Node, _ what: String, in range: ClosedRange<Int64>) -> Int64? {
+    func integer(_ node: Node, _ what: @autoclosure () -> String, in range: ClosedRange<Int64>) -> Int64? {
         if case .scalar(let text, .plain) = node.content, !text.isEmpty, text.utf8.count <= 64,
             text.utf8.dropFirst(text.first == "-" ? 1 : 0).allSatisfy({ $0 >= 48 && $0 <= 57 }), Int64(text) == nil
         {
             // All digits, but beyond 64 bits: out of range rather than not a number.
-            error("spec.range", "\(what) must be from \(range.lowerBound) to \(range.upperBound), not \(text)", at: node,
+            error("spec.range", "\(what()) must be from \(range.lowerBound) to \(range.upperBound), not \(text)", at: node,
                   help: "choose a value from \(range.lowerBound) to \(range.upperBound)")
             return nil
         }
         guard case .scalar(let text, .plain) = node.content, !text.isEmpty, text.utf8.count <= 20,
             text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") }), let value = Int64(text)
         else {
-            error("spec.type", "\(what) must be a whole number, not \(describe(node))", at: node,
+            error("spec.type", "\(what()) must be a whole number, not \(describe(node))", at: node,
                   help: "write a number from \(range.lowerBound) to \(range.upperBound) without quotes")
             return nil
         }
         guard range.contains(value) else {
-            error("spec.range", "\(what) must be from \(range.lowerBound) to \(range.upperBound), not \(value)", at: node,
+            error("spec.range", "\(what()) must be from \(range.lowerBound) to \(range.upperBound), not \(value)", at: node,
                   help: "choose a value from \(range.lowerBound) to \(range.upperBound)")
             return nil
         }
         return value
     }
 
-    func stringList(_ node: Node, _ what: String) -> [Located<String>]? {
+    func stringList(_ node: Node, _ what: @autoclosure () -> String) -> [Located<String>]? {
         switch node.content {
         case .sequence(let items):
             var result: [Located<String>] = []
             result.reserveCapacity(items.count)
             var seen: [String: Node] = [:]
             for item in items {
-                guard let text = nonEmptyString(item, "each entry of \(what)") else { continue }
+                guard let text = nonEmptyString(item, "each entry of \(what())") else { continue }
                 if let first = seen[text] {
-                    error("spec.duplicate-entry", "'\(text)' is listed twice in \(what)", at: item,
+                    error("spec.duplicate-entry", "'\(text)' is listed twice in \(what())", at: item,
                           help: "remove the repeated entry", notes: [.init("first listed here", at: location(first))])
                     continue
                 }
@@ -145,52 +145,52 @@ final class Reader {
         case .scalar where node.isNull:
             return []
         default:
-            error("spec.type", "\(what) must be a list, not \(describe(node))", at: node,
+            error("spec.type", "\(what()) must be a list, not \(describe(node))", at: node,
                   help: "write a list such as [a, b] or one '- item' per line")
             return nil
         }
     }
 
-    func enumValue<E: RawRepresentable & CaseIterable>(_ node: Node, _ what: String, _: E.Type) -> E?
+    func enumValue<E: RawRepresentable & CaseIterable>(_ node: Node, _ what: @autoclosure () -> String, _: E.Type) -> E?
     where E.RawValue == String {
-        guard let text = string(node, what) else { return nil }
+        guard let text = string(node, what()) else { return nil }
         if let value = E(rawValue: text) { return value }
         let allowed = E.allCases.map(\.rawValue)
-        error("spec.value", "\(what) must be one of \(allowed.joined(separator: ", ")), not '\(text)'", at: node,
+        error("spec.value", "\(what()) must be one of \(allowed.joined(separator: ", ")), not '\(text)'", at: node,
               help: Suggestions.didYouMean(text, among: allowed) ?? "use one of: \(allowed.joined(separator: ", "))")
         return nil
     }
 
-    func duration(_ node: Node, _ what: String, in range: ClosedRange<Int64>? = nil) -> Located<Duration>? {
-        guard let text = string(node, what) else { return nil }
+    func duration(_ node: Node, _ what: @autoclosure () -> String, in range: ClosedRange<Int64>? = nil) -> Located<Duration>? {
+        guard let text = string(node, what()) else { return nil }
         guard let value = Duration(parsing: text) else {
-            error("spec.duration", "\(what) must be a duration such as 30s, 15m, 8h or 30d, not '\(text)'", at: node,
+            error("spec.duration", "\(what()) must be a duration such as 30s, 15m, 8h or 30d, not '\(text)'", at: node,
                   help: "write a whole number followed by one unit: s, m, h, d or w")
             return nil
         }
         if let range, !range.contains(value.seconds) {
             let low = Duration(seconds: range.lowerBound), high = Duration(seconds: range.upperBound)
-            error("spec.range", "\(what) must be from \(low) to \(high), not \(text)", at: node,
+            error("spec.range", "\(what()) must be from \(low) to \(high), not \(text)", at: node,
                   help: "choose a duration from \(low) to \(high)")
             return nil
         }
         return Located(value, at: location(node))
     }
 
-    func rate(_ node: Node, _ what: String) -> Located<Rate>? {
-        guard let text = string(node, what) else { return nil }
+    func rate(_ node: Node, _ what: @autoclosure () -> String) -> Located<Rate>? {
+        guard let text = string(node, what()) else { return nil }
         guard let value = Rate(parsing: text) else {
-            error("spec.rate", "\(what) must be a rate such as 600/h, not '\(text)'", at: node,
+            error("spec.rate", "\(what()) must be a rate such as 600/h, not '\(text)'", at: node,
                   help: "write a positive whole number, '/', and one unit: s, m, h or d")
             return nil
         }
         return Located(value, at: location(node))
     }
 
-    func date(_ node: Node, _ what: String) -> Located<CalendarDate>? {
-        guard let text = string(node, what) else { return nil }
+    func date(_ node: Node, _ what: @autoclosure () -> String) -> Located<CalendarDate>? {
+        guard let text = string(node, what()) else { return nil }
         guard let value = CalendarDate(parsing: text) else {
-            error("spec.date", "\(what) must be a date written YYYY-MM-DD, not '\(text)'", at: node,
+            error("spec.date", "\(what()) must be a date written YYYY-MM-DD, not '\(text)'", at: node,
                   help: "write a real calendar date such as 2027-01-31")
             return nil
         }

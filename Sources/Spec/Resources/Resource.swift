@@ -128,7 +128,7 @@ public struct Resource: Sendable {
 extension Resource {
     /// The collection an address belongs to: the address without its last name (`tenant/acme/member`).
     public static func collection(of address: String) -> Substring {
-        guard let slash = address.lastIndex(of: "/") else { return address[...] }
+        guard let slash = address.utf8.lastIndex(of: UInt8(ascii: "/")) else { return address[...] }
         return address[..<slash]
     }
 }
