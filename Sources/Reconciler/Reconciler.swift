@@ -6,8 +6,8 @@ import Crypto
 public enum Reconciler {
     /// Builds the plan that makes `stored` match `desired`.
     ///
-    /// Both resource lists are sorted by address, so this is one merge pass: linear in the number of
-    /// resources, with field-level diffs built only for resources whose attributes differ.
+    /// Linear in the number of resources: one hash lookup per desired resource, with field-level
+    /// diffs built only for resources whose attributes differ.
     public static func plan(desired: DesiredState, stored: StoredState) -> Plan {
         var upserts: [Change] = []
         var deletes: [Change] = []
@@ -16,7 +16,6 @@ public enum Reconciler {
         let want = desired.resources
         let have = stored.resources
         let missing = Set(stored.missingApplied)
-        var i = 0, j = 0
 
         func delete(_ s: StoredResource) {
             let address = s.address
@@ -36,36 +35,41 @@ public enum Reconciler {
                                   reason: reason, beforeDigest: s.digest, changedOutside: s.isDrifted || s.appliedDigest == nil))
         }
 
-        while i < want.count || j < have.count {
-            if j < have.count, have[j].appliedDigest != have[j].digest { drift[have[j].address] = have[j].digest }
-            if j >= have.count || (i < want.count && want[i].address < have[j].address) {
-                let d = want[i]
+        // A hash join on addresses: no sort of either side, only of the changes found.
+        var matched = [Bool](repeating: false, count: have.count)
+        for d in want {
+            guard let position = stored.position(of: d.address) else {
                 let fields = d.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: .null, after: $0.value) }
                 let vanished = missing.contains(d.address)
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .create, fields: fields,
                                       reason: vanished ? "deleted outside orgctl" : nil, changedOutside: vanished))
-                i += 1
-            } else if i >= want.count || have[j].address < want[i].address {
-                delete(have[j])
-                j += 1
-            } else {
-                let d = want[i], s = have[j]
-                var fields: [FieldChange] = []
-                for attribute in d.attributes {
-                    let before = s.resource[attribute.name]
-                    if before != attribute.value {
-                        fields.append(FieldChange(name: attribute.name, before: before, after: attribute.value))
-                    }
+                continue
+            }
+            matched[position] = true
+            let s = have[position]
+            var fields: [FieldChange] = []
+            for attribute in d.attributes {
+                let before = s.resource[attribute.name]
+                if before != attribute.value {
+                    fields.append(FieldChange(name: attribute.name, before: before, after: attribute.value))
                 }
-                if !fields.isEmpty {
-                    upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
-                                          reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest,
-                                          changedOutside: s.isDrifted))
-                }
-                i += 1
-                j += 1
+            }
+            if !fields.isEmpty {
+                upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
+                                      reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest,
+                                      changedOutside: s.isDrifted))
             }
         }
+        // Stored rows the configuration does not declare, parents before children (so a deleted
+        // parent is known when its children are visited).
+        var unmatched: [StoredResource] = []
+        for (position, s) in have.enumerated() {
+            if s.appliedDigest != s.digest { drift[s.address] = s.digest }
+            if !matched[position] { unmatched.append(s) }
+        }
+        unmatched.sort { $0.address < $1.address }
+        for s in unmatched { delete(s) }
+        upserts.sort { $0.address < $1.address }
         for address in stored.missingApplied { drift[address] = "" }
         // Deletes: grouped by top-level resource in address order, children before parents within a group.
         let changes = upserts + deletes.enumerated().sorted { a, b in
@@ -135,14 +139,3 @@ public enum Reconciler {
     }
 }
 
-extension StoredState {
-    /// Binary search: resources are sorted by address.
-    public func resource(at address: String) -> StoredResource? {
-        var low = 0, high = resources.count
-        while low < high {
-            let mid = (low + high) / 2
-            if resources[mid].address < address { low = mid + 1 } else { high = mid }
-        }
-        return low < resources.count && resources[low].address == address ? resources[low] : nil
-    }
-}

@@ -161,12 +161,8 @@ public final class SQLiteStateStore: StateStore {
 
     func readUnlocked() throws -> StoredState {
         let reader = StateReader(db: db)
-        let applied = try reader.readApplied()
-        let resources = try reader.read(applied: applied)
-        var present = Set<String>()
-        present.reserveCapacity(resources.count)
-        for resource in resources { present.insert(resource.address) }
-        let missing = applied.keys.filter { !present.contains($0) }.sorted()
+        let resources = try reader.read()
+        let missing = try reader.readMissingApplied()
         return StoredState(resources: resources, auditHead: try auditHeadUnlocked(), databaseID: databaseID, missingApplied: missing)
     }
 
@@ -411,11 +407,12 @@ final class SQLiteStateTransaction: StateTransaction {
             break
         }
         try db.cached("DELETE FROM \(map.table) WHERE id = ?1").run([id])
-        try db.cached("DELETE FROM orgctl_resources WHERE address = ?1").run([.text(stored.address)])
+        try db.cached("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2").run([.text(stored.resource.kind.rawValue), id])
         rowIDs[stored.address] = nil
     }
 
     private func recordApplied(_ resource: Resource, rowID: Int64, auditSequence: Int64) throws {
+        // REPLACE also drops a stale row recorded under the same address (its row was deleted outside orgctl).
         let statement = try db.cached(
             "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),

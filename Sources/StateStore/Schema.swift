@@ -159,11 +159,12 @@ enum Schema {
         ) STRICT;
 
         CREATE TABLE orgctl_resources (
-            address   TEXT PRIMARY KEY,
             kind      TEXT NOT NULL,
             row_id    INTEGER NOT NULL,
+            address   TEXT NOT NULL UNIQUE,
             digest    TEXT NOT NULL,
-            audit_seq INTEGER NOT NULL
+            audit_seq INTEGER NOT NULL,
+            PRIMARY KEY (kind, row_id)
         ) STRICT, WITHOUT ROWID;
 
         CREATE TABLE orgctl_audit (

@@ -15,55 +15,63 @@ struct StateReader {
         var rowID: Int64
         var kind: ResourceKind
         var attributes: [Attribute]
+        /// Digest of what orgctl last applied (the query's last column), nil if never applied.
+        var applied: String?
     }
 
-    func read(applied: [String: String]) throws(SQLiteError) -> [StoredResource] {
+    /// Joins a kind's rows to what orgctl last applied to them (by kind and row id, so SQLite does the lookup).
+    private func applied(_ kind: String, _ alias: String) -> String {
+        "LEFT JOIN orgctl_resources o ON o.kind = '\(kind)' AND o.row_id = \(alias).id"
+    }
+
+    func read() throws(SQLiteError) -> [StoredResource] {
         var rows: [Row] = []
         rows.reserveCapacity(1024)
         let quotas = try readQuotas()
         let permissions = try readRolePermissions()
 
         // Plans.
-        var statement = try db.prepare("SELECT id, slug, rate_limit, features, description FROM plans")
+        var statement = try db.prepare("SELECT p.id, p.slug, p.rate_limit, p.features, p.description, o.digest FROM plans p \(applied("plan", "p"))")
         while try statement.step() {
             let id = statement.int(at: 0)
             var attributes = quotas["plan", id]
             text(statement, 2, "rateLimit", &attributes)
             list(statement, 3, "features", &attributes)
             text(statement, 4, "description", &attributes)
-            rows.append(Row(address: "plan/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .plan, attributes: attributes))
+            rows.append(Row(address: "plan/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .plan, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
-        statement = try db.prepare("SELECT id, name, category, description FROM permissions")
+        statement = try db.prepare("SELECT p.id, p.name, p.category, p.description, o.digest FROM permissions p \(applied("permission", "p"))")
         while try statement.step() {
             var attributes: [Attribute] = []
             text(statement, 2, "category", &attributes)
             text(statement, 3, "description", &attributes)
-            rows.append(Row(address: "permission/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .permission, attributes: attributes))
+            rows.append(Row(address: "permission/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .permission, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
-        statement = try db.prepare("SELECT id, name FROM events")
+        statement = try db.prepare("SELECT e.id, e.name, o.digest FROM events e \(applied("event", "e"))")
         while try statement.step() {
-            rows.append(Row(address: "event/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .event, attributes: []))
+            rows.append(Row(address: "event/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .event, attributes: [], applied: statement.optionalText(at: statement.columnCount - 1)))
         }
         statement = try db.prepare(
-            "SELECT r.id, r.slug, r.description, r.max_duration_seconds, t.slug FROM roles r LEFT JOIN tenants t ON t.id = r.tenant_id")
+            "SELECT r.id, r.slug, r.description, r.max_duration_seconds, t.slug, o.digest FROM roles r LEFT JOIN tenants t ON t.id = r.tenant_id LEFT JOIN orgctl_resources o ON o.kind = (CASE WHEN r.tenant_id IS NULL THEN 'role' ELSE 'tenant-role' END) AND o.row_id = r.id")
         while try statement.step() {
             let id = statement.int(at: 0)
             var attributes: [Attribute] = [Attribute("permissions", .list(permissions[id] ?? []))]
             text(statement, 2, "description", &attributes)
             duration(statement, 3, "maxDuration", &attributes)
             if let tenant = statement.optionalText(at: 4) {
-                rows.append(Row(address: "tenant/\(tenant)/role/\(statement.text(at: 1))", parent: "tenant/\(tenant)", rowID: id, kind: .tenantRole, attributes: attributes))
+                rows.append(Row(address: "tenant/\(tenant)/role/\(statement.text(at: 1))", parent: "tenant/\(tenant)", rowID: id, kind: .tenantRole, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
             } else {
-                rows.append(Row(address: "role/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .role, attributes: attributes))
+                rows.append(Row(address: "role/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .role, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
             }
         }
         statement = try db.prepare(
             """
             SELECT t.id, t.slug, t.name, t.plan, t.status, t.trial_ends, t.domains, t.primary_color, t.logo_url, t.custom_domain,
-                   s.mfa, s.session_timeout_seconds, s.ip_allowlist, o.enforce, o.jit_enabled, o.jit_default_role
+                   s.mfa, s.session_timeout_seconds, s.ip_allowlist, x.enforce, x.jit_enabled, x.jit_default_role, o.digest
             FROM tenants t
             LEFT JOIN security_policies s ON s.tenant_id = t.id
-            LEFT JOIN sso_settings o ON o.tenant_id = t.id
+            LEFT JOIN sso_settings x ON x.tenant_id = t.id
+            \(applied("tenant", "t"))
             """)
         while try statement.step() {
             let id = statement.int(at: 0)
@@ -82,20 +90,20 @@ struct StateReader {
             bool(statement, 13, "sso.enforce", &attributes)
             bool(statement, 14, "sso.jit.enabled", &attributes)
             text(statement, 15, "sso.jit.defaultRole", &attributes)
-            rows.append(Row(address: "tenant/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .tenant, attributes: attributes))
+            rows.append(Row(address: "tenant/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .tenant, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
-        statement = try db.prepare("SELECT m.id, t.slug, m.email, m.role, m.expires FROM members m JOIN tenants t ON t.id = m.tenant_id")
+        statement = try db.prepare("SELECT m.id, t.slug, m.email, m.role, m.expires, o.digest FROM members m JOIN tenants t ON t.id = m.tenant_id \(applied("member", "m"))")
         while try statement.step() {
             let tenant = "tenant/\(statement.text(at: 1))"
             var attributes: [Attribute] = []
             text(statement, 3, "role", &attributes)
             text(statement, 4, "expires", &attributes)
-            rows.append(Row(address: "\(tenant)/member/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .member, attributes: attributes))
+            rows.append(Row(address: "\(tenant)/member/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .member, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
         statement = try db.prepare(
             """
-            SELECT g.id, t.slug, g.slug, g.name, g.description, p.slug
-            FROM teams g JOIN tenants t ON t.id = g.tenant_id LEFT JOIN teams p ON p.id = g.parent_id
+            SELECT g.id, t.slug, g.slug, g.name, g.description, p.slug, o.digest
+            FROM teams g JOIN tenants t ON t.id = g.tenant_id LEFT JOIN teams p ON p.id = g.parent_id \(applied("team", "g"))
             """)
         while try statement.step() {
             let id = statement.int(at: 0)
@@ -104,24 +112,25 @@ struct StateReader {
             text(statement, 3, "name", &attributes)
             text(statement, 4, "description", &attributes)
             text(statement, 5, "parent", &attributes)
-            rows.append(Row(address: "\(tenant)/team/\(statement.text(at: 2))", parent: tenant, rowID: id, kind: .team, attributes: attributes))
+            rows.append(Row(address: "\(tenant)/team/\(statement.text(at: 2))", parent: tenant, rowID: id, kind: .team, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
         statement = try db.prepare(
             """
-            SELECT x.id, t.slug, g.slug, m.email, x.role
+            SELECT x.id, t.slug, g.slug, m.email, x.role, o.digest
             FROM team_members x JOIN teams g ON g.id = x.team_id JOIN tenants t ON t.id = g.tenant_id JOIN members m ON m.id = x.member_id
+            \(applied("team-member", "x"))
             """)
         while try statement.step() {
             let team = "tenant/\(statement.text(at: 1))/team/\(statement.text(at: 2))"
             var attributes: [Attribute] = []
             text(statement, 4, "role", &attributes)
-            rows.append(Row(address: "\(team)/member/\(statement.text(at: 3))", parent: team, rowID: statement.int(at: 0), kind: .teamMember, attributes: attributes))
+            rows.append(Row(address: "\(team)/member/\(statement.text(at: 3))", parent: team, rowID: statement.int(at: 0), kind: .teamMember, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
         statement = try db.prepare(
             """
             SELECT p.id, t.slug, p.name, p.type, p.entity_id, p.sso_url, p.certificate_sha256, p.certificate_pem, p.issuer,
-                   p.client_id, p.client_secret_fingerprint
-            FROM sso_providers p JOIN tenants t ON t.id = p.tenant_id
+                   p.client_id, p.client_secret_fingerprint, o.digest
+            FROM sso_providers p JOIN tenants t ON t.id = p.tenant_id \(applied("sso-provider", "p"))
             """)
         while try statement.step() {
             let tenant = "tenant/\(statement.text(at: 1))"
@@ -135,12 +144,12 @@ struct StateReader {
             text(statement, 8, "issuer", &attributes)
             text(statement, 9, "clientId", &attributes)
             if let fingerprint = statement.optionalText(at: 10) { attributes.append(Attribute("clientSecret", .secret(fingerprint: fingerprint))) }
-            rows.append(Row(address: "\(tenant)/sso/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .ssoProvider, attributes: attributes))
+            rows.append(Row(address: "\(tenant)/sso/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .ssoProvider, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
         statement = try db.prepare(
             """
-            SELECT w.id, t.slug, w.name, w.url, w.events, w.secret_fingerprint, w.timeout_seconds, w.max_retries, w.enabled
-            FROM webhooks w JOIN tenants t ON t.id = w.tenant_id
+            SELECT w.id, t.slug, w.name, w.url, w.events, w.secret_fingerprint, w.timeout_seconds, w.max_retries, w.enabled, o.digest
+            FROM webhooks w JOIN tenants t ON t.id = w.tenant_id \(applied("webhook", "w"))
             """)
         while try statement.step() {
             let tenant = "tenant/\(statement.text(at: 1))"
@@ -151,12 +160,12 @@ struct StateReader {
             duration(statement, 6, "timeout", &attributes)
             integer(statement, 7, "maxRetries", &attributes)
             bool(statement, 8, "enabled", &attributes)
-            rows.append(Row(address: "\(tenant)/webhook/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .webhook, attributes: attributes))
+            rows.append(Row(address: "\(tenant)/webhook/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .webhook, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
         statement = try db.prepare(
             """
-            SELECT k.id, t.slug, k.name, k.description, k.scopes, k.rate_limit, k.expires
-            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            SELECT k.id, t.slug, k.name, k.description, k.scopes, k.rate_limit, k.expires, o.digest
+            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \(applied("api-key", "k"))
             """)
         while try statement.step() {
             let tenant = "tenant/\(statement.text(at: 1))"
@@ -165,22 +174,29 @@ struct StateReader {
             list(statement, 4, "scopes", &attributes)
             text(statement, 5, "rateLimit", &attributes)
             text(statement, 6, "expires", &attributes)
-            rows.append(Row(address: "\(tenant)/apikey/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .apiKey, attributes: attributes))
+            rows.append(Row(address: "\(tenant)/apikey/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .apiKey, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
 
-        rows.sort { $0.address < $1.address }
         return rows.map { row in
             let resource = Resource(address: row.address, kind: row.kind, parent: row.parent, attributes: row.attributes)
-            return StoredResource(resource: resource, rowID: row.rowID, digest: ResourceDigest.of(resource), appliedDigest: applied[row.address])
+            return StoredResource(resource: resource, rowID: row.rowID, digest: ResourceDigest.of(resource), appliedDigest: row.applied)
         }
     }
 
-    /// `orgctl_resources`: address -> digest of what orgctl last applied.
-    func readApplied() throws(SQLiteError) -> [String: String] {
-        var applied: [String: String] = [:]
-        let statement = try db.prepare("SELECT address, digest FROM orgctl_resources")
-        while try statement.step() { applied[statement.text(at: 0)] = statement.text(at: 1) }
-        return applied
+    /// Addresses orgctl recorded as applied whose rows no longer exist (deleted outside orgctl), sorted.
+    func readMissingApplied() throws(SQLiteError) -> [String] {
+        let tables: [(kind: String, table: String)] = [
+            ("plan", "plans"), ("permission", "permissions"), ("event", "events"), ("role", "roles"), ("tenant-role", "roles"),
+            ("tenant", "tenants"), ("member", "members"), ("team", "teams"), ("team-member", "team_members"),
+            ("sso-provider", "sso_providers"), ("webhook", "webhooks"), ("api-key", "api_keys"),
+        ]
+        var missing: [String] = []
+        for (kind, table) in tables {
+            let statement = try db.prepare(
+                "SELECT o.address FROM orgctl_resources o LEFT JOIN \(table) x ON x.id = o.row_id WHERE o.kind = '\(kind)' AND x.id IS NULL")
+            while try statement.step() { missing.append(statement.text(at: 0)) }
+        }
+        return missing.sorted()
     }
 
     // MARK: Side tables

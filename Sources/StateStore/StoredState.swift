@@ -38,8 +38,10 @@ public struct AuditHead: Hashable, Sendable, Codable {
 
 /// Everything `plan` needs from the database, read in one consistent snapshot.
 public struct StoredState: Sendable {
-    /// Sorted by address.
-    public var resources: [StoredResource]
+    /// In table order; look resources up by address with ``resource(at:)``.
+    public let resources: [StoredResource]
+    /// Position of each address in `resources`.
+    private let index: [String: Int]
     public var auditHead: AuditHead
     public var databaseID: String
     /// Addresses orgctl recorded as applied whose rows no longer exist (deleted outside orgctl).
@@ -47,8 +49,21 @@ public struct StoredState: Sendable {
 
     public init(resources: [StoredResource], auditHead: AuditHead, databaseID: String, missingApplied: [String] = []) {
         self.resources = resources
+        var index: [String: Int] = [:]
+        index.reserveCapacity(resources.count)
+        for (position, resource) in resources.enumerated() { index[resource.address] = position }
+        self.index = index
         self.auditHead = auditHead
         self.databaseID = databaseID
         self.missingApplied = missingApplied
     }
+}
+
+extension StoredState {
+    public func resource(at address: String) -> StoredResource? {
+        index[address].map { resources[$0] }
+    }
+
+    /// The position of `address` in `resources`.
+    public func position(of address: String) -> Int? { index[address] }
 }

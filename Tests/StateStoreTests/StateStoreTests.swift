@@ -108,7 +108,7 @@ struct StateStoreTests {
         let store = try temp.open()
         try Sample.applyAll(store)
         let state = try store.read()
-        #expect(state.resources.map(\.address) == Sample.resources.map(\.address).sorted())
+        #expect(state.resources.map(\.address).sorted() == Sample.resources.map(\.address).sorted())
         for written in Sample.resources {
             let read = try #require(state.resource(named: written.address))
             var expected = written.attributes

@@ -60,10 +60,16 @@ enum Planning {
     }
 
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access) throws -> Result {
+        let key = try StateAccess.key(command, context)
+        let store = try StateAccess.open(command, context, access: access, key: key)
+        // Read the state on another thread while the configuration loads: the two are independent.
+        let reading = BackgroundRead(store)
         let loaded = try ValidateCommand.load(directory, context)
+        context.lifetime.keep(loaded)
         let console = context.console
         let renderer = DiagnosticRenderer(style: console.style(forStdout: false))
         guard let configuration = loaded.configuration else {
+            _ = try? reading.wait()
             console.err(renderer.text(loaded.diagnostics.sorted))
             throw CommandFailure(message: "the configuration is invalid: \(loaded.diagnostics.errorCount) error\(loaded.diagnostics.errorCount == 1 ? "" : "s"); nothing was planned",
                                  help: "fix the errors above ('orgctl validate \(directory)' shows them all)")
@@ -71,26 +77,61 @@ enum Planning {
         let warnings = loaded.diagnostics.sorted.filter { $0.severity == .warning }
         if !warnings.isEmpty && !console.quiet { console.err(renderer.text(warnings)) }
 
-        let key = try StateAccess.key(command, context)
         var resolver = SecretResolver(environment: context.environment)
         var values: [SecretSource: [UInt8]] = [:]
-        let desired = try configuration.desiredState { source in
-            guard let key else {
-                throw CommandFailure(message: "the configuration declares secrets, and no state key was given to encrypt them",
-                                     help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file")
+        let desired: DesiredState
+        do {
+            desired = try configuration.desiredState { source in
+                guard let key else {
+                    throw CommandFailure(message: "the configuration declares secrets, and no state key was given to encrypt them",
+                                         help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file")
+                }
+                let value = try resolver.value(source)
+                values[source] = value
+                return key.fingerprint(value)
             }
-            let value = try resolver.value(source)
-            values[source] = value
-            return key.fingerprint(value)
+        } catch {
+            _ = try? reading.wait()
+            throw error
         }
-        let store = try StateAccess.open(command, context, access: access, key: key)
-        let stored = try StateAccess.read(store)
+        let stored = try reading.wait()
+        context.lifetime.keep(desired)
+        context.lifetime.keep(stored)
         let targets = command.values("target").map(AddressPattern.init)
         let excludes = command.values("exclude").map(AddressPattern.init)
         let plan = Reconciler.plan(desired: desired, stored: stored).filtered(targets: targets, excludes: excludes)
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
         return Result(plan: plan, stored: stored, store: store, secrets: secrets)
+    }
+}
+
+/// Reads the stored state on a background thread.
+///
+/// @unchecked Sendable: the store is used by the background thread only until `wait()` returns,
+/// and the calling thread does not touch it before then.
+final class BackgroundRead: @unchecked Sendable {
+    private let store: SQLiteStateStore?
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Swift.Result<StoredState, CommandFailure>?
+
+    init(_ store: SQLiteStateStore?) {
+        self.store = store
+        Thread.detachNewThread { [self] in
+            do {
+                result = .success(try StateAccess.read(self.store))
+            } catch let failure as CommandFailure {
+                result = .failure(failure)
+            } catch {
+                result = .failure(CommandFailure(message: "\(error)", help: nil))
+            }
+            done.signal()
+        }
+    }
+
+    func wait() throws -> StoredState {
+        done.wait()
+        return try result!.get()
     }
 }
 

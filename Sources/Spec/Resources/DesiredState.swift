@@ -1,6 +1,6 @@
 /// The configuration flattened into resources: what `plan` diffs against the stored state.
 public struct DesiredState: Sendable {
-    /// Sorted by address.
+    /// In configuration order (Platform catalogs, then each tenant with its children).
     public var resources: [Resource]
     /// Collections managed completely: top-level ones (`tenant`, `plan`, …) and every child
     /// collection whose section the configuration declares (`tenant/acme/member`).
@@ -192,7 +192,6 @@ extension Configuration {
                 resources.append(Resource(address: "\(address)/apikey/\(key.name)", kind: .apiKey, parent: address, attributes: attributes))
             }
         }
-        resources.sort { $0.address < $1.address }
         return DesiredState(resources: resources, managedCollections: managed, secretSources: secrets)
     }
 }
