@@ -127,29 +127,38 @@ extension Reconciler {
         }
     }
 
-    /// Kind order, and for teams the depth of their parent chain among the teams being created.
-    static func creationOrder(_ creates: [Change]) -> [Change] {
+    /// How deep each team of `changes` nests below other teams of `changes`, following the
+    /// `parent` attribute's value before (deletes) or after (creates) the change.
+    static func teamDepths(_ changes: [Change], parentValue: (FieldChange) -> Value) -> [String: Int] {
         var parentOf: [String: String] = [:]
-        for change in creates where change.kind == .team {
-            if let parent = change.fields.first(where: { $0.name == "parent" }), case .string(let slug) = parent.after,
+        for change in changes where change.kind == .team {
+            if let field = change.fields.first(where: { $0.name == "parent" }), case .string(let slug) = parentValue(field),
                 let tenant = change.parent
             {
                 parentOf[change.address] = "\(tenant)/team/\(slug)"
             }
         }
-        func depth(_ address: String) -> Int {
+        var depths: [String: Int] = [:]
+        for address in parentOf.keys {
             var depth = 0
             var current = address
+            // Bounded by the team count, so a cycle (rejected by validation anyway) cannot loop.
             while let next = parentOf[current], depth <= parentOf.count {
                 depth += 1
                 current = next
             }
-            return depth
+            depths[address] = depth
         }
+        return depths
+    }
+
+    /// Kind order, and for teams the depth of their parent chain among the teams being created.
+    static func creationOrder(_ creates: [Change]) -> [Change] {
+        let depth = teamDepths(creates) { $0.after }
         return creates.enumerated().sorted { a, b in
             if a.element.kind != b.element.kind { return a.element.kind < b.element.kind }
             if a.element.kind == .team {
-                let (da, db) = (depth(a.element.address), depth(b.element.address))
+                let (da, db) = (depth[a.element.address] ?? 0, depth[b.element.address] ?? 0)
                 if da != db { return da < db }
             }
             return a.offset < b.offset
@@ -159,24 +168,9 @@ extension Reconciler {
     /// Children before parents: the plan's order (reverse address order), except that nested teams
     /// go deepest first, whatever their names.
     static func deletionOrder(_ deletes: [Change]) -> [Change] {
-        var parentOf: [String: String] = [:]
-        for change in deletes where change.kind == .team {
-            if let parent = change.fields.first(where: { $0.name == "parent" }), case .string(let slug) = parent.before,
-                let tenant = change.parent
-            {
-                parentOf[change.address] = "\(tenant)/team/\(slug)"
-            }
-        }
-        guard !parentOf.isEmpty else { return deletes }
-        func depth(_ address: String) -> Int {
-            var depth = 0
-            var current = address
-            while let next = parentOf[current], depth <= parentOf.count {
-                depth += 1
-                current = next
-            }
-            return depth
-        }
+        let depths = teamDepths(deletes) { $0.before }
+        guard !depths.isEmpty else { return deletes }
+        func depth(_ address: String) -> Int { depths[address] ?? 0 }
         // Team memberships first, then teams deepest first, then everything else in plan order.
         return deletes.enumerated().sorted { a, b in
             let (x, y) = (a.element, b.element)

@@ -43,6 +43,12 @@ public final class SQLiteStateStore: StateStore {
     let key: StateKey?
     public private(set) var databaseID: String
     private var dataVersionAtRead: Int64?
+    /// The chain check made with the last read, nil when none was made.
+    fileprivate var chainAtRead: ChainCheck?
+
+    fileprivate struct ChainCheck {
+        var firstBreak: ChainBreak?
+    }
 
     /// Opens (and for `.readWrite`, creates or migrates) the database at `path`.
     ///
@@ -144,9 +150,21 @@ public final class SQLiteStateStore: StateStore {
     // MARK: Reading
 
     public func read() throws(StateError) -> StoredState {
+        try read(verifyingAuditChain: false)
+    }
+
+    /// Reads the state; with `verifyingAuditChain`, also checks the chain's hashes in the same
+    /// snapshot, so an apply that finds nothing committed since need not check them again.
+    public func read(verifyingAuditChain: Bool) throws(StateError) -> StoredState {
         do {
-            return try db.transaction(.deferred) {
+            return try db.transaction(.deferred) { () throws -> StoredState in
                 let state = try readUnlocked()
+                if verifyingAuditChain {
+                    let broken: ChainBreak? = try verifyChainHashesUnlocked()
+                    chainAtRead = ChainCheck(firstBreak: broken)
+                } else {
+                    chainAtRead = nil
+                }
                 dataVersionAtRead = try integerPragma("data_version")
                 return state
             }
@@ -184,6 +202,18 @@ public final class SQLiteStateStore: StateStore {
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
         }
+    }
+
+    /// Checks every entry's hash and linkage (not the entries' contents) in sequence order.
+    fileprivate func verifyChainHashesUnlocked() throws -> ChainBreak? {
+        var verifier = ChainVerifier(checkingEntries: false)
+        let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
+        while try statement.step() {
+            let record = StoredAuditRecord(sequence: statement.int(at: 0), entry: statement.blob(at: 1),
+                                           previousHash: statement.blob(at: 2), hash: statement.blob(at: 3))
+            if let broken = verifier.check(record) { return broken }
+        }
+        return nil
     }
 
     fileprivate var dataVersionChanged: Bool {
@@ -251,14 +281,12 @@ final class SQLiteStateTransaction: StateTransaction {
     }
 
     func verifyAuditChain() throws -> ChainBreak? {
-        var verifier = ChainVerifier()
-        let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
-        while try statement.step() {
-            let record = StoredAuditRecord(sequence: statement.int(at: 0), entry: statement.blob(at: 1),
-                                           previousHash: statement.blob(at: 2), hash: statement.blob(at: 3))
-            if let broken = verifier.check(record) { return broken }
+        // Checked with the read this apply planned from, and nothing committed since: still valid.
+        if let checked = store.chainAtRead {
+            let changed: Bool = try store.dataVersionChanged
+            if !changed { return checked.firstBreak }
         }
-        return nil
+        return try store.verifyChainHashesUnlocked()
     }
 
     func auditAddresses(after sequence: Int64) throws -> [String] {

@@ -164,7 +164,7 @@ import Testing
         RuleCase(
             "e-mail keys that differ only in case", valid: tenant(members: "alice@acme.com: owner\nbob@acme.com: admin"),
             invalid: tenant(members: "alice@acme.com: owner\n1️⃣Alice@ACME.com: admin"), "spec.duplicate-key",
-            help: "remove one of the two entries", message: "member 'alice@acme.com' is defined more than once (e-mail addresses ignore case)"),
+            help: "remove one of the two entries", message: "member 'alice@acme.com' is listed twice in the tenant's members (e-mail addresses ignore case)"),
         RuleCase(
             "the same e-mail key twice", valid: tenant(members: "alice@acme.com: owner"),
             invalid: tenant(members: "alice@acme.com: owner\n1️⃣alice@acme.com: admin"), "spec.duplicate-key"),
@@ -226,7 +226,7 @@ import Testing
     @Test func duplicateMemberNotePointsAtTheFirstEntry() throws {
         let scratch = Scratch.with(tenant: tenant(members: "alice@acme.com: owner\n1️⃣Alice@acme.com: admin"))
         let found = try #require(expectDiagnostic(scratch.load(), "spec.duplicate-key", at: scratch.markedLocation))
-        #expect(found.notes.map(\.message) == ["first defined here"])
+        #expect(found.notes.map(\.message) == ["first listed here"])
         #expect(found.notes.first?.location == Spec.SourceLocation(file: scratch.path("tenants/acme.yaml"), line: 8, column: 3))
     }
 

@@ -228,19 +228,7 @@ struct DocumentDecoder {
 
     private func members(_ node: Node) -> [MemberSpec] {
         var result: [MemberSpec] = []
-        let pairs = reader.entries(node, "members")
-        // The loader already rejected exact duplicate keys; only keys with capitals can collide by case.
-        var seen: [String: Node]? = pairs.contains(where: { $0.key.scalar?.utf8.contains(where: Self.isUpperOrNonASCII) ?? false }) ? [:] : nil
-        for pair in pairs {
-            guard let email = identity(pair.key, "member e-mail", pattern: .email) else { continue }
-            if let first = seen?.updateValue(pair.key, forKey: email) {
-                // An exact repeat was already reported by the YAML loader; report only case variants.
-                if first.scalar == pair.key.scalar { continue }
-                reader.error("spec.duplicate-key", "member '\(email)' is defined more than once (e-mail addresses ignore case)",
-                             at: pair.key, help: "remove one of the two entries",
-                             notes: [.init("first defined here", at: reader.location(first.mark))])
-                continue
-            }
+        for (email, pair) in emailEntries(reader.entries(node, "members"), in: "the tenant's members") {
             let value = pair.value
             var member: MemberSpec
             if case .mapping = value.content {
@@ -275,17 +263,7 @@ struct DocumentDecoder {
             }
             if let m = tf["members"] {
                 var members: [TeamMemberSpec] = []
-                let entries = reader.entries(m, "members of team '\(slug)'")
-                var seen: [String: Node]? = entries.contains(where: { $0.key.scalar?.utf8.contains(where: Self.isUpperOrNonASCII) ?? false }) ? [:] : nil
-                for entry in entries {
-                    guard let email = identity(entry.key, "member e-mail", pattern: .email) else { continue }
-                    if let first = seen?.updateValue(entry.key, forKey: email) {
-                        if first.scalar == entry.key.scalar { continue }
-                        reader.error("spec.duplicate-key", "member '\(email)' is listed twice in team '\(slug)' (e-mail addresses ignore case)",
-                                     at: entry.key, help: "remove one of the two entries",
-                                     notes: [.init("first listed here", at: reader.location(first.mark))])
-                        continue
-                    }
+                for (email, entry) in emailEntries(reader.entries(m, "members of team '\(slug)'"), in: "team '\(slug)'") {
                     guard let role = reader.enumValue(entry.value, "team role of '\(email)'", TeamRole.self) else { continue }
                     members.append(TeamMemberSpec(email: email, location: reader.location(entry.key), role: role))
                 }
@@ -398,6 +376,28 @@ struct DocumentDecoder {
     // MARK: Shared pieces
 
     static func isUpperOrNonASCII(_ byte: UInt8) -> Bool { (65...90).contains(byte) || byte >= 0x80 }
+
+    /// Entries keyed by e-mail address, with valid lower-cased addresses; keys that differ only in
+    /// case are reported as duplicates. (The loader already rejected exact repeats, so only keys
+    /// with capitals can collide, and the index is built only then.)
+    private func emailEntries(_ pairs: [Node.Pair], in what: String) -> [(email: String, pair: Node.Pair)] {
+        var seen: [String: Node]? = pairs.contains(where: { $0.key.scalar?.utf8.contains(where: Self.isUpperOrNonASCII) ?? false }) ? [:] : nil
+        var result: [(email: String, pair: Node.Pair)] = []
+        result.reserveCapacity(pairs.count)
+        for pair in pairs {
+            guard let email = identity(pair.key, "member e-mail", pattern: .email) else { continue }
+            if let first = seen?.updateValue(pair.key, forKey: email) {
+                if first.scalar != pair.key.scalar {
+                    reader.error("spec.duplicate-key", "member '\(email)' is listed twice in \(what) (e-mail addresses ignore case)",
+                                 at: pair.key, help: "remove one of the two entries",
+                                 notes: [.init("first listed here", at: reader.location(first.mark))])
+                }
+                continue
+            }
+            result.append((email, pair))
+        }
+        return result
+    }
 
     /// The key's text if it has the shape `pattern` requires; e-mail addresses come back lower case.
     private func identity(_ key: Node, _ what: String, pattern: NamePattern) -> String? {
