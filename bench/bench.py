@@ -199,7 +199,7 @@ class Bench:
         return Row("plan (no changes)", self.floor_command(self.config, self.state("base")),
                    self.orgctl_command("orgctl plan", ["plan", "--state", database, self.config],
                                        before=lambda: self.ensure_copy(database)),
-                   skipped=self.missing("plan", "apply"))
+                   target=2.5, skipped=self.missing("plan", "apply"))
 
     def noop_apply_row(self):
         """apply of the configuration the database already holds: nothing to write."""
@@ -207,7 +207,7 @@ class Bench:
         return Row("apply (no-op)", self.floor_command(self.config, self.state("base")),
                    self.orgctl_command("orgctl apply --auto-approve", self.apply_arguments(database, self.config),
                                        before=lambda: self.ensure_copy(database)),
-                   skipped=self.missing("apply"))
+                   target=None, skipped=self.missing("apply"))
 
     def change_apply_row(self):
         """apply of a configuration with 1% of tenants changed (gen_config.py --change 1
@@ -363,6 +363,18 @@ class Bench:
                             **{side: {"command": c.argv, "wall": [r.wall for r in c.runs],
                                       "cpu": [r.cpu for r in c.runs], "rss_kib": [r.rss_kib for r in c.runs]}
                                for side, c in (("floor", row.floor), ("orgctl", row.subject))}})
+        # The issue's targets for apply are relative to the no-op plan, measured in the same run.
+        by_name = {row.name: row for row in rows if not (row.skipped or row.failed)}
+        plan = by_name.get("plan (no changes)")
+        if plan is not None:
+            print()
+            plan_wall = plan.subject.median("wall")
+            for name, limit in (("apply (no-op)", 1.10), ("apply (1% changed)", 1.20)):
+                row = by_name.get(name)
+                if row is None:
+                    continue
+                ratio = row.subject.median("wall") / plan_wall
+                print(f"{name} / plan (no changes): {ratio:.2f}x (target {limit:.2f}x: {'ok' if ratio <= limit else 'OVER'})")
         print()
         print("spread = (slowest - fastest) / median wall time over the runs; a large spread means a noisy machine.")
         path = os.path.join(self.out, "results.json")

@@ -76,14 +76,7 @@ public struct ChainVerifier: Sendable {
     public private(set) var head: [UInt8] = AuditHash.genesis
     /// The break found, if any.
     public private(set) var firstBreak: ChainBreak?
-    /// Whether each entry is also parsed and checked as a canonical entry (`audit verify`), or
-    /// only the hashes and linkage (before an apply appends: any edit of an entry's bytes, a
-    /// deletion or a reordering already breaks the hashes).
-    private let checkingEntries: Bool
-
-    public init(checkingEntries: Bool = true) {
-        self.checkingEntries = checkingEntries
-    }
+    public init() {}
 
     public mutating func check(_ record: StoredAuditRecord) -> ChainBreak? {
         if let firstBreak { return firstBreak }
@@ -103,7 +96,6 @@ public struct ChainVerifier: Sendable {
         guard record.hash == AuditHash.chain(previous: head, leaf: AuditHash.leaf(record.entry)) else {
             return .hashMismatch
         }
-        guard checkingEntries else { return nil }
         let entry: AuditEntry
         do {
             entry = try AuditEntry(canonicalBytes: record.entry)

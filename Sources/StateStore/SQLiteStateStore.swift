@@ -43,12 +43,6 @@ public final class SQLiteStateStore: StateStore {
     let key: StateKey?
     public private(set) var databaseID: String
     private var dataVersionAtRead: Int64?
-    /// The chain check made with the last read, nil when none was made.
-    fileprivate var chainAtRead: ChainCheck?
-
-    fileprivate struct ChainCheck {
-        var firstBreak: ChainBreak?
-    }
 
     /// Opens (and for `.readWrite`, creates or migrates) the database at `path`.
     ///
@@ -150,21 +144,9 @@ public final class SQLiteStateStore: StateStore {
     // MARK: Reading
 
     public func read() throws(StateError) -> StoredState {
-        try read(verifyingAuditChain: false)
-    }
-
-    /// Reads the state; with `verifyingAuditChain`, also checks the chain's hashes in the same
-    /// snapshot, so an apply that finds nothing committed since need not check them again.
-    public func read(verifyingAuditChain: Bool) throws(StateError) -> StoredState {
         do {
             return try db.transaction(.deferred) { () throws -> StoredState in
                 let state = try readUnlocked()
-                if verifyingAuditChain {
-                    let broken: ChainBreak? = try verifyChainHashesUnlocked()
-                    chainAtRead = ChainCheck(firstBreak: broken)
-                } else {
-                    chainAtRead = nil
-                }
                 dataVersionAtRead = try integerPragma("data_version")
                 return state
             }
@@ -204,14 +186,30 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    /// Checks every entry's hash and linkage (not the entries' contents) in sequence order.
+    /// Checks every entry's hash and linkage (not the entries' contents) in sequence order: what
+    /// any edit, deletion or reordering breaks. The hash rules of `ChainVerifier`, over the column bytes in place, because it runs before every apply that writes.
     fileprivate func verifyChainHashesUnlocked() throws -> ChainBreak? {
-        var verifier = ChainVerifier(checkingEntries: false)
         let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
+        var expected: Int64 = 1
+        var head = AuditHash.genesis
+        var leafInput: [UInt8] = [0]
+        var chainInput = [UInt8](repeating: 0, count: 64)
         while try statement.step() {
-            let record = StoredAuditRecord(sequence: statement.int(at: 0), entry: statement.blob(at: 1),
-                                           previousHash: statement.blob(at: 2), hash: statement.blob(at: 3))
-            if let broken = verifier.check(record) { return broken }
+            let sequence = statement.int(at: 0)
+            guard sequence == expected else { return ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected)) }
+            let linked = statement.withBlob(at: 2) { $0.elementsEqual(head) }
+            guard linked else { return ChainBreak(sequence: sequence, problem: .previousHashMismatch) }
+            // leaf = SHA-256(0x00 ‖ entry); hash = SHA-256(previous ‖ leaf), as AuditHash defines them.
+            leafInput.removeSubrange(1...)
+            statement.withBlob(at: 1) { leafInput.append(contentsOf: $0) }
+            let leaf = SHA256.hash(leafInput)
+            chainInput.replaceSubrange(0..<32, with: head)
+            chainInput.replaceSubrange(32..<64, with: leaf)
+            let hash = SHA256.hash(chainInput)
+            let matches = statement.withBlob(at: 3) { $0.elementsEqual(hash) }
+            guard matches else { return ChainBreak(sequence: sequence, problem: .hashMismatch) }
+            head = hash
+            expected += 1
         }
         return nil
     }
@@ -281,12 +279,7 @@ final class SQLiteStateTransaction: StateTransaction {
     }
 
     func verifyAuditChain() throws -> ChainBreak? {
-        // Checked with the read this apply planned from, and nothing committed since: still valid.
-        if let checked = store.chainAtRead {
-            let changed: Bool = try store.dataVersionChanged
-            if !changed { return checked.firstBreak }
-        }
-        return try store.verifyChainHashesUnlocked()
+        try store.verifyChainHashesUnlocked()
     }
 
     func auditAddresses(after sequence: Int64) throws -> [String] {

@@ -63,7 +63,7 @@ enum Planning {
         let key = try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
         // Read the state on another thread while the configuration loads: the two are independent.
-        let reading = BackgroundRead(store, verifyingAuditChain: access == .readWrite)
+        let reading = BackgroundRead(store)
         let loaded = try ValidateCommand.load(directory, context)
         context.lifetime.keep(loaded)
         let console = context.console
@@ -115,11 +115,11 @@ final class BackgroundRead: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: Swift.Result<StoredState, CommandFailure>?
 
-    init(_ store: SQLiteStateStore?, verifyingAuditChain: Bool) {
+    init(_ store: SQLiteStateStore?) {
         self.store = store
         Thread.detachNewThread { [self] in
             do {
-                result = .success(try StateAccess.read(self.store, verifyingAuditChain: verifyingAuditChain))
+                result = .success(try StateAccess.read(self.store))
             } catch let failure as CommandFailure {
                 result = .failure(failure)
             } catch {

@@ -62,10 +62,10 @@ enum StateAccess {
         }
     }
 
-    static func read(_ store: SQLiteStateStore?, verifyingAuditChain: Bool = false) throws -> StoredState {
+    static func read(_ store: SQLiteStateStore?) throws -> StoredState {
         guard let store else { return StoredState(resources: [], auditHead: AuditHead(sequence: 0, hash: String(repeating: "0", count: 64)), databaseID: "") }
         do {
-            return try store.read(verifyingAuditChain: verifyingAuditChain)
+            return try store.read()
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }

@@ -193,6 +193,13 @@ final class SQLiteStatement {
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
+    /// The column's bytes in place, valid only inside `body` (no copy).
+    func withBlob<T>(at index: Int32, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        let pointer = sqlite3_column_blob(handle, index)
+        let count = Int(sqlite3_column_bytes(handle, index))
+        return try body(UnsafeRawBufferPointer(start: count > 0 ? pointer : nil, count: count))
+    }
+
     func optionalBlob(at index: Int32) -> [UInt8]? {
         isNull(at: index) ? nil : blob(at: index)
     }
