@@ -20,7 +20,6 @@ public protocol StateTransaction {
     var isUnchangedSinceRead: Bool { get throws }
     /// Re-reads the state inside the write lock.
     func read() throws -> StoredState
-    var auditHead: AuditHead { get throws }
     /// Inserts a resource (its parent must exist) and returns its row id.
     func create(_ resource: Resource, secrets: [String: [UInt8]], auditSequence: Int64) throws -> Int64
     /// Writes `changes` into an existing row.

@@ -86,8 +86,7 @@ struct TableMap {
 
     func storage(for attribute: String) -> Storage? {
         if let known = storage[attribute] { return known }
-        if let quotaScope, attribute.hasPrefix("quotas.") {
-            _ = quotaScope
+        if quotaScope != nil, attribute.hasPrefix("quotas.") {
             return .quota(String(attribute.dropFirst("quotas.".count)))
         }
         return nil
