@@ -14,13 +14,8 @@ set -euo pipefail
 
 PROCESSES=${1:-8}
 ROUNDS=${2:-20}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ORGCTL=${ORGCTL_BINARY:-$ROOT/.build/debug/orgctl}
-GEN=${GEN_CONFIG:-$ROOT/../shared/tools/gen_config.py}
-VERIFY=$ROOT/tools/verify_audit.py
-
-[ -x "$ORGCTL" ] || { echo "error: $ORGCTL is not built: run 'swift build' or set ORGCTL_BINARY" >&2; exit 2; }
-[ -f "$GEN" ] || { echo "error: the configuration generator $GEN is missing: set GEN_CONFIG" >&2; exit 2; }
+# shellcheck source=lib/suite.sh
+source "$(dirname "$0")/lib/suite.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/orgctl-concurrency.XXXXXX")
 KEEP=0

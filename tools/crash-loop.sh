@@ -16,13 +16,8 @@ set -euo pipefail
 
 KILLS=${1:-200}
 TENANTS=${2:-1000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ORGCTL=${ORGCTL_BINARY:-$ROOT/.build/debug/orgctl}
-GEN=${GEN_CONFIG:-$ROOT/../shared/tools/gen_config.py}
-VERIFY=$ROOT/tools/verify_audit.py
-
-[ -x "$ORGCTL" ] || { echo "error: $ORGCTL is not built: run 'swift build' or set ORGCTL_BINARY" >&2; exit 2; }
-[ -f "$GEN" ] || { echo "error: the configuration generator $GEN is missing: set GEN_CONFIG" >&2; exit 2; }
+# shellcheck source=lib/suite.sh
+source "$(dirname "$0")/lib/suite.sh"
 command -v sqlite3 >/dev/null || { echo "error: the sqlite3 command-line tool is needed" >&2; exit 2; }
 [ "$KILLS" -ge 2 ] || { echo "error: KILLS must be at least 2" >&2; exit 2; }
 

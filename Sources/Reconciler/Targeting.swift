@@ -38,27 +38,7 @@ public struct AddressPattern: Sendable, CustomStringConvertible {
     }
 
     private static func segmentMatches(_ pattern: Substring, _ text: Substring) -> Bool {
-        if !pattern.contains("*") { return pattern == text }
-        let p = Array(pattern.utf8), t = Array(text.utf8)
-        var pi = 0, ti = 0, star = -1, mark = 0
-        while ti < t.count {
-            if pi < p.count && p[pi] == t[ti] {
-                pi += 1
-                ti += 1
-            } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
-                star = pi
-                mark = ti
-                pi += 1
-            } else if star >= 0 {
-                pi = star + 1
-                mark += 1
-                ti = mark
-            } else {
-                return false
-            }
-        }
-        while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
-        return pi == p.count
+        Glob.matches(String(pattern), String(text))
     }
 }
 

@@ -217,7 +217,7 @@ struct SQLiteTests {
     }
 
     @Test(arguments: [
-        (SQLiteError.Kind.busy, "the state database is locked by another orgctl process or application"),
+        (SQLiteError.Kind.busy, "another orgctl apply, or another program, holds the state database's write lock"),
         (.readOnly, "the state database is read-only (check the file and folder permissions)"),
         (.corrupt, "the state database file is corrupt"),
         (.notADatabase, "the file is not a SQLite database"),
@@ -300,7 +300,7 @@ struct SQLiteTests {
             }
             #expect(error?.kind == .busy)
             #expect(error?.sql == "BEGIN IMMEDIATE")
-            #expect(error?.userMessage == "the state database is locked by another orgctl process or application")
+            #expect(error?.userMessage == "another orgctl apply, or another program, holds the state database's write lock")
             #expect(!bodyRan)
             #expect(!second.isInTransaction)
             // WAL readers are not blocked by the writer, and see the last commit.

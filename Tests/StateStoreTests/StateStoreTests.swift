@@ -245,7 +245,7 @@ struct StateStoreTests {
         try first.write { _ in
             let error = try #require(throws: StateError.self) { try second.write { _ in } }
             #expect(error.kind == .locked)
-            #expect(error.message.contains("locked"))
+            #expect(error.message.contains("write lock"))
         }
     }
 

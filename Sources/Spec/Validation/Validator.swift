@@ -315,8 +315,9 @@ struct Validator {
 }
 
 /// `*` matches any run of characters (dots included): `*`, `apps.*`, `*.read`, `member.*`.
-enum Glob {
-    static func matches(_ pattern: String, _ text: String) -> Bool {
+/// Also the segment matcher of `--target` address patterns.
+public enum Glob {
+    public static func matches(_ pattern: String, _ text: String) -> Bool {
         if !pattern.contains("*") { return pattern == text }
         let p = Array(pattern.utf8), t = Array(text.utf8)
         var pi = 0, ti = 0, star = -1, mark = 0

@@ -118,7 +118,7 @@ extension SQLiteError {
     var userMessage: String {
         switch kind {
         case .busy:
-            "the state database is locked by another orgctl process or application"
+            "another orgctl apply, or another program, holds the state database's write lock"
         case .readOnly:
             "the state database is read-only (check the file and folder permissions)"
         case .corrupt:
