@@ -91,24 +91,40 @@ public enum ResourceDigest {
         bytes += resource.kind.rawValue.utf8
         bytes.append(0)
         for attribute in resource.attributes {
+            // Appended in place (no intermediate strings): this runs for every stored row on every plan.
+            func field(_ tag: UInt8) {
+                bytes += attribute.name.utf8
+                bytes.append(0)
+                bytes.append(tag)
+            }
             switch attribute.value {
             case .null: continue
-            case .bool(let b): append(attribute.name, "b", b ? "1" : "0", to: &bytes)
-            case .int(let i): append(attribute.name, "i", String(i), to: &bytes)
-            case .string(let s): append(attribute.name, "s", s, to: &bytes)
-            case .list(let l): append(attribute.name, "l", l.joined(separator: "\u{1F}"), to: &bytes)
-            case .secret(let fingerprint): append(attribute.name, "x", fingerprint, to: &bytes)
-            case .document(let sha256, _): append(attribute.name, "d", sha256, to: &bytes)
+            case .bool(let b): field(UInt8(ascii: "b")); bytes.append(b ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+            case .int(let i): field(UInt8(ascii: "i")); appendDecimal(i, to: &bytes)
+            case .string(let s): field(UInt8(ascii: "s")); bytes += s.utf8
+            case .list(let l):
+                field(UInt8(ascii: "l"))
+                for (position, item) in l.enumerated() {
+                    if position > 0 { bytes.append(0x1F) }
+                    bytes += item.utf8
+                }
+            case .secret(let fingerprint): field(UInt8(ascii: "x")); bytes += fingerprint.utf8
+            case .document(let sha256, _): field(UInt8(ascii: "d")); bytes += sha256.utf8
             }
+            bytes.append(0)
         }
         return bytes.withUnsafeBytes { input in SHA256.hash(input).withUnsafeBytes { Digest(bytes: $0) } }
     }
 
-    private static func append(_ name: String, _ tag: Character, _ value: String, to bytes: inout [UInt8]) {
-        bytes += name.utf8
-        bytes.append(0)
-        bytes.append(tag.asciiValue ?? 0)
-        bytes += value.utf8
-        bytes.append(0)
+    /// `String(value).utf8` without the string.
+    private static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
     }
 }

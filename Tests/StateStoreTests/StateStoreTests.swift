@@ -326,8 +326,11 @@ struct DigestTests {
 
     @Test("a resource's digest is the SHA-256 of its documented encoding")
     func resourceDigest() {
-        let resource = Resource(address: "tenant/a/member/x", kind: .member, parent: "tenant/a", attributes: [Attribute("role", .string("admin"))])
-        let encoding = Array("member\u{0}role\u{0}sadmin\u{0}".utf8)
+        let resource = Resource(address: "tenant/a/team/x", kind: .team, parent: "tenant/a", attributes: [
+            Attribute("description", .null), Attribute("enabled", .bool(true)), Attribute("list", .list(["a", "b"])),
+            Attribute("min", .int(Int64.min)), Attribute("name", .string("X")), Attribute("quota", .int(-42)), Attribute("zero", .int(0)),
+        ])
+        let encoding = Array("team\u{0}enabled\u{0}b1\u{0}list\u{0}la\u{1F}b\u{0}min\u{0}i\(Int64.min)\u{0}name\u{0}sX\u{0}quota\u{0}i-42\u{0}zero\u{0}i0\u{0}".utf8)
         #expect(ResourceDigest.of(resource).description == Hex.encode(SHA256.hash(encoding)))
     }
 
