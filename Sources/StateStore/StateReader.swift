@@ -164,7 +164,8 @@ struct StateReader {
         }
         statement = try db.prepare(
             """
-            SELECT k.id, t.slug, k.name, k.description, k.scopes, k.rate_limit, k.expires, o.digest
+            SELECT k.id, t.slug, k.name, k.description, k.scopes, k.rate_limit, k.expires,
+                   k.rotation, k.rotate_on_scope_change, k.key_prefix, k.key_sha256, o.digest
             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \(applied("api-key", "k"))
             """)
         while try statement.step() {
@@ -174,6 +175,10 @@ struct StateReader {
             list(statement, 4, "scopes", &attributes)
             text(statement, 5, "rateLimit", &attributes)
             text(statement, 6, "expires", &attributes)
+            integer(statement, 7, "rotate", &attributes)
+            bool(statement, 8, "rotateOnScopeChange", &attributes)
+            text(statement, 9, KeyMaterial.prefixAttribute, &attributes)
+            text(statement, 10, KeyMaterial.hashAttribute, &attributes)
             rows.append(Row(address: "\(tenant)/apikey/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .apiKey, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
         }
 
