@@ -49,7 +49,7 @@ import Testing
         let scratch = Scratch.with()
         scratch.write("tenants/zeta.yaml", tenant(slug: "zeta", "previously: [1️⃣acme]"))
         let result = try scratch.load()
-        try expectDiagnostic(result, "spec.rename", at: scratch.markedLocation,
+        expectDiagnostic(result, "spec.rename", at: scratch.markedLocation,
                              message: "tenant 'zeta' lists 'acme' under previously, but tenant 'acme' is also declared in the configuration")
         #expect(result.configuration == nil)
     }

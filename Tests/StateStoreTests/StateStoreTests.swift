@@ -316,3 +316,30 @@ struct StateStoreRenameTests {
         #expect(try store.db.prepare("SELECT key_prefix, key_sha256, rotation FROM api_keys").all()[0] == [.text("sk_live_AbCd"), .text("00ff"), .integer(2)])
     }
 }
+
+@Suite("state store migrations")
+struct MigrationTests {
+    @Test("a schema 1 database migrates to schema 2: API keys keep their rows and have no key material yet")
+    func schema1To2() throws {
+        let temp = try TemporaryStore()
+        #expect(FileManager.default.createFile(atPath: temp.path, contents: Data()))
+        do {
+            let db = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+            try db.execute(Schema.migrations[0])
+            try db.execute("""
+                INSERT INTO orgctl_meta (key, value) VALUES ('database_id', 'old');
+                INSERT INTO tenants (slug, plan) VALUES ('acme', 'free');
+                INSERT INTO api_keys (tenant_id, name, scopes) VALUES (1, 'ci', '["apps.read"]');
+                PRAGMA application_id = \(Schema.applicationID);
+                PRAGMA user_version = 1;
+                """)
+        }
+        // Read-only commands ask for a migration; apply (read-write) migrates.
+        #expect(throws: StateError.self) { _ = try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil) }
+        let store = try temp.open()
+        #expect(try store.db.pragma("user_version") == .integer(2))
+        let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
+        #expect(key.resource["scopes"] == .list(["apps.read"]))
+        #expect(key.resource[KeyMaterial.hashAttribute].isNull && key.resource[KeyMaterial.prefixAttribute].isNull)
+    }
+}
