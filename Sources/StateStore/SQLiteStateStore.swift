@@ -25,6 +25,11 @@ public protocol StateTransaction {
     /// Writes `changes` into an existing row.
     func update(_ stored: StoredResource, changes: [Attribute], secrets: [String: [UInt8]], auditSequence: Int64) throws
     func delete(_ stored: StoredResource) throws
+    /// Renames a tenant, team or role in place: its slug and the recorded addresses of it and of
+    /// everything below it move from `oldAddress` to `newAddress`; row ids and child rows stay.
+    func rename(_ stored: StoredResource, from oldAddress: String, to newAddress: String) throws
+    /// Records `stored`'s digest as what orgctl applied (a row whose digest changed with a rename).
+    func refreshDigest(_ stored: StoredResource) throws
     /// Appends an audit entry to the chain and returns its sequence number.
     func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64
     /// Verifies the whole chain before anything is appended.
@@ -429,6 +434,61 @@ final class SQLiteStateTransaction: StateTransaction {
         try db.cached("DELETE FROM \(map.table) WHERE id = ?1").run([id])
         try db.cached("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2").run([.text(stored.resource.kind.rawValue), id])
         rowIDs[stored.address] = nil
+    }
+
+    func rename(_ stored: StoredResource, from oldAddress: String, to newAddress: String) throws {
+        let map = TableMap.of(stored.resource.kind)
+        guard let keyColumn = map.keyColumn, [.tenant, .team, .role, .tenantRole].contains(stored.resource.kind) else {
+            throw StateError(.other, "internal error: a \(stored.resource.kind.rawValue) cannot be renamed", help: "report this as a bug")
+        }
+        let slug = String(newAddress.split(separator: "/").last ?? "")
+        try db.cached("UPDATE \(map.table) SET \(keyColumn) = ?1 WHERE id = ?2").run([.text(slug), .integer(stored.rowID)])
+        // Secrets are sealed to their address: re-seal the tenant's under the new one (same values).
+        if stored.resource.kind == .tenant {
+            try reseal(tenantID: stored.rowID, from: oldAddress, to: newAddress)
+        }
+        // Addresses below `a` sort from `a/` up to (not including) `a0` ('0' follows '/'): two range
+        // updates over the unique address index, linear in what moves. Records already under the new
+        // address can only be stale (their rows are gone, or the rename would be ambiguous): drop them.
+        let (newLow, newHigh) = (SQLiteValue.text(newAddress + "/"), SQLiteValue.text(newAddress + "0"))
+        try db.cached("DELETE FROM orgctl_resources WHERE address = ?1").run([.text(newAddress)])
+        try db.cached("DELETE FROM orgctl_resources WHERE address >= ?1 AND address < ?2").run([newLow, newHigh])
+        try db.cached("UPDATE orgctl_resources SET address = ?1 WHERE address = ?2").run([.text(newAddress), .text(oldAddress)])
+        try db.cached("UPDATE orgctl_resources SET address = ?1 || substr(address, ?2) WHERE address >= ?3 AND address < ?4")
+            .run([.text(newAddress), .integer(Int64(oldAddress.utf8.count + 1)), .text(oldAddress + "/"), .text(oldAddress + "0")])
+        rowIDs = [:]
+    }
+
+    /// Re-encrypts the tenant's webhook and OIDC client secrets for its new address.
+    private func reseal(tenantID: Int64, from oldAddress: String, to newAddress: String) throws {
+        let sealed: [(table: String, prefix: String, segment: String, attribute: String)] = [
+            ("webhooks", "secret", "webhook", "secret"), ("sso_providers", "client_secret", "sso", "clientSecret"),
+        ]
+        for (table, prefix, segment, attribute) in sealed {
+            let select = try db.cached("SELECT id, name, \(prefix)_ciphertext FROM \(table) WHERE tenant_id = ?1 AND \(prefix)_ciphertext IS NOT NULL")
+            try select.bind([.integer(tenantID)])
+            var rows: [(id: Int64, name: String, ciphertext: [UInt8])] = []
+            while try select.step() { rows.append((select.int(at: 0), select.text(at: 1), select.blob(at: 2))) }
+            select.reset()
+            guard !rows.isEmpty else { continue }
+            guard let key = store.key else {
+                throw StateError(.missingKey, "renaming \(oldAddress) to \(newAddress) re-encrypts its secrets, which are bound to their addresses, and no state key was given",
+                                 help: "set ORGCTL_STATE_KEY (the key the database's secrets were written with) or pass --state-key-file")
+            }
+            let update = try db.cached("UPDATE \(table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2 WHERE id = ?3")
+            for row in rows {
+                // A value sealed with another state key cannot be opened; it stays as it is (unreadable
+                // with this key before and after), and the plan already shows it as changed if declared.
+                guard let value = try? key.open(row.ciphertext, address: "\(oldAddress)/\(segment)/\(row.name)", attribute: attribute) else { continue }
+                let resealed = try key.seal(value, address: "\(newAddress)/\(segment)/\(row.name)", attribute: attribute)
+                try update.run([.blob(resealed), .text(key.keyID), .integer(row.id)])
+            }
+        }
+    }
+
+    func refreshDigest(_ stored: StoredResource) throws {
+        try db.cached("UPDATE orgctl_resources SET digest = ?1, address = ?2 WHERE kind = ?3 AND row_id = ?4")
+            .run([.text(ResourceDigest.of(stored.resource).description), .text(stored.address), .text(stored.resource.kind.rawValue), .integer(stored.rowID)])
     }
 
     private func recordApplied(_ resource: Resource, rowID: Int64, auditSequence: Int64) throws {

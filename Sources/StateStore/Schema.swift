@@ -5,7 +5,7 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 1
+    static let currentVersion = 2
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     static let migrations: [String] = [
@@ -173,6 +173,14 @@ enum Schema {
             prev_hash BLOB NOT NULL,
             hash      BLOB NOT NULL
         ) STRICT;
+        """,
+        // 1 -> 2: API keys issued by apply: the rotation counter and its scope rule, and the key's
+        // display prefix and SHA-256 (never the key).
         """
+        ALTER TABLE api_keys ADD COLUMN rotation INTEGER;
+        ALTER TABLE api_keys ADD COLUMN rotate_on_scope_change INTEGER;
+        ALTER TABLE api_keys ADD COLUMN key_prefix TEXT;
+        ALTER TABLE api_keys ADD COLUMN key_sha256 TEXT;
+        """,
     ]
 }

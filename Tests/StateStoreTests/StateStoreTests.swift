@@ -346,3 +346,77 @@ struct DigestTests {
         }
     }
 }
+
+@Suite("state store renames")
+struct StateStoreRenameTests {
+    @Test("renaming a tenant keeps row ids, moves every recorded address below it, and re-seals its secrets")
+    func tenantRename() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let before = try store.read()
+        let tenant = try #require(before.resource(named: "tenant/acme"))
+        try store.write { transaction in
+            try transaction.rename(tenant, from: "tenant/acme", to: "tenant/acme-corp")
+        }
+        let after = try store.read()
+        #expect(after.resources.count == before.resources.count)
+        for old in before.resources {
+            let moved = old.address.hasPrefix("tenant/acme") ? "tenant/acme-corp" + old.address.dropFirst("tenant/acme".count) : old.address
+            let now = try #require(after.resource(named: moved), "\(moved) is missing after the rename")
+            #expect(now.rowID == old.rowID, "\(moved) changed its row id")
+            #expect(now.digest == old.digest && now.appliedDigest == now.digest, "\(moved) reads as drifted after the rename")
+        }
+        #expect(after.missingApplied.isEmpty)
+        let row = try store.db.prepare("SELECT secret_ciphertext FROM webhooks").all()
+        guard case .blob(let sealed) = row[0][0] else { Issue.record("no ciphertext"); return }
+        #expect(try temp.key.open(sealed, address: "tenant/acme-corp/webhook/slack", attribute: "secret") == Array("webhook-secret-plaintext".utf8))
+        let oidc = try store.db.prepare("SELECT client_secret_ciphertext FROM sso_providers").all()
+        guard case .blob(let client) = oidc[0][0] else { Issue.record("no ciphertext"); return }
+        #expect(try temp.key.open(client, address: "tenant/acme-corp/sso/okta", attribute: "clientSecret") == Array("oidc-client-secret-plaintext".utf8))
+    }
+
+    @Test("API key material and the rotation counter read back as written")
+    func keyMaterialRoundTrip() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
+        let material = [Attribute(KeyMaterial.prefixAttribute, .string("sk_live_AbCd")), Attribute(KeyMaterial.hashAttribute, .string("00ff")),
+                        Attribute("rotate", .int(2)), Attribute("rotateOnScopeChange", .bool(true))]
+        try store.write { transaction in
+            try transaction.update(key, changes: material, secrets: [:], auditSequence: 1)
+        }
+        let read = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
+        for attribute in material { #expect(read.resource[attribute.name] == attribute.value) }
+        #expect(read.appliedDigest == read.digest)
+        #expect(try store.db.prepare("SELECT key_prefix, key_sha256, rotation FROM api_keys").all()[0] == [.text("sk_live_AbCd"), .text("00ff"), .integer(2)])
+    }
+}
+
+@Suite("state store migrations")
+struct MigrationTests {
+    @Test("a schema 1 database migrates to schema 2: API keys keep their rows and have no key material yet")
+    func schema1To2() throws {
+        let temp = try TemporaryStore()
+        #expect(FileManager.default.createFile(atPath: temp.path, contents: Data()))
+        do {
+            let db = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+            try db.execute(Schema.migrations[0])
+            try db.execute("""
+                INSERT INTO orgctl_meta (key, value) VALUES ('database_id', 'old');
+                INSERT INTO tenants (slug, plan) VALUES ('acme', 'free');
+                INSERT INTO api_keys (tenant_id, name, scopes) VALUES (1, 'ci', '["apps.read"]');
+                PRAGMA application_id = \(Schema.applicationID);
+                PRAGMA user_version = 1;
+                """)
+        }
+        // Read-only commands ask for a migration; apply (read-write) migrates.
+        #expect(throws: StateError.self) { _ = try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil) }
+        let store = try temp.open()
+        #expect(try store.db.pragma("user_version") == .integer(2))
+        let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
+        #expect(key.resource["scopes"] == .list(["apps.read"]))
+        #expect(key.resource[KeyMaterial.hashAttribute].isNull && key.resource[KeyMaterial.prefixAttribute].isNull)
+    }
+}

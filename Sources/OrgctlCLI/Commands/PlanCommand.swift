@@ -100,6 +100,14 @@ enum Planning {
         let targets = command.values("target").map(AddressPattern.init)
         let excludes = command.values("exclude").map(AddressPattern.init)
         let plan = Reconciler.plan(desired: desired, stored: stored).filtered(targets: targets, excludes: excludes)
+        // What `previously:` found against the state: warnings are shown, errors stop here.
+        let errors = plan.diagnostics.filter { $0.severity == .error }
+        let shown = console.quiet ? errors : plan.diagnostics
+        if !shown.isEmpty { console.err(renderer.text(shown)) }
+        if !errors.isEmpty {
+            throw CommandFailure(message: "the configuration's renames do not fit the state database: \(errors.count) error\(errors.count == 1 ? "" : "s"); nothing was planned",
+                                 help: "fix 'previously' as shown above, then plan again")
+        }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
         return Result(plan: plan, stored: stored, store: store, secrets: secrets)

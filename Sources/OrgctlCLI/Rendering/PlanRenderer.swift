@@ -31,6 +31,7 @@ struct PlanRenderer {
         if change.changedOutside {
             head += " " + style.yellow("(\(outsideReason ? change.reason ?? "" : "changed outside orgctl"))")
         }
+        if let from = change.renamedFrom { head += " " + style.cyan("(renamed from \(from))") }
         if let reason = change.reason, !outsideReason { head += style.dim("  # \(reason)") }
         var result = [head]
         let width = min(32, change.fields.map(\.name.count).max() ?? 0)
@@ -42,6 +43,7 @@ struct PlanRenderer {
             case .update: result.append("      \(name) : \(Self.show(field.before)) -> \(Self.showAfter(field))")
             }
         }
+        if let key = change.key { result.append("      key: \(key.description)") }
         return result
     }
 
@@ -124,6 +126,8 @@ struct PlanRenderer {
                 },
             ]
             if let reason = change.reason { object["reason"] = reason }
+            if let from = change.renamedFrom { object["renamedFrom"] = from }
+            if let key = change.key { object["key"] = key.rawValue }
             return object
         }
         let document: [String: Any] = [
