@@ -46,6 +46,11 @@ public struct FormatObject: Sendable {
 
     public func field(_ name: String) -> FormatField? { fields.first { $0.name == name } }
 
+    /// The value of the variant key under which `name` applies (and is required), if it is a variant's key.
+    public func variantCase(of name: String) -> String? {
+        variants?.cases.first { $0.fields.contains(name) }?.value
+    }
+
     /// A null value (`key:` with nothing after it) means an empty mapping, which is only valid
     /// when nothing in it is required.
     public var acceptsNull: Bool { variants == nil && !fields.contains(where: \.isRequired) }
@@ -165,15 +170,15 @@ extension TextRule {
         case .any, .nonEmpty: nil
         case .slug: NamePattern.slug.rule
         case .dottedName: NamePattern.permission.rule
-        case .dottedPattern: "a dotted name in which '*' matches any run of characters, dots included (apps.*, *.read, *)"
+        case .dottedPattern: "use a dotted name in which '*' matches any run of characters, dots included (apps.*, *.read, *)"
         case .email: NamePattern.email.rule
         case .domain: NamePattern.domain.rule
         case .color: NamePattern.color.rule
-        case .httpsURL: "an absolute https:// URL to a host on the public internet, at most 2048 characters"
-        case .cidr: "an IPv4 or IPv6 block such as 203.0.113.0/24 or 2001:db8::/32, with zero host bits"
-        case .duration: "a whole number and one unit: s, m, h, d or w (30s, 15m, 8h, 30d, 2w)"
-        case .rate: "a positive whole number, '/', and one unit: s, m, h or d (600/h)"
-        case .date: "YYYY-MM-DD, a real calendar date"
+        case .httpsURL: "write an absolute https:// URL to a host on the public internet, at most 2048 characters"
+        case .cidr: "write an IPv4 or IPv6 block such as 203.0.113.0/24 or 2001:db8::/32, with zero host bits"
+        case .duration: "write a whole number and one unit: s, m, h, d or w (30s, 15m, 8h, 30d, 2w)"
+        case .rate: "write a positive whole number, '/', and one unit: s, m, h or d (600/h)"
+        case .date: "write YYYY-MM-DD, a real calendar date"
         case .environmentVariable: NamePattern.environmentVariable.rule
         }
     }

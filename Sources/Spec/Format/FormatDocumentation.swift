@@ -96,7 +96,7 @@ public enum FormatDocumentation {
                 let column = object.fields.map(\.name.count).max() ?? 0
                 for (index, field) in object.fields.enumerated() {
                     if index > 0 { lines.append("") }
-                    lines.append("    \(padded(field.name, column))<\(field.type.displayName)>\(field.isRequired ? " -required-" : "")")
+                    lines.append("    \(padded(field.name, column))<\(field.type.displayName)>\(requiredNote(field, in: object))")
                     lines += wrap(field.summary, indent: 6, width: width)
                 }
             }
@@ -108,11 +108,18 @@ public enum FormatDocumentation {
         let column = object.fields.map(\.name.count).max() ?? 0
         for field in object.fields {
             let pad = String(repeating: "   ", count: depth)
-            lines.append("\(pad)\(padded(field.name, column))<\(field.type.displayName)>\(field.isRequired ? " -required-" : "")")
+            lines.append("\(pad)\(padded(field.name, column))<\(field.type.displayName)>\(requiredNote(field, in: object))")
             if let nested = field.type.nestedObject, !seen.contains(nested.title) {
                 appendTree(nested, depth: depth + 1, into: &lines, seen: seen + [object.title])
             }
         }
+    }
+
+    /// ` -required-`, ` -required with type: saml-`, or nothing.
+    static func requiredNote(_ field: FormatField, in object: FormatObject) -> String {
+        if field.isRequired { return " -required-" }
+        if let value = object.variantCase(of: field.name), let key = object.variants?.key { return " -required with \(key): \(value)-" }
+        return ""
     }
 
     static func padded(_ name: String, _ column: Int) -> String {
@@ -121,14 +128,18 @@ public enum FormatDocumentation {
 
     /// The shape rules a type implies, in words (names, durations, secret references).
     static func rules(of type: FormatType) -> String? {
+        func sentence(_ rule: String) -> String { rule.prefix(1).uppercased() + rule.dropFirst() + "." }
         switch type {
-        case .text(let rule): rule.rule.map { "Written as \($0)." }
-        case .list(let item, _): rules(of: item).map { "Each entry: " + $0.prefix(1).lowercased() + $0.dropFirst() }
+        case .text(let rule): return rule.rule.map(sentence)
+        case .list(let item, _): return rules(of: item).map { "Entries: " + $0.prefix(1).lowercased() + $0.dropFirst() }
         case .map(let key, let value, _):
-            ["Keys: \(key.rule ?? key.displayName).", rules(of: value)].compactMap(\.self).joined(separator: " ")
-        case .secretReference: "Written as {env: VARIABLE_NAME} or {file: path/relative/to/this/file}, never the secret itself."
-        case .quota: "A whole number, or 'unlimited' (for storage: a size such as 10GiB, or 'unlimited')."
-        default: nil
+            return ["Keys: \(key.rule ?? key.displayName).", rules(of: value)].compactMap(\.self).joined(separator: " ")
+        case .secretReference: return "Write {env: VARIABLE_NAME} or {file: path/relative/to/this/file}, never the secret itself."
+        case .quota(let isSize):
+            return isSize
+                ? "Write a size (a whole number and B, KB, MB, GB, TB in powers of 1000, or KiB, MiB, GiB, TiB in powers of 1024) or 'unlimited'."
+                : "Write a whole number from 0 to 10^12, or 'unlimited' (a value of its own, not a large number)."
+        default: return nil
         }
     }
 
@@ -193,10 +204,12 @@ public enum FormatDocumentation {
             for field in object.fields {
                 var meaning = field.summary
                 if let rule = rules(of: field.type) { meaning += " " + rule }
+                meaning = meaning.replacingOccurrences(of: "*", with: "\\*")
                 if let absent = field.absent { meaning += " *Absent:* \(absent)." }
                 if let example = field.example, !example.hasPrefix("\n") { meaning += " Example: `\(field.name): \(example)`" }
                 let type = markdownType(field.type)
-                out += "| `\(field.name)` | \(type) | \(field.isRequired ? "yes" : "no") | \(escape(meaning)) |\n"
+                let required = field.isRequired ? "yes" : object.variantCase(of: field.name).map { "with `\(object.variants!.key): \($0)`" } ?? "no"
+                out += "| `\(field.name)` | \(type) | \(required) | \(escape(meaning)) |\n"
             }
         }
         return out

@@ -33,11 +33,11 @@ public enum SpecFormat {
             case .teams: "Teams of the tenant. orgctl counts the tenant's teams against it."
             case .apps: "Apps. Stored for the platform to enforce."
             case .messagesPerMonth: "Messages a month. Stored for the platform to enforce."
-            case .storage: "Storage, a size such as 10GiB (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB). Stored for the platform to enforce."
+            case .storage: "Storage. Stored for the platform to enforce."
             case .webhooks: "Webhooks of the tenant. orgctl counts the tenant's webhooks against it."
             case .apiKeys: "API keys of the tenant. orgctl counts the tenant's API keys against it."
             }
-        return what + " A whole number from 0 to 10^12 (a size for storage), or 'unlimited' (a value of its own)."
+        return what
     }
 
     static let role = FormatObject(
