@@ -23,7 +23,8 @@ struct CommandTreeTests {
         #expect(Orgctl.commands.validationProblems() == [])
     }
 
-    @Test(arguments: [["validate"], ["plan"], ["apply"], ["audit"], ["audit", "verify"], ["audit", "log"]])
+    @Test(arguments: [["validate"], ["plan"], ["apply"], ["audit"], ["audit", "verify"], ["audit", "log"], ["init"], ["explain"], ["schema"],
+                      ["addresses"], ["completion"]])
     func everyCommandHasHelp(_ path: [String]) {
         let captured = Captured()
         #expect(captured.run(path + ["--help"]) == ExitCode.success)

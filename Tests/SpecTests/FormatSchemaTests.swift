@@ -20,8 +20,6 @@ struct FormatSchemaTests {
             let folder = repository.appendingPathComponent(root).path
             guard let walker = FileManager.default.enumerator(atPath: folder) else { continue }
             while let entry = walker.nextObject() as? String {
-                // examples/ci holds CI pipelines, not configuration.
-                if entry.hasPrefix("ci/") || entry == "ci" { continue }
                 if entry.hasSuffix(".yaml") || entry.hasSuffix(".yml") { files.append(folder + "/" + entry) }
             }
         }
