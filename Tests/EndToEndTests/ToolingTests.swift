@@ -164,3 +164,23 @@ struct ToolingTests {
                 == ["tenant/acme/webhook/deploy-log", "tenant/acme/webhook/slack"])
     }
 }
+
+/// The interactive apply confirmation in a real terminal, driven by tmux (tools/check-apply-prompt.sh).
+/// Runs where tmux is installed; CI does not install it.
+@Suite("terminal")
+struct TerminalTests {
+    static let tmuxInstalled = ["/usr/bin/tmux", "/usr/local/bin/tmux", "/opt/homebrew/bin/tmux"].contains {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    @Test("typing anything but 'yes' at apply's prompt aborts and writes nothing; 'yes' applies; colour only without NO_COLOR",
+          .enabled(if: tmuxInstalled, "tmux is not installed"))
+    func applyPrompt() throws {
+        let workspace = try Workspace(secrets: [:], name: "tmux")
+        let script = Paths.packageRoot.appendingPathComponent("tools/check-apply-prompt.sh").path
+        let run = try workspace.run([script, try Paths.orgctl()], executable: "/bin/bash")
+        #expect(run.status == 0, "\(run)")
+        #expect(run.stdout.contains("ok: answering 'no' aborts and writes nothing") && run.stdout.contains("ok: answering 'yes' applies"),
+                "\(run)")
+    }
+}
