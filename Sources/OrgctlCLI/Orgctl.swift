@@ -16,7 +16,7 @@ public enum Orgctl {
             files kept in git, checks them strictly, and reconciles a SQLite state database with them.
             """,
         inheritedOptions: [
-            .flag("no-color", help: "Never colour output (also when NO_COLOR is set).", env: "NO_COLOR"),
+            .flag("no-color", help: "Never colour output. Colour is only used on a terminal.", env: "NO_COLOR"),
             .flag("quiet", short: "q", help: "Print only results and errors, no progress or hints."),
         ],
         subcommands: [

@@ -31,6 +31,16 @@ struct CommandTreeTests {
         #expect(captured.out.contains("USAGE: orgctl \(path.joined(separator: " "))"))
     }
 
+    @Test("every help page fits in 80 columns", arguments: [[], ["validate"], ["plan"], ["apply"], ["audit"], ["audit", "verify"],
+                                                           ["audit", "log"], ["init"], ["explain"], ["schema"], ["addresses"], ["completion"]])
+    func helpWidth(_ path: [String]) {
+        let captured = Captured()
+        #expect(captured.run(path + ["--help"]) == ExitCode.success)
+        for line in captured.out.split(separator: "\n") {
+            #expect(line.count <= 80, "\(line.count) columns: \(line)")
+        }
+    }
+
     @Test("--version prints the version")
     func version() {
         let captured = Captured()

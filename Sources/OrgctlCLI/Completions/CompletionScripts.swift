@@ -358,9 +358,9 @@ enum CompletionCommand {
         discussion: """
             Completes subcommands, options and their values, and for --target and --exclude the addresses \
             the configuration folder on the command line declares (from 'orgctl addresses DIR').
-              bash:  source <(orgctl completion bash)              # in ~/.bashrc
-              zsh:   source <(orgctl completion zsh)               # in ~/.zshrc, after compinit
-              fish:  orgctl completion fish > ~/.config/fish/completions/orgctl.fish
+              bash: source <(orgctl completion bash)     # in ~/.bashrc
+              zsh:  source <(orgctl completion zsh)      # in ~/.zshrc, after compinit
+              fish: orgctl completion fish > ~/.config/fish/completions/orgctl.fish
             Exit status: 0 success, 64 usage error (unknown shell).
             """,
         arguments: [ArgumentSpec("shell", help: "bash, zsh or fish.")])
