@@ -32,7 +32,7 @@ public enum Reconciler {
             deleted.insert(address)
             let fields = s.resource.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: $0.value, after: .null) }
             deletes.append(Change(address: address, kind: s.resource.kind, parent: s.resource.parent, action: .delete, fields: fields,
-                                  reason: reason, beforeDigest: s.digest, changedOutside: s.isDrifted || s.appliedDigest == nil))
+                                  reason: reason, beforeDigest: s.digest.description, changedOutside: s.isDrifted || s.appliedDigest == nil))
         }
 
         // A hash join on addresses: no sort of either side, only of the changes found.
@@ -56,7 +56,7 @@ public enum Reconciler {
             }
             if !fields.isEmpty {
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
-                                      reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest,
+                                      reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest.description,
                                       changedOutside: s.isDrifted))
             }
         }
@@ -64,7 +64,7 @@ public enum Reconciler {
         // parent is known when its children are visited).
         var unmatched: [StoredResource] = []
         for (position, s) in have.enumerated() {
-            if s.appliedDigest != s.digest { drift[s.address] = s.digest }
+            if s.appliedDigest != s.digest { drift[s.address] = s.digest.description }
             if !matched[position] { unmatched.append(s) }
         }
         unmatched.sort { $0.address < $1.address }
@@ -72,10 +72,11 @@ public enum Reconciler {
         upserts.sort { $0.address < $1.address }
         for address in stored.missingApplied { drift[address] = "" }
         // Deletes: grouped by top-level resource in address order, children before parents within a group.
-        let changes = upserts + deletes.enumerated().sorted { a, b in
-            let (ga, gb) = (a.element.group, b.element.group)
-            return ga != gb ? ga < gb : a.offset > b.offset
-        }.map(\.element)
+        // (Each group is computed once: a comparator that splits addresses costs seconds at 480k deletes.)
+        let groups = deletes.map(\.group)
+        let changes = upserts + deletes.indices.sorted { a, b in
+            groups[a] != groups[b] ? groups[a] < groups[b] : a > b
+        }.map { deletes[$0] }
         var secrets: [String: SecretSource] = [:]
         for change in upserts {
             for field in change.fields {
@@ -127,11 +128,11 @@ public enum Reconciler {
             let now = current.resource(at: change.address)
             switch change.action {
             case .create: if now != nil { stale.insert(change.address) }
-            case .update, .delete: if now?.digest != change.beforeDigest { stale.insert(change.address) }
+            case .update, .delete: if now?.digest.description != change.beforeDigest { stale.insert(change.address) }
             }
         }
         var drift: [String: String] = [:]
-        for resource in current.resources where resource.appliedDigest != resource.digest { drift[resource.address] = resource.digest }
+        for resource in current.resources where resource.appliedDigest != resource.digest { drift[resource.address] = resource.digest.description }
         for address in current.missingApplied { drift[address] = "" }
         for (address, digest) in drift where plan.drift[address] != digest { stale.insert(address) }
         for (address, digest) in plan.drift where drift[address] != digest { stale.insert(address) }

@@ -1,36 +1,130 @@
 public import Spec
 import Crypto
 
+/// A SHA-256 value held inline (no heap allocation), compared and hashed as four words.
+/// Its text form, the one `orgctl_resources.digest` stores, is 64 lowercase hex digits.
+public struct Digest: Hashable, Sendable, CustomStringConvertible {
+    private var words: (UInt64, UInt64, UInt64, UInt64)
+
+    /// The digest of exactly 32 bytes.
+    init(bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == 32, "a SHA-256 digest has 32 bytes")
+        func word(_ at: Int) -> UInt64 {
+            var value: UInt64 = 0
+            for i in 0..<8 { value = value << 8 | UInt64(bytes[at + i]) }
+            return value
+        }
+        words = (word(0), word(8), word(16), word(24))
+    }
+
+    /// Parses 64 hex digits (either case); nil for anything else.
+    public init?(hex: UnsafeRawBufferPointer) {
+        guard hex.count == 64 else { return nil }
+        var parsed: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for w in 0..<4 {
+            var value: UInt64 = 0
+            for i in 0..<16 {
+                let c = hex[w * 16 + i]
+                let nibble: UInt8
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = c - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = c - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt64(nibble)
+            }
+            switch w {
+            case 0: parsed.0 = value
+            case 1: parsed.1 = value
+            case 2: parsed.2 = value
+            default: parsed.3 = value
+            }
+        }
+        words = parsed
+    }
+
+    public init?(hex: String) {
+        var text = hex
+        guard let parsed = text.withUTF8({ Digest(hex: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = parsed
+    }
+
+    public static func == (a: Digest, b: Digest) -> Bool {
+        a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
+
+    /// 64 lowercase hex digits.
+    public var description: String {
+        String(unsafeUninitializedCapacity: 64) { text in
+            let digits: StaticString = "0123456789abcdef"
+            let table = UnsafeRawBufferPointer(start: digits.utf8Start, count: 16)
+            for (w, word) in [words.0, words.1, words.2, words.3].enumerated() {
+                for i in 0..<16 { text[w * 16 + i] = table[Int(word >> UInt64(60 - 4 * i) & 0xf)] }
+            }
+            return 64
+        }
+    }
+}
+
 /// A digest of a resource's stored attributes: what `orgctl_resources.digest` records at apply,
 /// compared later to detect changes made outside orgctl.
 ///
 /// The input is the kind, then every non-null attribute in name order, each as
 /// `name 0x00 tag value 0x00`; secrets contribute their fingerprint and documents their SHA-256.
 public enum ResourceDigest {
-    public static func of(_ resource: Resource) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(128)
+    public static func of(_ resource: Resource) -> Digest {
+        var scratch: [UInt8] = []
+        return of(resource, scratch: &scratch)
+    }
+
+    /// As ``of(_:)``, building the input in `scratch` (reused across calls to save allocations).
+    static func of(_ resource: Resource, scratch bytes: inout [UInt8]) -> Digest {
+        bytes.removeAll(keepingCapacity: true)
         bytes += resource.kind.rawValue.utf8
         bytes.append(0)
         for attribute in resource.attributes {
+            // Appended in place (no intermediate strings): this runs for every stored row on every plan.
+            func field(_ tag: UInt8) {
+                bytes += attribute.name.utf8
+                bytes.append(0)
+                bytes.append(tag)
+            }
             switch attribute.value {
             case .null: continue
-            case .bool(let b): append(attribute.name, "b", b ? "1" : "0", to: &bytes)
-            case .int(let i): append(attribute.name, "i", String(i), to: &bytes)
-            case .string(let s): append(attribute.name, "s", s, to: &bytes)
-            case .list(let l): append(attribute.name, "l", l.joined(separator: "\u{1F}"), to: &bytes)
-            case .secret(let fingerprint): append(attribute.name, "x", fingerprint, to: &bytes)
-            case .document(let sha256, _): append(attribute.name, "d", sha256, to: &bytes)
+            case .bool(let b): field(UInt8(ascii: "b")); bytes.append(b ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+            case .int(let i): field(UInt8(ascii: "i")); appendDecimal(i, to: &bytes)
+            case .string(let s): field(UInt8(ascii: "s")); bytes += s.utf8
+            case .list(let l):
+                field(UInt8(ascii: "l"))
+                for (position, item) in l.enumerated() {
+                    if position > 0 { bytes.append(0x1F) }
+                    bytes += item.utf8
+                }
+            case .secret(let fingerprint): field(UInt8(ascii: "x")); bytes += fingerprint.utf8
+            case .document(let sha256, _): field(UInt8(ascii: "d")); bytes += sha256.utf8
             }
+            bytes.append(0)
         }
-        return Hex.encode(SHA256.hash(bytes))
+        return bytes.withUnsafeBytes { input in SHA256.hash(input).withUnsafeBytes { Digest(bytes: $0) } }
     }
 
-    private static func append(_ name: String, _ tag: Character, _ value: String, to bytes: inout [UInt8]) {
-        bytes += name.utf8
-        bytes.append(0)
-        bytes.append(tag.asciiValue ?? 0)
-        bytes += value.utf8
-        bytes.append(0)
+    /// `String(value).utf8` without the string.
+    private static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
     }
 }

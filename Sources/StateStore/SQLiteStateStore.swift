@@ -436,7 +436,7 @@ final class SQLiteStateTransaction: StateTransaction {
         let statement = try db.cached(
             "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
-                           .text(ResourceDigest.of(resource)), .integer(auditSequence)])
+                           .text(ResourceDigest.of(resource).description), .integer(auditSequence)])
     }
 
     /// Writes one attribute that does not live in a column of the kind's own table.

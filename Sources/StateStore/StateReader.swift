@@ -8,70 +8,100 @@ import Spec
 struct StateReader {
     let db: SQLiteConnection
 
-    /// Rows collected for one kind: (address, parent, rowID, attributes).
-    private struct Row {
-        var address: String
-        var parent: String?
-        var rowID: Int64
-        var kind: ResourceKind
-        var attributes: [Attribute]
-        /// Digest of what orgctl last applied (the query's last column), nil if never applied.
-        var applied: String?
+    /// What orgctl last applied to one kind's rows: row ids ascending, with their digests.
+    private struct AppliedIndex {
+        var rowIDs: [Int64] = []
+        var digests: [Digest] = []
+        /// Where the last lookup matched: table scans visit rows in id order, so the next
+        /// lookup is usually the next entry.
+        var cursor = 0
+
+        mutating func digest(of rowID: Int64) -> Digest? {
+            if cursor < rowIDs.count, rowIDs[cursor] == rowID {
+                defer { cursor += 1 }
+                return digests[cursor]
+            }
+            var low = 0, high = rowIDs.count
+            while low < high {
+                let middle = (low + high) / 2
+                if rowIDs[middle] < rowID { low = middle + 1 } else { high = middle }
+            }
+            guard low < rowIDs.count, rowIDs[low] == rowID else { return nil }
+            cursor = low + 1
+            return digests[low]
+        }
     }
 
-    /// Joins a kind's rows to what orgctl last applied to them (by kind and row id, so SQLite does the lookup).
-    private func applied(_ kind: String, _ alias: String) -> String {
-        "LEFT JOIN orgctl_resources o ON o.kind = '\(kind)' AND o.row_id = \(alias).id"
+    /// One pass over `orgctl_resources` (in primary-key order), instead of a join per table row.
+    private func readApplied() throws(SQLiteError) -> [ResourceKind: AppliedIndex] {
+        var indexes: [ResourceKind: AppliedIndex] = [:]
+        for kind in ResourceKind.allCases {
+            var index = AppliedIndex()
+            let statement = try db.prepare("SELECT row_id, digest FROM orgctl_resources WHERE kind = ?1 ORDER BY row_id")
+            try statement.bind(text: kind.rawValue, at: 1)
+            while try statement.step() {
+                // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
+                guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
+                index.rowIDs.append(statement.int(at: 0))
+                index.digests.append(digest)
+            }
+            indexes[kind] = index
+        }
+        return indexes
     }
 
+    /// Collects resources, digesting each as it is read.
+    private struct Collector {
+        var resources: [StoredResource] = []
+        var applied: [ResourceKind: AppliedIndex]
+        var scratch: [UInt8] = []
+
+        mutating func add(_ address: String, _ kind: ResourceKind, parent: String?, rowID: Int64, _ attributes: [Attribute]) {
+            let resource = Resource(address: address, kind: kind, parent: parent, attributes: attributes)
+            let applied = self.applied[kind]?.digest(of: rowID)
+            resources.append(StoredResource(resource: resource, rowID: rowID, digest: ResourceDigest.of(resource, scratch: &scratch), appliedDigest: applied))
+        }
+    }
+
+    /// Every row of every platform table, as resources. Parents are looked up by id in Swift
+    /// (each parent address is built once and shared by its children's `parent`), so each table
+    /// is one plain scan. A row whose parent row is missing (possible only after hand edits with
+    /// foreign keys off) is not read, as an inner join would not.
     func read() throws(SQLiteError) -> [StoredResource] {
-        var rows: [Row] = []
-        rows.reserveCapacity(1024)
+        var rows = Collector(applied: try readApplied())
+        rows.resources.reserveCapacity(1024)
         let quotas = try readQuotas()
         let permissions = try readRolePermissions()
 
         // Plans.
-        var statement = try db.prepare("SELECT p.id, p.slug, p.rate_limit, p.features, p.description, o.digest FROM plans p \(applied("plan", "p"))")
+        var statement = try db.prepare("SELECT id, slug, rate_limit, features, description FROM plans")
         while try statement.step() {
             let id = statement.int(at: 0)
             var attributes = quotas["plan", id]
             text(statement, 2, "rateLimit", &attributes)
             list(statement, 3, "features", &attributes)
             text(statement, 4, "description", &attributes)
-            rows.append(Row(address: "plan/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .plan, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            rows.add("plan/\(statement.text(at: 1))", .plan, parent: nil, rowID: id, attributes)
         }
-        statement = try db.prepare("SELECT p.id, p.name, p.category, p.description, o.digest FROM permissions p \(applied("permission", "p"))")
+        statement = try db.prepare("SELECT id, name, category, description FROM permissions")
         while try statement.step() {
             var attributes: [Attribute] = []
             text(statement, 2, "category", &attributes)
             text(statement, 3, "description", &attributes)
-            rows.append(Row(address: "permission/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .permission, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            rows.add("permission/\(statement.text(at: 1))", .permission, parent: nil, rowID: statement.int(at: 0), attributes)
         }
-        statement = try db.prepare("SELECT e.id, e.name, o.digest FROM events e \(applied("event", "e"))")
+        statement = try db.prepare("SELECT id, name FROM events")
         while try statement.step() {
-            rows.append(Row(address: "event/\(statement.text(at: 1))", parent: nil, rowID: statement.int(at: 0), kind: .event, attributes: [], applied: statement.optionalText(at: statement.columnCount - 1)))
+            rows.add("event/\(statement.text(at: 1))", .event, parent: nil, rowID: statement.int(at: 0), [])
         }
-        statement = try db.prepare(
-            "SELECT r.id, r.slug, r.description, r.max_duration_seconds, t.slug, o.digest FROM roles r LEFT JOIN tenants t ON t.id = r.tenant_id LEFT JOIN orgctl_resources o ON o.kind = (CASE WHEN r.tenant_id IS NULL THEN 'role' ELSE 'tenant-role' END) AND o.row_id = r.id")
-        while try statement.step() {
-            let id = statement.int(at: 0)
-            var attributes: [Attribute] = [Attribute("permissions", .list(permissions[id] ?? []))]
-            text(statement, 2, "description", &attributes)
-            duration(statement, 3, "maxDuration", &attributes)
-            if let tenant = statement.optionalText(at: 4) {
-                rows.append(Row(address: "tenant/\(tenant)/role/\(statement.text(at: 1))", parent: "tenant/\(tenant)", rowID: id, kind: .tenantRole, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
-            } else {
-                rows.append(Row(address: "role/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .role, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
-            }
-        }
+        var tenants = try idMap(String.self, "tenants")
         statement = try db.prepare(
             """
             SELECT t.id, t.slug, t.name, t.plan, t.status, t.trial_ends, t.domains, t.primary_color, t.logo_url, t.custom_domain,
-                   s.mfa, s.session_timeout_seconds, s.ip_allowlist, x.enforce, x.jit_enabled, x.jit_default_role, o.digest
+                   s.mfa, s.session_timeout_seconds, s.ip_allowlist, x.enforce, x.jit_enabled, x.jit_default_role
             FROM tenants t
             LEFT JOIN security_policies s ON s.tenant_id = t.id
             LEFT JOIN sso_settings x ON x.tenant_id = t.id
-            \(applied("tenant", "t"))
             """)
         while try statement.step() {
             let id = statement.int(at: 0)
@@ -90,50 +120,65 @@ struct StateReader {
             bool(statement, 13, "sso.enforce", &attributes)
             bool(statement, 14, "sso.jit.enabled", &attributes)
             text(statement, 15, "sso.jit.defaultRole", &attributes)
-            rows.append(Row(address: "tenant/\(statement.text(at: 1))", parent: nil, rowID: id, kind: .tenant, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            let address = "tenant/\(statement.text(at: 1))"
+            tenants[id] = address
+            rows.add(address, .tenant, parent: nil, rowID: id, attributes)
         }
-        statement = try db.prepare("SELECT m.id, t.slug, m.email, m.role, m.expires, o.digest FROM members m JOIN tenants t ON t.id = m.tenant_id \(applied("member", "m"))")
+        /// The tenant address of the row's `tenant_id` column.
+        func tenant(_ column: Int32) -> String? { tenants[statement.int(at: column)] }
+
+        statement = try db.prepare("SELECT id, slug, description, max_duration_seconds, tenant_id FROM roles")
         while try statement.step() {
-            let tenant = "tenant/\(statement.text(at: 1))"
+            let id = statement.int(at: 0)
+            var attributes: [Attribute] = [Attribute("permissions", .list(permissions[id] ?? []))]
+            text(statement, 2, "description", &attributes)
+            duration(statement, 3, "maxDuration", &attributes)
+            if statement.isNull(at: 4) {
+                rows.add("role/\(statement.text(at: 1))", .role, parent: nil, rowID: id, attributes)
+            } else if let tenant = tenant(4) {
+                rows.add("\(tenant)/role/\(statement.text(at: 1))", .tenantRole, parent: tenant, rowID: id, attributes)
+            }
+        }
+        var members = try idMap(String.self, "members")
+        statement = try db.prepare("SELECT id, tenant_id, email, role, expires FROM members")
+        while try statement.step() {
+            guard let tenant = tenant(1) else { continue }
+            let id = statement.int(at: 0)
+            let email = statement.text(at: 2)
+            members[id] = email
             var attributes: [Attribute] = []
             text(statement, 3, "role", &attributes)
             text(statement, 4, "expires", &attributes)
-            rows.append(Row(address: "\(tenant)/member/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .member, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            rows.add("\(tenant)/member/\(email)", .member, parent: tenant, rowID: id, attributes)
         }
-        statement = try db.prepare(
-            """
-            SELECT g.id, t.slug, g.slug, g.name, g.description, p.slug, o.digest
-            FROM teams g JOIN tenants t ON t.id = g.tenant_id LEFT JOIN teams p ON p.id = g.parent_id \(applied("team", "g"))
-            """)
+        var teams = try idMap(String.self, "teams")
+        statement = try db.prepare("SELECT g.id, g.tenant_id, g.slug, g.name, g.description, p.slug FROM teams g LEFT JOIN teams p ON p.id = g.parent_id")
         while try statement.step() {
+            guard let tenant = tenant(1) else { continue }
             let id = statement.int(at: 0)
-            let tenant = "tenant/\(statement.text(at: 1))"
             var attributes = quotas["team", id]
             text(statement, 3, "name", &attributes)
             text(statement, 4, "description", &attributes)
             text(statement, 5, "parent", &attributes)
-            rows.append(Row(address: "\(tenant)/team/\(statement.text(at: 2))", parent: tenant, rowID: id, kind: .team, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            let address = "\(tenant)/team/\(statement.text(at: 2))"
+            teams[id] = address
+            rows.add(address, .team, parent: tenant, rowID: id, attributes)
         }
-        statement = try db.prepare(
-            """
-            SELECT x.id, t.slug, g.slug, m.email, x.role, o.digest
-            FROM team_members x JOIN teams g ON g.id = x.team_id JOIN tenants t ON t.id = g.tenant_id JOIN members m ON m.id = x.member_id
-            \(applied("team-member", "x"))
-            """)
+        statement = try db.prepare("SELECT id, team_id, member_id, role FROM team_members")
         while try statement.step() {
-            let team = "tenant/\(statement.text(at: 1))/team/\(statement.text(at: 2))"
+            guard let team = teams[statement.int(at: 1)], let email = members[statement.int(at: 2)] else { continue }
             var attributes: [Attribute] = []
-            text(statement, 4, "role", &attributes)
-            rows.append(Row(address: "\(team)/member/\(statement.text(at: 3))", parent: team, rowID: statement.int(at: 0), kind: .teamMember, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            text(statement, 3, "role", &attributes)
+            rows.add("\(team)/member/\(email)", .teamMember, parent: team, rowID: statement.int(at: 0), attributes)
         }
         statement = try db.prepare(
             """
-            SELECT p.id, t.slug, p.name, p.type, p.entity_id, p.sso_url, p.certificate_sha256, p.certificate_pem, p.issuer,
-                   p.client_id, p.client_secret_fingerprint, o.digest
-            FROM sso_providers p JOIN tenants t ON t.id = p.tenant_id \(applied("sso-provider", "p"))
+            SELECT id, tenant_id, name, type, entity_id, sso_url, certificate_sha256, certificate_pem, issuer,
+                   client_id, client_secret_fingerprint
+            FROM sso_providers
             """)
         while try statement.step() {
-            let tenant = "tenant/\(statement.text(at: 1))"
+            guard let tenant = tenant(1) else { continue }
             var attributes: [Attribute] = []
             text(statement, 3, "type", &attributes)
             text(statement, 4, "entityId", &attributes)
@@ -144,15 +189,12 @@ struct StateReader {
             text(statement, 8, "issuer", &attributes)
             text(statement, 9, "clientId", &attributes)
             if let fingerprint = statement.optionalText(at: 10) { attributes.append(Attribute("clientSecret", .secret(fingerprint: fingerprint))) }
-            rows.append(Row(address: "\(tenant)/sso/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .ssoProvider, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            rows.add("\(tenant)/sso/\(statement.text(at: 2))", .ssoProvider, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
         statement = try db.prepare(
-            """
-            SELECT w.id, t.slug, w.name, w.url, w.events, w.secret_fingerprint, w.timeout_seconds, w.max_retries, w.enabled, o.digest
-            FROM webhooks w JOIN tenants t ON t.id = w.tenant_id \(applied("webhook", "w"))
-            """)
+            "SELECT id, tenant_id, name, url, events, secret_fingerprint, timeout_seconds, max_retries, enabled FROM webhooks")
         while try statement.step() {
-            let tenant = "tenant/\(statement.text(at: 1))"
+            guard let tenant = tenant(1) else { continue }
             var attributes: [Attribute] = []
             text(statement, 3, "url", &attributes)
             list(statement, 4, "events", &attributes)
@@ -160,27 +202,25 @@ struct StateReader {
             duration(statement, 6, "timeout", &attributes)
             integer(statement, 7, "maxRetries", &attributes)
             bool(statement, 8, "enabled", &attributes)
-            rows.append(Row(address: "\(tenant)/webhook/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .webhook, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            rows.add("\(tenant)/webhook/\(statement.text(at: 2))", .webhook, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
-        statement = try db.prepare(
-            """
-            SELECT k.id, t.slug, k.name, k.description, k.scopes, k.rate_limit, k.expires, o.digest
-            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \(applied("api-key", "k"))
-            """)
+        statement = try db.prepare("SELECT id, tenant_id, name, description, scopes, rate_limit, expires FROM api_keys")
         while try statement.step() {
-            let tenant = "tenant/\(statement.text(at: 1))"
+            guard let tenant = tenant(1) else { continue }
             var attributes: [Attribute] = []
             text(statement, 3, "description", &attributes)
             list(statement, 4, "scopes", &attributes)
             text(statement, 5, "rateLimit", &attributes)
             text(statement, 6, "expires", &attributes)
-            rows.append(Row(address: "\(tenant)/apikey/\(statement.text(at: 2))", parent: tenant, rowID: statement.int(at: 0), kind: .apiKey, attributes: attributes, applied: statement.optionalText(at: statement.columnCount - 1)))
+            rows.add("\(tenant)/apikey/\(statement.text(at: 2))", .apiKey, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
+        return rows.resources
+    }
 
-        return rows.map { row in
-            let resource = Resource(address: row.address, kind: row.kind, parent: row.parent, attributes: row.attributes)
-            return StoredResource(resource: resource, rowID: row.rowID, digest: ResourceDigest.of(resource), appliedDigest: row.applied)
-        }
+    private func idMap<Value>(_: Value.Type, _ table: String) throws(SQLiteError) -> RowIDMap<Value> {
+        let statement = try db.prepare("SELECT coalesce(max(id), 0), count(*) FROM \(table)")
+        _ = try statement.step()
+        return RowIDMap(maxID: statement.int(at: 0), count: statement.int(at: 1))
     }
 
     /// Addresses orgctl recorded as applied whose rows no longer exist (deleted outside orgctl), sorted.
@@ -255,6 +295,26 @@ struct StateReader {
     private func list(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
         guard let raw = s.optionalText(at: column) else { return }
         attributes.append(Attribute(name, ListColumn.decode(raw)))
+    }
+}
+
+/// Values keyed by row id: an array when the table's ids are dense (the usual case), else a dictionary.
+struct RowIDMap<Value> {
+    private var dense: [Value?] = []
+    private var sparse: [Int64: Value] = [:]
+    private let limit: Int64
+
+    /// `maxID` and `count` describe the table (`SELECT max(id), count(*)`).
+    init(maxID: Int64, count: Int64) {
+        limit = maxID >= 0 && maxID <= 2 * count + 1024 ? maxID : -1
+        if limit >= 0 { dense = [Value?](repeating: nil, count: Int(limit) + 1) } else { sparse.reserveCapacity(Int(count)) }
+    }
+
+    subscript(id: Int64) -> Value? {
+        get { id >= 0 && id <= limit ? dense[Int(id)] : sparse[id] }
+        set {
+            if id >= 0 && id <= limit { dense[Int(id)] = newValue } else { sparse[id] = newValue }
+        }
     }
 }
 

@@ -6,12 +6,12 @@ public struct StoredResource: Sendable {
     /// The row's surrogate id in its table; survives renames.
     public var rowID: Int64
     /// Digest of the row as it is now (see ``ResourceDigest``).
-    public var digest: String
+    public var digest: Digest
     /// Digest of the row as orgctl last wrote it, or nil when orgctl never wrote it
     /// (created outside orgctl, or not adopted yet).
-    public var appliedDigest: String?
+    public var appliedDigest: Digest?
 
-    public init(resource: Resource, rowID: Int64, digest: String, appliedDigest: String?) {
+    public init(resource: Resource, rowID: Int64, digest: Digest, appliedDigest: Digest?) {
         self.resource = resource
         self.rowID = rowID
         self.digest = digest

@@ -24,7 +24,7 @@ enum Fixture {
     static func stored(_ resources: [Resource], drifted: Set<String> = [], unknown: Set<String> = []) -> StoredState {
         let stored = resources.sorted { $0.address < $1.address }.enumerated().map { index, r in
             let digest = ResourceDigest.of(r)
-            let applied: String? = unknown.contains(r.address) ? nil : drifted.contains(r.address) ? "0000" : digest
+            let applied: Digest? = unknown.contains(r.address) ? nil : drifted.contains(r.address) ? Digest(hex: String(repeating: "0", count: 64)) : digest
             return StoredResource(resource: r, rowID: Int64(index + 1), digest: digest, appliedDigest: applied)
         }
         return StoredState(resources: stored, auditHead: AuditHead(sequence: 7, hash: String(repeating: "a", count: 64)), databaseID: "db1")
@@ -64,7 +64,7 @@ struct PlanTests {
         #expect(plan.changes.count == 1)
         #expect(plan.changes[0].action == .update)
         #expect(plan.changes[0].fields == [FieldChange(name: "role", before: .string("owner"), after: .string("admin"))])
-        #expect(plan.changes[0].beforeDigest == ResourceDigest.of(Fixture.alice))
+        #expect(plan.changes[0].beforeDigest == ResourceDigest.of(Fixture.alice).description)
     }
 
     @Test("a field absent from the configuration is not managed")

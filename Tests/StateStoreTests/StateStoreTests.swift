@@ -149,6 +149,47 @@ struct StateStoreTests {
         #expect(state.missingApplied == ["tenant/acme/apikey/ci"])
     }
 
+    @Test("a hand-edited applied digest reads as drift, and orphaned rows are not read")
+    func editedDigestAndOrphans() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        // With foreign keys off (the sqlite3 CLI's default) a member can vanish under its team membership.
+        try store.db.execute("""
+            PRAGMA foreign_keys = OFF;
+            UPDATE orgctl_resources SET digest = 'not hex' WHERE kind = 'team';
+            UPDATE orgctl_resources SET digest = upper(digest) WHERE kind = 'webhook';
+            DELETE FROM members;
+            PRAGMA foreign_keys = ON;
+            """)
+        let state = try store.read()
+        let drifted = state.resources.filter { $0.appliedDigest != $0.digest }.map(\.address).sorted()
+        #expect(drifted == ["tenant/acme/team/core", "tenant/acme/team/sre"])
+        #expect(state.resource(named: "tenant/acme/team/core/member/alice@acme.com") == nil)
+        #expect(state.missingApplied.contains("tenant/acme/member/alice@acme.com"))
+    }
+
+    @Test("rows with sparse, large ids read back with their parents")
+    func sparseRowIDs() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        try store.db.execute("""
+            PRAGMA foreign_keys = OFF;
+            UPDATE tenants SET id = 9000000000 WHERE slug = 'acme';
+            UPDATE members SET tenant_id = 9000000000; UPDATE teams SET tenant_id = 9000000000;
+            UPDATE roles SET tenant_id = 9000000000 WHERE tenant_id IS NOT NULL;
+            UPDATE sso_providers SET tenant_id = 9000000000; UPDATE webhooks SET tenant_id = 9000000000;
+            UPDATE api_keys SET tenant_id = 9000000000; UPDATE security_policies SET tenant_id = 9000000000;
+            UPDATE sso_settings SET tenant_id = 9000000000; UPDATE quotas SET scope_id = 9000000000 WHERE scope = 'tenant';
+            UPDATE orgctl_resources SET row_id = 9000000000 WHERE kind = 'tenant';
+            PRAGMA foreign_keys = ON;
+            """)
+        let state = try store.read()
+        #expect(state.resources.map(\.address).sorted() == Sample.resources.map(\.address).sorted())
+        #expect(state.resources.allSatisfy { $0.appliedDigest == $0.digest })
+    }
+
     @Test("updates and deletes keep rows, side tables and the applied digests in step")
     func updateAndDelete() throws {
         let temp = try TemporaryStore()
@@ -268,4 +309,40 @@ struct StateStoreTests {
 
 extension StoredState {
     func resource(named address: String) -> StoredResource? { resources.first { $0.address == address } }
+}
+
+@Suite("digests and row maps")
+struct DigestTests {
+    @Test("a digest round-trips through its hex text, either case, and refuses anything else")
+    func hexRoundTrip() throws {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        let digest = try #require(Digest(hex: hex))
+        #expect(digest.description == hex)
+        #expect(Digest(hex: hex.uppercased()) == digest)
+        #expect(Digest(hex: String(hex.dropLast())) == nil)
+        #expect(Digest(hex: String(hex.dropLast()) + "g") == nil)
+        #expect(Digest(hex: String(repeating: "0", count: 64)) != digest)
+    }
+
+    @Test("a resource's digest is the SHA-256 of its documented encoding")
+    func resourceDigest() {
+        let resource = Resource(address: "tenant/a/team/x", kind: .team, parent: "tenant/a", attributes: [
+            Attribute("description", .null), Attribute("enabled", .bool(true)), Attribute("list", .list(["a", "b"])),
+            Attribute("min", .int(Int64.min)), Attribute("name", .string("X")), Attribute("quota", .int(-42)), Attribute("zero", .int(0)),
+        ])
+        let encoding = Array("team\u{0}enabled\u{0}b1\u{0}list\u{0}la\u{1F}b\u{0}min\u{0}i\(Int64.min)\u{0}name\u{0}sX\u{0}quota\u{0}i-42\u{0}zero\u{0}i0\u{0}".utf8)
+        #expect(ResourceDigest.of(resource).description == Hex.encode(SHA256.hash(encoding)))
+    }
+
+    @Test("row maps hold values for dense, sparse and negative ids")
+    func rowIDMap() {
+        for (maxID, count) in [(Int64(10), Int64(10)), (Int64.max, 3), (0, 0)] {
+            var map = RowIDMap<String>(maxID: maxID, count: count)
+            for id in [Int64(1), 7, 10, -5, 1 << 40] { map[id] = "row \(id)" }
+            #expect(map[7] == "row 7")
+            #expect(map[-5] == "row -5")
+            #expect(map[1 << 40] == "row \(1 << 40)")
+            #expect(map[2] == nil)
+        }
+    }
 }
