@@ -132,9 +132,16 @@ struct ToolingTests {
         #expect(try bashComplete(workspace, ["orgctl", "completion", "z"]) == ["zsh"])
     }
 
-    @Test("zsh and fish completion scripts parse", arguments: [("zsh", "/usr/bin/zsh"), ("fish", "/usr/bin/fish")])
-    func otherShells(_ shell: String, _ interpreter: String) throws {
-        guard FileManager.default.isExecutableFile(atPath: interpreter) else { return }  // not installed: bash is checked above
+    static let zshInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh")
+    static let fishInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/fish")
+
+    @Test("the zsh completion script parses", .enabled(if: zshInstalled, "zsh is not installed"))
+    func zshParses() throws { try parses("zsh", "/usr/bin/zsh") }
+
+    @Test("the fish completion script parses", .enabled(if: fishInstalled, "fish is not installed"))
+    func fishParses() throws { try parses("fish", "/usr/bin/fish") }
+
+    func parses(_ shell: String, _ interpreter: String) throws {
         let workspace = try Workspace(secrets: [:], name: "completion-\(shell)")
         let script = try workspace.run(["completion", shell])
         #expect(script.status == 0)
@@ -143,9 +150,8 @@ struct ToolingTests {
         #expect(parsed.status == 0 && parsed.stderr.isEmpty, "\(parsed)")
     }
 
-    @Test("fish completion offers subcommands and --target addresses")
+    @Test("fish completion offers subcommands and --target addresses", .enabled(if: fishInstalled, "fish is not installed"))
     func fishCompletion() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/fish") else { return }
         let workspace = try Workspace(name: "fish")
         let config = try workspace.copyExamples()
         let script = try workspace.run(["completion", "fish"])
