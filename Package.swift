@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "AuditTests", dependencies: ["Audit"], swiftSettings: strict),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "StateStore", "Crypto"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
-        .testTarget(name: "OrgctlCLITests", dependencies: ["OrgctlCLI"], swiftSettings: strict),
+        .testTarget(name: "OrgctlCLITests", dependencies: ["OrgctlCLI", "Spec"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [], exclude: ["Cases"], swiftSettings: strict),
     ]
 )

@@ -16,10 +16,13 @@ public enum Orgctl {
             files kept in git, checks them strictly, and reconciles a SQLite state database with them.
             """,
         inheritedOptions: [
-            .flag("no-color", help: "Never colour output (also when NO_COLOR is set).", env: "NO_COLOR"),
+            .flag("no-color", help: "Never colour output. Colour is only used on a terminal.", env: "NO_COLOR"),
             .flag("quiet", short: "q", help: "Print only results and errors, no progress or hints."),
         ],
-        subcommands: [ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, AuditCommand.spec])
+        subcommands: [
+            ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, AuditCommand.spec, InitCommand.spec, ExplainCommand.spec,
+            SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
+        ])
 
     /// - Parameter lifetime: keeps large results alive until the process exits (see ``ProcessLifetime``).
     public static func run(_ arguments: [String], environment: [String: String], console: Console,
@@ -53,6 +56,11 @@ public enum Orgctl {
             case ["apply"]: return try ApplyCommand.run(parsed, context)
             case ["audit", "verify"]: return try AuditCommand.verify(parsed, context)
             case ["audit", "log"]: return try AuditCommand.log(parsed, context)
+            case ["init"]: return try InitCommand.run(parsed, context)
+            case ["explain"]: return try ExplainCommand.run(parsed, context)
+            case ["schema"]: return try SchemaCommand.run(parsed, context)
+            case ["addresses"]: return try AddressesCommand.run(parsed, context)
+            case ["completion"]: return try CompletionCommand.run(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage
