@@ -53,6 +53,10 @@ public enum Orgctl {
             case ["apply"]: return try ApplyCommand.run(parsed, context)
             case ["audit", "verify"]: return try AuditCommand.verify(parsed, context)
             case ["audit", "log"]: return try AuditCommand.log(parsed, context)
+            case ["audit", "checkpoint"]: return try AuditLogCommands.checkpoint(parsed, context)
+            case ["audit", "keygen"]: return try AuditLogCommands.keygen(parsed, context)
+            case ["audit", "prove"]: return try AuditLogCommands.prove(parsed, context)
+            case ["audit", "consistency"]: return try AuditLogCommands.consistency(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage
