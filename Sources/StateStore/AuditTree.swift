@@ -95,8 +95,8 @@ extension SQLiteStateStore {
     /// The database's schema version (older databases can be read by `audit verify`, see `open`).
     public var schemaVersion: Int { get throws(StateError) { try storeCall { Int(try self.integerPragma("user_version")) } } }
 
-    /// Whether the database holds the stored Merkle tree (schema 2 and later).
-    public var hasAuditTree: Bool { get throws(StateError) { try schemaVersion >= 2 } }
+    /// Whether the database holds the stored Merkle tree (the schemas after `Schema.merkleMigration`).
+    public var hasAuditTree: Bool { get throws(StateError) { try schemaVersion > Schema.merkleMigration } }
 
     /// Runs `body` with the tree as it is in one consistent read snapshot.
     public func withAuditTree<T>(_ body: (MerkleTreeReader) throws -> T) throws(StateError) -> T {

@@ -91,14 +91,14 @@ struct AuditTreeTests {
             let store = try temp.open()
             try Self.append(40, to: store)
             // Make it exactly what orgctl 0.1 wrote: no tree table, schema version 1.
-            try store.db.execute("DROP TABLE orgctl_merkle; PRAGMA user_version = 1")
+            try store.db.execute("DROP TABLE orgctl_merkle; PRAGMA user_version = \(Schema.merkleMigration)")
         }
         let error = try #require(throws: StateError.self) { _ = try temp.open(.readOnly) }
         #expect(error.message.contains("needs a migration"))
 
         let old = try #require(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil,
                                                          readsOlderSchema: true))
-        #expect(try old.schemaVersion == 1)
+        #expect(try old.schemaVersion == Schema.merkleMigration)
         #expect(try !old.hasAuditTree)
         let streamed = try old.verifyAuditLog()
         #expect(streamed.firstBreak == nil && streamed.size == 40)
