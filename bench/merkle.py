@@ -28,15 +28,15 @@ import tempfile
 import time
 
 
-def run(argv, env, timed=True):
-    """(wall seconds, peak RSS MiB, stdout) of one run; GNU time measures RSS."""
+def run(argv, env):
+    """(wall seconds, peak RSS MiB, stdout, user+system CPU seconds) of one run, RSS and CPU from GNU time."""
     start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S"] + argv, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit("failed: %s\n%s%s" % (" ".join(argv), proc.stdout, proc.stderr))
-    rss = int(proc.stderr.strip().splitlines()[-1]) / 1024
-    return wall, rss, proc.stdout
+    rss, user, system = proc.stderr.strip().splitlines()[-1].split()
+    return wall, int(rss) / 1024, proc.stdout, float(user) + float(system)
 
 
 def append_entries(db_path, count):
@@ -69,6 +69,10 @@ def main():
     parser.add_argument("--tenants", type=int, default=210)
     parser.add_argument("--entries", type=int, default=1000000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--apply-only", action="store_true", help="only the first row")
+    parser.add_argument("--large-only", action="store_true", help="only the second row")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the instructions of one apply of each under valgrind (deterministic, load-independent)")
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="orgctl-merkle-bench-")
@@ -79,21 +83,41 @@ def main():
         subprocess.run([sys.executable, os.path.join(args.shared, "tools", "gen_config.py"), config, str(args.tenants)],
                        check=True, capture_output=True)
         db = os.path.join(work, "apply.db")
-        walls = {"old": [], "new": []}
-        changes = None
-        for _ in range(args.repeats):
-            for name, binary in (("old", args.baseline), ("new", args.orgctl)):
-                for suffix in ("", "-wal", "-shm"):
-                    if os.path.exists(db + suffix):
-                        os.remove(db + suffix)
-                wall, _, out = run([binary, "apply", config, "--auto-approve", "--source", "bench", "--state", db, "-q"], env)
-                walls[name].append(wall)
-                changes = out.strip().splitlines()[-1]
-        old, new = statistics.median(walls["old"]), statistics.median(walls["new"])
-        print("apply with tree: %s" % changes)
-        print("  without tree (baseline) %.3f s, with tree %.3f s, ratio %.3f (%+.1f%%); runs old %s new %s" % (
-            old, new, new / old, (new / old - 1) * 100, [round(w, 3) for w in walls["old"]], [round(w, 3) for w in walls["new"]]))
+        if not args.large_only:
+            walls = {"old": [], "new": []}
+            cpus = {"old": [], "new": []}
+            changes = None
+            for _ in range(args.repeats):
+                for name, binary in (("old", args.baseline), ("new", args.orgctl)):
+                    for suffix in ("", "-wal", "-shm"):
+                        if os.path.exists(db + suffix):
+                            os.remove(db + suffix)
+                    wall, _, out, cpu = run([binary, "apply", config, "--auto-approve", "--source", "bench", "--state", db, "-q"], env)
+                    walls[name].append(wall)
+                    cpus[name].append(cpu)
+                    changes = out.strip().splitlines()[-1]
+            old, new = statistics.median(walls["old"]), statistics.median(walls["new"])
+            print("apply with tree: %s" % changes)
+            print("  wall: without tree (baseline) %.3f s, with tree %.3f s, ratio %.3f (%+.1f%%); spread old %.0f%% new %.0f%%" % (
+                old, new, new / old, (new / old - 1) * 100, (max(walls["old"]) - min(walls["old"])) / old * 100,
+                (max(walls["new"]) - min(walls["new"])) / new * 100))
+            old_cpu, new_cpu = statistics.median(cpus["old"]), statistics.median(cpus["new"])
+            print("  cpu:  without tree (baseline) %.2f s, with tree %.2f s, ratio %.3f (%+.1f%%)  [user+sys, 10 ms steps, median of %d]" % (
+                old_cpu, new_cpu, new_cpu / old_cpu, (new_cpu / old_cpu - 1) * 100, args.repeats))
 
+            if args.instructions:
+                counts = {}
+                for name, binary in (("old", args.baseline), ("new", args.orgctl)):
+                    for suffix in ("", "-wal", "-shm"):
+                        if os.path.exists(db + suffix):
+                            os.remove(db + suffix)
+                    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", binary, "apply", config,
+                                           "--auto-approve", "--source", "bench", "--state", db, "-q"], env=env, capture_output=True, text=True)
+                    counts[name] = int([line for line in proc.stderr.splitlines() if "Collected :" in line][-1].split()[-1])
+                print("  instructions (callgrind): without tree %.1f M, with tree %.1f M, ratio %.3f (%+.1f%%)" % (
+                    counts["old"] / 1e6, counts["new"] / 1e6, counts["new"] / counts["old"], (counts["new"] / counts["old"] - 1) * 100))
+        if args.apply_only:
+            return
         # A large log: schema from a small apply, then synthetic entries, then the one-time tree migration.
         big = os.path.join(work, "big.db")
         small = os.path.join(work, "small")
@@ -107,7 +131,7 @@ def main():
         connection = sqlite3.connect(big)
         connection.executescript("DROP TABLE orgctl_merkle; PRAGMA user_version = 1;")
         connection.close()
-        wall, rss, out = run([args.orgctl, "audit", "checkpoint", "--state", big], env)
+        wall, rss, out, _ = run([args.orgctl, "audit", "checkpoint", "--state", big], env)
         migrated_size = int(out.splitlines()[1])
         print("large log: %d entries" % migrated_size)
         print("  one-time migration computing the tree, then checkpoint: %.2f s, %.0f MiB" % (wall, rss))
@@ -127,12 +151,12 @@ def main():
                 ("prove %d" % size, ["audit", "prove", str(size)]),
                 ("consistency %d -> %d" % (size - 10, size), ["audit", "consistency", os.path.join(work, "old.checkpoint")])):
             samples = [run([args.orgctl] + argv + ["--state", big], env) for _ in range(args.repeats)]
-            print("  %-26s %6.1f ms (median of %d, whole process), %.0f MiB" % (
+            print("  %-28s %6.1f ms (median of %d, whole process), %.0f MiB" % (
                 label, statistics.median(s[0] for s in samples) * 1000, args.repeats, max(s[1] for s in samples)))
         for label, path, count in (("verify", big, size), ("verify (a tenth)", tenth, args.entries // 10 + migrated_size - args.entries + 10)):
-            wall, rss, out = run([args.orgctl, "audit", "verify", "--checkpoint", os.path.join(work, "old.checkpoint"), "--state", path]
+            wall, rss, out, _ = run([args.orgctl, "audit", "verify", "--checkpoint", os.path.join(work, "old.checkpoint"), "--state", path]
                                  if path == big else [args.orgctl, "audit", "verify", "--state", path], env)
-            print("  %-26s %6.2f s for %d entries, peak RSS %.0f MiB" % (label, wall, count, rss))
+            print("  %-28s %6.2f s for %d entries, peak RSS %.0f MiB" % (label, wall, count, rss))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

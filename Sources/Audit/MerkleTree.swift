@@ -13,12 +13,13 @@ public enum MerkleHash {
 
     /// `SHA-256(0x01 ‖ left ‖ right)`.
     public static func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
-        var input = [UInt8]()
-        input.reserveCapacity(1 + left.count + right.count)
-        input.append(0x01)
-        input += left
-        input += right
-        return SHA256.hash(input)
+        // One node per appended entry on average: hash from a stack buffer, not a temporary array.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1 + left.count + right.count) { buffer in
+            buffer[0] = 0x01
+            _ = UnsafeMutableBufferPointer(rebasing: buffer[1...]).initialize(from: left)
+            _ = UnsafeMutableBufferPointer(rebasing: buffer[(1 + left.count)...]).initialize(from: right)
+            return SHA256.hash(UnsafeRawBufferPointer(buffer))
+        }
     }
 
     /// The root of the tree over `leafHashes` by the RFC's recursive definition. A reference
