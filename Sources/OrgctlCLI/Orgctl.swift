@@ -61,6 +61,10 @@ public enum Orgctl {
             case ["schema"]: return try SchemaCommand.run(parsed, context)
             case ["addresses"]: return try AddressesCommand.run(parsed, context)
             case ["completion"]: return try CompletionCommand.run(parsed, context)
+            case ["audit", "checkpoint"]: return try AuditLogCommands.checkpoint(parsed, context)
+            case ["audit", "keygen"]: return try AuditLogCommands.keygen(parsed, context)
+            case ["audit", "prove"]: return try AuditLogCommands.prove(parsed, context)
+            case ["audit", "consistency"]: return try AuditLogCommands.consistency(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage

@@ -51,7 +51,12 @@ public final class SQLiteStateStore: StateStore {
     /// Opens (and for `.readWrite`, creates or migrates) the database at `path`.
     ///
     /// Returns nil for `.readOnly` when the file does not exist yet: the state is empty.
-    public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?) throws(StateError) -> SQLiteStateStore? {
+    ///
+    /// - Parameter readsOlderSchema: for `.readOnly`, accept a database of an older schema version
+    ///   as it is instead of asking for a migration (the audit commands read `orgctl_audit`, which
+    ///   every version has; check `schemaVersion` before using newer tables).
+    public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?,
+                            readsOlderSchema: Bool = false) throws(StateError) -> SQLiteStateStore? {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {
             if access == .readOnly { return nil }
@@ -67,7 +72,7 @@ public final class SQLiteStateStore: StateStore {
         do {
             let db = try SQLiteConnection(path: path, mode: access == .readOnly ? .readOnly : .readWrite,
                                           busyTimeoutMilliseconds: lockTimeoutMilliseconds)
-            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access)
+            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access, readsOlderSchema: readsOlderSchema)
             return store
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
@@ -78,15 +83,15 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access) throws {
+    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, readsOlderSchema: Bool) throws {
         self.db = db
         self.path = path
         self.key = key
         self.databaseID = ""
-        try prepare(access: access)
+        try prepare(access: access, readsOlderSchema: readsOlderSchema)
     }
 
-    private func prepare(access: Access) throws {
+    private func prepare(access: Access, readsOlderSchema: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
         let version = Int(try integerPragma("user_version"))
         let applicationID = try integerPragma("application_id")
@@ -109,6 +114,10 @@ public final class SQLiteStateStore: StateStore {
             }
         } else if version < Schema.currentVersion {
             if isEmpty { return }  // a new, empty file: the state is empty
+            if readsOlderSchema, version >= 1 {
+                databaseID = try metaValue("database_id") ?? ""
+                return
+            }
             throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
                              help: "run 'orgctl apply' (it migrates the database) and then plan again")
         }
@@ -122,6 +131,8 @@ public final class SQLiteStateStore: StateStore {
             guard current < Schema.currentVersion else { return }
             for step in current..<Schema.currentVersion {
                 try db.execute(Schema.migrations[step])
+                // The tree over the entries already written, in the same transaction.
+                if step == Schema.merkleMigration { try MerkleStorage(db: db).backfill() }
             }
             if current == 0 {
                 let id = Hex.encode(try SecureRandom.bytes(count: 16))
@@ -134,7 +145,7 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    private func integerPragma(_ name: String) throws -> Int64 {
+    func integerPragma(_ name: String) throws -> Int64 {
         if case .integer(let value) = try db.pragma(name) { return value }
         return 0
     }
@@ -264,6 +275,8 @@ final class SQLiteStateTransaction: StateTransaction {
     private var db: SQLiteConnection { store.db }
     private var rowIDs: [String: Int64] = [:]
     private var head: AuditHead?
+    /// The right edge of the Merkle tree, read on the first append.
+    private var tree: CompactRange?
 
     init(store: SQLiteStateStore) {
         self.store = store
@@ -299,15 +312,23 @@ final class SQLiteStateTransaction: StateTransaction {
     func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64 {
         let current = try auditHead
         let sequence = current.sequence + 1
-        let entry = build(sequence)
-        let record = StoredAuditRecord(entry: entry, previousHash: Hex.decode(current.hash) ?? AuditHash.genesis)
+        let bytes = build(sequence).canonicalBytes()
+        let previous = Hex.decode(current.hash) ?? AuditHash.genesis
+        let leaf = AuditHash.leaf(bytes)
+        let hash = AuditHash.chain(previous: previous, leaf: leaf)
         let insert = try db.cached("INSERT INTO orgctl_audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")
         try insert.bind(int: sequence, at: 1)
-        try insert.bind(blob: record.entry, at: 2)
-        try insert.bind(blob: record.previousHash, at: 3)
-        try insert.bind(blob: record.hash, at: 4)
+        try insert.bind(blob: bytes, at: 2)
+        try insert.bind(blob: previous, at: 3)
+        try insert.bind(blob: hash, at: 4)
         try insert.run()
-        head = AuditHead(sequence: sequence, hash: Hex.encode(record.hash))
+        // The Merkle tree grows in the same transaction: leaf `sequence - 1`, and every perfect
+        // subtree it completes at a stored level.
+        let storage = MerkleStorage(db: db)
+        if tree == nil { tree = try storage.compactRange(size: current.sequence) }
+        // Mutated in place (`tree!`), so the right edge is not copied on every append.
+        try tree!.append(leafHash: leaf) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
+        head = AuditHead(sequence: sequence, hash: Hex.encode(hash))
         return sequence
     }
 

@@ -5,7 +5,7 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 2
+    static let currentVersion = 3
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     static let migrations: [String] = [
@@ -182,5 +182,28 @@ enum Schema {
         ALTER TABLE api_keys ADD COLUMN key_prefix TEXT;
         ALTER TABLE api_keys ADD COLUMN key_sha256 TEXT;
         """,
+        // 2 -> 3: the RFC 9162 Merkle tree over the audit entries (docs/audit-chain.md section 7).
+        // Only perfect subtrees at levels 4, 8, 12, … are stored; the rest is computed from them
+        // and from the entries. `SQLiteStateStore` fills it in for existing entries in the same
+        // transaction (see `merkleMigration`).
+        """
+        CREATE TABLE orgctl_merkle (
+            level INTEGER NOT NULL CHECK (level > 0 AND level % 4 = 0),
+            idx   INTEGER NOT NULL CHECK (idx >= 0),
+            hash  BLOB NOT NULL CHECK (length(hash) = 32),
+            PRIMARY KEY (level, idx)
+        ) STRICT, WITHOUT ROWID;
+        """,
     ]
+
+    /// The step that creates `orgctl_merkle`: after it runs, the tree is computed for the entries already stored.
+    static let merkleMigration = 2
+
+    /// Levels of the Merkle tree stored in `orgctl_merkle`: multiples of this (never level 0, whose
+    /// hashes are the entries' leaf hashes). Any other node is folded from at most 2^(stride-1)
+    /// stored nodes or entries, so a proof stays O(log n) reads while the table holds about one
+    /// row per 15 entries.
+    static let merkleStride = 4
+
+    static func isStoredMerkleLevel(_ level: Int) -> Bool { level > 0 && level % merkleStride == 0 }
 }

@@ -123,7 +123,7 @@ struct ToolingTests {
         let config = try workspace.copyExamples()
         #expect(try bashComplete(workspace, ["orgctl", ""]).starts(with: ["validate", "plan", "apply", "audit"]))
         #expect(try bashComplete(workspace, ["orgctl", "au"]) == ["audit"])
-        #expect(try bashComplete(workspace, ["orgctl", "audit", ""]) == ["verify", "log"])
+        #expect(try bashComplete(workspace, ["orgctl", "audit", ""]) == ["verify", "log", "checkpoint", "keygen", "prove", "consistency"])
         #expect(try bashComplete(workspace, ["orgctl", "plan", "--det"]) == ["--detailed-exitcode"])
         #expect(try bashComplete(workspace, ["orgctl", "--quiet", "plan", "--format", ""]) == ["text", "json", "markdown"])
         #expect(try bashComplete(workspace, ["orgctl", "plan", config, "--target", "tenant/acme/webhook/"])
@@ -164,7 +164,7 @@ struct ToolingTests {
             return run.stdout.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
         }
         #expect(try complete("orgctl au") == ["audit"])
-        #expect(try complete("orgctl audit ").sorted() == ["log", "verify"])
+        #expect(try complete("orgctl audit ").sorted() == ["checkpoint", "consistency", "keygen", "log", "prove", "verify"])
         #expect(try complete("orgctl plan --form").contains("--format"))
         #expect(try complete("orgctl plan \(config) --target tenant/acme/webhook/").sorted()
                 == ["tenant/acme/webhook/deploy-log", "tenant/acme/webhook/slack"])

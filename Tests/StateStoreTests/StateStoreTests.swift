@@ -414,7 +414,7 @@ struct MigrationTests {
         // Read-only commands ask for a migration; apply (read-write) migrates.
         #expect(throws: StateError.self) { _ = try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil) }
         let store = try temp.open()
-        #expect(try store.db.pragma("user_version") == .integer(2))
+        #expect(try store.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
         let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
         #expect(key.resource["scopes"] == .list(["apps.read"]))
         #expect(key.resource[KeyMaterial.hashAttribute].isNull && key.resource[KeyMaterial.prefixAttribute].isNull)

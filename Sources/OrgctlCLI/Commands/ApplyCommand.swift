@@ -21,6 +21,8 @@ enum ApplyCommand {
             The state keeps only its SHA-256 and first 12 characters; the key itself is written once to \
             --secrets-out FILE, or shown once when standard output is a terminal. Without either, apply \
             refuses such a plan before writing anything.
+            With --checkpoint-out, a checkpoint of the audit log after the apply (signed with --checkpoint-key) \
+            is written to FILE, also when there was nothing to change, for the pipeline to commit or publish.
             Exit status: 0 applied (or no changes), 1 error (nothing was written; also: keys to issue and \
             neither --secrets-out nor a terminal), 64 usage error.
             """,
@@ -35,9 +37,44 @@ enum ApplyCommand {
                     default: "git:<commit> of the folder, or 'local'"),
             .option("secrets-out", valueName: "file",
                     help: "Write the API keys apply issues to FILE, a new file created with mode 0600 (refused if it exists)."),
+            .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
+            .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
+            AuditLogCommands.origin,
         ] + PlanCommand.targetOptions + StateAccess.options)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        // Read the signing key first: a bad key must stop the apply before anything is written.
+        let checkpointOut = command.value("checkpoint-out")
+        if command.value("checkpoint-key") != nil, checkpointOut == nil {
+            throw CommandFailure(message: "--checkpoint-key signs the checkpoint of --checkpoint-out, and no --checkpoint-out was given",
+                                 help: "add --checkpoint-out FILE", exitCode: ExitCode.usage)
+        }
+        let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
+        let status = try applyAndReport(command, context)
+        if let checkpointOut, status == ExitCode.success {
+            try writeCheckpoint(to: checkpointOut, signer: signer, command, context)
+        }
+        return status
+    }
+
+    /// Writes the checkpoint of the log as it is after this apply (atomically replacing `path`).
+    static func writeCheckpoint(to path: String, signer: NoteSigner?, _ command: ParsedCommand, _ context: CommandContext) throws {
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil) else {
+            throw CommandFailure(message: "there is no state database, so there is no audit log to write a checkpoint of",
+                                 help: "apply a configuration with changes first")
+        }
+        let text = try AuditLogCommands.currentCheckpoint(
+            store: store, origin: AuditLogCommands.origin(command, context, store: store), signer: signer)
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw CommandFailure(message: "the apply succeeded, but the checkpoint could not be written to '\(path)': \(error.localizedDescription)",
+                                 help: "write it with 'orgctl audit checkpoint > FILE'")
+        }
+        if signer == nil { context.console.info("note: the checkpoint in '\(path)' is not signed (pass --checkpoint-key)") }
+    }
+
+    static func applyAndReport(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let path = command.argument("path") ?? "."
         let console = context.console
         try KeyOutput.checkTarget(command)
