@@ -19,7 +19,7 @@ public enum Orgctl {
             .flag("no-color", help: "Never colour output (also when NO_COLOR is set).", env: "NO_COLOR"),
             .flag("quiet", short: "q", help: "Print only results and errors, no progress or hints."),
         ],
-        subcommands: [ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, AuditCommand.spec])
+        subcommands: [ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec])
 
     /// - Parameter lifetime: keeps large results alive until the process exits (see ``ProcessLifetime``).
     public static func run(_ arguments: [String], environment: [String: String], console: Console,
@@ -51,6 +51,8 @@ public enum Orgctl {
             case ["validate"]: return try ValidateCommand.run(parsed, context)
             case ["plan"]: return try PlanCommand.run(parsed, context)
             case ["apply"]: return try ApplyCommand.run(parsed, context)
+            case ["drift"]: return try DriftCommand.run(parsed, context)
+            case ["export"]: return try ExportCommand.run(parsed, context)
             case ["audit", "verify"]: return try AuditCommand.verify(parsed, context)
             case ["audit", "log"]: return try AuditCommand.log(parsed, context)
             default:

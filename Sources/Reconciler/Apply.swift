@@ -23,7 +23,7 @@ public struct ApplyContext: Sendable {
 }
 
 public struct ApplyResult: Sendable {
-    public var created = 0, updated = 0, deleted = 0
+    public var created = 0, updated = 0, deleted = 0, adopted = 0
     public var firstSequence: Int64?
     public var lastSequence: Int64?
 }
@@ -81,7 +81,7 @@ extension Reconciler {
                 let sequence = try transaction.appendAudit { sequence in
                     AuditEntry(sequence: sequence, time: context.time, actor: context.actor, source: context.source, planID: plan.id,
                                action: change.action.rawValue, address: change.address,
-                               before: change.action == .create ? nil : auditObject(change.fields.map { ($0.name, $0.before) }),
+                               before: change.action == .create || change.action == .adopt ? nil : auditObject(change.fields.map { ($0.name, $0.before) }),
                                after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) }),
                                reason: change.reason)
                 }
@@ -117,6 +117,11 @@ extension Reconciler {
                 try transaction.update(try stored(change.address), changes: change.fields.map { Attribute($0.name, $0.after) },
                                        secrets: secrets(for: change), auditSequence: sequence)
                 result.updated += 1
+            }
+            for change in plan.changes where change.action == .adopt {
+                let sequence = try audit(change)
+                try transaction.adopt(try stored(change.address), auditSequence: sequence)
+                result.adopted += 1
             }
             for change in deletionOrder(deletes) {
                 _ = try audit(change)

@@ -54,7 +54,12 @@ public enum Reconciler {
                     fields.append(FieldChange(name: attribute.name, before: before, after: attribute.value))
                 }
             }
-            if !fields.isEmpty {
+            if fields.isEmpty && s.appliedDigest == nil {
+                // Equal to the configuration, but not written by orgctl: adopt it (record it as applied).
+                let adopted = s.resource.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: .null, after: $0.value) }
+                upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .adopt, fields: adopted,
+                                      reason: "written outside orgctl; adopted as it is", beforeDigest: s.digest))
+            } else if !fields.isEmpty {
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
                                       reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest,
                                       changedOutside: s.isDrifted))
@@ -127,7 +132,7 @@ public enum Reconciler {
             let now = current.resource(at: change.address)
             switch change.action {
             case .create: if now != nil { stale.insert(change.address) }
-            case .update, .delete: if now?.digest != change.beforeDigest { stale.insert(change.address) }
+            case .update, .delete, .adopt: if now?.digest != change.beforeDigest { stale.insert(change.address) }
             }
         }
         var drift: [String: String] = [:]

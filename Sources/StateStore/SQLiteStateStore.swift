@@ -25,6 +25,8 @@ public protocol StateTransaction {
     /// Writes `changes` into an existing row.
     func update(_ stored: StoredResource, changes: [Attribute], secrets: [String: [UInt8]], auditSequence: Int64) throws
     func delete(_ stored: StoredResource) throws
+    /// Records an existing row as applied (adoption): writes no platform row.
+    func adopt(_ stored: StoredResource, auditSequence: Int64) throws
     /// Appends an audit entry to the chain and returns its sequence number.
     func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64
     /// Verifies the whole chain before anything is appended.
@@ -46,7 +48,12 @@ public final class SQLiteStateStore: StateStore {
     /// Opens (and for `.readWrite`, creates or migrates) the database at `path`.
     ///
     /// Returns nil for `.readOnly` when the file does not exist yet: the state is empty.
-    public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?) throws(StateError) -> SQLiteStateStore? {
+    ///
+    /// A platform database that orgctl did not create (see ``isAdoptable``) opens read-only as a
+    /// state that orgctl never applied; read-write only with `adopt`, which adds orgctl's own
+    /// tables to it and changes no platform row.
+    public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?,
+                            adopt: Bool = false) throws(StateError) -> SQLiteStateStore? {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {
             if access == .readOnly { return nil }
@@ -62,7 +69,7 @@ public final class SQLiteStateStore: StateStore {
         do {
             let db = try SQLiteConnection(path: path, mode: access == .readOnly ? .readOnly : .readWrite,
                                           busyTimeoutMilliseconds: lockTimeoutMilliseconds)
-            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access)
+            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access, adopt: adopt)
             return store
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
@@ -73,23 +80,46 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access) throws {
+    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, adopt: Bool) throws {
         self.db = db
         self.path = path
         self.key = key
         self.databaseID = ""
-        try prepare(access: access)
+        try prepare(access: access, adopt: adopt)
     }
 
-    private func prepare(access: Access) throws {
+    /// True when the database holds platform tables written by something other than orgctl and
+    /// has not been adopted yet (it opened read-only with empty stand-ins for orgctl's tables).
+    public private(set) var isUnadopted = false
+
+    private func prepare(access: Access, adopt: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
         let version = Int(try integerPragma("user_version"))
         let applicationID = try integerPragma("application_id")
         let tableCount = try db.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
         let isEmpty = tableCount == .integer(0)
         if !isEmpty && applicationID != Int64(Schema.applicationID) {
-            throw StateError(.notOrgctl, "'\(path)' is a SQLite database, but not an orgctl state database",
-                             help: "point --state (or ORGCTL_STATE) at an orgctl database, or at a new file name")
+            guard applicationID == 0, version == 0, try isAdoptable() else {
+                throw StateError(.notOrgctl, "'\(path)' is a SQLite database, but not an orgctl state database",
+                                 help: "point --state (or ORGCTL_STATE) at an orgctl database, or at a new file name (a platform database can be adopted when its tables are exactly those of docs/state-schema.md)")
+            }
+            try db.execute("PRAGMA foreign_keys = ON")
+            if access == .readOnly {
+                // Empty stand-ins for orgctl's tables, in the connection's own temporary schema:
+                // the file is not touched, and every row reads as never applied.
+                try db.execute(Schema.unadoptedStandIns)
+                isUnadopted = true
+                return
+            }
+            guard adopt else {
+                throw StateError(.notOrgctl, "'\(path)' holds platform tables that orgctl did not write, and has not been adopted",
+                                 help: "to adopt it: 'orgctl export --state \(path) OUT', review OUT, then 'orgctl apply OUT --state \(path) --adopt'")
+            }
+            try db.execute("PRAGMA journal_mode = WAL")
+            try db.execute("PRAGMA synchronous = FULL")
+            try migrate(from: 0, fresh: true, adopting: true)
+            databaseID = try metaValue("database_id") ?? ""
+            return
         }
         if version > Schema.currentVersion {
             throw StateError(.newerSchema, "'\(path)' has schema version \(version), newer than this orgctl understands (\(Schema.currentVersion))",
@@ -110,23 +140,50 @@ public final class SQLiteStateStore: StateStore {
         databaseID = try metaValue("database_id") ?? ""
     }
 
-    private func migrate(from version: Int, fresh: Bool) throws {
+    /// Runs the migrations from `version`; `adopting` creates only orgctl's own tables for version 0
+    /// (the platform tables are there already).
+    private func migrate(from version: Int, fresh: Bool, adopting: Bool = false) throws {
         try db.transaction(.immediate) {
-            // Re-check inside the lock: another process may have migrated meanwhile.
+            // Re-check inside the lock: another process may have migrated (or adopted) meanwhile.
             let current = Int(try integerPragma("user_version"))
             guard current < Schema.currentVersion else { return }
+            if adopting, try integerPragma("application_id") != 0 { return }
             for step in current..<Schema.currentVersion {
-                try db.execute(Schema.migrations[step])
+                try db.execute(adopting && step == 0 ? Schema.orgctlTablesV1 : Schema.migrations[step])
             }
             if current == 0 {
                 let id = Hex.encode(try SecureRandom.bytes(count: 16))
                 let insert = try db.prepare("INSERT INTO orgctl_meta (key, value) VALUES (?1, ?2)")
                 try insert.run([.text("database_id"), .text(id)])
                 try insert.run([.text("created_at"), .text(ISO8601DateFormatter().string(from: Date()))])
+                if adopting { try insert.run([.text("adopted"), .text("true")]) }
             }
             try db.execute("PRAGMA application_id = \(Schema.applicationID)")
             try db.execute("PRAGMA user_version = \(Schema.currentVersion)")
         }
+    }
+
+    /// True when every platform table of ``Schema/platformTablesV1`` exists with exactly its
+    /// columns and no `orgctl_` table exists: a platform database that orgctl can adopt.
+    private func isAdoptable() throws -> Bool {
+        let reference = try SQLiteConnection(path: ":memory:", mode: .readWriteCreate, busyTimeoutMilliseconds: 0)
+        try reference.execute(Schema.platformTablesV1)
+        func columns(_ connection: SQLiteConnection, _ table: String) throws -> [String] {
+            let statement = try connection.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY name")
+            try statement.bind([.text(table)])
+            var names: [String] = []
+            while try statement.step() { names.append(statement.text(at: 0)) }
+            return names
+        }
+        let own = try db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'orgctl\\_%' ESCAPE '\\'").all().first?.first
+        guard own == .integer(0) else { return false }
+        let tables = try reference.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
+        for row in tables {
+            guard case .text(let table)? = row.first else { return false }
+            let expected = try columns(reference, table)
+            guard try columns(db, table) == expected else { return false }
+        }
+        return true
     }
 
     private func integerPragma(_ name: String) throws -> Int64 {
@@ -148,6 +205,34 @@ public final class SQLiteStateStore: StateStore {
                 let state = try readUnlocked()
                 dataVersionAtRead = try integerPragma("data_version")
                 return state
+            }
+        } catch let error as SQLiteError {
+            throw StateError(error, path: path)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw StateError(.other, "reading '\(path)' failed: \(error)", help: "run 'orgctl audit verify'")
+        }
+    }
+
+    /// The state, and what orgctl last applied to every row that drifted or was deleted outside
+    /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
+    public func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource]) {
+        do {
+            return try db.transaction(.deferred) { () throws -> (state: StoredState, applied: [String: AppliedResource]) in
+                let state = try readUnlocked()
+                var addresses = state.missingApplied
+                for resource in state.resources where resource.isDrifted { addresses.append(resource.address) }
+                let statement = try db.prepare("SELECT kind, applied, audit_seq FROM orgctl_resources WHERE address = ?1")
+                var applied: [String: AppliedResource] = [:]
+                for address in addresses {
+                    statement.reset()
+                    try statement.bind([.text(address)])
+                    guard try statement.step(), let kind = ResourceKind(rawValue: statement.text(at: 0)) else { continue }
+                    let attributes = statement.optionalBlob(at: 1).flatMap(AppliedValues.decode)
+                    applied[address] = AppliedResource(address: address, kind: kind, attributes: attributes, auditSequence: statement.int(at: 2))
+                }
+                return (state, applied)
             }
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
@@ -431,12 +516,16 @@ final class SQLiteStateTransaction: StateTransaction {
         rowIDs[stored.address] = nil
     }
 
+    func adopt(_ stored: StoredResource, auditSequence: Int64) throws {
+        try recordApplied(stored.resource, rowID: stored.rowID, auditSequence: auditSequence)
+    }
+
     private func recordApplied(_ resource: Resource, rowID: Int64, auditSequence: Int64) throws {
         // REPLACE also drops a stale row recorded under the same address (its row was deleted outside orgctl).
         let statement = try db.cached(
-            "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)")
+            "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
-                           .text(ResourceDigest.of(resource)), .integer(auditSequence)])
+                           .text(ResourceDigest.of(resource)), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
     }
 
     /// Writes one attribute that does not live in a column of the kind's own table.

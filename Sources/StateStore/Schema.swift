@@ -5,17 +5,56 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 1
+    static let currentVersion = 2
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     static let migrations: [String] = [
         // 0 -> 1: the first layout.
+        orgctlTablesV1 + platformTablesV1,
+        // 1 -> 2: the attribute values orgctl wrote, for `orgctl drift` (see AppliedValues).
+        // Rows applied before this step keep NULL until orgctl writes them again.
         """
+        ALTER TABLE orgctl_resources ADD COLUMN applied BLOB;
+        """,
+    ]
+
+    /// orgctl's own tables as of version 1: what adopting a platform database adds to it
+    /// (before the later migration steps run).
+    static let orgctlTablesV1 = """
         CREATE TABLE orgctl_meta (
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL
         ) STRICT;
 
+        CREATE TABLE orgctl_resources (
+            kind      TEXT NOT NULL,
+            row_id    INTEGER NOT NULL,
+            address   TEXT NOT NULL UNIQUE,
+            digest    TEXT NOT NULL,
+            audit_seq INTEGER NOT NULL,
+            PRIMARY KEY (kind, row_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE orgctl_audit (
+            seq       INTEGER PRIMARY KEY,
+            entry     BLOB NOT NULL,
+            prev_hash BLOB NOT NULL,
+            hash      BLOB NOT NULL
+        ) STRICT;
+        """
+
+    /// Read-only stand-ins for orgctl's tables in a platform database not adopted yet, created in
+    /// the connection's temporary schema (which shadows nothing: the file has no `orgctl_` tables).
+    static let unadoptedStandIns = """
+        CREATE TEMP TABLE orgctl_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TEMP TABLE orgctl_resources (kind TEXT, row_id INTEGER, address TEXT, digest TEXT, audit_seq INTEGER, applied BLOB,
+                                            PRIMARY KEY (kind, row_id));
+        CREATE TEMP TABLE orgctl_audit (seq INTEGER PRIMARY KEY, entry BLOB, prev_hash BLOB, hash BLOB);
+        """
+
+    /// The platform tables as of version 1. A database created by something other than orgctl
+    /// can be adopted when its tables have exactly these names and columns.
+    static let platformTablesV1 = """
         CREATE TABLE plans (
             id         INTEGER PRIMARY KEY,
             slug        TEXT NOT NULL UNIQUE,
@@ -158,21 +197,5 @@ enum Schema {
             UNIQUE (tenant_id, name)
         ) STRICT;
 
-        CREATE TABLE orgctl_resources (
-            kind      TEXT NOT NULL,
-            row_id    INTEGER NOT NULL,
-            address   TEXT NOT NULL UNIQUE,
-            digest    TEXT NOT NULL,
-            audit_seq INTEGER NOT NULL,
-            PRIMARY KEY (kind, row_id)
-        ) STRICT, WITHOUT ROWID;
-
-        CREATE TABLE orgctl_audit (
-            seq       INTEGER PRIMARY KEY,
-            entry     BLOB NOT NULL,
-            prev_hash BLOB NOT NULL,
-            hash      BLOB NOT NULL
-        ) STRICT;
         """
-    ]
 }

@@ -21,6 +21,7 @@ enum ApplyCommand {
         arguments: [ArgumentSpec("path", help: "A configuration folder, or a plan file saved by 'orgctl plan --out'.")],
         options: [
             .flag("auto-approve", help: "Apply without asking for confirmation."),
+            .flag("adopt", help: "Adopt a platform database that orgctl did not create: add orgctl's own tables to it and record its rows as applied."),
             .option("max-deletes", valueName: "n", help: "Refuse plans that delete more resources than this.",
                     default: "10% of stored resources or 25, whichever is larger"),
             .option("actor", valueName: "name", help: "Who applies, for the audit log.",
@@ -39,7 +40,9 @@ enum ApplyCommand {
         }
         // A missing database is created only once the user has confirmed: plan against an empty state.
         let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
-        let planned = try Planning.make(command, context, directory: path, access: databaseExists ? .readWrite : .readOnly)
+        // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
+        let adopting = command.flag("adopt")
+        let planned = try Planning.make(command, context, directory: path, access: databaseExists && !adopting ? .readWrite : .readOnly)
         let plan = planned.plan
         guard !plan.isEmpty else {
             console.print("No changes. The state database matches the configuration.")
@@ -59,11 +62,12 @@ enum ApplyCommand {
         }
         let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
-        guard let store = try planned.store ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context))
+        let writable = adopting ? nil : planned.store
+        guard let store = try writable ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
         else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
-        return try execute(plan, store: store, planState: planned.stored, applyContext, console)
+        return try execute(plan, store: store, planState: writable == nil ? nil : planned.stored, applyContext, console)
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -106,7 +110,7 @@ enum ApplyCommand {
             }
             secrets[secretKey] = value
         }
-        guard let store = try StateAccess.open(command, context, access: .readWrite, key: key) else {
+        guard let store = try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt")) else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
         if !file.databaseID.isEmpty, store.databaseID != file.databaseID {
@@ -144,7 +148,7 @@ enum ApplyCommand {
             throw error
         }
         let style = console.style(forStdout: true)
-        var line = "Apply complete: \(result.created) added, \(result.updated) changed, \(result.deleted) destroyed."
+        var line = "Apply complete: \(result.created) added, \(result.updated) changed, \(result.deleted) destroyed\(result.adopted > 0 ? ", \(result.adopted) adopted" : "")."
         if let first = result.firstSequence, let last = result.lastSequence {
             line += " Audit entries \(first)–\(last)."
         }

@@ -25,6 +25,7 @@ struct PlanRenderer {
         case .create: symbol = style.green("+")
         case .update: symbol = style.yellow("~")
         case .delete: symbol = style.red("-")
+        case .adopt: symbol = style.cyan("=")
         }
         var head = "  \(symbol) \(style.bold(change.address))"
         let outsideReason = change.reason.map { $0.hasSuffix("outside orgctl") } ?? false
@@ -38,6 +39,7 @@ struct PlanRenderer {
             let name = field.name.padding(toLength: max(width, field.name.count), withPad: " ", startingAt: 0)
             switch change.action {
             case .create: result.append("      \(name) = \(Self.show(field.after))")
+            case .adopt: result.append(style.dim("      \(name) = \(Self.show(field.after))"))
             case .delete: result.append(style.dim("      \(name) = \(Self.show(field.before))"))
             case .update: result.append("      \(name) : \(Self.show(field.before)) -> \(Self.showAfter(field))")
             }
@@ -131,7 +133,7 @@ struct PlanRenderer {
             "planId": plan.id,
             "databaseId": plan.databaseID,
             "auditHead": ["sequence": plan.auditHead.sequence, "hash": plan.auditHead.hash],
-            "summary": ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)],
+            "summary": ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete), "adopt": plan.count(.adopt)],
             "changes": changes,
         ]
         return JSONOutput.string(document)
