@@ -128,12 +128,14 @@ struct PlanRenderer {
             if let reason = change.reason { object["reason"] = reason }
             return object
         }
+        var summary = ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)]
+        if plan.count(.adopt) > 0 { summary["adopt"] = plan.count(.adopt) }  // only then: older readers see no new key
         let document: [String: Any] = [
             "formatVersion": Plan.formatVersion,
             "planId": plan.id,
             "databaseId": plan.databaseID,
             "auditHead": ["sequence": plan.auditHead.sequence, "hash": plan.auditHead.hash],
-            "summary": ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete), "adopt": plan.count(.adopt)],
+            "summary": summary,
             "changes": changes,
         ]
         return JSONOutput.string(document)
