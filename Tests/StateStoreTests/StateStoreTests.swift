@@ -269,3 +269,23 @@ struct StateStoreTests {
 extension StoredState {
     func resource(named address: String) -> StoredResource? { resources.first { $0.address == address } }
 }
+
+@Suite("applied values")
+struct AppliedValuesTests {
+    @Test("every kind of value round-trips, separators and NUL bytes in text included; nulls are left out")
+    func roundTrip() {
+        let attributes = [
+            Attribute("a", .bool(true)), Attribute("b", .int(-42)), Attribute("c", .int(Int64.max)),
+            Attribute("d", .string("x\u{0}y\u{1F}z")), Attribute("e", .list(["1\u{1F}2", "", "é"])), Attribute("f", .list([])),
+            Attribute("g", .secret(fingerprint: "hmac-sha256:00ff")), Attribute("h", .document(sha256: "ab", text: "PEM")),
+            Attribute("i", .null), Attribute(String(repeating: "n", count: 300), .string(String(repeating: "v", count: 70_000))),
+        ]
+        let decoded = AppliedValues.decode(AppliedValues.encode(attributes))
+        #expect(decoded == attributes.filter { !$0.value.isNull }.sorted { $0.name < $1.name })
+    }
+
+    @Test("bytes that are not this encoding decode to nil, never to wrong values", arguments: [[0x05], [0x01, 0x61, 0x71], [0x01, 0x61, 0x73, 0x09, 0x61]] as [[UInt8]])
+    func garbage(_ bytes: [UInt8]) {
+        #expect(AppliedValues.decode(bytes) == nil)
+    }
+}
