@@ -424,11 +424,11 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--tenants", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--rows", help="comma-separated: validate,plan,apply-noop,apply-first,apply-change")
+    parser.add_argument("--rows", help="comma-separated: validate,plan,apply-noop,apply-first,apply-change,drift")
     args = parser.parse_args()
     if args.repeats < 1 or args.tenants < 1:
         parser.error("--repeats and --tenants must be at least 1")
-    known = {"validate", "plan", "apply-noop", "apply-first", "apply-change"}
+    known = {"validate", "plan", "apply-noop", "apply-first", "apply-change", "drift"}
     unknown = set(args.rows.split(",")) - known if args.rows else set()
     if unknown:
         parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; rows are {', '.join(sorted(known))}")

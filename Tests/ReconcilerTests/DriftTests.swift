@@ -65,3 +65,19 @@ struct DriftTests {
         #expect(plan.changes.allSatisfy { !$0.changedOutside })
     }
 }
+
+@Suite("export")
+struct ExportTests {
+    @Test("names from a database orgctl did not write never lead out of the output folder, and never share a file")
+    func unsafeNamesStayInside() {
+        let tenants = ["../../etc/passwd", "a/b", "a_b", "A.B"].map {
+            Resource(address: "tenant/\($0)", kind: .tenant, parent: nil, attributes: [Attribute("plan", .string("free"))])
+        }
+        let exporter = ConfigurationExporter(resources: tenants)
+        let paths = exporter.files.map(\.path)
+        #expect(Set(paths).count == paths.count)
+        #expect(paths.allSatisfy { !$0.contains("..") && ($0 == "platform.yaml" || $0.hasPrefix("tenants/")) && $0.split(separator: "/").count <= 2 })
+        // The slug itself is kept, quoted, inside the file.
+        #expect(exporter.files.contains { $0.text.contains("slug: \"../../etc/passwd\"") })
+    }
+}

@@ -23,6 +23,7 @@ public struct ConfigurationExporter {
 
     private var children: [String: [Resource]] = [:]
     private var usedVariables: Set<String> = []
+    private var usedFiles: Set<String> = []
 
     /// - Parameter resources: every stored resource, in any order.
     public init(resources: [Resource]) {
@@ -34,9 +35,10 @@ public struct ConfigurationExporter {
         topLevel.sort { $0.address < $1.address }
         files.append(File(path: "platform.yaml", text: platform(topLevel)))
         for tenant in topLevel where tenant.kind == .tenant {
-            let slug = Self.name(tenant.address)
+            let slug = Self.name(tenant)
+            let path = fileName("tenants/", slug, ".yaml")
             let text = self.tenant(tenant, slug: slug)
-            files.append(File(path: "tenants/\(slug).yaml", text: text))
+            files.append(File(path: path, text: text))
         }
     }
 
@@ -50,7 +52,7 @@ public struct ConfigurationExporter {
         let plans = resources.filter { $0.kind == .plan }
         y.line(plans.isEmpty ? "plans: {}" : "plans:")
         for plan in plans {
-            y.line("  \(Self.key(Self.name(plan.address))):" + (Self.hasValues(plan) ? "" : " {}"))
+            y.line("  \(Self.key(Self.name(plan))):" + (Self.hasValues(plan) ? "" : " {}"))
             y.scalar(4, "description", plan["description"])
             y.quotas(4, plan)
             y.scalar(4, "rateLimit", plan["rateLimit"])
@@ -61,7 +63,7 @@ public struct ConfigurationExporter {
             y.line("permissions:")
             for permission in permissions {
                 let fields = [("category", permission["category"]), ("description", permission["description"])]
-                y.line("  \(Self.key(Self.name(permission.address))): \(Self.flow(fields))")
+                y.line("  \(Self.key(Self.name(permission))): \(Self.flow(fields))")
             }
         }
         let roles = resources.filter { $0.kind == .role }
@@ -71,7 +73,7 @@ public struct ConfigurationExporter {
         }
         let events = resources.filter { $0.kind == .event }
         if !events.isEmpty {
-            y.line("events: " + YAMLText.value(.list(events.map { Self.name($0.address) })))
+            y.line("events: " + YAMLText.value(.list(events.map { Self.name($0) })))
         }
         return y.text
     }
@@ -98,7 +100,7 @@ public struct ConfigurationExporter {
         if !members.isEmpty {
             y.line("members:")
             for member in members {
-                y.line("  \(Self.key(Self.name(member.address))): \(Self.flow([("role", member["role"]), ("expires", member["expires"])]))")
+                y.line("  \(Self.key(Self.name(member))): \(Self.flow([("role", member["role"]), ("expires", member["expires"])]))")
             }
         }
         let teams = own.filter { $0.kind == .team }
@@ -106,13 +108,13 @@ public struct ConfigurationExporter {
             y.line("teams:")
             for team in teams {
                 let teamMembers = children[team.address] ?? []
-                y.line("  \(Self.key(Self.name(team.address))):" + (Self.hasValues(team) || !teamMembers.isEmpty ? "" : " {}"))
+                y.line("  \(Self.key(Self.name(team))):" + (Self.hasValues(team) || !teamMembers.isEmpty ? "" : " {}"))
                 for name in ["name", "description", "parent"] { y.scalar(4, name, team[name]) }
                 y.quotas(4, team)
                 if !teamMembers.isEmpty {
                     y.line("    members:")
                     for member in teamMembers {
-                        y.line("      \(Self.key(Self.name(member.address))): \(YAMLText.value(member["role"]))")
+                        y.line("      \(Self.key(Self.name(member))): \(YAMLText.value(member["role"]))")
                     }
                 }
             }
@@ -127,11 +129,11 @@ public struct ConfigurationExporter {
             if !providers.isEmpty {
                 y.line("  providers:")
                 for provider in providers {
-                    let name = Self.name(provider.address)
+                    let name = Self.name(provider)
                     y.line("    \(Self.key(name)):")
                     for field in ["type", "entityId", "ssoUrl", "issuer", "clientId"] { y.scalar(6, field, provider[field]) }
                     if case .document(_, let pem) = provider["certificate"] {
-                        let path = "certs/\(slug)-\(name).pem"
+                        let path = fileName("certs/", "\(slug)-\(name)", ".pem")
                         files.append(File(path: path, text: pem.hasSuffix("\n") ? pem : pem + "\n"))
                         y.line("      certificate: {file: \(YAMLText.quoted("../\(path)"))}")
                     }
@@ -145,7 +147,7 @@ public struct ConfigurationExporter {
         if !webhooks.isEmpty {
             y.line("webhooks:")
             for webhook in webhooks {
-                let name = Self.name(webhook.address)
+                let name = Self.name(webhook)
                 y.line("  \(Self.key(name)):")
                 for field in ["url", "events"] { y.scalar(4, field, webhook[field]) }
                 if case .secret = webhook["secret"] {
@@ -158,7 +160,7 @@ public struct ConfigurationExporter {
         if !keys.isEmpty {
             y.line("apiKeys:")
             for key in keys {
-                y.line("  \(Self.key(Self.name(key.address))):")
+                y.line("  \(Self.key(Self.name(key))):")
                 for field in ["description", "scopes", "rateLimit", "expires"] { y.scalar(4, field, key[field]) }
             }
         }
@@ -183,8 +185,30 @@ public struct ConfigurationExporter {
 
     // MARK: Helpers
 
-    static func name(_ address: String) -> String {
-        String(address[address.index(after: Resource.collection(of: address).endIndex)...])
+    /// `folder` + `base` + `suffix`, with `base` reduced to `a-z 0-9 - _` (slugs already are; a
+    /// database not written by orgctl may hold anything, and no name may lead out of the folder),
+    /// and a numeric suffix when two names would share a file.
+    private mutating func fileName(_ folder: String, _ base: String, _ suffix: String) -> String {
+        var safe = String(base.unicodeScalars.map { scalar -> Character in
+            (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9") || scalar == "-" ? Character(scalar) : "_"
+        })
+        if safe.isEmpty { safe = "_" }
+        var path = folder + safe + suffix
+        var counter = 2
+        while usedFiles.contains(path) {
+            path = "\(folder)\(safe)-\(counter)\(suffix)"
+            counter += 1
+        }
+        usedFiles.insert(path)
+        return path
+    }
+
+    /// The resource's own name: the address after its parent's address and its kind's segment, so
+    /// a name holding `/` (possible in a database orgctl did not write) is kept whole.
+    static func name(_ resource: Resource) -> String {
+        let prefix = (resource.parent.map { $0 + "/" } ?? "") + resource.kind.segment + "/"
+        return resource.address.hasPrefix(prefix) ? String(resource.address.dropFirst(prefix.count))
+            : String(resource.address[resource.address.index(after: Resource.collection(of: resource.address).endIndex)...])
     }
 
     static func hasValues(_ resource: Resource) -> Bool { resource.attributes.contains { !$0.value.isNull } }
@@ -229,7 +253,7 @@ struct YAMLText {
 
     mutating func role(_ indent: Int, _ role: Resource) {
         let pad = String(repeating: " ", count: indent)
-        line(pad + "\(ConfigurationExporter.key(ConfigurationExporter.name(role.address))):")
+        line(pad + "\(ConfigurationExporter.key(ConfigurationExporter.name(role))):")
         if case .list = role["permissions"] { scalar(indent + 2, "permissions", role["permissions"]) } else { line(pad + "  permissions: []") }
         scalar(indent + 2, "description", role["description"])
         scalar(indent + 2, "maxDuration", role["maxDuration"])
