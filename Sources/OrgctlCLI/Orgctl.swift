@@ -20,8 +20,8 @@ public enum Orgctl {
             .flag("quiet", short: "q", help: "Print only results and errors, no progress or hints."),
         ],
         subcommands: [
-            ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, AuditCommand.spec, InitCommand.spec, ExplainCommand.spec,
-            SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
+            ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec,
+            InitCommand.spec, ExplainCommand.spec, SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
         ])
 
     /// - Parameter lifetime: keeps large results alive until the process exits (see ``ProcessLifetime``).
@@ -54,6 +54,8 @@ public enum Orgctl {
             case ["validate"]: return try ValidateCommand.run(parsed, context)
             case ["plan"]: return try PlanCommand.run(parsed, context)
             case ["apply"]: return try ApplyCommand.run(parsed, context)
+            case ["drift"]: return try DriftCommand.run(parsed, context)
+            case ["export"]: return try ExportCommand.run(parsed, context)
             case ["audit", "verify"]: return try AuditCommand.verify(parsed, context)
             case ["audit", "log"]: return try AuditCommand.log(parsed, context)
             case ["init"]: return try InitCommand.run(parsed, context)

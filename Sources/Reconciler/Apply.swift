@@ -28,7 +28,7 @@ public struct ApplyContext: Sendable {
 }
 
 public struct ApplyResult: Sendable {
-    public var created = 0, updated = 0, deleted = 0
+    public var created = 0, updated = 0, deleted = 0, adopted = 0
     /// Of `updated`, how many were renames; how many API keys were issued or rotated.
     public var renamed = 0, keysIssued = 0
     public var firstSequence: Int64?
@@ -109,7 +109,7 @@ extension Reconciler {
                 let sequence = try transaction.appendAudit { sequence in
                     AuditEntry(sequence: sequence, time: context.time, actor: context.actor, source: context.source, planID: plan.id,
                                action: change.action.rawValue, address: change.address,
-                               before: change.action == .create ? nil : auditObject(change.fields.map { ($0.name, $0.before) } + key.before),
+                               before: change.action == .create || change.action == .adopt ? nil : auditObject(change.fields.map { ($0.name, $0.before) } + key.before),
                                after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) } + key.after.map { ($0.name, $0.value) }),
                                reason: reason.isEmpty ? nil : reason)
                 }
@@ -164,6 +164,11 @@ extension Reconciler {
                                        secrets: secrets(for: change), auditSequence: sequence)
                 result.updated += 1
                 if change.key != nil { result.keysIssued += 1 }
+            }
+            for change in plan.changes where change.action == .adopt {
+                let sequence = try audit(change)
+                try transaction.adopt(try stored(change.address), auditSequence: sequence)
+                result.adopted += 1
             }
             for change in deletionOrder(deletes) {
                 _ = try audit(change)

@@ -4,12 +4,16 @@ public import StateStore
 /// What a plan does to one resource.
 public enum Action: String, Sendable, Codable, CaseIterable {
     case create, update, delete
+    /// Record an existing row, written by something other than orgctl and equal to the
+    /// configuration, as applied (adoption): no platform row changes.
+    case adopt
 
     public var symbol: String {
         switch self {
         case .create: "+"
         case .update: "~"
         case .delete: "-"
+        case .adopt: "="
         }
     }
 }
@@ -110,8 +114,9 @@ public struct Plan: Sendable {
 
     public func count(_ action: Action) -> Int { changes.count { $0.action == action } }
 
-    /// `Plan: 3 to add, 2 to change, 1 to destroy.`
+    /// `Plan: 3 to add, 2 to change, 1 to destroy.` (and `, 4 to adopt` when there are adoptions).
     public var summary: String {
-        "Plan: \(count(.create)) to add, \(count(.update)) to change, \(count(.delete)) to destroy."
+        let adopt = count(.adopt)
+        return "Plan: \(count(.create)) to add, \(count(.update)) to change, \(count(.delete)) to destroy\(adopt > 0 ? ", \(adopt) to adopt" : "")."
     }
 }

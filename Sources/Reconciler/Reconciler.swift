@@ -62,7 +62,12 @@ public enum Reconciler {
             }
             let renamedFrom = renames.isEmpty ? nil : renames.storedAddresses[d.address]
             let key = d.kind == .apiKey ? keyIssue(desired: d, stored: s.resource, fields: fields) : nil
-            if !fields.isEmpty || renamedFrom != nil || key != nil {
+            if fields.isEmpty && s.appliedDigest == nil && renamedFrom == nil && key == nil {
+                // Equal to the configuration, but not written by orgctl: adopt it (record it as applied).
+                let adopted = s.resource.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: .null, after: $0.value) }
+                upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .adopt, fields: adopted,
+                                      reason: "written outside orgctl; adopted as it is", beforeDigest: s.digest.description))
+            } else if !fields.isEmpty || renamedFrom != nil || key != nil {
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
                                       reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest.description,
                                       changedOutside: s.isDrifted, renamedFrom: renamedFrom, key: key))
@@ -98,10 +103,11 @@ public enum Reconciler {
                     changes: changes, drift: drift, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)
     }
 
-    /// Whether apply issues key material for a declared API key that is stored: when it has none, when
-    /// `rotate` went up, or when its scopes change and `rotateOnScopeChange` is true.
+    /// Whether apply issues key material for a declared API key that is stored: when `rotate` went up,
+    /// or when its scopes change and `rotateOnScopeChange` is true. A stored key without material
+    /// (recorded before orgctl issued keys, or adopted from the platform, whose keys live elsewhere)
+    /// is not issued one unasked: raise `rotate` for that.
     static func keyIssue(desired: Resource, stored: Resource, fields: [FieldChange]) -> KeyIssue? {
-        if stored[KeyMaterial.hashAttribute].isNull { return .issue }
         if case .int(let after) = desired["rotate"] {
             let before: Int64
             if case .int(let n) = stored["rotate"] { before = n } else { before = 0 }
@@ -154,7 +160,7 @@ public enum Reconciler {
             let now = current.resource(at: renames.isEmpty ? change.address : renames.stored(change.address))
             switch change.action {
             case .create: if now != nil { stale.insert(change.address) }
-            case .update, .delete: if now?.digest.description != change.beforeDigest { stale.insert(change.address) }
+            case .update, .delete, .adopt: if now?.digest.description != change.beforeDigest { stale.insert(change.address) }
             }
         }
         var drift: [String: String] = [:]

@@ -121,7 +121,7 @@ struct ToolingTests {
     func bashCompletion() throws {
         let workspace = try Workspace()
         let config = try workspace.copyExamples()
-        #expect(try bashComplete(workspace, ["orgctl", ""]).starts(with: ["validate", "plan", "apply", "audit"]))
+        #expect(try bashComplete(workspace, ["orgctl", ""]).starts(with: ["validate", "plan", "apply", "drift", "export", "audit"]))
         #expect(try bashComplete(workspace, ["orgctl", "au"]) == ["audit"])
         #expect(try bashComplete(workspace, ["orgctl", "audit", ""]) == ["verify", "log", "checkpoint", "keygen", "prove", "consistency"])
         #expect(try bashComplete(workspace, ["orgctl", "plan", "--det"]) == ["--detailed-exitcode"])

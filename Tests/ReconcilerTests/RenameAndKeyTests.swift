@@ -192,11 +192,12 @@ struct RenameAndKeyTests {
         let scopes: [String: Value] = ["scopes": .list(["apps.read"])]
         #expect(Self.keyPlan(desired: scopes, stored: nil)?.key == .issue)
         #expect(Self.keyPlan(desired: scopes, stored: scopes.merging(Self.material) { a, _ in a }) == nil)
-        // Stored before orgctl issued keys: no material yet.
-        let legacy = Self.keyPlan(desired: scopes, stored: scopes)
-        #expect(legacy?.key == .issue)
-        #expect(legacy?.action == .update)
-        #expect(legacy?.fields.isEmpty == true)
+        // Stored without material (before orgctl issued keys, or adopted from the platform, whose keys
+        // live elsewhere): nothing is issued unasked; raising rotate issues one.
+        #expect(Self.keyPlan(desired: scopes, stored: scopes) == nil)
+        let asked = Self.keyPlan(desired: scopes.merging(["rotate": .int(1)]) { a, _ in a }, stored: scopes)
+        #expect(asked?.key == .rotate)
+        #expect(asked?.action == .update)
     }
 
     @Test("raising rotate rotates the key; lowering it only records the counter")

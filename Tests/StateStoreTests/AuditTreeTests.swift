@@ -91,7 +91,11 @@ struct AuditTreeTests {
             let store = try temp.open()
             try Self.append(40, to: store)
             // Make it exactly what orgctl 0.1 wrote: no tree table, schema version 1.
-            try store.db.execute("DROP TABLE orgctl_merkle; PRAGMA user_version = \(Schema.merkleMigration)")
+            // (The steps after the tree's are undone too: orgctl_resources.applied.)
+            try store.db.execute("""
+                DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
+                PRAGMA user_version = \(Schema.merkleMigration)
+                """)
         }
         let error = try #require(throws: StateError.self) { _ = try temp.open(.readOnly) }
         #expect(error.message.contains("needs a migration"))

@@ -190,6 +190,30 @@ struct StateStoreTests {
         #expect(state.resources.allSatisfy { $0.appliedDigest == $0.digest })
     }
 
+    @Test("a platform database in the version 1 layout reads as unadopted, and adopting it adds the later columns")
+    func adoptVersionOneLayout() throws {
+        let temp = try TemporaryStore()
+        #expect(FileManager.default.createFile(atPath: temp.path, contents: Data()))
+        do {
+            let db = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+            try db.execute(Schema.platformTablesV1)
+            try db.execute("""
+                INSERT INTO tenants (slug, plan) VALUES ('acme', 'free');
+                INSERT INTO api_keys (tenant_id, name, scopes) VALUES (1, 'ci', '["apps.read"]');
+                """)
+        }
+        let unadopted = try #require(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil))
+        #expect(unadopted.isUnadopted)
+        let key = try #require(try unadopted.read().resource(named: "tenant/acme/apikey/ci"))
+        #expect(key.appliedDigest == nil && key.resource["scopes"] == .list(["apps.read"]))
+        #expect(throws: StateError.self) { _ = try temp.open() }  // read-write needs --adopt
+        let adopted = try #require(try SQLiteStateStore.open(path: temp.path, access: .readWrite, lockTimeoutMilliseconds: 100, key: temp.key, adopt: true))
+        #expect(try adopted.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
+        let columns = try adopted.db.prepare("SELECT name FROM pragma_table_info('api_keys') WHERE name LIKE 'key_%' ORDER BY name").all()
+        #expect(columns == [[.text("key_prefix")], [.text("key_sha256")]])
+        #expect(try adopted.read().resource(named: "tenant/acme/apikey/ci")?.resource["scopes"] == .list(["apps.read"]))
+    }
+
     @Test("updates and deletes keep rows, side tables and the applied digests in step")
     func updateAndDelete() throws {
         let temp = try TemporaryStore()
@@ -418,5 +442,25 @@ struct MigrationTests {
         let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
         #expect(key.resource["scopes"] == .list(["apps.read"]))
         #expect(key.resource[KeyMaterial.hashAttribute].isNull && key.resource[KeyMaterial.prefixAttribute].isNull)
+    }
+}
+
+@Suite("applied values")
+struct AppliedValuesTests {
+    @Test("every kind of value round-trips, separators and NUL bytes in text included; nulls are left out")
+    func roundTrip() {
+        let attributes = [
+            Attribute("a", .bool(true)), Attribute("b", .int(-42)), Attribute("c", .int(Int64.max)),
+            Attribute("d", .string("x\u{0}y\u{1F}z")), Attribute("e", .list(["1\u{1F}2", "", "é"])), Attribute("f", .list([])),
+            Attribute("g", .secret(fingerprint: "hmac-sha256:00ff")), Attribute("h", .document(sha256: "ab", text: "PEM")),
+            Attribute("i", .null), Attribute(String(repeating: "n", count: 300), .string(String(repeating: "v", count: 70_000))),
+        ]
+        let decoded = AppliedValues.decode(AppliedValues.encode(attributes))
+        #expect(decoded == attributes.filter { !$0.value.isNull }.sorted { $0.name < $1.name })
+    }
+
+    @Test("bytes that are not this encoding decode to nil, never to wrong values", arguments: [[0x05], [0x01, 0x61, 0x71], [0x01, 0x61, 0x73, 0x09, 0x61]] as [[UInt8]])
+    func garbage(_ bytes: [UInt8]) {
+        #expect(AppliedValues.decode(bytes) == nil)
     }
 }

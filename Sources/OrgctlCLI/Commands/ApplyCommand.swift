@@ -16,8 +16,8 @@ enum ApplyCommand {
             Everything is written in one SQLite transaction together with one audit entry per change: a \
             killed apply leaves the database exactly as before or exactly as after. Applying again with no \
             changes writes nothing.
-            A declared API key without key material, or one whose 'rotate' counter went up (or whose scopes \
-            changed with rotateOnScopeChange: true), gets a new key: 'sk_live_' and 32 random bytes in base62. \
+            A new API key, or one whose 'rotate' counter went up (or whose scopes changed with \
+            rotateOnScopeChange: true), gets a new key: 'sk_live_' and 32 random bytes in base62. \
             The state keeps only its SHA-256 and first 12 characters; the key itself is written once to \
             --secrets-out FILE, or shown once when standard output is a terminal. Without either, apply \
             refuses such a plan before writing anything.
@@ -29,6 +29,7 @@ enum ApplyCommand {
         arguments: [ArgumentSpec("path", help: "A configuration folder, or a plan file saved by 'orgctl plan --out'.")],
         options: [
             .flag("auto-approve", help: "Apply without asking for confirmation."),
+            .flag("adopt", help: "Adopt a platform database that orgctl did not create: add orgctl's own tables to it and record its rows as applied."),
             .option("max-deletes", valueName: "n", help: "Refuse plans that delete more resources than this.",
                     default: "10% of stored resources or 25, whichever is larger"),
             .option("actor", valueName: "name", help: "Who applies, for the audit log.",
@@ -85,7 +86,9 @@ enum ApplyCommand {
         }
         // A missing database is created only once the user has confirmed: plan against an empty state.
         let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
-        let planned = try Planning.make(command, context, directory: path, access: databaseExists ? .readWrite : .readOnly)
+        // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
+        let adopting = command.flag("adopt")
+        let planned = try Planning.make(command, context, directory: path, access: databaseExists && !adopting ? .readWrite : .readOnly)
         let plan = planned.plan
         guard !plan.isEmpty else {
             console.print("No changes. The state database matches the configuration.")
@@ -106,11 +109,12 @@ enum ApplyCommand {
         }
         let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
-        guard let store = try planned.store ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context))
+        let writable = adopting ? nil : planned.store
+        guard let store = try writable ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
         else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
-        return try execute(plan, store: store, planState: planned.stored, applyContext, console, secretsOut: command.value("secrets-out"))
+        return try execute(plan, store: store, planState: writable == nil ? nil : planned.stored, applyContext, console, secretsOut: command.value("secrets-out"))
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -154,7 +158,7 @@ enum ApplyCommand {
             }
             secrets[secretKey] = value
         }
-        guard let store = try StateAccess.open(command, context, access: .readWrite, key: key) else {
+        guard let store = try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt")) else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
         if !file.databaseID.isEmpty, store.databaseID != file.databaseID {
@@ -209,7 +213,7 @@ enum ApplyCommand {
         }
         let style = console.style(forStdout: true)
         let changed = result.renamed > 0 ? "\(result.updated) changed (\(result.renamed) renamed)" : "\(result.updated) changed"
-        var line = "Apply complete: \(result.created) added, \(changed), \(result.deleted) destroyed."
+        var line = "Apply complete: \(result.created) added, \(changed), \(result.deleted) destroyed\(result.adopted > 0 ? ", \(result.adopted) adopted" : "")."
         if let first = result.firstSequence, let last = result.lastSequence {
             line += " Audit entries \(first)–\(last)."
         }

@@ -52,12 +52,12 @@ enum StateAccess {
     }
 
     static func open(_ command: ParsedCommand, _ context: CommandContext, access: SQLiteStateStore.Access, key: StateKey?,
-                     readsOlderSchema: Bool = false) throws -> SQLiteStateStore?
+                     readsOlderSchema: Bool = false, adopt: Bool = false) throws -> SQLiteStateStore?
     {
         let path = path(command, context)
         do {
             return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: try lockTimeout(command), key: key,
-                                             readsOlderSchema: readsOlderSchema)
+                                             readsOlderSchema: readsOlderSchema, adopt: adopt)
         } catch let error as StateError {
             throw CommandFailure(message: error.message, help: error.help)
         }

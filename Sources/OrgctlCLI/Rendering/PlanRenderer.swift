@@ -25,6 +25,7 @@ struct PlanRenderer {
         case .create: symbol = style.green("+")
         case .update: symbol = style.yellow("~")
         case .delete: symbol = style.red("-")
+        case .adopt: symbol = style.cyan("=")
         }
         var head = "  \(symbol) \(style.bold(change.address))"
         let outsideReason = change.reason.map { $0.hasSuffix("outside orgctl") } ?? false
@@ -39,6 +40,7 @@ struct PlanRenderer {
             let name = field.name.padding(toLength: max(width, field.name.count), withPad: " ", startingAt: 0)
             switch change.action {
             case .create: result.append("      \(name) = \(Self.show(field.after))")
+            case .adopt: result.append(style.dim("      \(name) = \(Self.show(field.after))"))
             case .delete: result.append(style.dim("      \(name) = \(Self.show(field.before))"))
             case .update: result.append("      \(name) : \(Self.show(field.before)) -> \(Self.showAfter(field))")
             }
@@ -130,12 +132,14 @@ struct PlanRenderer {
             if let key = change.key { object["key"] = key.rawValue }
             return object
         }
+        var summary = ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)]
+        if plan.count(.adopt) > 0 { summary["adopt"] = plan.count(.adopt) }  // only then: older readers see no new key
         let document: [String: Any] = [
             "formatVersion": Plan.formatVersion,
             "planId": plan.id,
             "databaseId": plan.databaseID,
             "auditHead": ["sequence": plan.auditHead.sequence, "hash": plan.auditHead.hash],
-            "summary": ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)],
+            "summary": summary,
             "changes": changes,
         ]
         return JSONOutput.string(document)
