@@ -138,6 +138,11 @@ struct RenameAndKeyScenarioTests {
         #expect(clash.status == 1 && clash.stderr.contains("already exists"), "\(clash)")
         #expect(!FileManager.default.fileExists(atPath: fresh))
         #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me\n")
+        // With nothing to issue, --secrets-out writes nothing, so an existing file is no obstacle
+        // (a pipeline passes the same flag on every apply).
+        let rerun = try workspace.run(["apply", config, "--state", state, "--auto-approve", "--no-color", "--secrets-out", existing])
+        #expect(rerun.status == 0 && rerun.stdout.contains("No changes."), "\(rerun)")
+        #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me\n")
 
         // The first apply (above) wrote its keys to the one file under .keys/.
         let keyFiles = try FileManager.default.contentsOfDirectory(atPath: workspace.path(".keys"))

@@ -37,7 +37,7 @@ enum ApplyCommand {
             .option("source", valueName: "text", help: "Where the change comes from, for the audit log.",
                     default: "git:<commit> of the folder, or 'local'"),
             .option("secrets-out", valueName: "file",
-                    help: "Write the API keys apply issues to FILE, a new file created with mode 0600 (refused if it exists)."),
+                    help: "Write the API keys apply issues to FILE, a new file created with mode 0600 (refused if it exists and keys are issued)."),
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
@@ -78,7 +78,6 @@ enum ApplyCommand {
     static func applyAndReport(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let path = command.argument("path") ?? "."
         let console = context.console
-        try KeyOutput.checkTarget(command)
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && !isDirectory.boolValue && !path.hasSuffix(".yaml") && !path.hasSuffix(".yml") {
@@ -261,21 +260,23 @@ enum ApplyCommand {
 struct KeyOutput {
     let path: String
 
-    /// Refuses an existing `--secrets-out` file before anything is read or written.
-    static func checkTarget(_ command: ParsedCommand) throws {
-        guard let path = command.value("secrets-out") else { return }
-        var status = stat()
-        if lstat(path, &status) == 0 {
-            throw CommandFailure(message: "--secrets-out '\(path)' already exists; orgctl writes issued keys only to a new file, and nothing was applied",
-                                 help: "remove the old file (after moving its keys to your secret store) or choose a new name")
-        }
-    }
-
-    /// Refuses, before anything is written, a plan that issues keys when they could only be lost or logged.
+    /// Refuses, before anything is written, a plan that issues keys when they could only be lost or
+    /// logged, or when `--secrets-out` names an existing file. (Without keys to issue, the flag
+    /// writes nothing, so a pipeline may pass it on every apply.)
     static func checkCanIssue(_ plan: Plan, _ command: ParsedCommand, _ console: Console) throws {
         let count = plan.keyCount
-        guard count > 0, command.value("secrets-out") == nil, !console.stdoutIsTerminal else { return }
-        throw CommandFailure(message: "the plan issues \(count) API key\(count == 1 ? "" : "s"), and standard output is not a terminal: the key\(count == 1 ? "" : "s") would end up in a log; nothing was applied",
+        guard count > 0 else { return }
+        let keys = "\(count) API key\(count == 1 ? "" : "s")"
+        if let path = command.value("secrets-out") {
+            var status = stat()
+            guard lstat(path, &status) != 0 else {
+                throw CommandFailure(message: "the plan issues \(keys), and --secrets-out '\(path)' already exists; orgctl writes issued keys only to a new file, and nothing was applied",
+                                     help: "remove the old file (after moving its keys to your secret store) or choose a new name")
+            }
+            return
+        }
+        guard !console.stdoutIsTerminal else { return }
+        throw CommandFailure(message: "the plan issues \(keys), and standard output is not a terminal: the key\(count == 1 ? "" : "s") would end up in a log; nothing was applied",
                              help: "pass --secrets-out FILE (a new file, written with mode 0600) and move the keys to your secret store")
     }
 
