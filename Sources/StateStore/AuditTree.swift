@@ -93,14 +93,14 @@ public struct AuditLogVerification: Sendable {
 
 extension SQLiteStateStore {
     /// The database's schema version (older databases can be read by `audit verify`, see `open`).
-    public var schemaVersion: Int { get throws(StateError) { try storeCall { Int(try self.integerPragma("user_version")) } } }
+    public var schemaVersion: Int { get throws(StateError) { try storeCall("reading the schema version") { Int(try self.integerPragma("user_version")) } } }
 
     /// Whether the database holds the stored Merkle tree (the schemas after `Schema.merkleMigration`).
     public var hasAuditTree: Bool { get throws(StateError) { try schemaVersion > Schema.merkleMigration } }
 
     /// Runs `body` with the tree as it is in one consistent read snapshot.
     public func withAuditTree<T>(_ body: (MerkleTreeReader) throws -> T) throws(StateError) -> T {
-        try storeCall {
+        try storeCall("reading the audit tree") {
             try self.db.transaction(.deferred) {
                 let storage = MerkleStorage(db: self.db)
                 return try body(storage.reader(size: try storage.size()))
@@ -125,16 +125,4 @@ extension SQLiteStateStore {
                                     root: range.root, size: range.size, rootsAt: roots)
     }
 
-    /// Translates SQLite and internal errors as the other store calls do.
-    func storeCall<T>(_ body: () throws -> T) throws(StateError) -> T {
-        do {
-            return try body()
-        } catch let error as SQLiteError {
-            throw StateError(error, path: path)
-        } catch let error as StateError {
-            throw error
-        } catch {
-            throw StateError(.other, "reading the audit tree failed: \(error)", help: "run 'orgctl audit verify'")
-        }
-    }
 }

@@ -260,25 +260,19 @@ public final class SQLiteStateStore: StateStore {
     // MARK: Reading
 
     public func read() throws(StateError) -> StoredState {
-        do {
+        try storeCall("reading the state") {
             return try db.transaction(.deferred) { () throws -> StoredState in
                 let state = try readUnlocked()
                 dataVersionAtRead = try integerPragma("data_version")
                 return state
             }
-        } catch let error as SQLiteError {
-            throw StateError(error, path: path)
-        } catch let error as StateError {
-            throw error
-        } catch {
-            throw StateError(.other, "reading '\(path)' failed: \(error)", help: "run 'orgctl audit verify'")
         }
     }
 
     /// The state, and what orgctl last applied to every row that drifted or was deleted outside
     /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
     public func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource]) {
-        do {
+        try storeCall("reading the state") {
             return try db.transaction(.deferred) { () throws -> (state: StoredState, applied: [String: AppliedResource]) in
                 let state = try readUnlocked()
                 var addresses = state.missingApplied
@@ -294,12 +288,6 @@ public final class SQLiteStateStore: StateStore {
                 }
                 return (state, applied)
             }
-        } catch let error as SQLiteError {
-            throw StateError(error, path: path)
-        } catch let error as StateError {
-            throw error
-        } catch {
-            throw StateError(.other, "reading '\(path)' failed: \(error)", help: "run 'orgctl audit verify'")
         }
     }
 
@@ -365,11 +353,25 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// Runs a store call, translating SQLite errors (named with the database's path) and anything
+    /// unexpected into `StateError`s.
+    func storeCall<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
+        do {
+            return try body()
+        } catch let error as SQLiteError {
+            throw StateError(error, path: path)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw StateError(.other, "\(what) '\(path)' failed: \(error)", help: "run 'orgctl audit verify'")
+        }
+    }
+
     // MARK: Audit log
 
     /// Streams the chain in sequence order through `visit`; stops early when it returns false.
     public func forEachAuditRecord(from sequence: Int64 = 1, _ visit: (StoredAuditRecord) throws -> Bool) throws(StateError) {
-        do {
+        try storeCall("reading the audit log") {
             try db.transaction(.deferred) {
                 let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit WHERE seq >= ?1 ORDER BY seq")
                 try statement.bind([.integer(sequence)])
@@ -379,12 +381,6 @@ public final class SQLiteStateStore: StateStore {
                     if try !visit(record) { break }
                 }
             }
-        } catch let error as SQLiteError {
-            throw StateError(error, path: path)
-        } catch let error as StateError {
-            throw error
-        } catch {
-            throw StateError(.other, "reading the audit log failed: \(error)", help: "run 'orgctl audit verify'")
         }
     }
 

@@ -99,6 +99,27 @@ enum CompletionScripts {
 
     // MARK: bash
 
+    /// bash and zsh alike: `case "$cmdpath/$word"` arms that step into each group's subcommands.
+    static func subcommandCases(_ entries: [Entry]) -> String {
+        var s = ""
+        for entry in entries where entry.spec.isGroup {
+            for sub in entry.spec.subcommands {
+                s += "            \"\(entry.path.joined(separator: " "))/\(sub.name)\") cmdpath=\"\((entry.path + [sub.name]).joined(separator: " "))\" ;;\n"
+            }
+        }
+        return s
+    }
+
+    /// bash and zsh alike: a `case "$prev"` that completes the value of the option before the cursor.
+    static func previousWordCases(_ entry: Entry, _ complete: (Values) -> String) -> String {
+        var cases = ""
+        for option in entry.options where !option.isFlag {
+            let names = ["--" + option.long] + (option.short.map { ["-\($0)"] } ?? [])
+            cases += "                \(names.joined(separator: "|"))) \(complete(values(of: option))) ;;\n"
+        }
+        return cases.isEmpty ? "" : "            case \"$prev\" in\n" + cases + "            esac\n"
+    }
+
     static func bash(root: CommandSpec, entries: [Entry]) -> String {
         let name = root.name
         func shellWords(_ words: [String]) -> String { words.joined(separator: " ") }
@@ -130,11 +151,7 @@ enum CompletionScripts {
                     case "$cmdpath/$word" in
 
             """
-        for entry in entries where entry.spec.isGroup {
-            for sub in entry.spec.subcommands {
-                s += "            \"\(entry.path.joined(separator: " "))/\(sub.name)\") cmdpath=\"\((entry.path + [sub.name]).joined(separator: " "))\" ;;\n"
-            }
-        }
+        s += subcommandCases(entries)
         s += """
                         *) [ -z "$arg" ] && arg="$word" ;;
                     esac
@@ -144,14 +161,7 @@ enum CompletionScripts {
             """
         for entry in entries {
             s += "        \"\(entry.path.joined(separator: " "))\")\n"
-            var valueCases = ""
-            for option in entry.options where !option.isFlag {
-                let names = ["--" + option.long] + (option.short.map { ["-\($0)"] } ?? [])
-                valueCases += "                \(names.joined(separator: "|"))) \(complete(values(of: option))) ;;\n"
-            }
-            if !valueCases.isEmpty {
-                s += "            case \"$prev\" in\n" + valueCases + "            esac\n"
-            }
+            s += previousWordCases(entry, complete)
             s += "            if [[ \"$cur\" == -* ]]; then\n"
             s += "                COMPREPLY=($(compgen -W \"\(shellWords(longs(entry.options)))\" -- \"$cur\")); return 0\n"
             s += "            fi\n"
@@ -213,11 +223,7 @@ enum CompletionScripts {
                     case "$cmdpath/$word" in
 
             """
-        for entry in entries where entry.spec.isGroup {
-            for sub in entry.spec.subcommands {
-                s += "            \"\(entry.path.joined(separator: " "))/\(sub.name)\") cmdpath=\"\((entry.path + [sub.name]).joined(separator: " "))\" ;;\n"
-            }
-        }
+        s += subcommandCases(entries)
         s += """
                         *) [[ -z $arg ]] && arg="$word" ;;
                     esac
@@ -227,14 +233,7 @@ enum CompletionScripts {
             """
         for entry in entries {
             s += "        \"\(entry.path.joined(separator: " "))\")\n"
-            var valueCases = ""
-            for option in entry.options where !option.isFlag {
-                let names = ["--" + option.long] + (option.short.map { ["-\($0)"] } ?? [])
-                valueCases += "                \(names.joined(separator: "|"))) \(complete(values(of: option))) ;;\n"
-            }
-            if !valueCases.isEmpty {
-                s += "            case \"$prev\" in\n" + valueCases + "            esac\n"
-            }
+            s += previousWordCases(entry, complete)
             let options = entry.options.map { ("--" + $0.long, $0.help) } + [("--help", "Show help information.")]
             s += "            if [[ \"$cur\" == -* ]]; then\n"
             s += "                items=(\(described(options)))\n"

@@ -150,17 +150,8 @@ struct DriftRenderer {
         return JSONOutput.string(document)
     }
 
-    private static func jsonValue(_ value: Value) -> Any {
-        switch value {
-        case .null: NSNull()
-        case .bool(let b): b
-        case .int(let i): i
-        case .string(let s): s
-        case .list(let l): l
-        case .secret: "(sensitive)"
-        case .document(let sha256, _): "sha256:\(sha256)"
-        }
-    }
+    /// Values as plan JSON writes them (secrets redacted).
+    private static func jsonValue(_ value: Value) -> Any { PlanRenderer.jsonValue(value) }
 
     // MARK: Prometheus
 

@@ -150,7 +150,8 @@ struct PlanRenderer {
         return false
     }
 
-    private static func jsonValue(_ value: Value) -> Any {
+    /// A value in plan (and drift) JSON: secrets as `(sensitive)`, documents by their SHA-256.
+    static func jsonValue(_ value: Value) -> Any {
         switch value {
         case .null: NSNull()
         case .bool(let b): b
