@@ -14,6 +14,10 @@ struct FaultTests {
         let base = workspace.path("base.db")
         let applied = try workspace.apply("config", state: base)
         try #require(applied.status == 0, "\(applied)")
+        // Files orgctl creates are readable by their owner only.
+        for file in [base, base + "-wal", base + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            #expect(try workspace.mode(file) == 0o600, "\(file)")
+        }
         try workspace.sqlite(base, "PRAGMA wal_checkpoint(TRUNCATE);")
         try workspace.edit("config/tenants/acme.yaml", replacing: "frank@acme.com: viewer", with: "frank@acme.com: member")
         return (workspace, base)
@@ -53,6 +57,7 @@ struct FaultTests {
             }
             #expect(bytes(database) == before, "\(command.joined(separator: " ")) changed \(database)", sourceLocation: sourceLocation)
         }
+        workspace.assertNoSecretLeaks(Array(Secrets.examples.values), sourceLocation: sourceLocation)
     }
 
     static func commands(_ database: String, verify: Bool = true) -> [[String]] {
