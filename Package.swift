@@ -34,10 +34,10 @@ let package = Package(
         // MARK: Tests (Swift Testing), one target per module plus end-to-end
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: strict),
         .testTarget(name: "SpecTests", dependencies: ["Spec"], resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "AuditTests", dependencies: ["Audit"], swiftSettings: strict),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "StateStore"], swiftSettings: strict),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "Crypto"], swiftSettings: strict),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "StateStore", "Crypto"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
-        .testTarget(name: "OrgctlCLITests", dependencies: ["OrgctlCLI"], swiftSettings: strict),
+        .testTarget(name: "OrgctlCLITests", dependencies: ["OrgctlCLI", "Spec"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [], exclude: ["Cases"], swiftSettings: strict),
     ]
 )

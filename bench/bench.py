@@ -219,6 +219,33 @@ class Bench:
                                        warm_up=False),
                    target=None, skipped=self.missing("apply"))
 
+    def drift_row(self):
+        """drift on a copy of the base database with 1% of tenants changed behind orgctl's back
+        (a member's role, a team's name and the seats quota of every 100th tenant, written with
+        Python's sqlite3 module), next to the no-change plan of the same configuration: here the
+        "floor" is orgctl plan itself, and the target is 1.2x."""
+        plan_db, drift_db = self.state("drift-plan"), self.state("drift")
+        return Row("drift (1% changed outside)",
+                   self.orgctl_command("orgctl plan (no changes), same configuration", ["plan", "--state", plan_db, self.config],
+                                       before=lambda: self.ensure_copy(plan_db)),
+                   self.orgctl_command("orgctl drift", ["drift", "--state", drift_db, self.config], ok=(3,),
+                                       before=lambda: self.ensure_drifted(drift_db)),
+                   target=1.2, skipped=self.missing("drift", "apply"))
+
+    def ensure_drifted(self, database):
+        """A copy of the base database with 1% of tenants changed outside orgctl, made once."""
+        if os.path.exists(database):
+            return
+        import sqlite3
+        self.copy_database(self.state("base"), database)
+        db = sqlite3.connect(database)
+        with db:
+            db.execute("UPDATE members SET role = CASE role WHEN 'viewer' THEN 'member' ELSE 'viewer' END "
+                       "WHERE email LIKE 'user000@%' AND tenant_id % 100 = 0")
+            db.execute("UPDATE teams SET name = name || ' (outside)' WHERE slug = 'team-00' AND tenant_id % 100 = 0")
+            db.execute("UPDATE quotas SET value = value + 1 WHERE scope = 'tenant' AND name = 'seats' AND scope_id % 100 = 0")
+        db.close()
+
     @staticmethod
     def apply_arguments(database, config):
         return ["apply", "--auto-approve", "--state", database, config]
@@ -278,12 +305,13 @@ class Bench:
             "plan": self.plan_row(),
             "apply-noop": self.noop_apply_row(),
             "apply-change": self.change_apply_row(),
+            "drift": self.drift_row(),
         }
         base = None  # True once a database holds the configuration; a message if that failed
         for key, row in rows.items():
             if wanted is not None and key not in wanted:
                 row.skipped = row.skipped or "skipped: not selected with --rows"
-            if key in ("plan", "apply-noop", "apply-change") and not row.skipped and base is not True:
+            if key in ("plan", "apply-noop", "apply-change", "drift") and not row.skipped and base is not True:
                 base = self.prepare_base() if base is None else base
                 if base is not True:
                     row.failed = base
@@ -299,11 +327,11 @@ class Bench:
                 continue
             if key == "apply-first":
                 self.copy_database(self.state("first"), self.state("base"))
-                for name in ("plan", "noop"):
+                for name in ("plan", "noop", "drift-plan", "drift"):
                     self.remove_database(self.state(name))
                 base = True
         # The table keeps the order the rows are usually read in.
-        order = ["validate", "plan", "apply-noop", "apply-first", "apply-change"]
+        order = ["validate", "plan", "apply-noop", "apply-first", "apply-change", "drift"]
         self.report([rows[k] for k in order], load_before, os.getloadavg())
 
     def prepare_base(self):
@@ -312,7 +340,7 @@ class Bench:
         database = self.state("base")
         log(f"filling {database} (untimed apply)")
         self.remove_database(database)
-        for name in ("plan", "noop"):
+        for name in ("plan", "noop", "drift-plan", "drift"):
             self.remove_database(self.state(name))
         try:
             execute([self.orgctl] + self.apply_arguments(database, self.config), self.env,
@@ -396,11 +424,11 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--tenants", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--rows", help="comma-separated: validate,plan,apply-noop,apply-first,apply-change")
+    parser.add_argument("--rows", help="comma-separated: validate,plan,apply-noop,apply-first,apply-change,drift")
     args = parser.parse_args()
     if args.repeats < 1 or args.tenants < 1:
         parser.error("--repeats and --tenants must be at least 1")
-    known = {"validate", "plan", "apply-noop", "apply-first", "apply-change"}
+    known = {"validate", "plan", "apply-noop", "apply-first", "apply-change", "drift"}
     unknown = set(args.rows.split(",")) - known if args.rows else set()
     if unknown:
         parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; rows are {', '.join(sorted(known))}")

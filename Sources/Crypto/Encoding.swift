@@ -103,3 +103,77 @@ public enum Base62 {
         }
     }
 }
+
+/// Standard Base 64 (RFC 4648 section 4): alphabet `A-Za-z0-9+/`, padded with `=`.
+///
+/// Decoding is strict, as signed notes and checkpoints need one spelling per value: no
+/// whitespace, no missing or extra padding, and the unused low bits of the last character
+/// must be zero (so `AB==` is refused where `AA==` is meant).
+public enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index + 3 <= bytes.count {
+            let group = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            for shift in [18, 12, 6, 0] { out.append(alphabet[Int(group >> UInt32(shift) & 0x3f)]) }
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest > 0 {
+            let group = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            out.append(alphabet[Int(group >> 18 & 0x3f)])
+            out.append(alphabet[Int(group >> 12 & 0x3f)])
+            out.append(rest == 2 ? alphabet[Int(group >> 6 & 0x3f)] : UInt8(ascii: "="))
+            out.append(UInt8(ascii: "="))
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The bytes whose ``encode(_:)`` is exactly `s`, or nil.
+    public static func decode(_ s: some StringProtocol) -> [UInt8]? {
+        let text = Array(s.utf8)
+        guard text.count.isMultiple(of: 4) else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count / 4 * 3)
+        var index = 0
+        while index < text.count {
+            let isLast = index + 4 == text.count
+            var group: UInt32 = 0
+            var padding = 0
+            for offset in 0..<4 {
+                let character = text[index + offset]
+                if character == UInt8(ascii: "=") {
+                    // Padding only at the end of the last group, in its last one or two places.
+                    guard isLast, offset >= 2 else { return nil }
+                    padding += 1
+                    group <<= 6
+                    continue
+                }
+                guard padding == 0, let digit = value(character) else { return nil }
+                group = group << 6 | UInt32(digit)
+            }
+            bytes.append(UInt8(group >> 16 & 0xff))
+            if padding < 2 { bytes.append(UInt8(group >> 8 & 0xff)) }
+            if padding < 1 { bytes.append(UInt8(group & 0xff)) }
+            // Canonical: the bits the padding leaves unused must be zero.
+            if padding == 1, group & 0xff != 0 { return nil }
+            if padding == 2, group & 0xffff != 0 { return nil }
+            index += 4
+        }
+        return bytes
+    }
+
+    private static func value(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): character - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): character - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "+"): 62
+        case UInt8(ascii: "/"): 63
+        default: nil
+        }
+    }
+}

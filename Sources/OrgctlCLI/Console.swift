@@ -74,6 +74,8 @@ public enum ExitCode {
     public static let failure: Int32 = 1
     /// `plan --detailed-exitcode`: the plan has changes.
     public static let changesPresent: Int32 = 2
+    /// `drift`: rows were changed outside orgctl since its last apply.
+    public static let drift: Int32 = 3
     /// EX_USAGE: the command line itself is wrong.
     public static let usage: Int32 = 64
 }

@@ -16,10 +16,13 @@ public enum Orgctl {
             files kept in git, checks them strictly, and reconciles a SQLite state database with them.
             """,
         inheritedOptions: [
-            .flag("no-color", help: "Never colour output (also when NO_COLOR is set).", env: "NO_COLOR"),
+            .flag("no-color", help: "Never colour output. Colour is only used on a terminal.", env: "NO_COLOR"),
             .flag("quiet", short: "q", help: "Print only results and errors, no progress or hints."),
         ],
-        subcommands: [ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, AuditCommand.spec])
+        subcommands: [
+            ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec,
+            InitCommand.spec, ExplainCommand.spec, SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
+        ])
 
     /// - Parameter lifetime: keeps large results alive until the process exits (see ``ProcessLifetime``).
     public static func run(_ arguments: [String], environment: [String: String], console: Console,
@@ -51,8 +54,19 @@ public enum Orgctl {
             case ["validate"]: return try ValidateCommand.run(parsed, context)
             case ["plan"]: return try PlanCommand.run(parsed, context)
             case ["apply"]: return try ApplyCommand.run(parsed, context)
+            case ["drift"]: return try DriftCommand.run(parsed, context)
+            case ["export"]: return try ExportCommand.run(parsed, context)
             case ["audit", "verify"]: return try AuditCommand.verify(parsed, context)
             case ["audit", "log"]: return try AuditCommand.log(parsed, context)
+            case ["init"]: return try InitCommand.run(parsed, context)
+            case ["explain"]: return try ExplainCommand.run(parsed, context)
+            case ["schema"]: return try SchemaCommand.run(parsed, context)
+            case ["addresses"]: return try AddressesCommand.run(parsed, context)
+            case ["completion"]: return try CompletionCommand.run(parsed, context)
+            case ["audit", "checkpoint"]: return try AuditLogCommands.checkpoint(parsed, context)
+            case ["audit", "keygen"]: return try AuditLogCommands.keygen(parsed, context)
+            case ["audit", "prove"]: return try AuditLogCommands.prove(parsed, context)
+            case ["audit", "consistency"]: return try AuditLogCommands.consistency(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage

@@ -12,18 +12,25 @@ public struct ApplyContext: Sendable {
     public var secrets: [String: [UInt8]]
     /// Refuse a plan that deletes more resources than this.
     public var maxDeletes: Int
+    /// Key material for the plan's API key issues and rotations (``Reconciler/issueKeys(for:)``),
+    /// keyed by address; only its prefix and hash are written.
+    public var issuedKeys: [String: IssuedKey]
 
-    public init(actor: String, source: String, time: String, secrets: [String: [UInt8]], maxDeletes: Int) {
+    public init(actor: String, source: String, time: String, secrets: [String: [UInt8]], maxDeletes: Int,
+                issuedKeys: [String: IssuedKey] = [:]) {
         self.actor = actor
         self.source = source
         self.time = time
         self.secrets = secrets
         self.maxDeletes = maxDeletes
+        self.issuedKeys = issuedKeys
     }
 }
 
 public struct ApplyResult: Sendable {
-    public var created = 0, updated = 0, deleted = 0
+    public var created = 0, updated = 0, deleted = 0, adopted = 0
+    /// Of `updated`, how many were renames; how many API keys were issued or rotated.
+    public var renamed = 0, keysIssued = 0
     public var firstSequence: Int64?
     public var lastSequence: Int64?
 }
@@ -38,6 +45,8 @@ public enum ApplyError: Error, Sendable {
     case auditBroken(ChainBreak)
     /// The plan was made against another database.
     case wrongDatabase(expected: String, actual: String)
+    /// The plan issues API keys, and no key material was made for these addresses.
+    case keysNotIssued(addresses: [String])
 }
 
 extension Reconciler {
@@ -57,6 +66,8 @@ extension Reconciler {
                                             byKind: byKind.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         }
         guard !plan.isEmpty else { return ApplyResult() }
+        let missingKeys = plan.changes.filter { $0.key != nil && $0.action != .delete && context.issuedKeys[$0.address] == nil }.map(\.address)
+        if !missingKeys.isEmpty { throw ApplyError.keysNotIssued(addresses: missingKeys) }
         return try store.write { transaction in
             // Is the state still what the plan was made from?
             let state: StoredState
@@ -77,13 +88,30 @@ extension Reconciler {
             if let broken = try transaction.verifyAuditChain() { throw ApplyError.auditBroken(broken) }
 
             var result = ApplyResult()
+            // Renamed rows (and what they hold) are stored under their old addresses until renamed below.
+            let renames = Renames(plan.changes)
+            let view = renames.translated(state)
+            /// Key material written for a change: before (the stored key, on rotation) and after.
+            func keyFields(_ change: Change) -> (before: [(String, Value)], after: [Attribute]) {
+                guard change.kind == .apiKey else { return ([], []) }
+                let issued = change.action == .delete ? nil : change.key.flatMap { _ in context.issuedKeys[change.address] }
+                guard issued != nil || change.action == .delete else { return ([], []) }
+                let old = change.action == .create ? nil : view.resource(at: change.address)?.resource
+                let before = [KeyMaterial.prefixAttribute, KeyMaterial.hashAttribute].compactMap { name -> (String, Value)? in
+                    guard let value = old?[name], !value.isNull else { return nil }
+                    return (name, value)
+                }
+                return (before, issued?.attributes ?? [])
+            }
             func audit(_ change: Change) throws -> Int64 {
+                let key = keyFields(change)
+                let reason = [change.renamedFrom.map { "renamed from \($0)" }, change.reason].compactMap { $0 }.joined(separator: "; ")
                 let sequence = try transaction.appendAudit { sequence in
                     AuditEntry(sequence: sequence, time: context.time, actor: context.actor, source: context.source, planID: plan.id,
                                action: change.action.rawValue, address: change.address,
-                               before: change.action == .create ? nil : auditObject(change.fields.map { ($0.name, $0.before) }),
-                               after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) }),
-                               reason: change.reason)
+                               before: change.action == .create || change.action == .adopt ? nil : auditObject(change.fields.map { ($0.name, $0.before) } + key.before),
+                               after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) } + key.after.map { ($0.name, $0.value) }),
+                               reason: reason.isEmpty ? nil : reason)
                 }
                 if result.firstSequence == nil { result.firstSequence = sequence }
                 result.lastSequence = sequence
@@ -99,8 +127,25 @@ extension Reconciler {
                 return values
             }
             func stored(_ address: String) throws -> StoredResource {
-                guard let found = state.resource(at: address) else { throw ApplyError.stale(addresses: [address]) }
+                guard let found = view.resource(at: address) else { throw ApplyError.stale(addresses: [address]) }
                 return found
+            }
+
+            // Renames first (tenants before what they hold), so creates below find parents by their new slugs;
+            // a renamed row's field changes are written with the other updates, under the rename's audit entry.
+            var renameSequences: [String: Int64] = [:]
+            let renamed = plan.changes.filter { $0.renamedFrom != nil }.sorted { ($0.parent == nil ? 0 : 1, $0.address) < ($1.parent == nil ? 0 : 1, $1.address) }
+            for change in renamed {
+                guard let from = change.renamedFrom, let row = state.resource(at: from) else { throw ApplyError.stale(addresses: [change.renamedFrom ?? change.address]) }
+                renameSequences[change.address] = try audit(change)
+                // A nested rename's old address, after its tenant's rename above.
+                let old = change.parent.map { "\($0)/\(change.kind.segment)/\(from.split(separator: "/").last ?? "")" } ?? from
+                try transaction.rename(row, from: old, to: change.address)
+                result.renamed += 1
+            }
+            // Teams below a renamed team keep their parent_id, but the parent's slug (which their digest covers) changed.
+            for team in renames.teamsWithRenamedParent(in: view) where team.appliedDigest == team.digest {
+                try transaction.refreshDigest(team)
             }
 
             // Creates (parents first; nested teams after their parents), then updates, then deletes (children first).
@@ -108,15 +153,22 @@ extension Reconciler {
             for change in creationOrder(creates) {
                 let sequence = try audit(change)
                 let resource = Resource(address: change.address, kind: change.kind, parent: change.parent,
-                                        attributes: change.fields.map { Attribute($0.name, $0.after) })
+                                        attributes: change.fields.map { Attribute($0.name, $0.after) } + keyFields(change).after)
                 _ = try transaction.create(resource, secrets: secrets(for: change), auditSequence: sequence)
                 result.created += 1
+                if change.key != nil { result.keysIssued += 1 }
             }
             for change in plan.changes where change.action == .update {
-                let sequence = try audit(change)
-                try transaction.update(try stored(change.address), changes: change.fields.map { Attribute($0.name, $0.after) },
+                let sequence = try renameSequences[change.address] ?? audit(change)
+                try transaction.update(try stored(change.address), changes: change.fields.map { Attribute($0.name, $0.after) } + keyFields(change).after,
                                        secrets: secrets(for: change), auditSequence: sequence)
                 result.updated += 1
+                if change.key != nil { result.keysIssued += 1 }
+            }
+            for change in plan.changes where change.action == .adopt {
+                let sequence = try audit(change)
+                try transaction.adopt(try stored(change.address), auditSequence: sequence)
+                result.adopted += 1
             }
             for change in deletionOrder(deletes) {
                 _ = try audit(change)

@@ -4,14 +4,29 @@ public import StateStore
 /// What a plan does to one resource.
 public enum Action: String, Sendable, Codable, CaseIterable {
     case create, update, delete
+    /// Record an existing row, written by something other than orgctl and equal to the
+    /// configuration, as applied (adoption): no platform row changes.
+    case adopt
 
     public var symbol: String {
         switch self {
         case .create: "+"
         case .update: "~"
         case .delete: "-"
+        case .adopt: "="
         }
     }
+}
+
+/// What apply does with an API key's secret: the plaintext is made at apply time and never planned.
+public enum KeyIssue: String, Sendable, Codable {
+    /// The key has no key material yet (a new key, or one stored before orgctl issued keys).
+    case issue
+    /// The `rotate` counter went up, or the scopes changed with `rotateOnScopeChange: true`.
+    case rotate
+
+    /// How plans show it: `key: (will be issued)`.
+    public var description: String { self == .issue ? "(will be issued)" : "(will be rotated)" }
 }
 
 /// One attribute's before and after (`.null` when absent).
@@ -41,9 +56,15 @@ public struct Change: Sendable {
     public var beforeDigest: String?
     /// The stored row was changed outside orgctl since orgctl last applied it.
     public var changedOutside: Bool
+    /// For a rename (an update): the address the row was stored under (`tenant/old`). The row, its id
+    /// and everything below it are kept; only the slug and the recorded addresses change.
+    public var renamedFrom: String?
+    /// For an API key: apply issues new key material.
+    public var key: KeyIssue?
 
     public init(address: String, kind: ResourceKind, parent: String?, action: Action, fields: [FieldChange],
-                reason: String? = nil, beforeDigest: String? = nil, changedOutside: Bool = false) {
+                reason: String? = nil, beforeDigest: String? = nil, changedOutside: Bool = false,
+                renamedFrom: String? = nil, key: KeyIssue? = nil) {
         self.address = address
         self.kind = kind
         self.parent = parent
@@ -52,6 +73,8 @@ public struct Change: Sendable {
         self.reason = reason
         self.beforeDigest = beforeDigest
         self.changedOutside = changedOutside
+        self.renamedFrom = renamedFrom
+        self.key = key
     }
 
     /// The tenant this change belongs to (`tenant/acme` for its members), or `platform` for the
@@ -78,13 +101,22 @@ public struct Plan: Sendable {
     public var secretSources: [String: SecretSource]
     /// How many resources the stored state held when planned (the base of the delete limit).
     public var storedCount: Int
+    /// What planning found about `previously:` against the stored state (unmatched earlier slugs are
+    /// warnings, ambiguous ones errors). A plan with errors must not be applied or saved.
+    public var diagnostics: [Diagnostic] = []
+
+    public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+    /// How many API keys apply would issue or rotate.
+    public var keyCount: Int { changes.count { $0.key != nil } }
 
     public var isEmpty: Bool { changes.isEmpty }
 
     public func count(_ action: Action) -> Int { changes.count { $0.action == action } }
 
-    /// `Plan: 3 to add, 2 to change, 1 to destroy.`
+    /// `Plan: 3 to add, 2 to change, 1 to destroy.` (and `, 4 to adopt` when there are adoptions).
     public var summary: String {
-        "Plan: \(count(.create)) to add, \(count(.update)) to change, \(count(.delete)) to destroy."
+        let adopt = count(.adopt)
+        return "Plan: \(count(.create)) to add, \(count(.update)) to change, \(count(.delete)) to destroy\(adopt > 0 ? ", \(adopt) to adopt" : "")."
     }
 }

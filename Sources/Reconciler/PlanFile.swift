@@ -37,6 +37,10 @@ public struct PlanFile: Codable, Sendable {
         public var beforeDigest: String?
         public var changedOutside: Bool
         public var fields: [FieldEntry]
+        /// A rename: the address the row was stored under.
+        public var renamedFrom: String?
+        /// An API key that apply issues (`issue`) or rotates (`rotate`); never key material.
+        public var key: KeyIssue?
     }
 
     public struct FieldEntry: Codable, Sendable {
@@ -101,7 +105,8 @@ public struct PlanFile: Codable, Sendable {
         changes = plan.changes.map { change in
             ChangeEntry(address: change.address, kind: change.kind.rawValue, parent: change.parent, action: change.action,
                         reason: change.reason, beforeDigest: change.beforeDigest, changedOutside: change.changedOutside,
-                        fields: change.fields.map { FieldEntry(name: $0.name, before: EncodedValue($0.before), after: EncodedValue($0.after)) })
+                        fields: change.fields.map { FieldEntry(name: $0.name, before: EncodedValue($0.before), after: EncodedValue($0.after)) },
+                        renamedFrom: change.renamedFrom, key: change.key)
         }
     }
 
@@ -156,7 +161,8 @@ public struct PlanFile: Codable, Sendable {
                 fields.append(FieldChange(name: field.name, before: before, after: after))
             }
             result.append(Change(address: entry.address, kind: kind, parent: entry.parent, action: entry.action, fields: fields,
-                                 reason: entry.reason, beforeDigest: entry.beforeDigest, changedOutside: entry.changedOutside))
+                                 reason: entry.reason, beforeDigest: entry.beforeDigest, changedOutside: entry.changedOutside,
+                                 renamedFrom: entry.renamedFrom, key: entry.key))
         }
         var sources: [String: SecretSource] = [:]
         for secret in secrets {

@@ -8,7 +8,10 @@ public enum Reconciler {
     ///
     /// Linear in the number of resources: one hash lookup per desired resource, with field-level
     /// diffs built only for resources whose attributes differ.
-    public static func plan(desired: DesiredState, stored: StoredState) -> Plan {
+    public static func plan(desired: DesiredState, stored original: StoredState) -> Plan {
+        // Renames: a pre-pass that resolves `previously:` and shows the stored state under the new addresses.
+        let (renames, diagnostics) = Renames.resolve(desired: desired, stored: original)
+        let stored = renames.translated(original)
         var upserts: [Change] = []
         var deletes: [Change] = []
         var deleted: Set<String> = []
@@ -30,7 +33,9 @@ public enum Reconciler {
                 return  // an unmanaged collection: left alone
             }
             deleted.insert(address)
-            let fields = s.resource.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: $0.value, after: .null) }
+            // An API key's key material is not configuration: its fingerprint goes to the audit entry only.
+            let fields = s.resource.attributes.filter { !$0.value.isNull && !KeyMaterial.isKeyMaterial($0.name) }
+                .map { FieldChange(name: $0.name, before: $0.value, after: .null) }
             deletes.append(Change(address: address, kind: s.resource.kind, parent: s.resource.parent, action: .delete, fields: fields,
                                   reason: reason, beforeDigest: s.digest.description, changedOutside: s.isDrifted || s.appliedDigest == nil))
         }
@@ -42,7 +47,8 @@ public enum Reconciler {
                 let fields = d.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: .null, after: $0.value) }
                 let vanished = missing.contains(d.address)
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .create, fields: fields,
-                                      reason: vanished ? "deleted outside orgctl" : nil, changedOutside: vanished))
+                                      reason: vanished ? "deleted outside orgctl" : nil, changedOutside: vanished,
+                                      key: d.kind == .apiKey ? .issue : nil))
                 continue
             }
             matched[position] = true
@@ -54,23 +60,30 @@ public enum Reconciler {
                     fields.append(FieldChange(name: attribute.name, before: before, after: attribute.value))
                 }
             }
-            if !fields.isEmpty {
+            let renamedFrom = renames.isEmpty ? nil : renames.storedAddresses[d.address]
+            let key = d.kind == .apiKey ? keyIssue(desired: d, stored: s.resource, fields: fields) : nil
+            if fields.isEmpty && s.appliedDigest == nil && renamedFrom == nil && key == nil {
+                // Equal to the configuration, but not written by orgctl: adopt it (record it as applied).
+                let adopted = s.resource.attributes.filter { !$0.value.isNull }.map { FieldChange(name: $0.name, before: .null, after: $0.value) }
+                upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .adopt, fields: adopted,
+                                      reason: "written outside orgctl; adopted as it is", beforeDigest: s.digest.description))
+            } else if !fields.isEmpty || renamedFrom != nil || key != nil {
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
                                       reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest.description,
-                                      changedOutside: s.isDrifted))
+                                      changedOutside: s.isDrifted, renamedFrom: renamedFrom, key: key))
             }
         }
         // Stored rows the configuration does not declare, parents before children (so a deleted
         // parent is known when its children are visited).
         var unmatched: [StoredResource] = []
         for (position, s) in have.enumerated() {
-            if s.appliedDigest != s.digest { drift[s.address] = s.digest.description }
+            if s.appliedDigest != s.digest { drift[original.resources[position].address] = s.digest.description }
             if !matched[position] { unmatched.append(s) }
         }
         unmatched.sort { $0.address < $1.address }
         for s in unmatched { delete(s) }
         upserts.sort { $0.address < $1.address }
-        for address in stored.missingApplied { drift[address] = "" }
+        for address in original.missingApplied { drift[address] = "" }
         // Deletes: grouped by top-level resource in address order, children before parents within a group.
         // (Each group is computed once: a comparator that splits addresses costs seconds at 480k deletes.)
         let groups = deletes.map(\.group)
@@ -87,7 +100,22 @@ public enum Reconciler {
             }
         }
         return Plan(id: planID(databaseID: stored.databaseID, auditHead: stored.auditHead, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
-                    changes: changes, drift: drift, secretSources: secrets, storedCount: stored.resources.count)
+                    changes: changes, drift: drift, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)
+    }
+
+    /// Whether apply issues key material for a declared API key that is stored: when `rotate` went up,
+    /// or when its scopes change and `rotateOnScopeChange` is true. A stored key without material
+    /// (recorded before orgctl issued keys, or adopted from the platform, whose keys live elsewhere)
+    /// is not issued one unasked: raise `rotate` for that.
+    static func keyIssue(desired: Resource, stored: Resource, fields: [FieldChange]) -> KeyIssue? {
+        if case .int(let after) = desired["rotate"] {
+            let before: Int64
+            if case .int(let n) = stored["rotate"] { before = n } else { before = 0 }
+            if after > before { return .rotate }
+        }
+        let onScopeChange = desired["rotateOnScopeChange"].isNull ? stored["rotateOnScopeChange"] : desired["rotateOnScopeChange"]
+        if onScopeChange == .bool(true), fields.contains(where: { $0.name == "scopes" }) { return .rotate }
+        return nil
     }
 
     /// `tenant/a/member/x` for the team member `tenant/a/team/t/member/x`.
@@ -102,6 +130,8 @@ public enum Reconciler {
         hasher.update(Array("\(databaseID)\n\(auditHead.sequence)\n\(auditHead.hash)\n".utf8))
         for change in changes {
             hasher.update(Array("\(change.action.rawValue) \(change.address)\n".utf8))
+            if let from = change.renamedFrom { hasher.update(Array("renamed-from \(from)\n".utf8)) }
+            if let key = change.key { hasher.update(Array("key \(key.rawValue)\n".utf8)) }
             for field in change.fields {
                 hasher.update(Array("\(field.name)=\(digestText(field.before))>\(digestText(field.after))\n".utf8))
             }
@@ -124,11 +154,13 @@ public enum Reconciler {
     /// addresses from the audit log).
     public static func staleAddresses(_ plan: Plan, current: StoredState) -> [String] {
         var stale: Set<String> = []
+        let renames = Renames(plan.changes)
         for change in plan.changes {
-            let now = current.resource(at: change.address)
+            // Renamed rows (and what they hold) are stored under their old addresses until applied.
+            let now = current.resource(at: renames.isEmpty ? change.address : renames.stored(change.address))
             switch change.action {
             case .create: if now != nil { stale.insert(change.address) }
-            case .update, .delete: if now?.digest.description != change.beforeDigest { stale.insert(change.address) }
+            case .update, .delete, .adopt: if now?.digest.description != change.beforeDigest { stale.insert(change.address) }
             }
         }
         var drift: [String: String] = [:]

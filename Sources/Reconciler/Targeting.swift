@@ -56,8 +56,20 @@ extension Plan {
             if targeted && !excluded { keep.insert(change.address) }
         }
         // Keep what a kept create needs that is also being created: its parent, the parent team a
-        // team names, and the tenant member a team membership refers to.
+        // team names, and the tenant member a team membership refers to. Keep the renames of a kept
+        // change's ancestors too: what it changes is stored under their new addresses only once they are renamed.
         let creates = Dictionary(changes.filter { $0.action == .create }.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        let renames = Dictionary(changes.filter { $0.renamedFrom != nil }.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        if !renames.isEmpty {
+            for change in changes where keep.contains(change.address) {
+                // Ancestors are the even-length prefixes: `tenant/a` and `tenant/a/team/b` of `tenant/a/team/b/member/c`.
+                let parts = change.address.split(separator: "/", omittingEmptySubsequences: false)
+                for length in stride(from: 2, to: parts.count, by: 2) {
+                    let ancestor = parts[..<length].joined(separator: "/")
+                    if renames[ancestor] != nil { keep.insert(ancestor) }
+                }
+            }
+        }
         func dependencies(of change: Change) -> [String] {
             var result: [String] = []
             if let parent = change.parent { result.append(parent) }

@@ -56,6 +56,7 @@ public struct ConfigurationLoader: Sendable {
         }
         let platform = checkPlatformCount(platforms, files: files, &diagnostics)
         tenants = checkTenantSlugs(tenants, &diagnostics)
+        Validator.checkRenames(tenants.map { ($0.slug, $0.location, $0.previously) }, what: "tenant", in: "the configuration", &diagnostics)
         let today = Self.calendarDate(now)
         Validator(today: today, now: now.timeIntervalSince1970)
             .validate(platform: platform, tenants: tenants, diagnostics: &diagnostics)

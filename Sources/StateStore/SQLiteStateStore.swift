@@ -25,6 +25,13 @@ public protocol StateTransaction {
     /// Writes `changes` into an existing row.
     func update(_ stored: StoredResource, changes: [Attribute], secrets: [String: [UInt8]], auditSequence: Int64) throws
     func delete(_ stored: StoredResource) throws
+    /// Renames a tenant, team or role in place: its slug and the recorded addresses of it and of
+    /// everything below it move from `oldAddress` to `newAddress`; row ids and child rows stay.
+    func rename(_ stored: StoredResource, from oldAddress: String, to newAddress: String) throws
+    /// Records `stored`'s digest as what orgctl applied (a row whose digest changed with a rename).
+    func refreshDigest(_ stored: StoredResource) throws
+    /// Records an existing row as applied (adoption): writes no platform row.
+    func adopt(_ stored: StoredResource, auditSequence: Int64) throws
     /// Appends an audit entry to the chain and returns its sequence number.
     func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64
     /// Verifies the whole chain before anything is appended.
@@ -46,7 +53,15 @@ public final class SQLiteStateStore: StateStore {
     /// Opens (and for `.readWrite`, creates or migrates) the database at `path`.
     ///
     /// Returns nil for `.readOnly` when the file does not exist yet: the state is empty.
-    public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?) throws(StateError) -> SQLiteStateStore? {
+    ///
+    /// - Parameter readsOlderSchema: for `.readOnly`, accept a database of an older schema version
+    ///   as it is instead of asking for a migration (the audit commands read `orgctl_audit`, which
+    ///   every version has; check `schemaVersion` before using newer tables).
+    /// - Parameter adopt: a platform database that orgctl did not create (see ``isAdoptable``) opens
+    ///   read-only as a state that orgctl never applied; read-write only with `adopt`, which adds
+    ///   orgctl's own tables to it and changes no platform row.
+    public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?,
+                            readsOlderSchema: Bool = false, adopt: Bool = false) throws(StateError) -> SQLiteStateStore? {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {
             if access == .readOnly { return nil }
@@ -62,7 +77,7 @@ public final class SQLiteStateStore: StateStore {
         do {
             let db = try SQLiteConnection(path: path, mode: access == .readOnly ? .readOnly : .readWrite,
                                           busyTimeoutMilliseconds: lockTimeoutMilliseconds)
-            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access)
+            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access, readsOlderSchema: readsOlderSchema, adopt: adopt)
             return store
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
@@ -73,23 +88,52 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access) throws {
+    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, readsOlderSchema: Bool, adopt: Bool) throws {
         self.db = db
         self.path = path
         self.key = key
         self.databaseID = ""
-        try prepare(access: access)
+        try prepare(access: access, readsOlderSchema: readsOlderSchema, adopt: adopt)
     }
 
-    private func prepare(access: Access) throws {
+    /// True when the database holds platform tables written by something other than orgctl and
+    /// has not been adopted yet (it opened read-only with empty stand-ins for orgctl's tables).
+    public private(set) var isUnadopted = false
+
+    private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
         let version = Int(try integerPragma("user_version"))
         let applicationID = try integerPragma("application_id")
         let tableCount = try db.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
         let isEmpty = tableCount == .integer(0)
         if !isEmpty && applicationID != Int64(Schema.applicationID) {
-            throw StateError(.notOrgctl, "'\(path)' is a SQLite database, but not an orgctl state database",
-                             help: "point --state (or ORGCTL_STATE) at an orgctl database, or at a new file name")
+            guard applicationID == 0, version == 0, let missingColumns = try adoptableLayout() else {
+                throw StateError(.notOrgctl, "'\(path)' is a SQLite database, but not an orgctl state database",
+                                 help: "point --state (or ORGCTL_STATE) at an orgctl database, or at a new file name (a platform database can be adopted when its tables are exactly those of docs/state-schema.md)")
+            }
+            try db.execute("PRAGMA foreign_keys = ON")
+            if access == .readOnly {
+                // Empty stand-ins for orgctl's tables, in the connection's own temporary schema:
+                // the file is not touched, and every row reads as never applied.
+                try db.execute(Schema.unadoptedStandIns)
+                // Columns of later layouts that the platform's tables lack read as NULL, through
+                // temporary views that shadow the tables for this connection only.
+                for (table, columns) in missingColumns.sorted(by: { $0.key < $1.key }) {
+                    let extra = columns.map { "NULL AS \($0)" }.joined(separator: ", ")
+                    try db.execute("CREATE TEMP VIEW \(table) AS SELECT *, \(extra) FROM main.\(table)")
+                }
+                isUnadopted = true
+                return
+            }
+            guard adopt else {
+                throw StateError(.notOrgctl, "'\(path)' holds platform tables that orgctl did not write, and has not been adopted",
+                                 help: "to adopt it: 'orgctl export --state \(path) OUT', review OUT, then 'orgctl apply OUT --state \(path) --adopt'")
+            }
+            try db.execute("PRAGMA journal_mode = WAL")
+            try db.execute("PRAGMA synchronous = FULL")
+            try migrate(from: 0, fresh: true, adopting: true)
+            databaseID = try metaValue("database_id") ?? ""
+            return
         }
         if version > Schema.currentVersion {
             throw StateError(.newerSchema, "'\(path)' has schema version \(version), newer than this orgctl understands (\(Schema.currentVersion))",
@@ -104,32 +148,105 @@ public final class SQLiteStateStore: StateStore {
             }
         } else if version < Schema.currentVersion {
             if isEmpty { return }  // a new, empty file: the state is empty
+            if readsOlderSchema, version >= 1 {
+                databaseID = try metaValue("database_id") ?? ""
+                return
+            }
             throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
                              help: "run 'orgctl apply' (it migrates the database) and then plan again")
         }
         databaseID = try metaValue("database_id") ?? ""
     }
 
-    private func migrate(from version: Int, fresh: Bool) throws {
+    /// Runs the migrations from `version`; `adopting` creates only orgctl's own tables for version 0
+    /// (the platform tables are there already).
+    /// One migration step of adoption: orgctl's own tables for step 0 (the platform tables exist),
+    /// and for later steps every statement but the columns the platform's tables already have
+    /// (a platform that followed a later documented layout).
+    private func adoptStep(_ step: Int) throws {
+        guard step > 0 else { return try db.execute(Schema.orgctlTablesV1) }
+        for statement in Schema.migrations[step].split(separator: ";") {
+            let sql = statement.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !sql.isEmpty else { continue }
+            let words = sql.split(whereSeparator: \.isWhitespace)
+            if words.count >= 6, words[0].uppercased() == "ALTER", words[3].uppercased() == "ADD", words[4].uppercased() == "COLUMN" {
+                let exists = try db.prepare("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2")
+                try exists.bind([.text(String(words[2])), .text(String(words[5]))])
+                _ = try exists.step()
+                if exists.int(at: 0) > 0 { continue }
+            }
+            try db.execute(sql)
+        }
+    }
+
+    private func migrate(from version: Int, fresh: Bool, adopting: Bool = false) throws {
         try db.transaction(.immediate) {
-            // Re-check inside the lock: another process may have migrated meanwhile.
+            // Re-check inside the lock: another process may have migrated (or adopted) meanwhile.
             let current = Int(try integerPragma("user_version"))
             guard current < Schema.currentVersion else { return }
+            if adopting, try integerPragma("application_id") != 0 { return }
             for step in current..<Schema.currentVersion {
-                try db.execute(Schema.migrations[step])
+                if adopting {
+                    try adoptStep(step)
+                } else {
+                    try db.execute(Schema.migrations[step])
+                }
+                // The tree over the entries already written, in the same transaction.
+                if step == Schema.merkleMigration { try MerkleStorage(db: db).backfill() }
             }
             if current == 0 {
                 let id = Hex.encode(try SecureRandom.bytes(count: 16))
                 let insert = try db.prepare("INSERT INTO orgctl_meta (key, value) VALUES (?1, ?2)")
                 try insert.run([.text("database_id"), .text(id)])
                 try insert.run([.text("created_at"), .text(ISO8601DateFormatter().string(from: Date()))])
+                if adopting { try insert.run([.text("adopted"), .text("true")]) }
             }
             try db.execute("PRAGMA application_id = \(Schema.applicationID)")
             try db.execute("PRAGMA user_version = \(Schema.currentVersion)")
         }
     }
 
-    private func integerPragma(_ name: String) throws -> Int64 {
+    /// True when every platform table of ``Schema/platformTablesV1`` exists with exactly its
+    /// columns and no `orgctl_` table exists: a platform database that orgctl can adopt.
+    /// The platform tables' layout as of some schema version — version 1's, or what a later
+    /// migration step made of them (the platform may have followed the documented schema) — with
+    /// no `orgctl_` table: a platform database that orgctl can adopt. Returns, per table, the
+    /// columns the current layout has and the database lacks (for read-only stand-ins); nil when
+    /// the database is not adoptable.
+    private func adoptableLayout() throws -> [String: [String]]? {
+        let own = try db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'orgctl\\_%' ESCAPE '\\'").all().first?.first
+        guard own == .integer(0) else { return nil }
+        func columns(_ connection: SQLiteConnection, _ table: String) throws -> [String] {
+            let statement = try connection.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY name")
+            try statement.bind([.text(table)])
+            var names: [String] = []
+            while try statement.step() { names.append(statement.text(at: 0)) }
+            return names
+        }
+        // The platform tables of every schema version, built in memory step by step.
+        let reference = try SQLiteConnection(path: ":memory:", mode: .readWriteCreate, busyTimeoutMilliseconds: 0)
+        try reference.execute(Schema.platformTablesV1)
+        var tables: [String] = []
+        for row in try reference.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() {
+            if case .text(let table)? = row.first { tables.append(table) }
+        }
+        try reference.execute(Schema.orgctlTablesV1)
+        let actual = try tables.map { try columns(db, $0) }
+        var matched = false
+        for step in 1...Schema.currentVersion {
+            if try tables.map({ try columns(reference, $0) }) == actual { matched = true }
+            if step < Schema.currentVersion { try reference.execute(Schema.migrations[step]) }
+        }
+        guard matched else { return nil }
+        var missing: [String: [String]] = [:]
+        for (table, have) in zip(tables, actual) {
+            let lacking = try columns(reference, table).filter { !have.contains($0) }
+            if !lacking.isEmpty { missing[table] = lacking }
+        }
+        return missing
+    }
+
+    func integerPragma(_ name: String) throws -> Int64 {
         if case .integer(let value) = try db.pragma(name) { return value }
         return 0
     }
@@ -148,6 +265,34 @@ public final class SQLiteStateStore: StateStore {
                 let state = try readUnlocked()
                 dataVersionAtRead = try integerPragma("data_version")
                 return state
+            }
+        } catch let error as SQLiteError {
+            throw StateError(error, path: path)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw StateError(.other, "reading '\(path)' failed: \(error)", help: "run 'orgctl audit verify'")
+        }
+    }
+
+    /// The state, and what orgctl last applied to every row that drifted or was deleted outside
+    /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
+    public func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource]) {
+        do {
+            return try db.transaction(.deferred) { () throws -> (state: StoredState, applied: [String: AppliedResource]) in
+                let state = try readUnlocked()
+                var addresses = state.missingApplied
+                for resource in state.resources where resource.isDrifted { addresses.append(resource.address) }
+                let statement = try db.prepare("SELECT kind, applied, audit_seq FROM orgctl_resources WHERE address = ?1")
+                var applied: [String: AppliedResource] = [:]
+                for address in addresses {
+                    statement.reset()
+                    try statement.bind([.text(address)])
+                    guard try statement.step(), let kind = ResourceKind(rawValue: statement.text(at: 0)) else { continue }
+                    let attributes = statement.optionalBlob(at: 1).flatMap(AppliedValues.decode)
+                    applied[address] = AppliedResource(address: address, kind: kind, attributes: attributes, auditSequence: statement.int(at: 2))
+                }
+                return (state, applied)
             }
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
@@ -259,6 +404,8 @@ final class SQLiteStateTransaction: StateTransaction {
     private var db: SQLiteConnection { store.db }
     private var rowIDs: [String: Int64] = [:]
     private var head: AuditHead?
+    /// The right edge of the Merkle tree, read on the first append.
+    private var tree: CompactRange?
 
     init(store: SQLiteStateStore) {
         self.store = store
@@ -294,15 +441,23 @@ final class SQLiteStateTransaction: StateTransaction {
     func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64 {
         let current = try auditHead
         let sequence = current.sequence + 1
-        let entry = build(sequence)
-        let record = StoredAuditRecord(entry: entry, previousHash: Hex.decode(current.hash) ?? AuditHash.genesis)
+        let bytes = build(sequence).canonicalBytes()
+        let previous = Hex.decode(current.hash) ?? AuditHash.genesis
+        let leaf = AuditHash.leaf(bytes)
+        let hash = AuditHash.chain(previous: previous, leaf: leaf)
         let insert = try db.cached("INSERT INTO orgctl_audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")
         try insert.bind(int: sequence, at: 1)
-        try insert.bind(blob: record.entry, at: 2)
-        try insert.bind(blob: record.previousHash, at: 3)
-        try insert.bind(blob: record.hash, at: 4)
+        try insert.bind(blob: bytes, at: 2)
+        try insert.bind(blob: previous, at: 3)
+        try insert.bind(blob: hash, at: 4)
         try insert.run()
-        head = AuditHead(sequence: sequence, hash: Hex.encode(record.hash))
+        // The Merkle tree grows in the same transaction: leaf `sequence - 1`, and every perfect
+        // subtree it completes at a stored level.
+        let storage = MerkleStorage(db: db)
+        if tree == nil { tree = try storage.compactRange(size: current.sequence) }
+        // Mutated in place (`tree!`), so the right edge is not copied on every append.
+        try tree!.append(leafHash: leaf) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
+        head = AuditHead(sequence: sequence, hash: Hex.encode(hash))
         return sequence
     }
 
@@ -431,12 +586,72 @@ final class SQLiteStateTransaction: StateTransaction {
         rowIDs[stored.address] = nil
     }
 
+    func rename(_ stored: StoredResource, from oldAddress: String, to newAddress: String) throws {
+        let map = TableMap.of(stored.resource.kind)
+        guard let keyColumn = map.keyColumn, [.tenant, .team, .role, .tenantRole].contains(stored.resource.kind) else {
+            throw StateError(.other, "internal error: a \(stored.resource.kind.rawValue) cannot be renamed", help: "report this as a bug")
+        }
+        let slug = String(newAddress.split(separator: "/").last ?? "")
+        try db.cached("UPDATE \(map.table) SET \(keyColumn) = ?1 WHERE id = ?2").run([.text(slug), .integer(stored.rowID)])
+        // Secrets are sealed to their address: re-seal the tenant's under the new one (same values).
+        if stored.resource.kind == .tenant {
+            try reseal(tenantID: stored.rowID, from: oldAddress, to: newAddress)
+        }
+        // Addresses below `a` sort from `a/` up to (not including) `a0` ('0' follows '/'): two range
+        // updates over the unique address index, linear in what moves. Records already under the new
+        // address can only be stale (their rows are gone, or the rename would be ambiguous): drop them.
+        let (newLow, newHigh) = (SQLiteValue.text(newAddress + "/"), SQLiteValue.text(newAddress + "0"))
+        try db.cached("DELETE FROM orgctl_resources WHERE address = ?1").run([.text(newAddress)])
+        try db.cached("DELETE FROM orgctl_resources WHERE address >= ?1 AND address < ?2").run([newLow, newHigh])
+        try db.cached("UPDATE orgctl_resources SET address = ?1 WHERE address = ?2").run([.text(newAddress), .text(oldAddress)])
+        try db.cached("UPDATE orgctl_resources SET address = ?1 || substr(address, ?2) WHERE address >= ?3 AND address < ?4")
+            .run([.text(newAddress), .integer(Int64(oldAddress.utf8.count + 1)), .text(oldAddress + "/"), .text(oldAddress + "0")])
+        rowIDs = [:]
+    }
+
+    /// Re-encrypts the tenant's webhook and OIDC client secrets for its new address.
+    private func reseal(tenantID: Int64, from oldAddress: String, to newAddress: String) throws {
+        let sealed: [(table: String, prefix: String, segment: String, attribute: String)] = [
+            ("webhooks", "secret", "webhook", "secret"), ("sso_providers", "client_secret", "sso", "clientSecret"),
+        ]
+        for (table, prefix, segment, attribute) in sealed {
+            let select = try db.cached("SELECT id, name, \(prefix)_ciphertext FROM \(table) WHERE tenant_id = ?1 AND \(prefix)_ciphertext IS NOT NULL")
+            try select.bind([.integer(tenantID)])
+            var rows: [(id: Int64, name: String, ciphertext: [UInt8])] = []
+            while try select.step() { rows.append((select.int(at: 0), select.text(at: 1), select.blob(at: 2))) }
+            select.reset()
+            guard !rows.isEmpty else { continue }
+            guard let key = store.key else {
+                throw StateError(.missingKey, "renaming \(oldAddress) to \(newAddress) re-encrypts its secrets, which are bound to their addresses, and no state key was given",
+                                 help: "set ORGCTL_STATE_KEY (the key the database's secrets were written with) or pass --state-key-file")
+            }
+            let update = try db.cached("UPDATE \(table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2 WHERE id = ?3")
+            for row in rows {
+                // A value sealed with another state key cannot be opened; it stays as it is (unreadable
+                // with this key before and after), and the plan already shows it as changed if declared.
+                guard let value = try? key.open(row.ciphertext, address: "\(oldAddress)/\(segment)/\(row.name)", attribute: attribute) else { continue }
+                let resealed = try key.seal(value, address: "\(newAddress)/\(segment)/\(row.name)", attribute: attribute)
+                try update.run([.blob(resealed), .text(key.keyID), .integer(row.id)])
+            }
+        }
+    }
+
+    func refreshDigest(_ stored: StoredResource) throws {
+        try db.cached("UPDATE orgctl_resources SET digest = ?1, address = ?2, applied = ?3 WHERE kind = ?4 AND row_id = ?5")
+            .run([.text(ResourceDigest.of(stored.resource).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
+                  .text(stored.resource.kind.rawValue), .integer(stored.rowID)])
+    }
+
+    func adopt(_ stored: StoredResource, auditSequence: Int64) throws {
+        try recordApplied(stored.resource, rowID: stored.rowID, auditSequence: auditSequence)
+    }
+
     private func recordApplied(_ resource: Resource, rowID: Int64, auditSequence: Int64) throws {
         // REPLACE also drops a stale row recorded under the same address (its row was deleted outside orgctl).
         let statement = try db.cached(
-            "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)")
+            "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
-                           .text(ResourceDigest.of(resource).description), .integer(auditSequence)])
+                           .text(ResourceDigest.of(resource).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
     }
 
     /// Writes one attribute that does not live in a column of the kind's own table.

@@ -5,17 +5,88 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 1
+    static let currentVersion = 4
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     static let migrations: [String] = [
         // 0 -> 1: the first layout.
+        orgctlTablesV1 + platformTablesV1,
+        // 1 -> 2: API keys issued by apply: the rotation counter and its scope rule, and the key's
+        // display prefix and SHA-256 (never the key).
         """
+        ALTER TABLE api_keys ADD COLUMN rotation INTEGER;
+        ALTER TABLE api_keys ADD COLUMN rotate_on_scope_change INTEGER;
+        ALTER TABLE api_keys ADD COLUMN key_prefix TEXT;
+        ALTER TABLE api_keys ADD COLUMN key_sha256 TEXT;
+        """,
+        // 2 -> 3: the RFC 9162 Merkle tree over the audit entries (docs/audit-chain.md section 7).
+        // Only perfect subtrees at levels 4, 8, 12, … are stored; the rest is computed from them
+        // and from the entries. `SQLiteStateStore` fills it in for existing entries in the same
+        // transaction (see `merkleMigration`).
+        """
+        CREATE TABLE orgctl_merkle (
+            level INTEGER NOT NULL CHECK (level > 0 AND level % 4 = 0),
+            idx   INTEGER NOT NULL CHECK (idx >= 0),
+            hash  BLOB NOT NULL CHECK (length(hash) = 32),
+            PRIMARY KEY (level, idx)
+        ) STRICT, WITHOUT ROWID;
+        """,
+        // 3 -> 4: the attribute values orgctl wrote, for `orgctl drift` (see AppliedValues).
+        // Rows applied before this step keep NULL until orgctl writes them again.
+        """
+        ALTER TABLE orgctl_resources ADD COLUMN applied BLOB;
+        """,
+    ]
+
+    /// The step that creates `orgctl_merkle`: after it runs, the tree is computed for the entries already stored.
+    static let merkleMigration = 2
+
+    /// Levels of the Merkle tree stored in `orgctl_merkle`: multiples of this (never level 0, whose
+    /// hashes are the entries' leaf hashes). Any other node is folded from at most 2^(stride-1)
+    /// stored nodes or entries, so a proof stays O(log n) reads while the table holds about one
+    /// row per 15 entries.
+    static let merkleStride = 4
+
+    static func isStoredMerkleLevel(_ level: Int) -> Bool { level > 0 && level % merkleStride == 0 }
+
+    /// orgctl's own tables as of version 1: what adopting a platform database adds to it
+    /// (before the later migration steps run).
+    static let orgctlTablesV1 = """
         CREATE TABLE orgctl_meta (
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL
         ) STRICT;
 
+        CREATE TABLE orgctl_resources (
+            kind      TEXT NOT NULL,
+            row_id    INTEGER NOT NULL,
+            address   TEXT NOT NULL UNIQUE,
+            digest    TEXT NOT NULL,
+            audit_seq INTEGER NOT NULL,
+            PRIMARY KEY (kind, row_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE orgctl_audit (
+            seq       INTEGER PRIMARY KEY,
+            entry     BLOB NOT NULL,
+            prev_hash BLOB NOT NULL,
+            hash      BLOB NOT NULL
+        ) STRICT;
+        """
+
+    /// Read-only stand-ins for orgctl's tables in a platform database not adopted yet, created in
+    /// the connection's temporary schema (which shadows nothing: the file has no `orgctl_` tables).
+    static let unadoptedStandIns = """
+        CREATE TEMP TABLE orgctl_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TEMP TABLE orgctl_resources (kind TEXT, row_id INTEGER, address TEXT, digest TEXT, audit_seq INTEGER, applied BLOB,
+                                            PRIMARY KEY (kind, row_id));
+        CREATE TEMP TABLE orgctl_audit (seq INTEGER PRIMARY KEY, entry BLOB, prev_hash BLOB, hash BLOB);
+        CREATE TEMP TABLE orgctl_merkle (level INTEGER, idx INTEGER, hash BLOB, PRIMARY KEY (level, idx));
+        """
+
+    /// The platform tables as of version 1. A database created by something other than orgctl
+    /// can be adopted when its tables have exactly these names and columns.
+    static let platformTablesV1 = """
         CREATE TABLE plans (
             id         INTEGER PRIMARY KEY,
             slug        TEXT NOT NULL UNIQUE,
@@ -158,21 +229,5 @@ enum Schema {
             UNIQUE (tenant_id, name)
         ) STRICT;
 
-        CREATE TABLE orgctl_resources (
-            kind      TEXT NOT NULL,
-            row_id    INTEGER NOT NULL,
-            address   TEXT NOT NULL UNIQUE,
-            digest    TEXT NOT NULL,
-            audit_seq INTEGER NOT NULL,
-            PRIMARY KEY (kind, row_id)
-        ) STRICT, WITHOUT ROWID;
-
-        CREATE TABLE orgctl_audit (
-            seq       INTEGER PRIMARY KEY,
-            entry     BLOB NOT NULL,
-            prev_hash BLOB NOT NULL,
-            hash      BLOB NOT NULL
-        ) STRICT;
         """
-    ]
 }

@@ -204,7 +204,12 @@ struct StateReader {
             bool(statement, 8, "enabled", &attributes)
             rows.add("\(tenant)/webhook/\(statement.text(at: 2))", .webhook, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
-        statement = try db.prepare("SELECT id, tenant_id, name, description, scopes, rate_limit, expires FROM api_keys")
+        statement = try db.prepare(
+            """
+            SELECT id, tenant_id, name, description, scopes, rate_limit, expires,
+                   rotation, rotate_on_scope_change, key_prefix, key_sha256
+            FROM api_keys
+            """)
         while try statement.step() {
             guard let tenant = tenant(1) else { continue }
             var attributes: [Attribute] = []
@@ -212,6 +217,10 @@ struct StateReader {
             list(statement, 4, "scopes", &attributes)
             text(statement, 5, "rateLimit", &attributes)
             text(statement, 6, "expires", &attributes)
+            integer(statement, 7, "rotate", &attributes)
+            bool(statement, 8, "rotateOnScopeChange", &attributes)
+            text(statement, 9, KeyMaterial.prefixAttribute, &attributes)
+            text(statement, 10, KeyMaterial.hashAttribute, &attributes)
             rows.add("\(tenant)/apikey/\(statement.text(at: 2))", .apiKey, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
         return rows.resources

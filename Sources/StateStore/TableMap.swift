@@ -80,6 +80,8 @@ struct TableMap {
             TableMap(table: "api_keys", keyColumn: "name", quotaScope: nil, storage: [
                 "description": .column("description", .text), "scopes": .column("scopes", .list),
                 "rateLimit": .column("rate_limit", .text), "expires": .column("expires", .text),
+                "rotate": .column("rotation", .integer), "rotateOnScopeChange": .column("rotate_on_scope_change", .bool),
+                KeyMaterial.prefixAttribute: .column("key_prefix", .text), KeyMaterial.hashAttribute: .column("key_sha256", .text),
             ])
         }
     }

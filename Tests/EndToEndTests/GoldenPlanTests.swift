@@ -53,7 +53,8 @@ struct GoldenPlanTests {
 
         let prior = folder.appendingPathComponent("prior")
         if manager.fileExists(atPath: prior.path) {
-            let applied = try workspace.run(["apply", prior.path, "--state", database, "--auto-approve", "--source", "test", "--no-color"],
+            let applied = try workspace.run(["apply", prior.path, "--state", database, "--auto-approve", "--source", "test", "--no-color",
+                                             "--secrets-out", try workspace.newKeysFile()],
                                             environment: try Self.environmentFile(folder, "prior.env"))
             try #require(applied.status == 0, "the prior configuration did not apply: \(applied)")
         }

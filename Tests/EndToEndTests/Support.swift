@@ -290,8 +290,16 @@ extension String {
 extension Workspace {
     /// `orgctl apply DIR --auto-approve` with reproducible provenance.
     @discardableResult
+    /// Issued API keys go to a new `--secrets-out` file under `.keys/` (standard output is not a terminal).
     func apply(_ path: String, state: String, _ extra: [String] = [], environment: [String: String] = [:], unset: [String] = []) throws -> Run {
-        try run(["apply", path, "--state", state, "--auto-approve", "--source", "test", "--no-color"] + extra, environment: environment, unset: unset)
+        try run(["apply", path, "--state", state, "--auto-approve", "--source", "test", "--no-color", "--secrets-out", newKeysFile()] + extra,
+                environment: environment, unset: unset)
+    }
+
+    /// A fresh path for `apply --secrets-out` (the file does not exist yet).
+    func newKeysFile() throws -> String {
+        try FileManager.default.createDirectory(at: url.appendingPathComponent(".keys"), withIntermediateDirectories: true)
+        return path(".keys/\(UUID().uuidString).txt")
     }
 
     @discardableResult

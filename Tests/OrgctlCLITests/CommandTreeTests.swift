@@ -23,11 +23,22 @@ struct CommandTreeTests {
         #expect(Orgctl.commands.validationProblems() == [])
     }
 
-    @Test(arguments: [["validate"], ["plan"], ["apply"], ["audit"], ["audit", "verify"], ["audit", "log"]])
+    @Test(arguments: [["validate"], ["plan"], ["apply"], ["audit"], ["audit", "verify"], ["audit", "log"], ["init"], ["explain"], ["schema"],
+                      ["addresses"], ["completion"]])
     func everyCommandHasHelp(_ path: [String]) {
         let captured = Captured()
         #expect(captured.run(path + ["--help"]) == ExitCode.success)
         #expect(captured.out.contains("USAGE: orgctl \(path.joined(separator: " "))"))
+    }
+
+    @Test("every help page fits in 80 columns", arguments: [[], ["validate"], ["plan"], ["apply"], ["audit"], ["audit", "verify"],
+                                                           ["audit", "log"], ["init"], ["explain"], ["schema"], ["addresses"], ["completion"]])
+    func helpWidth(_ path: [String]) {
+        let captured = Captured()
+        #expect(captured.run(path + ["--help"]) == ExitCode.success)
+        for line in captured.out.split(separator: "\n") {
+            #expect(line.count <= 80, "\(line.count) columns: \(line)")
+        }
     }
 
     @Test("--version prints the version")

@@ -18,7 +18,7 @@ import Testing
             "unknown key far from every allowed key lists the allowed keys",
             valid: tenant("teams:\n  core:\n    name: Core"),
             invalid: tenant("teams:\n  core:\n    1️⃣maintainer: alice"),
-            "spec.unknown-key", help: "allowed keys are: name, description, parent, members, quotas"),
+            "spec.unknown-key", help: "allowed keys are: name, description, parent, members, quotas, previously"),
         RuleCase(
             "unknown webhook key",
             valid: tenantWithWebhook("timeout: 30s"), invalid: tenantWithWebhook("1️⃣timout: 30s"),

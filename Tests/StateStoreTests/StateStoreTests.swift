@@ -190,6 +190,30 @@ struct StateStoreTests {
         #expect(state.resources.allSatisfy { $0.appliedDigest == $0.digest })
     }
 
+    @Test("a platform database in the version 1 layout reads as unadopted, and adopting it adds the later columns")
+    func adoptVersionOneLayout() throws {
+        let temp = try TemporaryStore()
+        #expect(FileManager.default.createFile(atPath: temp.path, contents: Data()))
+        do {
+            let db = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+            try db.execute(Schema.platformTablesV1)
+            try db.execute("""
+                INSERT INTO tenants (slug, plan) VALUES ('acme', 'free');
+                INSERT INTO api_keys (tenant_id, name, scopes) VALUES (1, 'ci', '["apps.read"]');
+                """)
+        }
+        let unadopted = try #require(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil))
+        #expect(unadopted.isUnadopted)
+        let key = try #require(try unadopted.read().resource(named: "tenant/acme/apikey/ci"))
+        #expect(key.appliedDigest == nil && key.resource["scopes"] == .list(["apps.read"]))
+        #expect(throws: StateError.self) { _ = try temp.open() }  // read-write needs --adopt
+        let adopted = try #require(try SQLiteStateStore.open(path: temp.path, access: .readWrite, lockTimeoutMilliseconds: 100, key: temp.key, adopt: true))
+        #expect(try adopted.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
+        let columns = try adopted.db.prepare("SELECT name FROM pragma_table_info('api_keys') WHERE name LIKE 'key_%' ORDER BY name").all()
+        #expect(columns == [[.text("key_prefix")], [.text("key_sha256")]])
+        #expect(try adopted.read().resource(named: "tenant/acme/apikey/ci")?.resource["scopes"] == .list(["apps.read"]))
+    }
+
     @Test("updates and deletes keep rows, side tables and the applied digests in step")
     func updateAndDelete() throws {
         let temp = try TemporaryStore()
@@ -344,5 +368,99 @@ struct DigestTests {
             #expect(map[1 << 40] == "row \(1 << 40)")
             #expect(map[2] == nil)
         }
+    }
+}
+
+@Suite("state store renames")
+struct StateStoreRenameTests {
+    @Test("renaming a tenant keeps row ids, moves every recorded address below it, and re-seals its secrets")
+    func tenantRename() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let before = try store.read()
+        let tenant = try #require(before.resource(named: "tenant/acme"))
+        try store.write { transaction in
+            try transaction.rename(tenant, from: "tenant/acme", to: "tenant/acme-corp")
+        }
+        let after = try store.read()
+        #expect(after.resources.count == before.resources.count)
+        for old in before.resources {
+            let moved = old.address.hasPrefix("tenant/acme") ? "tenant/acme-corp" + old.address.dropFirst("tenant/acme".count) : old.address
+            let now = try #require(after.resource(named: moved), "\(moved) is missing after the rename")
+            #expect(now.rowID == old.rowID, "\(moved) changed its row id")
+            #expect(now.digest == old.digest && now.appliedDigest == now.digest, "\(moved) reads as drifted after the rename")
+        }
+        #expect(after.missingApplied.isEmpty)
+        let row = try store.db.prepare("SELECT secret_ciphertext FROM webhooks").all()
+        guard case .blob(let sealed) = row[0][0] else { Issue.record("no ciphertext"); return }
+        #expect(try temp.key.open(sealed, address: "tenant/acme-corp/webhook/slack", attribute: "secret") == Array("webhook-secret-plaintext".utf8))
+        let oidc = try store.db.prepare("SELECT client_secret_ciphertext FROM sso_providers").all()
+        guard case .blob(let client) = oidc[0][0] else { Issue.record("no ciphertext"); return }
+        #expect(try temp.key.open(client, address: "tenant/acme-corp/sso/okta", attribute: "clientSecret") == Array("oidc-client-secret-plaintext".utf8))
+    }
+
+    @Test("API key material and the rotation counter read back as written")
+    func keyMaterialRoundTrip() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
+        let material = [Attribute(KeyMaterial.prefixAttribute, .string("sk_live_AbCd")), Attribute(KeyMaterial.hashAttribute, .string("00ff")),
+                        Attribute("rotate", .int(2)), Attribute("rotateOnScopeChange", .bool(true))]
+        try store.write { transaction in
+            try transaction.update(key, changes: material, secrets: [:], auditSequence: 1)
+        }
+        let read = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
+        for attribute in material { #expect(read.resource[attribute.name] == attribute.value) }
+        #expect(read.appliedDigest == read.digest)
+        #expect(try store.db.prepare("SELECT key_prefix, key_sha256, rotation FROM api_keys").all()[0] == [.text("sk_live_AbCd"), .text("00ff"), .integer(2)])
+    }
+}
+
+@Suite("state store migrations")
+struct MigrationTests {
+    @Test("a schema 1 database migrates to schema 2: API keys keep their rows and have no key material yet")
+    func schema1To2() throws {
+        let temp = try TemporaryStore()
+        #expect(FileManager.default.createFile(atPath: temp.path, contents: Data()))
+        do {
+            let db = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+            try db.execute(Schema.migrations[0])
+            try db.execute("""
+                INSERT INTO orgctl_meta (key, value) VALUES ('database_id', 'old');
+                INSERT INTO tenants (slug, plan) VALUES ('acme', 'free');
+                INSERT INTO api_keys (tenant_id, name, scopes) VALUES (1, 'ci', '["apps.read"]');
+                PRAGMA application_id = \(Schema.applicationID);
+                PRAGMA user_version = 1;
+                """)
+        }
+        // Read-only commands ask for a migration; apply (read-write) migrates.
+        #expect(throws: StateError.self) { _ = try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil) }
+        let store = try temp.open()
+        #expect(try store.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
+        let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
+        #expect(key.resource["scopes"] == .list(["apps.read"]))
+        #expect(key.resource[KeyMaterial.hashAttribute].isNull && key.resource[KeyMaterial.prefixAttribute].isNull)
+    }
+}
+
+@Suite("applied values")
+struct AppliedValuesTests {
+    @Test("every kind of value round-trips, separators and NUL bytes in text included; nulls are left out")
+    func roundTrip() {
+        let attributes = [
+            Attribute("a", .bool(true)), Attribute("b", .int(-42)), Attribute("c", .int(Int64.max)),
+            Attribute("d", .string("x\u{0}y\u{1F}z")), Attribute("e", .list(["1\u{1F}2", "", "é"])), Attribute("f", .list([])),
+            Attribute("g", .secret(fingerprint: "hmac-sha256:00ff")), Attribute("h", .document(sha256: "ab", text: "PEM")),
+            Attribute("i", .null), Attribute(String(repeating: "n", count: 300), .string(String(repeating: "v", count: 70_000))),
+        ]
+        let decoded = AppliedValues.decode(AppliedValues.encode(attributes))
+        #expect(decoded == attributes.filter { !$0.value.isNull }.sorted { $0.name < $1.name })
+    }
+
+    @Test("bytes that are not this encoding decode to nil, never to wrong values", arguments: [[0x05], [0x01, 0x61, 0x71], [0x01, 0x61, 0x73, 0x09, 0x61]] as [[UInt8]])
+    func garbage(_ bytes: [UInt8]) {
+        #expect(AppliedValues.decode(bytes) == nil)
     }
 }

@@ -4,21 +4,26 @@ import Foundation
 import Reconciler
 import StateStore
 
-/// `orgctl audit verify` and `orgctl audit log`.
+/// `orgctl audit verify` and `orgctl audit log`; the Merkle tree commands are in ``AuditLogCommands``.
 enum AuditCommand {
     static let stateOptions = [StateAccess.options[0], StateAccess.options[2]]
 
     static let spec = CommandSpec(
         name: "audit",
-        abstract: "Verify and read the tamper-evident audit chain.",
+        abstract: "Verify, read and prove the tamper-evident audit log.",
         subcommands: [
             CommandSpec(
                 name: "verify", abstract: "Re-check every audit entry's hash and linkage.",
                 discussion: """
-                    Recomputes each entry's leaf and chain hash (docs/audit-chain.md) and names the first broken entry.
-                    Exit status: 0 intact, 1 broken or unreadable, 64 usage error.
+                    Recomputes each entry's leaf and chain hash (docs/audit-chain.md) and names the first broken entry, \
+                    reading the log once in bounded memory. With --checkpoint, also checks that the log's first N \
+                    entries have the Merkle root of each checkpoint (N = its size) and, with --key, that each \
+                    checkpoint carries a valid signature of that key; a log truncated or rewritten behind a \
+                    checkpoint is reported with the first checkpoint size at which it differs.
+                    Exit status: 0 intact (and matching every checkpoint), 1 broken, not matching a checkpoint, or \
+                    unreadable, 64 usage error.
                     """,
-                options: stateOptions),
+                options: AuditLogCommands.verifyOptions + stateOptions),
             CommandSpec(
                 name: "log", abstract: "Print audit entries, oldest first.",
                 options: [
@@ -26,10 +31,10 @@ enum AuditCommand {
                     .option("since", valueName: "time", help: "Only entries at or after this UTC time (2026-11-01 or 2026-11-01T12:00:00Z)."),
                     .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json"]),
                 ] + stateOptions),
-        ])
+        ] + AuditLogCommands.specs)
 
     static func open(_ command: ParsedCommand, _ context: CommandContext) throws -> SQLiteStateStore {
-        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil) else {
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true) else {
             throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
@@ -38,18 +43,34 @@ enum AuditCommand {
 
     static func verify(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let store = try open(command, context)
-        let result: (count: Int64, head: [UInt8], firstBreak: ChainBreak?)
-        do {
-            result = try store.verifyAudit()
-        } catch {
-            throw CommandFailure(message: error.message, help: error.help)
+        var result: AuditLogVerification?
+        func verification(_ sizes: Set<Int64>) throws -> AuditLogVerification {
+            let found = try AuditLogCommands.call { try store.verifyAuditLog(rootsAt: sizes) }
+            result = found
+            return found
         }
+        let checkpoints = command.values("checkpoint")
+        if command.value("key") != nil, checkpoints.isEmpty {
+            throw CommandFailure(message: "--key checks the signatures of checkpoints, and no --checkpoint was given",
+                                 help: "add --checkpoint FILE", exitCode: ExitCode.usage)
+        }
+        var matches = true
+        if checkpoints.isEmpty {
+            _ = try verification([])
+        } else {
+            matches = try AuditLogCommands.verifyCheckpoints(checkpoints, command, context, store: store, verification: verification)
+        }
+        guard let result else { return ExitCode.failure }
         if let broken = result.firstBreak {
             context.console.print("broken at entry \(broken.sequence): \(broken.problem)")
             context.console.printError("help: entries from \(broken.sequence) on cannot be trusted; restore the database from a backup and investigate who changed it")
             return ExitCode.failure
         }
         context.console.print("ok: \(result.count) entries, head \(Hex.encode(result.head))")
+        guard matches else {
+            context.console.printError("help: the log no longer matches a checkpoint you kept: restore the database from a backup and investigate who changed it")
+            return ExitCode.failure
+        }
         return ExitCode.success
     }
 

@@ -57,13 +57,19 @@ enum Planning {
         var stored: StoredState
         var store: SQLiteStateStore?
         var secrets: [String: [UInt8]]
+        var desired: DesiredState
+        /// The configuration's warnings (already printed to standard error unless --quiet).
+        var warnings: [Diagnostic]
+        /// What orgctl last applied to drifted rows; filled only when asked for (drift).
+        var applied: [String: AppliedResource] = [:]
     }
 
-    static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access) throws -> Result {
+    static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
+                     withApplied: Bool = false) throws -> Result {
         let key = try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
         // Read the state on another thread while the configuration loads: the two are independent.
-        let reading = BackgroundRead(store)
+        let reading = BackgroundRead(store, withApplied: withApplied)
         let loaded = try ValidateCommand.load(directory, context)
         context.lifetime.keep(loaded)
         let console = context.console
@@ -95,14 +101,23 @@ enum Planning {
             throw error
         }
         let stored = try reading.wait()
+        let applied = reading.applied
         context.lifetime.keep(desired)
         context.lifetime.keep(stored)
         let targets = command.values("target").map(AddressPattern.init)
         let excludes = command.values("exclude").map(AddressPattern.init)
         let plan = Reconciler.plan(desired: desired, stored: stored).filtered(targets: targets, excludes: excludes)
+        // What `previously:` found against the state: warnings are shown, errors stop here.
+        let errors = plan.diagnostics.filter { $0.severity == .error }
+        let shown = console.quiet ? errors : plan.diagnostics
+        if !shown.isEmpty { console.err(renderer.text(shown)) }
+        if !errors.isEmpty {
+            throw CommandFailure(message: "the configuration's renames do not fit the state database: \(errors.count) error\(errors.count == 1 ? "" : "s"); nothing was planned",
+                                 help: "fix 'previously' as shown above, then plan again")
+        }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
-        return Result(plan: plan, stored: stored, store: store, secrets: secrets)
+        return Result(plan: plan, stored: stored, store: store, secrets: secrets, desired: desired, warnings: warnings, applied: applied)
     }
 }
 
@@ -114,12 +129,24 @@ final class BackgroundRead: @unchecked Sendable {
     private let store: SQLiteStateStore?
     private let done = DispatchSemaphore(value: 0)
     private var result: Swift.Result<StoredState, CommandFailure>?
+    /// With `withApplied`: what orgctl last applied to the rows that drifted (valid after `wait()`).
+    private(set) var applied: [String: AppliedResource] = [:]
 
-    init(_ store: SQLiteStateStore?) {
+    init(_ store: SQLiteStateStore?, withApplied: Bool = false) {
         self.store = store
         Thread.detachNewThread { [self] in
             do {
-                result = .success(try StateAccess.read(self.store))
+                if withApplied, let store = self.store {
+                    do {
+                        let read = try store.readWithApplied()
+                        applied = read.applied
+                        result = .success(read.state)
+                    } catch let error as StateError {
+                        throw CommandFailure(message: error.message, help: error.help)
+                    }
+                } else {
+                    result = .success(try StateAccess.read(self.store))
+                }
             } catch let failure as CommandFailure {
                 result = .failure(failure)
             } catch {

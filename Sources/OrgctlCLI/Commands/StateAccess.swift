@@ -51,12 +51,13 @@ enum StateAccess {
         }
     }
 
-    static func open(_ command: ParsedCommand, _ context: CommandContext, access: SQLiteStateStore.Access, key: StateKey?) throws
-        -> SQLiteStateStore?
+    static func open(_ command: ParsedCommand, _ context: CommandContext, access: SQLiteStateStore.Access, key: StateKey?,
+                     readsOlderSchema: Bool = false, adopt: Bool = false) throws -> SQLiteStateStore?
     {
         let path = path(command, context)
         do {
-            return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: try lockTimeout(command), key: key)
+            return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: try lockTimeout(command), key: key,
+                                             readsOlderSchema: readsOlderSchema, adopt: adopt)
         } catch let error as StateError {
             throw CommandFailure(message: error.message, help: error.help)
         }

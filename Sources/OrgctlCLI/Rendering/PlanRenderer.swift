@@ -25,12 +25,14 @@ struct PlanRenderer {
         case .create: symbol = style.green("+")
         case .update: symbol = style.yellow("~")
         case .delete: symbol = style.red("-")
+        case .adopt: symbol = style.cyan("=")
         }
         var head = "  \(symbol) \(style.bold(change.address))"
         let outsideReason = change.reason.map { $0.hasSuffix("outside orgctl") } ?? false
         if change.changedOutside {
             head += " " + style.yellow("(\(outsideReason ? change.reason ?? "" : "changed outside orgctl"))")
         }
+        if let from = change.renamedFrom { head += " " + style.cyan("(renamed from \(from))") }
         if let reason = change.reason, !outsideReason { head += style.dim("  # \(reason)") }
         var result = [head]
         let width = min(32, change.fields.map(\.name.count).max() ?? 0)
@@ -38,10 +40,12 @@ struct PlanRenderer {
             let name = field.name.padding(toLength: max(width, field.name.count), withPad: " ", startingAt: 0)
             switch change.action {
             case .create: result.append("      \(name) = \(Self.show(field.after))")
+            case .adopt: result.append(style.dim("      \(name) = \(Self.show(field.after))"))
             case .delete: result.append(style.dim("      \(name) = \(Self.show(field.before))"))
             case .update: result.append("      \(name) : \(Self.show(field.before)) -> \(Self.showAfter(field))")
             }
         }
+        if let key = change.key { result.append("      key: \(key.description)") }
         return result
     }
 
@@ -124,14 +128,18 @@ struct PlanRenderer {
                 },
             ]
             if let reason = change.reason { object["reason"] = reason }
+            if let from = change.renamedFrom { object["renamedFrom"] = from }
+            if let key = change.key { object["key"] = key.rawValue }
             return object
         }
+        var summary = ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)]
+        if plan.count(.adopt) > 0 { summary["adopt"] = plan.count(.adopt) }  // only then: older readers see no new key
         let document: [String: Any] = [
             "formatVersion": Plan.formatVersion,
             "planId": plan.id,
             "databaseId": plan.databaseID,
             "auditHead": ["sequence": plan.auditHead.sequence, "hash": plan.auditHead.hash],
-            "summary": ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)],
+            "summary": summary,
             "changes": changes,
         ]
         return JSONOutput.string(document)

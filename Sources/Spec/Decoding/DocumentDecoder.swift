@@ -104,7 +104,7 @@ struct DocumentDecoder {
         var result: [RoleSpec] = []
         for pair in reader.entries(node, what) {
             guard let name = identity(pair.key, "role name", pattern: .slug) else { continue }
-            guard let rf = reader.fields(pair.value, "role '\(name)'", allowed: ["description", "permissions", "maxDuration"]) else { continue }
+            guard let rf = reader.fields(pair.value, "role '\(name)'", allowed: ["description", "permissions", "maxDuration", "previously"]) else { continue }
             var role = RoleSpec(name: name, location: reader.location(pair.key), permissions: [])
             role.description = rf["description"].flatMap { reader.string($0, "description") }
             if let p = rf["permissions"] {
@@ -114,6 +114,7 @@ struct DocumentDecoder {
                              help: "list the permissions the role grants, e.g. permissions: [apps.read]")
             }
             role.maxDuration = rf["maxDuration"].flatMap { reader.duration($0, "maxDuration of role '\(name)'", in: 60...(3650 * 86_400)) }
+            role.previously = rf["previously"].map { previously($0, "role '\(name)'", current: name) } ?? []
             result.append(role)
         }
         return result
@@ -149,7 +150,7 @@ struct DocumentDecoder {
     private func decodeTenant(_ root: Node) -> TenantSpec? {
         let allowed = [
             "apiVersion", "kind", "slug", "name", "plan", "status", "trialEnds", "domains", "branding", "security",
-            "quotas", "roles", "members", "teams", "sso", "webhooks", "apiKeys",
+            "quotas", "roles", "members", "teams", "sso", "webhooks", "apiKeys", "previously",
         ]
         guard let f = reader.fields(root, "the Tenant document", allowed: allowed) else { return nil }
         guard let slugNode = f["slug"] else {
@@ -225,6 +226,7 @@ struct DocumentDecoder {
         tenant.sso = f["sso"].flatMap { sso($0) }
         tenant.webhooks = f["webhooks"].map { webhooks($0) }
         tenant.apiKeys = f["apiKeys"].map { apiKeys($0) }
+        tenant.previously = f["previously"].map { previously($0, "tenant '\(slug)'", current: slug) } ?? []
         return tenant
     }
 
@@ -256,7 +258,7 @@ struct DocumentDecoder {
         var result: [TeamSpec] = []
         for pair in reader.entries(node, "teams") {
             guard let slug = identity(pair.key, "team slug", pattern: .slug) else { continue }
-            guard let tf = reader.fields(pair.value, "team '\(slug)'", allowed: ["name", "description", "parent", "members", "quotas"]) else { continue }
+            guard let tf = reader.fields(pair.value, "team '\(slug)'", allowed: ["name", "description", "parent", "members", "quotas", "previously"]) else { continue }
             var team = TeamSpec(slug: slug, location: reader.location(pair.key))
             team.name = tf["name"].flatMap { reader.nonEmptyString($0, "name of team '\(slug)'") }
             team.description = tf["description"].flatMap { reader.string($0, "description") }
@@ -272,6 +274,7 @@ struct DocumentDecoder {
                 team.members = members
             }
             team.quotas = tf["quotas"].flatMap { quotas($0, "quotas of team '\(slug)'") }
+            team.previously = tf["previously"].map { previously($0, "team '\(slug)'", current: slug) } ?? []
             result.append(team)
         }
         return result
@@ -361,7 +364,7 @@ struct DocumentDecoder {
         var result: [APIKeySpec] = []
         for pair in reader.entries(node, "apiKeys") {
             guard let name = identity(pair.key, "API key name", pattern: .slug) else { continue }
-            guard let kf = reader.fields(pair.value, "API key '\(name)'", allowed: ["description", "scopes", "rateLimit", "expires"]) else { continue }
+            guard let kf = reader.fields(pair.value, "API key '\(name)'", allowed: ["description", "scopes", "rateLimit", "expires", "rotate", "rotateOnScopeChange"]) else { continue }
             var key = APIKeySpec(name: name, location: reader.location(pair.key), scopes: [])
             key.description = kf["description"].flatMap { reader.string($0, "description") }
             if let s = kf["scopes"] { key.scopes = reader.stringList(s, "scopes of API key '\(name)'") ?? [] } else {
@@ -370,12 +373,32 @@ struct DocumentDecoder {
             }
             key.rateLimit = kf["rateLimit"].flatMap { reader.rate($0, "rateLimit of API key '\(name)'") }
             key.expires = kf["expires"].flatMap { reader.date($0, "expires of API key '\(name)'") }
+            key.rotate = kf["rotate"].flatMap { n in reader.integer(n, "rotate of API key '\(name)'", in: 0...1_000_000).map { Located($0, at: reader.location(n)) } }
+            key.rotateOnScopeChange = kf["rotateOnScopeChange"].flatMap { reader.bool($0, "rotateOnScopeChange of API key '\(name)'") }
             result.append(key)
         }
         return result
     }
 
     // MARK: Shared pieces
+
+    /// `previously: [old-slug, ...]`: earlier slugs, each a valid slug other than the current one.
+    private func previously(_ node: Node, _ what: String, current: String) -> [Located<String>] {
+        guard let list = reader.stringList(node, "previously of \(what)") else { return [] }
+        var result: [Located<String>] = []
+        for entry in list {
+            if !NamePattern.slug.matches(entry.value) {
+                reader.diagnostics.error("spec.name", "previous slug '\(entry.value)' of \(what) is not valid", at: entry.location,
+                                         help: NamePattern.slug.rule)
+            } else if entry.value == current {
+                reader.diagnostics.error("spec.rename", "\(what) lists its own slug under previously", at: entry.location,
+                                         help: "list only the slugs it had before, or remove 'previously'")
+            } else {
+                result.append(entry)
+            }
+        }
+        return result
+    }
 
     static func isUpperOrNonASCII(_ byte: UInt8) -> Bool { (65...90).contains(byte) || byte >= 0x80 }
 

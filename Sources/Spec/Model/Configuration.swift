@@ -49,6 +49,8 @@ public struct RoleSpec: Sendable {
     public var permissions: [Located<String>]
     /// Memberships with this role must expire within this duration (guest roles).
     public var maxDuration: Located<Duration>?
+    /// Earlier slugs of this role (`previously:`): a stored role under one of them is renamed, not replaced.
+    public var previously: [Located<String>] = []
 }
 
 public enum TenantStatus: String, Sendable, CaseIterable {
@@ -77,6 +79,8 @@ public struct TenantSpec: Sendable {
     public var sso: SSOSpec?
     public var webhooks: [WebhookSpec]?
     public var apiKeys: [APIKeySpec]?
+    /// Earlier slugs of this tenant (`previously:`): a stored tenant under one of them is renamed, not replaced.
+    public var previously: [Located<String>] = []
 
     public struct Branding: Sendable {
         public var location: SourceLocation
@@ -113,6 +117,8 @@ public struct TeamSpec: Sendable {
     public var parent: Located<String>?
     public var members: [TeamMemberSpec]?
     public var quotas: QuotaSet?
+    /// Earlier slugs of this team (`previously:`): a stored team under one of them is renamed, not replaced.
+    public var previously: [Located<String>] = []
 }
 
 public struct TeamMemberSpec: Sendable {
@@ -174,6 +180,10 @@ public struct APIKeySpec: Sendable {
     public var scopes: [Located<String>]
     public var rateLimit: Located<Rate>?
     public var expires: Located<CalendarDate>?
+    /// A counter: raising it makes apply issue a new key (`rotate: 2`).
+    public var rotate: Located<Int64>?
+    /// When true, a change of `scopes` makes apply issue a new key.
+    public var rotateOnScopeChange: Bool?
 }
 
 /// A whole configuration: the validated desired state.

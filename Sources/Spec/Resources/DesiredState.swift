@@ -7,14 +7,35 @@ public struct DesiredState: Sendable {
     public var managedCollections: Set<String>
     /// Where each secret attribute's value comes from, keyed `address#attribute`.
     public var secretSources: [String: SecretSource]
+    /// Resources declared with `previously:`, in configuration order (tenants before what they hold).
+    public var renames: [DesiredRename]
 
-    public init(resources: [Resource], managedCollections: Set<String>, secretSources: [String: SecretSource]) {
+    public init(resources: [Resource], managedCollections: Set<String>, secretSources: [String: SecretSource], renames: [DesiredRename] = []) {
         self.resources = resources
         self.managedCollections = managedCollections
         self.secretSources = secretSources
+        self.renames = renames
     }
 
     public static func secretKey(address: String, attribute: String) -> String { "\(address)#\(attribute)" }
+}
+
+/// A tenant, team or role declared with `previously: [old-slug, ...]`.
+public struct DesiredRename: Sendable {
+    /// The resource's address under its current slug (`tenant/acme/team/platform`).
+    public var address: String
+    public var kind: ResourceKind
+    /// The parent's address (`tenant/acme`), nil for tenants and system roles.
+    public var parent: String?
+    /// The addresses it may be stored under: the same parent, an earlier slug; each where it was written.
+    public var previously: [Located<String>]
+
+    public init(address: String, kind: ResourceKind, parent: String?, previously: [Located<String>]) {
+        self.address = address
+        self.kind = kind
+        self.parent = parent
+        self.previously = previously
+    }
 }
 
 /// Attribute names and value conventions shared by the configuration side and the state side.
@@ -50,6 +71,13 @@ extension Configuration {
         if platform?.declaresEvents ?? false { managed.insert("event") }
         if platform?.declaresRoles ?? false { managed.insert("role") }
         var secrets: [String: SecretSource] = [:]
+        var renames: [DesiredRename] = []
+        func rename(_ address: String, _ kind: ResourceKind, parent: String?, collection: String, _ previously: [Located<String>]) {
+            guard !previously.isEmpty else { return }
+            let base = parent.map { "\($0)/\(collection)/" } ?? "\(collection)/"
+            renames.append(DesiredRename(address: address, kind: kind, parent: parent,
+                                         previously: previously.map { Located(base + $0.value, at: $0.location) }))
+        }
 
         func quotas(_ set: QuotaSet?, into attributes: inout [Attribute]) {
             guard let set else { return }
@@ -93,6 +121,7 @@ extension Configuration {
             }
             for systemRole in platform.roles {
                 resources.append(role(systemRole, address: "role/\(systemRole.name)", kind: .role, parent: nil))
+                rename("role/\(systemRole.name)", .role, parent: nil, collection: "role", systemRole.previously)
             }
         }
 
@@ -129,9 +158,11 @@ extension Configuration {
             if tenant.apiKeys != nil { collections.append("\(address)/apikey") }
             managed.formUnion(collections)
             resources.append(Resource(address: address, kind: .tenant, parent: nil, attributes: attributes, managedCollections: collections))
+            rename(address, .tenant, parent: nil, collection: "tenant", tenant.previously)
 
             for custom in tenant.roles ?? [] {
                 resources.append(role(custom, address: "\(address)/role/\(custom.name)", kind: .tenantRole, parent: address))
+                rename("\(address)/role/\(custom.name)", .tenantRole, parent: address, collection: "role", custom.previously)
             }
             for member in tenant.members ?? [] {
                 var attributes = [Attribute("role", .string(member.role.value))]
@@ -150,6 +181,7 @@ extension Configuration {
                     managed.insert("\(teamAddress)/member")
                 }
                 resources.append(Resource(address: teamAddress, kind: .team, parent: address, attributes: attributes, managedCollections: teamCollections))
+                rename(teamAddress, .team, parent: address, collection: "team", team.previously)
                 for member in team.members ?? [] {
                     resources.append(Resource(address: "\(teamAddress)/member/\(member.email)", kind: .teamMember, parent: teamAddress,
                                               attributes: [Attribute("role", .string(member.role.rawValue))]))
@@ -189,9 +221,11 @@ extension Configuration {
                 optional("description", key.description, into: &attributes)
                 if let rate = key.rateLimit { attributes.append(Attribute("rateLimit", .string(rate.value.description))) }
                 if let expires = key.expires { attributes.append(Attribute("expires", .string(expires.value.text))) }
+                if let rotate = key.rotate { attributes.append(Attribute("rotate", .int(rotate.value))) }
+                if let rotateOnScopeChange = key.rotateOnScopeChange { attributes.append(Attribute("rotateOnScopeChange", .bool(rotateOnScopeChange))) }
                 resources.append(Resource(address: "\(address)/apikey/\(key.name)", kind: .apiKey, parent: address, attributes: attributes))
             }
         }
-        return DesiredState(resources: resources, managedCollections: managed, secretSources: secrets)
+        return DesiredState(resources: resources, managedCollections: managed, secretSources: secrets, renames: renames)
     }
 }

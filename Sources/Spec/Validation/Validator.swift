@@ -86,6 +86,7 @@ struct Validator {
         for role in platform.roles {
             checkPermissions(role.permissions, owner: "role '\(role.name)'", &catalog, &d)
         }
+        Self.checkRenames(platform.roles.map { ($0.name, $0.location, $0.previously) }, what: "role", in: "the Platform", &d)
         if catalog.systemRoles["owner"] == nil {
             d.error("spec.missing-owner-role", "the Platform declares no 'owner' role", at: platform.location,
                     help: "declare roles: {owner: {permissions: [\"*\"]}} so every tenant can have an owner")
@@ -136,6 +137,12 @@ struct Validator {
         }
         if let first = tenant.roles?.first {
             requireFeature("custom-roles", "custom roles", at: first.location)
+        }
+        if let roles = tenant.roles {
+            Self.checkRenames(roles.map { ($0.name, $0.location, $0.previously) }, what: "role", in: who, &d)
+        }
+        if let teams = tenant.teams {
+            Self.checkRenames(teams.map { ($0.slug, $0.location, $0.previously) }, what: "team", in: who, &d)
         }
         func roleExists(_ name: String) -> Bool { tenantRoles[name] != nil || catalog.systemRoles[name] != nil }
         func unknownRole(_ role: Located<String>, _ what: String) {
@@ -309,6 +316,35 @@ struct Validator {
             if let expires = key.expires, expires.value < today {
                 d.warning("spec.apikey-expired", "API key '\(key.name)' expired on \(expires.value)", at: expires.location,
                           help: "remove the key, or rotate it with a new expiry")
+            }
+        }
+    }
+}
+
+extension Validator {
+    /// The rules of `previously:` that need no state: an earlier slug must not be declared as a live
+    /// resource of the same collection, nor be claimed by two resources. Linear in the entries.
+    static func checkRenames(
+        _ items: [(slug: String, location: SourceLocation, previously: [Located<String>])], what: String, in scope: String,
+        _ d: inout Diagnostics
+    ) {
+        guard items.contains(where: { !$0.previously.isEmpty }) else { return }
+        var live: [String: SourceLocation] = [:]
+        for item in items where live[item.slug] == nil { live[item.slug] = item.location }
+        var claimed: [String: (slug: String, location: SourceLocation)] = [:]
+        for item in items {
+            for old in item.previously {
+                if let declared = live[old.value] {
+                    d.error("spec.rename", "\(what) '\(item.slug)' lists '\(old.value)' under previously, but \(what) '\(old.value)' is also declared in \(scope)",
+                            at: old.location, help: "a renamed \(what) is declared only under its new slug: remove '\(old.value)' from previously, or the other \(what)",
+                            notes: [.init("\(what) '\(old.value)' is declared here", at: declared)])
+                } else if let first = claimed[old.value] {
+                    d.error("spec.rename", "\(what)s '\(first.slug)' and '\(item.slug)' both list '\(old.value)' under previously",
+                            at: old.location, help: "a stored \(what) can be renamed to one new slug only: keep '\(old.value)' under one of them",
+                            notes: [.init("first listed here", at: first.location)])
+                } else {
+                    claimed[old.value] = (item.slug, old.location)
+                }
             }
         }
     }

@@ -1,0 +1,208 @@
+import Foundation
+import Testing
+
+/// Signed checkpoints, inclusion and consistency proofs with the real binary, checked by orgctl and by the
+/// independent Python verifier; and the tampering a checkpoint kept elsewhere catches that the chain alone cannot.
+@Suite("Audit checkpoints and proofs")
+struct AuditCheckpointTests {
+    /// Examples applied (103 entries, checkpoint c1.txt), then a rename applied (checkpoint c2.txt), both signed.
+    struct Log {
+        let workspace: Workspace
+        let state: String
+        let c1Size: Int
+        let c2Size: Int
+
+        var verifierKey: String { workspace.path("log.key.pub") }
+
+        func orgctl(_ arguments: [String]) throws -> Run { try workspace.run(arguments + ["--state", state]) }
+
+        func python(_ arguments: [String]) throws -> Run {
+            try workspace.run([Paths.auditVerifier, state] + arguments, executable: Paths.python3)
+        }
+
+        func verify(_ checkpoints: [String] = ["c1.txt", "c2.txt"]) throws -> Run {
+            try orgctl(["audit", "verify", "--key", verifierKey] + checkpoints.flatMap { ["--checkpoint", workspace.path($0)] })
+        }
+
+        /// Rewrites the log behind orgctl's back from `first` on with valid chain hashes and a rebuilt tree, as
+        /// someone with write access to the file can: `edit` changes the entry's bytes.
+        func rewrite(from first: Int, replacing old: String, with new: String) throws {
+            let script = """
+                import hashlib, sqlite3, sys
+                db = sqlite3.connect(sys.argv[1])
+                rows = db.execute("SELECT seq, entry FROM orgctl_audit ORDER BY seq").fetchall()
+                head, leaves = bytes(32), []
+                for seq, entry in rows:
+                    if seq == \(first):
+                        entry = entry.replace(b'\(old)', b'\(new)')
+                    leaf = hashlib.sha256(b"\\x00" + entry).digest()
+                    leaves.append(leaf)
+                    digest = hashlib.sha256(head + leaf).digest()
+                    db.execute("UPDATE orgctl_audit SET entry = ?, prev_hash = ?, hash = ? WHERE seq = ?", (entry, head, digest, seq))
+                    head = digest
+                db.execute("DELETE FROM orgctl_merkle")
+                level, nodes = 0, leaves
+                while len(nodes) > 1:
+                    nodes = [hashlib.sha256(b"\\x01" + nodes[i] + nodes[i + 1]).digest() for i in range(0, len(nodes) - 1, 2)]
+                    level += 1
+                    if level % 4 == 0:
+                        db.executemany("INSERT INTO orgctl_merkle VALUES (?, ?, ?)", [(level, i, h) for i, h in enumerate(nodes)])
+                db.commit()
+                """
+            let run = try workspace.run(["-c", script, state], executable: Paths.python3)
+            #expect(run.status == 0, "\(run)")
+        }
+    }
+
+    static func log() throws -> Log {
+        let workspace = try Workspace()
+        workspace.environment["ORGCTL_AUDIT_ORIGIN"] = "orgctl.example/e2e"
+        let config = try workspace.copyExamples()
+        let state = workspace.path("state.db")
+        let keygen = try workspace.run(["audit", "keygen", "orgctl.example/e2e", "--out", workspace.path("log.key")])
+        try #require(keygen.status == 0, "\(keygen)")
+        let signing = ["--checkpoint-key", workspace.path("log.key")]
+        let first = try workspace.apply(config, state: state, ["--checkpoint-out", workspace.path("c1.txt")] + signing)
+        try #require(first.status == 0, "\(first)")
+        let c1Size = try workspace.auditCount(state)
+        try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
+        let second = try workspace.apply(config, state: state, ["--checkpoint-out", workspace.path("c2.txt")] + signing)
+        try #require(second.status == 0, "\(second)")
+        return Log(workspace: workspace, state: state, c1Size: c1Size, c2Size: try workspace.auditCount(state))
+    }
+
+    @Test("keygen writes the private key 0600 in the signed-note format and refuses to overwrite it")
+    func keygen() throws {
+        let workspace = try Workspace()
+        let run = try workspace.run(["audit", "keygen", "orgctl.example/k", "--out", workspace.path("k")])
+        #expect(run.status == 0, "\(run)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: workspace.path("k"))
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let privateKey = try String(contentsOfFile: workspace.path("k"), encoding: .utf8)
+        let publicKey = try String(contentsOfFile: workspace.path("k.pub"), encoding: .utf8)
+        #expect(privateKey.hasPrefix("PRIVATE+KEY+orgctl.example/k+"))
+        #expect(publicKey.hasPrefix("orgctl.example/k+") && run.stdout == publicKey)
+        let again = try workspace.run(["audit", "keygen", "orgctl.example/k", "--out", workspace.path("k")])
+        #expect(again.status == 1 && again.stderr.contains("cannot create"), "\(again)")
+        #expect(try String(contentsOfFile: workspace.path("k"), encoding: .utf8) == privateKey)
+        let badName = try workspace.run(["audit", "keygen", "has space", "--out", workspace.path("k2")])
+        #expect(badName.status == 64, "\(badName)")
+    }
+
+    @Test("an untampered log matches its checkpoints; proofs verify with orgctl's and the independent Python verifier")
+    func untamperedLogVerifies() throws {
+        let log = try Self.log()
+        let checkpoint = try String(contentsOfFile: log.workspace.path("c2.txt"), encoding: .utf8)
+        let lines = checkpoint.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 6 && lines[0] == "orgctl.example/e2e" && lines[1] == "\(log.c2Size)" && lines[3].isEmpty, "\(checkpoint)")
+        #expect(lines[4].hasPrefix("\u{2014} orgctl.example/e2e "))
+        #expect(try log.orgctl(["audit", "checkpoint", "--key", log.workspace.path("log.key")]).stdout == checkpoint)
+
+        let verify = try log.verify()
+        #expect(verify.status == 0, "\(verify)")
+        #expect(verify.stdout.contains("ok: checkpoint '\(log.workspace.path("c1.txt"))' (size \(log.c1Size), signed by orgctl.example/e2e) matches the log"))
+
+        let key = ["--key", log.workspace.path("log.key")]
+        let proofs = [1, log.c1Size, log.c2Size]
+        for sequence in proofs {
+            let prove = try log.orgctl(["audit", "prove", "\(sequence)"] + key)
+            #expect(prove.status == 0 && prove.stdout.hasPrefix("c2sp.org/tlog-proof@v1\nindex \(sequence - 1)\n"), "\(prove)")
+            try prove.stdout.write(toFile: log.workspace.path("p\(sequence)"), atomically: true, encoding: .utf8)
+        }
+        let consistency = try log.orgctl(["audit", "consistency", log.workspace.path("c1.txt")] + key)
+        #expect(consistency.status == 0 && consistency.stdout.hasPrefix("old \(log.c1Size)\n") && consistency.stdout.hasSuffix(checkpoint),
+                "\(consistency)")
+        try consistency.stdout.write(toFile: log.workspace.path("cons"), atomically: true, encoding: .utf8)
+
+        let python = try log.python(["--key", log.verifierKey, "--checkpoint", log.workspace.path("c1.txt"),
+                                     "--checkpoint", log.workspace.path("c2.txt"), "--consistency", log.workspace.path("cons"),
+                                     "--old", log.workspace.path("c1.txt")] + proofs.flatMap { ["--proof", log.workspace.path("p\($0)")] })
+        #expect(python.status == 0, "\(python)")
+        #expect(python.stdout.components(separatedBy: "\nok: ").count == 7, "\(python)")
+
+        // A signature by another key does not pass for the log's.
+        let other = try log.workspace.run(["audit", "keygen", "orgctl.example/e2e", "--out", log.workspace.path("other.key")])
+        #expect(other.status == 0)
+        let wrongKey = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--key", log.workspace.path("other.key.pub")])
+        #expect(wrongKey.status == 1 && wrongKey.stdout.contains("no signature by key 'orgctl.example/e2e'"), "\(wrongKey)")
+    }
+
+    @Test("the independent verifier passes its published test vectors")
+    func pythonSelfTest() throws {
+        let run = try Workspace().run([Paths.auditVerifier, "--self-test"], executable: Paths.python3)
+        #expect(run.status == 0 && run.stdout.hasPrefix("self-test ok: "), "\(run)")
+    }
+
+    @Test("an edited entry breaks the chain and both checkpoints")
+    func editedEntry() throws {
+        let log = try Self.log()
+        try log.workspace.sqlite(log.state, "UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), '\"actor\":\"e2e\"', '\"actor\":\"eve\"') AS BLOB) WHERE seq = 50;")
+        let verify = try log.verify()
+        #expect(verify.status == 1, "\(verify)")
+        #expect(verify.stdout.contains("broken at entry 50: hash does not match the entry"), "\(verify)")
+        #expect(verify.stdout.contains("first differing size: \(log.c1Size)"), "\(verify)")
+        let python = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--key", log.verifierKey])
+        #expect(python.status == 1 && python.stdout.contains("do not have the checkpoint's root"), "\(python)")
+    }
+
+    @Test("dropping the newest entries leaves a valid chain, but not the checkpoint that covered them")
+    func truncatedLog() throws {
+        let log = try Self.log()
+        try log.workspace.sqlite(log.state, "DELETE FROM orgctl_audit WHERE seq > \(log.c1Size);")
+        let chainOnly = try log.orgctl(["audit", "verify"])
+        #expect(chainOnly.status == 0, "the chain alone cannot see a truncation: \(chainOnly)")
+        let verify = try log.verify()
+        #expect(verify.status == 1, "\(verify)")
+        #expect(verify.stdout.contains("the log has \(log.c1Size) entries, fewer than the checkpoint's \(log.c2Size)"), "\(verify)")
+        #expect(verify.stdout.contains("first differing size: \(log.c2Size)") && verify.stdout.contains("still matches at size \(log.c1Size)"), "\(verify)")
+        let consistency = try log.orgctl(["audit", "consistency", log.workspace.path("c2.txt")])
+        #expect(consistency.status == 1 && consistency.stderr.contains("fewer than the \(log.c2Size)"), "\(consistency)")
+        let python = try log.python(["--checkpoint", log.workspace.path("c2.txt"), "--key", log.verifierKey])
+        #expect(python.status == 1, "\(python)")
+    }
+
+    @Test("a chain rewritten from the start with valid hashes is caught by every checkpoint")
+    func rewrittenFromTheStart() throws {
+        let log = try Self.log()
+        try log.rewrite(from: 1, replacing: #""actor":"e2e""#, with: #""actor":"eve""#)
+        let chainOnly = try log.orgctl(["audit", "verify"])
+        #expect(chainOnly.status == 0, "the rewritten chain is valid on its own: \(chainOnly)")
+        let verify = try log.verify()
+        #expect(verify.status == 1, "\(verify)")
+        #expect(verify.stdout.contains("first differing size: \(log.c1Size)") && verify.stdout.contains("still matches at size 0"), "\(verify)")
+        let consistency = try log.orgctl(["audit", "consistency", log.workspace.path("c1.txt")])
+        #expect(consistency.status == 1 && consistency.stderr.contains("does not extend checkpoint"), "\(consistency)")
+        let python = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--key", log.verifierKey])
+        #expect(python.status == 1, "\(python)")
+    }
+
+    @Test("a rewrite after the first checkpoint is located between the two checkpoints")
+    func rewrittenBetweenCheckpoints() throws {
+        let log = try Self.log()
+        try log.rewrite(from: log.c1Size + 1, replacing: #""actor":"e2e""#, with: #""actor":"eve""#)
+        let verify = try log.verify()
+        #expect(verify.status == 1, "\(verify)")
+        #expect(verify.stdout.contains("first differing size: \(log.c2Size)"), "\(verify)")
+        #expect(verify.stdout.contains("the change is in entries \(log.c1Size + 1)–\(log.c2Size)"), "\(verify)")
+        let consistency = try log.orgctl(["audit", "consistency", log.workspace.path("c1.txt")])
+        #expect(consistency.status == 0, "the log still extends the first checkpoint: \(consistency)")
+    }
+
+    @Test("bad input: a malformed checkpoint, an unknown entry, a non-number, --key without --checkpoint")
+    func badInput() throws {
+        let log = try Self.log()
+        try "not a checkpoint\n".write(toFile: log.workspace.path("bad.txt"), atomically: true, encoding: .utf8)
+        let bad = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("bad.txt")])
+        #expect(bad.status == 1 && bad.stderr.contains("is not a checkpoint"), "\(bad)")
+        let missing = try log.orgctl(["audit", "prove", "100000"])
+        #expect(missing.status == 1 && missing.stderr.contains("no entry 100000"), "\(missing)")
+        let word = try log.orgctl(["audit", "prove", "first"])
+        #expect(word.status == 64, "\(word)")
+        let keyOnly = try log.orgctl(["audit", "verify", "--key", log.verifierKey])
+        #expect(keyOnly.status == 64, "\(keyOnly)")
+        let badKey = try log.workspace.apply(log.workspace.path("config"), state: log.state,
+                                             ["--checkpoint-out", log.workspace.path("c3.txt"), "--checkpoint-key", log.verifierKey])
+        #expect(badKey.status == 1 && badKey.stderr.contains("not a usable signing key"), "\(badKey)")
+        #expect(!FileManager.default.fileExists(atPath: log.workspace.path("c3.txt")))
+    }
+}
