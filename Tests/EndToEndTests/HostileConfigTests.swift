@@ -187,15 +187,33 @@ struct HostileConfigTests {
         [path, path + "-wal"].map { FileManager.default.contents(atPath: $0) ?? Data() }
     }
 
+    /// A run still going after this long is killed and reported (a hang, e.g. reading a named pipe, must
+    /// fail the suite rather than stall CI). Not a timing assertion: release runs take well under 1 s.
+    static let hangSeconds = TimeInterval(ProcessInfo.processInfo.environment["ORGCTL_E2E_HANG_SECONDS"] ?? "") ?? 120
+
     /// Runs orgctl under /usr/bin/time when it is there, for the child's peak resident set size (KiB).
     static func measured(_ arguments: [String], in workspace: Workspace) throws -> (Run, Int?) {
         let time = "/usr/bin/time"
-        guard FileManager.default.isExecutableFile(atPath: time) else { return (try workspace.run(arguments), nil) }
+        guard FileManager.default.isExecutableFile(atPath: time) else { return (try watched(workspace.start(arguments)), nil) }
         let report = workspace.path(".out/rss-\(UUID().uuidString)")
-        var run = try workspace.run(["-f", "%M", "-o", report, try Paths.orgctl()] + arguments, executable: time)
+        var run = try watched(workspace.start(["-f", "%M", "-o", report, try Paths.orgctl()] + arguments, executable: time))
         // time(1) exits 128+N when its child was killed by signal N, and says so in its report.
         let text = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
         if text.contains("terminated by signal") { run.signaled = true }
         return (run, text.split(separator: "\n").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) })
+    }
+
+    static func watched(_ started: Started) -> Run {
+        let deadline = Date().addingTimeInterval(hangSeconds)
+        while started.process.isRunning, Date() < deadline { usleep(20_000) }
+        if started.process.isRunning {
+            Issue.record("\(started.arguments.joined(separator: " ")) still running after \(Int(hangSeconds)) s: killed")
+            // Under /usr/bin/time the hung process is time(1)'s child: kill it first (Linux lists it in /proc).
+            let pid = started.process.processIdentifier
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            for child in children.split(separator: " ").compactMap({ Int32($0) }) { kill(child, SIGKILL) }
+            started.kill()
+        }
+        return started.wait()
     }
 }
