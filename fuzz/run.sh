@@ -4,7 +4,7 @@
 #
 #   fuzz/run.sh [TARGET] [SECONDS] [libFuzzer flags...]  fuzz for SECONDS (default 600)
 #   fuzz/run.sh [TARGET|all] --smoke                     build, then 20000 runs from the committed corpus (CI)
-#   fuzz/run.sh [TARGET] --merge                         fold what runs found into fuzz/corpus/TARGET (<= ~300 files)
+#   fuzz/run.sh [TARGET] --merge                         fold what runs found into fuzz/corpus/TARGET (a few hundred files)
 #
 # New inputs go to fuzz/.build/corpus-work (yaml) or fuzz/.build/corpus-work-TARGET, never straight
 # into the committed corpus; crashes, leaks and timeouts go to fuzz/artifacts/ (prefixed with the
