@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Builds fuzz/.build/FuzzYAMLLoader: the Spec module (and Crypto, which it imports) compiled
-# with libFuzzer coverage + AddressSanitizer, linked with the harness in Sources/FuzzYAMLLoader.
+# Builds one libFuzzer target, compiled with libFuzzer coverage + AddressSanitizer:
+#
+#   fuzz/build.sh [yaml|plan|audit]     (default yaml; prints the binary's path)
+#
+#   yaml   fuzz/.build/FuzzYAMLLoader   Spec + Crypto, harness Sources/FuzzYAMLLoader
+#   plan   fuzz/.build/FuzzPlanFile     Reconciler (+ Spec, StateStore, Audit, Crypto), harness Sources/FuzzPlanFile
+#   audit  fuzz/.build/FuzzAuditChain   Audit + Crypto, harness Sources/FuzzAuditChain
 #
 # Why swiftc and not `swift build --package-path fuzz`: the main package exports only the
 # `orgctl` executable product, so a package in fuzz/ cannot depend on the Spec module, and the
@@ -9,6 +14,7 @@
 # Environment: FUZZ_PUBLIC_API=1 builds the variant that goes through the public
 #              ConfigurationLoader().load(path:) on a tmpfs file instead (slower, see README).
 set -euo pipefail
+target="${1:-yaml}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 out="$here/.build"
@@ -19,7 +25,7 @@ common=(-swift-version 6 -O -g -wmo -parse-as-library "$sanitize"
         -enable-upcoming-feature ExistentialAny
         -enable-upcoming-feature InternalImportsByDefault
         -enable-upcoming-feature MemberImportVisibility
-        -I "$out/modules" -I "$root/Sources/CYAML" -I "$root/Sources/CCrypto"
+        -I "$out/modules" -I "$root/Sources/CYAML" -I "$root/Sources/CCrypto" -I "$root/Sources/CSQLite"
         -warnings-as-errors)
 
 # Rebuilds a module only when one of its sources is newer than its object file.
@@ -38,14 +44,38 @@ module() {
     touch "$object"  # the compiler may leave an unchanged object file's time as it was
 }
 
-module Crypto
-module Spec -enable-testing
-
-flags=()
-if [[ "${FUZZ_PUBLIC_API:-0}" == 1 ]]; then flags+=(-D FUZZ_PUBLIC_API); binary="$out/FuzzYAMLLoaderPublic"
-else binary="$out/FuzzYAMLLoader"; fi
-echo "build.sh: linking $(basename "$binary")" >&2
-swiftc "${common[@]}" "${flags[@]}" -module-name FuzzYAMLLoader \
-    "$here/Sources/FuzzYAMLLoader/FuzzYAMLLoader.swift" "$out/Spec.o" "$out/Crypto.o" \
-    -use-ld=lld -lyaml -lcrypto -o "$binary"
+case "$target" in
+yaml)
+    module Crypto
+    module Spec -enable-testing
+    flags=()
+    if [[ "${FUZZ_PUBLIC_API:-0}" == 1 ]]; then flags+=(-D FUZZ_PUBLIC_API); binary="$out/FuzzYAMLLoaderPublic"
+    else binary="$out/FuzzYAMLLoader"; fi
+    echo "build.sh: linking $(basename "$binary")" >&2
+    swiftc "${common[@]}" "${flags[@]}" -module-name FuzzYAMLLoader \
+        "$here/Sources/FuzzYAMLLoader/FuzzYAMLLoader.swift" "$out/Spec.o" "$out/Crypto.o" \
+        -use-ld=lld -lyaml -lcrypto -o "$binary"
+    ;;
+plan)
+    module Crypto
+    module Spec -enable-testing
+    module Audit
+    module StateStore
+    module Reconciler
+    binary="$out/FuzzPlanFile"
+    echo "build.sh: linking $(basename "$binary")" >&2
+    swiftc "${common[@]}" -module-name FuzzPlanFile "$here/Sources/FuzzPlanFile/FuzzPlanFile.swift" \
+        "$out/Reconciler.o" "$out/StateStore.o" "$out/Audit.o" "$out/Spec.o" "$out/Crypto.o" \
+        -use-ld=lld -lyaml -lcrypto -lsqlite3 -o "$binary"
+    ;;
+audit)
+    module Crypto
+    module Audit
+    binary="$out/FuzzAuditChain"
+    echo "build.sh: linking $(basename "$binary")" >&2
+    swiftc "${common[@]}" -module-name FuzzAuditChain "$here/Sources/FuzzAuditChain/FuzzAuditChain.swift" \
+        "$out/Audit.o" "$out/Crypto.o" -use-ld=lld -lcrypto -o "$binary"
+    ;;
+*) echo "usage: $0 [yaml|plan|audit]" >&2; exit 2 ;;
+esac
 echo "$binary"

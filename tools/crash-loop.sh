@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long crash-safety test (the short one is Tests/EndToEndTests/CrashSafetyTests.swift).
 #
-#   tools/crash-loop.sh [KILLS] [TENANTS]        defaults: 200 kills, 1000 tenants
+#   tools/crash-loop.sh [KILLS] [TENANTS] [SEED]   defaults: 200 kills, 1000 tenants, seed 1
 #
 # Builds a state database from a generated configuration (../shared/tools/gen_config.py),
 # then applies a second configuration (10% of the tenants deleted, 10% new, half of the rest
@@ -16,6 +16,7 @@ set -euo pipefail
 
 KILLS=${1:-200}
 TENANTS=${2:-1000}
+SEED=${3:-1}
 # shellcheck source=lib/suite.sh
 source "$(dirname "$0")/lib/suite.sh"
 command -v sqlite3 >/dev/null || { echo "error: the sqlite3 command-line tool is needed" >&2; exit 2; }
@@ -50,19 +51,27 @@ canon "$WORK/reference.db" >"$WORK/after.sql"
 python3 "$VERIFY" "$WORK/reference.db" >/dev/null
 echo "one apply takes $((duration_ns / 1000000)) ms; killing it $KILLS times"
 
-before=0 after=0 failures=0
+before=0 after=0 failures=0 killed=0 midwrite=0
+delays=()
 for ((i = 0; i < KILLS; i++)); do
     db=$WORK/killed.db
     rm -f "$db" "$db-wal" "$db-shm"
     cp "$WORK/base.db" "$db"
-    # Denser towards the end, where the write transaction runs.
-    delay=$(awk -v d="$duration_ns" -v i="$i" -v n="$KILLS" 'BEGIN { printf "%.4f", d / 1e9 * sqrt(i / (n - 1)) }')
+    # Stratified and randomised: kill i lands at a random moment inside the i-th of KILLS equal slices
+    # of sqrt-warped time (denser towards the end, where the write transaction runs), so the moments
+    # are distinct and spread over the whole apply rather than a fixed grid.
+    delay=$(awk -v d="$duration_ns" -v i="$i" -v n="$KILLS" -v s="$SEED" 'BEGIN { srand(s * 100003 + i); printf "%.4f", d / 1e9 * sqrt((i + rand()) / n) }')
+    delays+=("$delay")
     "$ORGCTL" "${APPLY[@]}" --state "$db" >/dev/null 2>"$WORK/apply.err" &
     pid=$!
     sleep "$delay"
     kill -9 "$pid" 2>/dev/null || true
     status=0
     wait "$pid" 2>/dev/null || status=$?
+    if [ "$status" -eq 137 ]; then
+        killed=$((killed + 1))
+        if [ -s "$db-wal" ]; then midwrite=$((midwrite + 1)); fi
+    fi
     problem=""
     if [ "$status" -ne 0 ] && [ "$status" -ne 137 ]; then problem="apply exited $status: $(head -c 300 "$WORK/apply.err")"; fi
     if ! out=$("$ORGCTL" audit verify --state "$db" 2>&1); then problem="$problem audit verify: $out"; fi
@@ -83,5 +92,6 @@ for ((i = 0; i < KILLS; i++)); do
     fi
 done
 
-echo "$KILLS kills: $before left the state before, $after after, $failures failed"
+distinct=$(printf '%s\n' "${delays[@]}" | awk '{ printf "%d\n", $1 * 1000 }' | sort -u | wc -l)
+echo "$KILLS kills ($distinct distinct moments at 1 ms, from ${delays[0]} s to ${delays[$((KILLS - 1))]} s; $killed killed before finishing, $midwrite of them with a non-empty WAL): $before left the state before, $after after, $failures failed"
 [ "$failures" -eq 0 ]

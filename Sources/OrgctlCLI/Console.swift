@@ -31,8 +31,10 @@ public final class Console: @unchecked Sendable {
     /// The process's own standard streams.
     public static func standard(environment: [String: String]) -> Console {
         Console(
-            out: { text in FileHandle.standardOutput.write(Data(text.utf8)) },
-            err: { text in FileHandle.standardError.write(Data(text.utf8)) },
+            // The throwing write: FileHandle.write(_:) traps when the stream cannot take the bytes (a full
+            // disk or file-size limit behind a redirection, a closed pipe). Lost output must not kill an apply.
+            out: { text in try? FileHandle.standardOutput.write(contentsOf: Data(text.utf8)) },
+            err: { text in try? FileHandle.standardError.write(contentsOf: Data(text.utf8)) },
             stdoutIsTerminal: isatty(1) == 1, stderrIsTerminal: isatty(2) == 1, stdinIsTerminal: isatty(0) == 1,
             readLine: { Swift.readLine(strippingNewline: true) },
             colorDisabled: environment["NO_COLOR"].map { !$0.isEmpty } ?? false || environment["TERM"] == "dumb")

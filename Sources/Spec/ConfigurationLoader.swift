@@ -82,6 +82,19 @@ public struct ConfigurationLoader: Sendable {
 
     private static func loadFile(_ file: String, loader: YAMLLoader, references: FileReferences) -> FileResult {
         var result = FileResult()
+        // Only regular files are read: a FIFO named *.yaml would block forever. An oversized file is
+        // refused from its size, before it is read into memory.
+        guard let size = FileReferences.regularFileSize(file) else {
+            result.diagnostics.error("spec.file-unreadable", "file '\(file)' is not a regular file",
+                                     at: SourceLocation(file: file, line: 1, column: 1),
+                                     help: "configuration files must be regular files, not pipes, devices or sockets")
+            return result
+        }
+        if size > loader.limits.maxFileBytes {
+            result.diagnostics.error("spec.file-too-large", "file is larger than \(loader.limits.maxFileBytes >> 20) MiB",
+                                     at: SourceLocation(file: file, line: 1, column: 1), help: "split the configuration into several files")
+            return result
+        }
         // FileHandle rather than FileManager.contents(atPath:), which leaks a page per empty file on Linux.
         guard let handle = FileHandle(forReadingAtPath: file), let data = try? handle.readToEnd() ?? Data() else {
             result.diagnostics.error("spec.file-unreadable", "file '\(file)' cannot be read", at: nil,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A state-database problem, worded for an operator: what happened and what to do next.
 public struct StateError: Error, CustomStringConvertible, Sendable {
     public enum Kind: String, Sendable {
@@ -24,8 +26,16 @@ public struct StateError: Error, CustomStringConvertible, Sendable {
             self.init(.locked, "\(error.userMessage) ('\(path)')",
                       help: "wait for the other apply to finish, or raise --lock-timeout")
         case .readOnly:
-            self.init(.readOnly, "\(error.userMessage): '\(path)'",
-                      help: "make the file and its folder writable by this user, or run a read-only command (plan)")
+            // A read-only folder stops even plan: SQLite must create the WAL and shared-memory files
+            // beside a WAL-mode database to read it. A read-only file alone still allows plan.
+            let folder = (path as NSString).deletingLastPathComponent
+            if !FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder) {
+                self.init(.readOnly, "the folder of the state database is read-only: '\(folder.isEmpty ? "." : folder)' ('\(path)')",
+                          help: "make the folder writable by this user: SQLite creates '\((path as NSString).lastPathComponent)-wal' and '-shm' beside the database, even to read it")
+            } else {
+                self.init(.readOnly, "\(error.userMessage): '\(path)'",
+                          help: "make the file writable by this user, or run a read-only command (plan)")
+            }
         case .corrupt:
             self.init(.corrupt, "\(error.userMessage): '\(path)'",
                       help: "restore the database from a backup; orgctl will not write to a corrupt file")
@@ -33,7 +43,7 @@ public struct StateError: Error, CustomStringConvertible, Sendable {
             self.init(.notADatabase, "'\(path)' is not a SQLite database",
                       help: "point --state (or ORGCTL_STATE) at an orgctl state database, or at a new file name")
         case .full:
-            self.init(.full, "\(error.userMessage); nothing was written", help: "free disk space and run apply again")
+            self.init(.full, "\(error.userMessage): '\(path)'", help: "free disk space (or raise the file-size limit) and run apply again")
         case .cantOpen:
             self.init(.cantOpen, "\(error.userMessage): '\(path)'", help: "check the path given by --state or ORGCTL_STATE")
         case .ioError:

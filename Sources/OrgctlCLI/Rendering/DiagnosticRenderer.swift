@@ -119,7 +119,14 @@ struct SourceCache {
     /// The line with a gutter, and a caret under the column: `12 | key: value` / `   |     ^`.
     mutating func excerpt(_ location: SourceLocation) -> [String]? {
         if lines[location.file] == nil {
-            guard let data = FileManager.default.contents(atPath: location.file), data.count <= 256 << 20 else { return nil }
+            // Only a regular file of a size the loader reads (a FIFO would block, a 300 MB file would be read
+            // whole for one line): the size is checked before reading.
+            let resolved = (location.file as NSString).resolvingSymlinksInPath
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved),
+                  attributes[.type] as? FileAttributeType == .typeRegular,
+                  let size = attributes[.size] as? NSNumber, size.intValue <= 256 << 20,
+                  let data = FileManager.default.contents(atPath: resolved)
+            else { return nil }
             let text = String(decoding: data, as: UTF8.self)
             lines[location.file] = text.split(separator: "\n", omittingEmptySubsequences: false)
         }

@@ -158,7 +158,9 @@ struct DocumentDecoder {
                          help: "add 'slug: <name>' (lower-case letters, digits and '-')")
             return nil
         }
-        guard let slug = identity(slugNode, "tenant slug", pattern: .slug) else { return nil }
+        // A list or mapping here would otherwise drop the whole tenant without a word (and a plan
+        // would then delete it): say so, like any other mistyped field.
+        guard reader.string(slugNode, "slug") != nil, let slug = identity(slugNode, "tenant slug", pattern: .slug) else { return nil }
         guard let planNode = f["plan"], let plan = reader.nonEmptyString(planNode, "plan") else {
             if f["plan"] == nil {
                 reader.error("spec.missing-key", "tenant '\(slug)' has no 'plan'", at: root,

@@ -19,6 +19,14 @@ struct FileReferences: Sendable {
         return String(cString: resolved)
     }
 
+    /// The size of the regular file at `path` (links followed), or nil when there is none or it is
+    /// something else (a FIFO, a device, a socket), which could block a read forever or never end.
+    static func regularFileSize(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
+
     /// The path of `written` as seen from the working directory, or nil (reported) when it escapes.
     func resolve(_ written: String, from yamlFile: String, at node: Node, reader: Reader) -> String? {
         if written.hasPrefix("/") || written.hasPrefix("~") {
@@ -64,7 +72,7 @@ struct FileReferences: Sendable {
                          help: "check the path; it is relative to the YAML file that names it")
             return nil
         }
-        guard !isDirectory.boolValue, let handle = FileHandle(forReadingAtPath: path) else {
+        guard !isDirectory.boolValue, Self.regularFileSize(path) != nil, let handle = FileHandle(forReadingAtPath: path) else {
             reader.error("spec.file-unreadable", "file '\(path)' cannot be read", at: node,
                          help: "check that it is a regular file and readable")
             return nil

@@ -76,7 +76,11 @@ extension SQLiteError {
                 if !file.isEmpty { path = file }
             }
         }
-        self.init(code: code, message: message, sql: sql, kind: Kind(code: code, databasePath: path))
+        var kind = Kind(code: code, databasePath: path)
+        // A write that ran out of room: SQLite says SQLITE_FULL only for a short write with ENOSPC;
+        // a write refused outright (ENOSPC, a quota, the file-size limit) comes back as SQLITE_IOERR_WRITE.
+        if kind == .ioError, let db, [ENOSPC, EFBIG, EDQUOT].contains(sqlite3_system_errno(db)) { kind = .full }
+        self.init(code: code, message: message, sql: sql, kind: kind)
     }
 
     /// An error detected by the wrapper before SQLite was involved.
