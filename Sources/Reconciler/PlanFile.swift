@@ -120,7 +120,7 @@ public struct PlanFile: Codable, Sendable {
         do {
             file = try JSONDecoder().decode(PlanFile.self, from: data)
         } catch {
-            throw DecodingFailure(description: "the file is not an orgctl saved plan (\(Self.describe(error)))")
+            throw DecodingFailure(description: "the file is not an orgctl saved plan (\(Self.describe(error, in: data)))")
         }
         guard file.format == magic else { throw DecodingFailure(description: "the file is not an orgctl saved plan") }
         guard file.formatVersion == Plan.formatVersion else {
@@ -129,9 +129,14 @@ public struct PlanFile: Codable, Sendable {
         return file
     }
 
-    private static func describe(_ error: any Error) -> String {
+    private static func describe(_ error: any Error, in data: Data) -> String {
         switch error {
-        case DecodingError.dataCorrupted(let context): context.debugDescription
+        case DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty:
+            "unreadable value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.dataCorrupted(let context):
+            // Foundation also says "not valid JSON" for well-formed JSON with a number out of range.
+            (try? JSONSerialization.jsonObject(with: data)) != nil
+                ? "a number is out of range: whole numbers must fit in 64 bits" : context.debugDescription
         case DecodingError.keyNotFound(let key, _): "missing '\(key.stringValue)'"
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"

@@ -256,6 +256,18 @@ struct ApplyOrderTests {
         #expect(throws: PlanFile.DecodingFailure.self) { try PlanFile.decode(Data(text.utf8)) }
     }
 
+    @Test("a saved plan with a number out of range says so, not that the file is not JSON")
+    func planFileNumberOutOfRange() throws {
+        let plan = Reconciler.plan(desired: Fixture.desired([Fixture.acme]), stored: Fixture.stored([]))
+        let text = String(decoding: try PlanFile(plan: plan, orgctlVersion: "test", source: "git:abc").encoded(), as: UTF8.self)
+        let huge = try #require(text.range(of: #""storedCount"\s*:\s*\d+"#, options: .regularExpression))
+        let edited = text.replacingCharacters(in: huge, with: #""storedCount":99999999999999999999999"#)
+        let failure = try #require(throws: PlanFile.DecodingFailure.self) { try PlanFile.decode(Data(edited.utf8)) }
+        #expect(failure.description.contains("out of range"), "\(failure.description)")
+        let broken = try #require(throws: PlanFile.DecodingFailure.self) { try PlanFile.decode(Data("{\"format\":".utf8)) }
+        #expect(!broken.description.contains("out of range"))
+    }
+
     @Test("the default delete limit is 10% of the stored resources, at least 25")
     func deleteLimit() {
         #expect(Reconciler.defaultMaxDeletes(storedCount: 0) == 25)

@@ -230,6 +230,13 @@ import Testing
         #expect(found.notes.first?.location == Spec.SourceLocation(file: scratch.path("tenants/acme.yaml"), line: 8, column: 3))
     }
 
+    @Test func aGuestWithAnInvalidExpiryGetsOneErrorForTheDateNotASecondForAMissingExpiry() throws {
+        let scratch = Scratch.with(tenant: tenant(members: "alice@acme.com: owner\ncarol@contractor.io: {role: guest, expires: 1️⃣soon}"))
+        let diagnostics = try scratch.load()
+        #expect(diagnostics.with(id: "spec.guest-expiry").isEmpty, "\(dump(diagnostics.with(id: "spec.guest-expiry")))")
+        _ = try #require(expectDiagnostic(diagnostics, "spec.date", at: scratch.markedLocation))
+    }
+
     @Test func aCycleIsReportedOnceWhateverTeamTheWalkStartsFrom() throws {
         let scratch = Scratch.with(tenant: tenant("teams:\n  a: {parent: c}\n  b: {parent: a}\n  c: {parent: b}\n  d: {parent: a}"))
         let cycles = try scratch.load().with(id: "spec.team-cycle")

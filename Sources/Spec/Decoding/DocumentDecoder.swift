@@ -245,6 +245,7 @@ struct DocumentDecoder {
                 }
                 member = MemberSpec(email: email, location: reader.location(pair.key), role: Located(role, at: reader.location(r)))
                 member.expires = mf["expires"].flatMap { reader.date($0, "expires of member '\(email)'") }
+                member.expiresWritten = mf["expires"] != nil
             } else {
                 guard let role = reader.nonEmptyString(value, "role of member '\(email)'") else { continue }
                 member = MemberSpec(email: email, location: reader.location(pair.key), role: Located(role, at: reader.location(value)))

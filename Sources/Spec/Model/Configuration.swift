@@ -103,6 +103,8 @@ public struct MemberSpec: Sendable {
     public var location: SourceLocation
     public var role: Located<String>
     public var expires: Located<CalendarDate>?
+    /// `expires` was written, whether or not it decoded (a bad date is reported once, as such).
+    public var expiresWritten = false
 }
 
 public enum TeamRole: String, Sendable, CaseIterable {

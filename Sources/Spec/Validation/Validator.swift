@@ -175,7 +175,7 @@ struct Validator {
                     d.error("spec.member-domain", "member '\(member.email)' is outside the tenant's domains", at: member.location,
                             help: "add '\(domain)' to domains, or give the member a guest role with an expiry")
                 }
-                if facts.needsExpiry, member.expires == nil {
+                if facts.needsExpiry, member.expires == nil, !member.expiresWritten {
                     d.error("spec.guest-expiry", "member '\(member.email)' has guest role '\(member.role.value)' but no expiry",
                             at: member.location, help: "write the member as {role: \(member.role.value), expires: YYYY-MM-DD}")
                 }
