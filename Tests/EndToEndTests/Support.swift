@@ -7,7 +7,7 @@ enum Paths {
     static let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     static let packageRoot = testsFolder.deletingLastPathComponent().deletingLastPathComponent()
     static let cases = testsFolder.appendingPathComponent("Cases")
-    static let examples = packageRoot.appendingPathComponent("examples")
+    static let examples = packageRoot.appendingPathComponent("examples/config")
     static let auditVerifier = packageRoot.appendingPathComponent("tools/verify_audit.py").path
     static let sqlite3 = "/usr/bin/sqlite3"
     static let python3 = "/usr/bin/python3"
@@ -120,7 +120,7 @@ final class Workspace {
 
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
-    /// Copies `examples/` (without secrets.env, which the tests replace by their own values) to `name`.
+    /// Copies `examples/config/` (the tests set the secrets its references name) to `name`.
     @discardableResult
     func copyExamples(as name: String = "config") throws -> String {
         let destination = url.appendingPathComponent(name)

@@ -4,11 +4,11 @@ import Testing
 
 @testable import OrgctlCLI
 
-/// The CI pipelines in ci-examples/ work as written: every orgctl command line in them names a
+/// The CI pipelines in examples/ci/ work as written: every orgctl command line in them names a
 /// command and options that exist, with allowed values.
 @Suite("CI examples")
 struct CIExamplesTests {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../ci-examples")
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/ci")
         .standardizedFileURL
 
     static let files = ["github-actions.yml", "gitlab-ci.yml"]

@@ -14,7 +14,7 @@ struct FormatSchemaTests {
 
     /// Every document of every YAML file under the valid configurations of the repository.
     static func validConfigurationFiles() -> [String] {
-        let roots = ["examples", "Tests/SpecTests/Fixtures/valid-unusual", "Tests/EndToEndTests/Cases"]
+        let roots = ["examples/config", "Tests/SpecTests/Fixtures/valid-unusual", "Tests/EndToEndTests/Cases"]
         var files: [String] = []
         for root in roots {
             let folder = repository.appendingPathComponent(root).path

@@ -186,9 +186,9 @@ func sourceDirectory(_ file: String = #filePath) -> URL {
     URL(fileURLWithPath: file).deletingLastPathComponent()
 }
 
-/// examples/certs/acme-okta.pem (valid until 2046), found from this file's place in the repository.
+/// examples/config/certs/acme-okta.pem (valid until 2046), found from this file's place in the repository.
 func exampleCertificate() -> [UInt8] {
-    let url = sourceDirectory().appendingPathComponent("../../examples/certs/acme-okta.pem").standardizedFileURL
+    let url = sourceDirectory().appendingPathComponent("../../examples/config/certs/acme-okta.pem").standardizedFileURL
     guard let data = FileManager.default.contents(atPath: url.path) else {
         Issue.record("cannot read \(url.path)")
         return []

@@ -107,7 +107,7 @@ func check(_ diagnostics: Diagnostics, hasConfiguration: Bool) {
     }
 }
 
-/// examples/certs/acme-okta.pem (a self-signed example certificate, valid until 2046).
+/// examples/config/certs/acme-okta.pem (a self-signed example certificate, valid until 2046).
 let examplePEM = """
 -----BEGIN CERTIFICATE-----
 MIIDPzCCAiegAwIBAgIUD3JumANOUvGXrXrUVQn6XBYzO4YwDQYJKoZIhvcNAQEL
