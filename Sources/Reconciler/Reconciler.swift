@@ -15,7 +15,6 @@ public enum Reconciler {
         var upserts: [Change] = []
         var deletes: [Change] = []
         var deleted: Set<String> = []
-        var drift: [String: String] = [:]
         let want = desired.resources
         let have = stored.resources
         let missing = Set(stored.missingApplied)
@@ -77,13 +76,11 @@ public enum Reconciler {
         // parent is known when its children are visited).
         var unmatched: [StoredResource] = []
         for (position, s) in have.enumerated() {
-            if s.appliedDigest != s.digest { drift[original.resources[position].address] = s.digest.description }
             if !matched[position] { unmatched.append(s) }
         }
         unmatched.sort { $0.address < $1.address }
         for s in unmatched { delete(s) }
         upserts.sort { $0.address < $1.address }
-        for address in original.missingApplied { drift[address] = "" }
         // Deletes: grouped by top-level resource in address order, children before parents within a group.
         // (Each group is computed once: a comparator that splits addresses costs seconds at 480k deletes.)
         let groups = deletes.map(\.group)
@@ -100,7 +97,7 @@ public enum Reconciler {
             }
         }
         return Plan(id: planID(databaseID: stored.databaseID, auditHead: stored.auditHead, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
-                    changes: changes, drift: drift, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)
+                    changes: changes, drift: original.driftDigests, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)
     }
 
     /// Whether apply issues key material for a declared API key that is stored: when `rotate` went up,
@@ -163,9 +160,7 @@ public enum Reconciler {
             case .update, .delete, .adopt: if now?.digest.description != change.beforeDigest { stale.insert(change.address) }
             }
         }
-        var drift: [String: String] = [:]
-        for resource in current.resources where resource.appliedDigest != resource.digest { drift[resource.address] = resource.digest.description }
-        for address in current.missingApplied { drift[address] = "" }
+        let drift = current.driftDigests
         for (address, digest) in drift where plan.drift[address] != digest { stale.insert(address) }
         for (address, digest) in plan.drift where drift[address] != digest { stale.insert(address) }
         return stale.sorted()

@@ -61,17 +61,13 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         hasher.combine(words.3)
     }
 
-    /// 64 lowercase hex digits.
-    public var description: String {
-        String(unsafeUninitializedCapacity: 64) { text in
-            let digits: StaticString = "0123456789abcdef"
-            let table = UnsafeRawBufferPointer(start: digits.utf8Start, count: 16)
-            for (w, word) in [words.0, words.1, words.2, words.3].enumerated() {
-                for i in 0..<16 { text[w * 16 + i] = table[Int(word >> UInt64(60 - 4 * i) & 0xf)] }
-            }
-            return 64
-        }
+    /// The 32 bytes, most significant first.
+    public var bytes: [UInt8] {
+        [words.0, words.1, words.2, words.3].flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (56 - 8 * UInt64($0))) } }
     }
+
+    /// 64 lowercase hex digits.
+    public var description: String { Hex.encode(bytes) }
 }
 
 /// A digest of a resource's stored attributes: what `orgctl_resources.digest` records at apply,
@@ -100,7 +96,7 @@ public enum ResourceDigest {
             switch attribute.value {
             case .null: continue
             case .bool(let b): field(UInt8(ascii: "b")); bytes.append(b ? UInt8(ascii: "1") : UInt8(ascii: "0"))
-            case .int(let i): field(UInt8(ascii: "i")); appendDecimal(i, to: &bytes)
+            case .int(let i): field(UInt8(ascii: "i")); bytes += String(i).utf8  // a small string: no allocation
             case .string(let s): field(UInt8(ascii: "s")); bytes += s.utf8
             case .list(let l):
                 field(UInt8(ascii: "l"))
@@ -114,17 +110,5 @@ public enum ResourceDigest {
             bytes.append(0)
         }
         return bytes.withUnsafeBytes { input in SHA256.hash(input).withUnsafeBytes { Digest(bytes: $0) } }
-    }
-
-    /// `String(value).utf8` without the string.
-    private static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let start = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        bytes[start...].reverse()
     }
 }

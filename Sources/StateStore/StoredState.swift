@@ -66,4 +66,14 @@ extension StoredState {
 
     /// The position of `address` in `resources`.
     public func position(of address: String) -> Int? { index[address] }
+
+    /// What changed outside orgctl since it last applied, by address as stored: each drifted
+    /// row's current digest (hex), and `""` for each applied row deleted outside orgctl. A plan
+    /// records it; apply compares it with the state then to refuse a plan that went stale.
+    public var driftDigests: [String: String] {
+        var drift: [String: String] = [:]
+        for resource in resources where resource.appliedDigest != resource.digest { drift[resource.address] = resource.digest.description }
+        for address in missingApplied { drift[address] = "" }
+        return drift
+    }
 }
