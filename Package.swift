@@ -35,7 +35,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: strict),
         .testTarget(name: "SpecTests", dependencies: ["Spec"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Crypto"], swiftSettings: strict),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "StateStore", "Crypto"], swiftSettings: strict),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
         .testTarget(name: "OrgctlCLITests", dependencies: ["OrgctlCLI", "Spec"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [], exclude: ["Cases"], swiftSettings: strict),

@@ -71,6 +71,21 @@ public final class SHA256Hasher {
         }
     }
 
+    /// Writes the digest of everything passed to `update` since the last `finish` into the first
+    /// 32 bytes of `digest`, and starts over with empty input. Allocates nothing, so one hasher
+    /// can digest many short inputs in a loop (where ``SHA256/hash(_:)-([UInt8])`` would
+    /// allocate OpenSSL's context and an array for each).
+    public func finish(into digest: UnsafeMutableRawBufferPointer) {
+        precondition(digest.count >= SHA256.byteCount, "a SHA-256 digest needs 32 bytes")
+        var length: UInt32 = 0
+        guard EVP_DigestFinal_ex(context, digest.baseAddress?.assumingMemoryBound(to: UInt8.self), &length) == 1,
+            length == SHA256.byteCount,
+            EVP_DigestInit_ex2(context, FetchedAlgorithm.sha256Digest.pointer, nil) == 1
+        else {
+            fatalError("SHA-256 final failed: \(OpenSSLErrorQueue.drain())")
+        }
+    }
+
     /// The digest of all bytes passed to `update` so far.
     public func finalize() -> [UInt8] {
         guard let copy = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }

@@ -56,7 +56,8 @@ extension Reconciler {
     /// Applies `plan` in one transaction: state rows and one audit entry per change together.
     ///
     /// - Parameter planState: the state the plan was made from, when this process read it (apply
-    ///   DIR); nil for a saved plan, which is always checked against a fresh read.
+    ///   DIR); nil for a saved plan, which is always checked against a fresh read. When nothing
+    ///   changed since, its `auditChain` (checked in the same snapshot) stands for the chain now.
     public static func apply(_ plan: Plan, to store: any StateStore, planState: StoredState?, context: ApplyContext) throws -> ApplyResult {
         let deletes = plan.changes.filter { $0.action == .delete }
         if deletes.count > context.maxDeletes {
@@ -85,7 +86,13 @@ extension Reconciler {
                 }
                 if !stale.isEmpty { throw ApplyError.stale(addresses: stale.sorted()) }
             }
-            if let broken = try transaction.verifyAuditChain() { throw ApplyError.auditBroken(broken) }
+            // Never append to a broken chain. A state read together with a check of the chain (in the
+            // same snapshot, which nothing has changed since) brings its result; otherwise check now.
+            switch state.auditChain {
+            case .intact: break
+            case .broken(let broken): throw ApplyError.auditBroken(broken)
+            case .unchecked: if let broken = try transaction.verifyAuditChain() { throw ApplyError.auditBroken(broken) }
+            }
 
             var result = ApplyResult()
             // Renamed rows (and what they hold) are stored under their old addresses until renamed below.

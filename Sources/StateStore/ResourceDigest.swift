@@ -77,12 +77,18 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
 /// `name 0x00 tag value 0x00`; secrets contribute their fingerprint and documents their SHA-256.
 public enum ResourceDigest {
     public static func of(_ resource: Resource) -> Digest {
-        var scratch: [UInt8] = []
-        return of(resource, scratch: &scratch)
+        var digester = ResourceDigester()
+        return digester.digest(resource)
     }
+}
 
-    /// As ``of(_:)``, building the input in `scratch` (reused across calls to save allocations).
-    static func of(_ resource: Resource, scratch bytes: inout [UInt8]) -> Digest {
+/// Digests resources one after another with one input buffer and one SHA-256 context, so a
+/// digest allocates nothing: every plan digests every stored row.
+struct ResourceDigester {
+    private var bytes: [UInt8] = []
+    private let hasher = SHA256Hasher()
+
+    mutating func digest(_ resource: Resource) -> Digest {
         bytes.removeAll(keepingCapacity: true)
         bytes += resource.kind.rawValue.utf8
         bytes.append(0)
@@ -109,6 +115,10 @@ public enum ResourceDigest {
             }
             bytes.append(0)
         }
-        return bytes.withUnsafeBytes { input in SHA256.hash(input).withUnsafeBytes { Digest(bytes: $0) } }
+        bytes.withUnsafeBytes { hasher.update($0) }
+        return withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 8) { digest in
+            hasher.finish(into: digest)
+            return Digest(bytes: UnsafeRawBufferPointer(digest))
+        }
     }
 }

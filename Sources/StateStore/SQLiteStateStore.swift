@@ -269,6 +269,21 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// As ``read()``, then checks the audit chain's hashes and linkage in the same snapshot (what
+    /// apply needs before it appends). `deliver` receives the state as soon as it is read, so the
+    /// caller can plan while the chain is checked; `shouldStop` is asked every few thousand
+    /// entries and ends the check early, with `.unchecked`, once the caller no longer needs it.
+    public func readCheckingChain(state deliver: (StoredState) -> Void, shouldStop: () -> Bool) throws(StateError) -> AuditChainCheck {
+        try storeCall("reading the state") {
+            return try db.transaction(.deferred) { () throws -> AuditChainCheck in
+                let state = try readUnlocked()
+                dataVersionAtRead = try integerPragma("data_version")
+                deliver(state)
+                return try checkChainUnlocked(shouldStop: shouldStop)
+            }
+        }
+    }
+
     /// The state, and what orgctl last applied to every row that drifted or was deleted outside
     /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
     public func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource]) {
@@ -319,31 +334,45 @@ public final class SQLiteStateStore: StateStore {
     }
 
     /// Checks every entry's hash and linkage (not the entries' contents) in sequence order: what
-    /// any edit, deletion or reordering breaks. The hash rules of `ChainVerifier`, over the column bytes in place, because it runs before every apply that writes.
-    fileprivate func verifyChainHashesUnlocked() throws -> ChainBreak? {
+    /// any edit, deletion or reordering breaks. The hash rules of `ChainVerifier`, applied to the
+    /// column bytes in place with one SHA-256 context, because it runs before every apply that
+    /// writes (usually on the reading thread, while the plan is made).
+    fileprivate func checkChainUnlocked(shouldStop: () -> Bool = { false }) throws -> AuditChainCheck {
         let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
-        var expected: Int64 = 1
-        var head = AuditHash.genesis
-        var leafInput: [UInt8] = [0]
-        var chainInput = [UInt8](repeating: 0, count: 64)
-        while try statement.step() {
-            let sequence = statement.int(at: 0)
-            guard sequence == expected else { return ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected)) }
-            let linked = statement.withBlob(at: 2) { $0.elementsEqual(head) }
-            guard linked else { return ChainBreak(sequence: sequence, problem: .previousHashMismatch) }
-            // leaf = SHA-256(0x00 ‖ entry); hash = SHA-256(previous ‖ leaf), as AuditHash defines them.
-            leafInput.removeSubrange(1...)
-            statement.withBlob(at: 1) { leafInput.append(contentsOf: $0) }
-            let leaf = SHA256.hash(leafInput)
-            chainInput.replaceSubrange(0..<32, with: head)
-            chainInput.replaceSubrange(32..<64, with: leaf)
-            let hash = SHA256.hash(chainInput)
-            let matches = statement.withBlob(at: 3) { $0.elementsEqual(hash) }
-            guard matches else { return ChainBreak(sequence: sequence, problem: .hashMismatch) }
-            head = hash
-            expected += 1
+        let hasher = SHA256Hasher()
+        let zero: [UInt8] = [0]
+        // head: the previous entry's hash; leaf, then the entry's own hash. One buffer, no allocation per entry.
+        var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
+        return try buffer.withUnsafeMutableBytes { buffer -> AuditChainCheck in
+            let head = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SHA256.byteCount])
+            let next = UnsafeMutableRawBufferPointer(rebasing: buffer[SHA256.byteCount...])
+            AuditHash.genesis.withUnsafeBytes { head.copyMemory(from: $0) }
+            func equalsDigest(_ blob: UnsafeRawBufferPointer, _ digest: UnsafeMutableRawBufferPointer) -> Bool {
+                blob.count == SHA256.byteCount && memcmp(blob.baseAddress!, digest.baseAddress!, SHA256.byteCount) == 0
+            }
+            var expected: Int64 = 1
+            while try statement.step() {
+                let sequence = statement.int(at: 0)
+                guard sequence == expected else { return .broken(ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected))) }
+                guard statement.withBlob(at: 2, { equalsDigest($0, head) }) else {
+                    return .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
+                }
+                if expected % 4096 == 0, shouldStop() { return .unchecked }
+                // leaf = SHA-256(0x00 ‖ entry); hash = SHA-256(previous ‖ leaf), as AuditHash defines them.
+                hasher.update(zero)
+                statement.withBlob(at: 1) { hasher.update($0) }
+                hasher.finish(into: next)
+                hasher.update(UnsafeRawBufferPointer(head))
+                hasher.update(UnsafeRawBufferPointer(next))
+                hasher.finish(into: next)
+                guard statement.withBlob(at: 3, { equalsDigest($0, next) }) else {
+                    return .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
+                }
+                head.copyMemory(from: UnsafeRawBufferPointer(next))
+                expected += 1
+            }
+            return .intact
         }
-        return nil
     }
 
     fileprivate var dataVersionChanged: Bool {
@@ -421,7 +450,8 @@ final class SQLiteStateTransaction: StateTransaction {
     }
 
     func verifyAuditChain() throws -> ChainBreak? {
-        try store.verifyChainHashesUnlocked()
+        if case .broken(let broken) = try store.checkChainUnlocked() { return broken }
+        return nil
     }
 
     func auditAddresses(after sequence: Int64) throws -> [String] {

@@ -54,12 +54,12 @@ struct StateReader {
     private struct Collector {
         var resources: [StoredResource] = []
         var applied: [ResourceKind: AppliedIndex]
-        var scratch: [UInt8] = []
+        var digester = ResourceDigester()
 
         mutating func add(_ address: String, _ kind: ResourceKind, parent: String?, rowID: Int64, _ attributes: [Attribute]) {
             let resource = Resource(address: address, kind: kind, parent: parent, attributes: attributes)
             let applied = self.applied[kind]?.digest(of: rowID)
-            resources.append(StoredResource(resource: resource, rowID: rowID, digest: ResourceDigest.of(resource, scratch: &scratch), appliedDigest: applied))
+            resources.append(StoredResource(resource: resource, rowID: rowID, digest: digester.digest(resource), appliedDigest: applied))
         }
     }
 

@@ -1,3 +1,4 @@
+public import Audit
 public import Spec
 
 /// A resource as the state database holds it.
@@ -36,6 +37,16 @@ public struct AuditHead: Hashable, Sendable, Codable {
     }
 }
 
+/// The audit chain's hashes and linkage, checked in the snapshot a state was read from.
+public enum AuditChainCheck: Sendable, Equatable {
+    /// Not checked (or the check was stopped early): apply checks the chain itself.
+    case unchecked
+    /// Every entry's hash and link to the one before it are intact.
+    case intact
+    /// The first broken entry.
+    case broken(ChainBreak)
+}
+
 /// Everything `plan` needs from the database, read in one consistent snapshot.
 public struct StoredState: Sendable {
     /// In table order; look resources up by address with ``resource(at:)``.
@@ -46,6 +57,9 @@ public struct StoredState: Sendable {
     public var databaseID: String
     /// Addresses orgctl recorded as applied whose rows no longer exist (deleted outside orgctl).
     public var missingApplied: [String]
+    /// What a check of the audit chain in the same snapshot found; `.unchecked` unless the state
+    /// was read with ``SQLiteStateStore/readCheckingChain(state:shouldStop:)``.
+    public var auditChain: AuditChainCheck = .unchecked
 
     public init(resources: [StoredResource], auditHead: AuditHead, databaseID: String, missingApplied: [String] = []) {
         self.resources = resources

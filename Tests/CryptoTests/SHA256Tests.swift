@@ -63,6 +63,19 @@ struct SHA256Tests {
         #expect(hex(hasher.finalize()) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
+    @Test func finishWritesEachDigestAndStartsOver() {
+        // One hasher, every vector in turn: each digest must be of its own message only.
+        let hasher = SHA256Hasher()
+        var digest = [UInt8](repeating: 0, count: SHA256.byteCount)
+        for vector in Self.vectors {
+            hasher.update(vector.message)
+            digest.withUnsafeMutableBytes { hasher.finish(into: $0) }
+            #expect(hex(digest) == vector.digest)
+        }
+        // Nothing after the last finish: the digest of no input.
+        #expect(hex(hasher.finalize()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
     @Test func digestHasByteCountBytes() {
         #expect(SHA256.byteCount == 32)
         #expect(SHA256.hash([UInt8](repeating: 7, count: 200)).count == SHA256.byteCount)

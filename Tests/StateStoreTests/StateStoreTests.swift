@@ -274,6 +274,43 @@ struct StateStoreTests {
         #expect(try store.write { try $0.verifyAuditChain() }?.sequence == 1)
     }
 
+    @Test("a read that checks the chain hands over the state first, then finds the chain intact or its first break")
+    func readCheckingChain() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        var delivered: StoredState?
+        let intact = try store.readCheckingChain(state: { delivered = $0 }, shouldStop: { false })
+        #expect(intact == .intact)
+        #expect(delivered?.resources.map(\.address) == (try store.read()).resources.map(\.address))
+        #expect(delivered?.auditHead.sequence == Int64(Sample.resources.count))
+
+        // Each kind of damage the transaction's own check finds, the read's check finds too.
+        try store.db.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'plan/business', 'plan/free') AS BLOB) WHERE seq = 1")
+        let edited = try store.readCheckingChain(state: { _ in }, shouldStop: { false })
+        #expect(edited == .broken(ChainBreak(sequence: 1, problem: .hashMismatch)))
+        let inTransaction = try store.write { try $0.verifyAuditChain() }
+        #expect(inTransaction == ChainBreak(sequence: 1, problem: .hashMismatch))
+        try store.db.execute("DELETE FROM orgctl_audit WHERE seq = 1")
+        #expect(try store.readCheckingChain(state: { _ in }, shouldStop: { false }) == .broken(ChainBreak(sequence: 2, problem: .sequenceGap(expected: 1))))
+    }
+
+    @Test("a chain check asked to stop ends as unchecked, never as intact")
+    func stoppedChainCheck() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        // More entries than the check reads between two questions, and a break after them.
+        try store.write { transaction in
+            for index in 0..<5000 { _ = try transaction.appendAudit { Sample.entry($0, "tenant/t\(index)") } }
+        }
+        try store.db.execute("UPDATE orgctl_audit SET hash = zeroblob(32) WHERE seq = 4999")
+        var asked = 0
+        let stopped = try store.readCheckingChain(state: { _ in }, shouldStop: { asked += 1; return true })
+        #expect(stopped == .unchecked)
+        #expect(asked == 1)
+        #expect(try store.readCheckingChain(state: { _ in }, shouldStop: { false }) == .broken(ChainBreak(sequence: 4999, problem: .hashMismatch)))
+    }
+
     @Test("a SQLite file that is not an orgctl database is refused")
     func notOrgctl() throws {
         let temp = try TemporaryStore()

@@ -87,7 +87,10 @@ enum ApplyCommand {
         let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
         // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
         let adopting = command.flag("adopt")
-        let planned = try Planning.make(command, context, directory: path, access: databaseExists && !adopting ? .readWrite : .readOnly)
+        let writing = databaseExists && !adopting
+        let planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly, checkingChain: writing)
+        // Whatever happens below, the chain check (if still running) ends before this returns.
+        defer { planned.reading.stop() }
         let plan = planned.plan
         guard !plan.isEmpty else {
             console.print("No changes. The state database matches the configuration.")
@@ -113,7 +116,8 @@ enum ApplyCommand {
         else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
-        return try execute(plan, store: store, planState: writable == nil ? nil : planned.stored, applyContext, console, secretsOut: command.value("secrets-out"))
+        let planState = writable == nil ? nil : planned.storedWithChainCheck()
+        return try execute(plan, store: store, planState: planState, applyContext, console, secretsOut: command.value("secrets-out"))
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {

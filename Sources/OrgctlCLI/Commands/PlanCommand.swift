@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Reconciler
 import Spec
 import StateStore
@@ -62,20 +63,33 @@ enum Planning {
         var warnings: [Diagnostic]
         /// What orgctl last applied to drifted rows; filled only when asked for (drift).
         var applied: [String: AppliedResource] = [:]
+        /// The state read, still checking the audit chain when asked to (apply).
+        var reading: BackgroundRead
+
+        /// The stored state with the result of the chain check made in its snapshot, waiting for
+        /// the check to end. Apply calls it before writing: the store is free afterwards.
+        func storedWithChainCheck() -> StoredState {
+            var state = stored
+            state.auditChain = reading.chainCheck()
+            return state
+        }
     }
 
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
-                     withApplied: Bool = false) throws -> Result {
+                     withApplied: Bool = false, checkingChain: Bool = false) throws -> Result {
         let key = try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
         // Read the state on another thread while the configuration loads: the two are independent.
-        let reading = BackgroundRead(store, withApplied: withApplied)
+        // Apply also has the chain checked there, in the same snapshot, while the plan is made.
+        let reading = BackgroundRead(store, withApplied: withApplied, checkingChain: checkingChain)
+        var planned = false
+        // A failure below must not leave the other thread using the store.
+        defer { if !planned { reading.stop() } }
         let loaded = try ValidateCommand.load(directory, context)
         context.lifetime.keep(loaded)
         let console = context.console
         let renderer = DiagnosticRenderer(style: console.style(forStdout: false))
         guard let configuration = loaded.configuration else {
-            _ = try? reading.wait()
             console.err(renderer.text(loaded.diagnostics.sorted))
             throw CommandFailure(message: "the configuration is invalid: \(loaded.diagnostics.errorCount) error\(loaded.diagnostics.errorCount == 1 ? "" : "s"); nothing was planned",
                                  help: "fix the errors above ('orgctl validate \(directory)' shows them all)")
@@ -85,20 +99,14 @@ enum Planning {
 
         var resolver = SecretResolver(environment: context.environment)
         var values: [SecretSource: [UInt8]] = [:]
-        let desired: DesiredState
-        do {
-            desired = try configuration.desiredState { source in
-                guard let key else {
-                    throw CommandFailure(message: "the configuration declares secrets, and no state key was given to encrypt them",
-                                         help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file")
-                }
-                let value = try resolver.value(source)
-                values[source] = value
-                return key.fingerprint(value)
+        let desired = try configuration.desiredState { source in
+            guard let key else {
+                throw CommandFailure(message: "the configuration declares secrets, and no state key was given to encrypt them",
+                                     help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file")
             }
-        } catch {
-            _ = try? reading.wait()
-            throw error
+            let value = try resolver.value(source)
+            values[source] = value
+            return key.fingerprint(value)
         }
         let stored = try reading.wait()
         let applied = reading.applied
@@ -117,48 +125,84 @@ enum Planning {
         }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
-        return Result(plan: plan, stored: stored, store: store, secrets: secrets, desired: desired, warnings: warnings, applied: applied)
+        planned = true
+        return Result(plan: plan, stored: stored, store: store, secrets: secrets, desired: desired, warnings: warnings, applied: applied,
+                      reading: reading)
     }
 }
 
-/// Reads the stored state on a background thread.
+/// Reads the stored state on a background thread and, when asked to, then checks the audit
+/// chain there in the same snapshot (what apply needs before it appends, and the longest read
+/// of all: it overlaps with planning).
 ///
-/// @unchecked Sendable: the store is used by the background thread only until `wait()` returns,
-/// and the calling thread does not touch it before then.
+/// @unchecked Sendable: the store is used by the background thread until it finishes
+/// (`chainCheck()` or `stop()` return), and the calling thread does not touch it before then;
+/// `result` and `applied` are written before `stateRead` is signalled and read only after.
 final class BackgroundRead: @unchecked Sendable {
     private let store: SQLiteStateStore?
-    private let done = DispatchSemaphore(value: 0)
+    private let stateRead = DispatchSemaphore(value: 0)
+    private let finished = DispatchGroup()
+    private let stopRequested = Atomic<Bool>(false)
     private var result: Swift.Result<StoredState, CommandFailure>?
+    private var check: AuditChainCheck = .unchecked
     /// With `withApplied`: what orgctl last applied to the rows that drifted (valid after `wait()`).
     private(set) var applied: [String: AppliedResource] = [:]
 
-    init(_ store: SQLiteStateStore?, withApplied: Bool = false) {
+    init(_ store: SQLiteStateStore?, withApplied: Bool = false, checkingChain: Bool = false) {
         self.store = store
+        finished.enter()
         Thread.detachNewThread { [self] in
-            do {
-                if withApplied, let store = self.store {
-                    do {
-                        let read = try store.readWithApplied()
-                        applied = read.applied
-                        result = .success(read.state)
-                    } catch let error as StateError {
-                        throw CommandFailure(message: error.message, help: error.help)
-                    }
-                } else {
-                    result = .success(try StateAccess.read(self.store))
-                }
-            } catch let failure as CommandFailure {
-                result = .failure(failure)
-            } catch {
-                result = .failure(CommandFailure(message: "\(error)", help: nil))
+            defer { finished.leave() }
+            var delivered = false
+            func deliver(_ read: Swift.Result<StoredState, CommandFailure>) {
+                result = read
+                delivered = true
+                stateRead.signal()
             }
-            done.signal()
+            do {
+                guard let store = self.store else {
+                    deliver(.success(try StateAccess.read(nil)))
+                    return
+                }
+                if withApplied {
+                    let read = try store.readWithApplied()
+                    applied = read.applied
+                    deliver(.success(read.state))
+                } else if checkingChain {
+                    check = try store.readCheckingChain(state: { deliver(.success($0)) },
+                                                        shouldStop: { self.stopRequested.load(ordering: .relaxed) })
+                } else {
+                    deliver(.success(try store.read()))
+                }
+            } catch {
+                // After the state was delivered, a failed check stays `.unchecked`: apply checks again itself.
+                if !delivered {
+                    let failure = (error as? StateError).map { CommandFailure(message: $0.message, help: $0.help) }
+                        ?? CommandFailure(message: "\(error)", help: nil)
+                    deliver(.failure(failure))
+                }
+            }
         }
     }
 
+    /// The state, once read.
     func wait() throws -> StoredState {
-        done.wait()
+        stateRead.wait()
+        stateRead.signal()  // later calls return at once
         return try result!.get()
+    }
+
+    /// What the chain check found, once it ends (`.unchecked` when none was asked for).
+    func chainCheck() -> AuditChainCheck {
+        finished.wait()
+        return check
+    }
+
+    /// Ends the background work early (a chain check stops within a few thousand entries) and
+    /// waits for it: afterwards the store is the caller's again.
+    func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        finished.wait()
     }
 }
 

@@ -1,0 +1,96 @@
+import Audit
+import Foundation
+import Spec
+import Testing
+
+@testable import Reconciler
+@testable import StateStore
+
+/// Apply never appends to a broken audit chain, whether the chain was checked while the plan was
+/// made (in the plan's snapshot) or must be checked inside the write lock.
+@Suite("apply and the audit chain")
+struct ApplyChainTests {
+    /// A real state database holding `tenant/acme`, applied through the Reconciler.
+    final class Database {
+        let folder: URL
+        let store: SQLiteStateStore
+        var path: String { folder.appendingPathComponent("state.db").path }
+
+        init() throws {
+            folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgctl-apply-chain-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            store = try #require(try SQLiteStateStore.open(path: folder.appendingPathComponent("state.db").path, access: .readWrite,
+                                                           lockTimeoutMilliseconds: 100, key: nil))
+            let first = Reconciler.plan(desired: Fixture.desired([Fixture.acme]), stored: try store.read())
+            _ = try Reconciler.apply(first, to: store, planState: nil, context: Database.context)
+        }
+
+        deinit { try? FileManager.default.removeItem(at: folder) }
+
+        static let context = ApplyContext(actor: "test", source: "test", time: "2026-11-23T00:00:00Z", secrets: [:], maxDeletes: 25)
+
+        /// Acme renamed: a plan with one update, and the state it was made from (read with a chain check).
+        func renamePlan() throws -> (Plan, StoredState) {
+            var state: StoredState?
+            let check = try store.readCheckingChain(state: { state = $0 }, shouldStop: { false })
+            var stored = try #require(state)
+            stored.auditChain = check
+            let renamed = Fixture.resource("tenant/acme", .tenant, ["plan": .string("business"), "name": .string("Acme Corp")],
+                                           collections: ["tenant/acme/member", "tenant/acme/team"])
+            return (Reconciler.plan(desired: Fixture.desired([renamed]), stored: stored), stored)
+        }
+
+        /// Edits the first audit entry through another connection, as a hand edit with sqlite3 would.
+        func tamperWithFirstEntry() throws {
+            let other = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+            try other.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'test', 'eve') AS BLOB) WHERE seq = 1")
+        }
+    }
+
+    @Test("a chain found intact in the plan's snapshot, with nothing changed since, lets the apply through")
+    func intactAndUnchanged() throws {
+        let database = try Database()
+        let (plan, state) = try database.renamePlan()
+        #expect(state.auditChain == .intact)
+        let result = try Reconciler.apply(plan, to: database.store, planState: state, context: Database.context)
+        #expect(result.updated == 1)
+        #expect(try database.store.verifyAudit().firstBreak == nil)
+    }
+
+    @Test("an entry edited after the plan's chain check is still caught: apply checks again and writes nothing")
+    func tamperedAfterTheCheck() throws {
+        let database = try Database()
+        let (plan, state) = try database.renamePlan()
+        #expect(state.auditChain == .intact)
+        try database.tamperWithFirstEntry()
+        let error = try #require(throws: ApplyError.self) {
+            try Reconciler.apply(plan, to: database.store, planState: state, context: Database.context)
+        }
+        guard case .auditBroken(let broken) = error else {
+            Issue.record("expected a broken chain, got \(error)")
+            return
+        }
+        #expect(broken.sequence == 1)
+        #expect(try database.store.read().auditHead == state.auditHead)
+    }
+
+    @Test("a break found in the plan's snapshot refuses the apply")
+    func brokenInThePlansSnapshot() throws {
+        let database = try Database()
+        try database.tamperWithFirstEntry()
+        let (plan, state) = try database.renamePlan()
+        #expect(state.auditChain == .broken(ChainBreak(sequence: 1, problem: .hashMismatch)))
+        #expect(throws: ApplyError.self) { try Reconciler.apply(plan, to: database.store, planState: state, context: Database.context) }
+        #expect(try database.store.read().auditHead == state.auditHead)
+    }
+
+    @Test("a chain check that was stopped early leaves the check to apply, which finds the break")
+    func uncheckedIsCheckedInTheLock() throws {
+        let database = try Database()
+        try database.tamperWithFirstEntry()
+        var (plan, state) = try database.renamePlan()
+        state.auditChain = .unchecked
+        #expect(throws: ApplyError.self) { try Reconciler.apply(plan, to: database.store, planState: state, context: Database.context) }
+        #expect(try database.store.read().auditHead == state.auditHead)
+    }
+}
