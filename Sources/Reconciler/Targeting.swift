@@ -59,6 +59,7 @@ extension Plan {
         // team names, and the tenant member a team membership refers to. Keep the renames of a kept
         // change's ancestors too: what it changes is stored under their new addresses only once they are renamed.
         let creates = Dictionary(changes.filter { $0.action == .create }.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        let updates = Dictionary(changes.filter { $0.action == .update }.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         let renames = Dictionary(changes.filter { $0.renamedFrom != nil }.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         if !renames.isEmpty {
             for change in changes where keep.contains(change.address) {
@@ -85,7 +86,7 @@ extension Plan {
         }
         var queue = Array(keep)
         while let address = queue.popLast() {
-            guard let change = creates[address] ?? changes.first(where: { $0.address == address && $0.action == .update }) else { continue }
+            guard let change = creates[address] ?? updates[address] else { continue }
             for dependency in dependencies(of: change) where creates[dependency] != nil && !keep.contains(dependency) {
                 keep.insert(dependency)
                 queue.append(dependency)

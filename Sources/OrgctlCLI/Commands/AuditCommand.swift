@@ -6,7 +6,6 @@ import StateStore
 
 /// `orgctl audit verify` and `orgctl audit log`; the Merkle tree commands are in ``AuditLogCommands``.
 enum AuditCommand {
-    static let stateOptions = [StateAccess.options[0], StateAccess.options[2]]
 
     static let spec = CommandSpec(
         name: "audit",
@@ -23,14 +22,14 @@ enum AuditCommand {
                     Exit status: 0 intact (and matching every checkpoint), 1 broken, not matching a checkpoint, or \
                     unreadable, 64 usage error.
                     """,
-                options: AuditLogCommands.verifyOptions + stateOptions),
+                options: AuditLogCommands.verifyOptions + StateAccess.readOptions),
             CommandSpec(
                 name: "log", abstract: "Print audit entries, oldest first.",
                 options: [
                     .option("address", valueName: "pattern", help: "Only entries whose address matches (glob, e.g. 'tenant/acme/**').", repeatable: true),
                     .option("since", valueName: "time", help: "Only entries at or after this UTC time (2026-11-01 or 2026-11-01T12:00:00Z)."),
                     .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json"]),
-                ] + stateOptions),
+                ] + StateAccess.readOptions),
         ] + AuditLogCommands.specs)
 
     static func open(_ command: ParsedCommand, _ context: CommandContext) throws -> SQLiteStateStore {

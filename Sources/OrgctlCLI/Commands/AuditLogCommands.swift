@@ -22,7 +22,7 @@ enum AuditLogCommands {
                 'orgctl audit verify --checkpoint' and 'orgctl audit consistency' check the log against them.
                 Exit status: 0 printed, 1 error, 64 usage error.
                 """,
-            options: [signingKey, origin] + AuditCommand.stateOptions),
+            options: [signingKey, origin] + StateAccess.readOptions),
         CommandSpec(
             name: "keygen", abstract: "Create an Ed25519 key pair for signing checkpoints.",
             discussion: """
@@ -43,7 +43,7 @@ enum AuditLogCommands {
                 Exit status: 0 printed, 1 error (no such entry), 64 usage error.
                 """,
             arguments: [ArgumentSpec("seq", help: "The entry's sequence number (1 is the first entry).")],
-            options: [signingKey, origin] + AuditCommand.stateOptions),
+            options: [signingKey, origin] + StateAccess.readOptions),
         CommandSpec(
             name: "consistency", abstract: "Prove that the audit log extends an older checkpoint.",
             discussion: """
@@ -55,7 +55,7 @@ enum AuditLogCommands {
                 error, 64 usage error.
                 """,
             arguments: [ArgumentSpec("old-checkpoint", help: "A checkpoint file written earlier by 'orgctl audit checkpoint'.")],
-            options: [signingKey, origin] + AuditCommand.stateOptions),
+            options: [signingKey, origin] + StateAccess.readOptions),
     ]
 
     static let verifyOptions: [OptionSpec] = [

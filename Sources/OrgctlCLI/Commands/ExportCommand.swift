@@ -18,7 +18,7 @@ enum ExportCommand {
         arguments: [ArgumentSpec("out", help: "The folder to write (created if needed).")],
         options: [
             .flag("force", help: "Overwrite files that already exist in OUT."),
-        ] + StateAccess.options)
+        ] + StateAccess.readOptions)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let out = command.argument("out") ?? "."

@@ -5,13 +5,16 @@ import StateStore
 
 /// Options shared by the commands that read or write the state database, and what they do.
 enum StateAccess {
-    static let options: [OptionSpec] = [
-        .option("state", valueName: "path", help: "The state database.", default: "orgctl.db", env: "ORGCTL_STATE"),
-        .option("state-key-file", valueName: "file",
-                help: "File holding the 32-byte state key (base64 or hex) that encrypts secrets at rest.",
-                env: "ORGCTL_STATE_KEY (the key itself)"),
-        .option("lock-timeout", valueName: "duration", help: "How long to wait for another apply's write lock.", default: "10s"),
-    ]
+    static let stateOption = OptionSpec.option("state", valueName: "path", help: "The state database.", default: "orgctl.db", env: "ORGCTL_STATE")
+    static let keyFileOption = OptionSpec.option("state-key-file", valueName: "file",
+                                                 help: "File holding the 32-byte state key (base64 or hex) that encrypts secrets at rest.",
+                                                 env: "ORGCTL_STATE_KEY (the key itself)")
+    static let lockTimeoutOption = OptionSpec.option("lock-timeout", valueName: "duration",
+                                                     help: "How long to wait for another apply's write lock.", default: "10s")
+    /// For commands that plan: they compare and encrypt secrets with the state key.
+    static let options: [OptionSpec] = [stateOption, keyFileOption, lockTimeoutOption]
+    /// For commands that only read what is stored (the audit log, export): no secret is compared or decrypted.
+    static let readOptions: [OptionSpec] = [stateOption, lockTimeoutOption]
 
     static func path(_ command: ParsedCommand, _ context: CommandContext) -> String {
         command.value("state") ?? context.environment["ORGCTL_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "orgctl.db"
