@@ -18,7 +18,8 @@ public protocol StateStore: AnyObject {
 public protocol StateTransaction {
     /// True when no other connection committed anything since this store's last `read()`.
     var isUnchangedSinceRead: Bool { get throws }
-    /// Re-reads the state inside the write lock.
+    /// Re-reads the state inside the write lock; its `auditChain` is the chain checked in the same
+    /// snapshot when the store could do that alongside (`.unchecked` otherwise).
     func read() throws -> StoredState
     /// Inserts a resource (its parent must exist) and returns its row id.
     func create(_ resource: Resource, secrets: [String: [UInt8]], auditSequence: Int64) throws -> Int64
@@ -279,7 +280,7 @@ public final class SQLiteStateStore: StateStore {
                 let state = try readUnlocked()
                 dataVersionAtRead = try integerPragma("data_version")
                 deliver(state)
-                return try checkChainUnlocked(shouldStop: shouldStop)
+                return try db.checkAuditChain(shouldStop: shouldStop)
             }
         }
     }
@@ -330,48 +331,6 @@ public final class SQLiteStateStore: StateStore {
             }
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
-        }
-    }
-
-    /// Checks every entry's hash and linkage (not the entries' contents) in sequence order: what
-    /// any edit, deletion or reordering breaks. The hash rules of `ChainVerifier`, applied to the
-    /// column bytes in place with one SHA-256 context, because it runs before every apply that
-    /// writes (usually on the reading thread, while the plan is made).
-    fileprivate func checkChainUnlocked(shouldStop: () -> Bool = { false }) throws -> AuditChainCheck {
-        let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
-        let hasher = SHA256Hasher()
-        let zero: [UInt8] = [0]
-        // head: the previous entry's hash; leaf, then the entry's own hash. One buffer, no allocation per entry.
-        var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
-        return try buffer.withUnsafeMutableBytes { buffer -> AuditChainCheck in
-            let head = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SHA256.byteCount])
-            let next = UnsafeMutableRawBufferPointer(rebasing: buffer[SHA256.byteCount...])
-            AuditHash.genesis.withUnsafeBytes { head.copyMemory(from: $0) }
-            func equalsDigest(_ blob: UnsafeRawBufferPointer, _ digest: UnsafeMutableRawBufferPointer) -> Bool {
-                blob.count == SHA256.byteCount && memcmp(blob.baseAddress!, digest.baseAddress!, SHA256.byteCount) == 0
-            }
-            var expected: Int64 = 1
-            while try statement.step() {
-                let sequence = statement.int(at: 0)
-                guard sequence == expected else { return .broken(ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected))) }
-                guard statement.withBlob(at: 2, { equalsDigest($0, head) }) else {
-                    return .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
-                }
-                if expected % 4096 == 0, shouldStop() { return .unchecked }
-                // leaf = SHA-256(0x00 ‖ entry); hash = SHA-256(previous ‖ leaf), as AuditHash defines them.
-                hasher.update(zero)
-                statement.withBlob(at: 1) { hasher.update($0) }
-                hasher.finish(into: next)
-                hasher.update(UnsafeRawBufferPointer(head))
-                hasher.update(UnsafeRawBufferPointer(next))
-                hasher.finish(into: next)
-                guard statement.withBlob(at: 3, { equalsDigest($0, next) }) else {
-                    return .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
-                }
-                head.copyMemory(from: UnsafeRawBufferPointer(next))
-                expected += 1
-            }
-            return .intact
         }
     }
 
@@ -438,7 +397,21 @@ final class SQLiteStateTransaction: StateTransaction {
 
     var isUnchangedSinceRead: Bool { get throws { try !store.dataVersionChanged } }
 
-    func read() throws -> StoredState { try store.readUnlocked() }
+    /// Re-reads the state inside the write lock, with the audit chain checked alongside on a
+    /// second, read-only connection: while this transaction holds the write lock nobody can
+    /// commit, so that connection reads exactly this snapshot.
+    func read() throws -> StoredState {
+        let check = ConcurrentChainCheck(path: store.path)
+        var state: StoredState
+        do {
+            state = try store.readUnlocked()
+        } catch {
+            check.stop()
+            throw error
+        }
+        state.auditChain = check.result()
+        return state
+    }
 
     var auditHead: AuditHead {
         get throws {
@@ -450,7 +423,7 @@ final class SQLiteStateTransaction: StateTransaction {
     }
 
     func verifyAuditChain() throws -> ChainBreak? {
-        if case .broken(let broken) = try store.checkChainUnlocked() { return broken }
+        if case .broken(let broken) = try db.checkAuditChain() { return broken }
         return nil
     }
 

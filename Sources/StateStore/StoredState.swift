@@ -1,4 +1,3 @@
-public import Audit
 public import Spec
 
 /// A resource as the state database holds it.
@@ -35,16 +34,6 @@ public struct AuditHead: Hashable, Sendable, Codable {
         self.sequence = sequence
         self.hash = hash
     }
-}
-
-/// The audit chain's hashes and linkage, checked in the snapshot a state was read from.
-public enum AuditChainCheck: Sendable, Equatable {
-    /// Not checked (or the check was stopped early): apply checks the chain itself.
-    case unchecked
-    /// Every entry's hash and link to the one before it are intact.
-    case intact
-    /// The first broken entry.
-    case broken(ChainBreak)
 }
 
 /// Everything `plan` needs from the database, read in one consistent snapshot.

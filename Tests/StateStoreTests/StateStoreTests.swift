@@ -295,6 +295,19 @@ struct StateStoreTests {
         #expect(try store.readCheckingChain(state: { _ in }, shouldStop: { false }) == .broken(ChainBreak(sequence: 2, problem: .sequenceGap(expected: 1))))
     }
 
+    @Test("a read inside the write lock comes with the chain checked in its snapshot")
+    func readInTheLockChecksTheChain() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let intact = try store.write { try $0.read() }
+        #expect(intact.auditChain == .intact)
+        #expect(intact.resources.count == Sample.resources.count)
+        try store.db.execute("UPDATE orgctl_audit SET prev_hash = zeroblob(32) WHERE seq = 3")
+        let broken = try store.write { try $0.read() }
+        #expect(broken.auditChain == .broken(ChainBreak(sequence: 3, problem: .previousHashMismatch)))
+    }
+
     @Test("a chain check asked to stop ends as unchecked, never as intact")
     func stoppedChainCheck() throws {
         let temp = try TemporaryStore()

@@ -1,0 +1,101 @@
+public import Audit
+import Crypto
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The audit chain's hashes and linkage, checked in the snapshot a state was read from.
+public enum AuditChainCheck: Sendable, Equatable {
+    /// Not checked (or the check was stopped early): apply checks the chain itself.
+    case unchecked
+    /// Every entry's hash and link to the one before it are intact.
+    case intact
+    /// The first broken entry.
+    case broken(ChainBreak)
+}
+
+extension SQLiteConnection {
+    /// Checks every audit entry's hash and linkage (not the entries' contents) in sequence order,
+    /// in the caller's transaction: what any edit, deletion or reordering breaks. The hash rules
+    /// of `ChainVerifier`, applied to the column bytes in place with one SHA-256 context, because
+    /// it runs before every apply that writes. `shouldStop` is asked every 4,096 entries; true
+    /// ends the check with `.unchecked`.
+    func checkAuditChain(shouldStop: () -> Bool = { false }) throws -> AuditChainCheck {
+        let statement = try prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
+        let hasher = SHA256Hasher()
+        let zero: [UInt8] = [0]
+        // head: the previous entry's hash; leaf, then the entry's own hash. One buffer, no allocation per entry.
+        var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
+        return try buffer.withUnsafeMutableBytes { buffer -> AuditChainCheck in
+            let head = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SHA256.byteCount])
+            let next = UnsafeMutableRawBufferPointer(rebasing: buffer[SHA256.byteCount...])
+            AuditHash.genesis.withUnsafeBytes { head.copyMemory(from: $0) }
+            func equalsDigest(_ blob: UnsafeRawBufferPointer, _ digest: UnsafeMutableRawBufferPointer) -> Bool {
+                blob.count == SHA256.byteCount && memcmp(blob.baseAddress!, digest.baseAddress!, SHA256.byteCount) == 0
+            }
+            var expected: Int64 = 1
+            while try statement.step() {
+                let sequence = statement.int(at: 0)
+                guard sequence == expected else { return .broken(ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected))) }
+                guard statement.withBlob(at: 2, { equalsDigest($0, head) }) else {
+                    return .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
+                }
+                if expected % 4096 == 0, shouldStop() { return .unchecked }
+                // leaf = SHA-256(0x00 ‖ entry); hash = SHA-256(previous ‖ leaf), as AuditHash defines them.
+                hasher.update(zero)
+                statement.withBlob(at: 1) { hasher.update($0) }
+                hasher.finish(into: next)
+                hasher.update(UnsafeRawBufferPointer(head))
+                hasher.update(UnsafeRawBufferPointer(next))
+                hasher.finish(into: next)
+                guard statement.withBlob(at: 3, { equalsDigest($0, next) }) else {
+                    return .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
+                }
+                head.copyMemory(from: UnsafeRawBufferPointer(next))
+                expected += 1
+            }
+            return .intact
+        }
+    }
+}
+
+/// Checks the audit chain on a second, read-only connection and its own thread while the
+/// caller's connection reads the state. Only sound while the caller holds the write lock (or
+/// otherwise knows that nothing commits in between): the two connections then read one snapshot.
+/// Any failure of its own (opening, a busy database) ends as `.unchecked`, and the caller checks
+/// the chain itself.
+///
+/// @unchecked Sendable: `outcome` is written by the thread before `finished` is left, and read
+/// only after waiting for it.
+final class ConcurrentChainCheck: @unchecked Sendable {
+    private let finished = DispatchGroup()
+    private let stopRequested = Atomic<Bool>(false)
+    private var outcome: AuditChainCheck = .unchecked
+
+    init(path: String) {
+        finished.enter()
+        Thread.detachNewThread { [self] in
+            defer { finished.leave() }
+            do {
+                let connection = try SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000)
+                outcome = try connection.transaction(.deferred) {
+                    try connection.checkAuditChain(shouldStop: { self.stopRequested.load(ordering: .relaxed) })
+                }
+            } catch {
+                outcome = .unchecked
+            }
+        }
+    }
+
+    /// What the check found, once it ends.
+    func result() -> AuditChainCheck {
+        finished.wait()
+        return outcome
+    }
+
+    /// Ends the check early and waits for it.
+    func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        finished.wait()
+    }
+}
