@@ -159,27 +159,24 @@ public final class SQLiteStateStore: StateStore {
         databaseID = try metaValue("database_id") ?? ""
     }
 
-    /// Runs the migrations from `version`; `adopting` creates only orgctl's own tables for version 0
-    /// (the platform tables are there already).
     /// One migration step of adoption: orgctl's own tables for step 0 (the platform tables exist),
     /// and for later steps every statement but the columns the platform's tables already have
     /// (a platform that followed a later documented layout).
     private func adoptStep(_ step: Int) throws {
         guard step > 0 else { return try db.execute(Schema.orgctlTablesV1) }
-        for statement in Schema.migrations[step].split(separator: ";") {
-            let sql = statement.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !sql.isEmpty else { continue }
-            let words = sql.split(whereSeparator: \.isWhitespace)
-            if words.count >= 6, words[0].uppercased() == "ALTER", words[3].uppercased() == "ADD", words[4].uppercased() == "COLUMN" {
+        for statement in Schema.migrations[step] {
+            if case .addColumn(let table, let column, _) = statement {
                 let exists = try db.prepare("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2")
-                try exists.bind([.text(String(words[2])), .text(String(words[5]))])
+                try exists.bind([.text(table), .text(column)])
                 _ = try exists.step()
                 if exists.int(at: 0) > 0 { continue }
             }
-            try db.execute(sql)
+            try db.execute(statement.sql)
         }
     }
 
+    /// Runs the migrations from the stored version; `adopting` creates only orgctl's own tables
+    /// for version 0 (the platform tables are there already).
     private func migrate(from version: Int, fresh: Bool, adopting: Bool = false) throws {
         try db.transaction(.immediate) {
             // Re-check inside the lock: another process may have migrated (or adopted) meanwhile.
@@ -190,7 +187,7 @@ public final class SQLiteStateStore: StateStore {
                 if adopting {
                     try adoptStep(step)
                 } else {
-                    try db.execute(Schema.migrations[step])
+                    try db.execute(Schema.migrationSQL(step))
                 }
                 // The tree over the entries already written, in the same transaction.
                 if step == Schema.merkleMigration { try MerkleStorage(db: db).backfill() }
@@ -236,7 +233,7 @@ public final class SQLiteStateStore: StateStore {
         var matched = false
         for step in 1...Schema.currentVersion {
             if try tables.map({ try columns(reference, $0) }) == actual { matched = true }
-            if step < Schema.currentVersion { try reference.execute(Schema.migrations[step]) }
+            if step < Schema.currentVersion { try reference.execute(Schema.migrationSQL(step)) }
         }
         guard matched else { return nil }
         var missing: [String: [String]] = [:]

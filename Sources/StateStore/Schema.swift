@@ -8,35 +8,54 @@ enum Schema {
     static let currentVersion = 4
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
-    static let migrations: [String] = [
+    /// One statement of a migration step. Adding a column is data rather than SQL text, so that
+    /// adoption can skip a column a platform database already has.
+    enum Statement {
+        case sql(String)
+        case addColumn(table: String, column: String, type: String)
+
+        var sql: String {
+            switch self {
+            case .sql(let text): text
+            case .addColumn(let table, let column, let type): "ALTER TABLE \(table) ADD COLUMN \(column) \(type);"
+            }
+        }
+    }
+
+    static let migrations: [[Statement]] = [
         // 0 -> 1: the first layout.
-        orgctlTablesV1 + platformTablesV1,
+        [.sql(orgctlTablesV1 + platformTablesV1)],
         // 1 -> 2: API keys issued by apply: the rotation counter and its scope rule, and the key's
         // display prefix and SHA-256 (never the key).
-        """
-        ALTER TABLE api_keys ADD COLUMN rotation INTEGER;
-        ALTER TABLE api_keys ADD COLUMN rotate_on_scope_change INTEGER;
-        ALTER TABLE api_keys ADD COLUMN key_prefix TEXT;
-        ALTER TABLE api_keys ADD COLUMN key_sha256 TEXT;
-        """,
+        [
+            .addColumn(table: "api_keys", column: "rotation", type: "INTEGER"),
+            .addColumn(table: "api_keys", column: "rotate_on_scope_change", type: "INTEGER"),
+            .addColumn(table: "api_keys", column: "key_prefix", type: "TEXT"),
+            .addColumn(table: "api_keys", column: "key_sha256", type: "TEXT"),
+        ],
         // 2 -> 3: the RFC 9162 Merkle tree over the audit entries (docs/audit-chain.md section 7).
         // Only perfect subtrees at levels 4, 8, 12, … are stored; the rest is computed from them
         // and from the entries. `SQLiteStateStore` fills it in for existing entries in the same
         // transaction (see `merkleMigration`).
-        """
-        CREATE TABLE orgctl_merkle (
-            level INTEGER NOT NULL CHECK (level > 0 AND level % 4 = 0),
-            idx   INTEGER NOT NULL CHECK (idx >= 0),
-            hash  BLOB NOT NULL CHECK (length(hash) = 32),
-            PRIMARY KEY (level, idx)
-        ) STRICT, WITHOUT ROWID;
-        """,
+        [
+            .sql("""
+                CREATE TABLE orgctl_merkle (
+                    level INTEGER NOT NULL CHECK (level > 0 AND level % 4 = 0),
+                    idx   INTEGER NOT NULL CHECK (idx >= 0),
+                    hash  BLOB NOT NULL CHECK (length(hash) = 32),
+                    PRIMARY KEY (level, idx)
+                ) STRICT, WITHOUT ROWID;
+                """)
+        ],
         // 3 -> 4: the attribute values orgctl wrote, for `orgctl drift` (see AppliedValues).
         // Rows applied before this step keep NULL until orgctl writes them again.
-        """
-        ALTER TABLE orgctl_resources ADD COLUMN applied BLOB;
-        """,
+        [.addColumn(table: "orgctl_resources", column: "applied", type: "BLOB")],
     ]
+
+    /// The SQL of migration step `step`, all of it.
+    static func migrationSQL(_ step: Int) -> String {
+        migrations[step].map(\.sql).joined(separator: "\n")
+    }
 
     /// The step that creates `orgctl_merkle`: after it runs, the tree is computed for the entries already stored.
     static let merkleMigration = 2

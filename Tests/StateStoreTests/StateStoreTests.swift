@@ -476,7 +476,7 @@ struct MigrationTests {
         #expect(FileManager.default.createFile(atPath: temp.path, contents: Data()))
         do {
             let db = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
-            try db.execute(Schema.migrations[0])
+            try db.execute(Schema.migrationSQL(0))
             try db.execute("""
                 INSERT INTO orgctl_meta (key, value) VALUES ('database_id', 'old');
                 INSERT INTO tenants (slug, plan) VALUES ('acme', 'free');
