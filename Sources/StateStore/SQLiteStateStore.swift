@@ -117,12 +117,7 @@ public final class SQLiteStateStore: StateStore {
                 // Empty stand-ins for orgctl's tables, in the connection's own temporary schema:
                 // the file is not touched, and every row reads as never applied.
                 try db.execute(Schema.unadoptedStandIns)
-                // Columns of later layouts that the platform's tables lack read as NULL, through
-                // temporary views that shadow the tables for this connection only.
-                for (table, columns) in missingColumns.sorted(by: { $0.key < $1.key }) {
-                    let extra = columns.map { "NULL AS \($0)" }.joined(separator: ", ")
-                    try db.execute("CREATE TEMP VIEW \(table) AS SELECT *, \(extra) FROM main.\(table)")
-                }
+                try shadow(missingColumns: missingColumns)
                 isUnadopted = true
                 return
             }
@@ -153,10 +148,40 @@ public final class SQLiteStateStore: StateStore {
                 databaseID = try metaValue("database_id") ?? ""
                 return
             }
-            throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
-                             help: "run 'orgctl apply' (it migrates the database) and then plan again")
+            try readAsMigrated(from: version)
         }
         databaseID = try metaValue("database_id") ?? ""
+    }
+
+    /// Lets a read-only connection read a database of an older schema as the migration would
+    /// leave it, without writing to the file: tables the later steps create exist empty, and
+    /// columns they add read as NULL (which is what the migration gives existing rows), all in
+    /// the connection's own temporary schema.
+    private func readAsMigrated(from version: Int) throws {
+        var missingColumns: [String: [String]] = [:]
+        for step in version..<Schema.currentVersion {
+            for statement in Schema.migrations[step] {
+                switch statement {
+                case .addColumn(let table, let column, _):
+                    missingColumns[table, default: []].append(column)
+                case .createTable(let name, let definition):
+                    try db.execute("CREATE TEMP TABLE \(name) \(definition)")
+                case .sql:
+                    throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
+                                     help: "run 'orgctl apply' (it migrates the database) and then plan again")
+                }
+            }
+        }
+        try shadow(missingColumns: missingColumns)
+    }
+
+    /// Columns a table lacks read as NULL, through temporary views that shadow the tables for
+    /// this connection only.
+    private func shadow(missingColumns: [String: [String]]) throws {
+        for (table, columns) in missingColumns.sorted(by: { $0.key < $1.key }) {
+            let extra = columns.map { "NULL AS \($0)" }.joined(separator: ", ")
+            try db.execute("CREATE TEMP VIEW \(table) AS SELECT *, \(extra) FROM main.\(table)")
+        }
     }
 
     /// One migration step of adoption: orgctl's own tables for step 0 (the platform tables exist),

@@ -8,16 +8,21 @@ enum Schema {
     static let currentVersion = 4
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
-    /// One statement of a migration step. Adding a column is data rather than SQL text, so that
-    /// adoption can skip a column a platform database already has.
+    /// One statement of a migration step. Adding a column or a table is data rather than SQL
+    /// text, so that adoption can skip a column a platform database already has, and a read-only
+    /// command can read an older database as if migrated (added columns as NULL, new tables
+    /// empty) without writing to it.
     enum Statement {
         case sql(String)
         case addColumn(table: String, column: String, type: String)
+        /// `CREATE TABLE name definition`, where the definition is the column list and any table options.
+        case createTable(name: String, definition: String)
 
         var sql: String {
             switch self {
             case .sql(let text): text
             case .addColumn(let table, let column, let type): "ALTER TABLE \(table) ADD COLUMN \(column) \(type);"
+            case .createTable(let name, let definition): "CREATE TABLE \(name) \(definition);"
             }
         }
     }
@@ -38,13 +43,13 @@ enum Schema {
         // and from the entries. `SQLiteStateStore` fills it in for existing entries in the same
         // transaction (see `merkleMigration`).
         [
-            .sql("""
-                CREATE TABLE orgctl_merkle (
+            .createTable(name: "orgctl_merkle", definition: """
+                (
                     level INTEGER NOT NULL CHECK (level > 0 AND level % 4 = 0),
                     idx   INTEGER NOT NULL CHECK (idx >= 0),
                     hash  BLOB NOT NULL CHECK (length(hash) = 32),
                     PRIMARY KEY (level, idx)
-                ) STRICT, WITHOUT ROWID;
+                ) STRICT, WITHOUT ROWID
                 """)
         ],
         // 3 -> 4: the attribute values orgctl wrote, for `orgctl drift` (see AppliedValues).

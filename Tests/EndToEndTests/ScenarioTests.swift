@@ -166,6 +166,33 @@ struct ScenarioTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
+    @Test("after an upgrade, plan and drift read a database of an older schema without touching it; apply migrates it")
+    func olderSchemaIsReadAsMigrated() throws {
+        let (workspace, config, state) = try appliedExamples()
+        // Make it what schema 2 looked like: no Merkle tree (step 3), no applied values (step 4).
+        _ = try workspace.sqlite(state, """
+            DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
+            PRAGMA user_version = 2; PRAGMA wal_checkpoint(TRUNCATE);
+            """)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: state))
+        try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
+
+        let plan = try workspace.plan(config, state: state, ["--detailed-exitcode"])
+        #expect(plan.status == 2, "\(plan)")
+        #expect(plan.stdout.contains("~ tenant/hooli") && plan.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "\(plan)")
+        let drift = try workspace.run(["drift", config, "--state", state])
+        #expect(drift.status == 2, "\(drift)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == bytes, "a read-only command changed the database")
+        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "2\n")
+
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "4\n")
+        let verify = try workspace.run(["audit", "verify", "--state", state])
+        #expect(verify.status == 0, "\(verify)")
+        workspace.assertNoSecretLeaks(Self.secretValues)
+    }
+
     @Test("a saved plan goes stale after an outside change: refused, naming the address, nothing written")
     func savedPlanGoesStale() throws {
         let (workspace, config, state) = try appliedExamples()

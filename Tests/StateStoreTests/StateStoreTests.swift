@@ -485,13 +485,41 @@ struct MigrationTests {
                 PRAGMA user_version = 1;
                 """)
         }
-        // Read-only commands ask for a migration; apply (read-write) migrates.
-        #expect(throws: StateError.self) { _ = try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil) }
+        // Read-only commands (plan, drift, export) read it as the migration would leave it, and leave
+        // the file as it is; apply (read-write) migrates.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: temp.path))
+        let readOnly = try #require(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil))
+        let asMigrated = try readOnly.read()
+        let unmigratedKey = try #require(asMigrated.resource(named: "tenant/acme/apikey/ci"))
+        #expect(unmigratedKey.resource["scopes"] == .list(["apps.read"]))
+        #expect(unmigratedKey.resource[KeyMaterial.hashAttribute].isNull && unmigratedKey.resource["rotate"].isNull)
+        #expect(asMigrated.databaseID == "old")
+        #expect(try readOnly.db.pragma("user_version") == .integer(1))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
         let store = try temp.open()
         #expect(try store.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
         let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
         #expect(key.resource["scopes"] == .list(["apps.read"]))
         #expect(key.resource[KeyMaterial.hashAttribute].isNull && key.resource[KeyMaterial.prefixAttribute].isNull)
+        // What plan read before the migration is what the migrated database holds.
+        let migratedState = try store.read()
+        #expect(migratedState.resources.map(\.address) == asMigrated.resources.map(\.address))
+        #expect(migratedState.resources.map(\.digest) == asMigrated.resources.map(\.digest))
+    }
+
+    @Test("a step the read-only reader cannot stand in for still asks for a migration")
+    func opaqueStep() throws {
+        let temp = try TemporaryStore()
+        #expect(FileManager.default.createFile(atPath: temp.path, contents: Data()))
+        do {
+            // Version 0 with tables: its first step is plain SQL, which only a real migration runs.
+            let db = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+            try db.execute("CREATE TABLE t (x); PRAGMA application_id = \(Schema.applicationID);")
+        }
+        let error = try #require(throws: StateError.self) {
+            _ = try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil)
+        }
+        #expect(error.message.contains("needs a migration"))
     }
 }
 
