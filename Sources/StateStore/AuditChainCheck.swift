@@ -64,37 +64,44 @@ extension SQLiteConnection {
 /// otherwise knows that nothing commits in between): the two connections then read one snapshot.
 /// Any failure of its own (opening, a busy database) ends as `.unchecked`, and the caller checks
 /// the chain itself.
+func concurrentChainCheck(path: String) -> StoppableWork<AuditChainCheck> {
+    StoppableWork { shouldStop in
+        do {
+            let connection = try SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000)
+            return try connection.transaction(.deferred) { try connection.checkAuditChain(shouldStop: shouldStop) }
+        } catch {
+            return .unchecked
+        }
+    }
+}
+
+/// Work on its own thread that the caller can ask to stop early, and wait for.
 ///
 /// @unchecked Sendable: `outcome` is written by the thread before `finished` is left, and read
 /// only after waiting for it.
-final class ConcurrentChainCheck: @unchecked Sendable {
+public final class StoppableWork<Outcome: Sendable>: @unchecked Sendable {
     private let finished = DispatchGroup()
     private let stopRequested = Atomic<Bool>(false)
-    private var outcome: AuditChainCheck = .unchecked
+    private var outcome: Outcome?
 
-    init(path: String) {
+    /// Starts `body` on a new thread. It is passed `shouldStop`, to ask now and then: true means
+    /// its outcome is no longer needed, and it should return soon.
+    public init(_ body: @escaping @Sendable (_ shouldStop: () -> Bool) -> Outcome) {
         finished.enter()
         Thread.detachNewThread { [self] in
             defer { finished.leave() }
-            do {
-                let connection = try SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000)
-                outcome = try connection.transaction(.deferred) {
-                    try connection.checkAuditChain(shouldStop: { self.stopRequested.load(ordering: .relaxed) })
-                }
-            } catch {
-                outcome = .unchecked
-            }
+            outcome = body { self.stopRequested.load(ordering: .relaxed) }
         }
     }
 
-    /// What the check found, once it ends.
-    func result() -> AuditChainCheck {
+    /// The outcome, once the work ends.
+    public func result() -> Outcome {
         finished.wait()
-        return outcome
+        return outcome!
     }
 
-    /// Ends the check early and waits for it.
-    func stop() {
+    /// Asks the work to stop early, and waits for it to end.
+    public func stop() {
         stopRequested.store(true, ordering: .relaxed)
         finished.wait()
     }

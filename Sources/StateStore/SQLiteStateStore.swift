@@ -423,7 +423,7 @@ final class SQLiteStateTransaction: StateTransaction {
     /// second, read-only connection: while this transaction holds the write lock nobody can
     /// commit, so that connection reads exactly this snapshot.
     func read() throws -> StoredState {
-        let check = ConcurrentChainCheck(path: store.path)
+        let check = concurrentChainCheck(path: store.path)
         var state: StoredState
         do {
             state = try store.readUnlocked()

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Reconciler
 import Spec
 import StateStore
@@ -141,18 +140,14 @@ enum Planning {
 final class BackgroundRead: @unchecked Sendable {
     private let store: SQLiteStateStore?
     private let stateRead = DispatchSemaphore(value: 0)
-    private let finished = DispatchGroup()
-    private let stopRequested = Atomic<Bool>(false)
+    private var work: StoppableWork<AuditChainCheck>?
     private var result: Swift.Result<StoredState, CommandFailure>?
-    private var check: AuditChainCheck = .unchecked
     /// With `withApplied`: what orgctl last applied to the rows that drifted (valid after `wait()`).
     private(set) var applied: [String: AppliedResource] = [:]
 
     init(_ store: SQLiteStateStore?, withApplied: Bool = false, checkingChain: Bool = false) {
         self.store = store
-        finished.enter()
-        Thread.detachNewThread { [self] in
-            defer { finished.leave() }
+        work = StoppableWork { [self] shouldStop in
             var delivered = false
             func deliver(_ read: Swift.Result<StoredState, CommandFailure>) {
                 result = read
@@ -162,15 +157,14 @@ final class BackgroundRead: @unchecked Sendable {
             do {
                 guard let store = self.store else {
                     deliver(.success(try StateAccess.read(nil)))
-                    return
+                    return .unchecked
                 }
                 if withApplied {
                     let read = try store.readWithApplied()
                     applied = read.applied
                     deliver(.success(read.state))
                 } else if checkingChain {
-                    check = try store.readCheckingChain(state: { deliver(.success($0)) },
-                                                        shouldStop: { self.stopRequested.load(ordering: .relaxed) })
+                    return try store.readCheckingChain(state: { deliver(.success($0)) }, shouldStop: shouldStop)
                 } else {
                     deliver(.success(try store.read()))
                 }
@@ -182,6 +176,7 @@ final class BackgroundRead: @unchecked Sendable {
                     deliver(.failure(failure))
                 }
             }
+            return .unchecked
         }
     }
 
@@ -194,15 +189,13 @@ final class BackgroundRead: @unchecked Sendable {
 
     /// What the chain check found, once it ends (`.unchecked` when none was asked for).
     func chainCheck() -> AuditChainCheck {
-        finished.wait()
-        return check
+        work?.result() ?? .unchecked
     }
 
     /// Ends the background work early (a chain check stops within a few thousand entries) and
     /// waits for it: afterwards the store is the caller's again.
     func stop() {
-        stopRequested.store(true, ordering: .relaxed)
-        finished.wait()
+        work?.stop()
     }
 }
 
