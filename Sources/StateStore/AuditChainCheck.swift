@@ -24,7 +24,8 @@ extension SQLiteConnection {
         let statement = try prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
         let hasher = SHA256Hasher()
         let zero: [UInt8] = [0]
-        // head: the previous entry's hash; leaf, then the entry's own hash. One buffer, no allocation per entry.
+        // One buffer, no allocation per entry: `head` holds the previous entry's hash; `next` the
+        // entry's leaf hash, then its chain hash.
         var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
         return try buffer.withUnsafeMutableBytes { buffer -> AuditChainCheck in
             let head = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SHA256.byteCount])

@@ -16,7 +16,8 @@ public protocol StateStore: AnyObject {
 
 /// The writes of one apply. Every method keeps `orgctl_resources` (what orgctl last applied) in step.
 public protocol StateTransaction {
-    /// True when no other connection committed anything since this store's last `read()`.
+    /// True when no other connection committed anything since this store last read the state
+    /// (`read()` or `readCheckingChain`).
     var isUnchangedSinceRead: Bool { get throws }
     /// Re-reads the state inside the write lock; its `auditChain` is the chain checked in the same
     /// snapshot when the store could do that alongside (`.unchecked` otherwise).
@@ -445,6 +446,7 @@ final class SQLiteStateTransaction: StateTransaction {
     }
 
     func verifyAuditChain() throws -> ChainBreak? {
+        // Never `.unchecked`: nothing asks this check to stop.
         if case .broken(let broken) = try db.checkAuditChain() { return broken }
         return nil
     }
