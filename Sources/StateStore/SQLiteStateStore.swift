@@ -50,7 +50,9 @@ public final class SQLiteStateStore: StateStore {
     let path: String
     let key: StateKey?
     public private(set) var databaseID: String
-    private var dataVersionAtRead: Int64?
+    /// When the state was last read: SQLite's `data_version` then (which changes with every commit
+    /// by another connection) and the database and WAL files as they were just before.
+    private var lastRead: (dataVersion: Int64, files: [FileStamp])?
 
     /// Opens (and for `.readWrite`, creates or migrates) the database at `path`.
     ///
@@ -286,8 +288,9 @@ public final class SQLiteStateStore: StateStore {
     public func read() throws(StateError) -> StoredState {
         try storeCall("reading the state") {
             return try db.transaction(.deferred) { () throws -> StoredState in
+                let files = fileStamps()
                 let state = try readUnlocked()
-                dataVersionAtRead = try integerPragma("data_version")
+                lastRead = (try integerPragma("data_version"), files)
                 return state
             }
         }
@@ -300,8 +303,9 @@ public final class SQLiteStateStore: StateStore {
     public func readCheckingChain(state deliver: (StoredState) -> Void, shouldStop: () -> Bool) throws(StateError) -> AuditChainCheck {
         try storeCall("reading the state") {
             return try db.transaction(.deferred) { () throws -> AuditChainCheck in
+                let files = fileStamps()
                 let state = try readUnlocked()
-                dataVersionAtRead = try integerPragma("data_version")
+                lastRead = (try integerPragma("data_version"), files)
                 deliver(state)
                 return try db.checkAuditChain(shouldStop: shouldStop)
             }
@@ -357,11 +361,19 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    fileprivate var dataVersionChanged: Bool {
+    /// True when the database may differ from the last read: another connection committed, or the
+    /// database or WAL file was written some other way (bytes written into the file directly,
+    /// which `data_version` does not see).
+    fileprivate var changedSinceRead: Bool {
         get throws {
-            guard let before = dataVersionAtRead else { return true }
-            return try integerPragma("data_version") != before
+            guard let lastRead else { return true }
+            return try integerPragma("data_version") != lastRead.dataVersion || fileStamps() != lastRead.files
         }
+    }
+
+    /// The identity, size and change times of the database file and its WAL.
+    private func fileStamps() -> [FileStamp] {
+        [path, path + "-wal"].map(FileStamp.init(path:))
     }
 
     /// Runs a store call, translating SQLite errors (named with the database's path) and anything
@@ -418,7 +430,7 @@ final class SQLiteStateTransaction: StateTransaction {
         self.store = store
     }
 
-    var isUnchangedSinceRead: Bool { get throws { try !store.dataVersionChanged } }
+    var isUnchangedSinceRead: Bool { get throws { try !store.changedSinceRead } }
 
     /// Re-reads the state inside the write lock, with the audit chain checked alongside on a
     /// second, read-only connection: while this transaction holds the write lock nobody can
@@ -754,5 +766,31 @@ final class SQLiteStateTransaction: StateTransaction {
         case (.secret, _), (.document, _):
             throw StateError(.other, "internal error: a secret or document value has no plain column", help: "report this as a bug")
         }
+    }
+}
+
+/// What `stat` says of a file, to notice writes to it: a file that does not exist is all zeros.
+/// The change time (`ctime`) cannot be set back by an unprivileged process.
+struct FileStamp: Equatable {
+    var device: UInt64 = 0
+    var inode: UInt64 = 0
+    var size: Int64 = 0
+    var modified: timespec = timespec()
+    var changed: timespec = timespec()
+
+    init(path: String) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return }
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
+        size = Int64(status.st_size)
+        modified = status.st_mtim
+        changed = status.st_ctim
+    }
+
+    static func == (a: FileStamp, b: FileStamp) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.size == b.size
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
     }
 }

@@ -74,6 +74,34 @@ struct ApplyChainTests {
         #expect(try database.store.read().auditHead == state.auditHead)
     }
 
+    @Test("bytes of an entry rewritten in the file itself (not through SQLite) after the plan's check are still caught")
+    func rawFileEditAfterTheCheck() throws {
+        let database = try Database()
+        try database.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  // the entry's bytes now live in the main file
+        let (plan, state) = try database.renamePlan()
+        #expect(state.auditChain == .intact)
+        // Rewrite the first entry's actor in place, as an editor of the raw file would: same length,
+        // no commit, so SQLite's data_version does not change.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: database.path)))
+        let needle = Array(#""actor":"test""#.utf8)
+        let at = try #require((0...(bytes.count - needle.count)).first { bytes[$0..<($0 + needle.count)].elementsEqual(needle) })
+        bytes.replaceSubrange((at + 9)..<(at + 13), with: Array("eve!".utf8))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: database.path))
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+        // The file's times may not have moved within the clock's granularity: set one that differs.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000_000)], ofItemAtPath: database.path)
+
+        let error = try #require(throws: ApplyError.self) {
+            try Reconciler.apply(plan, to: database.store, planState: state, context: Database.context)
+        }
+        guard case .auditBroken(let broken) = error else {
+            Issue.record("expected a broken chain, got \(error)")
+            return
+        }
+        #expect(broken.sequence == 1)
+    }
+
     @Test("a break found in the plan's snapshot refuses the apply")
     func brokenInThePlansSnapshot() throws {
         let database = try Database()
