@@ -6,7 +6,6 @@ import StateStore
 
 /// `orgctl audit verify` and `orgctl audit log`; the Merkle tree commands are in ``AuditLogCommands``.
 enum AuditCommand {
-
     static let spec = CommandSpec(
         name: "audit",
         abstract: "Verify, read and prove the tamper-evident audit log.",

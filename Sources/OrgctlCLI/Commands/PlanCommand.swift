@@ -171,7 +171,8 @@ final class BackgroundRead: @unchecked Sendable {
             } catch {
                 // After the state was delivered, a failed check stays `.unchecked`: apply checks again itself.
                 if !delivered {
-                    let failure = (error as? StateError).map { CommandFailure(message: $0.message, help: $0.help) }
+                    let failure = error as? CommandFailure
+                        ?? (error as? StateError).map { CommandFailure(message: $0.message, help: $0.help) }
                         ?? CommandFailure(message: "\(error)", help: nil)
                     deliver(.failure(failure))
                 }
