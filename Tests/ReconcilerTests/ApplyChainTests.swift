@@ -40,6 +40,19 @@ struct ApplyChainTests {
             return (Reconciler.plan(desired: Fixture.desired([renamed]), stored: stored), stored)
         }
 
+        /// Applies `plan` from `state` and expects apply to refuse it for a chain broken at `sequence`.
+        func expectRefusal(_ plan: Plan, _ state: StoredState, brokenAt sequence: Int64,
+                           sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+            let error = try #require(throws: ApplyError.self, sourceLocation: sourceLocation) {
+                try Reconciler.apply(plan, to: store, planState: state, context: Database.context)
+            }
+            guard case .auditBroken(let broken) = error else {
+                Issue.record("expected a broken chain, got \(error)", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(broken.sequence == sequence, sourceLocation: sourceLocation)
+        }
+
         /// Edits the first audit entry through another connection, as a hand edit with sqlite3 would.
         func tamperWithFirstEntry() throws {
             let other = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMilliseconds: 100)
@@ -63,14 +76,7 @@ struct ApplyChainTests {
         let (plan, state) = try database.renamePlan()
         #expect(state.auditChain == .intact)
         try database.tamperWithFirstEntry()
-        let error = try #require(throws: ApplyError.self) {
-            try Reconciler.apply(plan, to: database.store, planState: state, context: Database.context)
-        }
-        guard case .auditBroken(let broken) = error else {
-            Issue.record("expected a broken chain, got \(error)")
-            return
-        }
-        #expect(broken.sequence == 1)
+        try database.expectRefusal(plan, state, brokenAt: 1)
         #expect(try database.store.read().auditHead == state.auditHead)
     }
 
@@ -92,14 +98,7 @@ struct ApplyChainTests {
         // The file's times may not have moved within the clock's granularity: set one that differs.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000_000)], ofItemAtPath: database.path)
 
-        let error = try #require(throws: ApplyError.self) {
-            try Reconciler.apply(plan, to: database.store, planState: state, context: Database.context)
-        }
-        guard case .auditBroken(let broken) = error else {
-            Issue.record("expected a broken chain, got \(error)")
-            return
-        }
-        #expect(broken.sequence == 1)
+        try database.expectRefusal(plan, state, brokenAt: 1)
     }
 
     @Test("a break found in the plan's snapshot refuses the apply")
