@@ -95,6 +95,10 @@ extension SQLiteStateStore {
     /// The database's schema version (older databases can be read by `audit verify`, see `open`).
     public var schemaVersion: Int { get throws(StateError) { try storeCall("reading the schema version") { Int(try self.integerPragma("user_version")) } } }
 
+    /// Whether the database is an orgctl database of an older schema than this orgctl writes
+    /// (one `apply` migrates it; read-only commands read it as migrated).
+    public var hasOlderSchema: Bool { get throws(StateError) { let version = try schemaVersion; return version >= 1 && version < Schema.currentVersion } }
+
     /// Whether the database holds the stored Merkle tree (the schemas after `Schema.merkleMigration`).
     public var hasAuditTree: Bool { get throws(StateError) { try schemaVersion > Schema.merkleMigration } }
 

@@ -166,7 +166,7 @@ struct ScenarioTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("after an upgrade, plan and drift read a database of an older schema without touching it; apply migrates it")
+    @Test("after an upgrade, plan, drift and an unconfirmed apply read a database of an older schema without touching it; apply migrates it")
     func olderSchemaIsReadAsMigrated() throws {
         let (workspace, config, state) = try appliedExamples()
         // Make it what schema 2 looked like: no Merkle tree (step 3), no applied values (step 4).
@@ -184,6 +184,10 @@ struct ScenarioTests {
         #expect(drift.status == 2, "\(drift)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == bytes, "a read-only command changed the database")
         #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "2\n")
+        // An apply that is not confirmed (no terminal, no --auto-approve) does not migrate it either.
+        let unconfirmed = try workspace.run(["apply", config, "--state", state, "--no-color"])
+        #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("standard input is not a terminal"), "\(unconfirmed)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == bytes, "an unconfirmed apply changed the database")
 
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0, "\(applied)")

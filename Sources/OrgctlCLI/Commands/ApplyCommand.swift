@@ -87,7 +87,8 @@ enum ApplyCommand {
         let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
         // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
         let adopting = command.flag("adopt")
-        let writing = databaseExists && !adopting
+        // Likewise an older schema: planned from read-only (read as migrated), migrated only once confirmed.
+        let writing = databaseExists && !adopting && !StateAccess.hasOlderSchema(command, context)
         let planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly, checkingChain: writing)
         // Whatever happens below, the chain check (if still running) ends before this returns.
         defer { planned.reading.stop() }
@@ -111,7 +112,7 @@ enum ApplyCommand {
         }
         let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
-        let writable = adopting ? nil : planned.store
+        let writable = writing ? planned.store : nil
         guard let store = try writable ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
         else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")

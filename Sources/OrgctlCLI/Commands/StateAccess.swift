@@ -66,6 +66,16 @@ enum StateAccess {
         }
     }
 
+    /// True when the state database exists and is of an older schema: apply then plans from it
+    /// read-only (read as migrated) and migrates it only once the plan is confirmed. Anything
+    /// else (no file, a newer or foreign database) is for the normal open to report.
+    static func hasOlderSchema(_ command: ParsedCommand, _ context: CommandContext) -> Bool {
+        guard let store = try? SQLiteStateStore.open(path: path(command, context), access: .readOnly, lockTimeoutMilliseconds: 1000,
+                                                      key: nil, readsOlderSchema: true)
+        else { return false }
+        return (try? store.hasOlderSchema) ?? false
+    }
+
     static func read(_ store: SQLiteStateStore?) throws -> StoredState {
         guard let store else { return StoredState(resources: [], auditHead: AuditHead(sequence: 0, hash: String(repeating: "0", count: 64)), databaseID: "") }
         do {
