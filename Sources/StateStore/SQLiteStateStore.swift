@@ -110,6 +110,11 @@ public final class SQLiteStateStore: StateStore {
         let applicationID = try integerPragma("application_id")
         let tableCount = try db.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
         let isEmpty = tableCount == .integer(0)
+        // `user_version` is signed; no orgctl writes a negative one, and no migration starts below 0.
+        guard version >= 0 else {
+            throw StateError(.notOrgctl, "'\(path)' has schema version \(version), which no orgctl writes",
+                             help: "restore the database from a backup, or point --state (or ORGCTL_STATE) at another file")
+        }
         if !isEmpty && applicationID != Int64(Schema.applicationID) {
             guard applicationID == 0, version == 0, let missingColumns = try adoptableLayout() else {
                 throw StateError(.notOrgctl, "'\(path)' is a SQLite database, but not an orgctl state database",

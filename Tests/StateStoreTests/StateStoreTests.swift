@@ -344,6 +344,23 @@ struct StateStoreTests {
         #expect(error.message.contains("newer than this orgctl"))
     }
 
+    @Test("a negative schema version, which no orgctl writes, is refused by every access and never migrated", arguments: [
+        (SQLiteStateStore.Access.readOnly, false), (.readOnly, true), (.readWrite, false),
+    ])
+    func negativeSchemaVersion(access: SQLiteStateStore.Access, readsOlderSchema: Bool) throws {
+        let temp = try TemporaryStore()
+        _ = try temp.open()
+        let raw = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 10)
+        try raw.execute("PRAGMA user_version = -1")
+        let error = try #require(throws: StateError.self) {
+            _ = try SQLiteStateStore.open(path: temp.path, access: access, lockTimeoutMilliseconds: 100, key: nil,
+                                          readsOlderSchema: readsOlderSchema)
+        }
+        #expect(error.kind == .notOrgctl)
+        #expect(error.message.contains("schema version -1"))
+        #expect(try raw.pragma("user_version") == .integer(-1))
+    }
+
     @Test("a file of random bytes is refused as not a database")
     func randomBytes() throws {
         let temp = try TemporaryStore()
