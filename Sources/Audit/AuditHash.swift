@@ -18,3 +18,23 @@ public enum AuditHash {
         SHA256.hash(previous + leaf)
     }
 }
+
+/// The chain hash of ``AuditHash``, computed without allocating: one SHA-256 context, reused for
+/// every entry. For checking a whole chain, where `AuditHash.chain(previous:leaf:)` would allocate
+/// four arrays per entry. Not thread-safe: confine an instance to one thread.
+public final class AuditChainHasher {
+    private let hasher = SHA256Hasher()
+    private let leafPrefix: [UInt8] = [0x00]
+
+    public init() {}
+
+    /// Writes `SHA-256(previous ‖ SHA-256(0x00 ‖ entry))` into `hash` (32 bytes, not overlapping `previous`).
+    public func chainHash(previous: UnsafeRawBufferPointer, entry: UnsafeRawBufferPointer, into hash: UnsafeMutableRawBufferPointer) {
+        hasher.update(leafPrefix)
+        hasher.update(entry)
+        hasher.finish(into: hash)  // the leaf, for the moment
+        hasher.update(previous)
+        hasher.update(UnsafeRawBufferPointer(hash))
+        hasher.finish(into: hash)
+    }
+}

@@ -22,10 +22,8 @@ extension SQLiteConnection {
     /// ends the check with `.unchecked`.
     func checkAuditChain(shouldStop: () -> Bool = { false }) throws -> AuditChainCheck {
         let statement = try prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
-        let hasher = SHA256Hasher()
-        let zero: [UInt8] = [0]
-        // One buffer, no allocation per entry: `head` holds the previous entry's hash; `next` the
-        // entry's leaf hash, then its chain hash.
+        let hasher = AuditChainHasher()
+        // One buffer, no allocation per entry: `head` holds the previous entry's hash, `next` this one's.
         var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
         return try buffer.withUnsafeMutableBytes { buffer -> AuditChainCheck in
             let head = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SHA256.byteCount])
@@ -42,13 +40,7 @@ extension SQLiteConnection {
                     return .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
                 }
                 if expected % 4096 == 0, shouldStop() { return .unchecked }
-                // leaf = SHA-256(0x00 ‖ entry); hash = SHA-256(previous ‖ leaf), as AuditHash defines them.
-                hasher.update(zero)
-                statement.withBlob(at: 1) { hasher.update($0) }
-                hasher.finish(into: next)
-                hasher.update(UnsafeRawBufferPointer(head))
-                hasher.update(UnsafeRawBufferPointer(next))
-                hasher.finish(into: next)
+                statement.withBlob(at: 1) { hasher.chainHash(previous: UnsafeRawBufferPointer(head), entry: $0, into: next) }
                 guard statement.withBlob(at: 3, { equalsDigest($0, next) }) else {
                     return .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
                 }

@@ -427,6 +427,8 @@ final class SQLiteStateTransaction: StateTransaction {
     let store: SQLiteStateStore
     private var db: SQLiteConnection { store.db }
     private var rowIDs: [String: Int64] = [:]
+    /// Digests every row written, with one input buffer and one SHA-256 context.
+    private var digester = ResourceDigester()
     private var head: AuditHead?
     /// The right edge of the Merkle tree, read on the first append.
     private var tree: CompactRange?
@@ -678,7 +680,7 @@ final class SQLiteStateTransaction: StateTransaction {
 
     func refreshDigest(_ stored: StoredResource) throws {
         try db.cached("UPDATE orgctl_resources SET digest = ?1, address = ?2, applied = ?3 WHERE kind = ?4 AND row_id = ?5")
-            .run([.text(ResourceDigest.of(stored.resource).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
+            .run([.text(digester.digest(stored.resource).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
                   .text(stored.resource.kind.rawValue), .integer(stored.rowID)])
     }
 
@@ -691,7 +693,7 @@ final class SQLiteStateTransaction: StateTransaction {
         let statement = try db.cached(
             "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
-                           .text(ResourceDigest.of(resource).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
+                           .text(digester.digest(resource).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
     }
 
     /// Writes one attribute that does not live in a column of the kind's own table.

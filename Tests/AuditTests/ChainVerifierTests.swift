@@ -22,6 +22,21 @@ struct AuditHashTests {
         #expect(StoredAuditRecord(entry: exampleEntry, previousHash: AuditHash.genesis).hash == chained)
     }
 
+    /// The allocation-free hasher gives the documented example's hash, and one instance gives each
+    /// entry of a chain its own hash (nothing carries over from the entry before).
+    @Test func reusedChainHasherMatchesAuditHash() {
+        let hasher = AuditChainHasher()
+        var hash = [UInt8](repeating: 0xFF, count: 32)
+        for record in [StoredAuditRecord(entry: exampleEntry, previousHash: AuditHash.genesis)] + goodChain() {
+            record.entry.withUnsafeBytes { entry in
+                record.previousHash.withUnsafeBytes { previous in
+                    hash.withUnsafeMutableBytes { hasher.chainHash(previous: previous, entry: entry, into: $0) }
+                }
+            }
+            #expect(hash == AuditHash.chain(previous: record.previousHash, leaf: AuditHash.leaf(record.entry)))
+        }
+    }
+
     /// RFC 9162 leaf hash of an empty entry: SHA-256 of the single byte 0x00.
     @Test func leafHashPrefixesAZeroByte() {
         #expect(hex(AuditHash.leaf([])) == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")

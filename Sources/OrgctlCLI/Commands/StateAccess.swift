@@ -70,8 +70,9 @@ enum StateAccess {
     /// read-only (read as migrated) and migrates it only once the plan is confirmed. Anything
     /// else (no file, a newer or foreign database) is for the normal open to report.
     static func hasOlderSchema(_ command: ParsedCommand, _ context: CommandContext) -> Bool {
-        guard let store = try? SQLiteStateStore.open(path: path(command, context), access: .readOnly, lockTimeoutMilliseconds: 1000,
-                                                      key: nil, readsOlderSchema: true)
+        guard let timeout = try? lockTimeout(command),
+            let store = try? SQLiteStateStore.open(path: path(command, context), access: .readOnly, lockTimeoutMilliseconds: timeout,
+                                                   key: nil, readsOlderSchema: true)
         else { return false }
         return (try? store.hasOlderSchema) ?? false
     }

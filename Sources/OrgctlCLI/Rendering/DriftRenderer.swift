@@ -58,9 +58,7 @@ struct DriftRenderer {
         if !item.appliedKnown {
             result.append(style.dim("      (the values orgctl applied were not recorded: applied before orgctl kept them)"))
         }
-        let width = min(32, item.fields.map(\.name.count).max() ?? 0)
-        for field in item.fields {
-            let name = field.name.padding(toLength: max(width, field.name.count), withPad: " ", startingAt: 0)
+        for (field, name) in zip(item.fields, PlanRenderer.aligned(item.fields.map(\.name))) {
             switch item.drift {
             case .added: result.append("      \(name) = \(PlanRenderer.show(field.now))")
             case .deleted: result.append(style.dim("      \(name) = \(PlanRenderer.show(field.applied))"))

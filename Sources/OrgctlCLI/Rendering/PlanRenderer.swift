@@ -35,9 +35,7 @@ struct PlanRenderer {
         if let from = change.renamedFrom { head += " " + style.cyan("(renamed from \(from))") }
         if let reason = change.reason, !outsideReason { head += style.dim("  # \(reason)") }
         var result = [head]
-        let width = min(32, change.fields.map(\.name.count).max() ?? 0)
-        for field in change.fields {
-            let name = field.name.padding(toLength: max(width, field.name.count), withPad: " ", startingAt: 0)
+        for (field, name) in zip(change.fields, Self.aligned(change.fields.map(\.name))) {
             switch change.action {
             case .create: result.append("      \(name) = \(Self.show(field.after))")
             case .adopt: result.append(style.dim("      \(name) = \(Self.show(field.after))"))
@@ -47,6 +45,13 @@ struct PlanRenderer {
         }
         if let key = change.key { result.append("      key: \(key.description)") }
         return result
+    }
+
+    /// Field names padded to one column (at most 32 wide; a longer name sticks out), for the
+    /// `name = value` lines below a resource.
+    static func aligned(_ names: [String]) -> [String] {
+        let width = min(32, names.map(\.count).max() ?? 0)
+        return names.map { $0.padding(toLength: max(width, $0.count), withPad: " ", startingAt: 0) }
     }
 
     static func show(_ value: Value) -> String {
