@@ -169,6 +169,7 @@ public final class SQLiteStateStore: StateStore {
         var missingColumns: [String: [String]] = [:]
         for step in version..<Schema.currentVersion {
             for statement in Schema.migrations[step] {
+                try refuseIfPresent(statement, version: version)
                 switch statement {
                 case .addColumn(let table, let column, _):
                     missingColumns[table, default: []].append(column)
@@ -192,18 +193,38 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// What `statement` adds that the database already has ("column t.c", "table t"), or nil.
+    private func alreadyPresent(_ statement: Schema.Statement) throws -> String? {
+        let query: (sql: String, values: [SQLiteValue]), what: String
+        switch statement {
+        case .sql: return nil
+        case .addColumn(let table, let column, _):
+            query = ("SELECT count(*) FROM pragma_table_info(?1, 'main') WHERE name = ?2", [.text(table), .text(column)])
+            what = "column \(table).\(column)"
+        case .createTable(let name, _):
+            query = ("SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = ?1", [.text(name)])
+            what = "table \(name)"
+        }
+        let count = try db.prepare(query.sql)
+        try count.bind(query.values)
+        _ = try count.step()
+        return count.int(at: 0) > 0 ? what : nil
+    }
+
+    /// An orgctl database whose recorded version is older than what it holds had its
+    /// `user_version` changed outside orgctl: migrating (or reading it as migrated) would be wrong.
+    private func refuseIfPresent(_ statement: Schema.Statement, version: Int) throws {
+        guard let present = try alreadyPresent(statement) else { return }
+        throw StateError(.corrupt, "'\(path)' says schema version \(version), but already has the \(present) that a later version adds: its user_version was changed outside orgctl",
+                         help: "restore the database from a backup, or set the version it really has with sqlite3 ('PRAGMA user_version = N', see docs/state-schema.md)")
+    }
+
     /// One migration step of adoption: orgctl's own tables for step 0 (the platform tables exist),
     /// and for later steps every statement but the columns the platform's tables already have
     /// (a platform that followed a later documented layout).
     private func adoptStep(_ step: Int) throws {
         guard step > 0 else { return try db.execute(Schema.orgctlTablesV1) }
-        for statement in Schema.migrations[step] {
-            if case .addColumn(let table, let column, _) = statement {
-                let exists = try db.prepare("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2")
-                try exists.bind([.text(table), .text(column)])
-                _ = try exists.step()
-                if exists.int(at: 0) > 0 { continue }
-            }
+        for statement in Schema.migrations[step] where try alreadyPresent(statement) == nil {
             try db.execute(statement.sql)
         }
     }
@@ -220,7 +241,10 @@ public final class SQLiteStateStore: StateStore {
                 if adopting {
                     try adoptStep(step)
                 } else {
-                    try db.execute(Schema.migrationSQL(step))
+                    for statement in Schema.migrations[step] {
+                        try refuseIfPresent(statement, version: current)
+                        try db.execute(statement.sql)
+                    }
                 }
                 // The tree over the entries already written, in the same transaction.
                 if step == Schema.merkleMigration { try MerkleStorage(db: db).backfill() }

@@ -524,6 +524,22 @@ struct MigrationTests {
         #expect(migratedState.resources.map(\.digest) == asMigrated.resources.map(\.digest))
     }
 
+    @Test("a version lowered by hand under columns and tables that are already there is refused by reads and by the migration")
+    func loweredVersion() throws {
+        let temp = try TemporaryStore()
+        try Sample.applyAll(try temp.open())
+        let raw = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+        try raw.execute("PRAGMA user_version = 1")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: temp.path))
+        for access in [SQLiteStateStore.Access.readOnly, .readWrite] {
+            let error = try #require(throws: StateError.self) { _ = try temp.open(access) }
+            #expect(error.message.contains("says schema version 1, but already has the column api_keys.rotation"), "\(error.message)")
+            #expect(error.help.contains("PRAGMA user_version"))
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
+        #expect(try raw.pragma("user_version") == .integer(1))
+    }
+
     @Test("a step the read-only reader cannot stand in for still asks for a migration")
     func opaqueStep() throws {
         let temp = try TemporaryStore()
