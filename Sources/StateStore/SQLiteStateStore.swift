@@ -365,9 +365,15 @@ public final class SQLiteStateStore: StateStore {
 
     func readUnlocked() throws -> StoredState {
         let reader = StateReader(db: db)
-        let resources = try reader.read()
-        let missing = try reader.readMissingApplied()
-        return StoredState(resources: resources, auditHead: try auditHeadUnlocked(), databaseID: databaseID, missingApplied: missing)
+        let (resources, moved) = try reader.read()
+        let missing = Set(try reader.readMissingApplied() + moved).sorted()
+        let state = StoredState(resources: resources, auditHead: try auditHeadUnlocked(), databaseID: databaseID, missingApplied: missing)
+        if let (first, second) = state.duplicate {
+            let (a, b) = (resources[first], resources[second])
+            let tables = Set([TableMap.of(a.resource.kind).table, TableMap.of(b.resource.kind).table]).sorted().joined(separator: " and ")
+            throw reader.refusal("rows \(a.rowID) and \(b.rowID) of \(tables) have the same address \(a.address)")
+        }
+        return state
     }
 
     func auditHeadUnlocked() throws -> AuditHead {

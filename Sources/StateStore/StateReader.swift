@@ -8,18 +8,20 @@ import Spec
 struct StateReader {
     let db: SQLiteConnection
 
-    /// What orgctl last applied to one kind's rows: row ids ascending, with their digests.
+    /// What orgctl last applied to one kind's rows: row ids ascending, with their digests and
+    /// the addresses they were written under.
     private struct AppliedIndex {
         var rowIDs: [Int64] = []
         var digests: [Digest] = []
+        var addresses: [String] = []
         /// Where the last lookup matched: table scans visit rows in id order, so the next
         /// lookup is usually the next entry.
         var cursor = 0
 
-        mutating func digest(of rowID: Int64) -> Digest? {
+        mutating func record(of rowID: Int64) -> (digest: Digest, address: String)? {
             if cursor < rowIDs.count, rowIDs[cursor] == rowID {
                 defer { cursor += 1 }
-                return digests[cursor]
+                return (digests[cursor], addresses[cursor])
             }
             var low = 0, high = rowIDs.count
             while low < high {
@@ -28,7 +30,7 @@ struct StateReader {
             }
             guard low < rowIDs.count, rowIDs[low] == rowID else { return nil }
             cursor = low + 1
-            return digests[low]
+            return (digests[low], addresses[low])
         }
     }
 
@@ -37,13 +39,14 @@ struct StateReader {
         var indexes: [ResourceKind: AppliedIndex] = [:]
         for kind in ResourceKind.allCases {
             var index = AppliedIndex()
-            let statement = try db.prepare("SELECT row_id, digest FROM orgctl_resources WHERE kind = ?1 ORDER BY row_id")
+            let statement = try db.prepare("SELECT row_id, digest, address FROM orgctl_resources WHERE kind = ?1 ORDER BY row_id")
             try statement.bind(text: kind.rawValue, at: 1)
             while try statement.step() {
                 // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
                 guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
                 index.rowIDs.append(statement.int(at: 0))
                 index.digests.append(digest)
+                index.addresses.append(statement.text(at: 2))
             }
             indexes[kind] = index
         }
@@ -55,44 +58,62 @@ struct StateReader {
         var resources: [StoredResource] = []
         var applied: [ResourceKind: AppliedIndex]
         var digester = ResourceDigester()
+        /// Each team's address, slug segment and tenant id, by row id (filled by `readTeams`).
+        var teams = RowIDMap<TeamRow>(maxID: 0, count: 0)
+        /// Addresses orgctl recorded for rows that have another address now: a natural key (or a
+        /// parent's) changed outside orgctl. The row at the recorded address is gone, and the row
+        /// at its new address was not written by orgctl.
+        var moved: [String] = []
 
         mutating func add(_ address: String, _ kind: ResourceKind, parent: String?, rowID: Int64, _ attributes: [Attribute]) {
             let resource = Resource(address: address, kind: kind, parent: parent, attributes: attributes)
-            let applied = self.applied[kind]?.digest(of: rowID)
+            var applied: Digest?
+            if let record = self.applied[kind]?.record(of: rowID) {
+                if record.address == address { applied = record.digest } else { moved.append(record.address) }
+            }
             resources.append(StoredResource(resource: resource, rowID: rowID, digest: digester.digest(resource), appliedDigest: applied))
         }
     }
 
-    /// Every row of every platform table, as resources. Parents are looked up by id in Swift
-    /// (each parent address is built once and shared by its children's `parent`), so each table
-    /// is one plain scan. A row whose parent row is missing (possible only after hand edits with
-    /// foreign keys off) is not read, as an inner join would not.
-    func read() throws(SQLiteError) -> [StoredResource] {
+    /// Every row of every platform table, as resources, and the addresses orgctl recorded for rows
+    /// that now have another one. Parents are looked up by id in Swift (each parent address is
+    /// built once and shared by its children's `parent`), so each table is one plain scan.
+    ///
+    /// Every row maps to exactly one resource, or the read is refused (``RowRefusal``): a natural
+    /// key becomes its address segment through ``AddressSegment`` (injective, never a `/`), and a
+    /// row whose parent is missing or belongs to another tenant, a key that is not text, a team
+    /// parent cycle, or a side-table row (`quotas`, `role_permissions`, `security_policies`,
+    /// `sso_settings`) of no row is refused with its table and row id. Such a row would otherwise
+    /// be invisible to plan and drift, and could attach to a row orgctl creates later (row ids
+    /// are reused).
+    func read() throws -> (resources: [StoredResource], moved: [String]) {
         var rows = Collector(applied: try readApplied())
         rows.resources.reserveCapacity(1024)
         let quotas = try readQuotas()
         let permissions = try readRolePermissions()
+        var planIDs: Set<Int64> = []
 
         // Plans.
         var statement = try db.prepare("SELECT id, slug, rate_limit, features, description FROM plans")
         while try statement.step() {
             let id = statement.int(at: 0)
+            planIDs.insert(id)
             var attributes = quotas["plan", id]
             text(statement, 2, "rateLimit", &attributes)
             list(statement, 3, "features", &attributes)
             text(statement, 4, "description", &attributes)
-            rows.add("plan/\(statement.text(at: 1))", .plan, parent: nil, rowID: id, attributes)
+            rows.add("plan/\(try key(statement, 1, "plans", "slug"))", .plan, parent: nil, rowID: id, attributes)
         }
         statement = try db.prepare("SELECT id, name, category, description FROM permissions")
         while try statement.step() {
             var attributes: [Attribute] = []
             text(statement, 2, "category", &attributes)
             text(statement, 3, "description", &attributes)
-            rows.add("permission/\(statement.text(at: 1))", .permission, parent: nil, rowID: statement.int(at: 0), attributes)
+            rows.add("permission/\(try key(statement, 1, "permissions", "name"))", .permission, parent: nil, rowID: statement.int(at: 0), attributes)
         }
         statement = try db.prepare("SELECT id, name FROM events")
         while try statement.step() {
-            rows.add("event/\(statement.text(at: 1))", .event, parent: nil, rowID: statement.int(at: 0), [])
+            rows.add("event/\(try key(statement, 1, "events", "name"))", .event, parent: nil, rowID: statement.int(at: 0), [])
         }
         var tenants = try idMap(String.self, "tenants")
         statement = try db.prepare(
@@ -120,56 +141,64 @@ struct StateReader {
             bool(statement, 13, "sso.enforce", &attributes)
             bool(statement, 14, "sso.jit.enabled", &attributes)
             text(statement, 15, "sso.jit.defaultRole", &attributes)
-            let address = "tenant/\(statement.text(at: 1))"
+            let address = "tenant/\(try key(statement, 1, "tenants", "slug"))"
             tenants[id] = address
             rows.add(address, .tenant, parent: nil, rowID: id, attributes)
         }
-        /// The tenant address of the row's `tenant_id` column.
-        func tenant(_ column: Int32) -> String? { tenants[statement.int(at: column)] }
+        /// The tenant address of the row's `tenant_id` column (column 1 unless told); refuses a row of no tenant.
+        func tenant(of table: String, _ column: Int32 = 1) throws(StateError) -> String {
+            guard !statement.isNull(at: column), let address = tenants[statement.int(at: column)] else {
+                throw refusal("row \(statement.int(at: 0)) of \(table) belongs to tenant id \(describe(statement, column)), which does not exist")
+            }
+            return address
+        }
 
+        var roleIDs: Set<Int64> = []
         statement = try db.prepare("SELECT id, slug, description, max_duration_seconds, tenant_id FROM roles")
         while try statement.step() {
             let id = statement.int(at: 0)
+            roleIDs.insert(id)
             var attributes: [Attribute] = [Attribute("permissions", .list(permissions[id] ?? []))]
             text(statement, 2, "description", &attributes)
             duration(statement, 3, "maxDuration", &attributes)
+            let slug = try key(statement, 1, "roles", "slug")
             if statement.isNull(at: 4) {
-                rows.add("role/\(statement.text(at: 1))", .role, parent: nil, rowID: id, attributes)
-            } else if let tenant = tenant(4) {
-                rows.add("\(tenant)/role/\(statement.text(at: 1))", .tenantRole, parent: tenant, rowID: id, attributes)
+                rows.add("role/\(slug)", .role, parent: nil, rowID: id, attributes)
+            } else {
+                let tenant = try tenant(of: "roles", 4)
+                rows.add("\(tenant)/role/\(slug)", .tenantRole, parent: tenant, rowID: id, attributes)
             }
         }
-        var members = try idMap(String.self, "members")
+        // A member's e-mail segment and tenant id, for team members.
+        var members = try idMap((email: String, tenantID: Int64).self, "members")
         statement = try db.prepare("SELECT id, tenant_id, email, role, expires FROM members")
         while try statement.step() {
-            guard let tenant = tenant(1) else { continue }
+            let tenant = try tenant(of: "members")
             let id = statement.int(at: 0)
-            let email = statement.text(at: 2)
-            members[id] = email
+            let email = try key(statement, 2, "members", "email")
+            members[id] = (email, statement.int(at: 1))
             var attributes: [Attribute] = []
             text(statement, 3, "role", &attributes)
             text(statement, 4, "expires", &attributes)
             rows.add("\(tenant)/member/\(email)", .member, parent: tenant, rowID: id, attributes)
         }
-        var teams = try idMap(String.self, "teams")
-        statement = try db.prepare("SELECT g.id, g.tenant_id, g.slug, g.name, g.description, p.slug FROM teams g LEFT JOIN teams p ON p.id = g.parent_id")
-        while try statement.step() {
-            guard let tenant = tenant(1) else { continue }
-            let id = statement.int(at: 0)
-            var attributes = quotas["team", id]
-            text(statement, 3, "name", &attributes)
-            text(statement, 4, "description", &attributes)
-            text(statement, 5, "parent", &attributes)
-            let address = "\(tenant)/team/\(statement.text(at: 2))"
-            teams[id] = address
-            rows.add(address, .team, parent: tenant, rowID: id, attributes)
-        }
+        try readTeams(into: &rows, tenants: tenants, quotas: quotas)
+        let teams = rows.teams
         statement = try db.prepare("SELECT id, team_id, member_id, role FROM team_members")
         while try statement.step() {
-            guard let team = teams[statement.int(at: 1)], let email = members[statement.int(at: 2)] else { continue }
+            let id = statement.int(at: 0)
+            guard !statement.isNull(at: 1), let team = teams[statement.int(at: 1)] else {
+                throw refusal("row \(id) of team_members belongs to team id \(describe(statement, 1)), which does not exist")
+            }
+            guard !statement.isNull(at: 2), let member = members[statement.int(at: 2)] else {
+                throw refusal("row \(id) of team_members names member id \(describe(statement, 2)), which does not exist")
+            }
+            guard member.tenantID == team.tenantID else {
+                throw refusal("row \(id) of team_members puts member id \(statement.int(at: 2)) of tenant id \(member.tenantID) in team id \(statement.int(at: 1)) of tenant id \(team.tenantID)")
+            }
             var attributes: [Attribute] = []
             text(statement, 3, "role", &attributes)
-            rows.add("\(team)/member/\(email)", .teamMember, parent: team, rowID: statement.int(at: 0), attributes)
+            rows.add("\(team.address)/member/\(member.email)", .teamMember, parent: team.address, rowID: id, attributes)
         }
         statement = try db.prepare(
             """
@@ -178,7 +207,7 @@ struct StateReader {
             FROM sso_providers
             """)
         while try statement.step() {
-            guard let tenant = tenant(1) else { continue }
+            let tenant = try tenant(of: "sso_providers")
             var attributes: [Attribute] = []
             text(statement, 3, "type", &attributes)
             text(statement, 4, "entityId", &attributes)
@@ -189,12 +218,12 @@ struct StateReader {
             text(statement, 8, "issuer", &attributes)
             text(statement, 9, "clientId", &attributes)
             if let fingerprint = statement.optionalText(at: 10) { attributes.append(Attribute("clientSecret", .secret(fingerprint: fingerprint))) }
-            rows.add("\(tenant)/sso/\(statement.text(at: 2))", .ssoProvider, parent: tenant, rowID: statement.int(at: 0), attributes)
+            rows.add("\(tenant)/sso/\(try key(statement, 2, "sso_providers", "name"))", .ssoProvider, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
         statement = try db.prepare(
             "SELECT id, tenant_id, name, url, events, secret_fingerprint, timeout_seconds, max_retries, enabled FROM webhooks")
         while try statement.step() {
-            guard let tenant = tenant(1) else { continue }
+            let tenant = try tenant(of: "webhooks")
             var attributes: [Attribute] = []
             text(statement, 3, "url", &attributes)
             list(statement, 4, "events", &attributes)
@@ -202,7 +231,7 @@ struct StateReader {
             duration(statement, 6, "timeout", &attributes)
             integer(statement, 7, "maxRetries", &attributes)
             bool(statement, 8, "enabled", &attributes)
-            rows.add("\(tenant)/webhook/\(statement.text(at: 2))", .webhook, parent: tenant, rowID: statement.int(at: 0), attributes)
+            rows.add("\(tenant)/webhook/\(try key(statement, 2, "webhooks", "name"))", .webhook, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
         statement = try db.prepare(
             """
@@ -211,7 +240,7 @@ struct StateReader {
             FROM api_keys
             """)
         while try statement.step() {
-            guard let tenant = tenant(1) else { continue }
+            let tenant = try tenant(of: "api_keys")
             var attributes: [Attribute] = []
             text(statement, 3, "description", &attributes)
             list(statement, 4, "scopes", &attributes)
@@ -221,9 +250,117 @@ struct StateReader {
             bool(statement, 8, "rotateOnScopeChange", &attributes)
             text(statement, 9, KeyMaterial.prefixAttribute, &attributes)
             text(statement, 10, KeyMaterial.hashAttribute, &attributes)
-            rows.add("\(tenant)/apikey/\(statement.text(at: 2))", .apiKey, parent: tenant, rowID: statement.int(at: 0), attributes)
+            rows.add("\(tenant)/apikey/\(try key(statement, 2, "api_keys", "name"))", .apiKey, parent: tenant, rowID: statement.int(at: 0), attributes)
         }
-        return rows.resources
+
+        // Side-table rows of no row would be invisible, and would attach to a row created later with their id.
+        for (scope, ids) in quotas.byScope.sorted(by: { $0.key < $1.key }) {
+            for id in ids.keys.sorted() {
+                let exists = switch scope {
+                case "plan": planIDs.contains(id)
+                case "tenant": tenants[id] != nil
+                case "team": teams[id] != nil
+                default: false
+                }
+                guard exists else {
+                    let name = ids[id]?.first?.name.dropFirst("quotas.".count) ?? ""
+                    throw refusal("the quotas row (scope '\(AddressSegment.encode(scope))', scope_id \(id), name '\(AddressSegment.encode(String(name)))') belongs to no \(["plan", "tenant", "team"].contains(scope) ? "\(scope) with id \(id)" : "scope orgctl knows (plan, tenant or team)")")
+                }
+            }
+        }
+        if let orphan = permissions.keys.filter({ !roleIDs.contains($0) }).min() {
+            throw refusal("rows of role_permissions belong to role id \(orphan), which does not exist")
+        }
+        for table in ["security_policies", "sso_settings"] {
+            let orphans = try db.prepare("SELECT tenant_id FROM \(table) WHERE tenant_id NOT IN (SELECT id FROM tenants) ORDER BY tenant_id LIMIT 1")
+            if try orphans.step() {
+                throw refusal("the \(table) row of tenant id \(orphans.int(at: 0)) belongs to no tenant: tenant id \(orphans.int(at: 0)) does not exist")
+            }
+        }
+        return (rows.resources, rows.moved)
+    }
+
+    /// Teams, in table order. Each team's `parent` (its parent team's address segment) must be a
+    /// team of the same tenant, and parents must not form a cycle.
+    private func readTeams(into rows: inout Collector, tenants: RowIDMap<String>, quotas: QuotaIndex) throws {
+        var teams = try idMap(TeamRow.self, "teams")
+        var scanned: [(id: Int64, tenant: String, attributes: [Attribute])] = []
+        var parents: [(id: Int64, parentID: Int64)] = []
+        let statement = try db.prepare("SELECT id, tenant_id, slug, name, description, parent_id FROM teams")
+        while try statement.step() {
+            guard !statement.isNull(at: 1), let tenant = tenants[statement.int(at: 1)] else {
+                throw refusal("row \(statement.int(at: 0)) of teams belongs to tenant id \(describe(statement, 1)), which does not exist")
+            }
+            let id = statement.int(at: 0)
+            var attributes = quotas["team", id]
+            text(statement, 3, "name", &attributes)
+            text(statement, 4, "description", &attributes)
+            let slug = try key(statement, 2, "teams", "slug")
+            teams[id] = TeamRow(address: "\(tenant)/team/\(slug)", slug: slug, tenantID: statement.int(at: 1))
+            if !statement.isNull(at: 5) { parents.append((id, statement.int(at: 5))) }
+            scanned.append((id, tenant, attributes))
+        }
+        var parentOf: [Int64: Int64] = [:]
+        for (id, parentID) in parents {
+            guard let parent = teams[parentID] else {
+                throw refusal("row \(id) of teams has parent_id \(parentID), which is no team")
+            }
+            guard parent.tenantID == teams[id]?.tenantID else {
+                throw refusal("row \(id) of teams has parent_id \(parentID), a team of another tenant (tenant id \(parent.tenantID))")
+            }
+            parentOf[id] = parentID
+        }
+        // Parent chains end at a top-level team; a chain that comes back to a team is a cycle.
+        var settled: Set<Int64> = []
+        for (start, _) in parents where !settled.contains(start) {
+            var path: [Int64] = []
+            var seen: Set<Int64> = []
+            var current: Int64? = start
+            while let id = current, !settled.contains(id) {
+                if seen.contains(id) {
+                    let cycle = path.drop { $0 != id }.map(String.init).joined(separator: " -> ")
+                    throw refusal("rows of teams form a parent cycle: \(cycle) -> \(id) (ids, each naming the next as parent_id)")
+                }
+                seen.insert(id)
+                path.append(id)
+                current = parentOf[id]
+            }
+            settled.formUnion(path)
+        }
+        for row in scanned {
+            var attributes = row.attributes
+            if let parentID = parentOf[row.id], let parent = teams[parentID] { attributes.append(Attribute("parent", .string(parent.slug))) }
+            rows.add(teams[row.id]?.address ?? "", .team, parent: row.tenant, rowID: row.id, attributes)
+        }
+        rows.teams = teams
+    }
+
+    struct TeamRow {
+        var address: String
+        var slug: String
+        var tenantID: Int64
+    }
+
+    // MARK: Refusals
+
+    /// The address segment of the natural key in `column` (see ``AddressSegment``); a key that is
+    /// not text (NULL, a number or a blob, possible only in a table whose layout is not orgctl's)
+    /// could read as another row's key, and is refused.
+    private func key(_ s: SQLiteStatement, _ column: Int32, _ table: String, _ name: String) throws(StateError) -> String {
+        guard s.isText(at: column) else {
+            throw refusal("row \(s.int(at: 0)) of \(table) has a \(name) that is not text (\(s.isNull(at: column) ? "NULL" : "a number or a blob"))")
+        }
+        return s.withText(at: column) { AddressSegment.encode($0) }
+    }
+
+    private func describe(_ s: SQLiteStatement, _ column: Int32) -> String {
+        s.isNull(at: column) ? "NULL" : String(s.int(at: column))
+    }
+
+    /// A row that orgctl cannot give an address of its own: every command refuses the database.
+    func refusal(_ message: String) -> StateError {
+        StateError(.corrupt, "'\(db.path)': \(message)",
+                   help: "orgctl writes no such row and cannot show it in a plan: repair or delete it with sqlite3 (see 'What the platform may write' in docs/state-schema.md), then run the command again")
     }
 
     private func idMap<Value>(_: Value.Type, _ table: String) throws(SQLiteError) -> RowIDMap<Value> {
@@ -233,16 +370,19 @@ struct StateReader {
     }
 
     /// Addresses orgctl recorded as applied whose rows no longer exist (deleted outside orgctl), sorted.
+    /// A role whose `tenant_id` was set or cleared outside orgctl is another kind of row now: its
+    /// record's row is gone too.
     func readMissingApplied() throws(SQLiteError) -> [String] {
-        let tables: [(kind: String, table: String)] = [
-            ("plan", "plans"), ("permission", "permissions"), ("event", "events"), ("role", "roles"), ("tenant-role", "roles"),
-            ("tenant", "tenants"), ("member", "members"), ("team", "teams"), ("team-member", "team_members"),
-            ("sso-provider", "sso_providers"), ("webhook", "webhooks"), ("api-key", "api_keys"),
+        let tables: [(kind: String, table: String, gone: String)] = [
+            ("plan", "plans", ""), ("permission", "permissions", ""), ("event", "events", ""),
+            ("role", "roles", " OR x.tenant_id IS NOT NULL"), ("tenant-role", "roles", " OR x.tenant_id IS NULL"),
+            ("tenant", "tenants", ""), ("member", "members", ""), ("team", "teams", ""), ("team-member", "team_members", ""),
+            ("sso-provider", "sso_providers", ""), ("webhook", "webhooks", ""), ("api-key", "api_keys", ""),
         ]
         var missing: [String] = []
-        for (kind, table) in tables {
+        for (kind, table, gone) in tables {
             let statement = try db.prepare(
-                "SELECT o.address FROM orgctl_resources o LEFT JOIN \(table) x ON x.id = o.row_id WHERE o.kind = '\(kind)' AND x.id IS NULL")
+                "SELECT o.address FROM orgctl_resources o LEFT JOIN \(table) x ON x.id = o.row_id WHERE o.kind = '\(kind)' AND (x.id IS NULL\(gone))")
             while try statement.step() { missing.append(statement.text(at: 0)) }
         }
         return missing.sorted()

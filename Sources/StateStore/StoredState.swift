@@ -50,12 +50,20 @@ public struct StoredState: Sendable {
     /// was read with ``SQLiteStateStore/readCheckingChain(state:shouldStop:)``.
     public var auditChain: AuditChainCheck = .unchecked
 
+    /// Positions of two resources with one address (the first such pair), which only a database
+    /// edited outside orgctl can hold; the reader refuses such a state.
+    let duplicate: (first: Int, second: Int)?
+
     public init(resources: [StoredResource], auditHead: AuditHead, databaseID: String, missingApplied: [String] = []) {
         self.resources = resources
         var index: [String: Int] = [:]
         index.reserveCapacity(resources.count)
-        for (position, resource) in resources.enumerated() { index[resource.address] = position }
+        var duplicate: (first: Int, second: Int)?
+        for (position, resource) in resources.enumerated() {
+            if let earlier = index.updateValue(position, forKey: resource.address), duplicate == nil { duplicate = (earlier, position) }
+        }
         self.index = index
+        self.duplicate = duplicate
         self.auditHead = auditHead
         self.databaseID = databaseID
         self.missingApplied = missingApplied

@@ -94,3 +94,47 @@ struct TableMap {
         return nil
     }
 }
+
+/// The address segment of a stored natural key (slug, name, e-mail), built so that every row has
+/// an address of its own: the mapping is injective, and a segment never holds a `/`.
+///
+/// A key made only of ASCII letters, digits and `.-_@+'` is its own segment: every key the
+/// configuration format can produce is such a key (no name pattern allows `%`), so stored rows
+/// meet their configuration at the same address. Any other key (a `/`, a space, a control
+/// character, non-ASCII or invalid UTF-8, a `%`, a `*`) has every byte outside that set written
+/// as `%XX` (upper-case hex), and the empty key is `%`. Such a segment holds a `%`, which no
+/// verbatim segment does, so it can neither meet a configured address nor another row's, and
+/// it prints as plain ASCII.
+enum AddressSegment {
+    static func isVerbatim(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "@"), UInt8(ascii: "+"), UInt8(ascii: "'"):
+            true
+        default:
+            false
+        }
+    }
+
+    /// The segment for the key's raw bytes (as stored, not decoded).
+    static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
+        if !bytes.isEmpty, bytes.allSatisfy(isVerbatim) { return String(decoding: bytes, as: UTF8.self) }
+        if bytes.isEmpty { return "%" }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 3)
+        for byte in bytes {
+            if isVerbatim(byte) {
+                out.append(byte)
+            } else {
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func encode(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { encode(UnsafeRawBufferPointer($0)) }
+    }
+}

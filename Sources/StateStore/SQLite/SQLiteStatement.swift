@@ -163,6 +163,11 @@ final class SQLiteStatement {
         sqlite3_column_type(handle, index) == SQLITE_NULL
     }
 
+    /// Whether the column holds text (not NULL, a number or a blob that would read as text).
+    func isText(at index: Int32) -> Bool {
+        sqlite3_column_type(handle, index) == SQLITE_TEXT
+    }
+
     /// The column as an integer (NULL reads as 0).
     func int(at index: Int32) -> Int64 {
         sqlite3_column_int64(handle, index)
