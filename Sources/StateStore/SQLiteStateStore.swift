@@ -81,7 +81,8 @@ public final class SQLiteStateStore: StateStore {
         do {
             let db = try SQLiteConnection(path: path, mode: access == .readOnly ? .readOnly : .readWrite,
                                           busyTimeoutMilliseconds: lockTimeoutMilliseconds)
-            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access, readsOlderSchema: readsOlderSchema, adopt: adopt)
+            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access, readsOlderSchema: readsOlderSchema, adopt: adopt,
+                                             created: !exists)
             return store
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
@@ -92,19 +93,19 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, readsOlderSchema: Bool, adopt: Bool) throws {
+    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool) throws {
         self.db = db
         self.path = path
         self.key = key
         self.databaseID = ""
-        try prepare(access: access, readsOlderSchema: readsOlderSchema, adopt: adopt)
+        try prepare(access: access, readsOlderSchema: readsOlderSchema, adopt: adopt, created: created)
     }
 
     /// True when the database holds platform tables written by something other than orgctl and
     /// has not been adopted yet (it opened read-only with empty stand-ins for orgctl's tables).
     public private(set) var isUnadopted = false
 
-    private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool) throws {
+    private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
         let version = Int(try integerPragma("user_version"))
         let applicationID = try integerPragma("application_id")
@@ -115,11 +116,13 @@ public final class SQLiteStateStore: StateStore {
             throw StateError(.notOrgctl, "'\(path)' has schema version \(version), which no orgctl writes",
                              help: "restore the database from a backup, or point --state (or ORGCTL_STATE) at another file")
         }
+        if isEmpty && !created { try refuseEmpty(access: access) }
         if !isEmpty && applicationID != Int64(Schema.applicationID) {
             guard applicationID == 0, version == 0, let missingColumns = try adoptableLayout() else {
                 throw StateError(.notOrgctl, "'\(path)' is a SQLite database, but not an orgctl state database",
                                  help: "point --state (or ORGCTL_STATE) at an orgctl database, or at a new file name (a platform database can be adopted when its tables are exactly those of docs/state-schema.md)")
             }
+            try checkSchemaObjects(unadopted: true)
             try db.execute("PRAGMA foreign_keys = ON")
             if access == .readOnly {
                 // Empty stand-ins for orgctl's tables, in the connection's own temporary schema:
@@ -143,6 +146,7 @@ public final class SQLiteStateStore: StateStore {
             throw StateError(.newerSchema, "'\(path)' has schema version \(version), newer than this orgctl understands (\(Schema.currentVersion))",
                              help: "upgrade orgctl; an older orgctl never writes to a newer database")
         }
+        if !isEmpty { try checkSchemaObjects(unadopted: false) }
         try db.execute("PRAGMA foreign_keys = ON")
         if access == .readWrite {
             try db.execute("PRAGMA journal_mode = WAL")
@@ -159,6 +163,23 @@ public final class SQLiteStateStore: StateStore {
             try readAsMigrated(from: version)
         }
         databaseID = try metaValue("database_id") ?? ""
+    }
+
+    /// An existing file without a single table (0 bytes, or a SQLite header and nothing else) is
+    /// no state database: only a file this process has just created is made one. Read-write, the
+    /// check is repeated under the write lock, so another apply that is creating the same file
+    /// (it holds the lock from creation to commit) is waited for.
+    private func refuseEmpty(access: Access) throws {
+        if access == .readWrite {
+            // Rolled back, not committed: committing would write a header into an empty file.
+            try db.execute("BEGIN IMMEDIATE")
+            let tables = try? db.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
+            try db.execute("ROLLBACK")
+            if let tables, tables != .integer(0) { return }
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        throw StateError(.notOrgctl, "'\(path)' is not an orgctl state database: it is \(size == 0 ? "an empty file (0 bytes)" : "a SQLite file without tables")",
+                         help: "if an interrupted first apply left it, delete it and run apply again (apply creates the database); otherwise point --state (or ORGCTL_STATE) at the orgctl state database")
     }
 
     /// Lets a read-only connection read a database of an older schema as the migration would
@@ -301,6 +322,48 @@ public final class SQLiteStateStore: StateStore {
         return missing
     }
 
+    /// Refuses a database whose schema could make orgctl read or write something other than the
+    /// rows it names: a trigger on one of its tables (platform or `orgctl_`) can undo, redirect or
+    /// add to any write (a revoked API key kept while the audit log records its deletion); a view
+    /// or another object named like one of its tables stands in for the table; a missing table
+    /// makes the database incomplete; text stored as UTF-16 reads converted, so two keys could read
+    /// as one. Indexes are allowed (they change no row). Only the file's `main` schema is checked:
+    /// orgctl's own stand-ins live in its connection's `temp` schema.
+    func checkSchemaObjects(unadopted: Bool) throws {
+        let encoding = try db.pragma("encoding")
+        guard encoding == .text("UTF-8") else {
+            var shown = "unknown"
+            if case .text(let name)? = encoding { shown = AddressSegment.encode(name) }
+            throw StateError(.notOrgctl, "'\(path)' stores text as \(shown), not as UTF-8 as orgctl does",
+                             help: "point --state (or ORGCTL_STATE) at an orgctl database (orgctl creates them in UTF-8)")
+        }
+        let own = TableMap.platformTables
+        let names = own.map { "'\($0)'" }.joined(separator: ", ")
+        let objects = try db.prepare(
+            """
+            SELECT type, name, tbl_name FROM main.sqlite_master
+            WHERE type NOT IN ('index', 'table')
+              AND (tbl_name IN (\(names)) OR name IN (\(names))
+                   OR tbl_name LIKE 'orgctl\\_%' ESCAPE '\\' OR name LIKE 'orgctl\\_%' ESCAPE '\\')
+            ORDER BY type, name
+            """)
+        if try objects.step() {
+            let (type, name, table) = (objects.text(at: 0), objects.text(at: 1), objects.text(at: 2))
+            let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let on = type == "trigger" ? " on table '\(AddressSegment.encode(table))'" : ""
+            throw StateError(.corrupt, "'\(path)' has a \(type) '\(AddressSegment.encode(name))'\(on) that orgctl did not create: it could change what orgctl reads or writes",
+                             help: "orgctl works only on its tables as docs/state-schema.md describes them: drop it (sqlite3 \(path) 'DROP \(type.uppercased()) \(AddressSegment.encode(quoted))') or move it off orgctl's tables, then run the command again")
+        }
+        let required = own + (unadopted ? [] : ["orgctl_meta", "orgctl_resources", "orgctl_audit"])
+        let tables = try db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table'")
+        var present: Set<String> = []
+        while try tables.step() { present.insert(tables.text(at: 0)) }
+        if let missing = required.first(where: { !present.contains($0) }) {
+            throw StateError(.notOrgctl, "'\(path)' is not a complete orgctl state database: it has no table '\(missing)'",
+                             help: "restore the database from a backup, or point --state (or ORGCTL_STATE) at another file")
+        }
+    }
+
     func integerPragma(_ name: String) throws -> Int64 {
         if case .integer(let value) = try db.pragma(name) { return value }
         return 0
@@ -388,6 +451,8 @@ public final class SQLiteStateStore: StateStore {
     public func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
         do {
             return try db.transaction(.immediate) {
+                // Again under the write lock: the schema may have changed since the database was opened.
+                try checkSchemaObjects(unadopted: false)
                 let transaction = SQLiteStateTransaction(store: self)
                 return try body(transaction)
             }

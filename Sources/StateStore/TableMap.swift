@@ -86,6 +86,12 @@ struct TableMap {
         }
     }
 
+    /// Every platform table (`Schema.platformTablesV1`; later steps add columns, not tables).
+    static let platformTables = [
+        "plans", "permissions", "events", "tenants", "security_policies", "sso_settings", "roles", "role_permissions", "quotas",
+        "members", "teams", "team_members", "sso_providers", "webhooks", "api_keys",
+    ]
+
     func storage(for attribute: String) -> Storage? {
         if let known = storage[attribute] { return known }
         if quotaScope != nil, attribute.hasPrefix("quotas.") {
