@@ -349,10 +349,17 @@ public final class SQLiteStateStore: StateStore {
             """)
         if try objects.step() {
             let (type, name, table) = (objects.text(at: 0), objects.text(at: 1), objects.text(at: 2))
-            let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let shown = AddressSegment.encode(name)
+            let drop = shown == name ? " (sqlite3 \(path) 'DROP \(type.uppercased()) \"\(name)\"')" : ""
             let on = type == "trigger" ? " on table '\(AddressSegment.encode(table))'" : ""
-            throw StateError(.corrupt, "'\(path)' has a \(type) '\(AddressSegment.encode(name))'\(on) that orgctl did not create: it could change what orgctl reads or writes",
-                             help: "orgctl works only on its tables as docs/state-schema.md describes them: drop it (sqlite3 \(path) 'DROP \(type.uppercased()) \(AddressSegment.encode(quoted))') or move it off orgctl's tables, then run the command again")
+            throw StateError(.corrupt, "'\(path)' has a \(type) '\(shown)'\(on) that orgctl did not create: it could change what orgctl reads or writes",
+                             help: "orgctl works only on its tables as docs/state-schema.md describes them: drop it\(drop) or move it off orgctl's tables, then run the command again")
+        }
+        // orgctl's own stand-ins in `temp` are tables and views, never triggers.
+        let temporary = try db.prepare("SELECT name FROM temp.sqlite_master WHERE type = 'trigger' ORDER BY name")
+        if try temporary.step() {
+            throw StateError(.corrupt, "the connection to '\(path)' has a temporary trigger '\(AddressSegment.encode(temporary.text(at: 0)))' that orgctl did not create",
+                             help: "report this as a bug: no extension or setting of orgctl's should add triggers")
         }
         let required = own + (unadopted ? [] : ["orgctl_meta", "orgctl_resources", "orgctl_audit"])
         let tables = try db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table'")
@@ -588,6 +595,7 @@ final class SQLiteStateTransaction: StateTransaction {
         try insert.bind(blob: previous, at: 3)
         try insert.bind(blob: hash, at: 4)
         try insert.run()
+        try expectChanges(1, table: "orgctl_audit", "appending audit entry \(sequence)")
         // The Merkle tree grows in the same transaction: leaf `sequence - 1`, and every perfect
         // subtree it completes at a stored level.
         let storage = MerkleStorage(db: db)
@@ -668,12 +676,12 @@ final class SQLiteStateTransaction: StateTransaction {
             values.append(try encode(attribute.value, encoding))
         }
         let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
-        let insert = try db.cached("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))")
-        try insert.run(values)
+        try change("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))", values,
+                   rows: 1, table: map.table, "creating \(resource.address)")
         let id = db.lastInsertRowID
         if [.tenant, .team, .member].contains(resource.kind) { rowIDs[resource.address] = id }
         for attribute in deferred where !attribute.value.isNull {
-            try write(attribute, kind: resource.kind, map: map, rowID: id, address: resource.address, secrets: secrets)
+            try write(attribute, before: .null, kind: resource.kind, map: map, rowID: id, address: resource.address, secrets: secrets)
         }
         try recordApplied(Resource(address: resource.address, kind: resource.kind, parent: resource.parent, attributes: stored),
                           rowID: id, auditSequence: auditSequence)
@@ -689,13 +697,14 @@ final class SQLiteStateTransaction: StateTransaction {
                 values.append(try encode(attribute.value, encoding))
                 assignments.append("\(column) = ?\(values.count)")
             } else {
-                try write(attribute, kind: stored.resource.kind, map: map, rowID: stored.rowID, address: stored.address, secrets: secrets)
+                try write(attribute, before: stored.resource[attribute.name], kind: stored.resource.kind, map: map, rowID: stored.rowID,
+                          address: stored.address, secrets: secrets)
             }
         }
         if !assignments.isEmpty {
             values.append(.integer(stored.rowID))
-            let update = try db.cached("UPDATE \(map.table) SET \(assignments.joined(separator: ", ")) WHERE id = ?\(values.count)")
-            try update.run(values)
+            try change("UPDATE \(map.table) SET \(assignments.joined(separator: ", ")) WHERE id = ?\(values.count)", values,
+                       rows: 1, table: map.table, "updating \(stored.address)")
         }
         var merged = stored.resource.attributes.filter { attribute in !changes.contains { $0.name == attribute.name } }
         merged += changes.filter { !$0.value.isNull }
@@ -706,19 +715,24 @@ final class SQLiteStateTransaction: StateTransaction {
     func delete(_ stored: StoredResource) throws {
         let map = TableMap.of(stored.resource.kind)
         let id = SQLiteValue.integer(stored.rowID)
+        let what = "deleting \(stored.address)"
         if let scope = map.quotaScope {
-            try db.cached("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2").run([.text(scope), id])
+            // Every quota row reads as an attribute (NULL as "unlimited"), so the stored resource counts them.
+            let quotas = stored.resource.attributes.count { $0.name.hasPrefix("quotas.") }
+            try change("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2", [.text(scope), id], rows: quotas, table: "quotas", what)
         }
         switch stored.resource.kind {
         case .role, .tenantRole:
-            try db.cached("DELETE FROM role_permissions WHERE role_id = ?1").run([id])
+            try change("DELETE FROM role_permissions WHERE role_id = ?1", [id], rows: Self.count(stored.resource["permissions"]),
+                       table: "role_permissions", what)
         case .tenant:
+            // At most one row each (the primary key); a row whose columns are all NULL reads as no attribute.
             try db.cached("DELETE FROM security_policies WHERE tenant_id = ?1").run([id])
             try db.cached("DELETE FROM sso_settings WHERE tenant_id = ?1").run([id])
         default:
             break
         }
-        try db.cached("DELETE FROM \(map.table) WHERE id = ?1").run([id])
+        try change("DELETE FROM \(map.table) WHERE id = ?1", [id], rows: 1, table: map.table, what)
         try db.cached("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2").run([.text(stored.resource.kind.rawValue), id])
         rowIDs[stored.address] = nil
     }
@@ -729,7 +743,8 @@ final class SQLiteStateTransaction: StateTransaction {
             throw StateError(.other, "internal error: a \(stored.resource.kind.rawValue) cannot be renamed", help: "report this as a bug")
         }
         let slug = String(newAddress.split(separator: "/").last ?? "")
-        try db.cached("UPDATE \(map.table) SET \(keyColumn) = ?1 WHERE id = ?2").run([.text(slug), .integer(stored.rowID)])
+        try change("UPDATE \(map.table) SET \(keyColumn) = ?1 WHERE id = ?2", [.text(slug), .integer(stored.rowID)], rows: 1, table: map.table,
+                   "renaming \(oldAddress) to \(newAddress)")
         // Secrets are sealed to their address: re-seal the tenant's under the new one (same values).
         if stored.resource.kind == .tenant {
             try reseal(tenantID: stored.rowID, from: oldAddress, to: newAddress)
@@ -762,21 +777,21 @@ final class SQLiteStateTransaction: StateTransaction {
                 throw StateError(.missingKey, "renaming \(oldAddress) to \(newAddress) re-encrypts its secrets, which are bound to their addresses, and no state key was given",
                                  help: "set ORGCTL_STATE_KEY (the key the database's secrets were written with) or pass --state-key-file")
             }
-            let update = try db.cached("UPDATE \(table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2 WHERE id = ?3")
             for row in rows {
                 // A value sealed with another state key cannot be opened; it stays as it is (unreadable
                 // with this key before and after), and the plan already shows it as changed if declared.
                 guard let value = try? key.open(row.ciphertext, address: "\(oldAddress)/\(segment)/\(row.name)", attribute: attribute) else { continue }
                 let resealed = try key.seal(value, address: "\(newAddress)/\(segment)/\(row.name)", attribute: attribute)
-                try update.run([.blob(resealed), .text(key.keyID), .integer(row.id)])
+                try change("UPDATE \(table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2 WHERE id = ?3", [.blob(resealed), .text(key.keyID), .integer(row.id)],
+                           rows: 1, table: table, "re-encrypting the secrets of \(newAddress)")
             }
         }
     }
 
     func refreshDigest(_ stored: StoredResource) throws {
-        try db.cached("UPDATE orgctl_resources SET digest = ?1, address = ?2, applied = ?3 WHERE kind = ?4 AND row_id = ?5")
-            .run([.text(digester.digest(stored.resource).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
-                  .text(stored.resource.kind.rawValue), .integer(stored.rowID)])
+        try change("UPDATE orgctl_resources SET digest = ?1, address = ?2, applied = ?3 WHERE kind = ?4 AND row_id = ?5",
+                   [.text(digester.digest(stored.resource).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
+                    .text(stored.resource.kind.rawValue), .integer(stored.rowID)], rows: 1, table: "orgctl_resources", "recording \(stored.address)")
     }
 
     func adopt(_ stored: StoredResource, auditSequence: Int64) throws {
@@ -789,20 +804,45 @@ final class SQLiteStateTransaction: StateTransaction {
             "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
                            .text(digester.digest(resource).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
+        try expectChanges(1, table: "orgctl_resources", "recording \(resource.address)")
+    }
+
+    /// Runs one write of the apply and checks how many rows it changed (`sqlite3_changes`): any
+    /// other count than `rows` means something other than orgctl acted on the row (a trigger, a
+    /// rule, a row that is not where the plan saw it), and the whole apply rolls back.
+    private func change(_ sql: String, _ values: [SQLiteValue], rows: Int, table: String, _ what: @autoclosure () -> String) throws {
+        try db.cached(sql).run(values)
+        try expectChanges(rows, table: table, what())
+    }
+
+    private func expectChanges(_ rows: Int, table: String, _ what: @autoclosure () -> String) throws {
+        let changed = db.changes
+        guard changed != rows else { return }
+        throw StateError(.corrupt, "\(what()) changed \(changed) row\(changed == 1 ? "" : "s") of \(table) instead of \(rows): something other than orgctl acts on the state database's tables",
+                         help: "look for triggers, views or rules on orgctl's tables (docs/state-schema.md, 'What the platform may write'), remove them, and plan again")
+    }
+
+    /// The number of items of a list value (0 for anything else).
+    private static func count(_ value: Value) -> Int {
+        if case .list(let items) = value { return items.count }
+        return 0
     }
 
     /// Writes one attribute that does not live in a column of the kind's own table.
-    private func write(_ attribute: Attribute, kind: ResourceKind, map: TableMap, rowID: Int64, address: String, secrets: [String: [UInt8]]) throws {
+    private func write(_ attribute: Attribute, before: Value, kind: ResourceKind, map: TableMap, rowID: Int64, address: String,
+                       secrets: [String: [UInt8]]) throws {
         let id = SQLiteValue.integer(rowID)
+        let what = "writing \(attribute.name) of \(address)"
         switch map.storage(for: attribute.name) {
         case .side(let table, let column, let encoding)?:
-            try db.cached("INSERT INTO \(table) (tenant_id, \(column)) VALUES (?1, ?2) ON CONFLICT (tenant_id) DO UPDATE SET \(column) = excluded.\(column)")
-                .run([id, try encode(attribute.value, encoding)])
+            try change("INSERT INTO \(table) (tenant_id, \(column)) VALUES (?1, ?2) ON CONFLICT (tenant_id) DO UPDATE SET \(column) = excluded.\(column)",
+                       [id, try encode(attribute.value, encoding)], rows: 1, table: table, what)
         case .quota(let name)?:
             let scope = SQLiteValue.text(map.quotaScope ?? "")
             switch attribute.value {
             case .null:
-                try db.cached("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2 AND name = ?3").run([scope, id, .text(name)])
+                try change("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2 AND name = ?3", [scope, id, .text(name)],
+                           rows: before.isNull ? 0 : 1, table: "quotas", what)
             default:
                 let value: SQLiteValue
                 switch attribute.value {
@@ -811,14 +851,16 @@ final class SQLiteStateTransaction: StateTransaction {
                 case .string(let text): value = ByteSize(parsing: text).map { .integer($0.bytes) } ?? .null
                 default: value = .null
                 }
-                try db.cached("INSERT OR REPLACE INTO quotas (scope, scope_id, name, value) VALUES (?1, ?2, ?3, ?4)")
-                    .run([scope, id, .text(name), value])
+                try change("INSERT OR REPLACE INTO quotas (scope, scope_id, name, value) VALUES (?1, ?2, ?3, ?4)", [scope, id, .text(name), value],
+                           rows: 1, table: "quotas", what)
             }
         case .permissions?:
-            try db.cached("DELETE FROM role_permissions WHERE role_id = ?1").run([id])
+            try change("DELETE FROM role_permissions WHERE role_id = ?1", [id], rows: Self.count(before), table: "role_permissions", what)
             if case .list(let permissions) = attribute.value {
-                let insert = try db.cached("INSERT INTO role_permissions (role_id, permission) VALUES (?1, ?2)")
-                for permission in permissions { try insert.run([id, .text(permission)]) }
+                for permission in permissions {
+                    try change("INSERT INTO role_permissions (role_id, permission) VALUES (?1, ?2)", [id, .text(permission)],
+                               rows: 1, table: "role_permissions", what)
+                }
             }
         case .parentTeam?:
             var parent = SQLiteValue.null
@@ -826,7 +868,7 @@ final class SQLiteStateTransaction: StateTransaction {
                 let tenant = String(Resource.collection(of: String(Resource.collection(of: address))))
                 parent = .integer(try self.rowID(of: "\(tenant)/team/\(slug)"))
             }
-            try db.cached("UPDATE teams SET parent_id = ?1 WHERE id = ?2").run([parent, id])
+            try change("UPDATE teams SET parent_id = ?1 WHERE id = ?2", [parent, id], rows: 1, table: "teams", what)
         case .secret(let prefix)?:
             var ciphertext = SQLiteValue.null, keyID = SQLiteValue.null, fingerprint = SQLiteValue.null
             if case .secret(let print) = attribute.value {
@@ -842,15 +884,16 @@ final class SQLiteStateTransaction: StateTransaction {
                 keyID = .text(key.keyID)
                 fingerprint = .text(print)
             }
-            try db.cached("UPDATE \(map.table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2, \(prefix)_fingerprint = ?3 WHERE id = ?4")
-                .run([ciphertext, keyID, fingerprint, id])
+            try change("UPDATE \(map.table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2, \(prefix)_fingerprint = ?3 WHERE id = ?4",
+                       [ciphertext, keyID, fingerprint, id], rows: 1, table: map.table, what)
         case .certificate?:
             var pem = SQLiteValue.null, digest = SQLiteValue.null
             if case .document(let sha256, let text) = attribute.value {
                 pem = .text(text)
                 digest = .text(sha256)
             }
-            try db.cached("UPDATE \(map.table) SET certificate_pem = ?1, certificate_sha256 = ?2 WHERE id = ?3").run([pem, digest, id])
+            try change("UPDATE \(map.table) SET certificate_pem = ?1, certificate_sha256 = ?2 WHERE id = ?3", [pem, digest, id],
+                       rows: 1, table: map.table, what)
         case .column?, nil:
             throw StateError(.other, "internal error: attribute '\(attribute.name)' of \(kind.rawValue) has no column", help: "report this as a bug")
         }

@@ -169,4 +169,55 @@ struct StoredRowTests {
         _ = try temp.open(.readOnly).read()
         try store.write { _ in }
     }
+
+    /// The triggers here are temporary (on this connection, created inside the write transaction after
+    /// the schema check), so only the affected-row count can notice them.
+    @Test("every write checks the rows it changed; a mismatch rolls the whole apply back", arguments: [
+        ("BEFORE DELETE ON main.api_keys", "deleting tenant/acme/apikey/ci changed 0 rows of api_keys instead of 1"),
+        ("BEFORE UPDATE ON main.members", "updating tenant/acme/member/alice@acme.com changed 0 rows of members instead of 1"),
+        ("BEFORE INSERT ON main.webhooks", "creating tenant/acme/webhook/new changed 0 rows of webhooks instead of 1"),
+        ("BEFORE INSERT ON main.role_permissions", "writing permissions of tenant/acme/role/billing changed 0 rows of role_permissions instead of 1"),
+        ("BEFORE INSERT ON main.orgctl_audit", "appending audit entry 14 changed 0 rows of orgctl_audit instead of 1"),
+    ])
+    func affectedRows(trigger: String, message: String) throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        let state = try store.read()
+        let before = try store.db.prepare("SELECT count(*) FROM orgctl_audit").all()
+        let error = try #require(throws: StateError.self) {
+            try store.write { transaction in
+                try store.db.execute("CREATE TEMP TRIGGER ignored \(trigger) BEGIN SELECT RAISE(IGNORE); END")
+                let sequence = try transaction.appendAudit { Sample.entry($0, "x") }
+                try transaction.update(try #require(state.resource(named: "tenant/acme/role/billing")),
+                                       changes: [Attribute("permissions", .list(["apps.read", "apps.write"]))], secrets: [:], auditSequence: sequence)
+                try transaction.update(try #require(state.resource(named: "tenant/acme/member/alice@acme.com")),
+                                       changes: [Attribute("role", .string("admin"))], secrets: [:], auditSequence: sequence)
+                _ = try transaction.create(Resource(address: "tenant/acme/webhook/new", kind: .webhook, parent: "tenant/acme",
+                                                    attributes: [Attribute("url", .string("https://x.example.com"))]), secrets: [:], auditSequence: sequence)
+                try transaction.delete(try #require(state.resource(named: "tenant/acme/apikey/ci")))
+            }
+        }
+        #expect(error.message.hasPrefix(message + ": something other than orgctl acts on"), "\(error.message)")
+        // Rolled back: the temporary trigger went with the transaction, and every row is as it was.
+        #expect(try store.db.prepare("SELECT count(*) FROM orgctl_audit").all() == before)
+        let after = try store.read()
+        #expect(after.resources.map(\.digest) == state.resources.map(\.digest))
+        #expect(after.resources.allSatisfy { !$0.isDrifted })
+    }
+
+    @Test("a write to a row that is not where the plan saw it changes nothing and is refused")
+    func vanishedRow() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        var member = try #require(try store.read().resource(named: "tenant/acme/member/alice@acme.com"))
+        member.rowID = 999
+        let error = try #require(throws: StateError.self) {
+            try store.write { transaction in
+                try transaction.update(member, changes: [Attribute("role", .string("admin"))], secrets: [:], auditSequence: 1)
+            }
+        }
+        #expect(error.message.contains("changed 0 rows of members instead of 1"), "\(error.message)")
+    }
 }

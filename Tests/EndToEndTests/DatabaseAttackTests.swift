@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+
+/// Database-side attacks: rows, links and schema objects planted in the state database by someone
+/// who can write it (the platform, a database admin), run end to end with the real binary. Each is
+/// either seen (drift exit 3, and apply deletes or restores it) or refused by every command with
+/// the table and row id (exit 1, the database and audit log unchanged). See docs/state-schema.md,
+/// "What the platform may write".
+@Suite("Database-side attacks")
+struct DatabaseAttackTests {
+    func appliedExamples() throws -> (Workspace, config: String, state: String) {
+        let workspace = try Workspace(name: "db-attack")
+        let config = try workspace.copyExamples()
+        let state = workspace.path("state.db")
+        let applied = try workspace.apply(config, state: state)
+        try #require(applied.status == 0, "applying the examples failed: \(applied)")
+        return (workspace, config, state)
+    }
+
+    func drift(_ workspace: Workspace, _ config: String, _ state: String) throws -> Run {
+        try workspace.run(["drift", config, "--state", state, "--no-color"])
+    }
+
+    /// A planted row that the configuration format could never produce: drift reports it (exit 3)
+    /// under an address of its own, apply deletes it (the collection is managed), drift is then clean.
+    @Test("a planted row with a key the configuration cannot produce is reported and deleted", arguments: [
+        ("INSERT INTO members (tenant_id, email, role) VALUES (1, 'mallory/x@evil.com', 'owner')", ["tenant/acme/member/mallory%2Fx@evil.com"]),
+        ("INSERT INTO api_keys (tenant_id, name, scopes) VALUES (1, 'back/door', '[\"*\"]')", ["tenant/acme/apikey/back%2Fdoor"]),
+        ("INSERT INTO webhooks (tenant_id, name, url, events) VALUES (1, 'x/y', 'https://evil.example.net/c', '[\"member.added\"]')",
+         ["tenant/acme/webhook/x%2Fy"]),
+        ("INSERT INTO roles (slug) VALUES ('God Mode'); INSERT INTO role_permissions SELECT id, '*' FROM roles WHERE slug = 'God Mode'",
+         ["role/God%20Mode"]),
+        ("INSERT INTO tenants (slug, plan) VALUES ('acme/member/x', 'enterprise')", ["tenant/acme%2Fmember%2Fx"]),
+        ("INSERT INTO members (tenant_id, email, role) VALUES (1, 'Mallory@ACME.com', 'owner')", ["tenant/acme/member/Mallory@ACME.com"]),
+        ("INSERT INTO members (tenant_id, email, role) VALUES (1, 'mal lory@acme.com' || char(10), 'owner')",
+         ["tenant/acme/member/mal%20lory@acme.com%0A"]),
+        ("""
+         INSERT INTO members (tenant_id, email, role) VALUES (1, CAST(x'6DFF40616372652E636F6D' AS TEXT), 'owner');
+         INSERT INTO members (tenant_id, email, role) VALUES (1, CAST(x'6DFE40616372652E636F6D' AS TEXT), 'owner')
+         """, ["tenant/acme/member/m%FE@acre.com", "tenant/acme/member/m%FF@acre.com"]),
+    ])
+    func plantedRowIsSeenAndDeleted(sql: String, addresses: [String]) throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, sql)
+        let drifted = try drift(workspace, config, state)
+        #expect(drifted.status == 3, "\(drifted)")
+        for address in addresses {
+            #expect(drifted.stdout.contains("+ \(address) (added outside orgctl)"), "\(address): \(drifted)")
+        }
+        let plan = try workspace.plan(config, state: state, ["--detailed-exitcode"])
+        #expect(plan.status == 2 && plan.stdout.contains("to destroy"), "\(plan)")
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0, "\(applied)")
+        #expect(applied.stdout.contains("Apply complete: 0 added, 0 changed, \(addresses.count) destroyed"), "\(applied)")
+        let clean = try drift(workspace, config, state)
+        #expect(clean.status == 0, "\(clean)")
+    }
+
+    @Test("a natural key changed in the database is drift, not a pending change; apply puts it back", arguments: [
+        ("UPDATE tenants SET slug = 'acme2' WHERE slug = 'acme'", "- tenant/acme (deleted outside orgctl", "+ tenant/acme2 (added outside orgctl)"),
+        ("UPDATE members SET email = 'zed@acme.com' WHERE email = 'bob@acme.com'", "- tenant/acme/member/bob@acme.com (deleted outside orgctl",
+         "+ tenant/acme/member/zed@acme.com (added outside orgctl)"),
+    ])
+    func changedNaturalKey(sql: String, deleted: String, added: String) throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, sql)
+        let drifted = try drift(workspace, config, state)
+        #expect(drifted.status == 3, "\(drifted)")
+        #expect(drifted.stdout.contains(deleted) && drifted.stdout.contains(added), "\(drifted)")
+        #expect(drifted.stdout.contains("0 configuration changes not yet applied"), "\(drifted)")
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try drift(workspace, config, state).status == 0)
+    }
+
+    /// Refused by plan, drift, export and apply alike: exit 1, one clear error naming what to fix, nothing written.
+    func expectRefused(_ workspace: Workspace, _ config: String, _ state: String, _ message: String,
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = try workspace.canonicalDump(state)
+        let entries = try workspace.auditCount(state)
+        let runs = [
+            try workspace.plan(config, state: state), try drift(workspace, config, state), try workspace.apply(config, state: state),
+            try workspace.run(["export", workspace.path("exported"), "--state", state]),
+        ]
+        for run in runs {
+            #expect(run.status == 1, "\(run)", sourceLocation: sourceLocation)
+            #expect(run.stderr.hasPrefix("error: ") && run.stderr.contains(message) && run.stderr.contains("\nhelp: "), "\(run)",
+                    sourceLocation: sourceLocation)
+            #expect(!run.stderr.contains("FOREIGN KEY") && !run.stderr.contains("sqlite error"), "\(run)", sourceLocation: sourceLocation)
+        }
+        #expect(try workspace.canonicalDump(state) == before, "the database changed", sourceLocation: sourceLocation)
+        #expect(try workspace.auditCount(state) == entries, sourceLocation: sourceLocation)
+    }
+
+    @Test("a planted row of no parent, linked across tenants, or in a team parent cycle is refused with its table and row id", arguments: [
+        ("INSERT INTO members (id, tenant_id, email, role) VALUES (900, 99, 'mallory@acme.com', 'owner')",
+         "row 900 of members belongs to tenant id 99, which does not exist"),
+        ("INSERT INTO role_permissions VALUES (999, '*')", "rows of role_permissions belong to role id 999, which does not exist"),
+        ("INSERT INTO quotas VALUES ('tenant', 99, 'seats', 1000000)", "the quotas row (scope 'tenant', scope_id 99, name 'seats')"),
+        ("""
+         UPDATE teams SET parent_id = (SELECT id FROM teams WHERE slug = 'sre') WHERE slug = 'platform'
+         """, "rows of teams form a parent cycle"),
+        ("""
+         INSERT INTO team_members (id, team_id, member_id, role)
+         SELECT 901, t.id, m.id, 'lead' FROM teams t, members m WHERE t.slug = 'sre' AND m.tenant_id <> t.tenant_id LIMIT 1
+         """, "row 901 of team_members puts member id"),
+    ])
+    func plantedLinkIsRefused(sql: String, message: String) throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, sql)
+        try expectRefused(workspace, config, state, message)
+    }
+
+    @Test("a trigger that keeps a revoked API key alive is refused: the key is not reported deleted while it stays valid")
+    func triggerKeepsRevokedKey() throws {
+        let (workspace, config, state) = try appliedExamples()
+        // The configuration revokes the key; a trigger planted in the database would silently keep the row.
+        try workspace.edit("config/tenants/acme.yaml", replacing: "  audit-exporter:\n    scopes: [audit.read]\n    rateLimit: 60/h\n    expires: 2027-12-31\n",
+                           with: "")
+        try workspace.sqlite(state, "CREATE TRIGGER keep_keys BEFORE DELETE ON api_keys BEGIN SELECT RAISE(IGNORE); END;")
+        try expectRefused(workspace, config, state, "has a trigger 'keep_keys' on table 'api_keys' that orgctl did not create")
+        #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "1\n")
+        let log = try workspace.run(["audit", "log", "--state", state])
+        #expect(!log.stdout.contains("delete  tenant/acme/apikey/audit-exporter"), "\(log)")
+
+        // Dropped, the same apply deletes the key and audits it.
+        try workspace.sqlite(state, "DROP TRIGGER keep_keys;")
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "0\n")
+    }
+
+    @Test("a view in place of a table, or a trigger on the audit log, is refused", arguments: [
+        ("ALTER TABLE members RENAME TO members_real; CREATE VIEW members AS SELECT * FROM members_real WHERE role <> 'owner';",
+         "has a view 'members'"),
+        ("CREATE TRIGGER rewrite AFTER INSERT ON orgctl_audit BEGIN SELECT 1; END;", "has a trigger 'rewrite' on table 'orgctl_audit'"),
+    ])
+    func foreignSchemaObject(sql: String, message: String) throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, sql)
+        try expectRefused(workspace, config, state, message)
+    }
+
+    @Test("an empty or table-less file is not an orgctl database, for every command, and is left untouched", arguments: [
+        ("empty", ""), ("header only", "PRAGMA user_version = 0; CREATE TABLE x (a); DROP TABLE x; VACUUM;"),
+        ("orgctl id, no tables", "PRAGMA application_id = 1869768547; CREATE TABLE x (a); DROP TABLE x; VACUUM;"),
+    ])
+    func emptyFile(name: String, sql: String) throws {
+        let workspace = try Workspace(name: "db-empty")
+        let config = try workspace.copyExamples()
+        let state = workspace.path("state.db")
+        #expect(FileManager.default.createFile(atPath: state, contents: Data()))
+        if !sql.isEmpty { try workspace.sqlite(state, sql) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: state))
+        let runs = [
+            try workspace.plan(config, state: state), try drift(workspace, config, state), try workspace.apply(config, state: state),
+            try workspace.run(["export", workspace.path("exported"), "--state", state]),
+            try workspace.run(["audit", "verify", "--state", state]), try workspace.run(["audit", "log", "--state", state]),
+        ]
+        for run in runs {
+            #expect(run.status == 1, "\(name): \(run)")
+            #expect(run.stderr.hasPrefix("error: '\(state)' is not an orgctl state database") && run.stderr.contains("delete it and run apply again"),
+                    "\(name): \(run)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == bytes)
+    }
+}
