@@ -770,7 +770,7 @@ final class SQLiteStateTransaction: StateTransaction {
             let select = try db.cached("SELECT id, name, \(prefix)_ciphertext FROM \(table) WHERE tenant_id = ?1 AND \(prefix)_ciphertext IS NOT NULL")
             try select.bind([.integer(tenantID)])
             var rows: [(id: Int64, name: String, ciphertext: [UInt8])] = []
-            while try select.step() { rows.append((select.int(at: 0), select.text(at: 1), select.blob(at: 2))) }
+            while try select.step() { rows.append((select.int(at: 0), select.withText(at: 1) { AddressSegment.encode($0) }, select.blob(at: 2))) }
             select.reset()
             guard !rows.isEmpty else { continue }
             guard let key = store.key else {
