@@ -9,16 +9,17 @@ struct StateReader {
     let db: SQLiteConnection
 
     /// What orgctl last applied to one kind's rows: row ids ascending, with their digests and
-    /// the addresses they were written under.
+    /// the addresses they were written under, as ``addressHash(_:)`` (a word each instead of a
+    /// string; a recorded address is read again only when it differs).
     private struct AppliedIndex {
         var rowIDs: [Int64] = []
         var digests: [Digest] = []
-        var addresses: [String] = []
+        var addresses: [Int] = []
         /// Where the last lookup matched: table scans visit rows in id order, so the next
         /// lookup is usually the next entry.
         var cursor = 0
 
-        mutating func record(of rowID: Int64) -> (digest: Digest, address: String)? {
+        mutating func record(of rowID: Int64) -> (digest: Digest, address: Int)? {
             if cursor < rowIDs.count, rowIDs[cursor] == rowID {
                 defer { cursor += 1 }
                 return (digests[cursor], addresses[cursor])
@@ -46,7 +47,7 @@ struct StateReader {
                 guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
                 index.rowIDs.append(statement.int(at: 0))
                 index.digests.append(digest)
-                index.addresses.append(statement.text(at: 2))
+                index.addresses.append(statement.withText(at: 2) { addressHash($0) })
             }
             indexes[kind] = index
         }
@@ -60,16 +61,17 @@ struct StateReader {
         var digester = ResourceDigester()
         /// Each team's address, slug segment and tenant id, by row id (filled by `readTeams`).
         var teams = RowIDMap<TeamRow>(maxID: 0, count: 0)
-        /// Addresses orgctl recorded for rows that have another address now: a natural key (or a
-        /// parent's) changed outside orgctl. The row at the recorded address is gone, and the row
-        /// at its new address was not written by orgctl.
-        var moved: [String] = []
+        /// Rows whose address differs from the one orgctl recorded: a natural key (or a parent's)
+        /// changed outside orgctl. The row at the recorded address is gone, and the row at its new
+        /// address was not written by orgctl.
+        var moved: [(kind: ResourceKind, rowID: Int64)] = []
 
         mutating func add(_ address: String, _ kind: ResourceKind, parent: String?, rowID: Int64, _ attributes: [Attribute]) {
             let resource = Resource(address: address, kind: kind, parent: parent, attributes: attributes)
             var applied: Digest?
             if let record = self.applied[kind]?.record(of: rowID) {
-                if record.address == address { applied = record.digest } else { moved.append(record.address) }
+                var text = address
+                if text.withUTF8({ addressHash(UnsafeRawBufferPointer($0)) }) == record.address { applied = record.digest } else { moved.append((kind, rowID)) }
             }
             resources.append(StoredResource(resource: resource, rowID: rowID, digest: digester.digest(resource), appliedDigest: applied))
         }
@@ -277,7 +279,15 @@ struct StateReader {
                 throw refusal("the \(table) row of tenant id \(orphans.int(at: 0)) belongs to no tenant: tenant id \(orphans.int(at: 0)) does not exist")
             }
         }
-        return (rows.resources, rows.moved)
+        // The addresses orgctl recorded for moved rows (few: each is a change made outside orgctl).
+        var moved: [String] = []
+        let recorded = try db.prepare("SELECT address FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2")
+        for (kind, rowID) in rows.moved {
+            recorded.reset()
+            try recorded.bind([.text(kind.rawValue), .integer(rowID)])
+            if try recorded.step() { moved.append(recorded.text(at: 0)) }
+        }
+        return (rows.resources, moved)
     }
 
     /// Teams, in table order. Each team's `parent` (its parent team's address segment) must be a
@@ -445,6 +455,14 @@ struct StateReader {
         guard let raw = s.optionalText(at: column) else { return }
         attributes.append(Attribute(name, ListColumn.decode(raw)))
     }
+}
+
+/// A word that tells addresses apart within this process (SipHash with the process's random seed,
+/// so no stored address can be chosen to meet another's).
+private func addressHash(_ bytes: UnsafeRawBufferPointer) -> Int {
+    var hasher = Hasher()
+    hasher.combine(bytes: bytes)
+    return hasher.finalize()
 }
 
 /// Values keyed by row id: an array when the table's ids are dense (the usual case), else a dictionary.
