@@ -8,18 +8,10 @@ import Testing
 /// "What the platform may write".
 @Suite("Database-side attacks")
 struct DatabaseAttackTests {
-    func appliedExamples() throws -> (Workspace, config: String, state: String) {
-        let workspace = try Workspace(name: "db-attack")
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        let applied = try workspace.apply(config, state: state)
-        try #require(applied.status == 0, "applying the examples failed: \(applied)")
-        return (workspace, config, state)
-    }
+    /// The examples applied once (the drift suite's starting point).
+    func appliedExamples() throws -> (Workspace, config: String, state: String) { try DriftExportTests().appliedExamples() }
 
-    func drift(_ workspace: Workspace, _ config: String, _ state: String) throws -> Run {
-        try workspace.run(["drift", config, "--state", state, "--no-color"])
-    }
+    func drift(_ workspace: Workspace, _ config: String, _ state: String) throws -> Run { try DriftExportTests().drift(workspace, config, state) }
 
     /// A planted row that the configuration format could never produce: drift reports it (exit 3)
     /// under an address of its own, apply deletes it (the collection is managed), drift is then clean.
