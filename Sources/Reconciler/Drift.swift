@@ -74,7 +74,10 @@ extension Reconciler {
         for address in stored.missingApplied {
             let record = applied[address]
             let kind = record?.kind ?? .tenant
-            items.append(.init(address: address, kind: kind, drift: .deleted, fields: differences(record?.attributes ?? [], []),
+            // Another row holds the address now (natural keys swapped outside orgctl): that address changed.
+            let now = stored.resource(at: address)
+            items.append(.init(address: address, kind: kind, drift: now == nil ? .deleted : .changed,
+                               fields: differences(record?.attributes ?? [], now?.resource.attributes ?? []),
                                appliedKnown: record?.attributes != nil, auditSequence: record?.auditSequence))
         }
 
@@ -98,14 +101,14 @@ extension Reconciler {
                 } else {
                     pending.append(change)
                 }
-            case .update:
-                if let s, s.isDrifted, let before = applied[change.address]?.attributes {
+            case .update, .adopt:
+                // A drifted row, or a row now at an address orgctl applied to another row (natural keys
+                // changed or swapped outside orgctl): only what the configuration changes is pending.
+                if let s, s.isDrifted || missing.contains(change.address), let before = applied[change.address]?.attributes {
                     if let remaining = pendingFields(change, applied: before) { pending.append(remaining) }
                 } else {
                     pending.append(change)
                 }
-            case .adopt:
-                pending.append(change)
             }
         }
         if !targets.isEmpty || !excludes.isEmpty {
@@ -128,7 +131,7 @@ extension Reconciler {
         guard !fields.isEmpty else { return nil }
         var remaining = change
         remaining.fields = fields
-        if change.action == .create { remaining.action = .update }
+        if change.action == .create || change.action == .adopt { remaining.action = .update }
         return remaining
     }
 

@@ -67,9 +67,11 @@ public enum Reconciler {
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .adopt, fields: adopted,
                                       reason: "written outside orgctl; adopted as it is", beforeDigest: s.digest.description))
             } else if !fields.isEmpty || renamedFrom != nil || key != nil {
+                // Also a row that took over an address orgctl applied to another row (keys swapped outside orgctl).
+                let outside = s.isDrifted || (s.appliedDigest == nil && missing.contains(d.address))
                 upserts.append(Change(address: d.address, kind: d.kind, parent: d.parent, action: .update, fields: fields,
-                                      reason: s.isDrifted ? "changed outside orgctl" : nil, beforeDigest: s.digest.description,
-                                      changedOutside: s.isDrifted, renamedFrom: renamedFrom, key: key))
+                                      reason: outside ? "changed outside orgctl" : nil, beforeDigest: s.digest.description,
+                                      changedOutside: outside, renamedFrom: renamedFrom, key: key))
             }
         }
         // Stored rows the configuration does not declare, parents before children (so a deleted

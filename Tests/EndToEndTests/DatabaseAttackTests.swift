@@ -65,6 +65,26 @@ struct DatabaseAttackTests {
         #expect(try drift(workspace, config, state).status == 0)
     }
 
+    @Test("two e-mails swapped in the database (a role raised without touching the role column) are drift, and apply puts the roles back")
+    func swappedKeys() throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, """
+            UPDATE members SET email = 'swap' WHERE email = 'alice@acme.com';
+            UPDATE members SET email = 'alice@acme.com' WHERE email = 'bob@acme.com';
+            UPDATE members SET email = 'bob@acme.com' WHERE email = 'swap';
+            """)
+        let drifted = try drift(workspace, config, state)
+        #expect(drifted.status == 3, "\(drifted)")
+        #expect(drifted.stdout.contains("~ tenant/acme/member/bob@acme.com (changed outside orgctl"), "\(drifted)")
+        #expect(drifted.stdout.contains("role : \"admin\" -> \"owner\""), "\(drifted)")
+        #expect(drifted.stdout.contains("0 configuration changes not yet applied"), "\(drifted)")
+        let plan = try workspace.plan(config, state: state)
+        #expect(plan.stdout.contains("~ tenant/acme/member/bob@acme.com (changed outside orgctl)"), "\(plan)")
+        #expect(try workspace.apply(config, state: state).status == 0)
+        #expect(try workspace.sqlite(state, "SELECT role FROM members WHERE email = 'bob@acme.com';") == "admin\n")
+        #expect(try drift(workspace, config, state).status == 0)
+    }
+
     /// Refused by plan, drift, export and apply alike: exit 1, one clear error naming what to fix, nothing written.
     func expectRefused(_ workspace: Workspace, _ config: String, _ state: String, _ message: String,
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
