@@ -76,9 +76,17 @@ enum AuditCommand {
         let json = command.value("format") == "json"
         let console = context.console
         var first = true
+        // The entries are printed as stored; a broken chain is said before the first entry it no longer vouches for.
+        var chain = ChainVerifier()
+        var warned = false
         if json { console.out("[") }
         do {
             try store.forEachAuditRecord { record in
+                if !warned, let broken = chain.check(record) {
+                    warned = true
+                    console.printError("warning: the audit chain is broken at entry \(broken.sequence): \(broken.problem); entries from \(broken.sequence) on cannot be trusted")
+                    console.printError("help: run 'orgctl audit verify', restore the database from a backup and investigate who changed it")
+                }
                 guard let entry = try? AuditEntry(canonicalBytes: record.entry) else {
                     throw CommandFailure(message: "audit entry \(record.sequence) is unreadable", help: "run 'orgctl audit verify'")
                 }
