@@ -7,8 +7,9 @@ import StateStore
 /// Parsing and printing only; the tree math is in Audit, the stored tree in StateStore.
 enum AuditLogCommands {
     static let origin = OptionSpec.option(
-        "origin", valueName: "origin", help: "The log's name on the first line of checkpoints.",
-        default: "orgctl/<database id>", env: "ORGCTL_AUDIT_ORIGIN")
+        "origin", valueName: "origin",
+        help: "The log's name on the first line of checkpoints; the first apply that names one stores it, and another is refused.",
+        default: "the stored origin, else orgctl/<database id>", env: "ORGCTL_AUDIT_ORIGIN")
     static let signingKey = OptionSpec.option(
         "key", valueName: "file", help: "Sign the checkpoint with this signed-note private key (from 'orgctl audit keygen').")
 
@@ -60,7 +61,7 @@ enum AuditLogCommands {
 
     static let verifyOptions: [OptionSpec] = [
         .option("checkpoint", valueName: "file", help: "Also check that the log matches this checkpoint (repeatable).", repeatable: true),
-        .option("key", valueName: "file", help: "The verifier key file (<name>+<id>+<key>); every --checkpoint must carry its valid signature."),
+        .option("key", valueName: "key", help: "The verifier key (<name>+<id>+<key>, as 'orgctl audit keygen' prints it) or its .pub file; every --checkpoint must carry its valid signature."),
         origin,
     ]
 
