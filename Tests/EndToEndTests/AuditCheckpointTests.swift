@@ -268,6 +268,9 @@ struct AuditCheckpointTests {
         #expect(!verify.stdout.contains("first differing size"), "the entries still match every checkpoint: \(verify)")
         #expect(verify.stderr.contains("help: orgctl_merkle or the entries were changed outside orgctl"), "\(verify)")
         #expect(Self.noOKAfterAnError(verify.stdout), "\(verify)")
+        let python = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--key", log.verifierKey])
+        #expect(python.status == 1 && python.stdout.contains("the stored audit tree"), "\(python)")
+        #expect(python.stdout.contains("ok: checkpoint") && Self.noOKAfterAnError(python.stdout), "\(python)")
     }
 
     // MARK: The log's origin
@@ -321,6 +324,8 @@ struct AuditCheckpointTests {
         let key = try String(contentsOfFile: log.verifierKey, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let byString = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--key", key])
         #expect(byString.status == 0 && byString.stdout.contains("signed by orgctl.example/e2e"), "\(byString)")
+        let pythonByString = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--key", key])
+        #expect(pythonByString.status == 0 && pythonByString.stdout.contains("signature verified"), "\(pythonByString)")
         let privateKey = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--key", log.workspace.path("log.key")])
         #expect(privateKey.status == 1 && privateKey.stdout.isEmpty && privateKey.stderr.contains("is a private key"), "\(privateKey)")
 

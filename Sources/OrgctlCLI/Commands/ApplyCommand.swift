@@ -51,9 +51,9 @@ enum ApplyCommand {
                                  help: "add --checkpoint-out FILE", exitCode: ExitCode.usage)
         }
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
-        try AuditLogCommands.checkOrigin(command, context)
+        let newOrigin = try AuditLogCommands.checkOrigin(command, context)
         let status = try applyAndReport(command, context)
-        if status == ExitCode.success { try AuditLogCommands.recordOrigin(command, context) }
+        if let newOrigin, status == ExitCode.success { try AuditLogCommands.recordOrigin(newOrigin, command, context) }
         if let checkpointOut, status == ExitCode.success {
             try writeCheckpoint(to: checkpointOut, signer: signer, command, context)
         }

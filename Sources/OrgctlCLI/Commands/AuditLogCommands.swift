@@ -94,22 +94,25 @@ enum AuditLogCommands {
         return stored
     }
 
-    /// Before an apply: a given origin must agree with the log's stored one.
-    static func checkOrigin(_ command: ParsedCommand, _ context: CommandContext) throws {
-        guard try givenOrigin(command, context) != nil,
-            let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true)
-        else { return }
+    /// Before an apply: a given origin must agree with the log's stored one. Returns the origin
+    /// to store once the apply succeeds (nil when none is given or one is stored already).
+    static func checkOrigin(_ command: ParsedCommand, _ context: CommandContext) throws -> String? {
+        guard let given = try givenOrigin(command, context) else { return nil }
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true) else { return given }
+        guard try call({ try store.storedAuditOrigin }) != nil else { return given }
         _ = try origin(command, context, store: store)
+        return nil
     }
 
-    /// After an apply: stores the given origin as the log's, when it has none yet.
-    static func recordOrigin(_ command: ParsedCommand, _ context: CommandContext) throws {
-        guard let given = try givenOrigin(command, context),
+    /// After an apply: stores `origin` as the log's, unless another apply stored one in between.
+    static func recordOrigin(_ origin: String, _ command: ParsedCommand, _ context: CommandContext) throws {
+        // Never create a database here: only one the apply wrote gets the origin.
+        guard try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true) != nil,
             let store = try StateAccess.open(command, context, access: .readWrite, key: nil)
         else { return }
-        let stored = try call { try store.recordAuditOrigin(given) }
-        if stored != given {
-            throw CommandFailure(message: "this audit log's origin is '\(stored)', not '\(given)': another apply set it first",
+        let stored = try call { try store.recordAuditOrigin(origin) }
+        if stored != origin {
+            throw CommandFailure(message: "this audit log's origin is '\(stored)', not '\(origin)': another apply stored it first",
                                  help: "drop --origin and ORGCTL_AUDIT_ORIGIN: the stored origin is used by default")
         }
     }
