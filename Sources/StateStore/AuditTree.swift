@@ -239,13 +239,13 @@ extension SQLiteStateStore {
 
     /// The log's origin, as the first apply that named one stored it; nil when none did.
     public var storedAuditOrigin: String? {
-        get throws(StateError) {
-            try storeCall("reading the audit log's origin") {
-                let statement = try self.db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
-                try statement.bind([.text(Self.auditOriginKey)])
-                return try statement.step() ? statement.text(at: 0) : nil
-            }
-        }
+        get throws(StateError) { try storeCall("reading the audit log's origin") { try self.auditOriginUnlocked() } }
+    }
+
+    private func auditOriginUnlocked() throws -> String? {
+        let statement = try db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
+        try statement.bind([.text(Self.auditOriginKey)])
+        return try statement.step() ? statement.text(at: 0) : nil
     }
 
     /// Stores `origin` as the log's origin unless one is stored already; returns the stored one.
@@ -255,9 +255,7 @@ extension SQLiteStateStore {
                 let insert = try self.db.prepare("INSERT OR IGNORE INTO orgctl_meta (key, value) VALUES (?1, ?2)")
                 try insert.bind([.text(Self.auditOriginKey), .text(origin)])
                 try insert.run()
-                let statement = try self.db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
-                try statement.bind([.text(Self.auditOriginKey)])
-                return try statement.step() ? statement.text(at: 0) : origin
+                return try self.auditOriginUnlocked() ?? origin
             }
         }
     }
