@@ -239,11 +239,14 @@ extension SQLiteStateStore {
         }
         // A stored row that no node of the entries' tree accounts for.
         if checkingTree, mismatch == nil {
+            // Sorted, so a second row for one node (a table whose primary key was dropped) follows the first.
             let all = try db.prepare("SELECT level, idx FROM orgctl_merkle ORDER BY level, idx")
+            var previous: (level: Int64, index: Int64)?
             while try all.step() {
                 let level = all.int(at: 0), index = all.int(at: 1)
                 let isNode = level > 0 && level < 63 && Schema.isStoredMerkleLevel(Int(level)) && index >= 0
-                    && index < (range.size >> level)
+                    && index < (range.size >> level) && !(previous.map { $0 == (level, index) } ?? false)
+                previous = (level, index)
                 if !isNode {
                     mismatch = AuditTreeMismatch(level: Int(level), index: index, problem: .extra)
                     break

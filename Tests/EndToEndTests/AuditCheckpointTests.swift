@@ -247,6 +247,11 @@ struct AuditCheckpointTests {
         ("DELETE FROM orgctl_merkle WHERE level = 4 AND idx = 2;", "it has no node at level 4, index 2"),
         ("INSERT INTO orgctl_merkle VALUES (8, 1, zeroblob(32));", "it has a node at level 8, index 1 that is no node"),
         ("INSERT INTO orgctl_merkle VALUES (4, 6, zeroblob(32));", "it has a node at level 4, index 6 that is no node"),
+        // The table rebuilt without its primary key, holding a second row for node (4, 1).
+        ("""
+         CREATE TABLE m2 (level INTEGER, idx INTEGER, hash BLOB); INSERT INTO m2 SELECT * FROM orgctl_merkle;
+         INSERT INTO m2 VALUES (4, 1, zeroblob(32)); DROP TABLE orgctl_merkle; ALTER TABLE m2 RENAME TO orgctl_merkle;
+         """, "at level 4, index 1"),
     ]
 
     @Test("a changed, zeroed, missing or extra tree node: untouched entries are not accused, nothing is signed or proven, verify names the node",
