@@ -34,6 +34,7 @@ import json
 import re
 import sqlite3
 import sys
+import os
 import urllib.parse
 
 GENESIS = bytes(32)
@@ -234,11 +235,14 @@ class TreeBuilder:
         self.size = 0
         self.stack = []
 
-    def append(self, leaf):
+    def append(self, leaf, completed=None):
+        """Appends a leaf; completed(level, index, hash) is called for each perfect subtree above it that it completes."""
         level, digest = 0, leaf
         while self.stack and self.stack[-1][0] == level:
             digest = node_hash(self.stack.pop()[1], digest)
             level += 1
+            if completed is not None:
+                completed(level, self.size >> level, digest)
         self.stack.append((level, digest))
         self.size += 1
 
@@ -560,6 +564,21 @@ def self_test():
 # ---------------------------------------------------------------- command line
 
 
+def verifier_key(value):
+    """--key: the verifier key itself ('<name>+<id>+<key>') or the file holding it."""
+    try:
+        return parse_verifier_key(value)
+    except Invalid:
+        if value.count("+") >= 2 and not os.path.exists(value):
+            raise
+    return parse_verifier_key(read_text(value))
+
+
+def stored_level(level):
+    """orgctl_merkle keeps the levels 4, 8, 12, ... (docs/audit-chain.md 7.1)."""
+    return level > 0 and level % 4 == 0
+
+
 def read_text(path):
     try:
         with open(path, encoding="utf-8") as handle:
@@ -572,7 +591,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description="Re-verify the audit chain of an orgctl state database, its checkpoints and proofs.")
     parser.add_argument("database", metavar="STATE.db", nargs="?", help="path to the SQLite state database")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="FILE", help="a checkpoint the log must match")
-    parser.add_argument("--key", metavar="PUBKEY", help="verifier key file: every checkpoint must carry its valid signature")
+    parser.add_argument("--key", metavar="PUBKEY", help="verifier key (<name>+<id>+<key>) or its file: every checkpoint must carry its valid signature")
     parser.add_argument("--proof", action="append", default=[], metavar="FILE", help="a tlog-proof of an entry of the log")
     parser.add_argument("--consistency", metavar="FILE", help="a consistency proof ('old N', hashes, checkpoint); needs --old")
     parser.add_argument("--old", metavar="CHECKPOINT", help="the older checkpoint the consistency proof starts from")
@@ -594,7 +613,7 @@ def main(argv):
     key = None
     try:
         if args.key:
-            key = parse_verifier_key(read_text(args.key))
+            key = verifier_key(args.key)
         checkpoints = [(path, checkpoint_of(read_text(path), key)) for path in args.checkpoint]
         proofs = []
         for path in args.proof:
@@ -622,6 +641,25 @@ def main(argv):
         return 2
     count, head, broken = 0, GENESIS, None
     tree, roots, leaves = TreeBuilder(), {0: EMPTY_ROOT}, {}
+    # The stored tree (orgctl_merkle, when the database has one): every node must be the node of the entries.
+    tree_problem, compared = None, 0
+    try:
+        has_tree = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'orgctl_merkle'").fetchone() is not None
+    except sqlite3.Error as error:
+        print("error: cannot read %s: %s" % (args.database, error), file=sys.stderr)
+        return 2
+
+    def compare(level, index, digest):
+        nonlocal tree_problem, compared
+        if not has_tree or tree_problem is not None or not stored_level(level):
+            return
+        compared += 1
+        row = connection.execute("SELECT hash FROM orgctl_merkle WHERE level = ? AND idx = ?", (level, index)).fetchone()
+        if row is None:
+            tree_problem = "the stored audit tree has no node at level %d, index %d" % (level, index)
+        elif row[0] != digest:
+            tree_problem = "the stored audit tree's node at level %d, index %d is not the hash of the entries it covers" % (level, index)
+
     try:
         cursor = connection.execute("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
         for record in cursor:  # streamed: one row in memory at a time
@@ -636,46 +674,50 @@ def main(argv):
             leaf = leaf_hash(record[1] if isinstance(record[1], bytes) else b"")
             if tree.size in wanted_leaves:
                 leaves[tree.size] = leaf
-            tree.append(leaf)
+            tree.append(leaf, compare)
             if tree.size in wanted_sizes:
                 roots[tree.size] = tree.root()
+        if has_tree and tree_problem is None and broken is None:
+            stored = connection.execute("SELECT count(*) FROM orgctl_merkle").fetchone()[0]
+            if stored != compared:
+                tree_problem = "the stored audit tree holds %d rows that are no node of the entries' tree" % (stored - compared)
     except sqlite3.Error as error:
         print("error: cannot read the audit table of %s: %s" % (args.database, error), file=sys.stderr)
         return 2
     finally:
         connection.close()
 
-    ok = True
+    oks, problems = [], []
     for path, (origin, size, root) in checkpoints:
         if size > tree.size:
-            print("checkpoint %s: the log has %d entries, fewer than the checkpoint's %d" % (path, tree.size, size))
-            ok = False
+            problems.append("checkpoint %s: the log has %d entries, fewer than the checkpoint's %d" % (path, tree.size, size))
         elif roots.get(size) != root:
-            print("checkpoint %s: the log's first %d entries do not have the checkpoint's root" % (path, size))
-            ok = False
+            problems.append("checkpoint %s: the log's first %d entries do not have the checkpoint's root" % (path, size))
         else:
-            print("ok: checkpoint %s (%s, size %d%s) matches the log" % (path, origin, size, ", signature verified" if key else ""))
+            oks.append("ok: checkpoint %s (%s, size %d%s) matches the log" % (path, origin, size, ", signature verified" if key else ""))
     for path, index, hashes, (origin, size, root) in proofs:
         if index not in leaves or not verify_inclusion(index, size, leaves[index], hashes, root):
-            print("proof %s: entry %d is not proven to be in the checkpoint of size %d" % (path, index + 1, size))
-            ok = False
+            problems.append("proof %s: entry %d is not proven to be in the checkpoint of size %d" % (path, index + 1, size))
         elif roots.get(size) != root:
-            print("proof %s: its checkpoint (size %d) does not match the log" % (path, size))
-            ok = False
+            problems.append("proof %s: its checkpoint (size %d) does not match the log" % (path, size))
         else:
-            print("ok: proof %s: entry %d is in the log of size %d" % (path, index + 1, size))
+            oks.append("ok: proof %s: entry %d is in the log of size %d" % (path, index + 1, size))
     if consistency:
         old_size, hashes, (_, new_size, new_root), (_, checkpoint_size, old_root) = consistency
         if old_size != checkpoint_size or not verify_consistency(old_size, new_size, old_root, new_root, hashes):
-            print("consistency %s: does not prove that the log of size %d extends %s" % (args.consistency, new_size, args.old))
-            ok = False
+            problems.append("consistency %s: does not prove that the log of size %d extends %s" % (args.consistency, new_size, args.old))
         else:
-            print("ok: consistency %s: the log of size %d extends the checkpoint of size %d" % (args.consistency, new_size, old_size))
+            oks.append("ok: consistency %s: the log of size %d extends the checkpoint of size %d" % (args.consistency, new_size, old_size))
     if broken is not None:
-        print(broken)
-        return 1
-    print("ok: %d entries, head %s" % (count, head.hex()))
-    return 0 if ok else 1
+        problems.append(broken)
+    else:
+        oks.append("ok: %d entries, head %s" % (count, head.hex()))
+    if tree_problem is not None and broken is None:  # an edited entry changes the nodes above it too: the break says more
+        problems.append(tree_problem)
+    # Every "ok" before any problem: no "ok" line follows a failure.
+    for line in oks + problems:
+        print(line)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -12,29 +12,47 @@ public struct AddressPattern: Sendable, CustomStringConvertible {
     }
 
     public func matches(_ address: String) -> Bool {
-        let parts = address.split(separator: "/", omittingEmptySubsequences: false)
-        return Self.match(segments[...], parts[...])
+        var steps = 0
+        return matches(address, orAPrefix: false, steps: &steps)
     }
 
     /// True when the pattern matches this address or something below it (so `tenant/acme`
     /// also selects its children).
     public func selects(_ address: String) -> Bool {
-        matches(address) || (!description.hasSuffix("**") && AddressPattern(description + "/**").matches(address))
+        var steps = 0
+        return matches(address, orAPrefix: !description.hasSuffix("**"), steps: &steps)
     }
 
-    private static func match(_ pattern: ArraySlice<Substring>, _ parts: ArraySlice<Substring>) -> Bool {
-        guard let first = pattern.first else { return parts.isEmpty }
-        if first == "**" {
-            let rest = pattern.dropFirst()
-            var tail = parts
-            while true {
-                if match(rest, tail) { return true }
-                guard !tail.isEmpty else { return false }
-                tail = tail.dropFirst()
-            }
+    /// Whether the pattern matches the address (or, with `orAPrefix`, its first n segments for
+    /// some n ≥ 1). The pattern's segments are run as a set of states over the address's
+    /// segments (`**` stays or moves on, any other segment moves on when it matches), so a
+    /// pattern of m segments costs at most m segment matches per address segment, whatever
+    /// the number of `**`: no backtracking. `steps` counts the segment matches (for tests).
+    func matches(_ address: String, orAPrefix: Bool, steps: inout Int) -> Bool {
+        let parts = address.split(separator: "/", omittingEmptySubsequences: false)
+        let accept = segments.count
+        var states = [Bool](repeating: false, count: accept + 1)
+        // A `**` may match no segment: a state on it also stands on the next one.
+        func close(_ states: inout [Bool]) {
+            for index in 0..<accept where states[index] && segments[index] == "**" { states[index + 1] = true }
         }
-        guard let part = parts.first, segmentMatches(first, part) else { return false }
-        return match(pattern.dropFirst(), parts.dropFirst())
+        states[0] = true
+        close(&states)
+        for part in parts {
+            var next = [Bool](repeating: false, count: accept + 1)
+            for index in 0..<accept where states[index] {
+                steps += 1
+                if segments[index] == "**" {
+                    next[index] = true
+                } else if Self.segmentMatches(segments[index], part) {
+                    next[index + 1] = true
+                }
+            }
+            close(&next)
+            states = next
+            if orAPrefix, states[accept] { return true }
+        }
+        return states[accept]
     }
 
     private static func segmentMatches(_ pattern: Substring, _ text: Substring) -> Bool {

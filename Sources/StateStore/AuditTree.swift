@@ -77,6 +77,46 @@ struct MerkleStorage {
     }
 }
 
+/// A stored node of the tree (`orgctl_merkle`) that is not the node recomputed from the entries.
+/// The table is derived data, and whoever can write the database can write it: every root,
+/// proof and checkpoint is checked against the entries, and a disagreement is reported as this.
+public struct AuditTreeMismatch: Sendable, Equatable, CustomStringConvertible {
+    public enum Problem: Sendable, Equatable {
+        /// The stored hash differs from the hash of the entries below it.
+        case differs
+        /// The node is not stored, though the entries complete it.
+        case missing
+        /// A stored row that is no node of the tree of the entries (a level the table never
+        /// keeps, or leaves beyond the last entry).
+        case extra
+    }
+
+    public var level: Int
+    public var index: Int64
+    public var problem: Problem
+
+    public init(level: Int, index: Int64, problem: Problem) {
+        self.level = level
+        self.index = index
+        self.problem = problem
+    }
+
+    public var description: String {
+        switch problem {
+        case .differs: "the stored audit tree does not match the entries: its node at level \(level), index \(index) is not the hash of the entries it covers"
+        case .missing: "the stored audit tree does not match the entries: it has no node at level \(level), index \(index)"
+        case .extra: "the stored audit tree does not match the entries: it has a node at level \(level), index \(index) that is no node of the entries' tree"
+        }
+    }
+
+    /// What to do about any mismatch: the entries are what counts, and someone changed the file.
+    public static let help = """
+        orgctl_merkle or the entries were changed outside orgctl: run 'orgctl audit verify --checkpoint FILE' with the \
+        checkpoints you kept to see whether the entries still match them, then restore the database from a backup and \
+        investigate who changed it
+        """
+}
+
 /// What `audit verify` found, streaming the log once.
 public struct AuditLogVerification: Sendable {
     /// Rows read and the chain verification of section 5.
@@ -89,6 +129,11 @@ public struct AuditLogVerification: Sendable {
     public var size: Int64
     /// The root after the first `n` rows, for each requested `n` not above `size`.
     public var rootsAt: [Int64: [UInt8]]
+    /// The leaf hash of each requested entry (by sequence number) that exists.
+    public var leaves: [Int64: [UInt8]] = [:]
+    /// The first stored tree node that is not the node of the entries (nil when the database
+    /// holds no tree yet: schema 1, read as migrated).
+    public var treeMismatch: AuditTreeMismatch?
 }
 
 extension SQLiteStateStore {
@@ -102,7 +147,8 @@ extension SQLiteStateStore {
     /// Whether the database holds the stored Merkle tree (the schemas after `Schema.merkleMigration`).
     public var hasAuditTree: Bool { get throws(StateError) { try schemaVersion > Schema.merkleMigration } }
 
-    /// Runs `body` with the tree as it is in one consistent read snapshot.
+    /// Runs `body` with the tree as it is stored, in one consistent read snapshot. Unchecked: what
+    /// is reported or signed goes through `withVerifiedAuditTree`.
     public func withAuditTree<T>(_ body: (MerkleTreeReader) throws -> T) throws(StateError) -> T {
         try storeCall("reading the audit tree") {
             try self.db.transaction(.deferred) {
@@ -112,21 +158,131 @@ extension SQLiteStateStore {
         }
     }
 
-    /// Streams every row once: the chain checks of `ChainVerifier` and the Merkle root over the
-    /// rows, with the roots at `sizes` on the way. Memory stays O(log n) whatever the log's length.
-    public func verifyAuditLog(rootsAt sizes: Set<Int64> = []) throws(StateError) -> AuditLogVerification {
-        var verifier = ChainVerifier()
-        var range = CompactRange()
-        var roots: [Int64: [UInt8]] = [:]
-        if sizes.contains(0) { roots[0] = range.root }
-        try forEachAuditRecord { record in
-            _ = verifier.check(record)
-            range.append(leafHash: AuditHash.leaf(record.entry))
-            if sizes.contains(range.size) { roots[range.size] = range.root }
-            return true
+    /// Runs `body` with the stored tree and the verification of the entries (chain, roots at
+    /// `sizes`, leaf hashes of `sequences`, every stored node against the entries), both from
+    /// one consistent read snapshot. Whatever `body` takes from the tree can so be checked
+    /// against the entries as they are.
+    public func withVerifiedAuditTree<T>(rootsAt sizes: Set<Int64> = [], leavesOf sequences: Set<Int64> = [],
+                                         _ body: (MerkleTreeReader, AuditLogVerification) throws -> T) throws(StateError) -> T {
+        let checkingTree = try hasAuditTree
+        return try storeCall("reading the audit tree") {
+            try self.db.transaction(.deferred) {
+                let verification = try self.streamAuditLog(rootsAt: sizes, leavesOf: sequences, checkingTree: checkingTree,
+                                                           parsingEntries: false)
+                return try body(MerkleStorage(db: self.db).reader(size: verification.size), verification)
+            }
         }
-        return AuditLogVerification(count: verifier.count, head: verifier.head, firstBreak: verifier.firstBreak,
-                                    root: range.root, size: range.size, rootsAt: roots)
     }
 
+    /// Streams every row once: the chain checks of `ChainVerifier`, the Merkle root over the
+    /// rows, with the roots at `sizes` on the way, and every stored tree node compared with the
+    /// node recomputed from the entries. Memory stays O(log n) whatever the log's length.
+    public func verifyAuditLog(rootsAt sizes: Set<Int64> = []) throws(StateError) -> AuditLogVerification {
+        let checkingTree = try hasAuditTree
+        return try storeCall("reading the audit log") {
+            try self.db.transaction(.deferred) {
+                try self.streamAuditLog(rootsAt: sizes, leavesOf: [], checkingTree: checkingTree, parsingEntries: true)
+            }
+        }
+    }
+
+    /// The pass of `verifyAuditLog`, in the caller's transaction. Without `parsingEntries` the chain
+    /// check is the one apply makes (sequence, links and hashes; not the entries' contents), which
+    /// is what a root or proof depends on, at a fraction of the cost.
+    private func streamAuditLog(rootsAt sizes: Set<Int64>, leavesOf sequences: Set<Int64>, checkingTree: Bool,
+                                parsingEntries: Bool) throws -> AuditLogVerification {
+        var verifier = ChainVerifier()
+        var linkBreak: ChainBreak?
+        var count: Int64 = 0
+        var head = AuditHash.genesis
+        var range = CompactRange()
+        var roots: [Int64: [UInt8]] = [:]
+        var leaves: [Int64: [UInt8]] = [:]
+        var mismatch: AuditTreeMismatch?
+        if sizes.contains(0) { roots[0] = range.root }
+        // A database without the tree (schema 1, read as migrated) has no table to prepare against.
+        let stored = checkingTree ? try db.prepare("SELECT hash FROM orgctl_merkle WHERE level = ?1 AND idx = ?2") : nil
+        // Each stored-level node the entries complete must be stored, with the same hash.
+        func compare(level: Int, index: Int64, hash: [UInt8]) throws {
+            guard let stored, mismatch == nil, Schema.isStoredMerkleLevel(level) else { return }
+            defer { stored.reset() }
+            try stored.bind(int: Int64(level), at: 1)
+            try stored.bind(int: index, at: 2)
+            if try !stored.step() {
+                mismatch = AuditTreeMismatch(level: level, index: index, problem: .missing)
+            } else if stored.blob(at: 0) != hash {
+                mismatch = AuditTreeMismatch(level: level, index: index, problem: .differs)
+            }
+        }
+        let rows = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
+        while try rows.step() {
+            let record = StoredAuditRecord(sequence: rows.int(at: 0), entry: rows.blob(at: 1),
+                                           previousHash: rows.blob(at: 2), hash: rows.blob(at: 3))
+            let leaf = AuditHash.leaf(record.entry)
+            if parsingEntries {
+                _ = verifier.check(record)
+            } else if linkBreak == nil {
+                let problem: ChainBreak.Problem? =
+                    record.sequence != count + 1 ? .sequenceGap(expected: count + 1)
+                    : record.previousHash != head ? .previousHashMismatch
+                    : record.hash != AuditHash.chain(previous: head, leaf: leaf) ? .hashMismatch : nil
+                if let problem {
+                    linkBreak = ChainBreak(sequence: record.sequence, problem: problem)
+                } else {
+                    count += 1
+                    head = record.hash
+                }
+            }
+            if sequences.contains(range.size + 1) { leaves[range.size + 1] = leaf }
+            try range.append(leafHash: leaf, completed: compare)
+            if sizes.contains(range.size) { roots[range.size] = range.root }
+        }
+        // A stored row that no node of the entries' tree accounts for.
+        if checkingTree, mismatch == nil {
+            // Sorted, so a second row for one node (a table whose primary key was dropped) follows the first.
+            let all = try db.prepare("SELECT level, idx FROM orgctl_merkle ORDER BY level, idx")
+            var previous: (level: Int64, index: Int64)?
+            while try all.step() {
+                let level = all.int(at: 0), index = all.int(at: 1)
+                let isNode = level > 0 && level < 63 && Schema.isStoredMerkleLevel(Int(level)) && index >= 0
+                    && index < (range.size >> level) && !(previous.map { $0 == (level, index) } ?? false)
+                previous = (level, index)
+                if !isNode {
+                    mismatch = AuditTreeMismatch(level: Int(level), index: index, problem: .extra)
+                    break
+                }
+            }
+        }
+        if parsingEntries { (count, head, linkBreak) = (verifier.count, verifier.head, verifier.firstBreak) }
+        return AuditLogVerification(count: count, head: head, firstBreak: linkBreak,
+                                    root: range.root, size: range.size, rootsAt: roots, leaves: leaves, treeMismatch: mismatch)
+    }
+}
+
+extension SQLiteStateStore {
+    /// The `orgctl_meta` key of the log's origin (docs/audit-chain.md 7.2).
+    static let auditOriginKey = "audit_origin"
+
+    /// The log's origin, as the first apply that named one stored it; nil when none did.
+    public var storedAuditOrigin: String? {
+        get throws(StateError) { try storeCall("reading the audit log's origin") { try self.auditOriginUnlocked() } }
+    }
+
+    private func auditOriginUnlocked() throws -> String? {
+        let statement = try db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
+        try statement.bind([.text(Self.auditOriginKey)])
+        return try statement.step() ? statement.text(at: 0) : nil
+    }
+
+    /// Stores `origin` as the log's origin unless one is stored already; returns the stored one.
+    public func recordAuditOrigin(_ origin: String) throws(StateError) -> String {
+        try storeCall("storing the audit log's origin") {
+            try self.db.transaction(.immediate) {
+                let insert = try self.db.prepare("INSERT OR IGNORE INTO orgctl_meta (key, value) VALUES (?1, ?2)")
+                try insert.bind([.text(Self.auditOriginKey), .text(origin)])
+                try insert.run()
+                return try self.auditOriginUnlocked() ?? origin
+            }
+        }
+    }
 }

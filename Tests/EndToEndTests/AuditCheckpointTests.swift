@@ -24,9 +24,9 @@ struct AuditCheckpointTests {
             try orgctl(["audit", "verify", "--key", verifierKey] + checkpoints.flatMap { ["--checkpoint", workspace.path($0)] })
         }
 
-        /// Rewrites the log behind orgctl's back from `first` on with valid chain hashes and a rebuilt tree, as
-        /// someone with write access to the file can: `edit` changes the entry's bytes.
-        func rewrite(from first: Int, replacing old: String, with new: String) throws {
+        /// Rewrites the log behind orgctl's back from `first` on with valid chain hashes and (unless told not to)
+        /// a rebuilt tree, as someone with write access to the file can: `edit` changes the entry's bytes.
+        func rewrite(from first: Int, replacing old: String, with new: String, rebuildingTree: Bool = true) throws {
             let script = """
                 import hashlib, sqlite3, sys
                 db = sqlite3.connect(sys.argv[1])
@@ -40,6 +40,9 @@ struct AuditCheckpointTests {
                     digest = hashlib.sha256(head + leaf).digest()
                     db.execute("UPDATE orgctl_audit SET entry = ?, prev_hash = ?, hash = ? WHERE seq = ?", (entry, head, digest, seq))
                     head = digest
+                if not \(rebuildingTree ? "True" : "False"):
+                    db.commit()
+                    sys.exit(0)
                 db.execute("DELETE FROM orgctl_merkle")
                 level, nodes = 0, leaves
                 while len(nodes) > 1:
@@ -204,5 +207,174 @@ struct AuditCheckpointTests {
                                              ["--checkpoint-out", log.workspace.path("c3.txt"), "--checkpoint-key", log.verifierKey])
         #expect(badKey.status == 1 && badKey.stderr.contains("not a usable signing key"), "\(badKey)")
         #expect(!FileManager.default.fileExists(atPath: log.workspace.path("c3.txt")))
+    }
+
+    // MARK: The stored tree is untrusted input
+
+    /// Lines of output in order: once a line that is not "ok: …" was printed, no "ok: …" line follows.
+    static func noOKAfterAnError(_ output: String) -> Bool {
+        let lines = output.split(separator: "\n")
+        guard let firstProblem = lines.firstIndex(where: { !$0.hasPrefix("ok: ") }) else { return true }
+        return !lines[firstProblem...].contains { $0.hasPrefix("ok: ") }
+    }
+
+    @Test("a chain rewritten with valid hashes under the untouched stored tree gets no checkpoint and no consistency proof")
+    func rewrittenChainUntouchedTree() throws {
+        let log = try Self.log()
+        try log.rewrite(from: 1, replacing: #""actor":"e2e""#, with: #""actor":"eve""#, rebuildingTree: false)
+        let key = ["--key", log.workspace.path("log.key")]
+        let checkpoint = try log.orgctl(["audit", "checkpoint"] + key)
+        #expect(checkpoint.status == 1 && checkpoint.stdout.isEmpty, "\(checkpoint)")
+        #expect(checkpoint.stderr.contains("the stored audit tree does not match the entries") && checkpoint.stderr.contains("help: "), "\(checkpoint)")
+        let consistency = try log.orgctl(["audit", "consistency", log.workspace.path("c1.txt")] + key)
+        #expect(consistency.status == 1 && consistency.stdout.isEmpty && consistency.stderr.contains("does not extend checkpoint"), "\(consistency)")
+        let prove = try log.orgctl(["audit", "prove", "2"] + key)
+        #expect(prove.status == 1 && prove.stdout.isEmpty && prove.stderr.contains("stored audit tree"), "\(prove)")
+        // Apply reads the (valid) chain, applies nothing, and writes no checkpoint of a tree its entries do not have.
+        let apply = try log.workspace.apply(log.workspace.path("config"), state: log.state,
+                                            ["--checkpoint-out", log.workspace.path("c3.txt"), "--checkpoint-key", log.workspace.path("log.key")])
+        #expect(apply.status == 1 && apply.stderr.contains("no checkpoint was written: the stored audit tree does not match"), "\(apply)")
+        #expect(!FileManager.default.fileExists(atPath: log.workspace.path("c3.txt")))
+        let verify = try log.orgctl(["audit", "verify"])
+        #expect(verify.status == 1 && verify.stdout.contains("the stored audit tree does not match the entries: its node at level 4, index 0"),
+                "\(verify)")
+    }
+
+    /// A change to orgctl_merkle alone, and what `audit verify` names.
+    static let treeEdits: [(sql: String, report: String)] = [
+        ("UPDATE orgctl_merkle SET hash = zeroblob(32) WHERE level = 4 AND idx = 0;", "its node at level 4, index 0 is not the hash"),
+        ("UPDATE orgctl_merkle SET hash = randomblob(32) WHERE level = 4 AND idx = 5;", "its node at level 4, index 5 is not the hash"),
+        ("DELETE FROM orgctl_merkle WHERE level = 4 AND idx = 2;", "it has no node at level 4, index 2"),
+        ("INSERT INTO orgctl_merkle VALUES (8, 1, zeroblob(32));", "it has a node at level 8, index 1 that is no node"),
+        ("INSERT INTO orgctl_merkle VALUES (4, 6, zeroblob(32));", "it has a node at level 4, index 6 that is no node"),
+        // The table rebuilt without its primary key, holding a second row for node (4, 1).
+        ("""
+         CREATE TABLE m2 (level INTEGER, idx INTEGER, hash BLOB); INSERT INTO m2 SELECT * FROM orgctl_merkle;
+         INSERT INTO m2 VALUES (4, 1, zeroblob(32)); DROP TABLE orgctl_merkle; ALTER TABLE m2 RENAME TO orgctl_merkle;
+         """, "at level 4, index 1"),
+    ]
+
+    @Test("a changed, zeroed, missing or extra tree node: untouched entries are not accused, nothing is signed or proven, verify names the node",
+          arguments: 0..<treeEdits.count)
+    func treeEdited(_ edit: Int) throws {
+        let log = try Self.log()
+        _ = try log.workspace.sqlite(log.state, Self.treeEdits[edit].sql)
+        let key = ["--key", log.workspace.path("log.key")]
+        let consistency = try log.orgctl(["audit", "consistency", log.workspace.path("c1.txt")] + key)
+        #expect(consistency.status == 1 && consistency.stdout.isEmpty, "\(consistency)")
+        #expect(!consistency.stderr.contains("does not extend") && consistency.stderr.contains("stored audit tree"), "\(consistency)")
+        #expect(consistency.stderr.contains("\nhelp: "), "\(consistency)")
+        for command in [["audit", "checkpoint"], ["audit", "prove", "\(log.c1Size)"], ["audit", "prove", "3"]] {
+            let run = try log.orgctl(command + key)
+            #expect(run.status == 1 && run.stdout.isEmpty && run.stderr.contains("\nhelp: "), "\(run)")
+        }
+        let verify = try log.verify()
+        #expect(verify.status == 1 && verify.stdout.contains(Self.treeEdits[edit].report), "\(verify)")
+        #expect(!verify.stdout.contains("first differing size"), "the entries still match every checkpoint: \(verify)")
+        #expect(verify.stderr.contains("help: orgctl_merkle or the entries were changed outside orgctl"), "\(verify)")
+        #expect(Self.noOKAfterAnError(verify.stdout), "\(verify)")
+        let python = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--key", log.verifierKey])
+        #expect(python.status == 1 && python.stdout.contains("the stored audit tree"), "\(python)")
+        #expect(python.stdout.contains("ok: checkpoint") && Self.noOKAfterAnError(python.stdout), "\(python)")
+    }
+
+    // MARK: The log's origin
+
+    @Test("the origin the first apply names is stored and used by every audit command; another origin is one usage error")
+    func originRemembered() throws {
+        let workspace = try Workspace()
+        let config = try workspace.copyExamples()
+        let state = workspace.path("state.db")
+        #expect(try workspace.run(["audit", "keygen", "orgctl.example/tenants", "--out", workspace.path("audit.key")]).status == 0)
+        let first = try workspace.apply(config, state: state, ["--origin", "orgctl.example/tenants", "--checkpoint-out", workspace.path("old.txt"),
+                                                                "--checkpoint-key", workspace.path("audit.key")], unset: ["ORGCTL_AUDIT_ORIGIN"])
+        try #require(first.status == 0, "\(first)")
+        try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
+        let second = try workspace.apply(config, state: state, ["--checkpoint-out", workspace.path("new.txt")], unset: ["ORGCTL_AUDIT_ORIGIN"])
+        try #require(second.status == 0, "\(second)")
+        let count = try workspace.auditCount(state)
+        #expect(second.stdout.contains("Audit entry \(count)."), "one entry is 'Audit entry N.': \(second)")
+        #expect(try String(contentsOfFile: workspace.path("new.txt"), encoding: .utf8).hasPrefix("orgctl.example/tenants\n"))
+
+        func orgctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+            try workspace.run(arguments + ["--state", state], environment: environment, unset: environment.isEmpty ? ["ORGCTL_AUDIT_ORIGIN"] : [])
+        }
+        // The README's examples, as written.
+        let consistency = try orgctl(["audit", "consistency", workspace.path("old.txt"), "--key", workspace.path("audit.key")])
+        #expect(consistency.status == 0 && consistency.stdout.contains("\n\norgctl.example/tenants\n"), "\(consistency)")
+        let prove = try orgctl(["audit", "prove", "42", "--key", workspace.path("audit.key")])
+        #expect(prove.status == 0 && prove.stdout.contains("\n\norgctl.example/tenants\n"), "\(prove)")
+        let verify = try orgctl(["audit", "verify", "--checkpoint", workspace.path("old.txt"), "--key", workspace.path("audit.key.pub")])
+        #expect(verify.status == 0, "\(verify)")
+
+        // Another origin: one error, exit 64, nothing on standard output, and no tamper alarm.
+        let dump = try workspace.dump(state)
+        for run in [try orgctl(["audit", "verify", "--checkpoint", workspace.path("old.txt"), "--origin", "other.example/log"]),
+                    try orgctl(["audit", "checkpoint"], environment: ["ORGCTL_AUDIT_ORIGIN": "other.example/log"]),
+                    try orgctl(["audit", "prove", "1", "--origin", "other.example/log"]),
+                    try orgctl(["audit", "consistency", workspace.path("old.txt"), "--origin", "other.example/log"]),
+                    try workspace.apply(config, state: state, ["--origin", "other.example/log"])] {
+            #expect(run.status == 64 && run.stdout.isEmpty, "\(run)")
+            #expect(run.stderr.contains("this audit log's origin is 'orgctl.example/tenants', not 'other.example/log'"), "\(run)")
+            #expect(!run.stderr.contains("restore the database"), "\(run)")
+        }
+        #expect(try workspace.dump(state) == dump, "a refused origin changes nothing")
+        let same = try orgctl(["audit", "checkpoint"], environment: ["ORGCTL_AUDIT_ORIGIN": "orgctl.example/tenants"])
+        #expect(same.status == 0, "the stored origin, given again, is no mismatch: \(same)")
+    }
+
+    @Test("verify --checkpoint: a checkpoint of another log is a usage error before any output; the key may be given as a string")
+    func verifyCheckpointUsage() throws {
+        let log = try Self.log()
+        let key = try String(contentsOfFile: log.verifierKey, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let byString = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--key", key])
+        #expect(byString.status == 0 && byString.stdout.contains("signed by orgctl.example/e2e"), "\(byString)")
+        let pythonByString = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--key", key])
+        #expect(pythonByString.status == 0 && pythonByString.stdout.contains("signature verified"), "\(pythonByString)")
+        let privateKey = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--key", log.workspace.path("log.key")])
+        #expect(privateKey.status == 1 && privateKey.stdout.isEmpty && privateKey.stderr.contains("is a private key"), "\(privateKey)")
+
+        // Another log's checkpoint (another database, another origin).
+        let other = try log.workspace.apply(log.workspace.path("config"), state: log.workspace.path("other.db"),
+                                            ["--checkpoint-out", log.workspace.path("other.txt")], environment: ["ORGCTL_AUDIT_ORIGIN": ""])
+        try #require(other.status == 0, "\(other)")
+        let foreign = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--checkpoint", log.workspace.path("other.txt")])
+        #expect(foreign.status == 64 && foreign.stdout.isEmpty, "\(foreign)")
+        #expect(foreign.stderr.contains("is a checkpoint of log 'orgctl/") && !foreign.stderr.contains("restore the database"), "\(foreign)")
+
+        // A signature by another key: reported, and no "ok" after it.
+        #expect(try log.workspace.run(["audit", "keygen", "orgctl.example/e2e", "--out", log.workspace.path("other.key")]).status == 0)
+        let unsigned = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--checkpoint", log.workspace.path("c2.txt"),
+                                       "--key", log.workspace.path("other.key.pub")])
+        #expect(unsigned.status == 1 && unsigned.stdout.contains("no signature by key"), "\(unsigned)")
+        #expect(Self.noOKAfterAnError(unsigned.stdout), "\(unsigned)")
+        #expect(!unsigned.stderr.contains("restore the database"), "a wrong key is no tamper alarm: \(unsigned)")
+        // A log that differs: the problems come after every ok line.
+        _ = try log.workspace.sqlite(log.state, "DELETE FROM orgctl_audit WHERE seq > \(log.c1Size);")
+        let truncated = try log.verify()
+        #expect(truncated.status == 1 && Self.noOKAfterAnError(truncated.stdout), "\(truncated)")
+        let python = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--checkpoint", log.workspace.path("c2.txt")])
+        #expect(python.status == 1 && python.stdout.contains("ok: \(log.c1Size) entries") && Self.noOKAfterAnError(python.stdout), "\(python)")
+    }
+
+    @Test("keygen that refuses leaves no key file behind", arguments: ["k.pub", "k"])
+    func keygenRefusal(_ existing: String) throws {
+        let workspace = try Workspace()
+        try "taken\n".write(toFile: workspace.path(existing), atomically: true, encoding: .utf8)
+        let run = try workspace.run(["audit", "keygen", "orgctl.example/k", "--out", workspace.path("k")])
+        #expect(run.status == 1 && run.stderr.contains("cannot create"), "\(run)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.url.path).filter { !$0.hasPrefix(".") }.sorted() == [existing])
+        #expect(try String(contentsOfFile: workspace.path(existing), encoding: .utf8) == "taken\n")
+    }
+
+    @Test("audit log warns where the chain breaks")
+    func logWarnsOnBrokenChain() throws {
+        let log = try Self.log()
+        let intact = try log.orgctl(["audit", "log"])
+        #expect(intact.status == 0 && !intact.stderr.contains("warning"), "\(intact)")
+        _ = try log.workspace.sqlite(log.state, "UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), '\"actor\":\"e2e\"', '\"actor\":\"eve\"') AS BLOB) WHERE seq = 7;")
+        let broken = try log.orgctl(["audit", "log", "--format", "json"])
+        #expect(broken.stderr.contains("warning: the audit chain is broken at entry 7: hash does not match the entry"), "\(broken)")
+        #expect(broken.stderr.contains("help: run 'orgctl audit verify'"), "\(broken)")
     }
 }

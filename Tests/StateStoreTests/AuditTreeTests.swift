@@ -116,4 +116,25 @@ struct AuditTreeTests {
         try Self.append(5, to: migrated)
         #expect(try migrated.withAuditTree { try $0.root(size: 45) } == MerkleHash.root(leafHashes: try Self.leafHashes(migrated)[...]))
     }
+
+    @Test("verifyAuditLog compares every stored node with the node of the entries", arguments: [
+        ("UPDATE orgctl_merkle SET hash = zeroblob(32) WHERE level = 4 AND idx = 1", AuditTreeMismatch(level: 4, index: 1, problem: .differs)),
+        ("DELETE FROM orgctl_merkle WHERE level = 4 AND idx = 0", AuditTreeMismatch(level: 4, index: 0, problem: .missing)),
+        ("INSERT INTO orgctl_merkle VALUES (8, 0, zeroblob(32))", AuditTreeMismatch(level: 8, index: 0, problem: .extra)),
+        // 40 entries complete the level-4 nodes 0 and 1 only.
+        ("INSERT INTO orgctl_merkle VALUES (4, 2, zeroblob(32))", AuditTreeMismatch(level: 4, index: 2, problem: .extra)),
+        ("DELETE FROM orgctl_merkle WHERE level = 4 AND idx = 2", nil),
+    ])
+    func storedTreeChecked(_ sql: String, _ expected: AuditTreeMismatch?) throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Self.append(40, to: store)
+        try store.db.execute(sql)
+        let result = try store.verifyAuditLog()
+        #expect(result.firstBreak == nil && result.treeMismatch == expected)
+        let leaves = try Self.leafHashes(store)
+        let verified = try store.withVerifiedAuditTree(rootsAt: [17], leavesOf: [5]) { _, log in log }
+        #expect(verified.root == MerkleHash.root(leafHashes: leaves[...]) && verified.rootsAt[17] == MerkleHash.root(leafHashes: leaves[..<17]))
+        #expect(verified.leaves[5] == leaves[4] && verified.treeMismatch == expected)
+    }
 }

@@ -51,7 +51,9 @@ enum ApplyCommand {
                                  help: "add --checkpoint-out FILE", exitCode: ExitCode.usage)
         }
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
+        let newOrigin = try AuditLogCommands.checkOrigin(command, context)
         let status = try applyAndReport(command, context)
+        if let newOrigin, status == ExitCode.success { try AuditLogCommands.recordOrigin(newOrigin, command, context) }
         if let checkpointOut, status == ExitCode.success {
             try writeCheckpoint(to: checkpointOut, signer: signer, command, context)
         }
@@ -64,8 +66,13 @@ enum ApplyCommand {
             throw CommandFailure(message: "there is no state database, so there is no audit log to write a checkpoint of",
                                  help: "apply a configuration with changes first")
         }
-        let text = try AuditLogCommands.currentCheckpoint(
-            store: store, origin: AuditLogCommands.origin(command, context, store: store), signer: signer)
+        let text: String
+        do {
+            text = try AuditLogCommands.currentCheckpoint(
+                store: store, origin: try AuditLogCommands.origin(command, context, store: store), signer: signer)
+        } catch let failure as CommandFailure {
+            throw CommandFailure(message: "the apply succeeded, but no checkpoint was written: \(failure.message)", help: failure.help)
+        }
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
@@ -219,7 +226,7 @@ enum ApplyCommand {
         let changed = result.renamed > 0 ? "\(result.updated) changed (\(result.renamed) renamed)" : "\(result.updated) changed"
         var line = "Apply complete: \(result.created) added, \(changed), \(result.deleted) destroyed\(result.adopted > 0 ? ", \(result.adopted) adopted" : "")."
         if let first = result.firstSequence, let last = result.lastSequence {
-            line += " Audit entries \(first)–\(last)."
+            line += first == last ? " Audit entry \(first)." : " Audit entries \(first)–\(last)."
         }
         console.print(style.green(line))
         if result.keysIssued > 0 {

@@ -41,35 +41,26 @@ enum AuditCommand {
 
     static func verify(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let store = try open(command, context)
-        var result: AuditLogVerification?
-        func verification(_ sizes: Set<Int64>) throws -> AuditLogVerification {
-            let found = try AuditLogCommands.call { try store.verifyAuditLog(rootsAt: sizes) }
-            result = found
-            return found
-        }
         let checkpoints = command.values("checkpoint")
         if command.value("key") != nil, checkpoints.isEmpty {
             throw CommandFailure(message: "--key checks the signatures of checkpoints, and no --checkpoint was given",
                                  help: "add --checkpoint FILE", exitCode: ExitCode.usage)
         }
-        var matches = true
-        if checkpoints.isEmpty {
-            _ = try verification([])
+        // Usage problems (files, key, origin) end the command before the log is read or anything is printed.
+        let check = try AuditLogCommands.CheckpointCheck(checkpoints, command, context, store: store)
+        let log = try AuditLogCommands.call { try store.verifyAuditLog(rootsAt: check.sizes) }
+        var report = AuditLogCommands.VerifyReport()
+        if let broken = log.firstBreak {
+            report.fail("broken at entry \(broken.sequence): \(broken.problem)",
+                        help: "entries from \(broken.sequence) on cannot be trusted; restore the database from a backup and investigate who changed it")
         } else {
-            matches = try AuditLogCommands.verifyCheckpoints(checkpoints, command, context, store: store, verification: verification)
+            report.oks.append("ok: \(log.count) entries, head \(Hex.encode(log.head))")
         }
-        guard let result else { return ExitCode.failure }
-        if let broken = result.firstBreak {
-            context.console.print("broken at entry \(broken.sequence): \(broken.problem)")
-            context.console.printError("help: entries from \(broken.sequence) on cannot be trusted; restore the database from a backup and investigate who changed it")
-            return ExitCode.failure
-        }
-        context.console.print("ok: \(result.count) entries, head \(Hex.encode(result.head))")
-        guard matches else {
-            context.console.printError("help: the log no longer matches a checkpoint you kept: restore the database from a backup and investigate who changed it")
-            return ExitCode.failure
-        }
-        return ExitCode.success
+        // An edited entry also changes the tree nodes above it: the chain's break says more, and is said alone.
+        if log.firstBreak == nil, let mismatch = log.treeMismatch { report.fail(mismatch.description, help: AuditTreeMismatch.help) }
+        check.report(log, into: &report)
+        report.print(to: context.console)
+        return report.failed ? ExitCode.failure : ExitCode.success
     }
 
     static func log(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -86,9 +77,17 @@ enum AuditCommand {
         let json = command.value("format") == "json"
         let console = context.console
         var first = true
+        // The entries are printed as stored; a broken chain is said before the first entry it no longer vouches for.
+        var chain = ChainVerifier()
+        var warned = false
         if json { console.out("[") }
         do {
             try store.forEachAuditRecord { record in
+                if !warned, let broken = chain.check(record) {
+                    warned = true
+                    console.printError("warning: the audit chain is broken at entry \(broken.sequence): \(broken.problem); entries from \(broken.sequence) on cannot be trusted")
+                    console.printError("help: run 'orgctl audit verify', restore the database from a backup and investigate who changed it")
+                }
                 guard let entry = try? AuditEntry(canonicalBytes: record.entry) else {
                     throw CommandFailure(message: "audit entry \(record.sequence) is unreadable", help: "run 'orgctl audit verify'")
                 }

@@ -7,8 +7,9 @@ import StateStore
 /// Parsing and printing only; the tree math is in Audit, the stored tree in StateStore.
 enum AuditLogCommands {
     static let origin = OptionSpec.option(
-        "origin", valueName: "origin", help: "The log's name on the first line of checkpoints.",
-        default: "orgctl/<database id>", env: "ORGCTL_AUDIT_ORIGIN")
+        "origin", valueName: "origin",
+        help: "The log's name on the first line of checkpoints; the first apply that names one stores it, and another is refused.",
+        default: "the stored origin, else orgctl/<database id>", env: "ORGCTL_AUDIT_ORIGIN")
     static let signingKey = OptionSpec.option(
         "key", valueName: "file", help: "Sign the checkpoint with this signed-note private key (from 'orgctl audit keygen').")
 
@@ -60,16 +61,60 @@ enum AuditLogCommands {
 
     static let verifyOptions: [OptionSpec] = [
         .option("checkpoint", valueName: "file", help: "Also check that the log matches this checkpoint (repeatable).", repeatable: true),
-        .option("key", valueName: "file", help: "The verifier key file (<name>+<id>+<key>); every --checkpoint must carry its valid signature."),
+        .option("key", valueName: "key", help: "The verifier key (<name>+<id>+<key>, as 'orgctl audit keygen' prints it) or its .pub file; every --checkpoint must carry its valid signature."),
         origin,
     ]
 
     // MARK: Shared
 
-    static func origin(_ command: ParsedCommand, _ context: CommandContext, store: SQLiteStateStore) -> String {
-        if let origin = command.value("origin") { return origin }
-        if let origin = context.environment["ORGCTL_AUDIT_ORIGIN"], !origin.isEmpty { return origin }
-        return "orgctl/\(store.databaseID)"
+    /// The origin given for this run (`--origin`, else `ORGCTL_AUDIT_ORIGIN`), checked as a note's first line.
+    static func givenOrigin(_ command: ParsedCommand, _ context: CommandContext) throws -> String? {
+        let given = command.value("origin") ?? context.environment["ORGCTL_AUDIT_ORIGIN"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let given else { return nil }
+        let printable = given.unicodeScalars.allSatisfy { $0.properties.generalCategory != .control && !"\u{2028}\u{2029}".unicodeScalars.contains($0) }
+        guard !given.isEmpty, printable, given.trimmingCharacters(in: .whitespaces) == given else {
+            throw CommandFailure(message: "the origin must be one line of text without control characters or surrounding spaces, not '\(given.debugDescription.dropFirst().dropLast())'",
+                                 help: "use a schema-less URL such as orgctl.example.com/tenants", exitCode: ExitCode.usage)
+        }
+        return given
+    }
+
+    /// The log's origin: the one stored with the log when an apply first named it, else the one
+    /// given, else `orgctl/<database id>`. A given origin that differs from the stored one is refused.
+    static func origin(_ command: ParsedCommand, _ context: CommandContext, store: SQLiteStateStore) throws -> String {
+        let given = try givenOrigin(command, context)
+        guard let stored = try call({ try store.storedAuditOrigin }) else { return given ?? "orgctl/\(store.databaseID)" }
+        if let given, given != stored {
+            let source = command.value("origin") != nil ? "--origin" : "ORGCTL_AUDIT_ORIGIN"
+            throw CommandFailure(
+                message: "this audit log's origin is '\(stored)', not '\(given)' (\(source)): a log keeps the origin its first apply with an origin gave it",
+                help: "drop \(source): the stored origin is used by default (check --state if this is the wrong database)",
+                exitCode: ExitCode.usage)
+        }
+        return stored
+    }
+
+    /// Before an apply: a given origin must agree with the log's stored one. Returns the origin
+    /// to store once the apply succeeds (nil when none is given or one is stored already).
+    static func checkOrigin(_ command: ParsedCommand, _ context: CommandContext) throws -> String? {
+        guard let given = try givenOrigin(command, context) else { return nil }
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true) else { return given }
+        guard try call({ try store.storedAuditOrigin }) != nil else { return given }
+        _ = try origin(command, context, store: store)
+        return nil
+    }
+
+    /// After an apply: stores `origin` as the log's, unless another apply stored one in between.
+    static func recordOrigin(_ origin: String, _ command: ParsedCommand, _ context: CommandContext) throws {
+        // Never create a database here: only one the apply wrote gets the origin.
+        guard try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true) != nil,
+            let store = try StateAccess.open(command, context, access: .readWrite, key: nil)
+        else { return }
+        let stored = try call { try store.recordAuditOrigin(origin) }
+        if stored != origin {
+            throw CommandFailure(message: "this audit log's origin is '\(stored)', not '\(origin)': another apply stored it first",
+                                 help: "drop --origin and ORGCTL_AUDIT_ORIGIN: the stored origin is used by default")
+        }
     }
 
     static func readFile(_ path: String, what: String) throws -> String {
@@ -92,12 +137,28 @@ enum AuditLogCommands {
         }
     }
 
-    static func verifier(_ path: String) throws -> NoteVerifier {
+    /// A verifier key given as the key string itself (`<name>+<id>+<key>`, as Go's sumdb tools take
+    /// it) or as the file holding it.
+    static func verifier(_ value: String) throws -> NoteVerifier {
+        if let key = try? NoteVerifier(keyString: value) { return key }
+        if value.split(separator: "+", omittingEmptySubsequences: false).count == 3, !FileManager.default.fileExists(atPath: value) {
+            do {
+                return try NoteVerifier(keyString: value)
+            } catch {
+                throw CommandFailure(message: "'\(value)' is not a verifier key: \(error.message)",
+                                     help: "pass the verifier key printed by 'orgctl audit keygen NAME' (<name>+<id>+<key>) or its .pub file")
+            }
+        }
+        let text = try readFile(value, what: "the verifier key file")
+        if text.hasPrefix("PRIVATE+KEY+") {
+            throw CommandFailure(message: "'\(value)' is a private key, and verifying needs the verifier key",
+                                 help: "pass '\(value).pub' (written beside it by 'orgctl audit keygen'); keep the private key out of verification jobs")
+        }
         do {
-            return try NoteVerifier(keyString: try readFile(path, what: "the verifier key file"))
-        } catch let error as LogFormatError {
-            throw CommandFailure(message: "'\(path)' is not a verifier key: \(error.message)",
-                                 help: "pass the .pub file written by 'orgctl audit keygen NAME' (<name>+<id>+<key>)")
+            return try NoteVerifier(keyString: text)
+        } catch {
+            throw CommandFailure(message: "'\(value)' is not a verifier key: \(error.message)",
+                                 help: "pass the .pub file written by 'orgctl audit keygen NAME' (<name>+<id>+<key>), or the key itself")
         }
     }
 
@@ -127,17 +188,52 @@ enum AuditLogCommands {
         do { return try body() } catch let error as StateError { throw CommandFailure(message: error.message, help: error.help) }
     }
 
-    /// The formatted checkpoint of the tree `reader` describes.
-    static func checkpointText(_ reader: MerkleTreeReader, origin: String, signer: NoteSigner?) throws -> String {
-        let checkpoint = Checkpoint(origin: origin, size: reader.size, rootHash: try reader.root(size: reader.size))
-        return try CheckpointFile.format(checkpoint, signer: signer)
+    /// The stored tree and the verification of the entries, from one read snapshot. `body` runs
+    /// only when the chain is intact and every stored node is the node of its entries (its value
+    /// is nil otherwise); the caller still checks what it takes from the tree against the
+    /// entries' roots and leaves before printing or signing it.
+    static func verifiedTree<T>(_ store: SQLiteStateStore, rootsAt sizes: Set<Int64> = [], leavesOf sequences: Set<Int64> = [],
+                                _ body: (MerkleTreeReader, AuditLogVerification) throws -> T) throws -> (value: T?, log: AuditLogVerification)
+    {
+        try call {
+            var value: T?
+            let log = try store.withVerifiedAuditTree(rootsAt: sizes, leavesOf: sequences) { reader, log in
+                if log.firstBreak == nil, log.treeMismatch == nil { value = try body(reader, log) }
+                return log
+            }
+            return (value, log)
+        }
     }
 
-    /// The checkpoint of the log as it is now, for `apply --checkpoint-out`.
-    static func currentCheckpoint(store: SQLiteStateStore, origin: String, signer: NoteSigner?) throws -> String {
-        try call {
-            try store.withAuditTree { reader in try checkpointText(reader, origin: origin, signer: signer) }
+    /// Refuses a log whose chain is broken or whose stored tree is not the tree of its entries.
+    static func requireIntact(_ log: AuditLogVerification) throws {
+        if let broken = log.firstBreak {
+            throw CommandFailure(message: "the audit chain is broken at entry \(broken.sequence): \(broken.problem)",
+                                 help: "nothing is signed or proven for a broken log: run 'orgctl audit verify', restore the database from a backup and investigate who changed it")
         }
+        if let mismatch = log.treeMismatch { throw CommandFailure(message: mismatch.description, help: AuditTreeMismatch.help) }
+    }
+
+    /// A root or proof from the stored tree that the entries do not confirm.
+    static func unconfirmed(_ what: String) -> CommandFailure {
+        CommandFailure(message: "the stored audit tree does not match the entries: \(what) it gives does not verify against the entries",
+                       help: AuditTreeMismatch.help)
+    }
+
+    /// The checkpoint of the log as it is now (for `audit checkpoint`, `prove`, `consistency` and
+    /// `apply --checkpoint-out`): its root is the root of the entries, which the stored tree must agree with.
+    static func checkpointText(_ store: SQLiteStateStore, log: AuditLogVerification, storedRoot: [UInt8]?, origin: String,
+                               signer: NoteSigner?) throws -> String
+    {
+        try requireIntact(log)
+        guard storedRoot == log.root else { throw unconfirmed("the root") }
+        return try CheckpointFile.format(Checkpoint(origin: origin, size: log.size, rootHash: log.root), signer: signer)
+    }
+
+    /// The checkpoint of the log as it is now, for `audit checkpoint` and `apply --checkpoint-out`.
+    static func currentCheckpoint(store: SQLiteStateStore, origin: String, signer: NoteSigner?) throws -> String {
+        let (root, log) = try verifiedTree(store) { reader, log in try reader.root(size: log.size) }
+        return try checkpointText(store, log: log, storedRoot: root, origin: origin, signer: signer)
     }
 
     // MARK: Commands
@@ -145,7 +241,7 @@ enum AuditLogCommands {
     static func checkpoint(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let signer = try signer(command.value("key"))
         let store = try openTree(command, context)
-        context.console.out(try currentCheckpoint(store: store, origin: origin(command, context, store: store), signer: signer))
+        context.console.out(try currentCheckpoint(store: store, origin: try origin(command, context, store: store), signer: signer))
         return ExitCode.success
     }
 
@@ -159,8 +255,14 @@ enum AuditLogCommands {
                                  exitCode: ExitCode.usage)
         }
         let path = command.value("out") ?? "orgctl-audit.key"
-        try write(signer.keyString + "\n", to: path, mode: 0o600)
+        // The verifier key first: when its file cannot be created, no private key has been written.
         try write(signer.verifier.keyString + "\n", to: path + ".pub", mode: 0o644)
+        do {
+            try write(signer.keyString + "\n", to: path, mode: 0o600)
+        } catch {
+            unlink(path + ".pub")
+            throw error
+        }
         context.console.print(signer.verifier.keyString)
         context.console.info("wrote the private key to '\(path)' (keep it secret) and the verifier key to '\(path).pub'")
         return ExitCode.success
@@ -178,6 +280,7 @@ enum AuditLogCommands {
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
+            unlink(path)
             throw CommandFailure(message: "writing '\(path)' failed", help: "check the disk and try again")
         }
     }
@@ -190,19 +293,19 @@ enum AuditLogCommands {
         }
         let signer = try signer(command.value("key"))
         let store = try openTree(command, context)
-        let origin = origin(command, context, store: store)
-        let output = try call {
-            try store.withAuditTree { reader -> String? in
-                guard sequence <= reader.size else { return nil }
-                let proof = try reader.inclusionProof(index: sequence - 1, treeSize: reader.size)
-                let checkpoint = try checkpointText(reader, origin: origin, signer: signer)
-                return InclusionProofFile(index: sequence - 1, proof: proof, checkpoint: checkpoint).formatted
-            }
+        let origin = try origin(command, context, store: store)
+        let (taken, log) = try verifiedTree(store, leavesOf: [sequence]) { reader, log in
+            (root: try reader.root(size: log.size),
+             proof: sequence <= log.size ? try reader.inclusionProof(index: sequence - 1, treeSize: log.size) : nil)
         }
-        guard let output else {
+        guard sequence <= log.size else {
             throw CommandFailure(message: "the audit log has no entry \(sequence)", help: "list entries with 'orgctl audit log'")
         }
-        context.console.out(output)
+        let checkpoint = try checkpointText(store, log: log, storedRoot: taken?.root, origin: origin, signer: signer)
+        guard let proof = taken?.proof, let leaf = log.leaves[sequence],
+            MerkleVerifier.verifyInclusion(index: sequence - 1, treeSize: log.size, leafHash: leaf, proof: proof, root: log.root)
+        else { throw unconfirmed("the inclusion proof") }
+        context.console.out(InclusionProofFile(index: sequence - 1, proof: proof, checkpoint: checkpoint).formatted)
         return ExitCode.success
     }
 
@@ -211,84 +314,121 @@ enum AuditLogCommands {
         let old = try checkpointFile(path).checkpoint
         let signer = try signer(command.value("key"))
         let store = try openTree(command, context)
-        let origin = origin(command, context, store: store)
+        let origin = try origin(command, context, store: store)
         guard old.origin == origin else {
-            throw CommandFailure(message: "'\(path)' is a checkpoint of log '\(old.origin)', not of '\(origin)'",
-                                 help: "pass --origin '\(old.origin)' if that is this database's log")
+            throw CommandFailure(message: "'\(path)' is a checkpoint of log '\(old.origin)', and this database's log is '\(origin)'",
+                                 help: originHelp(old.origin, store: store), exitCode: ExitCode.usage)
         }
-        enum Outcome { case proof(String), truncated(Int64), rewritten(Int64) }
-        let outcome = try call {
-            try store.withAuditTree { reader -> Outcome in
-                guard old.size <= reader.size else { return .truncated(reader.size) }
-                guard try reader.root(size: old.size) == old.rootHash else { return .rewritten(reader.size) }
-                let proof = try reader.consistencyProof(oldSize: old.size, newSize: reader.size)
-                return .proof(ConsistencyProofFile(oldSize: old.size, proof: proof,
-                                                   checkpoint: try checkpointText(reader, origin: origin, signer: signer)).formatted)
-            }
+        // Whether the log extends the old checkpoint is decided by the entries, never by the stored tree.
+        let (taken, log) = try verifiedTree(store, rootsAt: [old.size]) { reader, log in
+            (root: try reader.root(size: log.size),
+             proof: old.size <= log.size ? try reader.consistencyProof(oldSize: old.size, newSize: log.size) : nil)
         }
-        switch outcome {
-        case .proof(let text):
-            context.console.out(text)
-            return ExitCode.success
-        case .truncated(let size):
+        guard old.size <= log.size else {
             throw CommandFailure(
-                message: "the audit log has \(size) entries, fewer than the \(old.size) of checkpoint '\(path)': entries \(size + 1)–\(old.size) were removed, or the log was rewritten",
+                message: "the audit log has \(log.size) entries, fewer than the \(old.size) of checkpoint '\(path)': entries \(log.size + 1)–\(old.size) were removed, or the log was rewritten",
                 help: "restore the database from a backup taken after that checkpoint and investigate who changed it")
-        case .rewritten:
+        }
+        guard log.rootsAt[old.size] == old.rootHash else {
             throw CommandFailure(
                 message: "the audit log does not extend checkpoint '\(path)': its first \(old.size) entries no longer have the checkpoint's root, so at least one of entries 1–\(old.size) was changed",
                 help: "run 'orgctl audit verify' with each checkpoint you kept to narrow down the first one that differs")
         }
+        let checkpoint = try checkpointText(store, log: log, storedRoot: taken?.root, origin: origin, signer: signer)
+        guard let proof = taken?.proof,
+            MerkleVerifier.verifyConsistency(oldSize: old.size, newSize: log.size, oldRoot: old.rootHash, newRoot: log.root, proof: proof)
+        else { throw unconfirmed("the consistency proof") }
+        context.console.out(ConsistencyProofFile(oldSize: old.size, proof: proof, checkpoint: checkpoint).formatted)
+        return ExitCode.success
     }
 
-    /// The `--checkpoint` checks of `audit verify`; prints one line per checkpoint and returns whether all passed.
-    static func verifyCheckpoints(_ paths: [String], _ command: ParsedCommand, _ context: CommandContext, store: SQLiteStateStore,
-                                  verification: (Set<Int64>) throws -> AuditLogVerification) throws -> Bool
-    {
-        let verifier = try command.value("key").map(verifier)
-        let expectedOrigin = origin(command, context, store: store)
-        var files: [(path: String, file: CheckpointFile)] = []
-        for path in paths { files.append((path, try checkpointFile(path))) }
-        let console = context.console
-        var ok = true
-        for (path, file) in files {
-            if file.checkpoint.origin != expectedOrigin {
-                console.print("checkpoint '\(path)': it is a checkpoint of log '\(file.checkpoint.origin)', not of '\(expectedOrigin)'")
-                ok = false
+    /// What to do about a checkpoint of another log.
+    static func originHelp(_ other: String, store: SQLiteStateStore) -> String {
+        let stored = (try? store.storedAuditOrigin) ?? nil
+        return "pass a checkpoint of this log, or --state with the database whose log is '\(other)'"
+            + (stored == nil ? " (or --origin '\(other)' if that is this log's name: no apply has stored its origin yet)" : "")
+    }
+
+    /// What `audit verify` prints: every "ok" line before any problem, then the help for each kind of problem.
+    struct VerifyReport {
+        var oks: [String] = []
+        var problems: [String] = []
+        var helps: [String] = []
+
+        var failed: Bool { !problems.isEmpty }
+
+        mutating func fail(_ problem: String, help: String) {
+            problems.append(problem)
+            if !helps.contains(help) { helps.append(help) }
+        }
+
+        func print(to console: Console) {
+            for line in oks + problems { console.print(line) }
+            for help in helps { console.printError("help: \(help)") }
+        }
+    }
+
+    static let tamperHelp = "the log no longer matches a checkpoint you kept: restore the database from a backup and investigate who changed it"
+
+    /// The `--checkpoint` files of `audit verify`, read and checked before the log is: unreadable
+    /// files, a bad key and a checkpoint of another log are usage problems, reported alone.
+    struct CheckpointCheck {
+        var files: [(path: String, checkpoint: Checkpoint)] = []
+        /// The checkpoints whose signature does not verify, with why.
+        var unsigned: [String: String] = [:]
+        var verifier: NoteVerifier?
+
+        init(_ paths: [String], _ command: ParsedCommand, _ context: CommandContext, store: SQLiteStateStore) throws {
+            verifier = try command.value("key").map(AuditLogCommands.verifier)
+            let parsed = try paths.map { ($0, try checkpointFile($0)) }
+            let origin = try AuditLogCommands.origin(command, context, store: store)
+            for (path, file) in parsed where file.checkpoint.origin != origin {
+                throw CommandFailure(message: "'\(path)' is a checkpoint of log '\(file.checkpoint.origin)', and this database's log is '\(origin)'",
+                                     help: originHelp(file.checkpoint.origin, store: store), exitCode: ExitCode.usage)
             }
-            if let verifier {
+            for (path, file) in parsed {
+                files.append((path, file.checkpoint))
+                guard let verifier else { continue }
                 do {
                     guard let note = file.note else { throw LogFormatError("the checkpoint is not signed") }
                     try note.verify(with: verifier)
                 } catch let error as LogFormatError {
-                    console.print("checkpoint '\(path)': \(error.message)")
-                    ok = false
+                    unsigned[path] = error.message
                 }
             }
-        }
-        if verifier == nil { console.info("note: checkpoint signatures were not checked (pass --key with the verifier key)") }
-        let result = try verification(Set(files.map(\.file.checkpoint.size)))
-        // Smallest sizes first: the first checkpoint the log no longer matches bounds where it changed.
-        var lastMatching: Int64 = 0
-        var firstDiffering: (size: Int64, path: String)?
-        for (path, file) in files.sorted(by: { $0.file.checkpoint.size < $1.file.checkpoint.size }) {
-            let checkpoint = file.checkpoint
-            if checkpoint.size > result.size {
-                console.print("checkpoint '\(path)': the log has \(result.size) entries, fewer than the checkpoint's \(checkpoint.size): entries \(result.size + 1)–\(checkpoint.size) were removed, or the log was rewritten")
-                firstDiffering = firstDiffering ?? (checkpoint.size, path)
-                ok = false
-            } else if result.rootsAt[checkpoint.size] != checkpoint.rootHash {
-                console.print("checkpoint '\(path)': the log's first \(checkpoint.size) entries do not have the checkpoint's root")
-                firstDiffering = firstDiffering ?? (checkpoint.size, path)
-                ok = false
-            } else {
-                if firstDiffering == nil { lastMatching = checkpoint.size }
-                console.print("ok: checkpoint '\(path)' (size \(checkpoint.size)\(verifier.map { ", signed by \($0.name)" } ?? "")) matches the log")
+            if verifier == nil, !paths.isEmpty {
+                context.console.info("note: checkpoint signatures were not checked (pass --key with the verifier key)")
             }
         }
-        if let firstDiffering {
-            console.print("first differing size: \(firstDiffering.size) (checkpoint '\(firstDiffering.path)'); the log still matches at size \(lastMatching): the change is in entries \(lastMatching + 1)–\(firstDiffering.size)")
+
+        var sizes: Set<Int64> { Set(files.map(\.checkpoint.size)) }
+
+        /// Adds one line per checkpoint, smallest first: the first checkpoint the log no longer
+        /// matches bounds where it changed.
+        func report(_ log: AuditLogVerification, into report: inout VerifyReport) {
+            var lastMatching: Int64 = 0
+            var firstDiffering: (size: Int64, path: String)?
+            for (path, checkpoint) in files.sorted(by: { $0.checkpoint.size < $1.checkpoint.size }) {
+                if let problem = unsigned[path] {
+                    report.fail("checkpoint '\(path)': \(problem)",
+                                help: "pass the verifier key of the key that signed the checkpoints (--key); a checkpoint without its valid signature proves nothing")
+                }
+                if checkpoint.size > log.size {
+                    report.fail("checkpoint '\(path)': the log has \(log.size) entries, fewer than the checkpoint's \(checkpoint.size): entries \(log.size + 1)–\(checkpoint.size) were removed, or the log was rewritten", help: tamperHelp)
+                    firstDiffering = firstDiffering ?? (checkpoint.size, path)
+                } else if log.rootsAt[checkpoint.size] != checkpoint.rootHash {
+                    report.fail("checkpoint '\(path)': the log's first \(checkpoint.size) entries do not have the checkpoint's root", help: tamperHelp)
+                    firstDiffering = firstDiffering ?? (checkpoint.size, path)
+                } else {
+                    if firstDiffering == nil { lastMatching = checkpoint.size }
+                    if unsigned[path] == nil {
+                        report.oks.append("ok: checkpoint '\(path)' (size \(checkpoint.size)\(verifier.map { ", signed by \($0.name)" } ?? "")) matches the log")
+                    }
+                }
+            }
+            if let firstDiffering {
+                report.problems.append("first differing size: \(firstDiffering.size) (checkpoint '\(firstDiffering.path)'); the log still matches at size \(lastMatching): the change is in entries \(lastMatching + 1)–\(firstDiffering.size)")
+            }
         }
-        return ok
     }
 }
