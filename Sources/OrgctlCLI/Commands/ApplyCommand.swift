@@ -93,11 +93,8 @@ enum ApplyCommand {
         // Whatever happens below, the chain check (if still running) ends before this returns.
         defer { planned.reading.stop() }
         let plan = planned.plan
-        guard !plan.isEmpty else {
-            console.print("No changes. The state database matches the configuration.")
-            return ExitCode.success
-        }
         console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
+        guard !plan.isEmpty else { return ExitCode.success }
         try KeyOutput.checkCanIssue(plan, command, console)
         if !command.flag("auto-approve") {
             guard console.stdinIsTerminal else {

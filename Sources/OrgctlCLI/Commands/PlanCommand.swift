@@ -74,10 +74,30 @@ enum Planning {
         }
     }
 
+    /// What a command does when the state database does not exist.
+    enum MissingState {
+        /// Plan against an empty state and say so (plan, apply: apply creates the database).
+        case emptyState
+        /// Refuse (drift: with no database there is nothing orgctl applied to compare with, and
+        /// a typo in --state must not read as "everything is pending").
+        case error
+    }
+
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
-                     withApplied: Bool = false, checkingChain: Bool = false) throws -> Result {
+                     withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState) throws -> Result {
         let key = try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
+        if store == nil {
+            let path = StateAccess.path(command, context)
+            switch missingState {
+            case .error:
+                throw CommandFailure(message: "the state database '\(path)' does not exist; drift compares it with what orgctl applied, so there is nothing to check",
+                                     help: "pass the database 'orgctl apply' writes with --state (or ORGCTL_STATE); check the path and that its volume is mounted")
+            case .emptyState:
+                context.console.printError(
+                    "note: the state database '\(path)' does not exist yet; planning against an empty state (apply creates it)")
+            }
+        }
         // Read the state on another thread while the configuration loads: the two are independent.
         // Apply also has the chain checked there, in the same snapshot, while the plan is made.
         let reading = BackgroundRead(store, withApplied: withApplied, checkingChain: checkingChain)
@@ -113,7 +133,15 @@ enum Planning {
         context.lifetime.keep(stored)
         let targets = command.values("target").map(AddressPattern.init)
         let excludes = command.values("exclude").map(AddressPattern.init)
-        let plan = Reconciler.plan(desired: desired, stored: stored).filtered(targets: targets, excludes: excludes)
+        let plan = Reconciler.plan(desired: desired, stored: stored)
+            .filtered(targets: targets, excludes: excludes) { Reconciler.selectsAny($0, desired: desired, stored: stored) }
+        if let targeting = plan.targeting {
+            let style = console.style(forStdout: false)
+            for (option, pattern) in targeting.unmatchedTargets.map({ ("--target", $0) }) + targeting.unmatchedExcludes.map({ ("--exclude", $0) }) {
+                console.printError("\(style.yellow("warning")): \(option) '\(pattern)' matches no address in the configuration or the state database")
+                console.printError("\(style.green("help")): check the pattern against 'orgctl addresses \(directory)' (* within a segment, ** across)")
+            }
+        }
         // What `previously:` found against the state: warnings are shown, errors stop here.
         let errors = plan.diagnostics.filter { $0.severity == .error }
         let shown = console.quiet ? errors : plan.diagnostics

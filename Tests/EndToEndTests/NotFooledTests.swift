@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+/// Scheduled drift jobs and CI read orgctl's exit status and its first lines: a missing database,
+/// a targeted plan or a bad option value must never read as something else.
+@Suite("Drift jobs, targeting and options are not fooled")
+struct NotFooledTests {
+    func appliedExamples() throws -> (Workspace, config: String, state: String) {
+        let workspace = try Workspace(name: "notfooled")
+        let config = try workspace.copyExamples()
+        let state = workspace.path("state.db")
+        let applied = try workspace.apply(config, state: state)
+        try #require(applied.status == 0, "applying the examples failed: \(applied)")
+        return (workspace, config, state)
+    }
+
+    @Test("drift against a missing database is an error (exit 1) in every format, and creates nothing",
+          arguments: ["text", "json", "markdown"])
+    func driftMissingDatabase(_ format: String) throws {
+        let workspace = try Workspace(name: "notfooled")
+        let config = try workspace.copyExamples()
+        let typo = workspace.path("sttae.db")
+        let metrics = workspace.path("drift.prom")
+        let run = try workspace.run(["drift", config, "--state", typo, "--format", format, "--metrics", metrics, "--no-color"])
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stderr.contains("error: the state database '\(typo)' does not exist"), "\(run)")
+        #expect(run.stderr.contains("help: pass the database 'orgctl apply' writes with --state"), "\(run)")
+        #expect(!run.stdout.contains("not yet applied"), "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: typo))
+        #expect(!FileManager.default.fileExists(atPath: metrics))
+        // The same through ORGCTL_STATE (an unmounted volume).
+        let viaEnvironment = try workspace.run(["drift", config], environment: ["ORGCTL_STATE": workspace.path("mnt/state.db")])
+        #expect(viaEnvironment.status == 1 && viaEnvironment.stderr.contains("does not exist"), "\(viaEnvironment)")
+    }
+
+    @Test("plan against a missing database says it plans against an empty state, and creates nothing")
+    func planMissingDatabase() throws {
+        let workspace = try Workspace(name: "notfooled")
+        let config = try workspace.copyExamples()
+        let state = workspace.path("new.db")
+        for extra in [[], ["--quiet"], ["--format", "json"]] {
+            let run = try workspace.plan(config, state: state, extra)
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stderr.contains("note: the state database '\(state)' does not exist yet; planning against an empty state (apply creates it)"),
+                    "\(run)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: state))
+        // Once it exists, no note.
+        #expect(try workspace.apply(config, state: state).status == 0)
+        #expect(!(try workspace.plan(config, state: state)).stderr.contains("does not exist"))
+    }
+
+    @Test("read-only commands refuse a missing database and never create one",
+          arguments: [["export", "OUT"], ["audit", "verify"], ["audit", "log"], ["audit", "checkpoint"], ["audit", "prove", "1"]])
+    func readOnlyCommandsMissingDatabase(_ arguments: [String]) throws {
+        let workspace = try Workspace(name: "notfooled")
+        let state = workspace.path("missing.db")
+        let run = try workspace.run(arguments.map { $0 == "OUT" ? workspace.path("out") : $0 } + ["--state", state])
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stderr.contains("does not exist"), "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: state))
+    }
+
+    @Test("a pattern that selects nothing, or that hides changes, never prints a bare 'No changes'")
+    func targetingIsAlwaysShown() throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.edit("config/tenants/acme.yaml", replacing: "name: Acme Corporation", with: "name: Acme Corp.")
+
+        // A typo in the target: text says what is left out and warns on standard error.
+        let typo = try workspace.plan(config, state: state, ["--target", "tenant/acme-corp/**", "--detailed-exitcode"])
+        #expect(typo.status == 0, "\(typo)")
+        #expect(!typo.stdout.contains("The state database matches the configuration"), "\(typo)")
+        #expect(typo.stdout.contains("No changes in the addresses selected by --target 'tenant/acme-corp/**'."), "\(typo)")
+        #expect(typo.stdout.contains("Targeting is in effect (--target 'tenant/acme-corp/**'): 1 other change is left out of this plan."),
+                "\(typo)")
+        #expect(typo.stdout.contains("--target 'tenant/acme-corp/**' matches no address."), "\(typo)")
+        #expect(typo.stderr.contains("warning: --target 'tenant/acme-corp/**' matches no address in the configuration or the state database"),
+                "\(typo)")
+
+        // A pattern that matches, but hides the change: no warning about the pattern, the count still shown.
+        let hidden = try workspace.plan(config, state: state, ["--exclude", "tenant/acme"])
+        #expect(hidden.stdout.contains("1 other change is left out"), "\(hidden)")
+        #expect(!hidden.stderr.contains("matches no address"), "\(hidden)")
+
+        // JSON: a targeting object.
+        let json = try workspace.plan(config, state: state, ["--target", "tenant/acme-corp/**", "--format", "json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let targeting = try #require(document["targeting"] as? [String: Any], "\(json)")
+        #expect(targeting["omittedChanges"] as? Int == 1)
+        #expect(targeting["targets"] as? [String] == ["tenant/acme-corp/**"])
+        #expect(targeting["unmatchedTargets"] as? [String] == ["tenant/acme-corp/**"])
+        #expect(targeting["excludes"] as? [String] == [])
+        // Not targeted: no targeting object at all.
+        let full = try workspace.plan(config, state: state, ["--format", "json"])
+        let fullDocument = try #require(try JSONSerialization.jsonObject(with: Data(full.stdout.utf8)) as? [String: Any])
+        #expect(fullDocument["targeting"] == nil)
+
+        // Markdown: the warning is in the comment itself, the pattern escaped.
+        let markdown = try workspace.plan(config, state: state, ["--target", "tenant/acme-corp/**", "--format", "markdown"])
+        #expect(markdown.stdout.contains("> **Warning:** Targeting is in effect (--target 'tenant/acme-corp/\\*\\*')"), "\(markdown)")
+        #expect(!markdown.stdout.contains("matches the configuration"), "\(markdown)")
+
+        // apply and drift say the same.
+        let apply = try workspace.apply(config, state: state, ["--target", "tenant/acme-corp/**"])
+        #expect(apply.status == 0 && apply.stdout.contains("1 other change is left out"), "\(apply)")
+        #expect(!apply.stdout.contains("The state database matches the configuration"), "\(apply)")
+        let drift = try workspace.run(["drift", config, "--state", state, "--target", "tenant/globex", "--no-color"])
+        #expect(drift.status == 0 && drift.stdout.contains("Targeting is in effect (--target 'tenant/globex'): 1 other change"), "\(drift)")
+        let driftJSON = try workspace.run(["drift", config, "--state", state, "--target", "tenant/globex", "--format", "json"])
+        #expect(driftJSON.stdout.contains("\"omittedChanges\" : 1"), "\(driftJSON)")
+        let driftMarkdown = try workspace.run(["drift", config, "--state", state, "--target", "tenant/globex", "--format", "markdown"])
+        #expect(driftMarkdown.stdout.contains("> **Warning:** Targeting is in effect"), "\(driftMarkdown)")
+    }
+
+    @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown")
+    func driftWording() throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, "INSERT INTO members (tenant_id, email, role) SELECT id, 'mallory@acme.com', 'owner' FROM tenants WHERE slug = 'acme';")
+        let text = try workspace.run(["drift", config, "--state", state, "--no-color"])
+        #expect(text.status == 3, "\(text)")
+        #expect(text.stdout.contains("tenant/acme/member/mallory@acme.com (created outside orgctl)"), "\(text)")
+        #expect(text.stdout.contains("Drift: 0 changed, 1 created, 0 deleted outside orgctl"), "\(text)")
+        #expect(!text.stdout.contains("added outside"), "\(text)")
+        #expect(!text.stdout.contains("were not recorded"), "\(text)")
+        let plan = try workspace.plan(config, state: state)
+        #expect(plan.stdout.contains("(created outside orgctl)"), "\(plan)")
+        let json = try workspace.run(["drift", config, "--state", state, "--format", "json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let item = try #require((document["drift"] as? [[String: Any]])?.first)
+        #expect(item["drift"] as? String == "added")
+        #expect(item["appliedKnown"] as? Bool == false)
+    }
+
+    @Test("a drift with only pending changes does not tell the user to put back changes made outside orgctl")
+    func pendingOnlyAdvice() throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.edit("config/tenants/acme.yaml", replacing: "name: Acme Corporation", with: "name: Acme Corp.")
+        let run = try workspace.run(["drift", config, "--state", state, "--no-color"])
+        #expect(run.status == 2, "\(run)")
+        #expect(run.stdout.contains("Run 'orgctl apply \(config)' to apply the configuration changes."), "\(run)")
+        #expect(!run.stdout.contains("put back"), "\(run)")
+    }
+}
