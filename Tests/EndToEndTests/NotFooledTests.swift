@@ -112,6 +112,23 @@ struct NotFooledTests {
         #expect(driftMarkdown.stdout.contains("> **Warning:** Targeting is in effect"), "\(driftMarkdown)")
     }
 
+    @Test("a bad option value is a usage error before anything else: no plan, no key error, no database", arguments: [
+        ["--max-deletes", "abc"], ["--max-deletes", "-1"], ["--lock-timeout", "1d"], ["--target", "tenant/acme/"],
+        ["--checkpoint-key", "missing.key"],
+    ])
+    func optionValuesFirst(_ option: [String]) throws {
+        let workspace = try Workspace(name: "notfooled")
+        let config = try workspace.copyExamples()
+        let state = workspace.path("state.db")
+        // No state key: planning would fail on the secrets (exit 1) if the value were checked after the work.
+        let run = try workspace.run(["apply", config, "--state", state, "--auto-approve"] + option, unset: ["ORGCTL_STATE_KEY"])
+        #expect(run.status == 64, "\(run)")
+        #expect(run.stdout.isEmpty, "\(run)")
+        #expect(run.stderr.hasPrefix("error: invalid value '\(option[1])' for '\(option[0])") || run.stderr.hasPrefix("error: option '--checkpoint-key' requires"),
+                "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: state))
+    }
+
     @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown")
     func driftWording() throws {
         let (workspace, config, state) = try appliedExamples()

@@ -31,7 +31,7 @@ enum ApplyCommand {
             .flag("auto-approve", help: "Apply without asking for confirmation."),
             .flag("adopt", help: "Adopt a platform database that orgctl did not create: add orgctl's own tables to it and record its rows as applied."),
             .option("max-deletes", valueName: "n", help: "Refuse plans that delete more resources than this.",
-                    default: "10% of stored resources or 25, whichever is larger"),
+                    default: "10% of stored resources or 25, whichever is larger", type: .integer(min: 0)),
             .option("actor", valueName: "name", help: "Who applies, for the audit log.",
                     default: "ORGCTL_ACTOR, GITHUB_ACTOR, GITLAB_USER_LOGIN or USER"),
             .option("source", valueName: "text", help: "Where the change comes from, for the audit log.",
@@ -41,15 +41,13 @@ enum ApplyCommand {
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
-        ] + PlanCommand.targetOptions + StateAccess.options)
+        ] + PlanCommand.targetOptions + StateAccess.options,
+        constraints: [.requires("checkpoint-key", "checkpoint-out")])
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         // Read the signing key first: a bad key must stop the apply before anything is written.
+        // (--checkpoint-key without --checkpoint-out is a usage error, found by the parser.)
         let checkpointOut = command.value("checkpoint-out")
-        if command.value("checkpoint-key") != nil, checkpointOut == nil {
-            throw CommandFailure(message: "--checkpoint-key signs the checkpoint of --checkpoint-out, and no --checkpoint-out was given",
-                                 help: "add --checkpoint-out FILE", exitCode: ExitCode.usage)
-        }
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
         let status = try applyAndReport(command, context)
         if let checkpointOut, status == ExitCode.success {
@@ -173,14 +171,7 @@ enum ApplyCommand {
     static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String) throws
         -> ApplyContext
     {
-        var maxDeletes = Reconciler.defaultMaxDeletes(storedCount: plan.storedCount)
-        if let text = command.value("max-deletes") {
-            guard let value = Int(text), value >= 0 else {
-                throw CommandFailure(message: "--max-deletes must be a whole number, not '\(text)'", help: "for example --max-deletes 100",
-                                     exitCode: ExitCode.usage)
-            }
-            maxDeletes = value
-        }
+        let maxDeletes = command.integer("max-deletes") ?? Reconciler.defaultMaxDeletes(storedCount: plan.storedCount)
         return ApplyContext(actor: Provenance.actor(command, context.environment), source: source,
                             time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes)
     }

@@ -6,8 +6,9 @@ import StateStore
 /// `orgctl plan DIR`: validate, read the state, print what apply would change.
 enum PlanCommand {
     static let targetOptions: [OptionSpec] = [
-        .option("target", valueName: "pattern", help: "Limit the plan to matching addresses (glob: * within a segment, ** across), e.g. 'tenant/acme/**'.", repeatable: true),
-        .option("exclude", valueName: "pattern", help: "Leave matching addresses out of the plan.", repeatable: true),
+        .option("target", valueName: "pattern", help: "Limit the plan to matching addresses (glob: * within a segment, ** across), e.g. 'tenant/acme/**'.", repeatable: true,
+                type: .addressPattern),
+        .option("exclude", valueName: "pattern", help: "Leave matching addresses out of the plan.", repeatable: true, type: .addressPattern),
     ]
 
     static let spec = CommandSpec(
@@ -87,16 +88,9 @@ enum Planning {
                      withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState) throws -> Result {
         let key = try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
-        if store == nil {
-            let path = StateAccess.path(command, context)
-            switch missingState {
-            case .error:
-                throw CommandFailure(message: "the state database '\(path)' does not exist; drift compares it with what orgctl applied, so there is nothing to check",
-                                     help: "pass the database 'orgctl apply' writes with --state (or ORGCTL_STATE); check the path and that its volume is mounted")
-            case .emptyState:
-                context.console.printError(
-                    "note: the state database '\(path)' does not exist yet; planning against an empty state (apply creates it)")
-            }
+        if store == nil, missingState == .error {
+            throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist; drift compares it with what orgctl applied, so there is nothing to check",
+                                 help: "pass the database 'orgctl apply' writes with --state (or ORGCTL_STATE); check the path and that its volume is mounted")
         }
         // Read the state on another thread while the configuration loads: the two are independent.
         // Apply also has the chain checked there, in the same snapshot, while the plan is made.
@@ -149,6 +143,10 @@ enum Planning {
         if !errors.isEmpty {
             throw CommandFailure(message: "the configuration's renames do not fit the state database: \(errors.count) error\(errors.count == 1 ? "" : "s"); nothing was planned",
                                  help: "fix 'previously' as shown above, then plan again")
+        }
+        if store == nil {
+            // Also with --quiet: a plan against nothing (a typo in --state) must not pass for a real one.
+            console.printError("note: the state database '\(StateAccess.path(command, context))' does not exist yet; planning against an empty state (apply creates it)")
         }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
