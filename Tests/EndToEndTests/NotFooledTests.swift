@@ -129,6 +129,83 @@ struct NotFooledTests {
         #expect(!FileManager.default.fileExists(atPath: state))
     }
 
+    @Test("plan --out gives an apply hint that carries --state (shell-quoted); a plan applied to the wrong database creates nothing")
+    func applyHintAndStrayDatabase() throws {
+        let (workspace, config, _) = try appliedExamples()
+        let state = workspace.path("my state.db")
+        #expect(try workspace.apply(config, state: state).status == 0)
+        try workspace.edit("config/tenants/acme.yaml", replacing: "name: Acme Corporation", with: "name: Acme Corp.")
+        let planFile = workspace.path("h.plan")
+        let plan = try workspace.plan(config, state: state, ["--out", planFile])
+        #expect(plan.status == 0, "\(plan)")
+        let hint = "Apply it with: orgctl apply \(planFile) --state '\(state)'"
+        #expect(plan.stderr.contains(hint), "\(plan)")
+
+        // Applied without --state (the old hint): refused before ./orgctl.db is created.
+        let wrong = try workspace.run(["apply", planFile, "--secrets-out", try workspace.newKeysFile()])
+        #expect(wrong.status == 1, "\(wrong)")
+        #expect(wrong.stderr.contains("'orgctl.db' does not exist; nothing was applied"), "\(wrong)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("orgctl.db")))
+        // To another existing database: refused, and that database is not touched.
+        let other = workspace.path("state.db")
+        let before = try workspace.dump(other)
+        let otherRun = try workspace.run(["apply", planFile, "--state", other])
+        #expect(otherRun.status == 1 && otherRun.stderr.contains("but '\(other)' is database"), "\(otherRun)")
+        #expect(try workspace.dump(other) == before)
+
+        // The hint itself, run by a shell, applies the plan.
+        let words = try #require(plan.stderr.lines.first { $0.contains("Apply it with: ") }?.components(separatedBy: "Apply it with: orgctl ").last)
+        let followed = try workspace.run(["-c", "\"$ORGCTL\" \(words)"], executable: "/bin/sh", environment: ["ORGCTL": try Paths.orgctl()])
+        #expect(followed.status == 0 && followed.stdout.contains("Apply complete: 0 added, 1 changed"), "\(followed)")
+    }
+
+    @Test("apply refuses an unusable --secrets-out, --checkpoint-out or plan --out before any work, and creates no database",
+          arguments: [["apply", "--secrets-out", "/nonexistent/folder/k.txt"], ["apply", "--checkpoint-out", "/nonexistent/folder/c.txt"],
+                      ["plan", "--out", "/nonexistent/folder/h.plan"], ["drift", "--metrics", "/nonexistent/folder/m.prom"]])
+    func unusableOutputFolders(_ line: [String]) throws {
+        let workspace = try Workspace(name: "notfooled")
+        let config = try workspace.copyExamples()
+        let state = workspace.path("new.db")
+        let run = try workspace.run([line[0], config, "--state", state, "--auto-approve"].filter { line[0] == "apply" || $0 != "--auto-approve" }
+                                    + line.dropFirst())
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stdout.isEmpty, "\(run)")
+        #expect(run.stderr.contains("error: the folder of --"), "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: state))
+    }
+
+    @Test("plan --out refuses an existing file before planning")
+    func planOutExists() throws {
+        let workspace = try Workspace(name: "notfooled")
+        let config = try workspace.copyExamples()
+        let planFile = workspace.path("h.plan")
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: planFile))
+        let run = try workspace.plan(config, state: workspace.path("new.db"), ["--out", planFile])
+        #expect(run.status == 1 && run.stdout.isEmpty, "\(run)")
+        #expect(run.stderr.contains("--out '\(planFile)' already exists"), "\(run)")
+        #expect(try String(contentsOfFile: planFile, encoding: .utf8) == "keep me")
+    }
+
+    @Test("a delete limit refusal leaves a platform database un-adopted: nothing is written before the refusal")
+    func refusalBeforeAdoption() throws {
+        let (workspace, config, source) = try appliedExamples()
+        let platform = workspace.path("platform.db")
+        let schema = try workspace.sqlite(source, "SELECT sql || ';' FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'orgctl%';")
+        var script = schema + "\nATTACH '\(source)' AS src;\n"
+        for table in ["plans", "permissions", "events", "tenants", "roles", "role_permissions", "quotas", "security_policies", "members",
+                      "teams", "team_members", "sso_settings", "sso_providers", "webhooks", "api_keys"] {
+            script += "INSERT INTO main.\(table) SELECT * FROM src.\(table);\n"
+        }
+        try workspace.sqlite(platform, script + "DETACH src;\n")
+        let before = try workspace.dump(platform)
+        try workspace.edit("config/tenants/acme.yaml", replacing: "  grace@acme.com: billing-admin\n", with: "")
+        try workspace.edit("config/tenants/acme.yaml", replacing: "      grace@acme.com: lead\n", with: "")
+        let run = try workspace.apply(config, state: platform, ["--adopt", "--max-deletes", "0"])
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stderr.contains("more than the limit of 0; nothing was applied"), "\(run)")
+        #expect(try workspace.dump(platform) == before, "the refused apply changed the database")
+    }
+
     @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown")
     func driftWording() throws {
         let (workspace, config, state) = try appliedExamples()

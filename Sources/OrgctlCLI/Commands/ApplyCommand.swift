@@ -49,6 +49,9 @@ enum ApplyCommand {
         // (--checkpoint-key without --checkpoint-out is a usage error, found by the parser.)
         let checkpointOut = command.value("checkpoint-out")
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
+        // Files written later must have a folder to go to: found out now, not after the plan or the apply.
+        try FileOutput.checkFolder(of: command.value("secrets-out"), option: "secrets-out")
+        try FileOutput.checkFolder(of: checkpointOut, option: "checkpoint-out")
         let status = try applyAndReport(command, context)
         if let checkpointOut, status == ExitCode.success {
             try writeCheckpoint(to: checkpointOut, signer: signer, command, context)
@@ -93,27 +96,42 @@ enum ApplyCommand {
         let plan = planned.plan
         console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
         guard !plan.isEmpty else { return ExitCode.success }
-        try KeyOutput.checkCanIssue(plan, command, console)
-        if !command.flag("auto-approve") {
-            guard console.stdinIsTerminal else {
-                throw CommandFailure(message: "apply needs confirmation and standard input is not a terminal; nothing was applied",
-                                     help: "review the plan and pass --auto-approve (as CI jobs do), or apply a saved plan file")
+        return try nothingApplied {
+            try KeyOutput.checkCanIssue(plan, command, console)
+            if !command.flag("auto-approve") {
+                guard console.stdinIsTerminal else {
+                    throw CommandFailure(message: "apply needs confirmation and standard input is not a terminal; nothing was applied",
+                                         help: "review the plan and pass --auto-approve (as CI jobs do), or apply a saved plan file")
+                }
+                console.out("\nDo you want to apply these changes? Only 'yes' is accepted: ")
+                guard console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                    console.print("Apply cancelled; nothing was applied.")
+                    return ExitCode.failure
+                }
             }
-            console.out("\nDo you want to apply these changes? Only 'yes' is accepted: ")
-            guard console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                console.print("Apply cancelled; nothing was written.")
-                return ExitCode.failure
-            }
-        }
-        let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
+            let applyContext = makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
-        let writable = writing ? planned.store : nil
-        guard let store = try writable ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
-        else {
-            throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
+            let writable = writing ? planned.store : nil
+            let planState = writable == nil ? nil : planned.storedWithChainCheck()
+            // A missing database is created (an older one migrated, a platform one adopted) only by `open`,
+            // which runs after every refusal that does not need the database.
+            return try execute(plan, planState: planState, applyContext, console, secretsOut: command.value("secrets-out")) {
+                if let writable { return writable }
+                return try StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
+            }
         }
-        let planState = writable == nil ? nil : planned.storedWithChainCheck()
-        return try execute(plan, store: store, planState: planState, applyContext, console, secretsOut: command.value("secrets-out"))
+    }
+
+    /// Runs `body`, the part of apply after the plan was made: any refusal in it says that nothing was applied.
+    static func nothingApplied<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch var failure as CommandFailure {
+            if !failure.message.hasSuffix("nothing was applied") {
+                failure.message += "; nothing was applied"
+            }
+            throw failure
+        }
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -138,6 +156,13 @@ enum ApplyCommand {
             console.print("No changes. The saved plan is empty.")
             return ExitCode.success
         }
+        return try nothingApplied { try applySaved(plan, file: file, command, context) }
+    }
+
+    /// `applySaved` once the plan file is read: checks, then the database (opened read-write only
+    /// once it is known to be the one the plan was made for).
+    private static func applySaved(_ plan: Plan, file: PlanFile, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        let console = context.console
         try KeyOutput.checkCanIssue(plan, command, console)
         let key = try StateAccess.key(command, context)
         // Resolve every secret again; a value that no longer matches the reviewed fingerprint is refused.
@@ -157,18 +182,27 @@ enum ApplyCommand {
             }
             secrets[secretKey] = value
         }
-        guard let store = try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt")) else {
-            throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
+        try checkSameDatabase(file, command, context)
+        let applyContext = makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
+        return try execute(plan, planState: nil, applyContext, console, secretsOut: command.value("secrets-out")) {
+            try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt"))
         }
-        if !file.databaseID.isEmpty, store.databaseID != file.databaseID {
-            throw CommandFailure(message: "the saved plan was made for database \(file.databaseID), but '\(StateAccess.path(command, context))' is database \(store.databaseID.isEmpty ? "(new)" : store.databaseID)",
-                                 help: "apply the plan with the --state it was made against, or plan again")
-        }
-        let applyContext = try makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
-        return try execute(plan, store: store, planState: nil, applyContext, console, secretsOut: command.value("secrets-out"))
     }
 
-    static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String) throws
+    /// Refuses a saved plan for another database before the database is opened read-write: following a
+    /// wrong --state must neither create a stray database nor migrate or adopt someone else's.
+    static func checkSameDatabase(_ file: PlanFile, _ command: ParsedCommand, _ context: CommandContext) throws {
+        let path = StateAccess.path(command, context)
+        let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true)
+        let actual = store?.databaseID ?? ""
+        guard actual != file.databaseID else { return }
+        let made = file.databaseID.isEmpty ? "against a state database that did not exist yet" : "for database \(file.databaseID)"
+        let found = store == nil ? "'\(path)' does not exist" : "'\(path)' is \(actual.isEmpty ? "a database orgctl has not written yet" : "database \(actual)")"
+        throw CommandFailure(message: "the saved plan was made \(made), but \(found)",
+                             help: "apply the plan with the --state it was made against, or plan again")
+    }
+
+    static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String)
         -> ApplyContext
     {
         let maxDeletes = command.integer("max-deletes") ?? Reconciler.defaultMaxDeletes(storedCount: plan.storedCount)
@@ -176,10 +210,17 @@ enum ApplyCommand {
                             time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes)
     }
 
-    static func execute(_ plan: Plan, store: SQLiteStateStore, planState: StoredState?, _ applyContext: ApplyContext, _ console: Console,
-                        secretsOut: String? = nil) throws -> Int32 {
+    /// Applies `plan` to the store `open` returns. Everything that can refuse without the database is
+    /// done before `open` is called: the delete limit, making the keys and writing --secrets-out.
+    static func execute(_ plan: Plan, planState: StoredState?, _ applyContext: ApplyContext, _ console: Console,
+                        secretsOut: String? = nil, open: () throws -> SQLiteStateStore?) throws -> Int32 {
         var applyContext = applyContext
-        // Key material is made, and saved to --secrets-out, before anything is written to the database.
+        do {
+            try Reconciler.checkDeleteLimit(plan, maxDeletes: applyContext.maxDeletes)
+        } catch {
+            throw failure(error)
+        }
+        // Key material is made, and saved to --secrets-out, before the database is opened.
         var output: KeyOutput?
         if plan.keyCount > 0 {
             do {
@@ -193,6 +234,9 @@ enum ApplyCommand {
         }
         let result: ApplyResult
         do {
+            guard let store = try open() else {
+                throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
+            }
             result = try Reconciler.apply(plan, to: store, planState: planState, context: applyContext)
         } catch {
             // Nothing was stored: the keys in the file were never valid.

@@ -25,6 +25,7 @@ enum DriftCommand {
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
+        try FileOutput.checkFolder(of: command.value("metrics"), option: "metrics")
         let planned = try Planning.make(command, context, directory: directory, access: .readOnly, withApplied: true,
                                            missingState: .error)
         let report = Reconciler.drift(plan: planned.plan, stored: planned.stored, applied: planned.applied,

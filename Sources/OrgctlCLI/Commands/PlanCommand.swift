@@ -31,6 +31,8 @@ enum PlanCommand {
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
+        // Before the work: a plan that cannot be saved is found out now, not after it was made.
+        try FileOutput.checkFolder(of: command.value("out"), option: "out", mustNotExist: true)
         let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
         let plan = planned.plan
         let console = context.console
@@ -42,12 +44,27 @@ enum PlanCommand {
         if let out = command.value("out") {
             let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
             try FileOutput.writeNew(out, data: try file.encoded(), what: "saved plan")
-            console.info("Saved the plan to \(out). Apply it with: orgctl apply \(out)")
+            console.info("Saved the plan to \(out). Apply it with: \(applyHint(out, command, context))")
+            if plan.keyCount > 0 {
+                console.info("The plan issues \(plan.keyCount) API key\(plan.keyCount == 1 ? "" : "s"): add --secrets-out FILE (a new file) unless you apply it on a terminal.")
+            }
         }
         if command.flag("detailed-exitcode") {
             return plan.isEmpty ? ExitCode.success : ExitCode.changesPresent
         }
         return ExitCode.success
+    }
+}
+
+extension PlanCommand {
+    /// `orgctl apply PLANFILE` with the options that make it apply to the same database with the same
+    /// key (shell-quoted): without them, the hint would point apply at ./orgctl.db.
+    static func applyHint(_ out: String, _ command: ParsedCommand, _ context: CommandContext) -> String {
+        var words = ["orgctl", "apply", out]
+        let state = StateAccess.path(command, context)
+        if state != "orgctl.db" || command.value("state") != nil { words += ["--state", state] }
+        if let keyFile = command.value("state-key-file") { words += ["--state-key-file", keyFile] }
+        return ShellQuoting.line(words)
     }
 }
 
@@ -228,6 +245,27 @@ final class BackgroundRead: @unchecked Sendable {
 
 /// Files orgctl creates: mode 0600, never overwriting an existing file.
 enum FileOutput {
+    /// Refuses, before any work, a file option whose folder does not exist or is not writable (and,
+    /// with `mustNotExist`, one that names an existing file).
+    static func checkFolder(of path: String?, option: String, mustNotExist: Bool = false) throws {
+        guard let path else { return }
+        var status = stat()
+        if mustNotExist, lstat(path, &status) == 0 {
+            throw CommandFailure(message: "--\(option) '\(path)' already exists; orgctl never overwrites it, and did nothing",
+                                 help: "choose a new file name or remove the old file")
+        }
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CommandFailure(message: "the folder of --\(option) '\(path)' does not exist; nothing was done",
+                                 help: "create the folder '\(folder)' first, or choose another path")
+        }
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw CommandFailure(message: "the folder of --\(option) '\(path)' is not writable; nothing was done",
+                                 help: "check the permissions of '\(folder)', or choose another path")
+        }
+    }
+
     static func writeNew(_ path: String, data: Data, what: String) throws {
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else {

@@ -7,7 +7,7 @@ enum ShellQuoting {
             scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
                 || "@%+=:,./_-".unicodeScalars.contains(scalar))
         }
-        if plain && !word.hasPrefix("-") && !word.hasPrefix("=") { return word }
+        if plain && !word.hasPrefix("=") { return word }
         return "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 
