@@ -206,6 +206,20 @@ struct NotFooledTests {
         #expect(try workspace.dump(platform) == before, "the refused apply changed the database")
     }
 
+    @Test("validate counts the files that hold errors, not the files read")
+    func errorFilesCounted() throws {
+        let workspace = try Workspace(name: "notfooled")
+        let config = try workspace.copyExamples()
+        try workspace.edit("config/tenants/acme.yaml", replacing: "plan: enterprise ", with: "plan: enterprize ")
+        try workspace.edit("config/tenants/acme.yaml", replacing: "name: Acme Corporation", with: "nmae: Acme Corporation")
+        let one = try workspace.run(["validate", config])
+        #expect(one.status == 1, "\(one)")
+        #expect(one.stdout.hasSuffix("in 1 of 5 files\n") && one.stdout.contains("invalid: 3 errors in 1 of 5 files"), "\(one)")
+        try workspace.edit("config/tenants/globex.yaml", replacing: "plan: ", with: "plna: ")
+        let two = try workspace.run(["validate", config])
+        #expect(two.stdout.contains("in 2 of 5 files\n"), "\(two)")
+    }
+
     @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown")
     func driftWording() throws {
         let (workspace, config, state) = try appliedExamples()
