@@ -220,6 +220,21 @@ struct NotFooledTests {
         #expect(two.stdout.contains("in 2 of 5 files\n"), "\(two)")
     }
 
+    @Test("read-only commands leave no -wal or -shm file beside the database, and do not change it")
+    func readOnlyCommandsLeaveNoWALFiles() throws {
+        let (workspace, config, state) = try appliedExamples()
+        let sidecars = { ["-wal", "-shm"].filter { FileManager.default.fileExists(atPath: state + $0) } }
+        #expect(sidecars() == [], "apply leaves them")
+        let before = try Data(contentsOf: URL(fileURLWithPath: state))
+        for line in [["plan", config], ["drift", config], ["export", workspace.path("exported")], ["audit", "verify"], ["audit", "log"],
+                     ["audit", "checkpoint"], ["audit", "prove", "1"]] {
+            let run = try workspace.run(line + ["--state", state])
+            #expect(run.status == 0, "\(run)")
+            #expect(sidecars() == [], "\(line) left \(sidecars())")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == before)
+    }
+
     @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown")
     func driftWording() throws {
         let (workspace, config, state) = try appliedExamples()
