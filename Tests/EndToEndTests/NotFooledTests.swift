@@ -235,6 +235,22 @@ struct NotFooledTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == before)
     }
 
+    @Test("a database of an older schema with a broken audit chain is refused before it is migrated")
+    func brokenChainRefusedBeforeMigration() throws {
+        let (workspace, config, state) = try appliedExamples()
+        _ = try workspace.sqlite(state, """
+            DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
+            UPDATE orgctl_audit SET hash = zeroblob(32) WHERE seq = 5;
+            PRAGMA user_version = 2; PRAGMA wal_checkpoint(TRUNCATE);
+            """)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: state))
+        try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
+        let run = try workspace.apply(config, state: state)
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stderr.contains("the audit chain is broken") && run.stderr.contains("applied nothing"), "\(run)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == bytes, "the refused apply migrated the database")
+    }
+
     @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown")
     func driftWording() throws {
         let (workspace, config, state) = try appliedExamples()

@@ -90,7 +90,10 @@ enum ApplyCommand {
         let adopting = command.flag("adopt")
         // Likewise an older schema: planned from read-only (read as migrated), migrated only once confirmed.
         let writing = databaseExists && !adopting && !StateAccess.hasOlderSchema(command, context)
-        let planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly, checkingChain: writing)
+        // The chain is checked while planning for any existing database: one opened read-only is refused
+        // below before it is migrated or adopted, not after.
+        let planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly,
+                                        checkingChain: databaseExists)
         // Whatever happens below, the chain check (if still running) ends before this returns.
         defer { planned.reading.stop() }
         let plan = planned.plan
@@ -112,6 +115,7 @@ enum ApplyCommand {
             let applyContext = makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
             let writable = writing ? planned.store : nil
+            if writable == nil, case .broken(let broken) = planned.reading.chainCheck() { throw failure(.auditBroken(broken)) }
             let planState = writable == nil ? nil : planned.storedWithChainCheck()
             // A missing database is created (an older one migrated, a platform one adopted) only by `open`,
             // which runs after every refusal that does not need the database.
