@@ -44,10 +44,18 @@ struct NotFooledTests {
             #expect(run.stderr.contains("note: the state database '\(state)' does not exist yet; planning against an empty state (apply creates it)"),
                     "\(run)")
         }
+        // In the pull-request comment and the JSON document too.
+        let markdown = try workspace.plan(config, state: state, ["--format", "markdown"])
+        #expect(markdown.stdout.contains("> **Note:** the state database does not exist yet: this plan is against an empty state"), "\(markdown)")
+        let json = try workspace.plan(config, state: state, ["--format", "json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(document["stateExists"] as? Bool == false, "\(json)")
         #expect(!FileManager.default.fileExists(atPath: state))
         // Once it exists, no note.
         #expect(try workspace.apply(config, state: state).status == 0)
-        #expect(!(try workspace.plan(config, state: state)).stderr.contains("does not exist"))
+        let existing = try workspace.plan(config, state: state, ["--format", "json"])
+        #expect(!existing.stdout.contains("stateExists") && !existing.stderr.contains("does not exist"), "\(existing)")
+        #expect(!(try workspace.plan(config, state: state, ["--format", "markdown"])).stdout.contains("does not exist"))
     }
 
     @Test("read-only commands refuse a missing database and never create one",

@@ -144,8 +144,9 @@ enum Planning {
         context.lifetime.keep(stored)
         let targets = command.values("target").map(AddressPattern.init)
         let excludes = command.values("exclude").map(AddressPattern.init)
-        let plan = Reconciler.plan(desired: desired, stored: stored)
+        var plan = Reconciler.plan(desired: desired, stored: stored)
             .filtered(targets: targets, excludes: excludes) { Reconciler.selectsAny($0, desired: desired, stored: stored) }
+        plan.stateExists = store != nil
         if let targeting = plan.targeting {
             let style = console.style(forStdout: false)
             for (option, pattern) in targeting.unmatchedTargets.map({ ("--target", $0) }) + targeting.unmatchedExcludes.map({ ("--exclude", $0) }) {

@@ -94,9 +94,12 @@ struct PlanRenderer {
 
     /// For a pull-request comment: the summary first, then one collapsible section per tenant.
     static func markdown(_ plan: Plan) -> String {
-        let targeting = plan.targeting.map { "> **Warning:** \(markdownEscape($0.note))\n\n" } ?? ""
+        var targeting = plan.targeting.map { "> **Warning:** \(markdownEscape($0.note))\n\n" } ?? ""
+        if !plan.stateExists {
+            targeting = "> **Note:** the state database does not exist yet: this plan is against an empty state (apply creates it).\n\n" + targeting
+        }
         guard !plan.isEmpty else {
-            if plan.targeting == nil { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
+            if targeting.isEmpty { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
             return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + targeting
         }
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + targeting
@@ -170,6 +173,7 @@ struct PlanRenderer {
             "changes": changes,
         ]
         if let targeting = plan.targeting { document["targeting"] = jsonObject(targeting) }
+        if !plan.stateExists { document["stateExists"] = false }  // only then: older readers see no new key
         return JSONOutput.string(document)
     }
 
