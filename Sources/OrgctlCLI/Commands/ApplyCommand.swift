@@ -131,7 +131,7 @@ enum ApplyCommand {
         do {
             return try body()
         } catch var failure as CommandFailure {
-            if !failure.message.hasSuffix("nothing was applied") {
+            if !failure.message.hasSuffix("nothing was applied") && !failure.message.hasSuffix("applied nothing") {
                 failure.message += "; nothing was applied"
             }
             throw failure
