@@ -38,7 +38,7 @@ struct NotFooledTests {
         let workspace = try Workspace(name: "notfooled")
         let config = try workspace.copyExamples()
         let state = workspace.path("new.db")
-        for extra in [[], ["--quiet"], ["--format", "json"]] {
+        for extra in [[], ["--format", "json"]] {
             let run = try workspace.plan(config, state: state, extra)
             #expect(run.status == 0, "\(run)")
             #expect(run.stderr.contains("note: the state database '\(state)' does not exist yet; planning against an empty state (apply creates it)"),

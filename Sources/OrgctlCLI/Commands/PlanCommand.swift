@@ -150,8 +150,9 @@ enum Planning {
         if let targeting = plan.targeting {
             let style = console.style(forStdout: false)
             for (option, pattern) in targeting.unmatchedTargets.map({ ("--target", $0) }) + targeting.unmatchedExcludes.map({ ("--exclude", $0) }) {
-                console.printError("\(style.yellow("warning")): \(option) '\(pattern)' matches no address in the configuration or the state database")
-                console.printError("\(style.green("help")): check the pattern against 'orgctl addresses \(directory)' (* within a segment, ** across)")
+                // Like the configuration's warnings, silenced by --quiet: the plan's own targeting note still says it.
+                console.info("\(style.yellow("warning")): \(option) '\(pattern)' matches no address in the configuration or the state database")
+                console.info("\(style.green("help")): check the pattern against 'orgctl addresses \(directory)' (* within a segment, ** across)")
             }
         }
         // What `previously:` found against the state: warnings are shown, errors stop here.
@@ -163,8 +164,8 @@ enum Planning {
                                  help: "fix 'previously' as shown above, then plan again")
         }
         if store == nil {
-            // Also with --quiet: a plan against nothing (a typo in --state) must not pass for a real one.
-            console.printError("note: the state database '\(StateAccess.path(command, context))' does not exist yet; planning against an empty state (apply creates it)")
+            // A hint on standard error (silenced by --quiet); Markdown and JSON carry it in the plan itself.
+            console.info("note: the state database '\(StateAccess.path(command, context))' does not exist yet; planning against an empty state (apply creates it)")
         }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
