@@ -68,7 +68,7 @@ for answer in no YES y; do
     run_apply "decline-$answer" "$answer"
     if [ "$(cat "$work/decline-$answer.status" 2>/dev/null)" != 1 ]; then
         fail "answering '$answer' should exit 1, got '$(cat "$work/decline-$answer.status" 2>/dev/null)'"
-    elif ! grep -q "Apply cancelled; nothing was written." "$work/decline-$answer.pane"; then
+    elif ! grep -q "Apply cancelled; nothing was applied." "$work/decline-$answer.pane"; then
         fail "answering '$answer' did not say the apply was cancelled"
     elif [ -e "$work/orgctl.db" ]; then
         fail "answering '$answer' wrote the database"

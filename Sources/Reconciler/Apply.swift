@@ -53,19 +53,24 @@ extension Reconciler {
     /// The default delete limit: 10% of the stored resources or 25, whichever is larger.
     public static func defaultMaxDeletes(storedCount: Int) -> Int { max(25, storedCount / 10) }
 
+    /// Refuses a plan that deletes more than `maxDeletes` resources. ``apply(_:to:planState:context:)``
+    /// checks it first; the CLI also checks it before it opens (creates, migrates or adopts) the database.
+    public static func checkDeleteLimit(_ plan: Plan, maxDeletes: Int) throws(ApplyError) {
+        let deletes = plan.changes.filter { $0.action == .delete }
+        guard deletes.count > maxDeletes else { return }
+        var byKind: [ResourceKind: Int] = [:]
+        for change in deletes { byKind[change.kind, default: 0] += 1 }
+        throw ApplyError.tooManyDeletes(count: deletes.count, limit: maxDeletes, byKind: byKind.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
     /// Applies `plan` in one transaction: state rows and one audit entry per change together.
     ///
     /// - Parameter planState: the state the plan was made from, when this process read it (apply
     ///   DIR); nil for a saved plan, which is always checked against a fresh read. When nothing
     ///   changed since, its `auditChain` (checked in the same snapshot) stands for the chain now.
     public static func apply(_ plan: Plan, to store: any StateStore, planState: StoredState?, context: ApplyContext) throws -> ApplyResult {
+        try checkDeleteLimit(plan, maxDeletes: context.maxDeletes)
         let deletes = plan.changes.filter { $0.action == .delete }
-        if deletes.count > context.maxDeletes {
-            var byKind: [ResourceKind: Int] = [:]
-            for change in deletes { byKind[change.kind, default: 0] += 1 }
-            throw ApplyError.tooManyDeletes(count: deletes.count, limit: context.maxDeletes,
-                                            byKind: byKind.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        }
         guard !plan.isEmpty else { return ApplyResult() }
         let missingKeys = plan.changes.filter { $0.key != nil && $0.action != .delete && context.issuedKeys[$0.address] == nil }.map(\.address)
         if !missingKeys.isEmpty { throw ApplyError.keysNotIssued(addresses: missingKeys) }

@@ -29,6 +29,7 @@ public struct DriftReport: Sendable {
         public var drift: Kind
         /// The fields that differ; for a `changed` row whose applied values were not recorded
         /// (applied by an orgctl before schema version 2), empty with `appliedKnown` false.
+        /// `appliedKnown` is false for an `added` row too: orgctl never applied it.
         public var fields: [Field]
         public var appliedKnown: Bool
         /// The audit entry of orgctl's last write of the row (nil for an added row).
@@ -90,7 +91,7 @@ extension Reconciler {
                 // A row orgctl never wrote, in a managed collection: added outside orgctl.
                 if let s, s.appliedDigest == nil {
                     items.append(.init(address: s.address, kind: s.resource.kind, drift: .added,
-                                       fields: differences([], s.resource.attributes), appliedKnown: true, auditSequence: nil))
+                                       fields: differences([], s.resource.attributes), appliedKnown: false, auditSequence: nil))
                 } else {
                     pending.append(change)
                 }

@@ -104,6 +104,10 @@ public struct Plan: Sendable {
     /// What planning found about `previously:` against the stored state (unmatched earlier slugs are
     /// warnings, ambiguous ones errors). A plan with errors must not be applied or saved.
     public var diagnostics: [Diagnostic] = []
+    /// Set when `--target`/`--exclude` limited the plan: what they left out (see ``filtered(targets:excludes:known:)``).
+    public var targeting: Targeting?
+    /// False when the state database did not exist when planned: the plan is against an empty state.
+    public var stateExists = true
 
     public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 

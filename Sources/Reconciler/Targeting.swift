@@ -1,4 +1,5 @@
-import Spec
+public import Spec
+public import StateStore
 
 /// Address patterns for `--target` and `--exclude`: `*` matches within one path segment,
 /// `**` matches any number of segments (`tenant/acme/**`, `tenant/*/member/*@acme.com`).
@@ -9,6 +10,16 @@ public struct AddressPattern: Sendable, CustomStringConvertible {
     public init(_ text: String) {
         description = text
         segments = text.split(separator: "/", omittingEmptySubsequences: false)
+    }
+
+    /// Why `text` can never select an address, or nil when it can: addresses have no empty
+    /// segments, so an empty pattern or one with `//` or a leading or trailing `/` is a slip.
+    public static func problem(with text: String) -> String? {
+        if text.isEmpty { return "an address pattern cannot be empty" }
+        if text.split(separator: "/", omittingEmptySubsequences: false).contains(where: \.isEmpty) {
+            return "an address pattern has no empty segments (no leading, trailing or double '/')"
+        }
+        return nil
     }
 
     public func matches(_ address: String) -> Bool {
@@ -60,12 +71,42 @@ public struct AddressPattern: Sendable, CustomStringConvertible {
     }
 }
 
+/// What `--target`/`--exclude` did to a plan, so that a limited plan never reads as a complete one.
+public struct Targeting: Sendable, Equatable {
+    /// The patterns, as given.
+    public var targets: [String]
+    public var excludes: [String]
+    /// How many changes of the whole plan the patterns left out.
+    public var omitted: Int
+    /// The patterns (targets, then excludes) that select no address in the configuration or the
+    /// state: most likely a typo.
+    public var unmatchedTargets: [String]
+    public var unmatchedExcludes: [String]
+
+    /// `--target 'a' --exclude 'b'`: how the plan was limited, for messages.
+    public var options: String {
+        (targets.map { "--target '\($0)'" } + excludes.map { "--exclude '\($0)'" }).joined(separator: " ")
+    }
+
+    /// One sentence for people: what is left out, and the patterns that match nothing.
+    public var note: String {
+        var text = "Targeting is in effect (\(options)): \(omitted) other change\(omitted == 1 ? " is" : "s are") left out of this plan."
+        for pattern in unmatchedTargets { text += " --target '\(pattern)' matches no address." }
+        for pattern in unmatchedExcludes { text += " --exclude '\(pattern)' matches no address." }
+        return text
+    }
+}
+
 extension Plan {
-    /// The plan limited to changes selected by `targets` (all when empty) and not by `excludes`.
+    /// The plan limited to changes selected by `targets` (all when empty) and not by `excludes`,
+    /// with ``targeting`` telling what was left out.
     ///
     /// A kept create whose parent is also being created keeps that parent too, so the result
     /// always applies.
-    public func filtered(targets: [AddressPattern], excludes: [AddressPattern]) -> Plan {
+    ///
+    /// - Parameter known: whether a pattern selects any address of the configuration or the state
+    ///   (the ones that select none are reported in ``Targeting``).
+    public func filtered(targets: [AddressPattern], excludes: [AddressPattern], known: (AddressPattern) -> Bool = { _ in true }) -> Plan {
         guard !targets.isEmpty || !excludes.isEmpty else { return self }
         var keep = Set<String>()
         for change in changes {
@@ -114,6 +155,17 @@ extension Plan {
         result.changes = changes.filter { keep.contains($0.address) }
         result.id = Reconciler.planID(databaseID: databaseID, auditHead: auditHead, changes: result.changes)
         result.secretSources = secretSources.filter { key, _ in keep.contains(String(key.prefix { $0 != "#" })) }
+        result.targeting = Targeting(
+            targets: targets.map(\.description), excludes: excludes.map(\.description), omitted: changes.count - result.changes.count,
+            unmatchedTargets: targets.filter { !known($0) }.map(\.description),
+            unmatchedExcludes: excludes.filter { !known($0) }.map(\.description))
         return result
+    }
+}
+
+extension Reconciler {
+    /// Whether `pattern` selects an address of the configuration or of the stored state.
+    public static func selectsAny(_ pattern: AddressPattern, desired: DesiredState, stored: StoredState) -> Bool {
+        desired.resources.contains { pattern.selects($0.address) } || stored.resources.contains { pattern.selects($0.address) }
     }
 }

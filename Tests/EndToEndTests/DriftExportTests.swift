@@ -45,7 +45,7 @@ struct DriftExportTests {
         let (workspace, config, state) = try appliedExamples()
         let clean = try drift(workspace, config, state)
         #expect(clean.status == 0, "\(clean)")
-        #expect(clean.stdout.contains("Drift: 0 changed, 0 added, 0 deleted outside orgctl; 0 configuration changes not yet applied."), "\(clean)")
+        #expect(clean.stdout.contains("Drift: 0 changed, 0 created, 0 deleted outside orgctl; 0 configuration changes not yet applied."), "\(clean)")
 
         try workspace.sqlite(state, Self.outsideChanges)
         let text = try drift(workspace, config, state)
@@ -60,14 +60,14 @@ struct DriftExportTests {
             "      quotas.seats : 500 -> 999",
             "  ~ tenant/acme/member/frank@acme.com (changed outside orgctl; last applied in audit entry",
             "      role : \"viewer\" -> \"admin\"",
-            "  + tenant/acme/member/mallory@acme.com (added outside orgctl)",
+            "  + tenant/acme/member/mallory@acme.com (created outside orgctl)",
             "      role = \"owner\"",
             "      name : \"Finance\" -> \"Money\"",
             "  - tenant/acme/team/finance/member/grace@acme.com (deleted outside orgctl; last applied in audit entry",
             "      role = \"lead\"",
             "      url : \"https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX\" -> \"https://evil.example.net/collect\"",
             "No configuration changes waiting to be applied.",
-            "Drift: 4 changed, 1 added, 1 deleted outside orgctl; 0 configuration changes not yet applied.",
+            "Drift: 4 changed, 1 created, 1 deleted outside orgctl; 0 configuration changes not yet applied.",
         ] {
             #expect(text.stdout.contains(line), "missing '\(line)' in \(text)")
         }
@@ -136,13 +136,13 @@ struct DriftExportTests {
         #expect(both.status == 3, "\(both)")
         #expect(both.stdout.contains("      role : \"viewer\" -> \"admin\"\n"), "\(both)")
         #expect(both.stdout.contains("      role : \"viewer\" -> \"member\"\n"), "\(both)")
-        #expect(both.stdout.contains("Drift: 1 changed, 0 added, 0 deleted outside orgctl; 1 configuration change not yet applied."), "\(both)")
+        #expect(both.stdout.contains("Drift: 1 changed, 0 created, 0 deleted outside orgctl; 1 configuration change not yet applied."), "\(both)")
 
         // A drifted row the configuration puts back as it was applied is drift only.
         try workspace.edit("config/tenants/acme.yaml", replacing: "frank@acme.com: {role: member}", with: "frank@acme.com: viewer")
         let driftOnly = try drift(workspace, config, state, ["--format", "markdown"])
         #expect(driftOnly.status == 3, "\(driftOnly)")
-        #expect(driftOnly.stdout.contains("**Drift: 1 changed, 0 added, 0 deleted outside orgctl; 0 configuration changes not yet applied.**"), "\(driftOnly)")
+        #expect(driftOnly.stdout.contains("**Drift: 1 changed, 0 created, 0 deleted outside orgctl; 0 configuration changes not yet applied.**"), "\(driftOnly)")
 
         let bad = try drift(workspace, workspace.path("missing"), state)
         #expect(bad.status == 1, "\(bad)")

@@ -172,9 +172,13 @@ struct ParseTests {
     }
 
     @Test func equalsFormKeepsEverythingAfterTheFirstEquals() throws {
-        let parsed = try command(["plan", "dir", "--state=/tmp/a=b.db", "--only="])
+        let parsed = try command(["plan", "dir", "--state=/tmp/a=b.db", "--only=a="])
         #expect(parsed.value("state") == "/tmp/a=b.db")
-        #expect(parsed.values("only") == [""])
+        #expect(parsed.values("only") == ["a="])
+    }
+
+    @Test func emptyValueIsRefused() {
+        #expect(usageError(["plan", "dir", "--only="])?.message == "invalid value '' for '--only <address>': expected a value, not an empty string")
     }
 
     @Test func repeatableOptionKeepsCommandLineOrder() throws {

@@ -223,6 +223,34 @@ struct TargetingTests {
         let filtered = plan.filtered(targets: [AddressPattern("tenant/acme/**")], excludes: [AddressPattern("tenant/*/member/bob@acme.com")])
         #expect(filtered.changes.map(\.address) == ["tenant/acme/member/alice@acme.com"])
     }
+
+    @Test("a limited plan says so: how many changes the patterns left out, and which patterns select no address")
+    func targetingIsReported() {
+        let desired = Fixture.desired([Fixture.acme, Fixture.alice, Fixture.bob])
+        let stored = Fixture.stored([Fixture.acme])
+        let plan = Reconciler.plan(desired: desired, stored: stored)
+        #expect(plan.targeting == nil)
+        let targets = [AddressPattern("tenant/acme/member/alice@acme.com"), AddressPattern("tenant/acm/**")]
+        let excludes = [AddressPattern("tenant/globex")]
+        let filtered = plan.filtered(targets: targets, excludes: excludes) { Reconciler.selectsAny($0, desired: desired, stored: stored) }
+        #expect(filtered.changes.map(\.address) == ["tenant/acme/member/alice@acme.com"])
+        #expect(filtered.targeting == Targeting(
+            targets: ["tenant/acme/member/alice@acme.com", "tenant/acm/**"], excludes: ["tenant/globex"], omitted: 1,
+            unmatchedTargets: ["tenant/acm/**"], unmatchedExcludes: ["tenant/globex"]))
+        // Everything left out: still a targeted plan, never one that reads as complete.
+        let nothing = plan.filtered(targets: [AddressPattern("plan/**")], excludes: [])
+        #expect(nothing.isEmpty && nothing.targeting?.omitted == 2)
+    }
+
+    @Test("patterns that can never match an address are refused", arguments: ["", "tenant/", "/tenant", "tenant//acme"])
+    func impossiblePatterns(_ text: String) {
+        #expect(AddressPattern.problem(with: text) != nil)
+    }
+
+    @Test("ordinary patterns are accepted", arguments: ["tenant", "tenant/acme/**", "**", "tenant/*/member/*@acme.com"])
+    func possiblePatterns(_ text: String) {
+        #expect(AddressPattern.problem(with: text) == nil)
+    }
 }
 
 @Suite("apply order and plan files")

@@ -426,4 +426,52 @@ struct SQLiteTests {
             #expect(statement?.int(at: 0) == 42)
         }
     }
+
+    // MARK: Read-only connections leave no -wal/-shm behind
+
+    private static func sidecars(_ url: URL) -> [String] {
+        ["-wal", "-shm"].filter { FileManager.default.fileExists(atPath: url.path + $0) }
+    }
+
+    @Test func aReadOnlyConnectionRemovesTheWALFilesItCreated() throws {
+        try Self.withTemporaryDirectory { folder in
+            let url = folder.appendingPathComponent("db.sqlite")
+            do {
+                let writer = try Self.open(url)
+                try writer.execute("PRAGMA journal_mode = WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+            }
+            #expect(Self.sidecars(url) == [], "the last writer to close removes them")
+            let before = try Data(contentsOf: url)
+            do {
+                let reader = try Self.open(url, .readOnly)
+                #expect(try Self.count(reader) == 1)
+                #expect(Self.sidecars(url) == ["-wal", "-shm"], "SQLite creates them for the reader")
+            }
+            #expect(Self.sidecars(url) == [])
+            #expect(try Data(contentsOf: url) == before, "tidying changed the database file")
+        }
+    }
+
+    @Test func aReadOnlyConnectionLeavesTheWALFilesOfAnotherConnection() throws {
+        try Self.withTemporaryDirectory { folder in
+            let url = folder.appendingPathComponent("db.sqlite")
+            let writer = try Self.open(url)
+            try writer.execute("PRAGMA journal_mode = WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+            try writer.execute("CREATE TABLE later(y)")
+            // The writer still has the database open, with a WAL that holds committed frames.
+            do {
+                let reader = try Self.open(url, .readOnly)
+                #expect(try Self.count(reader) == 1)
+            }
+            #expect(Self.sidecars(url) == ["-wal", "-shm"])
+            try writer.execute("INSERT INTO t VALUES (2)")
+            #expect(try Self.count(writer) == 2)
+            // Files that existed before a reader opened are not its to tidy, even after the writer is gone.
+            let second = try Self.open(url, .readOnly)
+            #expect(try Self.count(second) == 2)
+            _ = consume writer
+            _ = consume second
+            #expect(Self.sidecars(url) == ["-wal", "-shm"])
+        }
+    }
 }

@@ -31,7 +31,7 @@ enum ApplyCommand {
             .flag("auto-approve", help: "Apply without asking for confirmation."),
             .flag("adopt", help: "Adopt a platform database that orgctl did not create: add orgctl's own tables to it and record its rows as applied."),
             .option("max-deletes", valueName: "n", help: "Refuse plans that delete more resources than this.",
-                    default: "10% of stored resources or 25, whichever is larger"),
+                    default: "10% of stored resources or 25, whichever is larger", type: .integer(min: 0)),
             .option("actor", valueName: "name", help: "Who applies, for the audit log.",
                     default: "ORGCTL_ACTOR, GITHUB_ACTOR, GITLAB_USER_LOGIN or USER"),
             .option("source", valueName: "text", help: "Where the change comes from, for the audit log.",
@@ -41,17 +41,18 @@ enum ApplyCommand {
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
-        ] + PlanCommand.targetOptions + StateAccess.options)
+        ] + PlanCommand.targetOptions + StateAccess.options,
+        constraints: [.requires("checkpoint-key", "checkpoint-out")])
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         // Read the signing key first: a bad key must stop the apply before anything is written.
+        // (--checkpoint-key without --checkpoint-out is a usage error, found by the parser.)
         let checkpointOut = command.value("checkpoint-out")
-        if command.value("checkpoint-key") != nil, checkpointOut == nil {
-            throw CommandFailure(message: "--checkpoint-key signs the checkpoint of --checkpoint-out, and no --checkpoint-out was given",
-                                 help: "add --checkpoint-out FILE", exitCode: ExitCode.usage)
-        }
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
         let newOrigin = try AuditLogCommands.checkOrigin(command, context)
+        // Files written later must have a folder to go to: found out now, not after the plan or the apply.
+        try FileOutput.checkFolder(of: command.value("secrets-out"), option: "secrets-out")
+        try FileOutput.checkFolder(of: checkpointOut, option: "checkpoint-out")
         let status = try applyAndReport(command, context)
         if let newOrigin, status == ExitCode.success { try AuditLogCommands.recordOrigin(newOrigin, command, context) }
         if let checkpointOut, status == ExitCode.success {
@@ -96,36 +97,52 @@ enum ApplyCommand {
         let adopting = command.flag("adopt")
         // Likewise an older schema: planned from read-only (read as migrated), migrated only once confirmed.
         let writing = databaseExists && !adopting && !StateAccess.hasOlderSchema(command, context)
-        let planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly, checkingChain: writing)
+        // The chain is checked while planning for any existing database: one opened read-only is refused
+        // below before it is migrated or adopted, not after.
+        let planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly,
+                                        checkingChain: databaseExists)
         // Whatever happens below, the chain check (if still running) ends before this returns.
         defer { planned.reading.stop() }
         let plan = planned.plan
-        guard !plan.isEmpty else {
-            console.print("No changes. The state database matches the configuration.")
-            return ExitCode.success
-        }
         console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
-        try KeyOutput.checkCanIssue(plan, command, console)
-        if !command.flag("auto-approve") {
-            guard console.stdinIsTerminal else {
-                throw CommandFailure(message: "apply needs confirmation and standard input is not a terminal; nothing was applied",
-                                     help: "review the plan and pass --auto-approve (as CI jobs do), or apply a saved plan file")
+        guard !plan.isEmpty else { return ExitCode.success }
+        return try nothingApplied {
+            try KeyOutput.checkCanIssue(plan, command, console)
+            if !command.flag("auto-approve") {
+                guard console.stdinIsTerminal else {
+                    throw CommandFailure(message: "apply needs confirmation and standard input is not a terminal; nothing was applied",
+                                         help: "review the plan and pass --auto-approve (as CI jobs do), or apply a saved plan file")
+                }
+                console.out("\nDo you want to apply these changes? Only 'yes' is accepted: ")
+                guard console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                    console.print("Apply cancelled; nothing was applied.")
+                    return ExitCode.failure
+                }
             }
-            console.out("\nDo you want to apply these changes? Only 'yes' is accepted: ")
-            guard console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                console.print("Apply cancelled; nothing was written.")
-                return ExitCode.failure
-            }
-        }
-        let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
+            let applyContext = makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
-        let writable = writing ? planned.store : nil
-        guard let store = try writable ?? StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
-        else {
-            throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
+            let writable = writing ? planned.store : nil
+            if writable == nil, case .broken(let broken) = planned.reading.chainCheck() { throw failure(.auditBroken(broken)) }
+            let planState = writable == nil ? nil : planned.storedWithChainCheck()
+            // A missing database is created (an older one migrated, a platform one adopted) only by `open`,
+            // which runs after every refusal that does not need the database.
+            return try execute(plan, planState: planState, applyContext, console, secretsOut: command.value("secrets-out")) {
+                if let writable { return writable }
+                return try StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
+            }
         }
-        let planState = writable == nil ? nil : planned.storedWithChainCheck()
-        return try execute(plan, store: store, planState: planState, applyContext, console, secretsOut: command.value("secrets-out"))
+    }
+
+    /// Runs `body`, the part of apply after the plan was made: any refusal in it says that nothing was applied.
+    static func nothingApplied<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch var failure as CommandFailure {
+            if !failure.message.hasSuffix("nothing was applied") && !failure.message.hasSuffix("applied nothing") {
+                failure.message += "; nothing was applied"
+            }
+            throw failure
+        }
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -150,6 +167,13 @@ enum ApplyCommand {
             console.print("No changes. The saved plan is empty.")
             return ExitCode.success
         }
+        return try nothingApplied { try applySaved(plan, file: file, command, context) }
+    }
+
+    /// `applySaved` once the plan file is read: checks, then the database (opened read-write only
+    /// once it is known to be the one the plan was made for).
+    private static func applySaved(_ plan: Plan, file: PlanFile, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        let console = context.console
         try KeyOutput.checkCanIssue(plan, command, console)
         let key = try StateAccess.key(command, context)
         // Resolve every secret again; a value that no longer matches the reviewed fingerprint is refused.
@@ -169,36 +193,45 @@ enum ApplyCommand {
             }
             secrets[secretKey] = value
         }
-        guard let store = try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt")) else {
-            throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
+        try checkSameDatabase(file, command, context)
+        let applyContext = makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
+        return try execute(plan, planState: nil, applyContext, console, secretsOut: command.value("secrets-out")) {
+            try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt"))
         }
-        if !file.databaseID.isEmpty, store.databaseID != file.databaseID {
-            throw CommandFailure(message: "the saved plan was made for database \(file.databaseID), but '\(StateAccess.path(command, context))' is database \(store.databaseID.isEmpty ? "(new)" : store.databaseID)",
-                                 help: "apply the plan with the --state it was made against, or plan again")
-        }
-        let applyContext = try makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
-        return try execute(plan, store: store, planState: nil, applyContext, console, secretsOut: command.value("secrets-out"))
     }
 
-    static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String) throws
+    /// Refuses a saved plan for another database before the database is opened read-write: following a
+    /// wrong --state must neither create a stray database nor migrate or adopt someone else's.
+    static func checkSameDatabase(_ file: PlanFile, _ command: ParsedCommand, _ context: CommandContext) throws {
+        let path = StateAccess.path(command, context)
+        let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true)
+        let actual = store?.databaseID ?? ""
+        guard actual != file.databaseID else { return }
+        let made = file.databaseID.isEmpty ? "against a state database that did not exist yet" : "for database \(file.databaseID)"
+        let found = store == nil ? "'\(path)' does not exist" : "'\(path)' is \(actual.isEmpty ? "a database orgctl has not written yet" : "database \(actual)")"
+        throw CommandFailure(message: "the saved plan was made \(made), but \(found)",
+                             help: "apply the plan with the --state it was made against, or plan again")
+    }
+
+    static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String)
         -> ApplyContext
     {
-        var maxDeletes = Reconciler.defaultMaxDeletes(storedCount: plan.storedCount)
-        if let text = command.value("max-deletes") {
-            guard let value = Int(text), value >= 0 else {
-                throw CommandFailure(message: "--max-deletes must be a whole number, not '\(text)'", help: "for example --max-deletes 100",
-                                     exitCode: ExitCode.usage)
-            }
-            maxDeletes = value
-        }
+        let maxDeletes = command.integer("max-deletes") ?? Reconciler.defaultMaxDeletes(storedCount: plan.storedCount)
         return ApplyContext(actor: Provenance.actor(command, context.environment), source: source,
                             time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes)
     }
 
-    static func execute(_ plan: Plan, store: SQLiteStateStore, planState: StoredState?, _ applyContext: ApplyContext, _ console: Console,
-                        secretsOut: String? = nil) throws -> Int32 {
+    /// Applies `plan` to the store `open` returns. Everything that can refuse without the database is
+    /// done before `open` is called: the delete limit, making the keys and writing --secrets-out.
+    static func execute(_ plan: Plan, planState: StoredState?, _ applyContext: ApplyContext, _ console: Console,
+                        secretsOut: String? = nil, open: () throws -> SQLiteStateStore?) throws -> Int32 {
         var applyContext = applyContext
-        // Key material is made, and saved to --secrets-out, before anything is written to the database.
+        do {
+            try Reconciler.checkDeleteLimit(plan, maxDeletes: applyContext.maxDeletes)
+        } catch {
+            throw failure(error)
+        }
+        // Key material is made, and saved to --secrets-out, before the database is opened.
         var output: KeyOutput?
         if plan.keyCount > 0 {
             do {
@@ -212,6 +245,9 @@ enum ApplyCommand {
         }
         let result: ApplyResult
         do {
+            guard let store = try open() else {
+                throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
+            }
             result = try Reconciler.apply(plan, to: store, planState: planState, context: applyContext)
         } catch {
             // Nothing was stored: the keys in the file were never valid.

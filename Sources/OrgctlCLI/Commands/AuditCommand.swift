@@ -21,12 +21,15 @@ enum AuditCommand {
                     Exit status: 0 intact (and matching every checkpoint), 1 broken, not matching a checkpoint, or \
                     unreadable, 64 usage error.
                     """,
-                options: AuditLogCommands.verifyOptions + StateAccess.readOptions),
+                options: AuditLogCommands.verifyOptions + StateAccess.readOptions,
+                constraints: [.requires("key", "checkpoint")]),
             CommandSpec(
                 name: "log", abstract: "Print audit entries, oldest first.",
                 options: [
-                    .option("address", valueName: "pattern", help: "Only entries whose address matches (glob, e.g. 'tenant/acme/**').", repeatable: true),
-                    .option("since", valueName: "time", help: "Only entries at or after this UTC time (2026-11-01 or 2026-11-01T12:00:00Z)."),
+                    .option("address", valueName: "pattern", help: "Only entries whose address matches (glob, e.g. 'tenant/acme/**').", repeatable: true,
+                            type: .addressPattern),
+                    .option("since", valueName: "time", help: "Only entries at or after this UTC time (2026-11-01 or 2026-11-01T12:00:00Z).",
+                            type: .utcTime),
                     .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json"]),
                 ] + StateAccess.readOptions),
         ] + AuditLogCommands.specs)
@@ -111,8 +114,5 @@ enum AuditCommand {
     }
 
     /// `2026-11-01` or an RFC 3339 UTC time, as the `time` field's text form for comparison.
-    static func normalizeTime(_ text: String) -> String? {
-        if text.count == 10, text.split(separator: "-").count == 3, AuditTime.isValid(text + "T00:00:00Z") { return text + "T00:00:00Z" }
-        return AuditTime.isValid(text) ? text : nil
-    }
+    static func normalizeTime(_ text: String) -> String? { ValueType.utcTime(text) }
 }

@@ -43,7 +43,7 @@ enum AuditLogCommands {
                 proof hashes, and a checkpoint of the current log (signed with --key).
                 Exit status: 0 printed, 1 error (no such entry), 64 usage error.
                 """,
-            arguments: [ArgumentSpec("seq", help: "The entry's sequence number (1 is the first entry).")],
+            arguments: [ArgumentSpec("seq", help: "The entry's sequence number (1 is the first entry).", type: .integer(min: 1))],
             options: [signingKey, origin] + StateAccess.readOptions),
         CommandSpec(
             name: "consistency", abstract: "Prove that the audit log extends an older checkpoint.",

@@ -25,7 +25,9 @@ enum DriftCommand {
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
-        let planned = try Planning.make(command, context, directory: directory, access: .readOnly, withApplied: true)
+        try FileOutput.checkFolder(of: command.value("metrics"), option: "metrics")
+        let planned = try Planning.make(command, context, directory: directory, access: .readOnly, withApplied: true,
+                                           missingState: .error)
         let report = Reconciler.drift(plan: planned.plan, stored: planned.stored, applied: planned.applied,
                                       targets: command.values("target").map(AddressPattern.init),
                                       excludes: command.values("exclude").map(AddressPattern.init))

@@ -6,8 +6,9 @@ import StateStore
 /// `orgctl plan DIR`: validate, read the state, print what apply would change.
 enum PlanCommand {
     static let targetOptions: [OptionSpec] = [
-        .option("target", valueName: "pattern", help: "Limit the plan to matching addresses (glob: * within a segment, ** across), e.g. 'tenant/acme/**'.", repeatable: true),
-        .option("exclude", valueName: "pattern", help: "Leave matching addresses out of the plan.", repeatable: true),
+        .option("target", valueName: "pattern", help: "Limit the plan to matching addresses (glob: * within a segment, ** across), e.g. 'tenant/acme/**'.", repeatable: true,
+                type: .addressPattern),
+        .option("exclude", valueName: "pattern", help: "Leave matching addresses out of the plan.", repeatable: true, type: .addressPattern),
     ]
 
     static let spec = CommandSpec(
@@ -30,6 +31,8 @@ enum PlanCommand {
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
+        // Before the work: a plan that cannot be saved is found out now, not after it was made.
+        try FileOutput.checkFolder(of: command.value("out"), option: "out", mustNotExist: true)
         let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
         let plan = planned.plan
         let console = context.console
@@ -41,12 +44,27 @@ enum PlanCommand {
         if let out = command.value("out") {
             let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
             try FileOutput.writeNew(out, data: try file.encoded(), what: "saved plan")
-            console.info("Saved the plan to \(out). Apply it with: orgctl apply \(out)")
+            console.info("Saved the plan to \(out). Apply it with: \(applyHint(out, command, context))")
+            if plan.keyCount > 0 {
+                console.info("The plan issues \(plan.keyCount) API key\(plan.keyCount == 1 ? "" : "s"): add --secrets-out FILE (a new file) unless you apply it on a terminal.")
+            }
         }
         if command.flag("detailed-exitcode") {
             return plan.isEmpty ? ExitCode.success : ExitCode.changesPresent
         }
         return ExitCode.success
+    }
+}
+
+extension PlanCommand {
+    /// `orgctl apply PLANFILE` with the options that make it apply to the same database with the same
+    /// key (shell-quoted): without them, the hint would point apply at ./orgctl.db.
+    static func applyHint(_ out: String, _ command: ParsedCommand, _ context: CommandContext) -> String {
+        var words = ["orgctl", "apply", out]
+        let state = StateAccess.path(command, context)
+        if state != "orgctl.db" || command.value("state") != nil { words += ["--state", state] }
+        if let keyFile = command.value("state-key-file") { words += ["--state-key-file", keyFile] }
+        return ShellQuoting.line(words)
     }
 }
 
@@ -74,10 +92,23 @@ enum Planning {
         }
     }
 
+    /// What a command does when the state database does not exist.
+    enum MissingState {
+        /// Plan against an empty state and say so (plan, apply: apply creates the database).
+        case emptyState
+        /// Refuse (drift: with no database there is nothing orgctl applied to compare with, and
+        /// a typo in --state must not read as "everything is pending").
+        case error
+    }
+
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
-                     withApplied: Bool = false, checkingChain: Bool = false) throws -> Result {
+                     withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState) throws -> Result {
         let key = try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
+        if store == nil, missingState == .error {
+            throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist; drift compares it with what orgctl applied, so there is nothing to check",
+                                 help: "pass the database 'orgctl apply' writes with --state (or ORGCTL_STATE); check the path and that its volume is mounted")
+        }
         // Read the state on another thread while the configuration loads: the two are independent.
         // Apply also has the chain checked there, in the same snapshot, while the plan is made.
         let reading = BackgroundRead(store, withApplied: withApplied, checkingChain: checkingChain)
@@ -113,7 +144,17 @@ enum Planning {
         context.lifetime.keep(stored)
         let targets = command.values("target").map(AddressPattern.init)
         let excludes = command.values("exclude").map(AddressPattern.init)
-        let plan = Reconciler.plan(desired: desired, stored: stored).filtered(targets: targets, excludes: excludes)
+        var plan = Reconciler.plan(desired: desired, stored: stored)
+            .filtered(targets: targets, excludes: excludes) { Reconciler.selectsAny($0, desired: desired, stored: stored) }
+        plan.stateExists = store != nil
+        if let targeting = plan.targeting {
+            let style = console.style(forStdout: false)
+            for (option, pattern) in targeting.unmatchedTargets.map({ ("--target", $0) }) + targeting.unmatchedExcludes.map({ ("--exclude", $0) }) {
+                // Like the configuration's warnings, silenced by --quiet: the plan's own targeting note still says it.
+                console.info("\(style.yellow("warning")): \(option) '\(pattern)' matches no address in the configuration or the state database")
+                console.info("\(style.green("help")): check the pattern against 'orgctl addresses \(directory)' (* within a segment, ** across)")
+            }
+        }
         // What `previously:` found against the state: warnings are shown, errors stop here.
         let errors = plan.diagnostics.filter { $0.severity == .error }
         let shown = console.quiet ? errors : plan.diagnostics
@@ -121,6 +162,10 @@ enum Planning {
         if !errors.isEmpty {
             throw CommandFailure(message: "the configuration's renames do not fit the state database: \(errors.count) error\(errors.count == 1 ? "" : "s"); nothing was planned",
                                  help: "fix 'previously' as shown above, then plan again")
+        }
+        if store == nil {
+            // A hint on standard error (silenced by --quiet); Markdown and JSON carry it in the plan itself.
+            console.info("note: the state database '\(StateAccess.path(command, context))' does not exist yet; planning against an empty state (apply creates it)")
         }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
@@ -202,6 +247,27 @@ final class BackgroundRead: @unchecked Sendable {
 
 /// Files orgctl creates: mode 0600, never overwriting an existing file.
 enum FileOutput {
+    /// Refuses, before any work, a file option whose folder does not exist or is not writable (and,
+    /// with `mustNotExist`, one that names an existing file).
+    static func checkFolder(of path: String?, option: String, mustNotExist: Bool = false) throws {
+        guard let path else { return }
+        var status = stat()
+        if mustNotExist, lstat(path, &status) == 0 {
+            throw CommandFailure(message: "--\(option) '\(path)' already exists; orgctl never overwrites it, and did nothing",
+                                 help: "choose a new file name or remove the old file")
+        }
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CommandFailure(message: "the folder of --\(option) '\(path)' does not exist; nothing was done",
+                                 help: "create the folder '\(folder)' first, or choose another path")
+        }
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw CommandFailure(message: "the folder of --\(option) '\(path)' is not writable; nothing was done",
+                                 help: "check the permissions of '\(folder)', or choose another path")
+        }
+    }
+
     static func writeNew(_ path: String, data: Data, what: String) throws {
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else {

@@ -10,7 +10,8 @@ enum StateAccess {
                                                  help: "File holding the 32-byte state key (base64 or hex) that encrypts secrets at rest.",
                                                  env: "ORGCTL_STATE_KEY (the key itself)")
     static let lockTimeoutOption = OptionSpec.option("lock-timeout", valueName: "duration",
-                                                     help: "How long to wait for another apply's write lock.", default: "10s")
+                                                     help: "How long to wait for another apply's write lock.", default: "10s",
+                                                     type: .duration(maxSeconds: 3600))
     /// For commands that plan: they compare and encrypt secrets with the state key.
     static let options: [OptionSpec] = [stateOption, keyFileOption, lockTimeoutOption]
     /// For commands that only read what is stored (the audit log, export): no secret is compared or decrypted.
@@ -20,13 +21,9 @@ enum StateAccess {
         command.value("state") ?? context.environment["ORGCTL_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "orgctl.db"
     }
 
-    static func lockTimeout(_ command: ParsedCommand) throws -> Int32 {
-        let text = command.value("lock-timeout") ?? "10s"
-        guard let duration = Spec.Duration(parsing: text), duration.seconds <= 3600 else {
-            throw CommandFailure(message: "--lock-timeout must be a duration such as 30s or 5m (at most 1h), not '\(text)'",
-                                 help: "write a whole number and a unit: s, m or h", exitCode: ExitCode.usage)
-        }
-        return Int32(duration.seconds * 1000)
+    /// In milliseconds; the parser has checked the value (at most an hour).
+    static func lockTimeout(_ command: ParsedCommand) -> Int32 {
+        Int32((command.duration("lock-timeout")?.seconds ?? 10) * 1000)
     }
 
     /// The state key, from --state-key-file or ORGCTL_STATE_KEY; nil when neither is given.
@@ -59,9 +56,9 @@ enum StateAccess {
     {
         let path = path(command, context)
         do {
-            return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: try lockTimeout(command), key: key,
+            return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: lockTimeout(command), key: key,
                                              readsOlderSchema: readsOlderSchema, adopt: adopt)
-        } catch let error as StateError {
+        } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }
     }
@@ -70,8 +67,7 @@ enum StateAccess {
     /// read-only (read as migrated) and migrates it only once the plan is confirmed. Anything
     /// else (no file, a newer or foreign database) is for the normal open to report.
     static func hasOlderSchema(_ command: ParsedCommand, _ context: CommandContext) -> Bool {
-        guard let timeout = try? lockTimeout(command),
-            let store = try? SQLiteStateStore.open(path: path(command, context), access: .readOnly, lockTimeoutMilliseconds: timeout,
+        guard let store = try? SQLiteStateStore.open(path: path(command, context), access: .readOnly, lockTimeoutMilliseconds: lockTimeout(command),
                                                    key: nil, readsOlderSchema: true)
         else { return false }
         return (try? store.hasOlderSchema) ?? false

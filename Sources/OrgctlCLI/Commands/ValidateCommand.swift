@@ -62,7 +62,12 @@ enum ValidateCommand {
         let d = result.diagnostics
         let warnings = d.warningCount == 0 ? "" : ", \(d.warningCount) warning\(d.warningCount == 1 ? "" : "s")"
         if d.hasErrors {
-            return "invalid: \(d.errorCount) error\(d.errorCount == 1 ? "" : "s")\(warnings) in \(result.files.count) file\(result.files.count == 1 ? "" : "s")"
+            // The files that hold errors, not the files read: "2 errors in 1 of 2 files".
+            let files = result.files.count
+            let withErrors = Set(d.items.filter { $0.severity == .error }.compactMap { $0.location?.file }).count
+            let counted = "\(d.errorCount) error\(d.errorCount == 1 ? "" : "s")\(warnings)"
+            guard withErrors > 0 else { return "invalid: \(counted) (\(files) file\(files == 1 ? "" : "s") read)" }
+            return "invalid: \(counted) in \(withErrors) of \(files) file\(files == 1 ? "" : "s")"
         }
         return "valid: \(tenants) tenant\(tenants == 1 ? "" : "s"), \(resources) resources in \(result.files.count) file\(result.files.count == 1 ? "" : "s")\(warnings)"
     }

@@ -12,7 +12,10 @@ enum ParseOutcome: Sendable, Equatable {
 ///
 /// - `--opt value`, `--opt=value` and `-s value`; `--` ends options; options and
 ///   positionals may come in any order. A value given as the next word may not start
-///   with `-` (write `--opt=-x` for that); a lone `-` is an ordinary word.
+///   with `-` (write `--opt=-x` for that) unless it is a negative number (`-1`, which is
+///   never an option: short names are not digits); a lone `-` is an ordinary word.
+/// - Every value is checked against its option's (or argument's) `ValueType` and allowed
+///   values, and the command's `OptionConstraint`s are checked, before the command runs.
 /// - Global options (`inheritedOptions`) may come before or after the subcommand name.
 /// - `-h`/`--help` anywhere before `--` gives the help of the deepest command named,
 ///   even when the rest of the line has mistakes; so does `orgctl help <subcommand> ...`.
@@ -114,7 +117,7 @@ private struct Run {
         while index < args.endIndex {
             let token = args[index]
             index += 1
-            if !optionsEnded, token.hasPrefix("-"), token != "-" {
+            if !optionsEnded, looksLikeOption(token) {
                 if token == "--" {
                     optionsEnded = true
                 } else if token == "-h" || token == "--help" {
@@ -227,11 +230,19 @@ private struct Run {
                 suggestion: didYouMean(value, among: option.allowedValues))
             return
         }
+        if !option.isFlag, option.allowedValues.isEmpty, let problem = option.valueType.problem(with: value) {
+            fail(
+                "invalid value '\(value)' for '\(spelling) <\(option.valueName ?? "value")>': \(problem)",
+                suggestion: option.valueType == .text
+                    ? nil : "for example \(spelling) \(ShellQuoting.quote(option.valueType.example))")
+            return
+        }
         optionValues[option.long, default: []].append(value)
     }
 
+    /// Starts with `-`, and is neither `-` nor a negative number (a value or argument).
     private func looksLikeOption(_ word: String) -> Bool {
-        word.hasPrefix("-") && word != "-"
+        word.hasPrefix("-") && word != "-" && ValueType.integer(word) == nil
     }
 
     /// Hands positionals to the leaf's arguments in order; a repeating one takes the rest.
@@ -252,10 +263,33 @@ private struct Run {
                 throw chain.usageError(
                     "missing required argument '<\(argument.name)>'")
             }
+            for value in taken {
+                if let problem = argument.valueType.problem(with: value) {
+                    throw chain.usageError("invalid value '\(value)' for '<\(argument.name)>': \(problem)")
+                }
+            }
             argumentValues[argument.name] = taken
         }
         if let extra = remaining.first {
             throw chain.usageError("unexpected extra argument '\(extra)'")
+        }
+        for constraint in command.constraints {
+            switch constraint {
+            case .requires(let option, let other):
+                if optionValues[option] != nil, optionValues[other] == nil {
+                    let needed = chain.availableOptions.first { $0.long == other }?.longWithValue ?? "--\(other)"
+                    throw chain.usageError(
+                        "option '--\(option)' requires '\(needed)'",
+                        suggestion: "add \(needed), or leave out --\(option)")
+                }
+            case .exclusive(let names):
+                let given = names.filter { optionValues[$0] != nil }
+                if given.count > 1 {
+                    throw chain.usageError(
+                        "options " + given.map { "'--\($0)'" }.joined(separator: " and ") + " cannot be used together",
+                        suggestion: "choose one of them")
+                }
+            }
         }
         return ParsedCommand(
             path: chain.path,

@@ -25,6 +25,8 @@ struct CommandSpec: Sendable, Equatable {
     /// Options of this command and of every command below it.
     var inheritedOptions: [OptionSpec]
     var subcommands: [CommandSpec]
+    /// Which of the command's options go together, checked when parsing.
+    var constraints: [OptionConstraint]
 
     init(
         name: String,
@@ -33,7 +35,8 @@ struct CommandSpec: Sendable, Equatable {
         arguments: [ArgumentSpec] = [],
         options: [OptionSpec] = [],
         inheritedOptions: [OptionSpec] = [],
-        subcommands: [CommandSpec] = []
+        subcommands: [CommandSpec] = [],
+        constraints: [OptionConstraint] = []
     ) {
         self.name = name
         self.abstract = abstract
@@ -42,6 +45,7 @@ struct CommandSpec: Sendable, Equatable {
         self.options = options
         self.inheritedOptions = inheritedOptions
         self.subcommands = subcommands
+        self.constraints = constraints
     }
 
     var isGroup: Bool { !subcommands.isEmpty }
@@ -58,12 +62,15 @@ struct ArgumentSpec: Sendable, Equatable {
     var isOptional: Bool
     /// Takes every remaining positional (`<file> ...`).
     var isRepeating: Bool
+    /// What each value must be; checked when parsing.
+    var valueType: ValueType
 
-    init(_ name: String, help: String, optional: Bool = false, repeating: Bool = false) {
+    init(_ name: String, help: String, optional: Bool = false, repeating: Bool = false, type: ValueType = .text) {
         self.name = name
         self.help = help
         self.isOptional = optional
         self.isRepeating = repeating
+        self.valueType = type
     }
 }
 
@@ -90,6 +97,8 @@ struct OptionSpec: Sendable, Equatable {
     var allowedValues: [String]
     /// Shown as `env: NAME` in help. Documentation only: the parser reads no environment.
     var environmentVariable: String?
+    /// What the value must be (unless `allowedValues` lists the values); checked when parsing.
+    var valueType: ValueType = .text
 
     static func flag(
         _ long: String,
@@ -111,12 +120,13 @@ struct OptionSpec: Sendable, Equatable {
         default defaultDescription: String? = nil,
         allowedValues: [String] = [],
         repeatable: Bool = false,
-        env: String? = nil
+        env: String? = nil,
+        type: ValueType = .text
     ) -> OptionSpec {
         OptionSpec(
             long: long, short: short, kind: .value(valueName: valueName), isRepeatable: repeatable,
             help: help, defaultDescription: defaultDescription, allowedValues: allowedValues,
-            environmentVariable: env)
+            environmentVariable: env, valueType: type)
     }
 
     var isFlag: Bool { kind == .flag }
@@ -178,7 +188,7 @@ extension CommandSpec {
             }
             if let short = option.short {
                 if short == "h" { problem("'-h' is reserved") }
-                if short == "-" || short.isWhitespace {
+                if short == "-" || short.isWhitespace || ("0"..."9").contains(short) {
                     problem("short name '\(short)' is invalid")
                 }
                 if !shorts.insert(short).inserted {
@@ -187,6 +197,13 @@ extension CommandSpec {
             }
             if option.isFlag, !option.allowedValues.isEmpty || option.defaultDescription != nil {
                 problem("flag '--\(option.long)' cannot have allowed values or a default")
+            }
+        }
+
+        // Constraints name options the command accepts.
+        for constraint in constraints {
+            for name in constraint.names where !longs.contains(name) {
+                problem("constraint \(constraint) names '--\(name)', which the command does not accept")
             }
         }
 

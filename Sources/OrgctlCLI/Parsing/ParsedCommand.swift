@@ -1,3 +1,5 @@
+import Spec
+
 /// A successfully parsed command line for one runnable command.
 ///
 /// Look options up by their long name without dashes (`value("format")`) and arguments
@@ -13,6 +15,7 @@ struct ParsedCommand: Sendable, Equatable {
     private var argumentValues: [String: [String]]
     /// Long name -> is it a flag, for every option the command accepts.
     private let declaredOptions: [String: Bool]
+    private let valueTypes: [String: ValueType]
     private let declaredArguments: Set<String>
     /// `orgctl audit verify`, for trap messages.
     private let commandName: String
@@ -29,6 +32,8 @@ struct ParsedCommand: Sendable, Equatable {
         self.commandName = commandName
         self.declaredOptions = Dictionary(
             availableOptions.map { ($0.long, $0.isFlag) }, uniquingKeysWith: { first, _ in first })
+        self.valueTypes = Dictionary(
+            availableOptions.map { ($0.long, $0.valueType) }, uniquingKeysWith: { first, _ in first })
         self.declaredArguments = Set(arguments.map(\.name))
         self.optionValues = optionValues
         self.argumentValues = argumentValues
@@ -54,6 +59,17 @@ struct ParsedCommand: Sendable, Equatable {
     func values(_ long: String) -> [String] {
         check(long, isFlag: false)
         return optionValues[long] ?? []
+    }
+
+    /// The value of an `.integer` option, or nil when it was not given (the parser checked it).
+    func integer(_ long: String) -> Int? {
+        value(long).flatMap(ValueType.integer)
+    }
+
+    /// The value of a `.duration` option, or nil when it was not given (the parser checked it).
+    func duration(_ long: String) -> Spec.Duration? {
+        guard let type = valueTypes[long] else { return nil }
+        return value(long).flatMap { ValueType.duration($0, type: type) }
     }
 
     /// The positional `<name>`, or nil when it is optional and was not given. For a

@@ -11,7 +11,9 @@ struct DriftRenderer {
     func text(_ report: DriftReport, directory: String, warnings: [Diagnostic]) -> String {
         var out = ""
         if report.drifted.isEmpty {
-            out += "No changes outside orgctl: the state database holds what orgctl last applied.\n"
+            out += report.plan.targeting == nil
+                ? "No changes outside orgctl: the state database holds what orgctl last applied.\n"
+                : "No changes outside orgctl in the addresses selected by \(report.plan.targeting?.options ?? "").\n"
         } else {
             out += style.bold("Changed outside orgctl since the last apply") + " (field: as applied -> as stored now):\n\n"
             for item in report.drifted { out += lines(item, style: style).joined(separator: "\n") + "\n" }
@@ -29,12 +31,23 @@ struct DriftRenderer {
         }
         if !warnings.isEmpty { out += "\n" }
         out += "\n" + style.bold(Self.summary(report)) + "\n"
-        if !report.isClean { out += "Run 'orgctl apply \(directory)' to put back what changed outside orgctl and apply the configuration.\n" }
+        if let targeting = report.plan.targeting { out += style.yellow(targeting.note) + "\n" }
+        if let advice = Self.advice(report) { out += "Run 'orgctl apply \(directory)' to \(advice).\n" }
         return out
     }
 
+    /// What apply would do about the report, or nil when there is nothing to do.
+    static func advice(_ report: DriftReport) -> String? {
+        switch (report.drifted.isEmpty, report.pending.isEmpty) {
+        case (true, true): nil
+        case (true, false): "apply the configuration changes"
+        case (false, true): "put back what changed outside orgctl"
+        case (false, false): "put back what changed outside orgctl and apply the configuration changes"
+        }
+    }
+
     static func summary(_ report: DriftReport) -> String {
-        let drift = "Drift: \(report.count(.changed)) changed, \(report.count(.added)) added, \(report.count(.deleted)) deleted outside orgctl"
+        let drift = "Drift: \(report.count(.changed)) changed, \(report.count(.added)) created, \(report.count(.deleted)) deleted outside orgctl"
         let pending = report.pending.count
         return "\(drift); \(pending) configuration change\(pending == 1 ? "" : "s") not yet applied."
     }
@@ -49,13 +62,13 @@ struct DriftRenderer {
             note = "changed outside orgctl\(seen)"
         case .added:
             symbol = style.green("+")
-            note = "added outside orgctl"
+            note = "created outside orgctl"
         case .deleted:
             symbol = style.red("-")
             note = "deleted outside orgctl\(seen)"
         }
         var result = ["  \(symbol) \(style.bold(item.address)) " + style.yellow("(\(note))")]
-        if !item.appliedKnown {
+        if !item.appliedKnown && item.drift != .added {
             result.append(style.dim("      (the values orgctl applied were not recorded: applied before orgctl kept them)"))
         }
         for (field, name) in zip(item.fields, PlanRenderer.aligned(item.fields.map(\.name))) {
@@ -74,6 +87,7 @@ struct DriftRenderer {
 
     static func markdown(_ report: DriftReport, warnings: [Diagnostic]) -> String {
         var out = "### orgctl drift\n\n**\(summary(report))**\n\n"
+        if let targeting = report.plan.targeting { out += "> **Warning:** \(PlanRenderer.markdownEscape(targeting.note))\n\n" }
         let plain = DriftRenderer(style: Style(enabled: false))
         if !report.drifted.isEmpty {
             out += "#### Changed outside orgctl (as applied -> as stored now)\n\n```diff\n"
@@ -126,7 +140,7 @@ struct DriftRenderer {
             return object
         }
         let status = DriftCommand.exitStatus(report)
-        let document: [String: Any] = [
+        var document: [String: Any] = [
             "formatVersion": DriftReport.formatVersion,
             "databaseId": stored.databaseID,
             "auditHead": ["sequence": stored.auditHead.sequence, "hash": stored.auditHead.hash],
@@ -145,6 +159,7 @@ struct DriftRenderer {
                 return object
             },
         ]
+        if let targeting = report.plan.targeting { document["targeting"] = PlanRenderer.jsonObject(targeting) }
         return JSONOutput.string(document)
     }
 

@@ -9,13 +9,21 @@ struct PlanRenderer {
     var style: Style
 
     func text(_ plan: Plan) -> String {
-        guard !plan.isEmpty else { return "No changes. The state database matches the configuration.\n" }
+        let targeting = plan.targeting.map { style.yellow("\n" + $0.note) + "\n" } ?? ""
+        guard !plan.isEmpty else { return Self.noChanges(plan) + "\n" + targeting }
         var out = "orgctl will perform these actions:\n\n"
         for change in plan.changes {
             out += lines(change, style: style).joined(separator: "\n") + "\n"
         }
-        out += "\n" + style.bold(plan.summary) + "\n"
+        out += "\n" + style.bold(plan.summary) + "\n" + targeting
         return out
+    }
+
+    /// What an empty plan says: with targeting in effect, only that the targeted addresses match.
+    static func noChanges(_ plan: Plan) -> String {
+        guard let targeting = plan.targeting else { return "No changes. The state database matches the configuration." }
+        return targeting.omitted == 0
+            ? "No changes. The state database matches the configuration." : "No changes in the addresses selected by \(targeting.options)."
     }
 
     /// One change as lines: the address line, then one line per field.
@@ -86,8 +94,15 @@ struct PlanRenderer {
 
     /// For a pull-request comment: the summary first, then one collapsible section per tenant.
     static func markdown(_ plan: Plan) -> String {
-        guard !plan.isEmpty else { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
-        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n"
+        var targeting = plan.targeting.map { "> **Warning:** \(markdownEscape($0.note))\n\n" } ?? ""
+        if !plan.stateExists {
+            targeting = "> **Note:** the state database does not exist yet: this plan is against an empty state (apply creates it).\n\n" + targeting
+        }
+        guard !plan.isEmpty else {
+            if targeting.isEmpty { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
+            return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + targeting
+        }
+        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + targeting
         var groups: [String: [Change]] = [:]
         var order: [String] = []
         for change in plan.changes {
@@ -111,6 +126,16 @@ struct PlanRenderer {
                 }
             }
             out += "```\n\n</details>\n\n"
+        }
+        return out
+    }
+
+    /// Patterns are user text: keep `*` and friends from turning into emphasis.
+    static func markdownEscape(_ s: String) -> String {
+        var out = ""
+        for character in htmlEscape(s) {
+            if "\\`*_[]#|~".contains(character) { out.append("\\") }
+            out.append(character)
         }
         return out
     }
@@ -139,7 +164,7 @@ struct PlanRenderer {
         }
         var summary = ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)]
         if plan.count(.adopt) > 0 { summary["adopt"] = plan.count(.adopt) }  // only then: older readers see no new key
-        let document: [String: Any] = [
+        var document: [String: Any] = [
             "formatVersion": Plan.formatVersion,
             "planId": plan.id,
             "databaseId": plan.databaseID,
@@ -147,7 +172,15 @@ struct PlanRenderer {
             "summary": summary,
             "changes": changes,
         ]
+        if let targeting = plan.targeting { document["targeting"] = jsonObject(targeting) }
+        if !plan.stateExists { document["stateExists"] = false }  // only then: older readers see no new key
         return JSONOutput.string(document)
+    }
+
+    /// `targeting` in plan and drift JSON: present only when --target or --exclude was given.
+    static func jsonObject(_ targeting: Targeting) -> [String: Any] {
+        ["targets": targeting.targets, "excludes": targeting.excludes, "omittedChanges": targeting.omitted,
+         "unmatchedTargets": targeting.unmatchedTargets, "unmatchedExcludes": targeting.unmatchedExcludes]
     }
 
     private static func isSecret(_ value: Value) -> Bool {

@@ -1,4 +1,5 @@
 internal import CSQLite
+import Foundation
 
 /// One connection to a SQLite database file.
 ///
@@ -43,6 +44,9 @@ final class SQLiteConnection {
     /// The path the connection was opened with.
     let path: String
     private let handle: OpaquePointer  // sqlite3 *
+    /// A read-only connection to a file that had no `-wal` and `-shm` beside it: SQLite creates
+    /// them, and a read-only connection cannot remove them when it closes (see `removeWALFiles`).
+    private let tidiesWALFiles: Bool
     private var statementCache: [String: SQLiteStatement] = [:]
 
     /// Opens `path`.
@@ -55,6 +59,7 @@ final class SQLiteConnection {
         case .readWrite: flags |= SQLITE_OPEN_READWRITE
         case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         }
+        let tidies = mode == .readOnly && !Self.exists(path + "-wal") && !Self.exists(path + "-shm")
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
@@ -72,6 +77,7 @@ final class SQLiteConnection {
         }
         self.path = path
         self.handle = db
+        self.tidiesWALFiles = tidies
     }
 
     deinit {
@@ -80,6 +86,28 @@ final class SQLiteConnection {
         // so a statement outliving its connection stays valid (statements do not retain
         // the connection, which would make the statement cache a reference cycle).
         sqlite3_close_v2(handle)
+        if tidiesWALFiles { Self.removeWALFiles(path) }
+    }
+
+    private static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Removes the `-wal` and `-shm` files a read-only connection left behind, the way SQLite
+    /// itself does: the last connection to close a WAL database checkpoints it and deletes both,
+    /// if it can write the file and takes the exclusive lock, i.e. only when no other connection
+    /// (in any process) has the database open. A read-only connection never can, so a brief
+    /// read-write connection (no `CREATE`, `query_only`: it changes no row) reads the schema,
+    /// which opens the WAL, and closes. When another process is using the database, or the file
+    /// is not writable, its close leaves everything as it is; nothing is ever deleted by hand.
+    static func removeWALFiles(_ path: String) {
+        guard exists(path + "-wal") || exists(path + "-shm") else { return }
+        var db: OpaquePointer?
+        if sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let db,
+            sqlite3_db_readonly(db, "main") == 0
+        {
+            sqlite3_busy_timeout(db, 0)
+            sqlite3_exec(db, "PRAGMA query_only = 1; SELECT count(*) FROM sqlite_master", nil, nil, nil)
+        }
+        sqlite3_close_v2(db)
     }
 
     // MARK: Running SQL
