@@ -41,7 +41,7 @@ enum ApplyCommand {
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
-        ] + PlanCommand.targetOptions + StateAccess.options)
+        ] + PlanCommand.targetOptions + StateAccess.options + TenantDeletionOptions.options)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         // Read the signing key first: a bad key must stop the apply before anything is written.
@@ -51,6 +51,7 @@ enum ApplyCommand {
                                  help: "add --checkpoint-out FILE", exitCode: ExitCode.usage)
         }
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
+        _ = try TenantDeletionOptions.policy(command)
         let status = try applyAndReport(command, context)
         if let checkpointOut, status == ExitCode.success {
             try writeCheckpoint(to: checkpointOut, signer: signer, command, context)
@@ -97,7 +98,11 @@ enum ApplyCommand {
             console.print("No changes. The state database matches the configuration.")
             return ExitCode.success
         }
-        console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
+        let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: try TenantDeletionOptions.policy(command))
+        let style = console.style(forStdout: true)
+        console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
+        let unconfirmed = protected.filter { !$0.confirmed }
+        if !unconfirmed.isEmpty { throw TenantDeletionOptions.refusal(unconfirmed) }
         try KeyOutput.checkCanIssue(plan, command, console)
         if !command.flag("auto-approve") {
             guard console.stdinIsTerminal else {
@@ -185,7 +190,8 @@ enum ApplyCommand {
             maxDeletes = value
         }
         return ApplyContext(actor: Provenance.actor(command, context.environment), source: source,
-                            time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes)
+                            time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes,
+                            tenantDeletions: try TenantDeletionOptions.policy(command))
     }
 
     static func execute(_ plan: Plan, store: SQLiteStateStore, planState: StoredState?, _ applyContext: ApplyContext, _ console: Console,
@@ -253,6 +259,8 @@ enum ApplyCommand {
         case .wrongDatabase(let expected, let actual):
             return CommandFailure(message: "the plan was made for database \(expected), not \(actual); nothing was applied",
                                   help: "apply it with the --state it was made against, or plan again")
+        case .tenantDeletionNotConfirmed(let deletions):
+            return TenantDeletionOptions.refusal(deletions)
         case .keysNotIssued(let addresses):
             return CommandFailure(message: "internal error: no key material was made for \(addresses.joined(separator: ", ")); nothing was applied",
                                   help: "report this as a bug")

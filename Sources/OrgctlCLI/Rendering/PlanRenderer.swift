@@ -85,9 +85,13 @@ struct PlanRenderer {
     // MARK: Markdown
 
     /// For a pull-request comment: the summary first, then one collapsible section per tenant.
-    static func markdown(_ plan: Plan) -> String {
+    static func markdown(_ plan: Plan, protected: [TenantDeletion] = []) -> String {
         guard !plan.isEmpty else { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n"
+        for deletion in protected {
+            let text = "\(TenantDeletionOptions.describe(deletion)); \(TenantDeletionOptions.consequence(deletion))"
+            out += "> **\(deletion.confirmed ? "Confirmed" : "Protected"):** \(htmlEscape(text))\n\n"
+        }
         var groups: [String: [Change]] = [:]
         var order: [String] = []
         for change in plan.changes {
@@ -122,7 +126,7 @@ struct PlanRenderer {
     // MARK: JSON
 
     /// The versioned plan document described in docs/plan-json.md.
-    static func json(_ plan: Plan) -> String {
+    static func json(_ plan: Plan, protected: [TenantDeletion] = []) -> String {
         let changes: [[String: Any]] = plan.changes.map { change in
             var object: [String: Any] = [
                 "address": change.address, "kind": change.kind.rawValue, "action": change.action.rawValue,
@@ -139,7 +143,7 @@ struct PlanRenderer {
         }
         var summary = ["add": plan.count(.create), "change": plan.count(.update), "destroy": plan.count(.delete)]
         if plan.count(.adopt) > 0 { summary["adopt"] = plan.count(.adopt) }  // only then: older readers see no new key
-        let document: [String: Any] = [
+        var document: [String: Any] = [
             "formatVersion": Plan.formatVersion,
             "planId": plan.id,
             "databaseId": plan.databaseID,
@@ -147,6 +151,7 @@ struct PlanRenderer {
             "summary": summary,
             "changes": changes,
         ]
+        if !protected.isEmpty { document["protectedDeletions"] = TenantDeletionOptions.json(protected) }
         return JSONOutput.string(document)
     }
 
