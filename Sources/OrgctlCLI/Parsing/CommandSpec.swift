@@ -25,6 +25,10 @@ struct CommandSpec: Sendable, Equatable {
     /// Options of this command and of every command below it.
     var inheritedOptions: [OptionSpec]
     var subcommands: [CommandSpec]
+    /// Words that are not subcommands of this group but that users type for one (`import`), each
+    /// with the help line shown for it instead of a "did you mean" (which could point at the
+    /// wrong command). Close misspellings of a word get its help line too.
+    var hints: [String: String] = [:]
 
     init(
         name: String,
@@ -33,7 +37,8 @@ struct CommandSpec: Sendable, Equatable {
         arguments: [ArgumentSpec] = [],
         options: [OptionSpec] = [],
         inheritedOptions: [OptionSpec] = [],
-        subcommands: [CommandSpec] = []
+        subcommands: [CommandSpec] = [],
+        hints: [String: String] = [:]
     ) {
         self.name = name
         self.abstract = abstract
@@ -42,6 +47,7 @@ struct CommandSpec: Sendable, Equatable {
         self.options = options
         self.inheritedOptions = inheritedOptions
         self.subcommands = subcommands
+        self.hints = hints
     }
 
     var isGroup: Bool { !subcommands.isEmpty }
@@ -205,6 +211,10 @@ extension CommandSpec {
             if argument.isRepeating, index != arguments.count - 1 {
                 problem("repeating argument '<\(argument.name)>' must be the last")
             }
+        }
+
+        for word in hints.keys where subcommand(named: word) != nil {
+            problem("hint '\(word)' is also a subcommand")
         }
 
         // Subcommands: unique; `help` is taken at the root.
