@@ -56,7 +56,7 @@ struct TenantDeletionGuardTests {
         }
         var state = Fixture.desired(desired)
         state.renames = [DesiredRename(address: "tenant/acme2", kind: .tenant, parent: nil,
-                                       previously: [Located("acme", at: SourceLocation(file: "t.yaml", line: 3, column: 14))])]
+                                       previously: [Located("tenant/acme", at: SourceLocation(file: "t.yaml", line: 3, column: 14))])]
         let plan = Reconciler.plan(desired: state, stored: stored)
         #expect(plan.changes.contains { $0.renamedFrom == "tenant/acme" })
         let found = Reconciler.tenantDeletions(plan, stored: stored, policy: TenantDeletionPolicy())
