@@ -130,15 +130,8 @@ enum ApplyCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CommandFailure(message: "cannot read '\(path)'", help: "check the path and its permissions")
         }
-        let file: PlanFile
-        let plan: Plan
-        do {
-            file = try PlanFile.decode(data)
-            plan = try file.plan()
-        } catch {
-            throw CommandFailure(message: "'\(path)' cannot be applied: \(error.description)",
-                                 help: "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'")
-        }
+        let (file, plan) = try SavedPlan.decode(data, path: path, purpose: "applied",
+                                                help: "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'")
         if !command.values("target").isEmpty || !command.values("exclude").isEmpty {
             throw CommandFailure(message: "--target and --exclude apply when planning, not to a saved plan",
                                  help: "make a new plan with 'orgctl plan --target … --out FILE'", exitCode: ExitCode.usage)

@@ -32,15 +32,7 @@ enum ShowCommand {
                                  help: isDirectory.boolValue ? "pass a file saved with 'orgctl plan --out FILE'; for a folder run 'orgctl plan DIR'"
                                      : "check the path and its permissions")
         }
-        let file: PlanFile
-        let plan: Plan
-        do {
-            file = try PlanFile.decode(data)
-            plan = try file.plan()
-        } catch {
-            throw CommandFailure(message: "'\(PlanRenderer.escape(path))' cannot be shown: \(error.description)",
-                                 help: "pass a plan saved with 'orgctl plan --out FILE'")
-        }
+        let (file, plan) = try SavedPlan.decode(data, path: path, purpose: "shown", help: "pass a plan saved with 'orgctl plan --out FILE'")
         // Without the database only whole-tenant deletions are known; apply judges the rest.
         let protected = Reconciler.tenantDeletions(plan, stored: nil, policy: TenantDeletionPolicy())
         let console = context.console
@@ -63,5 +55,18 @@ enum ShowCommand {
         ].map(PlanRenderer.escape)
         if markdown { return lines.map { "> \($0.replacingOccurrences(of: "<", with: "&lt;"))" }.joined(separator: "\n") + "\n\n" }
         return lines.joined(separator: "\n") + "\n\n"
+    }
+}
+
+/// Reading a saved plan for `show` and `apply PLANFILE`: the file and the plan it describes.
+enum SavedPlan {
+    /// - Parameter purpose: `shown`, `applied`: in "'FILE' cannot be …: why".
+    static func decode(_ data: Data, path: String, purpose: String, help: String) throws -> (PlanFile, Plan) {
+        do {
+            let file = try PlanFile.decode(data)
+            return (file, try file.plan())
+        } catch {
+            throw CommandFailure(message: "'\(PlanRenderer.escape(path))' cannot be \(purpose): \(error.description)", help: help)
+        }
     }
 }
