@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        // The commit orgctl is built from, as a C define (see its shim.h); no library is linked.
+        .systemLibrary(name: "CBuildInfo"),
 
         // MARK: Library modules
         .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: strict),
@@ -28,7 +30,7 @@ let package = Package(
         .target(name: "Audit", dependencies: ["Crypto"], swiftSettings: strict),
         .target(name: "StateStore", dependencies: ["Spec", "Audit", "Crypto", "CSQLite"], swiftSettings: strict),
         .target(name: "Reconciler", dependencies: ["Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
-        .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Reconciler", "Audit", "Crypto"], swiftSettings: strict),
+        .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Reconciler", "Audit", "Crypto", "CBuildInfo"], swiftSettings: strict),
         .executableTarget(name: "orgctl", dependencies: ["OrgctlCLI"], swiftSettings: strict),
 
         // MARK: Tests (Swift Testing), one target per module plus end-to-end

@@ -22,7 +22,16 @@ public enum Orgctl {
         subcommands: [
             ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec,
             InitCommand.spec, ExplainCommand.spec, SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
-        ])
+            ShowCommand.spec, StateCommand.spec, VersionCommand.spec,
+        ],
+        hints: adoptionHints)
+
+    /// What users type to bring an existing database under orgctl: there is no `import`, there is adoption.
+    static let adoptionHints: [String: String] = {
+        let hint = "to bring an existing platform database under orgctl, write its configuration with 'orgctl export --state DB DIR', review it, then run 'orgctl apply DIR --state DB --adopt' "
+            + "(README: \"Adopting an existing database\")"
+        return Dictionary(uniqueKeysWithValues: ["import", "adopt", "ingest", "take-over", "takeover"].map { ($0, hint) })
+    }()
 
     /// - Parameter lifetime: keeps large results alive until the process exits (see ``ProcessLifetime``).
     public static func run(_ arguments: [String], environment: [String: String], console: Console,
@@ -35,7 +44,7 @@ public enum Orgctl {
                 console.print(text)
                 return ExitCode.success
             case .version:
-                console.print("orgctl \(version)")
+                console.out(VersionCommand.text())
                 return ExitCode.success
             case .command(let command):
                 parsed = command
@@ -67,6 +76,10 @@ public enum Orgctl {
             case ["audit", "keygen"]: return try AuditLogCommands.keygen(parsed, context)
             case ["audit", "prove"]: return try AuditLogCommands.prove(parsed, context)
             case ["audit", "consistency"]: return try AuditLogCommands.consistency(parsed, context)
+            case ["show"]: return try ShowCommand.run(parsed, context)
+            case ["state", "list"]: return try StateCommand.list(parsed, context)
+            case ["state", "show"]: return try StateCommand.show(parsed, context)
+            case ["version"]: return try VersionCommand.run(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage

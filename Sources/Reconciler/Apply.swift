@@ -15,15 +15,18 @@ public struct ApplyContext: Sendable {
     /// Key material for the plan's API key issues and rotations (``Reconciler/issueKeys(for:)``),
     /// keyed by address; only its prefix and hash are written.
     public var issuedKeys: [String: IssuedKey]
+    /// Which tenants may be deleted, wholly or in large part (``TenantDeletionPolicy``).
+    public var tenantDeletions: TenantDeletionPolicy
 
     public init(actor: String, source: String, time: String, secrets: [String: [UInt8]], maxDeletes: Int,
-                issuedKeys: [String: IssuedKey] = [:]) {
+                issuedKeys: [String: IssuedKey] = [:], tenantDeletions: TenantDeletionPolicy = TenantDeletionPolicy()) {
         self.actor = actor
         self.source = source
         self.time = time
         self.secrets = secrets
         self.maxDeletes = maxDeletes
         self.issuedKeys = issuedKeys
+        self.tenantDeletions = tenantDeletions
     }
 }
 
@@ -47,6 +50,8 @@ public enum ApplyError: Error, Sendable {
     case wrongDatabase(expected: String, actual: String)
     /// The plan issues API keys, and no key material was made for these addresses.
     case keysNotIssued(addresses: [String])
+    /// The plan deletes these tenants (or most of them) without `--allow-delete-tenant` naming them.
+    case tenantDeletionNotConfirmed([TenantDeletion])
 }
 
 extension Reconciler {
@@ -91,6 +96,9 @@ extension Reconciler {
                 }
                 if !stale.isEmpty { throw ApplyError.stale(addresses: stale.sorted()) }
             }
+            // Judged against the state being written (a saved plan carries no confirmation and no counts).
+            let unconfirmed = Reconciler.tenantDeletions(plan, stored: state, policy: context.tenantDeletions).filter { !$0.confirmed }
+            if !unconfirmed.isEmpty { throw ApplyError.tenantDeletionNotConfirmed(unconfirmed) }
             // Never append to a broken chain. A state read together with a check of the chain (in the
             // same snapshot, which nothing has changed since) brings its result; otherwise check now.
             switch state.auditChain {

@@ -22,7 +22,9 @@ struct CrashSafetyTests {
         try workspace.sqlite(base, "PRAGMA wal_checkpoint(TRUNCATE);")
         let beforeDump = try workspace.canonicalDump(base)
 
+        // "after" drops tenants 0–9: confirmed, as the tenant deletion guard requires.
         let applyAfter = ["apply", after.path, "--auto-approve", "--source", "test", "--no-color", "--quiet", "--max-deletes", "100000"]
+            + (0..<10).flatMap { ["--allow-delete-tenant", String(format: "t-%05d", $0)] }
 
         // The uninterrupted apply, from a copy of the same database: the one "after" state, and how long an apply takes.
         let reference = workspace.path("reference.db")
@@ -103,8 +105,9 @@ struct ConcurrencyTests {
         var winners = Set<Int>()
         for round in 1...Self.rounds {
             let started = try configs.map { config in
+                // Each configuration drops tenants of the others: deletions confirmed, as the tenant deletion guard requires.
                 try workspace.start(["apply", config, "--state", state, "--auto-approve", "--source", "round-\(round)", "--no-color", "--quiet",
-                                     "--max-deletes", "100000"])
+                                     "--max-deletes", "100000"] + (0..<(30 + Self.processes * 5)).flatMap { ["--allow-delete-tenant", String(format: "t-%05d", $0)] })
             }
             let runs = started.map { $0.wait() }
             for (i, run) in runs.enumerated() {

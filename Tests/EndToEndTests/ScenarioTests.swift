@@ -242,17 +242,19 @@ struct ScenarioTests {
         #expect(deletes.count > 25)
 
         let before = try workspace.dump(state)
-        let refused = try workspace.apply(config, state: state, ["--max-deletes", "5"])
+        // Both tenants' deletions are confirmed: this is about the count limit (the tenant guard is in CommandsTests).
+        let confirmed = ["--allow-delete-tenant", "acme", "--allow-delete-tenant", "hooli"]
+        let refused = try workspace.apply(config, state: state, ["--max-deletes", "5"] + confirmed)
         #expect(refused.status == 1, "\(refused)")
         #expect(refused.stderr.contains("the plan deletes \(deletes.count) resources (\(byKind)), more than the limit of 5; nothing was applied"),
                 "\(refused)")
         #expect(refused.stderr.contains("--max-deletes \(deletes.count)"), "\(refused)")
         // The default limit (25 for a database this small) refuses too.
-        let byDefault = try workspace.apply(config, state: state)
+        let byDefault = try workspace.apply(config, state: state, confirmed)
         #expect(byDefault.status == 1 && byDefault.stderr.contains("more than the limit of 25"), "\(byDefault)")
         #expect(try workspace.dump(state) == before, "a refused apply changed the database")
 
-        let allowed = try workspace.apply(config, state: state, ["--max-deletes", "\(deletes.count)"])
+        let allowed = try workspace.apply(config, state: state, ["--max-deletes", "\(deletes.count)"] + confirmed)
         #expect(allowed.status == 0 && allowed.stdout.contains("0 added, 0 changed, \(deletes.count) destroyed."), "\(allowed)")
         #expect(try workspace.sqlite(state, "SELECT slug FROM tenants ORDER BY slug;") == "globex\ninitech\n")
         #expect(try workspace.sqlite(state, "SELECT count(*) FROM members m JOIN tenants t ON t.id = m.tenant_id WHERE t.slug IN ('acme', 'hooli');")

@@ -41,11 +41,14 @@ struct CommandTreeTests {
         }
     }
 
-    @Test("--version prints the version")
+    @Test("--version prints the version, as 'orgctl version' does")
     func version() {
         let captured = Captured()
         #expect(captured.run(["--version"]) == 0)
-        #expect(captured.out == "orgctl \(Orgctl.version)\n")
+        #expect(captured.out.hasPrefix("orgctl \(Orgctl.version) (commit "))
+        let command = Captured()
+        #expect(command.run(["version"]) == 0)
+        #expect(command.out == captured.out)
     }
 
     @Test("a usage error exits 64 with a suggestion")

@@ -41,7 +41,7 @@ enum ApplyCommand {
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
-        ] + PlanCommand.targetOptions + StateAccess.options,
+        ] + PlanCommand.targetOptions + StateAccess.options + TenantDeletionOptions.options,
         constraints: [.requires("checkpoint-key", "checkpoint-out")])
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -50,6 +50,7 @@ enum ApplyCommand {
         let checkpointOut = command.value("checkpoint-out")
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
         let newOrigin = try AuditLogCommands.checkOrigin(command, context)
+        _ = try TenantDeletionOptions.policy(command)
         // Files written later must have a folder to go to: found out now, not after the plan or the apply.
         try FileOutput.checkFolder(of: command.value("secrets-out"), option: "secrets-out")
         try FileOutput.checkFolder(of: checkpointOut, option: "checkpoint-out")
@@ -104,9 +105,13 @@ enum ApplyCommand {
         // Whatever happens below, the chain check (if still running) ends before this returns.
         defer { planned.reading.stop() }
         let plan = planned.plan
-        console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
+        let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: try TenantDeletionOptions.policy(command))
+        let style = console.style(forStdout: true)
+        console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
         guard !plan.isEmpty else { return ExitCode.success }
         return try nothingApplied {
+            let unconfirmed = protected.filter { !$0.confirmed }
+            if !unconfirmed.isEmpty { throw TenantDeletionOptions.refusal(unconfirmed) }
             try KeyOutput.checkCanIssue(plan, command, console)
             if !command.flag("auto-approve") {
                 guard console.stdinIsTerminal else {
@@ -119,7 +124,7 @@ enum ApplyCommand {
                     return ExitCode.failure
                 }
             }
-            let applyContext = makeContext(command, context, plan: plan, secrets: planned.secrets,
+            let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
             let writable = writing ? planned.store : nil
             if writable == nil, case .broken(let broken) = planned.reading.chainCheck() { throw failure(.auditBroken(broken)) }
@@ -149,15 +154,8 @@ enum ApplyCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CommandFailure(message: "cannot read '\(path)'", help: "check the path and its permissions")
         }
-        let file: PlanFile
-        let plan: Plan
-        do {
-            file = try PlanFile.decode(data)
-            plan = try file.plan()
-        } catch {
-            throw CommandFailure(message: "'\(path)' cannot be applied: \(error.description)",
-                                 help: "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'")
-        }
+        let (file, plan) = try SavedPlan.decode(data, path: path, purpose: "applied",
+                                                help: "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'")
         if !command.values("target").isEmpty || !command.values("exclude").isEmpty {
             throw CommandFailure(message: "--target and --exclude apply when planning, not to a saved plan",
                                  help: "make a new plan with 'orgctl plan --target … --out FILE'", exitCode: ExitCode.usage)
@@ -194,7 +192,7 @@ enum ApplyCommand {
             secrets[secretKey] = value
         }
         try checkSameDatabase(file, command, context)
-        let applyContext = makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
+        let applyContext = try makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
         return try execute(plan, planState: nil, applyContext, console, secretsOut: command.value("secrets-out")) {
             try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt"))
         }
@@ -213,12 +211,13 @@ enum ApplyCommand {
                              help: "apply the plan with the --state it was made against, or plan again")
     }
 
-    static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String)
+    static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String) throws
         -> ApplyContext
     {
         let maxDeletes = command.integer("max-deletes") ?? Reconciler.defaultMaxDeletes(storedCount: plan.storedCount)
         return ApplyContext(actor: Provenance.actor(command, context.environment), source: source,
-                            time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes)
+                            time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes,
+                            tenantDeletions: try TenantDeletionOptions.policy(command))
     }
 
     /// Applies `plan` to the store `open` returns. Everything that can refuse without the database is
@@ -296,6 +295,8 @@ enum ApplyCommand {
         case .wrongDatabase(let expected, let actual):
             return CommandFailure(message: "the plan was made for database \(expected), not \(actual); nothing was applied",
                                   help: "apply it with the --state it was made against, or plan again")
+        case .tenantDeletionNotConfirmed(let deletions):
+            return TenantDeletionOptions.refusal(deletions)
         case .keysNotIssued(let addresses):
             return CommandFailure(message: "internal error: no key material was made for \(addresses.joined(separator: ", ")); nothing was applied",
                                   help: "report this as a bug")

@@ -27,19 +27,23 @@ enum PlanCommand {
             .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
             .option("source", valueName: "text", help: "Where the change comes from, recorded in a saved plan for the audit log.",
                     default: "git:<commit> of the folder, or 'local'"),
-        ] + targetOptions + StateAccess.options)
+        ] + targetOptions + StateAccess.options + TenantDeletionOptions.options)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
         // Before the work: a plan that cannot be saved is found out now, not after it was made.
         try FileOutput.checkFolder(of: command.value("out"), option: "out", mustNotExist: true)
+        let policy = try TenantDeletionOptions.policy(command)
         let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
         let plan = planned.plan
         let console = context.console
+        let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: policy)
         switch command.value("format") ?? "text" {
-        case "json": console.print(PlanRenderer.json(plan))
-        case "markdown": console.out(PlanRenderer.markdown(plan))
-        default: console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
+        case "json": console.print(PlanRenderer.json(plan, protected: protected))
+        case "markdown": console.out(PlanRenderer.markdown(plan, protected: protected))
+        default:
+            let style = console.style(forStdout: true)
+            console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
         }
         if let out = command.value("out") {
             let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))

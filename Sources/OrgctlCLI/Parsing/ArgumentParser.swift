@@ -79,7 +79,7 @@ struct ArgumentParser: Sendable {
             guard let subcommand = chain.command.subcommand(named: name) else {
                 throw chain.usageError(
                     "unknown subcommand '\(name)'",
-                    suggestion: didYouMean(name, among: chain.command.subcommands.map(\.name)))
+                    suggestion: unknownSubcommandHelp(name, in: chain.command, among: chain.command.subcommands.map(\.name)))
             }
             chain.descend(into: subcommand)
         }
@@ -89,6 +89,15 @@ struct ArgumentParser: Sendable {
 
 private func didYouMean(_ word: String, among candidates: [String]) -> String? {
     Suggestions.closest(to: word, among: candidates).map { "did you mean '\($0)'?" }
+}
+
+/// The help line for an unknown subcommand of `group`: the group's hint when the word is (close
+/// to) one of its hint words rather than to a subcommand name, else a "did you mean".
+private func unknownSubcommandHelp(_ word: String, in group: CommandSpec, among names: [String]) -> String? {
+    let hintWords = group.hints.keys.sorted()
+    if let hint = group.hints[word.lowercased()] { return hint }
+    if let closest = Suggestions.closest(to: word, among: hintWords + names), let hint = group.hints[closest] { return hint }
+    return didYouMean(word, among: names)
 }
 
 /// The state of one parse. Mistakes are recorded rather than thrown so that the scan can
@@ -151,7 +160,7 @@ private struct Run {
         } else {
             var names = command.subcommands.map(\.name)
             if chain.isRoot { names.append(HelpFormatter.helpSubcommand.name) }
-            fail("unknown subcommand '\(token)'", suggestion: didYouMean(token, among: names))
+            fail("unknown subcommand '\(token)'", suggestion: unknownSubcommandHelp(token, in: command, among: names))
             subcommandFailed = true
         }
     }

@@ -27,6 +27,10 @@ struct CommandSpec: Sendable, Equatable {
     var subcommands: [CommandSpec]
     /// Which of the command's options go together, checked when parsing.
     var constraints: [OptionConstraint]
+    /// Words that are not subcommands of this group but that users type for one (`import`), each
+    /// with the help line shown for it instead of a "did you mean" (which could point at the
+    /// wrong command). Close misspellings of a word get its help line too.
+    var hints: [String: String] = [:]
 
     init(
         name: String,
@@ -36,7 +40,8 @@ struct CommandSpec: Sendable, Equatable {
         options: [OptionSpec] = [],
         inheritedOptions: [OptionSpec] = [],
         subcommands: [CommandSpec] = [],
-        constraints: [OptionConstraint] = []
+        constraints: [OptionConstraint] = [],
+        hints: [String: String] = [:]
     ) {
         self.name = name
         self.abstract = abstract
@@ -46,6 +51,7 @@ struct CommandSpec: Sendable, Equatable {
         self.inheritedOptions = inheritedOptions
         self.subcommands = subcommands
         self.constraints = constraints
+        self.hints = hints
     }
 
     var isGroup: Bool { !subcommands.isEmpty }
@@ -222,6 +228,10 @@ extension CommandSpec {
             if argument.isRepeating, index != arguments.count - 1 {
                 problem("repeating argument '<\(argument.name)>' must be the last")
             }
+        }
+
+        for word in hints.keys where subcommand(named: word) != nil {
+            problem("hint '\(word)' is also a subcommand")
         }
 
         // Subcommands: unique; `help` is taken at the root.

@@ -93,7 +93,7 @@ struct PlanRenderer {
     // MARK: Markdown
 
     /// For a pull-request comment: the summary first, then one collapsible section per tenant.
-    static func markdown(_ plan: Plan) -> String {
+    static func markdown(_ plan: Plan, protected: [TenantDeletion] = []) -> String {
         var targeting = plan.targeting.map { "> **Warning:** \(markdownEscape($0.note))\n\n" } ?? ""
         if !plan.stateExists {
             targeting = "> **Note:** the state database does not exist yet: this plan is against an empty state (apply creates it).\n\n" + targeting
@@ -103,6 +103,10 @@ struct PlanRenderer {
             return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + targeting
         }
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + targeting
+        for deletion in protected {
+            let text = "\(TenantDeletionOptions.describe(deletion)); \(TenantDeletionOptions.consequence(deletion))"
+            out += "> **\(deletion.confirmed ? "Confirmed" : "Protected"):** \(htmlEscape(text))\n\n"
+        }
         var groups: [String: [Change]] = [:]
         var order: [String] = []
         for change in plan.changes {
@@ -147,7 +151,7 @@ struct PlanRenderer {
     // MARK: JSON
 
     /// The versioned plan document described in docs/plan-json.md.
-    static func json(_ plan: Plan) -> String {
+    static func json(_ plan: Plan, protected: [TenantDeletion] = []) -> String {
         let changes: [[String: Any]] = plan.changes.map { change in
             var object: [String: Any] = [
                 "address": change.address, "kind": change.kind.rawValue, "action": change.action.rawValue,
@@ -174,6 +178,7 @@ struct PlanRenderer {
         ]
         if let targeting = plan.targeting { document["targeting"] = jsonObject(targeting) }
         if !plan.stateExists { document["stateExists"] = false }  // only then: older readers see no new key
+        if !protected.isEmpty { document["protectedDeletions"] = TenantDeletionOptions.json(protected) }
         return JSONOutput.string(document)
     }
 
