@@ -7,7 +7,8 @@ enum Paths {
     static let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     static let packageRoot = testsFolder.deletingLastPathComponent().deletingLastPathComponent()
     static let cases = testsFolder.appendingPathComponent("Cases")
-    static let examples = packageRoot.appendingPathComponent("examples/config")
+    /// The tests' own copy of `examples/config`: see ``CommittedExamples``.
+    static let examples = CommittedExamples.folder
     static let auditVerifier = packageRoot.appendingPathComponent("tools/verify_audit.py").path
     static let sqlite3 = "/usr/bin/sqlite3"
     static let python3 = "/usr/bin/python3"
@@ -32,6 +33,40 @@ enum Paths {
 
     static func orgctl() throws -> String {
         try #require(Paths.binary, "the orgctl executable was not found: run 'swift build' first, or set ORGCTL_BINARY to its path")
+    }
+}
+
+/// `examples/config` as committed at git HEAD, extracted once per test run into a temporary folder: the README's
+/// first session edits a copy of the examples, and a user who edits `examples/config` itself (or any uncommitted
+/// change to it) must not change what the tests see. Outside a git checkout (a source archive) there is no
+/// committed version, and the working tree's folder is used.
+enum CommittedExamples {
+    static let workingTree = Paths.packageRoot.appendingPathComponent("examples/config")
+
+    static let folder: URL = extract() ?? workingTree
+
+    private static func extract() -> URL? {
+        let root = Paths.packageRoot.path
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("orgctl-examples-\(UUID().uuidString)")
+        let archive = scratch.appendingPathComponent("examples.tar")
+        // `safe.directory`: a checkout owned by another user (a CI container) is still read.
+        let steps = [
+            ["git", "-c", "safe.directory=*", "-C", root, "archive", "--format=tar", "--output=\(archive.path)", "HEAD", "examples/config"],
+            ["tar", "-xf", archive.path, "-C", scratch.path],
+        ]
+        guard (try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)) != nil else { return nil }
+        for arguments in steps {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return nil }
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { return nil }
+        }
+        let extracted = scratch.appendingPathComponent("examples/config")
+        return FileManager.default.fileExists(atPath: extracted.appendingPathComponent("platform.yaml").path) ? extracted : nil
     }
 }
 
@@ -120,7 +155,8 @@ final class Workspace {
 
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
-    /// Copies `examples/config/` (the tests set the secrets its references name) to `name`.
+    /// Copies the tests' own copy of `examples/config/` (as committed; the tests set the secrets its references name)
+    /// to `name`.
     @discardableResult
     func copyExamples(as name: String = "config") throws -> String {
         let destination = url.appendingPathComponent(name)

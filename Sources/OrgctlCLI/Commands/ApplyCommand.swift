@@ -33,7 +33,7 @@ enum ApplyCommand {
             .option("max-deletes", valueName: "n", help: "Refuse plans that delete more resources than this.",
                     default: "10% of stored resources or 25, whichever is larger", type: .integer(min: 0)),
             .option("actor", valueName: "name", help: "Who applies, for the audit log.",
-                    default: "ORGCTL_ACTOR, GITHUB_ACTOR, GITLAB_USER_LOGIN or USER"),
+                    default: Provenance.actorVariables.dropLast().joined(separator: ", ") + " or " + (Provenance.actorVariables.last ?? "")),
             .option("source", valueName: "text", help: "Where the change comes from, for the audit log.",
                     default: "git:<commit> of the folder, or 'local'"),
             .option("secrets-out", valueName: "file",

@@ -123,9 +123,13 @@ struct SecretResolver {
 
 /// Who and what an apply records in the audit chain.
 enum Provenance {
+    /// The environment variables that name the actor when `--actor` is not given, in the order they are tried
+    /// (`apply --help` lists them from here).
+    static let actorVariables = ["ORGCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER"]
+
     static func actor(_ command: ParsedCommand, _ environment: [String: String]) -> String {
         if let actor = command.value("actor") { return actor }
-        for name in ["ORGCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER"] {
+        for name in actorVariables {
             if let value = environment[name], !value.isEmpty { return value }
         }
         return "unknown"
