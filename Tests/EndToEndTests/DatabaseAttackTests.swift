@@ -37,11 +37,13 @@ struct DatabaseAttackTests {
         let drifted = try drift(workspace, config, state)
         #expect(drifted.status == 3, "\(drifted)")
         for address in addresses {
-            #expect(drifted.stdout.contains("+ \(address) (added outside orgctl)"), "\(address): \(drifted)")
+            #expect(drifted.stdout.contains("+ \(address) (created outside orgctl)"), "\(address): \(drifted)")
         }
         let plan = try workspace.plan(config, state: state, ["--detailed-exitcode"])
         #expect(plan.status == 2 && plan.stdout.contains("to destroy"), "\(plan)")
-        let applied = try workspace.apply(config, state: state)
+        // A planted tenant is deleted whole: the tenant deletion guard asks for its confirmation.
+        let tenants = addresses.filter { $0.hasPrefix("tenant/") && $0.split(separator: "/").count == 2 }
+        let applied = try workspace.apply(config, state: state, tenants.flatMap { ["--allow-delete-tenant", String($0.dropFirst("tenant/".count))] })
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stdout.contains("Apply complete: 0 added, 0 changed, \(addresses.count) destroyed"), "\(applied)")
         let clean = try drift(workspace, config, state)
@@ -49,9 +51,9 @@ struct DatabaseAttackTests {
     }
 
     @Test("a natural key changed in the database is drift, not a pending change; apply puts it back", arguments: [
-        ("UPDATE tenants SET slug = 'acme2' WHERE slug = 'acme'", "- tenant/acme (deleted outside orgctl", "+ tenant/acme2 (added outside orgctl)"),
+        ("UPDATE tenants SET slug = 'acme2' WHERE slug = 'acme'", "- tenant/acme (deleted outside orgctl", "+ tenant/acme2 (created outside orgctl)"),
         ("UPDATE members SET email = 'zed@acme.com' WHERE email = 'bob@acme.com'", "- tenant/acme/member/bob@acme.com (deleted outside orgctl",
-         "+ tenant/acme/member/zed@acme.com (added outside orgctl)"),
+         "+ tenant/acme/member/zed@acme.com (created outside orgctl)"),
     ])
     func changedNaturalKey(sql: String, deleted: String, added: String) throws {
         let (workspace, config, state) = try appliedExamples()
@@ -60,7 +62,9 @@ struct DatabaseAttackTests {
         #expect(drifted.status == 3, "\(drifted)")
         #expect(drifted.stdout.contains(deleted) && drifted.stdout.contains(added), "\(drifted)")
         #expect(drifted.stdout.contains("0 configuration changes not yet applied"), "\(drifted)")
-        let applied = try workspace.apply(config, state: state)
+        // A tenant whose slug moved is deleted whole under the new slug: the tenant deletion guard asks for it.
+        let moved = added.hasPrefix("+ tenant/") && !added.contains("/member/") ? ["--allow-delete-tenant", "acme2"] : []
+        let applied = try workspace.apply(config, state: state, moved)
         #expect(applied.status == 0, "\(applied)")
         #expect(try drift(workspace, config, state).status == 0)
     }

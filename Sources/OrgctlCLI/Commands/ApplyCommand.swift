@@ -50,7 +50,6 @@ enum ApplyCommand {
         let checkpointOut = command.value("checkpoint-out")
         let signer = try AuditLogCommands.signer(command.value("checkpoint-key"))
         let newOrigin = try AuditLogCommands.checkOrigin(command, context)
-        _ = try TenantDeletionOptions.policy(command)
         // Files written later must have a folder to go to: found out now, not after the plan or the apply.
         try FileOutput.checkFolder(of: command.value("secrets-out"), option: "secrets-out")
         try FileOutput.checkFolder(of: checkpointOut, option: "checkpoint-out")
@@ -105,7 +104,7 @@ enum ApplyCommand {
         // Whatever happens below, the chain check (if still running) ends before this returns.
         defer { planned.reading.stop() }
         let plan = planned.plan
-        let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: try TenantDeletionOptions.policy(command))
+        let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: TenantDeletionOptions.policy(command))
         let style = console.style(forStdout: true)
         console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
         guard !plan.isEmpty else { return ExitCode.success }
@@ -217,7 +216,7 @@ enum ApplyCommand {
         let maxDeletes = command.integer("max-deletes") ?? Reconciler.defaultMaxDeletes(storedCount: plan.storedCount)
         return ApplyContext(actor: Provenance.actor(command, context.environment), source: source,
                             time: Provenance.timestamp(context.now), secrets: secrets, maxDeletes: maxDeletes,
-                            tenantDeletions: try TenantDeletionOptions.policy(command))
+                            tenantDeletions: TenantDeletionOptions.policy(command))
     }
 
     /// Applies `plan` to the store `open` returns. Everything that can refuse without the database is

@@ -33,7 +33,7 @@ enum PlanCommand {
         let directory = command.argument("dir") ?? "."
         // Before the work: a plan that cannot be saved is found out now, not after it was made.
         try FileOutput.checkFolder(of: command.value("out"), option: "out", mustNotExist: true)
-        let policy = try TenantDeletionOptions.policy(command)
+        let policy = TenantDeletionOptions.policy(command)
         let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
         let plan = planned.plan
         let console = context.console

@@ -9,20 +9,13 @@ enum TenantDeletionOptions {
                 repeatable: true),
         .option("max-tenant-delete-percent", valueName: "percent",
                 help: "Deleting more than this share of one tenant's resources (and at least \(TenantDeletionPolicy.minimumPartialDeletes)) needs --allow-delete-tenant.",
-                default: "\(TenantDeletionPolicy.defaultMaxPercent)"),
+                default: "\(TenantDeletionPolicy.defaultMaxPercent)", type: .integer(min: 0, max: 100)),
     ]
 
-    /// The policy the command line asks for; a malformed percentage is a usage error, found before any work.
-    static func policy(_ command: ParsedCommand) throws -> TenantDeletionPolicy {
+    /// The policy the command line asks for (the parser has checked the percentage, before any work).
+    static func policy(_ command: ParsedCommand) -> TenantDeletionPolicy {
         var policy = TenantDeletionPolicy(allowed: Set(command.values("allow-delete-tenant")))
-        if let text = command.value("max-tenant-delete-percent") {
-            let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
-            guard let value = Int(digits), (0...100).contains(value) else {
-                throw CommandFailure(message: "--max-tenant-delete-percent must be a whole number from 0 to 100, not '\(text)'",
-                                     help: "for example --max-tenant-delete-percent 30", exitCode: ExitCode.usage)
-            }
-            policy.maxPercent = value
-        }
+        if let value = command.integer("max-tenant-delete-percent") { policy.maxPercent = value }
         return policy
     }
 
