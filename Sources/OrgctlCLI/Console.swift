@@ -2,12 +2,15 @@ import Foundation
 
 /// Where a command writes, and how: the one place that knows about terminals and colour.
 ///
-/// Passed down to every command instead of global state, so tests capture output.
+/// Passed down to every command instead of global state, so tests capture output. Everything
+/// written goes through ``TerminalText/sanitize(_:keepingStyle:workflowCommands:)``: no control
+/// character, escape sequence, bidi override or CI workflow command from a value reaches the
+/// terminal or the log raw, whichever call site forgot to escape it.
 public final class Console: @unchecked Sendable {
     // @unchecked: the writers are only called from the command's own thread; the class is
     // Sendable so a command may hand it to a progress reporter it owns.
-    let out: (String) -> Void
-    let err: (String) -> Void
+    private let writeOut: (String) -> Void
+    private let writeErr: (String) -> Void
     public let stdoutIsTerminal: Bool
     public let stderrIsTerminal: Bool
     public let stdinIsTerminal: Bool
@@ -19,8 +22,8 @@ public final class Console: @unchecked Sendable {
         out: @escaping (String) -> Void, err: @escaping (String) -> Void, stdoutIsTerminal: Bool, stderrIsTerminal: Bool,
         stdinIsTerminal: Bool = false, readLine: @escaping () -> String? = { nil }, colorDisabled: Bool
     ) {
-        self.out = out
-        self.err = err
+        self.writeOut = out
+        self.writeErr = err
         self.stdoutIsTerminal = stdoutIsTerminal
         self.stderrIsTerminal = stderrIsTerminal
         self.stdinIsTerminal = stdinIsTerminal
@@ -40,6 +43,16 @@ public final class Console: @unchecked Sendable {
             colorDisabled: environment["NO_COLOR"].map { !$0.isEmpty } ?? false || environment["TERM"] == "dumb")
     }
 
+    /// Writes text to standard output.
+    func out(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: style(forStdout: true).enabled)) }
+
+    /// Writes text to standard error.
+    func err(_ text: String) { writeErr(TerminalText.sanitize(text, keepingStyle: style(forStdout: false).enabled)) }
+
+    /// Writes orgctl's own GitHub workflow commands (`validate --format github`) to standard output:
+    /// sanitised like ``out(_:)``, except that its lines may start with `::`.
+    func workflowCommands(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: false, workflowCommands: true)) }
+
     /// Writes a line (or several) to standard output.
     func print(_ text: String) { out(text.hasSuffix("\n") ? text : text + "\n") }
 
@@ -57,6 +70,9 @@ public final class Console: @unchecked Sendable {
 /// ANSI styling that is a no-op when colour is off.
 struct Style {
     var enabled: Bool
+
+    /// The SGR codes used below: the only escape sequences ``Console`` lets through.
+    static let codes: Set<String> = ["0", "1", "1;31", "1;33", "32", "36", "2"]
 
     private func wrap(_ code: String, _ text: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
     func bold(_ t: String) -> String { wrap("1", t) }
@@ -81,8 +97,19 @@ public enum ExitCode {
 }
 
 /// A failure a command reports to the user: what happened and what to do next.
+///
+/// `message` and `help` are printed as one line each, escaped as values (they quote paths, names
+/// and database rows): a newline in them shows as `\n`. A list goes in `details`, one line each.
 struct CommandFailure: Error {
     var message: String
     var help: String?
     var exitCode: Int32 = ExitCode.failure
+    var details: [String] = []
+
+    init(message: String, help: String?, exitCode: Int32 = ExitCode.failure, details: [String] = []) {
+        self.message = message
+        self.help = help
+        self.exitCode = exitCode
+        self.details = details
+    }
 }

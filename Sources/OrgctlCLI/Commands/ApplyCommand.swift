@@ -72,7 +72,7 @@ enum ApplyCommand {
             throw CommandFailure(message: "the apply succeeded, but the checkpoint could not be written to '\(path)': \(error.localizedDescription)",
                                  help: "write it with 'orgctl audit checkpoint > FILE'")
         }
-        if signer == nil { context.console.info("note: the checkpoint in '\(path)' is not signed (pass --checkpoint-key)") }
+        if signer == nil { context.console.info("note: the checkpoint in '\(TerminalText.escape(path))' is not signed (pass --checkpoint-key)") }
     }
 
     static func applyAndReport(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -224,7 +224,7 @@ enum ApplyCommand {
         console.print(style.green(line))
         if result.keysIssued > 0 {
             if let output {
-                console.print("Issued \(result.keysIssued) API key\(result.keysIssued == 1 ? "" : "s"); the keys are in \(output.path) (mode 0600). Move them to your secret store and delete the file.")
+                console.print("Issued \(result.keysIssued) API key\(result.keysIssued == 1 ? "" : "s"); the keys are in \(TerminalText.escape(output.path)) (mode 0600). Move them to your secret store and delete the file.")
             } else {
                 // Only reached with standard output on a terminal (checkCanIssue): shown once, never stored.
                 console.print(style.bold("API keys issued (shown once; orgctl stores only their SHA-256):"))
@@ -239,10 +239,9 @@ enum ApplyCommand {
     static func failure(_ error: ApplyError) -> CommandFailure {
         switch error {
         case .stale(let addresses):
-            let shown = addresses.prefix(20).joined(separator: "\n  ")
-            let more = addresses.count > 20 ? "\n  … and \(addresses.count - 20) more" : ""
-            return CommandFailure(message: "the plan is stale: the state changed since it was planned, at:\n  \(shown)\(more)\nnothing was applied",
-                                  help: "run 'orgctl plan' again, review the new plan, and apply that")
+            let more = addresses.count > 20 ? ["… and \(addresses.count - 20) more"] : []
+            return CommandFailure(message: "the plan is stale: the state changed since it was planned, at these addresses; nothing was applied",
+                                  help: "run 'orgctl plan' again, review the new plan, and apply that", details: Array(addresses.prefix(20)) + more)
         case .tooManyDeletes(let count, let limit, let byKind):
             let kinds = byKind.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
             return CommandFailure(message: "the plan deletes \(count) resources (\(kinds)), more than the limit of \(limit); nothing was applied",

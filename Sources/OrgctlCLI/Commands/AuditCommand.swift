@@ -60,7 +60,7 @@ enum AuditCommand {
         }
         guard let result else { return ExitCode.failure }
         if let broken = result.firstBreak {
-            context.console.print("broken at entry \(broken.sequence): \(broken.problem)")
+            context.console.print("broken at entry \(broken.sequence): \(TerminalText.escape("\(broken.problem)"))")
             context.console.printError("help: entries from \(broken.sequence) on cannot be trusted; restore the database from a backup and investigate who changed it")
             return ExitCode.failure
         }
@@ -99,7 +99,7 @@ enum AuditCommand {
                 } else {
                     var line = "\(entry.sequence)  \(entry.time)  \(entry.action.padding(toLength: 6, withPad: " ", startingAt: 0))  \(entry.address)  by \(entry.actor)  from \(entry.source)  plan \(entry.planID)"
                     if let reason = entry.reason { line += "  (\(reason))" }
-                    console.print(line)
+                    console.print(TerminalText.escape(line))  // every part is a stored value
                 }
                 first = false
                 return true

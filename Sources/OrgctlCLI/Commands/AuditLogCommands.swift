@@ -162,7 +162,7 @@ enum AuditLogCommands {
         try write(signer.keyString + "\n", to: path, mode: 0o600)
         try write(signer.verifier.keyString + "\n", to: path + ".pub", mode: 0o644)
         context.console.print(signer.verifier.keyString)
-        context.console.info("wrote the private key to '\(path)' (keep it secret) and the verifier key to '\(path).pub'")
+        context.console.info("wrote the private key to '\(TerminalText.escape(path))' (keep it secret) and the verifier key to '\(TerminalText.escape(path)).pub'")
         return ExitCode.success
     }
 
@@ -253,7 +253,7 @@ enum AuditLogCommands {
         var ok = true
         for (path, file) in files {
             if file.checkpoint.origin != expectedOrigin {
-                console.print("checkpoint '\(path)': it is a checkpoint of log '\(file.checkpoint.origin)', not of '\(expectedOrigin)'")
+                console.print(TerminalText.escape("checkpoint '\(path)': it is a checkpoint of log '\(file.checkpoint.origin)', not of '\(expectedOrigin)'"))
                 ok = false
             }
             if let verifier {
@@ -261,7 +261,7 @@ enum AuditLogCommands {
                     guard let note = file.note else { throw LogFormatError("the checkpoint is not signed") }
                     try note.verify(with: verifier)
                 } catch let error as LogFormatError {
-                    console.print("checkpoint '\(path)': \(error.message)")
+                    console.print(TerminalText.escape("checkpoint '\(path)': \(error.message)"))
                     ok = false
                 }
             }
@@ -274,20 +274,20 @@ enum AuditLogCommands {
         for (path, file) in files.sorted(by: { $0.file.checkpoint.size < $1.file.checkpoint.size }) {
             let checkpoint = file.checkpoint
             if checkpoint.size > result.size {
-                console.print("checkpoint '\(path)': the log has \(result.size) entries, fewer than the checkpoint's \(checkpoint.size): entries \(result.size + 1)–\(checkpoint.size) were removed, or the log was rewritten")
+                console.print("checkpoint '\(TerminalText.escape(path))': the log has \(result.size) entries, fewer than the checkpoint's \(checkpoint.size): entries \(result.size + 1)–\(checkpoint.size) were removed, or the log was rewritten")
                 firstDiffering = firstDiffering ?? (checkpoint.size, path)
                 ok = false
             } else if result.rootsAt[checkpoint.size] != checkpoint.rootHash {
-                console.print("checkpoint '\(path)': the log's first \(checkpoint.size) entries do not have the checkpoint's root")
+                console.print("checkpoint '\(TerminalText.escape(path))': the log's first \(checkpoint.size) entries do not have the checkpoint's root")
                 firstDiffering = firstDiffering ?? (checkpoint.size, path)
                 ok = false
             } else {
                 if firstDiffering == nil { lastMatching = checkpoint.size }
-                console.print("ok: checkpoint '\(path)' (size \(checkpoint.size)\(verifier.map { ", signed by \($0.name)" } ?? "")) matches the log")
+                console.print(TerminalText.escape("ok: checkpoint '\(path)' (size \(checkpoint.size)\(verifier.map { ", signed by \($0.name)" } ?? "")) matches the log"))
             }
         }
         if let firstDiffering {
-            console.print("first differing size: \(firstDiffering.size) (checkpoint '\(firstDiffering.path)'); the log still matches at size \(lastMatching): the change is in entries \(lastMatching + 1)–\(firstDiffering.size)")
+            console.print("first differing size: \(firstDiffering.size) (checkpoint '\(TerminalText.escape(firstDiffering.path))'); the log still matches at size \(lastMatching): the change is in entries \(lastMatching + 1)–\(firstDiffering.size)")
         }
         return ok
     }

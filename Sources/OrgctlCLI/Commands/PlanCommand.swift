@@ -41,7 +41,7 @@ enum PlanCommand {
         if let out = command.value("out") {
             let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
             try FileOutput.writeNew(out, data: try file.encoded(), what: "saved plan")
-            console.info("Saved the plan to \(out). Apply it with: orgctl apply \(out)")
+            console.info("Saved the plan to \(TerminalText.escape(out)). Apply it with: orgctl apply \(TerminalText.escape(out))")
         }
         if command.flag("detailed-exitcode") {
             return plan.isEmpty ? ExitCode.success : ExitCode.changesPresent

@@ -40,7 +40,7 @@ enum ValidateCommand {
             ]
             console.print(JSONOutput.string(document))
         case "github":
-            console.out(DiagnosticRenderer.github(diagnostics))
+            console.workflowCommands(DiagnosticRenderer.github(diagnostics))
             console.print(summaryLine(result, tenants: tenants, resources: resources))
         default:
             let renderer = DiagnosticRenderer(style: console.style(forStdout: true))

@@ -25,11 +25,14 @@ struct DriftRenderer {
             for change in report.pending { out += renderer.lines(change, style: style).joined(separator: "\n") + "\n" }
         }
         for warning in warnings {
-            out += "\n" + style.yellow("warning") + ": \(warning.location.map { "\($0): " } ?? "")\(warning.message) [\(warning.id)]"
+            out += "\n" + style.yellow("warning") + ": " + TerminalText.escape("\(warning.location.map { "\($0): " } ?? "")\(warning.message)")
+                + " [\(warning.id)]"
         }
         if !warnings.isEmpty { out += "\n" }
         out += "\n" + style.bold(Self.summary(report)) + "\n"
-        if !report.isClean { out += "Run 'orgctl apply \(directory)' to put back what changed outside orgctl and apply the configuration.\n" }
+        if !report.isClean {
+            out += "Run 'orgctl apply \(TerminalText.escape(directory))' to put back what changed outside orgctl and apply the configuration.\n"
+        }
         return out
     }
 
@@ -54,11 +57,11 @@ struct DriftRenderer {
             symbol = style.red("-")
             note = "deleted outside orgctl\(seen)"
         }
-        var result = ["  \(symbol) \(style.bold(item.address)) " + style.yellow("(\(note))")]
+        var result = ["  \(symbol) \(style.bold(TerminalText.escape(item.address))) " + style.yellow("(\(note))")]
         if !item.appliedKnown {
             result.append(style.dim("      (the values orgctl applied were not recorded: applied before orgctl kept them)"))
         }
-        for (field, name) in zip(item.fields, PlanRenderer.aligned(item.fields.map(\.name))) {
+        for (field, name) in zip(item.fields, PlanRenderer.aligned(item.fields.map { TerminalText.escape($0.name) })) {
             switch item.drift {
             case .added: result.append("      \(name) = \(PlanRenderer.show(field.now))")
             case .deleted: result.append(style.dim("      \(name) = \(PlanRenderer.show(field.applied))"))
@@ -90,7 +93,7 @@ struct DriftRenderer {
             }
             out += "```\n\n"
         }
-        for warning in warnings { out += "- warning: \(warning.message) (`\(warning.id)`)\n" }
+        for warning in warnings { out += "- warning: \(TerminalText.escape(warning.message)) (`\(warning.id)`)\n" }
         return out
     }
 

@@ -27,15 +27,16 @@ struct PlanRenderer {
         case .delete: symbol = style.red("-")
         case .adopt: symbol = style.cyan("=")
         }
-        var head = "  \(symbol) \(style.bold(change.address))"
+        // Addresses, reasons and names may come from the state database: each is escaped as one value.
+        var head = "  \(symbol) \(style.bold(TerminalText.escape(change.address)))"
         let outsideReason = change.reason.map { $0.hasSuffix("outside orgctl") } ?? false
         if change.changedOutside {
-            head += " " + style.yellow("(\(outsideReason ? change.reason ?? "" : "changed outside orgctl"))")
+            head += " " + style.yellow("(\(TerminalText.escape(outsideReason ? change.reason ?? "" : "changed outside orgctl")))")
         }
-        if let from = change.renamedFrom { head += " " + style.cyan("(renamed from \(from))") }
-        if let reason = change.reason, !outsideReason { head += style.dim("  # \(reason)") }
+        if let from = change.renamedFrom { head += " " + style.cyan("(renamed from \(TerminalText.escape(from)))") }
+        if let reason = change.reason, !outsideReason { head += style.dim("  # \(TerminalText.escape(reason))") }
         var result = [head]
-        for (field, name) in zip(change.fields, Self.aligned(change.fields.map(\.name))) {
+        for (field, name) in zip(change.fields, Self.aligned(change.fields.map { TerminalText.escape($0.name) })) {
             switch change.action {
             case .create: result.append("      \(name) = \(Self.show(field.after))")
             case .adopt: result.append(style.dim("      \(name) = \(Self.show(field.after))"))
@@ -56,30 +57,15 @@ struct PlanRenderer {
 
     static func show(_ value: Value) -> String {
         switch value {
-        case .string(let s): return "\"\(escape(s))\""
-        case .list(let l): return "[" + l.map { "\"\(escape($0))\"" }.joined(separator: ", ") + "]"
-        default: return value.description
+        case .string(let s): return TerminalText.quoted(s)
+        case .list(let l): return "[" + l.map(TerminalText.quoted).joined(separator: ", ") + "]"
+        default: return TerminalText.escape(value.description)
         }
     }
 
     static func showAfter(_ field: FieldChange) -> String {
         if case .secret = field.after, case .secret = field.before { return "(changed)" }
         return show(field.after)
-    }
-
-    /// Values come from configuration and state: keep control characters off the terminal.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 
     // MARK: Markdown
@@ -101,7 +87,7 @@ struct PlanRenderer {
                 let n = changes.count { $0.action == action }
                 return n == 0 ? nil : "\(action.symbol)\(n)"
             }
-            out += "<details><summary><code>\(htmlEscape(group))</code> \(counts.joined(separator: " "))</summary>\n\n```diff\n"
+            out += "<details><summary><code>\(htmlEscape(TerminalText.escape(group)))</code> \(counts.joined(separator: " "))</summary>\n\n```diff\n"
             for change in changes {
                 for line in plain.lines(change, style: plain.style) {
                     // diff highlighting wants the marker in the first column.
