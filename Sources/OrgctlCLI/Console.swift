@@ -15,13 +15,17 @@ public final class Console: @unchecked Sendable {
     public let stderrIsTerminal: Bool
     public let stdinIsTerminal: Bool
     let readLine: () -> String?
+    /// The CI variable found set (`CI`, `GITHUB_ACTIONS`, …), if any: standard output is then a log,
+    /// even on a pseudo-terminal.
+    public let continuousIntegration: String?
     var colorDisabled: Bool
     var quiet = false
 
     public init(
         out: @escaping (String) -> Void, err: @escaping (String) -> Void, stdoutIsTerminal: Bool, stderrIsTerminal: Bool,
-        stdinIsTerminal: Bool = false, readLine: @escaping () -> String? = { nil }, colorDisabled: Bool
+        stdinIsTerminal: Bool = false, readLine: @escaping () -> String? = { nil }, colorDisabled: Bool, continuousIntegration: String? = nil
     ) {
+        self.continuousIntegration = continuousIntegration
         self.writeOut = out
         self.writeErr = err
         self.stdoutIsTerminal = stdoutIsTerminal
@@ -39,8 +43,56 @@ public final class Console: @unchecked Sendable {
             out: { text in try? FileHandle.standardOutput.write(contentsOf: Data(text.utf8)) },
             err: { text in try? FileHandle.standardError.write(contentsOf: Data(text.utf8)) },
             stdoutIsTerminal: isatty(1) == 1, stderrIsTerminal: isatty(2) == 1, stdinIsTerminal: isatty(0) == 1,
-            readLine: { Swift.readLine(strippingNewline: true) },
-            colorDisabled: environment["NO_COLOR"].map { !$0.isEmpty } ?? false || environment["TERM"] == "dumb")
+            readLine: readLineInterruptible,
+            colorDisabled: environment["NO_COLOR"].map { !$0.isEmpty } ?? false || environment["TERM"] == "dumb",
+            continuousIntegration: continuousIntegration(environment))
+    }
+
+    /// A line from standard input, or nil at its end or when Ctrl-C is pressed: while it waits, SIGINT
+    /// interrupts the read (a handler that does nothing, without SA_RESTART) instead of killing the
+    /// process, so the caller can end the line and say what happened. The default is restored after.
+    /// (Not `Swift.readLine`: it retries getline on EINTR, and glibc's sticky error flag makes that spin.)
+    static func readLineInterruptible() -> String? {
+        var action = sigaction()
+        #if os(Linux)
+        action.__sigaction_handler.sa_handler = { _ in }
+        #else
+        action.__sigaction_u.__sa_handler = { _ in }
+        #endif
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        var previous = sigaction()
+        sigaction(SIGINT, &action, &previous)
+        defer { sigaction(SIGINT, &previous, nil) }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while line.count < 1 << 16 {
+            let count = read(0, &byte, 1)
+            if count < 0 { return nil }  // interrupted (Ctrl-C) or unreadable
+            if count == 0 {
+                if line.isEmpty { return nil }  // end of input
+                break
+            }
+            if byte == UInt8(ascii: "\n") { break }
+            line.append(byte)
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// Variables CI systems set in every job (non-empty means set): the generic `CI`, then GitHub
+    /// Actions, GitLab, Buildkite, Jenkins, Azure Pipelines, CircleCI, TeamCity, Travis, AppVeyor,
+    /// Bitbucket, Drone/Woodpecker, AWS CodeBuild, Bamboo, Semaphore, Cirrus, Bitrise, GoCD,
+    /// Codefresh, Harness.
+    static let ciVariables = [
+        "CI", "CONTINUOUS_INTEGRATION", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "JENKINS_HOME", "HUDSON_URL",
+        "TF_BUILD", "CIRCLECI", "TEAMCITY_VERSION", "TRAVIS", "APPVEYOR", "BITBUCKET_BUILD_NUMBER", "DRONE", "CI_PIPELINE_ID",
+        "CODEBUILD_BUILD_ID", "bamboo_buildKey", "SEMAPHORE", "CIRRUS_CI", "BITRISE_IO", "GO_PIPELINE_NAME", "CF_BUILD_ID",
+        "HARNESS_BUILD_ID",
+    ]
+
+    /// The first of ``ciVariables`` set to a non-empty value.
+    static func continuousIntegration(_ environment: [String: String]) -> String? {
+        ciVariables.first { !(environment[$0] ?? "").isEmpty }
     }
 
     /// Writes text to standard output.

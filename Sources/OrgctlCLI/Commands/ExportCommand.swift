@@ -150,13 +150,10 @@ final class ExportFolder {
         }
         let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure(relative, errno == EEXIST ? "it already exists" : nil) }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-        } catch {
-            if replacing { unlinkat(folder, temporary, 0) }
-            throw failure(relative, error.localizedDescription)
+        defer { close(fd) }
+        if let reason = FileOutput.writeAll(fd, data) {
+            unlinkat(folder, temporary, 0)
+            throw failure(relative, reason)
         }
         if replacing, renameat(folder, temporary, folder, name) != 0 {
             let error = failure(relative, nil)

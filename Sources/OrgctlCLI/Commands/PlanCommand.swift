@@ -200,21 +200,42 @@ final class BackgroundRead: @unchecked Sendable {
     }
 }
 
-/// Files orgctl creates: mode 0600, never overwriting an existing file.
+/// Files orgctl creates: mode 0600, never overwriting an existing file, and never left behind
+/// empty or half written (a write that fails removes the file, so it does not block the retry).
 enum FileOutput {
-    static func writeNew(_ path: String, data: Data, what: String) throws {
+    /// - Parameter shownAs: the name messages give (the final name of a file written under a temporary one).
+    static func writeNew(_ path: String, data: Data, what: String, shownAs: String? = nil) throws {
+        let shown = shownAs ?? path
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let reason = errno == EEXIST ? "it already exists" : String(cString: strerror(errno))
-            throw CommandFailure(message: "cannot write the \(what) to '\(path)': \(reason)",
+            throw CommandFailure(message: "cannot write the \(what) to '\(shown)': \(reason)",
                                  help: errno == EEXIST ? "choose a new file name or remove the old file" : "check the folder and its permissions")
         }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-        } catch {
-            throw CommandFailure(message: "writing the \(what) to '\(path)' failed: \(error.localizedDescription)", help: "check free disk space")
+        defer { close(fd) }
+        if let reason = writeAll(fd, data) {
+            unlink(path)
+            throw CommandFailure(message: "writing the \(what) to '\(shown)' failed, and the file was removed: \(reason)",
+                                 help: "check free disk space and file size limits")
         }
+    }
+
+    /// Writes all of `data` to `fd` and syncs it to disk; the system's reason when that fails.
+    static func writeAll(_ fd: Int32, _ data: Data) -> String? {
+        var failure: Int32 = 0
+        data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == 0, fsync(fd) != 0 { failure = errno }
+        return failure == 0 ? nil : String(cString: strerror(failure))
     }
 }
