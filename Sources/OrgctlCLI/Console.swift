@@ -1,4 +1,5 @@
 import Foundation
+import Spec
 
 /// Where a command writes, and how: the one place that knows about terminals and colour.
 ///
@@ -157,11 +158,15 @@ struct CommandFailure: Error {
     var help: String?
     var exitCode: Int32 = ExitCode.failure
     var details: [String] = []
+    /// The configuration's diagnostics when the failure is an invalid configuration (already printed
+    /// as text on standard error; machine formats also print them on standard output).
+    var diagnostics: [Diagnostic] = []
 
-    init(message: String, help: String?, exitCode: Int32 = ExitCode.failure, details: [String] = []) {
+    init(message: String, help: String?, exitCode: Int32 = ExitCode.failure, details: [String] = [], diagnostics: [Diagnostic] = []) {
         self.message = message
         self.help = help
         self.exitCode = exitCode
         self.details = details
+        self.diagnostics = diagnostics
     }
 }

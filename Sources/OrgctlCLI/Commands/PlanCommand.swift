@@ -30,10 +30,13 @@ enum PlanCommand {
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
-        let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
+        let format = command.value("format") ?? "text"
+        let planned = try MachineFailure.reporting(format, title: "plan", formatVersion: Plan.formatVersion, context.console) {
+            try Planning.make(command, context, directory: directory, access: .readOnly)
+        }
         let plan = planned.plan
         let console = context.console
-        switch command.value("format") ?? "text" {
+        switch format {
         case "json": console.print(PlanRenderer.json(plan))
         case "markdown": console.out(PlanRenderer.markdown(plan))
         default: console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
@@ -91,7 +94,7 @@ enum Planning {
         guard let configuration = loaded.configuration else {
             console.err(renderer.text(loaded.diagnostics.sorted))
             throw CommandFailure(message: "the configuration is invalid: \(loaded.diagnostics.errorCount) error\(loaded.diagnostics.errorCount == 1 ? "" : "s"); nothing was planned",
-                                 help: "fix the errors above ('orgctl validate \(directory)' shows them all)")
+                                 help: "fix the errors above ('orgctl validate \(directory)' shows them all)", diagnostics: loaded.diagnostics.sorted)
         }
         let warnings = loaded.diagnostics.sorted.filter { $0.severity == .warning }
         if !warnings.isEmpty && !console.quiet { console.err(renderer.text(warnings)) }
@@ -120,7 +123,7 @@ enum Planning {
         if !shown.isEmpty { console.err(renderer.text(shown)) }
         if !errors.isEmpty {
             throw CommandFailure(message: "the configuration's renames do not fit the state database: \(errors.count) error\(errors.count == 1 ? "" : "s"); nothing was planned",
-                                 help: "fix 'previously' as shown above, then plan again")
+                                 help: "fix 'previously' as shown above, then plan again", diagnostics: plan.diagnostics)
         }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
@@ -238,4 +241,52 @@ enum FileOutput {
         if failure == 0, fsync(fd) != 0 { failure = errno }
         return failure == 0 ? nil : String(cString: strerror(failure))
     }
+}
+
+/// What `plan` and `drift` print on standard output in a machine format when they fail (an invalid
+/// configuration, a missing secret, an unreadable database), so a job that parses the output always
+/// gets a document: docs/cli.md, "Machine-readable failures". The error and its diagnostics still go
+/// to standard error as text, and the exit status is the same.
+enum MachineFailure {
+    static func reporting<T>(_ format: String, title: String, formatVersion: Int, _ console: Console, _ work: () throws -> T) throws -> T {
+        do {
+            return try work()
+        } catch {
+            let failure = error as? CommandFailure ?? CommandFailure(message: "\(error)", help: nil)
+            switch format {
+            case "json": console.print(json(failure, formatVersion: formatVersion))
+            case "markdown": console.out(markdown(failure, title: title))
+            default: break
+            }
+            throw error
+        }
+    }
+
+    static func json(_ failure: CommandFailure, formatVersion: Int) -> String {
+        var error: [String: Any] = ["message": failure.message]
+        if let help = failure.help { error["help"] = help }
+        if !failure.details.isEmpty { error["details"] = failure.details }
+        let diagnostics = failure.diagnostics
+        let document: [String: Any] = [
+            "formatVersion": formatVersion,
+            "status": "error",
+            "error": error,
+            "summary": ["errors": diagnostics.count { $0.severity == .error }, "warnings": diagnostics.count { $0.severity == .warning }],
+            "diagnostics": DiagnosticRenderer.jsonObjects(diagnostics),
+        ]
+        return JSONOutput.string(document)
+    }
+
+    static func markdown(_ failure: CommandFailure, title: String) -> String {
+        var out = "### orgctl \(title)\n\n**Error:** \(fenced(TerminalText.escape(failure.message)))\n\n"
+        if let help = failure.help { out += "help: \(fenced(TerminalText.escape(help)))\n\n" }
+        if !failure.diagnostics.isEmpty {
+            let text = DiagnosticRenderer(style: Style(enabled: false)).text(failure.diagnostics)
+            out += "```text\n" + text.replacingOccurrences(of: "```", with: "ˋˋˋ") + "```\n"
+        }
+        return out
+    }
+
+    /// Inline text in backticks (a backtick in it replaced by a look-alike, so it cannot close the span).
+    private static func fenced(_ text: String) -> String { "`" + text.replacingOccurrences(of: "`", with: "ˋ") + "`" }
 }
