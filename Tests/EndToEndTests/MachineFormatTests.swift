@@ -65,4 +65,40 @@ struct MachineFormatTests {
             #expect(run.stdout.firstMatch(of: /[\[{]\n\s*[\]}]/) == nil, "\(run)")
         }
     }
+
+    @Test("a Markdown plan too large for a comment keeps to its budget: deletes and security-relevant changes first, then how many were left out")
+    func markdownBudget() throws {
+        let secret = [ConfigGenerator.webhookSecretVariable: "e2e-leakcheck-generated-hook"]
+        let workspace = try Workspace(secrets: secret, name: "markdown-budget")
+        let config = workspace.url.appendingPathComponent("config")
+        try ConfigGenerator.write(to: config, tenants: 0..<20, variant: 0)
+        let state = workspace.path("state.db")
+        try #require(try workspace.apply(config.path, state: state).status == 0)
+        // One tenant deleted (its resources), a role changed in another, and 380 new tenants.
+        try FileManager.default.removeItem(at: config.appendingPathComponent("tenants/t-00003.yaml"))
+        try workspace.edit("config/tenants/t-00005.yaml", replacing: "user0@t-00005.example.com: member", with: "user0@t-00005.example.com: admin")
+        try ConfigGenerator.write(to: config, tenants: 20..<400, variant: 0)
+
+        let full = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "0"])
+        #expect(full.status == 0 && full.stdout.utf8.count > 65_536 && !full.stdout.contains("not shown"), "\(full.stdout.utf8.count) bytes")
+
+        let budgeted = try workspace.plan(config.path, state: state, ["--format", "markdown"])
+        #expect(budgeted.status == 0, "\(budgeted)")
+        let text = budgeted.stdout
+        #expect(text.utf8.count <= 60_000, "\(text.utf8.count) bytes")
+        #expect(text.hasPrefix("### orgctl plan\n\n**Plan: "), "\(text.prefix(300))")
+        let deletes = try #require(text.range(of: "<summary>Deletes ("), "\(text.prefix(2000))")
+        let security = try #require(text.range(of: "<summary>Security-relevant changes ("))
+        #expect(deletes.lowerBound < security.lowerBound)
+        #expect(text.contains("- tenant/t-00003\n") && text.contains("~ tenant/t-00005/member/user0@t-00005.example.com"), "\(text.prefix(3000))")
+        #expect(text.range(of: "- tenant/t-00003\n")!.lowerBound < text.range(of: "~ tenant/t-00005/member")!.lowerBound)
+        #expect(text.firstMatch(of: /\*\*\d+ more changes not shown\*\* \(\d+ of \d+ shown\); see the full plan in the job log/) != nil,
+                "\(text.suffix(400))")
+
+        let small = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "5000"])
+        #expect(small.status == 0 && small.stdout.utf8.count <= 5000 && small.stdout.contains("not shown"), "\(small.stdout.utf8.count) bytes")
+
+        let bad = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "lots"])
+        #expect(bad.status == 64 && bad.stdout.isEmpty && bad.stderr.contains("--max-chars must be a whole number"), "\(bad)")
+    }
 }

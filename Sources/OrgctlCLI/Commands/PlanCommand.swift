@@ -23,6 +23,9 @@ enum PlanCommand {
         options: [
             .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json", "markdown"]),
             .option("out", valueName: "file", help: "Also save the plan to FILE for 'orgctl apply FILE'."),
+            .option("max-chars", valueName: "n",
+                    help: "With --format markdown: keep the output under N characters, deletes and security-relevant changes first, then how many were left out; 0 for no limit.",
+                    default: "60000, under GitHub's 65,536-character comment limit"),
             .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
             .option("source", valueName: "text", help: "Where the change comes from, recorded in a saved plan for the audit log.",
                     default: "git:<commit> of the folder, or 'local'"),
@@ -31,6 +34,14 @@ enum PlanCommand {
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
         let format = command.value("format") ?? "text"
+        var maxChars = PlanRenderer.defaultMarkdownBudget
+        if let text = command.value("max-chars") {
+            guard let value = Int(text), value >= 0 else {
+                throw CommandFailure(message: "--max-chars must be a whole number of characters (0 for no limit), not '\(text)'",
+                                     help: "for example --max-chars 60000", exitCode: ExitCode.usage)
+            }
+            maxChars = value
+        }
         let planned = try MachineFailure.reporting(format, title: "plan", formatVersion: Plan.formatVersion, context.console) {
             try Planning.make(command, context, directory: directory, access: .readOnly)
         }
@@ -38,7 +49,7 @@ enum PlanCommand {
         let console = context.console
         switch format {
         case "json": console.print(PlanRenderer.json(plan))
-        case "markdown": console.out(PlanRenderer.markdown(plan))
+        case "markdown": console.out(PlanRenderer.markdown(plan, maxBytes: maxChars))
         default: console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
         }
         if let out = command.value("out") {

@@ -70,8 +70,15 @@ struct PlanRenderer {
 
     // MARK: Markdown
 
+    /// The default `plan --format markdown` budget: under GitHub's 65,536-character comment limit,
+    /// with room for the text a pipeline puts around the plan.
+    static let defaultMarkdownBudget = 60_000
+
     /// For a pull-request comment: the summary first, then one collapsible section per tenant.
-    static func markdown(_ plan: Plan) -> String {
+    ///
+    /// - Parameter maxBytes: the budget in UTF-8 bytes (so in characters too), 0 for none. A plan
+    ///   that does not fit is shown by importance instead (``budgetedMarkdown(_:maxBytes:)``).
+    static func markdown(_ plan: Plan, maxBytes: Int = defaultMarkdownBudget) -> String {
         guard !plan.isEmpty else { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n"
         var groups: [String: [Change]] = [:]
@@ -80,7 +87,6 @@ struct PlanRenderer {
             if groups[change.group] == nil { order.append(change.group) }
             groups[change.group, default: []].append(change)
         }
-        let plain = PlanRenderer(style: Style(enabled: false))
         for group in order.sorted() {
             let changes = groups[group] ?? []
             let counts = Action.allCases.compactMap { action -> String? in
@@ -88,15 +94,73 @@ struct PlanRenderer {
                 return n == 0 ? nil : "\(action.symbol)\(n)"
             }
             out += "<details><summary><code>\(htmlEscape(TerminalText.escape(group)))</code> \(counts.joined(separator: " "))</summary>\n\n```diff\n"
+            for change in changes { out += diffLines(change) }
+            out += "```\n\n</details>\n\n"
+            // Stop as soon as it is too large: a plan of 100,000 changes is not rendered whole only to be cut.
+            if maxBytes > 0, out.utf8.count > maxBytes { return budgetedMarkdown(plan, maxBytes: maxBytes) }
+        }
+        return out
+    }
+
+    /// A change as the lines of a ```diff block (the marker in the first column, for highlighting).
+    private static func diffLines(_ change: Change) -> String {
+        let plain = PlanRenderer(style: Style(enabled: false))
+        var out = ""
+        for line in plain.lines(change, style: plain.style) {
+            let trimmed = line.dropFirst(2)
+            out += (trimmed.hasPrefix("+") || trimmed.hasPrefix("-") || trimmed.hasPrefix("~") ? String(trimmed) : "  " + trimmed)
+                .replacingOccurrences(of: "```", with: "ˋˋˋ") + "\n"
+        }
+        return out
+    }
+
+    /// How much a reviewer must see a change: 0 deletes, 1 security-relevant (who has access and
+    /// with what: members, roles, permissions, SSO, webhooks, API keys, security settings, keys
+    /// issued, and anything changed outside orgctl), 2 the rest.
+    static func importance(_ change: Change) -> Int {
+        if change.action == .delete { return 0 }
+        switch change.kind {
+        case .member, .teamMember, .role, .tenantRole, .permission, .ssoProvider, .webhook, .apiKey: return 1
+        default: break
+        }
+        if change.changedOutside || change.key != nil || change.fields.contains(where: { $0.name.hasPrefix("security") || $0.name.hasPrefix("sso") }) {
+            return 1
+        }
+        return 2
+    }
+
+    /// The plan that does not fit: the summary, then deletes, security-relevant changes and the rest,
+    /// in plan order within each, as many as fit in `maxBytes`, then how many were left out.
+    static func budgetedMarkdown(_ plan: Plan, maxBytes: Int) -> String {
+        let total = plan.changes.count
+        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n"
+        out += "This plan is too large to show by tenant in one comment: the most important changes come first (deletes, then "
+            + "security-relevant changes, then the rest).\n\n"
+        // Room kept for closing the last section and the footer.
+        let reserve = 600
+        var shown = 0
+        var full = false
+        let buckets = [(0, "Deletes"), (1, "Security-relevant changes"), (2, "Other changes")]
+        for (level, title) in buckets where !full {
+            let changes = plan.changes.filter { importance($0) == level }
+            guard !changes.isEmpty else { continue }
+            let head = "<details open><summary>\(title) (\(changes.count))</summary>\n\n```diff\n"
+            guard out.utf8.count + head.utf8.count + reserve <= maxBytes else { break }
+            out += head
             for change in changes {
-                for line in plain.lines(change, style: plain.style) {
-                    // diff highlighting wants the marker in the first column.
-                    let trimmed = line.dropFirst(2)
-                    out += (trimmed.hasPrefix("+") || trimmed.hasPrefix("-") || trimmed.hasPrefix("~") ? String(trimmed) : "  " + trimmed)
-                        .replacingOccurrences(of: "```", with: "ˋˋˋ") + "\n"
+                let lines = diffLines(change)
+                if out.utf8.count + lines.utf8.count + reserve > maxBytes {
+                    full = true
+                    break
                 }
+                out += lines
+                shown += 1
             }
             out += "```\n\n</details>\n\n"
+        }
+        if shown < total {
+            out += "**\(total - shown) more change\(total - shown == 1 ? "" : "s") not shown** (\(shown) of \(total) shown); "
+                + "see the full plan in the job log or the plan artifact (`orgctl plan --format text`, or `--max-chars 0`).\n"
         }
         return out
     }
