@@ -106,6 +106,13 @@ public final class Console: @unchecked Sendable {
     /// sanitised like ``out(_:)``, except that its lines may start with `::`.
     func workflowCommands(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: false, workflowCommands: true)) }
 
+    /// A progress line for a long phase on standard error, or nil when standard error is not a
+    /// terminal or `--quiet` was given (see ``Progress``).
+    func progress(_ phase: String, unit: String = "", total: Int? = nil) -> Progress? {
+        guard stderrIsTerminal, !quiet else { return nil }
+        return Progress(phase, unit: unit, total: total, write: writeErr)
+    }
+
     /// Writes a line (or several) to standard output.
     func print(_ text: String) { out(text.hasSuffix("\n") ? text : text + "\n") }
 

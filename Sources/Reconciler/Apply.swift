@@ -15,6 +15,8 @@ public struct ApplyContext: Sendable {
     /// Key material for the plan's API key issues and rotations (``Reconciler/issueKeys(for:)``),
     /// keyed by address; only its prefix and hash are written.
     public var issuedKeys: [String: IssuedKey]
+    /// Called once per change written (progress on a terminal); nil by default.
+    public var progress: (@Sendable () -> Void)?
 
     public init(actor: String, source: String, time: String, secrets: [String: [UInt8]], maxDeletes: Int,
                 issuedKeys: [String: IssuedKey] = [:]) {
@@ -120,6 +122,7 @@ extension Reconciler {
                                after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) } + key.after.map { ($0.name, $0.value) }),
                                reason: reason.isEmpty ? nil : reason)
                 }
+                context.progress?()
                 if result.firstSequence == nil { result.firstSequence = sequence }
                 result.lastSequence = sequence
                 return sequence

@@ -179,4 +179,18 @@ struct TerminalAndFilesTests {
         #expect(try String(contentsOfFile: outside, encoding: .utf8) == "precious\n")
         #expect(try String(contentsOfFile: out + "/tenants/acme.yaml", encoding: .utf8).contains("acme"))
     }
+
+    @Test("progress is never written to a pipe, nor to a terminal with --quiet")
+    func noProgressOffTerminal() throws {
+        let secret = [ConfigGenerator.webhookSecretVariable: "e2e-leakcheck-generated-hook"]
+        let workspace = try Workspace(secrets: secret, name: "progress")
+        let config = workspace.url.appendingPathComponent("config")
+        try ConfigGenerator.write(to: config, tenants: 0..<300, variant: 0)
+        let piped = try workspace.apply(config.path, state: workspace.path("piped.db"))
+        #expect(piped.status == 0 && !piped.stderr.contains("\r") && !piped.stderr.contains("\u{1B}"), "\(piped.stderr.prefix(500))")
+        let quiet = try onTerminal(workspace, ["apply", config.path, "--state", workspace.path("quiet.db"), "--auto-approve", "-q"])
+        #expect(quiet.status == 0 && !quiet.stdout.contains("\u{1B}[K") && !quiet.stdout.contains(" changes ("), "\(quiet.stdout.suffix(500))")
+        let log = try onTerminal(workspace, ["audit", "log", "--state", workspace.path("quiet.db"), "-q"])
+        #expect(log.status == 0 && !log.stdout.contains("\u{1B}[K"))
+    }
 }

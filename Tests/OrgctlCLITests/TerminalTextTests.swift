@@ -99,3 +99,55 @@ struct TerminalTextTests {
         #expect(text == #"::error::a\n.yaml:1:1: error: bad 'v\u202e' [spec.x]"# + "\n" + #"note: n\r"# + "\n" + #"help: h\n::warning::"# + "\n")
     }
 }
+
+@Suite("Progress")
+struct ProgressTests {
+    /// Collects what a progress line writes, and signals each write.
+    final class Sink: @unchecked Sendable {
+        let lock = NSLock()
+        var writes: [String] = []
+        let wrote = DispatchSemaphore(value: 0)
+        func write(_ text: String) {
+            lock.withLock { writes.append(text) }
+            wrote.signal()
+        }
+    }
+
+    @Test("counts are grouped, with the total when known")
+    func line() {
+        let progress = Progress("writing", unit: "changes", total: 144_000, write: { _ in })
+        progress.advance(by: 52_000)
+        #expect(progress.line().wholeMatch(of: /writing 52,000 of 144,000 changes \(\d+ s\)/) != nil, "\(progress.line())")
+        progress.finish()
+        let untotalled = Progress("reading the audit log", unit: "entries", total: nil, write: { _ in })
+        #expect(untotalled.line().wholeMatch(of: /reading the audit log \(\d+ s\)/) != nil)
+        untotalled.advance(by: 1_234_567)
+        #expect(untotalled.line().wholeMatch(of: /reading the audit log 1,234,567 entries \(\d+ s\)/) != nil)
+        untotalled.finish()
+    }
+
+    @Test("the line is redrawn in place and erased when the phase ends")
+    func redrawAndErase() {
+        let sink = Sink()
+        let progress = Progress("writing", unit: "changes", total: 10, write: sink.write)
+        progress.advance(by: 3)
+        #expect(sink.wrote.wait(timeout: .now() + 30) == .success)
+        progress.finish()
+        progress.finish()  // a second finish is harmless
+        let writes = sink.lock.withLock { sink.writes }
+        #expect(writes.first?.wholeMatch(of: /\rwriting 3 of 10 changes \(\d+ s\)\x{1B}\[K/) != nil, "\(writes)")
+        #expect(writes.last == "\r\u{1B}[K", "\(writes)")
+    }
+
+    @Test("only on a terminal, never with --quiet")
+    func onlyOnTerminal() {
+        let pipe = Console(out: { _ in }, err: { _ in }, stdoutIsTerminal: true, stderrIsTerminal: false, colorDisabled: true)
+        #expect(pipe.progress("x") == nil)
+        let terminal = Console(out: { _ in }, err: { _ in }, stdoutIsTerminal: false, stderrIsTerminal: true, colorDisabled: true)
+        let shown = terminal.progress("x")
+        #expect(shown != nil)
+        shown?.finish()
+        terminal.quiet = true
+        #expect(terminal.progress("x") == nil)
+    }
+}

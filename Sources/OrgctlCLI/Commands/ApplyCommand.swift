@@ -121,7 +121,9 @@ enum ApplyCommand {
         else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
+        let checking = writable == nil ? nil : console.progress("checking the audit chain")
         let planState = writable == nil ? nil : planned.storedWithChainCheck()
+        checking?.finish()
         return try execute(plan, store: store, planState: planState, applyContext, console, secretsOut: command.value("secrets-out"))
     }
 
@@ -208,7 +210,10 @@ enum ApplyCommand {
             }
         }
         let result: ApplyResult
+        let progress = console.progress("writing", unit: "changes", total: plan.changes.count)
+        if let progress { applyContext.progress = { progress.advance() } }
         do {
+            defer { progress?.finish() }
             result = try Reconciler.apply(plan, to: store, planState: planState, context: applyContext)
         } catch {
             // Nothing was stored: the keys in the file were never valid.

@@ -53,11 +53,14 @@ enum AuditCommand {
                                  help: "add --checkpoint FILE", exitCode: ExitCode.usage)
         }
         var matches = true
+        let progress = context.console.progress("verifying the audit log")
+        defer { progress?.finish() }
         if checkpoints.isEmpty {
             _ = try verification([])
         } else {
             matches = try AuditLogCommands.verifyCheckpoints(checkpoints, command, context, store: store, verification: verification)
         }
+        progress?.finish()
         guard let result else { return ExitCode.failure }
         if let broken = result.firstBreak {
             context.console.print("broken at entry \(broken.sequence): \(TerminalText.escape("\(broken.problem)"))")
@@ -86,9 +89,13 @@ enum AuditCommand {
         let json = command.value("format") == "json"
         let console = context.console
         var first = true
+        // Entries on the terminal are their own progress; piped or filtered, count them on standard error.
+        let progress = console.stdoutIsTerminal ? nil : console.progress("reading the audit log", unit: "entries")
+        defer { progress?.finish() }
         if json { console.out("[") }
         do {
             try store.forEachAuditRecord { record in
+                progress?.advance()
                 guard let entry = try? AuditEntry(canonicalBytes: record.entry) else {
                     throw CommandFailure(message: "audit entry \(record.sequence) is unreadable", help: "run 'orgctl audit verify'")
                 }

@@ -95,12 +95,15 @@ enum Planning {
         // Read the state on another thread while the configuration loads: the two are independent.
         // Apply also has the chain checked there, in the same snapshot, while the plan is made.
         let reading = BackgroundRead(store, withApplied: withApplied, checkingChain: checkingChain)
+        let console = context.console
+        let progress = console.progress("reading the configuration and the state database")
+        defer { progress?.finish() }
         var planned = false
         // A failure below must not leave the other thread using the store.
         defer { if !planned { reading.stop() } }
         let loaded = try ValidateCommand.load(directory, context)
         context.lifetime.keep(loaded)
-        let console = context.console
+        if loaded.configuration == nil { progress?.finish() }
         let renderer = DiagnosticRenderer(style: console.style(forStdout: false))
         guard let configuration = loaded.configuration else {
             console.err(renderer.text(loaded.diagnostics.sorted))
@@ -122,6 +125,7 @@ enum Planning {
             return key.fingerprint(value)
         }
         let stored = try reading.wait()
+        progress?.finish()
         let applied = reading.applied
         context.lifetime.keep(desired)
         context.lifetime.keep(stored)
