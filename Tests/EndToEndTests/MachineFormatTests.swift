@@ -53,10 +53,7 @@ struct MachineFormatTests {
 
     @Test("empty JSON arrays print as []")
     func emptyArrays() throws {
-        let workspace = try Workspace(name: "machine-empty")
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        try #require(try workspace.apply(config, state: state).status == 0)
+        let (workspace, config, state) = try Workspace.appliedExamples(name: "machine-empty")
         let drift = try workspace.run(["drift", config, "--state", state, "--format", "json"])
         let plan = try workspace.plan(config, state: state, ["--format", "json"])
         #expect(drift.stdout.contains("\"drift\" : [],") && drift.stdout.contains("\"pending\" : [],"), "\(drift)")

@@ -54,3 +54,17 @@ enum OutputSafety {
         }
     }
 }
+
+extension Workspace {
+    /// A workspace holding a copy of the examples applied to `state.db`.
+    static func appliedExamples(name: String, sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> (workspace: Workspace, config: String, state: String)
+    {
+        let workspace = try Workspace(name: name)
+        let config = try workspace.copyExamples()
+        let state = workspace.path("state.db")
+        let applied = try workspace.apply(config, state: state)
+        try #require(applied.status == 0, "applying the examples failed: \(applied)", sourceLocation: sourceLocation)
+        return (workspace, config, state)
+    }
+}

@@ -130,10 +130,7 @@ struct TerminalAndFilesTests {
     @Test("export refuses symbolic links in OUT (files and folders, dangling or not, OUT itself), with --force too, and writes nothing",
           arguments: Link.allCases, [false, true])
     func exportLinks(_ link: Link, _ force: Bool) throws {
-        let workspace = try Workspace(name: "export-links")
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        try #require(try workspace.apply(config, state: state).status == 0)
+        let (workspace, _, state) = try Workspace.appliedExamples(name: "export-links")
         let manager = FileManager.default
         let outside = workspace.path("outside")
         try manager.createDirectory(atPath: outside, withIntermediateDirectories: true)
@@ -165,10 +162,7 @@ struct TerminalAndFilesTests {
 
     @Test("export --force replaces a hard-linked file in OUT without changing the file it is linked to")
     func exportHardLink() throws {
-        let workspace = try Workspace(name: "export-hardlink")
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        try #require(try workspace.apply(config, state: state).status == 0)
+        let (workspace, _, state) = try Workspace.appliedExamples(name: "export-hardlink")
         let outside = workspace.path("precious.yaml")
         try "precious\n".write(toFile: outside, atomically: true, encoding: .utf8)
         let out = workspace.path("out")
