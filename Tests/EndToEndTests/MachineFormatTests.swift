@@ -65,10 +65,7 @@ struct MachineFormatTests {
 
     @Test("a Markdown plan too large for a comment keeps to its budget: deletes and security-relevant changes first, then how many were left out")
     func markdownBudget() throws {
-        let secret = [ConfigGenerator.webhookSecretVariable: "e2e-leakcheck-generated-hook"]
-        let workspace = try Workspace(secrets: secret, name: "markdown-budget")
-        let config = workspace.url.appendingPathComponent("config")
-        try ConfigGenerator.write(to: config, tenants: 0..<20, variant: 0)
+        let (workspace, config) = try Workspace.generated(name: "markdown-budget", tenants: 0..<20)
         let state = workspace.path("state.db")
         try #require(try workspace.apply(config.path, state: state).status == 0)
         // One tenant deleted (its resources), a role changed in another, and 380 new tenants.

@@ -67,4 +67,12 @@ extension Workspace {
         try #require(applied.status == 0, "applying the examples failed: \(applied)", sourceLocation: sourceLocation)
         return (workspace, config, state)
     }
+
+    /// A workspace with `ConfigGenerator`'s tenants in `config/` (and the secret their webhooks use).
+    static func generated(name: String, tenants: Range<Int>) throws -> (workspace: Workspace, config: URL) {
+        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "e2e-leakcheck-generated-hook"], name: name)
+        let config = workspace.url.appendingPathComponent("config")
+        try ConfigGenerator.write(to: config, tenants: tenants, variant: 0)
+        return (workspace, config)
+    }
 }

@@ -176,10 +176,7 @@ struct TerminalAndFilesTests {
 
     @Test("progress is never written to a pipe, nor to a terminal with --quiet")
     func noProgressOffTerminal() throws {
-        let secret = [ConfigGenerator.webhookSecretVariable: "e2e-leakcheck-generated-hook"]
-        let workspace = try Workspace(secrets: secret, name: "progress")
-        let config = workspace.url.appendingPathComponent("config")
-        try ConfigGenerator.write(to: config, tenants: 0..<300, variant: 0)
+        let (workspace, config) = try Workspace.generated(name: "progress", tenants: 0..<300)
         let piped = try workspace.apply(config.path, state: workspace.path("piped.db"))
         #expect(piped.status == 0 && !piped.stderr.contains("\r") && !piped.stderr.contains("\u{1B}"), "\(piped.stderr.prefix(500))")
         let quiet = try onTerminal(workspace, ["apply", config.path, "--state", workspace.path("quiet.db"), "--auto-approve", "-q"])
