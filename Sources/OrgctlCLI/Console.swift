@@ -1,26 +1,34 @@
 import Foundation
+import Spec
 
 /// Where a command writes, and how: the one place that knows about terminals and colour.
 ///
-/// Passed down to every command instead of global state, so tests capture output.
+/// Passed down to every command instead of global state, so tests capture output. Everything
+/// written goes through ``TerminalText/sanitize(_:keepingStyle:workflowCommands:)``: no control
+/// character, escape sequence, bidi override or CI workflow command from a value reaches the
+/// terminal or the log raw, whichever call site forgot to escape it.
 public final class Console: @unchecked Sendable {
     // @unchecked: the writers are only called from the command's own thread; the class is
     // Sendable so a command may hand it to a progress reporter it owns.
-    let out: (String) -> Void
-    let err: (String) -> Void
+    private let writeOut: (String) -> Void
+    private let writeErr: (String) -> Void
     public let stdoutIsTerminal: Bool
     public let stderrIsTerminal: Bool
     public let stdinIsTerminal: Bool
     let readLine: () -> String?
+    /// The CI variable found set (`CI`, `GITHUB_ACTIONS`, …), if any: standard output is then a log,
+    /// even on a pseudo-terminal.
+    public let continuousIntegration: String?
     var colorDisabled: Bool
     var quiet = false
 
     public init(
         out: @escaping (String) -> Void, err: @escaping (String) -> Void, stdoutIsTerminal: Bool, stderrIsTerminal: Bool,
-        stdinIsTerminal: Bool = false, readLine: @escaping () -> String? = { nil }, colorDisabled: Bool
+        stdinIsTerminal: Bool = false, readLine: @escaping () -> String? = { nil }, colorDisabled: Bool, continuousIntegration: String? = nil
     ) {
-        self.out = out
-        self.err = err
+        self.continuousIntegration = continuousIntegration
+        self.writeOut = out
+        self.writeErr = err
         self.stdoutIsTerminal = stdoutIsTerminal
         self.stderrIsTerminal = stderrIsTerminal
         self.stdinIsTerminal = stdinIsTerminal
@@ -36,8 +44,73 @@ public final class Console: @unchecked Sendable {
             out: { text in try? FileHandle.standardOutput.write(contentsOf: Data(text.utf8)) },
             err: { text in try? FileHandle.standardError.write(contentsOf: Data(text.utf8)) },
             stdoutIsTerminal: isatty(1) == 1, stderrIsTerminal: isatty(2) == 1, stdinIsTerminal: isatty(0) == 1,
-            readLine: { Swift.readLine(strippingNewline: true) },
-            colorDisabled: environment["NO_COLOR"].map { !$0.isEmpty } ?? false || environment["TERM"] == "dumb")
+            readLine: readLineInterruptible,
+            colorDisabled: environment["NO_COLOR"].map { !$0.isEmpty } ?? false || environment["TERM"] == "dumb",
+            continuousIntegration: continuousIntegration(environment))
+    }
+
+    /// A line from standard input, or nil at its end or when Ctrl-C is pressed: while it waits, SIGINT
+    /// interrupts the read (a handler that does nothing, without SA_RESTART) instead of killing the
+    /// process, so the caller can end the line and say what happened. The default is restored after.
+    /// (Not `Swift.readLine`: it retries getline on EINTR, and glibc's sticky error flag makes that spin.)
+    static func readLineInterruptible() -> String? {
+        var action = sigaction()
+        #if os(Linux)
+        action.__sigaction_handler.sa_handler = { _ in }
+        #else
+        action.__sigaction_u.__sa_handler = { _ in }
+        #endif
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        var previous = sigaction()
+        sigaction(SIGINT, &action, &previous)
+        defer { sigaction(SIGINT, &previous, nil) }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while line.count < 1 << 16 {
+            let count = read(0, &byte, 1)
+            if count < 0 { return nil }  // interrupted (Ctrl-C) or unreadable
+            if count == 0 {
+                if line.isEmpty { return nil }  // end of input
+                break
+            }
+            if byte == UInt8(ascii: "\n") { break }
+            line.append(byte)
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// Variables CI systems set in every job (non-empty means set): the generic `CI`, then GitHub
+    /// Actions, GitLab, Buildkite, Jenkins, Azure Pipelines, CircleCI, TeamCity, Travis, AppVeyor,
+    /// Bitbucket, Drone/Woodpecker, AWS CodeBuild, Bamboo, Semaphore, Cirrus, Bitrise, GoCD,
+    /// Codefresh, Harness.
+    static let ciVariables = [
+        "CI", "CONTINUOUS_INTEGRATION", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "JENKINS_HOME", "HUDSON_URL",
+        "TF_BUILD", "CIRCLECI", "TEAMCITY_VERSION", "TRAVIS", "APPVEYOR", "BITBUCKET_BUILD_NUMBER", "DRONE", "CI_PIPELINE_ID",
+        "CODEBUILD_BUILD_ID", "bamboo_buildKey", "SEMAPHORE", "CIRRUS_CI", "BITRISE_IO", "GO_PIPELINE_NAME", "CF_BUILD_ID",
+        "HARNESS_BUILD_ID",
+    ]
+
+    /// The first of ``ciVariables`` set to a non-empty value.
+    static func continuousIntegration(_ environment: [String: String]) -> String? {
+        ciVariables.first { !(environment[$0] ?? "").isEmpty }
+    }
+
+    /// Writes text to standard output.
+    func out(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: style(forStdout: true).enabled)) }
+
+    /// Writes text to standard error.
+    func err(_ text: String) { writeErr(TerminalText.sanitize(text, keepingStyle: style(forStdout: false).enabled)) }
+
+    /// Writes orgctl's own GitHub workflow commands (`validate --format github`) to standard output:
+    /// sanitised like ``out(_:)``, except that its lines may start with `::`.
+    func workflowCommands(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: false, workflowCommands: true)) }
+
+    /// A progress line for a long phase on standard error, or nil when standard error is not a
+    /// terminal or `--quiet` was given (see ``Progress``).
+    func progress(_ phase: String, unit: String = "", total: Int? = nil) -> Progress? {
+        guard stderrIsTerminal, !quiet else { return nil }
+        return Progress(phase, unit: unit, total: total, write: writeErr)
     }
 
     /// Writes a line (or several) to standard output.
@@ -57,6 +130,9 @@ public final class Console: @unchecked Sendable {
 /// ANSI styling that is a no-op when colour is off.
 struct Style {
     var enabled: Bool
+
+    /// The SGR codes used below: the only escape sequences ``Console`` lets through.
+    static let codes: Set<String> = ["0", "1", "1;31", "1;33", "32", "36", "2"]
 
     private func wrap(_ code: String, _ text: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
     func bold(_ t: String) -> String { wrap("1", t) }
@@ -81,8 +157,23 @@ public enum ExitCode {
 }
 
 /// A failure a command reports to the user: what happened and what to do next.
+///
+/// `message` and `help` are printed as one line each, escaped as values (they quote paths, names
+/// and database rows): a newline in them shows as `\n`. A list goes in `details`, one line each.
 struct CommandFailure: Error {
     var message: String
     var help: String?
     var exitCode: Int32 = ExitCode.failure
+    var details: [String] = []
+    /// The configuration's diagnostics when the failure is an invalid configuration (already printed
+    /// as text on standard error; machine formats also print them on standard output).
+    var diagnostics: [Diagnostic] = []
+
+    init(message: String, help: String?, exitCode: Int32 = ExitCode.failure, details: [String] = [], diagnostics: [Diagnostic] = []) {
+        self.message = message
+        self.help = help
+        self.exitCode = exitCode
+        self.details = details
+        self.diagnostics = diagnostics
+    }
 }

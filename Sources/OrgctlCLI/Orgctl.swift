@@ -86,11 +86,12 @@ public enum Orgctl {
             }
         } catch let failure as CommandFailure {
             let style = console.style(forStdout: false)
-            console.printError("\(style.red("error")): \(failure.message)")
-            if let help = failure.help { console.printError("\(style.green("help")): \(help)") }
+            console.printError("\(style.red("error")): \(TerminalText.escape(failure.message))")
+            for detail in failure.details { console.printError("  \(TerminalText.escape(detail))") }
+            if let help = failure.help { console.printError("\(style.green("help")): \(TerminalText.escape(help))") }
             return failure.exitCode
         } catch {
-            console.printError("error: \(error)")
+            console.printError("error: \(TerminalText.escape("\(error)"))")
             return ExitCode.failure
         }
     }

@@ -17,6 +17,8 @@ public struct ApplyContext: Sendable {
     public var issuedKeys: [String: IssuedKey]
     /// Which tenants may be deleted, wholly or in large part (``TenantDeletionPolicy``).
     public var tenantDeletions: TenantDeletionPolicy
+    /// Called once per change written (progress on a terminal); nil by default.
+    public var progress: (@Sendable () -> Void)?
 
     public init(actor: String, source: String, time: String, secrets: [String: [UInt8]], maxDeletes: Int,
                 issuedKeys: [String: IssuedKey] = [:], tenantDeletions: TenantDeletionPolicy = TenantDeletionPolicy()) {
@@ -133,6 +135,7 @@ extension Reconciler {
                                after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) } + key.after.map { ($0.name, $0.value) }),
                                reason: reason.isEmpty ? nil : reason)
                 }
+                context.progress?()
                 if result.firstSequence == nil { result.firstSequence = sequence }
                 result.lastSequence = sequence
                 return sequence

@@ -97,6 +97,7 @@ struct HostileConfigTests {
             #expect(output.lines.contains { $0.hasPrefix(expected) && $0.hasSuffix("[\(manifest.code)]") },
                     "\(what) should report \(manifest.code) at \(expected): \(output.prefix(2000))")
             #expect(!output.contains("Fatal error") && !output.contains("SQLITE"), "\(what): \(output.prefix(2000))")
+            OutputSafety.expectSafe(run, what)
             if let residentKiB {
                 #expect(residentKiB < Self.maxResidentKiB, "\(what) peaked at \(residentKiB) KiB resident")
             }

@@ -28,7 +28,7 @@ enum AddressesCommand {
         context.lifetime.keep(desired)
         var text = ""
         for address in desired.resources.map(\.address).sorted() {
-            text += address
+            text += TerminalText.escape(address)  // one line each, whatever a key holds
             text += "\n"
         }
         context.console.out(text)

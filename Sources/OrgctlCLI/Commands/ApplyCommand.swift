@@ -19,12 +19,14 @@ enum ApplyCommand {
             A new API key, or one whose 'rotate' counter went up (or whose scopes changed with \
             rotateOnScopeChange: true), gets a new key: 'sk_live_' and 32 random bytes in base62. \
             The state keeps only its SHA-256 and first 12 characters; the key itself is written once to \
-            --secrets-out FILE, or shown once when standard output is a terminal. Without either, apply \
-            refuses such a plan before writing anything.
+            --secrets-out FILE, or shown once when standard output is a terminal and no CI variable (CI, \
+            GITHUB_ACTIONS, GITLAB_CI, BUILDKITE, JENKINS_URL, TF_BUILD, CIRCLECI, TEAMCITY_VERSION, …) is set. \
+            Otherwise apply refuses such a plan before writing anything. FILE appears only once the apply \
+            has committed.
             With --checkpoint-out, a checkpoint of the audit log after the apply (signed with --checkpoint-key) \
             is written to FILE, also when there was nothing to change, for the pipeline to commit or publish.
             Exit status: 0 applied (or no changes), 1 error (nothing was written; also: keys to issue and \
-            neither --secrets-out nor a terminal), 64 usage error.
+            neither --secrets-out nor a terminal outside CI), 64 usage error.
             """,
         arguments: [ArgumentSpec("path", help: "A configuration folder, or a plan file saved by 'orgctl plan --out'.")],
         options: [
@@ -80,7 +82,7 @@ enum ApplyCommand {
             throw CommandFailure(message: "the apply succeeded, but the checkpoint could not be written to '\(path)': \(error.localizedDescription)",
                                  help: "write it with 'orgctl audit checkpoint > FILE'")
         }
-        if signer == nil { context.console.info("note: the checkpoint in '\(path)' is not signed (pass --checkpoint-key)") }
+        if signer == nil { context.console.info("note: the checkpoint in '\(TerminalText.escape(path))' is not signed (pass --checkpoint-key)") }
     }
 
     static func applyAndReport(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -118,8 +120,10 @@ enum ApplyCommand {
                                          help: "review the plan and pass --auto-approve (as CI jobs do), or apply a saved plan file")
                 }
                 console.out("\nDo you want to apply these changes? Only 'yes' is accepted: ")
-                guard console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                    console.print("Apply cancelled; nothing was applied.")
+                let answer = console.readLine()
+                guard answer?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                    // Ctrl-C or the end of input leaves the prompt's line open: end it first.
+                    console.print((answer == nil ? "\n" : "") + "Apply cancelled; nothing was applied.")
                     return ExitCode.failure
                 }
             }
@@ -127,7 +131,9 @@ enum ApplyCommand {
                                            source: Provenance.source(command, directory: path))
             let writable = writing ? planned.store : nil
             if writable == nil, case .broken(let broken) = planned.reading.chainCheck() { throw failure(.auditBroken(broken)) }
+            let checking = writable == nil ? nil : console.progress("checking the audit chain")
             let planState = writable == nil ? nil : planned.storedWithChainCheck()
+            checking?.finish()
             // A missing database is created (an older one migrated, a platform one adopted) only by `open`,
             // which runs after every refusal that does not need the database.
             return try execute(plan, planState: planState, applyContext, console, secretsOut: command.value("secrets-out")) {
@@ -242,7 +248,10 @@ enum ApplyCommand {
             }
         }
         let result: ApplyResult
+        let progress = console.progress("writing", unit: "changes", total: plan.changes.count)
+        if let progress { applyContext.progress = { progress.advance() } }
         do {
+            defer { progress?.finish() }
             guard let store = try open() else {
                 throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
             }
@@ -265,12 +274,17 @@ enum ApplyCommand {
         console.print(style.green(line))
         if result.keysIssued > 0 {
             if let output {
-                console.print("Issued \(result.keysIssued) API key\(result.keysIssued == 1 ? "" : "s"); the keys are in \(output.path) (mode 0600). Move them to your secret store and delete the file.")
+                try output.publish()
+                console.print("Issued \(result.keysIssued) API key\(result.keysIssued == 1 ? "" : "s"); the keys are in \(TerminalText.escape(output.path)) (mode 0600). Move them to your secret store and delete the file.")
             } else {
-                // Only reached with standard output on a terminal (checkCanIssue): shown once, never stored.
+                // Only reached with standard output on a terminal outside CI (checkCanIssue): shown once, never stored.
                 console.print(style.bold("API keys issued (shown once; orgctl stores only their SHA-256):"))
-                for address in applyContext.issuedKeys.keys.sorted() {
-                    if let key = applyContext.issuedKeys[address] { console.print("  \(address)  \(key.plaintext)") }
+                let addresses = applyContext.issuedKeys.keys.sorted()
+                let width = addresses.map { TerminalText.escape($0).count }.max() ?? 0
+                for address in addresses {
+                    guard let key = applyContext.issuedKeys[address] else { continue }
+                    let shown = TerminalText.escape(address)
+                    console.print("  \(shown.padding(toLength: width, withPad: " ", startingAt: 0))  \(key.plaintext)")
                 }
             }
         }
@@ -280,10 +294,9 @@ enum ApplyCommand {
     static func failure(_ error: ApplyError) -> CommandFailure {
         switch error {
         case .stale(let addresses):
-            let shown = addresses.prefix(20).joined(separator: "\n  ")
-            let more = addresses.count > 20 ? "\n  … and \(addresses.count - 20) more" : ""
-            return CommandFailure(message: "the plan is stale: the state changed since it was planned, at:\n  \(shown)\(more)\nnothing was applied",
-                                  help: "run 'orgctl plan' again, review the new plan, and apply that")
+            let more = addresses.count > 20 ? ["… and \(addresses.count - 20) more"] : []
+            return CommandFailure(message: "the plan is stale: the state changed since it was planned, at these addresses; nothing was applied",
+                                  help: "run 'orgctl plan' again, review the new plan, and apply that", details: Array(addresses.prefix(20)) + more)
         case .tooManyDeletes(let count, let limit, let byKind):
             let kinds = byKind.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
             return CommandFailure(message: "the plan deletes \(count) resources (\(kinds)), more than the limit of \(limit); nothing was applied",
@@ -305,8 +318,15 @@ enum ApplyCommand {
 
 /// Where the API keys an apply issues go: a new 0600 file (`--secrets-out`), or the terminal once.
 /// The plaintext goes nowhere else: not to plans, audit entries, errors or standard error.
+///
+/// The keys are written, synced, to a partial file beside FILE before the database is written, and
+/// FILE itself appears only once the apply has committed (a hard link, which never replaces an
+/// existing file). So a failed or interrupted apply never leaves FILE behind — empty, half written or
+/// holding keys that were never stored — to block the retry.
 struct KeyOutput {
     let path: String
+    /// Where the keys are until the apply commits: `.FILE.<pid>.partial` in FILE's folder.
+    let partial: String
 
     /// Refuses, before anything is written, a plan that issues keys when they could only be lost or
     /// logged, or when `--secrets-out` names an existing file. (Without keys to issue, the flag
@@ -323,24 +343,48 @@ struct KeyOutput {
             }
             return
         }
+        if let ci = console.continuousIntegration {
+            // A CI runner may give the job a pseudo-terminal: a terminal is not proof that a person reads it.
+            throw CommandFailure(message: "the plan issues \(keys), and this is a CI job (\(ci) is set): standard output is a log even on a terminal, and the key\(count == 1 ? "" : "s") would end up in it; nothing was applied",
+                                 help: "pass --secrets-out FILE (a new file, written with mode 0600) and move the keys to your secret store")
+        }
         guard !console.stdoutIsTerminal else { return }
         throw CommandFailure(message: "the plan issues \(keys), and standard output is not a terminal: the key\(count == 1 ? "" : "s") would end up in a log; nothing was applied",
                              help: "pass --secrets-out FILE (a new file, written with mode 0600) and move the keys to your secret store")
     }
 
-    /// Creates `path` (0600, never overwriting) and writes one `address key` line per key, synced to disk.
+    /// Writes one `address key` line per key to the partial file (0600, never overwriting), synced
+    /// to disk; ``publish()`` moves it to `path` once the apply has committed.
     static func write(_ keys: [String: IssuedKey], to path: String, plan: Plan, time: String) throws -> KeyOutput {
         var text = "# API keys issued by orgctl apply at \(time) (plan \(plan.id)). Each is shown only here:\n"
         text += "# orgctl stores its SHA-256 and first \(KeyMaterial.prefixLength) characters. Move the keys to a secret store, then delete this file.\n"
         for address in keys.keys.sorted() {
             if let key = keys[address] { text += "\(address) \(key.plaintext)\n" }
         }
-        try FileOutput.writeNew(path, data: Data(text.utf8), what: "issued API keys")
-        return KeyOutput(path: path)
+        let url = URL(fileURLWithPath: path)
+        let partial = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).partial").path
+        unlink(partial)  // a leftover of an earlier run of the same pid: its keys were never stored
+        try FileOutput.writeNew(partial, data: Data(text.utf8), what: "issued API keys", shownAs: path)
+        return KeyOutput(path: path, partial: partial)
     }
 
-    /// Removes the file when the apply failed: its keys were never stored.
+    /// Gives the keys their name, after the commit: a hard link (it fails rather than replace a file
+    /// that appeared meanwhile), or a rename where the file system has no hard links.
+    func publish() throws {
+        if link(partial, path) == 0 {
+            unlink(partial)
+            return
+        }
+        let reason = errno
+        var status = stat()
+        if reason != EEXIST, lstat(path, &status) != 0, rename(partial, path) == 0 { return }
+        throw CommandFailure(message: "the apply succeeded, and its API keys are in '\(partial)': '\(path)' \(reason == EEXIST ? "was created by someone else meanwhile" : "cannot be created (\(String(cString: strerror(reason))))")",
+                             help: "move the keys from '\(partial)' to your secret store now, then delete it")
+    }
+
+    /// Removes the partial file when the apply failed: its keys were never stored.
     func discard() {
-        unlink(path)
+        unlink(partial)
     }
 }

@@ -51,7 +51,9 @@ enum AuditCommand {
         }
         // Usage problems (files, key, origin) end the command before the log is read or anything is printed.
         let check = try AuditLogCommands.CheckpointCheck(checkpoints, command, context, store: store)
+        let progress = context.console.progress("verifying the audit log")
         let log = try AuditLogCommands.call { try store.verifyAuditLog(rootsAt: check.sizes) }
+        progress?.finish()
         var report = AuditLogCommands.VerifyReport()
         if let broken = log.firstBreak {
             report.fail("broken at entry \(broken.sequence): \(broken.problem)",
@@ -80,6 +82,9 @@ enum AuditCommand {
         let json = command.value("format") == "json"
         let console = context.console
         var first = true
+        // Entries on the terminal are their own progress; piped or filtered, count them on standard error.
+        let progress = console.stdoutIsTerminal ? nil : console.progress("reading the audit log", unit: "entries")
+        defer { progress?.finish() }
         // The entries are printed as stored; a broken chain is said before the first entry it no longer vouches for.
         var chain = ChainVerifier()
         var warned = false
@@ -88,9 +93,10 @@ enum AuditCommand {
             try store.forEachAuditRecord { record in
                 if !warned, let broken = chain.check(record) {
                     warned = true
-                    console.printError("warning: the audit chain is broken at entry \(broken.sequence): \(broken.problem); entries from \(broken.sequence) on cannot be trusted")
+                    console.printError("warning: the audit chain is broken at entry \(broken.sequence): \(TerminalText.escape("\(broken.problem)")); entries from \(broken.sequence) on cannot be trusted")
                     console.printError("help: run 'orgctl audit verify', restore the database from a backup and investigate who changed it")
                 }
+                progress?.advance()
                 guard let entry = try? AuditEntry(canonicalBytes: record.entry) else {
                     throw CommandFailure(message: "audit entry \(record.sequence) is unreadable", help: "run 'orgctl audit verify'")
                 }
@@ -101,7 +107,7 @@ enum AuditCommand {
                 } else {
                     var line = "\(entry.sequence)  \(entry.time)  \(entry.action.padding(toLength: 6, withPad: " ", startingAt: 0))  \(entry.address)  by \(entry.actor)  from \(entry.source)  plan \(entry.planID)"
                     if let reason = entry.reason { line += "  (\(reason))" }
-                    console.print(line)
+                    console.print(TerminalText.escape(line))  // every part is a stored value
                 }
                 first = false
                 return true

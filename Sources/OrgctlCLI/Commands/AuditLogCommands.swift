@@ -264,7 +264,7 @@ enum AuditLogCommands {
             throw error
         }
         context.console.print(signer.verifier.keyString)
-        context.console.info("wrote the private key to '\(path)' (keep it secret) and the verifier key to '\(path).pub'")
+        context.console.info("wrote the private key to '\(TerminalText.escape(path))' (keep it secret) and the verifier key to '\(TerminalText.escape(path)).pub'")
         return ExitCode.success
     }
 
@@ -363,8 +363,8 @@ enum AuditLogCommands {
         }
 
         func print(to console: Console) {
-            for line in oks + problems { console.print(line) }
-            for help in helps { console.printError("help: \(help)") }
+            for line in oks + problems { console.print(TerminalText.escape(line)) }
+            for help in helps { console.printError("help: \(TerminalText.escape(help))") }
         }
     }
 

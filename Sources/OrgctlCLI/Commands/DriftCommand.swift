@@ -26,14 +26,16 @@ enum DriftCommand {
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
         try FileOutput.checkFolder(of: command.value("metrics"), option: "metrics")
-        let planned = try Planning.make(command, context, directory: directory, access: .readOnly, withApplied: true,
-                                           missingState: .error)
+        let format = command.value("format") ?? "text"
+        let planned = try MachineFailure.reporting(format, title: "drift", formatVersion: DriftReport.formatVersion, context.console) {
+            try Planning.make(command, context, directory: directory, access: .readOnly, withApplied: true, missingState: .error)
+        }
         let report = Reconciler.drift(plan: planned.plan, stored: planned.stored, applied: planned.applied,
                                       targets: command.values("target").map(AddressPattern.init),
                                       excludes: command.values("exclude").map(AddressPattern.init))
         let expiredKeys = planned.warnings.filter { $0.id == "spec.apikey-expired" }
         let console = context.console
-        switch command.value("format") ?? "text" {
+        switch format {
         case "json": console.print(DriftRenderer.json(report, stored: planned.stored, warnings: expiredKeys))
         case "markdown": console.out(DriftRenderer.markdown(report, warnings: expiredKeys))
         default: console.out(DriftRenderer(style: console.style(forStdout: true)).text(report, directory: directory, warnings: expiredKeys))

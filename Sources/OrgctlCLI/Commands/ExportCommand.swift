@@ -35,33 +35,143 @@ enum ExportCommand {
                                  help: "check the path given by --state")
         }
         let exporter = ConfigurationExporter(resources: stored.resources.map(\.resource))
-        let manager = FileManager.default
-        if !command.flag("force") {
-            let existing = exporter.files.map { (out as NSString).appendingPathComponent($0.path) }.filter { manager.fileExists(atPath: $0) }
+        let force = command.flag("force")
+        let folder = try ExportFolder(out)
+        // Checked before anything is written: a symbolic link anywhere export writes or passes through
+        // (a folder or a file, dangling or not) is refused, --force or not, and so is a file that exists
+        // without --force.
+        let links = exporter.files.flatMap { folder.links(on: $0.path) }.uniqued()
+        if !links.isEmpty {
+            throw CommandFailure(message: "export refuses to write through symbolic links in '\(out)': \(Self.list(links)); nothing was written",
+                                 help: "export into a new or empty folder, or remove the links")
+        }
+        if !force {
+            let existing = exporter.files.map(\.path).filter { folder.exists($0) }
             if !existing.isEmpty {
-                let shown = existing.prefix(5).joined(separator: ", ") + (existing.count > 5 ? ", … (\(existing.count) files)" : "")
-                throw CommandFailure(message: "export would overwrite \(shown); nothing was written",
+                throw CommandFailure(message: "export would overwrite \(Self.list(existing)) in '\(out)'; nothing was written",
                                      help: "export into a new or empty folder, or pass --force to overwrite")
             }
         }
         for file in exporter.files {
-            let target = (out as NSString).appendingPathComponent(file.path)
-            do {
-                try manager.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try Data(file.text.utf8).write(to: URL(fileURLWithPath: target))
-            } catch {
-                throw CommandFailure(message: "cannot write '\(target)': \(error.localizedDescription)", help: "check the folder and its permissions")
-            }
+            try folder.write(file.path, Data(file.text.utf8), replacing: force)
         }
         let tenants = exporter.files.count { $0.path.hasPrefix("tenants/") }
-        console.print("Exported \(stored.resources.count) resources (\(tenants) tenant\(tenants == 1 ? "" : "s")) to \(out).")
+        let shown = TerminalText.escape(out)
+        console.print("Exported \(stored.resources.count) resources (\(tenants) tenant\(tenants == 1 ? "" : "s")) to \(shown).")
         if !exporter.secrets.isEmpty {
-            console.info("Set these environment variables to the secrets' values before 'orgctl plan \(out)':")
-            for secret in exporter.secrets { console.info("  \(secret.variable)  (\(secret.address) \(secret.attribute))") }
+            console.info("Set these environment variables to the secrets' values before 'orgctl plan \(shown)':")
+            let variables = PlanRenderer.aligned(exporter.secrets.map { TerminalText.escape($0.variable) })
+            for (secret, variable) in zip(exporter.secrets, variables) {
+                console.info("  \(variable)  (\(TerminalText.escape(secret.address)) \(TerminalText.escape(secret.attribute)))")
+            }
         }
         if store?.isUnadopted ?? false {
-            console.info("This database was not written by orgctl. Review \(out), then adopt it with: orgctl apply \(out) --state \(path) --adopt")
+            console.info("This database was not written by orgctl. Review \(shown), then adopt it with: orgctl apply \(shown) --state \(TerminalText.escape(path)) --adopt")
         }
         return ExitCode.success
+    }
+
+    static func list(_ paths: [String]) -> String {
+        paths.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (paths.count > 5 ? ", … (\(paths.count) in all)" : "")
+    }
+}
+
+/// The folder `export` writes, opened once: every file is created relative to it, one path
+/// component at a time with `O_NOFOLLOW` (`openat`/`mkdirat`), so neither a link planted before
+/// the export nor one swapped in while it runs can send a write outside the folder.
+final class ExportFolder {
+    let path: String
+    private let descriptor: Int32
+
+    /// Creates OUT (and its parents) if needed and opens it; OUT itself must not be a symbolic link.
+    init(_ path: String) throws {
+        self.path = path
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK {
+            throw CommandFailure(message: "'\(path)' is a symbolic link; export writes only into a real folder, and nothing was written",
+                                 help: "pass the folder the link points to, or a new folder")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CommandFailure(message: "cannot create the folder '\(path)': \(error.localizedDescription)",
+                                 help: "check the folder and its permissions")
+        }
+        descriptor = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw CommandFailure(message: "cannot open the folder '\(path)': \(String(cString: strerror(errno)))",
+                                 help: "check the folder and its permissions")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// The paths (relative to OUT) that are symbolic links on the way to `relative`, the file included.
+    func links(on relative: String) -> [String] {
+        var found: [String] = []
+        var prefix = ""
+        for component in relative.split(separator: "/") {
+            prefix += (prefix.isEmpty ? "" : "/") + component
+            var status = stat()
+            guard fstatat(descriptor, prefix, &status, AT_SYMLINK_NOFOLLOW) == 0 else { break }
+            if status.st_mode & S_IFMT == S_IFLNK { found.append(prefix) }
+        }
+        return found
+    }
+
+    /// Whether something exists at `relative` (a link counts, dangling or not).
+    func exists(_ relative: String) -> Bool {
+        var status = stat()
+        return fstatat(descriptor, relative, &status, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// Writes `data` to `relative`, creating its folders. A new file is created exclusively; with
+    /// `replacing`, an existing regular file is replaced by renaming a new file over it (never
+    /// written through, so a hard link to a file elsewhere is not changed).
+    func write(_ relative: String, _ data: Data, replacing: Bool) throws {
+        var components = relative.split(separator: "/").map(String.init)
+        let name = components.removeLast()
+        var folder = dup(descriptor)
+        defer { close(folder) }
+        for component in components {
+            if mkdirat(folder, component, 0o755) != 0, errno != EEXIST { throw failure(relative, "cannot create its folder") }
+            let next = openat(folder, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else { throw failure(relative, errno == ELOOP || errno == ENOTDIR ? "'\(component)' is not a real folder" : nil) }
+            close(folder)
+            folder = next
+        }
+        let temporary = replacing ? ".\(name).orgctl-export.tmp" : name
+        if replacing {
+            var status = stat()
+            if fstatat(folder, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_mode & S_IFMT != S_IFREG {
+                throw failure(relative, "it is not a regular file")
+            }
+            unlinkat(folder, temporary, 0)
+        }
+        let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure(relative, errno == EEXIST ? "it already exists" : nil) }
+        defer { close(fd) }
+        if let reason = FileOutput.writeAll(fd, data) {
+            unlinkat(folder, temporary, 0)
+            throw failure(relative, reason)
+        }
+        if replacing, renameat(folder, temporary, folder, name) != 0 {
+            let error = failure(relative, nil)
+            unlinkat(folder, temporary, 0)
+            throw error
+        }
+    }
+
+    private func failure(_ relative: String, _ reason: String?) -> CommandFailure {
+        CommandFailure(message: "cannot write '\((path as NSString).appendingPathComponent(relative))': \(reason ?? String(cString: strerror(errno)))",
+                       help: "check the folder and its permissions; export refuses symbolic links inside OUT")
+    }
+}
+
+extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen: Set<Element> = []
+        return filter { seen.insert($0).inserted }
     }
 }

@@ -47,13 +47,14 @@ enum InitCommand {
             try writeNew((directory as NSString).appendingPathComponent(file.path), file.contents)
         }
         let console = context.console
-        console.print("Wrote a starter configuration to \(directory):")
-        for file in files { console.print("  \((directory as NSString).appendingPathComponent(file.path))") }
+        let shown = TerminalText.escape(directory)
+        console.print("Wrote a starter configuration to \(shown):")
+        for file in files { console.print("  \(TerminalText.escape((directory as NSString).appendingPathComponent(file.path)))") }
         console.info("""
             Next:
-              orgctl validate \(directory)
-              orgctl plan \(directory)
-              orgctl apply \(directory)        # creates the state database ./orgctl.db
+              orgctl validate \(shown)
+              orgctl plan \(shown)
+              orgctl apply \(shown)        # creates the state database ./orgctl.db
             """)
         return ExitCode.success
     }

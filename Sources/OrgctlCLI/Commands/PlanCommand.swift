@@ -24,6 +24,9 @@ enum PlanCommand {
         options: [
             .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json", "markdown"]),
             .option("out", valueName: "file", help: "Also save the plan to FILE for 'orgctl apply FILE'."),
+            .option("max-chars", valueName: "n",
+                    help: "With --format markdown: keep the output under N characters, deletes and security-relevant changes first, then how many were left out; 0 for no limit.",
+                    default: "60000, under GitHub's 65,536-character comment limit", type: .integer(min: 0)),
             .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
             .option("source", valueName: "text", help: "Where the change comes from, recorded in a saved plan for the audit log.",
                     default: "git:<commit> of the folder, or 'local'"),
@@ -34,13 +37,17 @@ enum PlanCommand {
         // Before the work: a plan that cannot be saved is found out now, not after it was made.
         try FileOutput.checkFolder(of: command.value("out"), option: "out", mustNotExist: true)
         let policy = TenantDeletionOptions.policy(command)
-        let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
+        let format = command.value("format") ?? "text"
+        let maxChars = command.integer("max-chars") ?? PlanRenderer.defaultMarkdownBudget
+        let planned = try MachineFailure.reporting(format, title: "plan", formatVersion: Plan.formatVersion, context.console) {
+            try Planning.make(command, context, directory: directory, access: .readOnly)
+        }
         let plan = planned.plan
         let console = context.console
         let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: policy)
-        switch command.value("format") ?? "text" {
+        switch format {
         case "json": console.print(PlanRenderer.json(plan, protected: protected))
-        case "markdown": console.out(PlanRenderer.markdown(plan, protected: protected))
+        case "markdown": console.out(PlanRenderer.markdown(plan, protected: protected, maxBytes: maxChars))
         default:
             let style = console.style(forStdout: true)
             console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
@@ -48,7 +55,7 @@ enum PlanCommand {
         if let out = command.value("out") {
             let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
             try FileOutput.writeNew(out, data: try file.encoded(), what: "saved plan")
-            console.info("Saved the plan to \(out). Apply it with: \(applyHint(out, command, context))")
+            console.info("Saved the plan to \(TerminalText.escape(out)). Apply it with: \(applyHint(out, command, context))")
             if plan.keyCount > 0 {
                 console.info("The plan issues \(plan.keyCount) API key\(plan.keyCount == 1 ? "" : "s"): add --secrets-out FILE (a new file) unless you apply it on a terminal.")
             }
@@ -68,7 +75,7 @@ extension PlanCommand {
         let state = StateAccess.path(command, context)
         if state != "orgctl.db" || command.value("state") != nil { words += ["--state", state] }
         if let keyFile = command.value("state-key-file") { words += ["--state-key-file", keyFile] }
-        return ShellQuoting.line(words)
+        return TerminalText.escape(ShellQuoting.line(words))
     }
 }
 
@@ -116,17 +123,20 @@ enum Planning {
         // Read the state on another thread while the configuration loads: the two are independent.
         // Apply also has the chain checked there, in the same snapshot, while the plan is made.
         let reading = BackgroundRead(store, withApplied: withApplied, checkingChain: checkingChain)
+        let console = context.console
+        let progress = console.progress("reading the configuration and the state database")
+        defer { progress?.finish() }
         var planned = false
         // A failure below must not leave the other thread using the store.
         defer { if !planned { reading.stop() } }
         let loaded = try ValidateCommand.load(directory, context)
         context.lifetime.keep(loaded)
-        let console = context.console
+        if loaded.configuration == nil { progress?.finish() }
         let renderer = DiagnosticRenderer(style: console.style(forStdout: false))
         guard let configuration = loaded.configuration else {
             console.err(renderer.text(loaded.diagnostics.sorted))
             throw CommandFailure(message: "the configuration is invalid: \(loaded.diagnostics.errorCount) error\(loaded.diagnostics.errorCount == 1 ? "" : "s"); nothing was planned",
-                                 help: "fix the errors above ('orgctl validate \(directory)' shows them all)")
+                                 help: "fix the errors above ('orgctl validate \(directory)' shows them all)", diagnostics: loaded.diagnostics.sorted)
         }
         let warnings = loaded.diagnostics.sorted.filter { $0.severity == .warning }
         if !warnings.isEmpty && !console.quiet { console.err(renderer.text(warnings)) }
@@ -143,6 +153,7 @@ enum Planning {
             return key.fingerprint(value)
         }
         let stored = try reading.wait()
+        progress?.finish()
         let applied = reading.applied
         context.lifetime.keep(desired)
         context.lifetime.keep(stored)
@@ -165,7 +176,7 @@ enum Planning {
         if !shown.isEmpty { console.err(renderer.text(shown)) }
         if !errors.isEmpty {
             throw CommandFailure(message: "the configuration's renames do not fit the state database: \(errors.count) error\(errors.count == 1 ? "" : "s"); nothing was planned",
-                                 help: "fix 'previously' as shown above, then plan again")
+                                 help: "fix 'previously' as shown above, then plan again", diagnostics: plan.diagnostics)
         }
         if store == nil {
             // A hint on standard error (silenced by --quiet); Markdown and JSON carry it in the plan itself.
@@ -249,7 +260,8 @@ final class BackgroundRead: @unchecked Sendable {
     }
 }
 
-/// Files orgctl creates: mode 0600, never overwriting an existing file.
+/// Files orgctl creates: mode 0600, never overwriting an existing file, and never left behind
+/// empty or half written (a write that fails removes the file, so it does not block the retry).
 enum FileOutput {
     /// Refuses, before any work, a file option whose folder does not exist or is not writable (and,
     /// with `mustNotExist`, one that names an existing file).
@@ -272,19 +284,87 @@ enum FileOutput {
         }
     }
 
-    static func writeNew(_ path: String, data: Data, what: String) throws {
+    /// - Parameter shownAs: the name messages give (the final name of a file written under a temporary one).
+    static func writeNew(_ path: String, data: Data, what: String, shownAs: String? = nil) throws {
+        let shown = shownAs ?? path
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let reason = errno == EEXIST ? "it already exists" : String(cString: strerror(errno))
-            throw CommandFailure(message: "cannot write the \(what) to '\(path)': \(reason)",
+            throw CommandFailure(message: "cannot write the \(what) to '\(shown)': \(reason)",
                                  help: errno == EEXIST ? "choose a new file name or remove the old file" : "check the folder and its permissions")
         }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-        } catch {
-            throw CommandFailure(message: "writing the \(what) to '\(path)' failed: \(error.localizedDescription)", help: "check free disk space")
+        defer { close(fd) }
+        if let reason = writeAll(fd, data) {
+            unlink(path)
+            throw CommandFailure(message: "writing the \(what) to '\(shown)' failed, and the file was removed: \(reason)",
+                                 help: "check free disk space and file size limits")
         }
     }
+
+    /// Writes all of `data` to `fd` and syncs it to disk; the system's reason when that fails.
+    static func writeAll(_ fd: Int32, _ data: Data) -> String? {
+        var failure: Int32 = 0
+        data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == 0, fsync(fd) != 0 { failure = errno }
+        return failure == 0 ? nil : String(cString: strerror(failure))
+    }
+}
+
+/// What `plan` and `drift` print on standard output in a machine format when they fail (an invalid
+/// configuration, a missing secret, an unreadable database), so a job that parses the output always
+/// gets a document: docs/cli.md, "Machine-readable failures". The error and its diagnostics still go
+/// to standard error as text, and the exit status is the same.
+enum MachineFailure {
+    static func reporting<T>(_ format: String, title: String, formatVersion: Int, _ console: Console, _ work: () throws -> T) throws -> T {
+        do {
+            return try work()
+        } catch {
+            let failure = error as? CommandFailure ?? CommandFailure(message: "\(error)", help: nil)
+            switch format {
+            case "json": console.print(json(failure, formatVersion: formatVersion))
+            case "markdown": console.out(markdown(failure, title: title))
+            default: break
+            }
+            throw error
+        }
+    }
+
+    static func json(_ failure: CommandFailure, formatVersion: Int) -> String {
+        var error: [String: Any] = ["message": failure.message]
+        if let help = failure.help { error["help"] = help }
+        if !failure.details.isEmpty { error["details"] = failure.details }
+        let diagnostics = failure.diagnostics
+        let document: [String: Any] = [
+            "formatVersion": formatVersion,
+            "status": "error",
+            "error": error,
+            "summary": ["errors": diagnostics.count { $0.severity == .error }, "warnings": diagnostics.count { $0.severity == .warning }],
+            "diagnostics": DiagnosticRenderer.jsonObjects(diagnostics),
+        ]
+        return JSONOutput.string(document)
+    }
+
+    static func markdown(_ failure: CommandFailure, title: String) -> String {
+        var out = "### orgctl \(title)\n\n**Error:** \(fenced(TerminalText.escape(failure.message)))\n\n"
+        if let help = failure.help { out += "help: \(fenced(TerminalText.escape(help)))\n\n" }
+        if !failure.diagnostics.isEmpty {
+            let text = DiagnosticRenderer(style: Style(enabled: false)).text(failure.diagnostics)
+            out += "```text\n" + text.replacingOccurrences(of: "```", with: "ˋˋˋ") + "```\n"
+        }
+        return out
+    }
+
+    /// Inline text in backticks (a backtick in it replaced by a look-alike, so it cannot close the span).
+    private static func fenced(_ text: String) -> String { "`" + text.replacingOccurrences(of: "`", with: "ˋ") + "`" }
 }

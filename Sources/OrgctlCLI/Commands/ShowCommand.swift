@@ -28,7 +28,7 @@ enum ShowCommand {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
             let data = FileManager.default.contents(atPath: path)
         else {
-            throw CommandFailure(message: "cannot read the saved plan '\(PlanRenderer.escape(path))'",
+            throw CommandFailure(message: "cannot read the saved plan '\(TerminalText.escape(path))'",
                                  help: isDirectory.boolValue ? "pass a file saved with 'orgctl plan --out FILE'; for a folder run 'orgctl plan DIR'"
                                      : "check the path and its permissions")
         }
@@ -52,7 +52,7 @@ enum ShowCommand {
         let lines = [
             "Saved plan \(file.planID), made by orgctl \(file.orgctlVersion) from \(file.source)",
             "against \(database) at audit entry \(file.auditHead.sequence)",
-        ].map(PlanRenderer.escape)
+        ].map(TerminalText.escape)
         if markdown { return lines.map { "> \($0.replacingOccurrences(of: "<", with: "&lt;"))" }.joined(separator: "\n") + "\n\n" }
         return lines.joined(separator: "\n") + "\n\n"
     }
@@ -66,7 +66,7 @@ enum SavedPlan {
             let file = try PlanFile.decode(data)
             return (file, try file.plan())
         } catch {
-            throw CommandFailure(message: "'\(PlanRenderer.escape(path))' cannot be \(purpose): \(error.description)", help: help)
+            throw CommandFailure(message: "'\(TerminalText.escape(path))' cannot be \(purpose): \(error.description)", help: help)
         }
     }
 }

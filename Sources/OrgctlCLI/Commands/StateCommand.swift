@@ -78,11 +78,11 @@ enum StateCommand {
             let width = min(72, rows.map(\.address.count).max() ?? 0)
             var text = ""
             for row in rows {
-                let address = PlanRenderer.escape(row.address)
+                let address = TerminalText.escape(row.address)
                 text += address.padding(toLength: max(width, address.count), withPad: " ", startingAt: 0) + "  \(row.status.rawValue)\n"
             }
             for address in deleted {
-                let shown = PlanRenderer.escape(address)
+                let shown = TerminalText.escape(address)
                 text += shown.padding(toLength: max(width, shown.count), withPad: " ", startingAt: 0) + "  \(Status.deleted.rawValue)\n"
             }
             console.out(text)
@@ -90,7 +90,7 @@ enum StateCommand {
             var summary = "\(rows.count) resource\(rows.count == 1 ? "" : "s")"
             summary += ": " + counts.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
             if !deleted.isEmpty { summary += "; \(deleted.count) deleted outside orgctl" }
-            if rows.isEmpty && deleted.isEmpty, let pattern { summary = "no address in the state matches '\(PlanRenderer.escape(pattern.description))'" }
+            if rows.isEmpty && deleted.isEmpty, let pattern { summary = "no address in the state matches '\(TerminalText.escape(pattern.description))'" }
             console.info(summary)
         }
         return ExitCode.success
@@ -102,12 +102,12 @@ enum StateCommand {
         let stored = read.state
         guard let found = stored.resource(at: address) else {
             if stored.missingApplied.contains(address) {
-                throw CommandFailure(message: "\(PlanRenderer.escape(address)) was applied by orgctl and has since been deleted outside orgctl; the state holds no values for it",
+                throw CommandFailure(message: "\(TerminalText.escape(address)) was applied by orgctl and has since been deleted outside orgctl; the state holds no values for it",
                                      help: "'orgctl drift DIR' shows it; 'orgctl apply DIR' creates it again")
             }
             let closest = Suggestions.closest(to: address, among: stored.resources.map(\.address))
-            throw CommandFailure(message: "the state database holds no resource at '\(PlanRenderer.escape(address))'",
-                                 help: closest.map { "did you mean '\(PlanRenderer.escape($0))'?" } ?? "list the stored addresses with 'orgctl state list'")
+            throw CommandFailure(message: "the state database holds no resource at '\(TerminalText.escape(address))'",
+                                 help: closest.map { "did you mean '\(TerminalText.escape($0))'?" } ?? "list the stored addresses with 'orgctl state list'")
         }
         let status = Status(found)
         let resource = found.resource
@@ -138,8 +138,8 @@ enum StateCommand {
             return ExitCode.success
         }
         let style = console.style(forStdout: true)
-        var text = "\(style.bold(PlanRenderer.escape(resource.address))) (\(resource.kind.rawValue))\n"
-        if let parent = resource.parent { text += "  parent: \(PlanRenderer.escape(parent))\n" }
+        var text = "\(style.bold(TerminalText.escape(resource.address))) (\(resource.kind.rawValue))\n"
+        if let parent = resource.parent { text += "  parent: \(TerminalText.escape(parent))\n" }
         text += "  status: \(status.rawValue) (\(status.meaning))"
         if let applied, status != .outside { text += "; last applied in audit entry \(applied.auditSequence)" }
         text += "\n"

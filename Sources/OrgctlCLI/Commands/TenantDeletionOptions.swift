@@ -32,7 +32,7 @@ enum TenantDeletionOptions {
 
     /// `tenant/acme is deleted with the 21 resources it holds`.
     static func describe(_ deletion: TenantDeletion) -> String {
-        let address = PlanRenderer.escape(deletion.address)
+        let address = TerminalText.escape(deletion.address)
         if deletion.wholeTenant {
             let below = (deletion.held ?? deletion.deletes) - 1
             return "\(address) is deleted with the \(below) resource\(below == 1 ? "" : "s") it holds"
@@ -42,7 +42,7 @@ enum TenantDeletionOptions {
     }
 
     static func consequence(_ deletion: TenantDeletion) -> String {
-        let flag = "--allow-delete-tenant \(PlanRenderer.escape(deletion.slug))"
+        let flag = "--allow-delete-tenant \(TerminalText.escape(deletion.slug))"
         return deletion.confirmed ? "allowed by \(flag)" : "apply will refuse unless given \(flag)"
     }
 
@@ -59,7 +59,7 @@ enum TenantDeletionOptions {
     /// Apply's refusal: nothing was written.
     static func refusal(_ deletions: [TenantDeletion]) -> CommandFailure {
         let what = deletions.map(describe).joined(separator: "; ")
-        let flags = deletions.map { "--allow-delete-tenant \(PlanRenderer.escape($0.slug))" }.joined(separator: " ")
+        let flags = deletions.map { "--allow-delete-tenant \(TerminalText.escape($0.slug))" }.joined(separator: " ")
         return CommandFailure(message: "deleting a tenant, or most of one, needs its own confirmation: \(what); nothing was applied",
                               help: "if this is intended, review the plan and run apply again with \(flags); if not, restore the tenant's file")
     }

@@ -40,7 +40,7 @@ enum ValidateCommand {
             ]
             console.print(JSONOutput.string(document))
         case "github":
-            console.out(DiagnosticRenderer.github(diagnostics))
+            console.workflowCommands(DiagnosticRenderer.github(diagnostics))
             console.print(summaryLine(result, tenants: tenants, resources: resources))
         default:
             let renderer = DiagnosticRenderer(style: console.style(forStdout: true))
@@ -73,11 +73,14 @@ enum ValidateCommand {
     }
 }
 
-/// Stable, pretty JSON for machine-readable output (keys sorted, slashes unescaped).
+/// Stable, pretty JSON for machine-readable output (keys sorted, slashes unescaped, empty arrays
+/// and objects as `[]` and `{}`).
 enum JSONOutput {
     static func string(_ object: Any) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        // Foundation prints an empty array as "[\n\n  ]". Raw newlines occur only between tokens (a string's
+        // newline is escaped), so this only touches empty containers.
+        return String(decoding: data, as: UTF8.self).replacing(/([\[{])\n\s*[\]}]/) { $0.output.1 == "[" ? "[]" : "{}" }
     }
 }

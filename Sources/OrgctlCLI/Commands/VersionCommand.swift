@@ -28,10 +28,10 @@ enum VersionCommand {
 
     static func text() -> String {
         """
-        orgctl \(Orgctl.version) (commit \(PlanRenderer.escape(commit ?? "unknown")))
-        libyaml \(PlanRenderer.escape(YAMLLibrary.version))
-        SQLite \(PlanRenderer.escape(SQLiteLibrary.version))
-        \(PlanRenderer.escape(OpenSSLLibrary.version))
+        orgctl \(Orgctl.version) (commit \(TerminalText.escape(commit ?? "unknown")))
+        libyaml \(TerminalText.escape(YAMLLibrary.version))
+        SQLite \(TerminalText.escape(SQLiteLibrary.version))
+        \(TerminalText.escape(OpenSSLLibrary.version))
 
         """
     }

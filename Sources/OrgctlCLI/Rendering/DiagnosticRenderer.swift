@@ -31,23 +31,27 @@ struct DiagnosticRenderer {
         case .warning: label = style.yellow("warning")
         case .note: label = style.cyan("note")
         }
+        // The message, notes, help and file names quote the input: each is escaped as one value.
         var text = ""
         if let location = d.location {
-            text += style.bold("\(location):") + " "
+            text += style.bold("\(TerminalText.escape(location.description)):") + " "
         }
-        text += "\(label): \(style.bold(d.message)) \(style.dim("[\(d.id)]"))\n"
+        text += "\(label): \(style.bold(TerminalText.escape(d.message))) \(style.dim("[\(d.id)]"))\n"
         if let location = d.location, let excerpt = sources.excerpt(location) {
             text += excerpt.map { "      " + $0 }.joined(separator: "\n") + "\n"
         }
         for note in d.notes {
-            text += "\(style.cyan("note")): \(note.message)"
-            if let location = note.location { text += " (\(location))" }
-            text += "\n"
+            text += "\(style.cyan("note")): \(Self.noteText(note))\n"
         }
         if let help = d.help {
-            text += "\(style.green("help")): \(help)\n"
+            text += "\(style.green("help")): \(TerminalText.escape(help))\n"
         }
         return text
+    }
+
+    /// A note as one escaped line: `message (file:line:column)`.
+    static func noteText(_ note: Diagnostic.Note) -> String {
+        TerminalText.escape(note.message + (note.location.map { " (\($0))" } ?? ""))
     }
 
     // MARK: JSON
@@ -91,11 +95,14 @@ struct DiagnosticRenderer {
             }
             var properties: [String] = []
             if let location = d.location {
-                properties += ["file=\(escapeProperty(location.file))", "line=\(location.line)", "col=\(location.column)"]
+                properties += ["file=\(escapeProperty(TerminalText.escape(location.file)))", "line=\(location.line)", "col=\(location.column)"]
             }
             properties.append("title=\(escapeProperty(d.id))")
-            var message = d.message
-            if let help = d.help { message += "\nhelp: \(help)" }
+            // Each part is one escaped value (a newline in it is shown as \n); the encoded newlines
+            // (%0A) between them are the annotation's own lines.
+            var message = TerminalText.escape(d.message)
+            for note in d.notes { message += "\nnote: " + noteText(note) }
+            if let help = d.help { message += "\nhelp: " + TerminalText.escape(help) }
             output += "::\(command) \(properties.joined(separator: ","))::\(escapeData(message))\n"
         }
         return output
@@ -144,8 +151,9 @@ struct SourceCache {
             line = Array(line[start..<end])
             column = column - start + (prefix.isEmpty ? 0 : 1)
         }
-        // Control characters (a NUL, an escape) are shown as '?' so the excerpt cannot drive the terminal.
-        let shown = prefix + String(String.UnicodeScalarView(line.map { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F ? "?" : $0 })) + suffix
+        // Control and format characters (a NUL, an escape, a bidi override) are shown as '?', one column
+        // each, so the excerpt can neither drive the terminal nor reorder what it shows.
+        let shown = prefix + String(String.UnicodeScalarView(line.map { $0 != "\t" && TerminalText.isUnsafe($0) ? "?" : $0 })) + suffix
         let pad = String(shown.unicodeScalars.prefix(column).map { $0 == "\t" ? "\t" : " " })
         let number = String(location.line)
         let gutter = String(repeating: " ", count: number.count)

@@ -27,12 +27,13 @@ struct DriftRenderer {
             for change in report.pending { out += renderer.lines(change, style: style).joined(separator: "\n") + "\n" }
         }
         for warning in warnings {
-            out += "\n" + style.yellow("warning") + ": \(warning.location.map { "\($0): " } ?? "")\(warning.message) [\(warning.id)]"
+            out += "\n" + style.yellow("warning") + ": " + TerminalText.escape("\(warning.location.map { "\($0): " } ?? "")\(warning.message)")
+                + " [\(warning.id)]"
         }
         if !warnings.isEmpty { out += "\n" }
         out += "\n" + style.bold(Self.summary(report)) + "\n"
-        if let targeting = report.plan.targeting { out += style.yellow(targeting.note) + "\n" }
-        if let advice = Self.advice(report) { out += "Run 'orgctl apply \(directory)' to \(advice).\n" }
+        if let targeting = report.plan.targeting { out += style.yellow(TerminalText.escape(targeting.note)) + "\n" }
+        if let advice = Self.advice(report) { out += "Run 'orgctl apply \(TerminalText.escape(directory))' to \(advice).\n" }
         return out
     }
 
@@ -67,11 +68,11 @@ struct DriftRenderer {
             symbol = style.red("-")
             note = "deleted outside orgctl\(seen)"
         }
-        var result = ["  \(symbol) \(style.bold(item.address)) " + style.yellow("(\(note))")]
+        var result = ["  \(symbol) \(style.bold(TerminalText.escape(item.address))) " + style.yellow("(\(note))")]
         if !item.appliedKnown && item.drift != .added {
             result.append(style.dim("      (the values orgctl applied were not recorded: applied before orgctl kept them)"))
         }
-        for (field, name) in zip(item.fields, PlanRenderer.aligned(item.fields.map(\.name))) {
+        for (field, name) in zip(item.fields, PlanRenderer.aligned(item.fields.map { TerminalText.escape($0.name) })) {
             switch item.drift {
             case .added: result.append("      \(name) = \(PlanRenderer.show(field.now))")
             case .deleted: result.append(style.dim("      \(name) = \(PlanRenderer.show(field.applied))"))
@@ -104,7 +105,7 @@ struct DriftRenderer {
             }
             out += "```\n\n"
         }
-        for warning in warnings { out += "- warning: \(warning.message) (`\(warning.id)`)\n" }
+        for warning in warnings { out += "- warning: \(TerminalText.escape(warning.message)) (`\(warning.id)`)\n" }
         return out
     }
 

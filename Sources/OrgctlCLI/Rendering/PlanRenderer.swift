@@ -35,15 +35,16 @@ struct PlanRenderer {
         case .delete: symbol = style.red("-")
         case .adopt: symbol = style.cyan("=")
         }
-        var head = "  \(symbol) \(style.bold(change.address))"
+        // Addresses, reasons and names may come from the state database: each is escaped as one value.
+        var head = "  \(symbol) \(style.bold(TerminalText.escape(change.address)))"
         let outsideReason = change.reason.map { $0.hasSuffix("outside orgctl") } ?? false
         if change.changedOutside {
-            head += " " + style.yellow("(\(outsideReason ? change.reason ?? "" : "changed outside orgctl"))")
+            head += " " + style.yellow("(\(TerminalText.escape(outsideReason ? change.reason ?? "" : "changed outside orgctl")))")
         }
-        if let from = change.renamedFrom { head += " " + style.cyan("(renamed from \(from))") }
-        if let reason = change.reason, !outsideReason { head += style.dim("  # \(reason)") }
+        if let from = change.renamedFrom { head += " " + style.cyan("(renamed from \(TerminalText.escape(from)))") }
+        if let reason = change.reason, !outsideReason { head += style.dim("  # \(TerminalText.escape(reason))") }
         var result = [head]
-        for (field, name) in zip(change.fields, Self.aligned(change.fields.map(\.name))) {
+        for (field, name) in zip(change.fields, Self.aligned(change.fields.map { TerminalText.escape($0.name) })) {
             switch change.action {
             case .create: result.append("      \(name) = \(Self.show(field.after))")
             case .adopt: result.append(style.dim("      \(name) = \(Self.show(field.after))"))
@@ -64,9 +65,9 @@ struct PlanRenderer {
 
     static func show(_ value: Value) -> String {
         switch value {
-        case .string(let s): return "\"\(escape(s))\""
-        case .list(let l): return "[" + l.map { "\"\(escape($0))\"" }.joined(separator: ", ") + "]"
-        default: return value.description
+        case .string(let s): return TerminalText.quoted(s)
+        case .list(let l): return "[" + l.map(TerminalText.quoted).joined(separator: ", ") + "]"
+        default: return TerminalText.escape(value.description)
         }
     }
 
@@ -75,61 +76,118 @@ struct PlanRenderer {
         return show(field.after)
     }
 
-    /// Values come from configuration and state: keep control characters off the terminal.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
-
     // MARK: Markdown
 
+    /// The default `plan --format markdown` budget: under GitHub's 65,536-character comment limit,
+    /// with room for the text a pipeline puts around the plan.
+    static let defaultMarkdownBudget = 60_000
+
     /// For a pull-request comment: the summary first, then one collapsible section per tenant.
-    static func markdown(_ plan: Plan, protected: [TenantDeletion] = []) -> String {
-        var targeting = plan.targeting.map { "> **Warning:** \(markdownEscape($0.note))\n\n" } ?? ""
-        if !plan.stateExists {
-            targeting = "> **Note:** the state database does not exist yet: this plan is against an empty state (apply creates it).\n\n" + targeting
-        }
+    ///
+    /// - Parameter maxBytes: the budget in UTF-8 bytes (so in characters too), 0 for none. A plan
+    ///   that does not fit is shown by importance instead (``budgetedMarkdown(_:protected:maxBytes:)``).
+    static func markdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int = defaultMarkdownBudget) -> String {
         guard !plan.isEmpty else {
-            if targeting.isEmpty { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
-            return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + targeting
+            let notes = markdownNotes(plan, protected: protected)
+            if notes.isEmpty { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
+            return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + notes
         }
-        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + targeting
-        for deletion in protected {
-            let text = "\(TenantDeletionOptions.describe(deletion)); \(TenantDeletionOptions.consequence(deletion))"
-            out += "> **\(deletion.confirmed ? "Confirmed" : "Protected"):** \(htmlEscape(text))\n\n"
-        }
+        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected)
         var groups: [String: [Change]] = [:]
         var order: [String] = []
         for change in plan.changes {
             if groups[change.group] == nil { order.append(change.group) }
             groups[change.group, default: []].append(change)
         }
-        let plain = PlanRenderer(style: Style(enabled: false))
         for group in order.sorted() {
             let changes = groups[group] ?? []
             let counts = Action.allCases.compactMap { action -> String? in
                 let n = changes.count { $0.action == action }
                 return n == 0 ? nil : "\(action.symbol)\(n)"
             }
-            out += "<details><summary><code>\(htmlEscape(group))</code> \(counts.joined(separator: " "))</summary>\n\n```diff\n"
+            out += "<details><summary><code>\(htmlEscape(TerminalText.escape(group)))</code> \(counts.joined(separator: " "))</summary>\n\n```diff\n"
+            for change in changes { out += diffLines(change) }
+            out += "```\n\n</details>\n\n"
+            // Stop as soon as it is too large: a plan of 100,000 changes is not rendered whole only to be cut.
+            if maxBytes > 0, out.utf8.count > maxBytes { return budgetedMarkdown(plan, protected: protected, maxBytes: maxBytes) }
+        }
+        return out
+    }
+
+    /// What a reader must see before the changes: an empty state, targeting, and the tenants the plan
+    /// deletes (protected or confirmed). Kept ahead of any change, so a budgeted plan never drops them.
+    private static func markdownNotes(_ plan: Plan, protected: [TenantDeletion]) -> String {
+        var out = ""
+        if !plan.stateExists {
+            out += "> **Note:** the state database does not exist yet: this plan is against an empty state (apply creates it).\n\n"
+        }
+        if let targeting = plan.targeting { out += "> **Warning:** \(markdownEscape(targeting.note))\n\n" }
+        for deletion in protected {
+            let text = "\(TenantDeletionOptions.describe(deletion)); \(TenantDeletionOptions.consequence(deletion))"
+            out += "> **\(deletion.confirmed ? "Confirmed" : "Protected"):** \(htmlEscape(TerminalText.escape(text)))\n\n"
+        }
+        return out
+    }
+
+    /// A change as the lines of a ```diff block (the marker in the first column, for highlighting).
+    private static func diffLines(_ change: Change) -> String {
+        let plain = PlanRenderer(style: Style(enabled: false))
+        var out = ""
+        for line in plain.lines(change, style: plain.style) {
+            let trimmed = line.dropFirst(2)
+            out += (trimmed.hasPrefix("+") || trimmed.hasPrefix("-") || trimmed.hasPrefix("~") ? String(trimmed) : "  " + trimmed)
+                .replacingOccurrences(of: "```", with: "ˋˋˋ") + "\n"
+        }
+        return out
+    }
+
+    /// How much a reviewer must see a change: 0 deletes, 1 security-relevant (who has access and
+    /// with what: members, roles, permissions, SSO, webhooks, API keys, security settings, keys
+    /// issued, and anything changed outside orgctl), 2 the rest.
+    static func importance(_ change: Change) -> Int {
+        if change.action == .delete { return 0 }
+        switch change.kind {
+        case .member, .teamMember, .role, .tenantRole, .permission, .ssoProvider, .webhook, .apiKey: return 1
+        default: break
+        }
+        if change.changedOutside || change.key != nil || change.fields.contains(where: { $0.name.hasPrefix("security") || $0.name.hasPrefix("sso") }) {
+            return 1
+        }
+        return 2
+    }
+
+    /// The plan that does not fit: the summary, then deletes, security-relevant changes and the rest,
+    /// in plan order within each, as many as fit in `maxBytes`, then how many were left out.
+    static func budgetedMarkdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int) -> String {
+        let total = plan.changes.count
+        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected)
+        out += "This plan is too large to show by tenant in one comment: the most important changes come first (deletes, then "
+            + "security-relevant changes, then the rest).\n\n"
+        // Room kept for closing the last section and the footer.
+        let reserve = 600
+        var shown = 0
+        var full = false
+        let buckets = [(0, "Deletes"), (1, "Security-relevant changes"), (2, "Other changes")]
+        for (level, title) in buckets where !full {
+            let changes = plan.changes.filter { importance($0) == level }
+            guard !changes.isEmpty else { continue }
+            let head = "<details open><summary>\(title) (\(changes.count))</summary>\n\n```diff\n"
+            guard out.utf8.count + head.utf8.count + reserve <= maxBytes else { break }
+            out += head
             for change in changes {
-                for line in plain.lines(change, style: plain.style) {
-                    // diff highlighting wants the marker in the first column.
-                    let trimmed = line.dropFirst(2)
-                    out += (trimmed.hasPrefix("+") || trimmed.hasPrefix("-") || trimmed.hasPrefix("~") ? String(trimmed) : "  " + trimmed)
-                        .replacingOccurrences(of: "```", with: "ˋˋˋ") + "\n"
+                let lines = diffLines(change)
+                if out.utf8.count + lines.utf8.count + reserve > maxBytes {
+                    full = true
+                    break
                 }
+                out += lines
+                shown += 1
             }
             out += "```\n\n</details>\n\n"
+        }
+        if shown < total {
+            out += "**\(total - shown) more change\(total - shown == 1 ? "" : "s") not shown** (\(shown) of \(total) shown); "
+                + "see the full plan in the job log or the plan artifact (`orgctl plan --format text`, or `--max-chars 0`).\n"
         }
         return out
     }
@@ -137,7 +195,7 @@ struct PlanRenderer {
     /// Patterns are user text: keep `*` and friends from turning into emphasis.
     static func markdownEscape(_ s: String) -> String {
         var out = ""
-        for character in htmlEscape(s) {
+        for character in htmlEscape(TerminalText.escape(s)) {
             if "\\`*_[]#|~".contains(character) { out.append("\\") }
             out.append(character)
         }
