@@ -122,38 +122,55 @@ enum ApplyCommand {
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure(message: "cannot read '\(path)'", help: "check the path and its permissions")
-        }
-        let file: PlanFile
-        let plan: Plan
-        do {
-            file = try PlanFile.decode(data)
-            plan = try file.plan()
-        } catch {
-            throw CommandFailure(message: "'\(path)' cannot be applied: \(error.description)",
-                                 help: "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'")
-        }
         if !command.values("target").isEmpty || !command.values("exclude").isEmpty {
             throw CommandFailure(message: "--target and --exclude apply when planning, not to a saved plan",
                                  help: "make a new plan with 'orgctl plan --target … --out FILE'", exitCode: ExitCode.usage)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandFailure(message: "cannot read '\(path)'", help: "check the path and its permissions")
+        }
+        let rejected = "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'"
+        let file: PlanFile
+        do {
+            file = try PlanFile.decode(data)
+        } catch {
+            throw CommandFailure(message: "'\(path)' cannot be applied: \(error.description)", help: rejected)
+        }
+        // The file is authenticated before anything in it is used: only the holder of the state key can make one.
+        guard let key = try StateAccess.key(command, context) else {
+            throw CommandFailure(message: "'\(path)' cannot be applied without the state key, which authenticates saved plans",
+                                 help: "set ORGCTL_STATE_KEY or pass --state-key-file (the key used when planning)")
+        }
+        let plan: Plan
+        do {
+            try file.verify(with: key)
+            plan = try file.plan()
+        } catch {
+            throw CommandFailure(message: "'\(path)' cannot be applied: \(error.description); nothing was applied",
+                                 help: "apply only plans written by 'orgctl plan --out' with this state key; make a new one and review it")
         }
         let console = context.console
         guard !plan.isEmpty else {
             console.print("No changes. The saved plan is empty.")
             return ExitCode.success
         }
+        if let applied = try alreadyApplied(plan, command, context) {
+            console.print("The saved plan \(plan.id) was already applied (audit entries \(applied)); nothing was written.")
+            return ExitCode.success
+        }
         try KeyOutput.checkCanIssue(plan, command, console)
-        let key = try StateAccess.key(command, context)
+        // Read-only first (an older schema is read as migrated): nothing is written before every check passed.
+        let current = try StateAccess.read(try StateAccess.open(command, context, access: .readOnly, key: key))
+        if !file.databaseID.isEmpty, current.databaseID != file.databaseID {
+            throw CommandFailure(message: "the saved plan was made for database \(file.databaseID), but '\(StateAccess.path(command, context))' is database \(current.databaseID.isEmpty ? "(new)" : current.databaseID); nothing was applied",
+                                 help: "apply the plan with the --state it was made against, or plan again")
+        }
+        try SavedPlanValidation.check(plan, stored: current, path: path, context)
         // Resolve every secret again; a value that no longer matches the reviewed fingerprint is refused.
         var resolver = SecretResolver(environment: context.environment)
         var secrets: [String: [UInt8]] = [:]
         for (secretKey, source) in plan.secretSources {
             let value = try resolver.value(source)
-            guard let key else {
-                throw CommandFailure(message: "the saved plan writes secrets, and no state key was given",
-                                     help: "set ORGCTL_STATE_KEY or pass --state-key-file (the key used when planning)")
-            }
             let address = String(secretKey.prefix { $0 != "#" }), attribute = String(secretKey.drop { $0 != "#" }.dropFirst())
             let expected = plan.changes.first { $0.address == address }?.fields.first { $0.name == attribute }?.after
             guard expected == .secret(fingerprint: key.fingerprint(value)) else {
@@ -165,12 +182,26 @@ enum ApplyCommand {
         guard let store = try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt")) else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
-        if !file.databaseID.isEmpty, store.databaseID != file.databaseID {
-            throw CommandFailure(message: "the saved plan was made for database \(file.databaseID), but '\(StateAccess.path(command, context))' is database \(store.databaseID.isEmpty ? "(new)" : store.databaseID)",
-                                 help: "apply the plan with the --state it was made against, or plan again")
-        }
         let applyContext = try makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
         return try execute(plan, store: store, planState: nil, applyContext, console, secretsOut: command.value("secrets-out"))
+    }
+
+    /// The audit entries a saved plan wrote when it was applied before (`12–14`), or nil: the entry
+    /// right after the plan's audit head carries the plan's id only when this plan was applied.
+    static func alreadyApplied(_ plan: Plan, _ command: ParsedCommand, _ context: CommandContext) throws -> String? {
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true) else { return nil }
+        var sequences: [Int64] = []
+        do {
+            try store.forEachAuditRecord(from: plan.auditHead.sequence + 1) { record in
+                guard let entry = try? AuditEntry(canonicalBytes: record.entry), entry.planID == plan.id else { return false }
+                sequences.append(record.sequence)
+                return true
+            }
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
+        guard let first = sequences.first, let last = sequences.last else { return nil }
+        return first == last ? "\(first)" : "\(first)–\(last)"
     }
 
     static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String) throws

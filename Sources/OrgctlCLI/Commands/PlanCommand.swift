@@ -30,6 +30,15 @@ enum PlanCommand {
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
+        // A saved plan is authenticated with the state key: without one there is nothing to save it with.
+        var planKey: StateKey?
+        if command.value("out") != nil {
+            guard let key = try StateAccess.key(command, context) else {
+                throw CommandFailure(message: "--out saves a plan authenticated with the state key, and no state key was given",
+                                     help: "set ORGCTL_STATE_KEY or pass --state-key-file (apply needs the same key)")
+            }
+            planKey = key
+        }
         let planned = try Planning.make(command, context, directory: directory, access: .readOnly)
         let plan = planned.plan
         let console = context.console
@@ -38,9 +47,9 @@ enum PlanCommand {
         case "markdown": console.out(PlanRenderer.markdown(plan))
         default: console.out(PlanRenderer(style: console.style(forStdout: true)).text(plan))
         }
-        if let out = command.value("out") {
+        if let out = command.value("out"), let planKey {
             let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
-            try FileOutput.writeNew(out, data: try file.encoded(), what: "saved plan")
+            try FileOutput.writeNew(out, data: try file.authenticated(with: planKey).encoded(), what: "saved plan")
             console.info("Saved the plan to \(out). Apply it with: orgctl apply \(out)")
         }
         if command.flag("detailed-exitcode") {
