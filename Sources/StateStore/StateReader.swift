@@ -7,6 +7,12 @@ import Spec
 /// configurations give equal attributes.
 struct StateReader {
     let db: SQLiteConnection
+    /// Row digests are keyed with it (see ``ResourceDigest``); plain SHA-256 without a key, which
+    /// matches no stored digest, so only commands that do not compare digests read without one.
+    var key: StateKey? = nil
+    /// A database older than schema 5, read as migrated: its stored digests are plain and are keyed
+    /// on reading, as the migration will key them.
+    var storedDigestsArePlain = false
 
     /// What orgctl last applied to one kind's rows: row ids ascending, with their digests.
     private struct AppliedIndex {
@@ -34,6 +40,7 @@ struct StateReader {
 
     /// One pass over `orgctl_resources` (in primary-key order), instead of a join per table row.
     private func readApplied() throws(SQLiteError) -> [ResourceKind: AppliedIndex] {
+        let keying = storedDigestsArePlain ? key.map(DigestKeying.init) : nil
         var indexes: [ResourceKind: AppliedIndex] = [:]
         for kind in ResourceKind.allCases {
             var index = AppliedIndex()
@@ -43,7 +50,7 @@ struct StateReader {
                 // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
                 guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
                 index.rowIDs.append(statement.int(at: 0))
-                index.digests.append(digest)
+                index.digests.append(keying?.keyed(digest) ?? digest)
             }
             indexes[kind] = index
         }
@@ -54,7 +61,7 @@ struct StateReader {
     private struct Collector {
         var resources: [StoredResource] = []
         var applied: [ResourceKind: AppliedIndex]
-        var digester = ResourceDigester()
+        var digester: ResourceDigester
 
         mutating func add(_ address: String, _ kind: ResourceKind, parent: String?, rowID: Int64, _ attributes: [Attribute]) {
             let resource = Resource(address: address, kind: kind, parent: parent, attributes: attributes)
@@ -68,7 +75,7 @@ struct StateReader {
     /// is one plain scan. A row whose parent row is missing (possible only after hand edits with
     /// foreign keys off) is not read, as an inner join would not.
     func read() throws(SQLiteError) -> [StoredResource] {
-        var rows = Collector(applied: try readApplied())
+        var rows = Collector(applied: try readApplied(), digester: ResourceDigester(key: key))
         rows.resources.reserveCapacity(1024)
         let quotas = try readQuotas()
         let permissions = try readRolePermissions()

@@ -260,7 +260,7 @@ struct ApplyOrderTests {
         try decoded.verify(with: key)
         #expect(throws: PlanFile.DecodingFailure.self) { try decoded.verify(with: other) }
         var edited = decoded
-        edited.changes[1].fields[0].after = PlanFile.EncodedValue(.string("owner"))
+        edited.changes[1].fields[0].after = PlanFile.EncodedValue(.string("superuser"))
         #expect(throws: PlanFile.DecodingFailure.self) { try edited.verify(with: key) }
         var unsigned = decoded
         unsigned.mac = nil

@@ -83,6 +83,8 @@ enum ApplyCommand {
         if exists && !isDirectory.boolValue && !path.hasSuffix(".yaml") && !path.hasSuffix(".yml") {
             return try applySaved(path, command, context)
         }
+        // Every row written records a keyed digest: no key, no apply (checked before any work).
+        _ = try StateAccess.requiredKey(command, context)
         // A missing database is created only once the user has confirmed: plan against an empty state.
         let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
         // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
@@ -141,6 +143,9 @@ enum ApplyCommand {
             throw CommandFailure(message: "'\(path)' cannot be applied without the state key, which authenticates saved plans",
                                  help: "set ORGCTL_STATE_KEY or pass --state-key-file (the key used when planning)")
         }
+        // Read-only (an older schema is read as migrated): nothing is written before every check passed.
+        // Opening it refuses another key than the database's, before the MAC says "does not match".
+        let reader = try StateAccess.open(command, context, access: .readOnly, key: key)
         let plan: Plan
         do {
             try file.verify(with: key)
@@ -159,8 +164,7 @@ enum ApplyCommand {
             return ExitCode.success
         }
         try KeyOutput.checkCanIssue(plan, command, console)
-        // Read-only first (an older schema is read as migrated): nothing is written before every check passed.
-        let current = try StateAccess.read(try StateAccess.open(command, context, access: .readOnly, key: key))
+        let current = try StateAccess.read(reader)
         if !file.databaseID.isEmpty, current.databaseID != file.databaseID {
             throw CommandFailure(message: "the saved plan was made for database \(file.databaseID), but '\(StateAccess.path(command, context))' is database \(current.databaseID.isEmpty ? "(new)" : current.databaseID); nothing was applied",
                                  help: "apply the plan with the --state it was made against, or plan again")

@@ -85,7 +85,9 @@ enum Planning {
 
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
                      withApplied: Bool = false, checkingChain: Bool = false) throws -> Result {
-        let key = try StateAccess.key(command, context)
+        // Digests are keyed: comparing (or writing) a stored state needs the key.
+        let key = access == .readWrite || FileManager.default.fileExists(atPath: StateAccess.path(command, context))
+            ? try StateAccess.requiredKey(command, context) : try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
         // Read the state on another thread while the configuration loads: the two are independent.
         // Apply also has the chain checked there, in the same snapshot, while the plan is made.
