@@ -12,7 +12,9 @@ enum ApplyCommand {
         discussion: """
             With DIR: plans as 'orgctl plan DIR' does, shows the plan and asks for 'yes' on a terminal \
             (--auto-approve skips the question, as CI needs). With PLANFILE (from 'plan --out'): applies exactly \
-            that plan, and refuses it if the state changed since it was made.
+            that plan, and refuses it if the state changed since it was made, if the file was changed or not made \
+            with this state key (its MAC), or if a value it writes breaks a rule of 'validate'.
+            apply needs the state key (ORGCTL_STATE_KEY or --state-key-file), and refuses another key than the database's.
             Everything is written in one SQLite transaction together with one audit entry per change: a \
             killed apply leaves the database exactly as before or exactly as after. Applying again with no \
             changes writes nothing.
