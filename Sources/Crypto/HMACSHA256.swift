@@ -46,3 +46,37 @@ public enum HMACSHA256 {
         }
     }
 }
+
+/// HMAC-SHA256 under one key, for many short messages in a loop: the key is set once, and each
+/// message re-initialises the same OpenSSL context (which reuses the key's precomputed inner and
+/// outer states), so a MAC allocates nothing. Not thread-safe: confine an instance to one task.
+public final class HMACSHA256Context {
+    private let context: OpaquePointer  // EVP_MAC_CTX *
+
+    public init(key: [UInt8]) {
+        guard let mac = FetchedAlgorithm.hmac?.pointer, let context = EVP_MAC_CTX_new(mac) else {
+            fatalError("HMAC-SHA256: \(OpenSSLErrorQueue.drain())")
+        }
+        let keyed = withUnsafePointer(to: 0 as UInt8) { empty in
+            key.withUnsafeBufferPointer { ccrypto_hmac_sha256_init(context, $0.baseAddress ?? empty, $0.count) }
+        }
+        guard keyed == 1 else { fatalError("HMAC-SHA256 init failed: \(OpenSSLErrorQueue.drain())") }
+        self.context = context
+    }
+
+    deinit {
+        EVP_MAC_CTX_free(context)
+    }
+
+    /// Writes the MAC of `message` into the first 32 bytes of `code`.
+    public func authenticate(_ message: UnsafeRawBufferPointer, into code: UnsafeMutableRawBufferPointer) {
+        precondition(code.count >= SHA256.byteCount, "an HMAC-SHA256 needs 32 bytes")
+        var length = 0
+        // A NULL key re-initialises with the key already set (no parameters: the digest stays SHA-256).
+        guard EVP_MAC_init(context, nil, 0, nil) == 1,
+            message.count == 0 || EVP_MAC_update(context, message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count) == 1,
+            EVP_MAC_final(context, code.baseAddress?.assumingMemoryBound(to: UInt8.self), &length, code.count) == 1,
+            length == SHA256.byteCount
+        else { fatalError("HMAC-SHA256 failed: \(OpenSSLErrorQueue.drain())") }
+    }
+}

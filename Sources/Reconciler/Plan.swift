@@ -79,7 +79,10 @@ public struct Change: Sendable {
 
     /// The tenant this change belongs to (`tenant/acme` for its members), or `platform` for the
     /// Platform's catalogs, for grouping in plans.
-    public var group: String {
+    public var group: String { Self.group(of: address) }
+
+    /// The group of any address: `tenant/<slug>` for a tenant and what it holds, else `platform`.
+    public static func group(of address: String) -> String {
         let parts = address.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
         return parts.count >= 2 && parts[0] == "tenant" ? "tenant/\(parts[1])" : "platform"
     }

@@ -1,13 +1,20 @@
 public import Foundation
-import Spec
+public import Spec
 public import StateStore
 
 /// The on-disk form of a saved plan (`plan --out FILE`): versioned JSON with no secret values.
 ///
 /// Secrets appear only as keyed fingerprints; apply resolves each reference again and refuses
 /// the plan when a value no longer matches its fingerprint.
+///
+/// The file is authenticated: `mac` is an HMAC-SHA256, under a key derived from the state key,
+/// of the file's canonical encoding without `mac` (see ``authenticated(with:)``). Apply refuses
+/// a file whose MAC does not verify, so whoever can write the artifact but does not hold the
+/// state key can neither edit a reviewed plan nor make one.
 public struct PlanFile: Codable, Sendable {
     public static let magic = "orgctl-plan"
+    /// 2: the file carries a MAC (`mac`); version 1 files (without one) are refused.
+    public static let formatVersion = 2
 
     public var format: String
     public var formatVersion: Int
@@ -20,6 +27,8 @@ public struct PlanFile: Codable, Sendable {
     public var drift: [String: String]
     public var secrets: [SecretEntry]
     public var changes: [ChangeEntry]
+    /// `hmac-sha256:<hex>` over ``canonicalBytes()``; nil in a file not authenticated yet.
+    public var mac: String?
 
     public struct SecretEntry: Codable, Sendable {
         public var key: String
@@ -86,7 +95,7 @@ public struct PlanFile: Codable, Sendable {
 
     public init(plan: Plan, orgctlVersion: String, source: String) {
         format = Self.magic
-        formatVersion = Plan.formatVersion
+        formatVersion = Self.formatVersion
         self.orgctlVersion = orgctlVersion
         planID = plan.id
         databaseID = plan.databaseID
@@ -123,8 +132,8 @@ public struct PlanFile: Codable, Sendable {
             throw DecodingFailure(description: "the file is not an orgctl saved plan (\(Self.describe(error, in: data)))")
         }
         guard file.format == magic else { throw DecodingFailure(description: "the file is not an orgctl saved plan") }
-        guard file.formatVersion == Plan.formatVersion else {
-            throw DecodingFailure(description: "the saved plan has format version \(file.formatVersion); this orgctl reads version \(Plan.formatVersion)")
+        guard file.formatVersion == formatVersion else {
+            throw DecodingFailure(description: "the saved plan has format version \(file.formatVersion); this orgctl reads version \(formatVersion)")
         }
         return file
     }
@@ -133,10 +142,11 @@ public struct PlanFile: Codable, Sendable {
         switch error {
         case DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty:
             "unreadable value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        case DecodingError.dataCorrupted(let context):
+        case DecodingError.dataCorrupted:
             // Foundation also says "not valid JSON" for well-formed JSON with a number out of range.
+            // Foundation's own wording ("The given data was not valid JSON.") is not shown: it names no rule.
             (try? JSONSerialization.jsonObject(with: data)) != nil
-                ? "a number is out of range: whole numbers must fit in 64 bits" : context.debugDescription
+                ? "a number is out of range: whole numbers must fit in 64 bits" : "it is not JSON"
         case DecodingError.keyNotFound(let key, _): "missing '\(key.stringValue)'"
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
@@ -148,6 +158,32 @@ public struct PlanFile: Codable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
+    }
+
+    /// What the MAC covers: the encoding (sorted keys) of the decoded values without `mac`. It is
+    /// computed from the values, not from the bytes read, so any change to what apply would use
+    /// (however it is spelled in the file) changes it, and re-spelling alone does not.
+    func canonicalBytes() throws -> [UInt8] {
+        var unsigned = self
+        unsigned.mac = nil
+        return [UInt8](try unsigned.encoded())
+    }
+
+    /// The file with its MAC under `key` (what `plan --out` writes).
+    public func authenticated(with key: StateKey) throws -> PlanFile {
+        var signed = self
+        signed.mac = key.planMAC(try canonicalBytes())
+        return signed
+    }
+
+    /// Refuses a file that `plan --out` did not write with this state key, or that was changed since.
+    public func verify(with key: StateKey) throws(DecodingFailure) {
+        guard let mac else {
+            throw DecodingFailure(description: "the saved plan carries no authentication code, so nothing shows that 'orgctl plan --out' wrote it")
+        }
+        guard let bytes = try? canonicalBytes(), key.isValidPlanMAC(mac, for: bytes) else {
+            throw DecodingFailure(description: "the saved plan's authentication code does not match: it was changed after 'orgctl plan --out' wrote it, or written with another state key")
+        }
     }
 
     /// The plan this file describes.
@@ -176,5 +212,119 @@ public struct PlanFile: Codable, Sendable {
         }
         return Plan(id: planID, databaseID: databaseID, auditHead: auditHead, changes: result, drift: drift,
                     secretSources: sources, storedCount: storedCount)
+    }
+}
+
+/// Re-checks what a saved plan writes against the rules `validate` applies, before apply writes it.
+///
+/// The MAC says who made the file; this says the values are ones a valid configuration produces.
+/// ``result(of:on:)`` builds the state the plan would leave (renames, creates, updates and deletes
+/// applied to the stored resources), limited to the Platform's catalogs and the tenants the plan
+/// touches (every tenant when it changes a catalog); the caller exports it to a configuration
+/// folder, validates that with the same loader `validate` uses, flattens it again and hands the
+/// result to ``mismatches(_:stored:derived:)``, which requires every value written to be exactly
+/// what that configuration holds at that address (so an address that does not match its kind,
+/// parent or row, or a field no configuration can write, is refused too).
+public enum SavedPlanCheck {
+    /// The resources after `plan`, within the tenants it touches; nil when nothing needs checking.
+    public static func result(of plan: Plan, on stored: StoredState) -> [Resource]? {
+        var touched: Set<String> = []
+        for change in plan.changes where change.action != .adopt {
+            touched.insert(change.group)
+            if let from = change.renamedFrom { touched.insert(Change.group(of: from)) }
+        }
+        guard !touched.isEmpty else { return nil }
+        let everyTenant = touched.contains("platform")
+        var resources: [String: Resource] = [:]
+        for stored in stored.resources {
+            let group = Change.group(of: stored.address)
+            if group == "platform" || everyTenant || touched.contains(group) { resources[stored.address] = stored.resource }
+        }
+        // Renames as apply does them: tenants and system roles first, then what they hold.
+        let renames = plan.changes.filter { $0.renamedFrom != nil }
+            .sorted { ($0.parent == nil ? 0 : 1, $0.address) < ($1.parent == nil ? 0 : 1, $1.address) }
+        for change in renames {
+            guard let from = change.renamedFrom else { continue }
+            let last = String(from.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
+            let old = change.parent.map { "\($0)/\(change.kind.segment)/\(last)" } ?? from
+            func moved(_ address: String) -> String {
+                if address == old { return change.address }
+                return address.hasPrefix(old + "/") ? change.address + address.dropFirst(old.count) : address
+            }
+            let newSlug = String(change.address.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
+            var next: [String: Resource] = [:]
+            for (address, var resource) in resources {
+                resource.address = moved(address)
+                resource.parent = resource.parent.map(moved)
+                // Sub-teams name their parent team by slug.
+                if change.kind == .team, resource.kind == .team, resource.parent == change.parent, resource["parent"] == .string(last) {
+                    resource.attributes = resource.attributes.map { $0.name == "parent" ? Attribute("parent", .string(newSlug)) : $0 }
+                }
+                next[resource.address] = resource
+            }
+            resources = next
+        }
+        for change in plan.changes {
+            switch change.action {
+            case .create:
+                resources[change.address] = Resource(address: change.address, kind: change.kind, parent: change.parent,
+                                                      attributes: change.fields.filter { !$0.after.isNull }.map { Attribute($0.name, $0.after) })
+            case .update:
+                guard var resource = resources[change.address] else { continue }
+                let names = Set(change.fields.map(\.name))
+                resource.attributes = resource.attributes.filter { !names.contains($0.name) }
+                    + change.fields.filter { !$0.after.isNull }.map { Attribute($0.name, $0.after) }
+                resource.attributes.sort { $0.name < $1.name }
+                resources[change.address] = resource
+            case .delete:
+                resources[change.address] = nil
+            case .adopt:
+                break
+            }
+        }
+        return Array(resources.values)
+    }
+
+    /// What the plan writes that the re-derived configuration does not hold, one line each; empty when it all agrees.
+    public static func mismatches(_ plan: Plan, stored: StoredState, derived: DesiredState) -> [String] {
+        var index: [String: Resource] = [:]
+        for resource in derived.resources { index[resource.address] = resource }
+        var problems: [String] = []
+        for change in plan.changes {
+            // Deletes and adoptions write no value: the row they name must be the one stored there.
+            if change.action == .delete || change.action == .adopt {
+                guard let row = stored.resource(at: change.address)?.resource else { continue }  // stale: apply says so
+                if row.kind != change.kind || row.parent != change.parent {
+                    problems.append("\(change.address): the plan says a \(change.kind.rawValue), the state holds a \(row.kind.rawValue) there")
+                }
+                for field in change.fields where field.before != row[field.name] {
+                    problems.append("\(change.address): '\(field.name)' is recorded as \(field.before), the state holds \(row[field.name])")
+                }
+                continue
+            }
+            guard let resource = index[change.address] else {
+                // An update of a row that is gone is a stale plan, which apply reports as such.
+                if change.action == .update, change.renamedFrom == nil, stored.resource(at: change.address) == nil { continue }
+                problems.append("\(change.address): no valid configuration puts a \(change.kind.rawValue) at this address")
+                continue
+            }
+            if resource.kind != change.kind || resource.parent != change.parent {
+                problems.append("\(change.address): the address names a \(resource.kind.rawValue) of \(resource.parent ?? "the platform"), not a \(change.kind.rawValue) of \(change.parent ?? "the platform")")
+            }
+            for field in change.fields {
+                if KeyMaterial.isKeyMaterial(field.name) {
+                    problems.append("\(change.address): '\(field.name)' is key material, which only apply itself writes")
+                    continue
+                }
+                let expected = resource[field.name]
+                let agrees: Bool
+                switch (field.after, expected) {
+                case (.secret, .secret): agrees = true  // compared with the resolved value's fingerprint at apply
+                default: agrees = field.after == expected
+                }
+                if !agrees { problems.append("\(change.address): '\(field.name)' would be written as \(field.after), which the configuration rules do not give") }
+            }
+        }
+        return problems
     }
 }

@@ -75,18 +75,29 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
 ///
 /// The input is the kind, then every non-null attribute in name order, each as
 /// `name 0x00 tag value 0x00`; secrets contribute their fingerprint and documents their SHA-256.
+/// The row digest is SHA-256 of that input; what a database of schema 5 stores (and what plans
+/// compare) is the keyed digest HMAC-SHA256(digest key, row digest), the digest key derived from
+/// the state key. Without the state key nobody can compute it, so a row edited outside orgctl
+/// cannot be given a matching digest. (Keying the SHA-256 rather than the input lets the migration
+/// from schema 4 key each stored digest without reading, or trusting, the rows.)
 public enum ResourceDigest {
-    public static func of(_ resource: Resource) -> Digest {
-        var digester = ResourceDigester()
+    /// The keyed digest under `key`; the plain row digest (SHA-256) when `key` is nil.
+    public static func of(_ resource: Resource, key: StateKey? = nil) -> Digest {
+        var digester = ResourceDigester(key: key)
         return digester.digest(resource)
     }
 }
 
-/// Digests resources one after another with one input buffer and one SHA-256 context, so a
-/// digest allocates nothing: every plan digests every stored row.
+/// Digests resources one after another with one input buffer, one SHA-256 context and one HMAC
+/// context, so a digest allocates nothing: every plan digests every stored row.
 struct ResourceDigester {
     private var bytes: [UInt8] = []
     private let hasher = SHA256Hasher()
+    private let keyed: DigestKeying?
+
+    init(key: StateKey?) {
+        keyed = key.map(DigestKeying.init)
+    }
 
     mutating func digest(_ resource: Resource) -> Digest {
         bytes.removeAll(keepingCapacity: true)
@@ -116,9 +127,31 @@ struct ResourceDigester {
             bytes.append(0)
         }
         bytes.withUnsafeBytes { hasher.update($0) }
-        return withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 8) { digest in
-            hasher.finish(into: digest)
-            return Digest(bytes: UnsafeRawBufferPointer(digest))
+        return withUnsafeTemporaryAllocation(byteCount: 2 * SHA256.byteCount, alignment: 8) { buffer in
+            let plain = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SHA256.byteCount])
+            hasher.finish(into: plain)
+            guard let keyed else { return Digest(bytes: UnsafeRawBufferPointer(plain)) }
+            let code = UnsafeMutableRawBufferPointer(rebasing: buffer[SHA256.byteCount...])
+            keyed.context.authenticate(UnsafeRawBufferPointer(plain), into: code)
+            return Digest(bytes: UnsafeRawBufferPointer(code))
+        }
+    }
+}
+
+/// Turns row digests into keyed digests: HMAC-SHA256 under the state key's digest key.
+struct DigestKeying {
+    let context: HMACSHA256Context
+
+    init(_ key: StateKey) {
+        context = HMACSHA256Context(key: key.digestKey)
+    }
+
+    /// The keyed form of a plain (schema 4) stored digest: what the migration stores in its place.
+    func keyed(_ plain: Digest) -> Digest {
+        let bytes = plain.bytes
+        return withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 8) { code in
+            bytes.withUnsafeBytes { context.authenticate($0, into: code) }
+            return Digest(bytes: UnsafeRawBufferPointer(code))
         }
     }
 }

@@ -104,6 +104,8 @@ public final class SQLiteStateStore: StateStore {
     /// True when the database holds platform tables written by something other than orgctl and
     /// has not been adopted yet (it opened read-only with empty stand-ins for orgctl's tables).
     public private(set) var isUnadopted = false
+    /// Read-only, a database older than schema 5 read as migrated: its digests are keyed on reading.
+    private var storedDigestsArePlain = false
 
     private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
@@ -148,6 +150,8 @@ public final class SQLiteStateStore: StateStore {
         }
         if !isEmpty { try checkSchemaObjects(unadopted: false) }
         try db.execute("PRAGMA foreign_keys = ON")
+        // Before anything is written (a migration included): another key is refused.
+        if !isEmpty { try checkKey() }
         if access == .readWrite {
             try db.execute("PRAGMA journal_mode = WAL")
             try db.execute("PRAGMA synchronous = FULL")
@@ -161,6 +165,8 @@ public final class SQLiteStateStore: StateStore {
                 return
             }
             try readAsMigrated(from: version)
+            try refuseLoweredKeyedVersion(version)
+            storedDigestsArePlain = version < Schema.keyedDigestMigration + 1
         }
         databaseID = try metaValue("database_id") ?? ""
     }
@@ -269,6 +275,10 @@ public final class SQLiteStateStore: StateStore {
                 }
                 // The tree over the entries already written, in the same transaction.
                 if step == Schema.merkleMigration { try MerkleStorage(db: db).backfill() }
+                if step == Schema.keyedDigestMigration {
+                    try refuseLoweredKeyedVersion(current)
+                    try keyStoredDigests()
+                }
             }
             if current == 0 {
                 let id = Hex.encode(try SecureRandom.bytes(count: 16))
@@ -371,6 +381,74 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    // MARK: The state key
+
+    /// Refuses a state key other than the one this database was written with: the recorded check
+    /// value (schema 5), else, for a database written before it, the key id its secrets were sealed
+    /// under. Nothing is known about the key of a database without either, and nothing is refused.
+    private func checkKey() throws {
+        guard let key else { return }
+        let hasMeta = try db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_meta'").all().first?.first == .integer(1)
+        guard hasMeta else { return }
+        if let recorded = try metaValue("state_key_check") {
+            guard recorded == key.checkValue else { throw wrongKey(recordedID: try metaValue("state_key_id") ?? "unknown", key) }
+            return
+        }
+        var ids: [String] = []
+        let sealed = try db.prepare("""
+            SELECT secret_key_id FROM webhooks WHERE secret_ciphertext IS NOT NULL
+            UNION SELECT client_secret_key_id FROM sso_providers WHERE client_secret_ciphertext IS NOT NULL
+            """)
+        while try sealed.step() { ids.append(sealed.optionalText(at: 0) ?? "unknown") }
+        if !ids.isEmpty, !ids.contains(key.keyID) { throw wrongKey(recordedID: ids.sorted().joined(separator: ", "), key) }
+    }
+
+    /// A database that records a key check value has keyed digests (schema 5 or later): if it says
+    /// an older version, its `user_version` was lowered outside orgctl, and keying its digests again
+    /// would hide what changed.
+    private func refuseLoweredKeyedVersion(_ version: Int) throws {
+        guard version >= 1, version <= Schema.keyedDigestMigration else { return }
+        let hasMeta = try db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_meta'").all().first?.first == .integer(1)
+        guard hasMeta, try metaValue("state_key_check") != nil else { return }
+        throw StateError(.corrupt, "'\(path)' says schema version \(version), but already records a state key check value, which version \(Schema.keyedDigestMigration + 1) adds: its user_version was changed outside orgctl",
+                         help: "restore the database from a backup, or set the version it really has with sqlite3 ('PRAGMA user_version = N', see docs/state-schema.md)")
+    }
+
+    private func wrongKey(recordedID: String, _ key: StateKey) -> StateError {
+        StateError(.badKey, "the state key does not match the key this database was encrypted with (key id \(recordedID); the key given has id \(key.keyID)); nothing was read or written",
+                   help: "give the key '\(path)' was written with (ORGCTL_STATE_KEY or --state-key-file); with another key no secret could be read and every drift mark would be wrong")
+    }
+
+    /// Schema 4 -> 5: every stored digest becomes its keyed form, computed from the stored digest
+    /// alone (never from the rows, which may have been changed outside orgctl): drift stays drift.
+    /// Records the key's check value and id.
+    private func keyStoredDigests() throws {
+        let count = try db.prepare("SELECT count(*) FROM orgctl_resources").all().first?.first
+        guard let key else {
+            if count == .integer(0) { return }
+            throw StateError(.missingKey, "'\(path)' must be migrated to schema \(Schema.currentVersion), which keys its row digests with the state key, and no state key was given",
+                             help: "set ORGCTL_STATE_KEY (the key the database's secrets were written with) or pass --state-key-file")
+        }
+        let keying = DigestKeying(key)
+        var rows: [(kind: String, rowID: Int64, digest: String)] = []
+        let select = try db.prepare("SELECT kind, row_id, digest FROM orgctl_resources")
+        while try select.step() {
+            // A digest that is not 64 hex digits (edited by hand) stays as it is: it matches no row.
+            guard let plain = select.withText(at: 2, { Digest(hex: $0) }) else { continue }
+            rows.append((select.text(at: 0), select.int(at: 1), keying.keyed(plain).description))
+        }
+        let update = try db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE kind = ?2 AND row_id = ?3")
+        for row in rows { try update.run([.text(row.digest), .text(row.kind), .integer(row.rowID)]) }
+        try recordKey(key)
+    }
+
+    /// Records the check value and id of `key` in `orgctl_meta`, unless one is recorded already.
+    func recordKey(_ key: StateKey) throws {
+        let insert = try db.cached("INSERT OR IGNORE INTO orgctl_meta (key, value) VALUES (?1, ?2)")
+        try insert.run([.text("state_key_check"), .text(key.checkValue)])
+        try insert.run([.text("state_key_id"), .text(key.keyID)])
+    }
+
     func integerPragma(_ name: String) throws -> Int64 {
         if case .integer(let value) = try db.pragma(name) { return value }
         return 0
@@ -434,7 +512,7 @@ public final class SQLiteStateStore: StateStore {
     }
 
     func readUnlocked() throws -> StoredState {
-        let reader = StateReader(db: db)
+        let reader = StateReader(db: db, key: key, storedDigestsArePlain: storedDigestsArePlain)
         let (resources, moved) = try reader.read()
         let missing = Set(try reader.readMissingApplied() + moved).sorted()
         let state = StoredState(resources: resources, auditHead: try auditHeadUnlocked(), databaseID: databaseID, missingApplied: missing)
@@ -456,10 +534,16 @@ public final class SQLiteStateStore: StateStore {
     // MARK: Writing
 
     public func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
+        // Every row written records a keyed digest (see ResourceDigest).
+        guard let key else {
+            throw StateError(.missingKey, "writing the state needs the state key, which keys the row digests that tell changes made outside orgctl apart",
+                             help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file; keep the key")
+        }
         do {
             return try db.transaction(.immediate) {
                 // Again under the write lock: the schema may have changed since the database was opened.
                 try checkSchemaObjects(unadopted: false)
+                try recordKey(key)
                 let transaction = SQLiteStateTransaction(store: self)
                 return try body(transaction)
             }
@@ -530,13 +614,14 @@ final class SQLiteStateTransaction: StateTransaction {
     private var db: SQLiteConnection { store.db }
     private var rowIDs: [String: Int64] = [:]
     /// Digests every row written, with one input buffer and one SHA-256 context.
-    private var digester = ResourceDigester()
+    private var digester: ResourceDigester
     private var head: AuditHead?
     /// The right edge of the Merkle tree, read on the first append.
     private var tree: CompactRange?
 
     init(store: SQLiteStateStore) {
         self.store = store
+        digester = ResourceDigester(key: store.key)
     }
 
     var isUnchangedSinceRead: Bool { get throws { try !store.changedSinceRead } }

@@ -5,7 +5,7 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 4
+    static let currentVersion = 5
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     /// One statement of a migration step. Adding a column or a table is data rather than SQL
@@ -55,6 +55,10 @@ enum Schema {
         // 3 -> 4: the attribute values orgctl wrote, for `orgctl drift` (see AppliedValues).
         // Rows applied before this step keep NULL until orgctl writes them again.
         [.addColumn(table: "orgctl_resources", column: "applied", type: "BLOB")],
+        // 4 -> 5: row digests keyed with the state key (see ResourceDigest). No statement: each stored
+        // digest d becomes HMAC(digest key, d) in Swift (`SQLiteStateStore.keyStoredDigests`), in the
+        // same transaction, and the key's check value and id are recorded in `orgctl_meta`.
+        [],
     ]
 
     /// The SQL of migration step `step`, all of it.
@@ -64,6 +68,9 @@ enum Schema {
 
     /// The step that creates `orgctl_merkle`: after it runs, the tree is computed for the entries already stored.
     static let merkleMigration = 2
+
+    /// The step that keys the stored row digests (it needs the state key when rows are recorded).
+    static let keyedDigestMigration = 4
 
     /// Levels of the Merkle tree stored in `orgctl_merkle`: multiples of this (never level 0, whose
     /// hashes are the entries' leaf hashes). Any other node is folded from at most 2^(stride-1)

@@ -7,6 +7,12 @@ import Spec
 /// configurations give equal attributes.
 struct StateReader {
     let db: SQLiteConnection
+    /// Row digests are keyed with it (see ``ResourceDigest``); plain SHA-256 without a key, which
+    /// matches no stored digest, so only commands that do not compare digests read without one.
+    var key: StateKey? = nil
+    /// A database older than schema 5, read as migrated: its stored digests are plain and are keyed
+    /// on reading, as the migration will key them.
+    var storedDigestsArePlain = false
 
     /// What orgctl last applied to one kind's rows: row ids ascending, with their digests and
     /// the addresses they were written under, as ``addressHash(_:)`` (a word each instead of a
@@ -37,6 +43,7 @@ struct StateReader {
 
     /// One pass over `orgctl_resources` (in primary-key order), instead of a join per table row.
     private func readApplied() throws(SQLiteError) -> [ResourceKind: AppliedIndex] {
+        let keying = storedDigestsArePlain ? key.map(DigestKeying.init) : nil
         var indexes: [ResourceKind: AppliedIndex] = [:]
         for kind in ResourceKind.allCases {
             var index = AppliedIndex()
@@ -46,7 +53,7 @@ struct StateReader {
                 // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
                 guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
                 index.rowIDs.append(statement.int(at: 0))
-                index.digests.append(digest)
+                index.digests.append(keying?.keyed(digest) ?? digest)
                 index.addresses.append(statement.withText(at: 2) { addressHash($0) })
             }
             indexes[kind] = index
@@ -58,7 +65,7 @@ struct StateReader {
     private struct Collector {
         var resources: [StoredResource] = []
         var applied: [ResourceKind: AppliedIndex]
-        var digester = ResourceDigester()
+        var digester: ResourceDigester
         /// Each team's address, slug segment and tenant id, by row id (filled by `readTeams`).
         var teams = RowIDMap<TeamRow>(maxID: 0, count: 0)
         /// Rows whose address differs from the one orgctl recorded: a natural key (or a parent's)
@@ -89,7 +96,7 @@ struct StateReader {
     /// be invisible to plan and drift, and could attach to a row orgctl creates later (row ids
     /// are reused).
     func read() throws -> (resources: [StoredResource], moved: [String]) {
-        var rows = Collector(applied: try readApplied())
+        var rows = Collector(applied: try readApplied(), digester: ResourceDigester(key: key))
         rows.resources.reserveCapacity(1024)
         let quotas = try readQuotas()
         let permissions = try readRolePermissions()

@@ -42,6 +42,18 @@ struct HMACSHA256Tests {
         #expect(hex(HMACSHA256.authenticationCode(for: vector.data, key: vector.key)) == vector.mac)
     }
 
+    @Test("a reused context gives the RFC's codes, message after message")
+    func reusedContextMatchesRFC() {
+        for vector in Self.vectors {
+            let context = HMACSHA256Context(key: vector.key)
+            for _ in 0..<3 {
+                var code = [UInt8](repeating: 0, count: 32)
+                vector.data.withUnsafeBytes { message in code.withUnsafeMutableBytes { context.authenticate(message, into: $0) } }
+                #expect(hex(code) == vector.mac)
+            }
+        }
+    }
+
     @Test(arguments: vectors)
     func publishedCodeIsValid(_ vector: Vector) {
         #expect(HMACSHA256.isValid(bytes(vector.mac), for: vector.data, key: vector.key))

@@ -4,10 +4,10 @@ import Testing
 /// `orgctl init`, `completion`, `schema`, `explain` and `addresses`, run as a user runs them.
 @Suite("tooling commands")
 struct ToolingTests {
-    @Test("init writes a starter configuration that validates and applies as it is, without secrets")
+    @Test("init writes a starter configuration that validates and applies as it is, without secrets (with a state key)")
     func initStarter() throws {
         let workspace = try Workspace(secrets: [:], name: "init")
-        workspace.environment["ORGCTL_STATE_KEY"] = nil
+        let key = workspace.environment.removeValue(forKey: "ORGCTL_STATE_KEY")
         let created = try workspace.run(["init", "starter"])
         #expect(created.status == 0, "\(created)")
         for file in ["starter/platform.yaml", "starter/tenants/example.yaml", "starter/orgctl.schema.json"] {
@@ -15,6 +15,11 @@ struct ToolingTests {
         }
         let validated = try workspace.run(["validate", "starter"])
         #expect(validated.status == 0 && validated.stdout.hasPrefix("valid: 1 tenant") && validated.stderr.isEmpty, "\(validated)")
+        // Without a state key apply refuses before any work (the key keys the drift marks), creating nothing.
+        let keyless = try workspace.run(["apply", "starter", "--auto-approve", "--state", workspace.path("state.db")])
+        #expect(keyless.status == 1 && keyless.stderr.contains("no state key was given") && keyless.stderr.contains("openssl rand"), "\(keyless)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("state.db")))
+        workspace.environment["ORGCTL_STATE_KEY"] = key
         let applied = try workspace.run(["apply", "starter", "--auto-approve", "--state", workspace.path("state.db")])
         #expect(applied.status == 0 && applied.stdout.contains("Apply complete:"), "\(applied)")
         let again = try workspace.run(["apply", "starter", "--auto-approve", "--state", workspace.path("state.db")])

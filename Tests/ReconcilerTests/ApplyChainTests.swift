@@ -20,7 +20,7 @@ struct ApplyChainTests {
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgctl-apply-chain-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             store = try #require(try SQLiteStateStore.open(path: folder.appendingPathComponent("state.db").path, access: .readWrite,
-                                                           lockTimeoutMilliseconds: 100, key: nil))
+                                                           lockTimeoutMilliseconds: 100, key: try StateKey(raw: [UInt8](repeating: 9, count: 32))))
             let first = Reconciler.plan(desired: Fixture.desired([Fixture.acme]), stored: try store.read())
             _ = try Reconciler.apply(first, to: store, planState: nil, context: Database.context)
         }

@@ -279,6 +279,23 @@ struct ApplyOrderTests {
         #expect(decoded.secretSources == ["tenant/acme/webhook/w#secret": .environment("W_SECRET")])
     }
 
+    @Test("a saved plan verifies only under the state key it was written with, and only unedited")
+    func planFileMAC() throws {
+        let plan = Reconciler.plan(desired: Fixture.desired([Fixture.acme, Fixture.alice]), stored: Fixture.stored([]))
+        let key = try StateKey(raw: Array(repeating: 7, count: 32)), other = try StateKey(raw: Array(repeating: 8, count: 32))
+        let signed = try PlanFile(plan: plan, orgctlVersion: "test", source: "git:abc").authenticated(with: key)
+        let decoded = try PlanFile.decode(try signed.encoded())
+        try decoded.verify(with: key)
+        #expect(throws: PlanFile.DecodingFailure.self) { try decoded.verify(with: other) }
+        var edited = decoded
+        edited.changes[1].fields[0].after = PlanFile.EncodedValue(.string("superuser"))
+        #expect(throws: PlanFile.DecodingFailure.self) { try edited.verify(with: key) }
+        var unsigned = decoded
+        unsigned.mac = nil
+        let failure = try #require(throws: PlanFile.DecodingFailure.self) { try unsigned.verify(with: key) }
+        #expect(failure.description.contains("no authentication code"))
+    }
+
     @Test(arguments: ["", "{}", "[1,2]", #"{"format":"other","formatVersion":1}"#, "\u{0}\u{1}binary"])
     func planFileRejectsGarbage(_ text: String) {
         #expect(throws: PlanFile.DecodingFailure.self) { try PlanFile.decode(Data(text.utf8)) }

@@ -499,7 +499,7 @@ struct MigrationTests {
         // Read-only commands (plan, drift, export) read it as the migration would leave it, and leave
         // the file as it is; apply (read-write) migrates.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: temp.path))
-        let readOnly = try #require(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: nil))
+        let readOnly = try #require(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: temp.key))
         let asMigrated = try readOnly.read()
         let unmigratedKey = try #require(asMigrated.resource(named: "tenant/acme/apikey/ci"))
         #expect(unmigratedKey.resource["scopes"] == .list(["apps.read"]))
@@ -568,5 +568,106 @@ struct AppliedValuesTests {
     @Test("bytes that are not this encoding decode to nil, never to wrong values", arguments: [[0x05], [0x01, 0x61, 0x71], [0x01, 0x61, 0x73, 0x09, 0x61]] as [[UInt8]])
     func garbage(_ bytes: [UInt8]) {
         #expect(AppliedValues.decode(bytes) == nil)
+    }
+}
+
+@Suite("keyed row digests and the state key check")
+struct KeyedDigestTests {
+    /// Makes the database what schema 4 wrote: plain SHA-256 row digests, no key check value.
+    static func asSchema4(_ temp: TemporaryStore) throws {
+        let store = try temp.open()
+        let state = try store.read()
+        let update = try store.db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2")
+        for resource in state.resources { try update.run([.text(ResourceDigest.of(resource.resource).description), .text(resource.address)]) }
+        try store.db.execute("DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id'); PRAGMA user_version = 4;")
+    }
+
+    static func drifted(_ state: StoredState) -> [String] { state.resources.filter(\.isDrifted).map(\.address) }
+
+    @Test("a row edited outside orgctl stays drifted when its digest is recomputed without the key, as documented or under another key")
+    func recomputedDigestIsStillDrift() throws {
+        let temp = try TemporaryStore()
+        try Sample.applyAll(try temp.open())
+        let store = try temp.open()
+        #expect(Self.drifted(try store.read()).isEmpty)
+        let member = "tenant/acme/member/alice@acme.com"
+        try store.db.execute("UPDATE members SET role = 'admin'")
+        let edited = try #require(try store.read().resource(named: member)).resource
+        for forged in [ResourceDigest.of(edited), ResourceDigest.of(edited, key: try StateKey(raw: [UInt8](repeating: 1, count: 32)))] {
+            try store.db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2").run([.text(forged.description), .text(member)])
+            #expect(Self.drifted(try store.read()) == [member])
+        }
+        // Only the state key gives the digest that hides the edit.
+        try store.db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2")
+            .run([.text(ResourceDigest.of(edited, key: temp.key).description), .text(member)])
+        #expect(Self.drifted(try store.read()).isEmpty)
+    }
+
+    @Test("a schema 4 database is read as migrated and migrated to keyed digests without losing or inventing drift")
+    func schema4Migration() throws {
+        let temp = try TemporaryStore()
+        try Sample.applyAll(try temp.open())
+        try Self.asSchema4(temp)
+        // Changed outside orgctl while the database was at schema 4.
+        let raw = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100)
+        try raw.execute("UPDATE members SET role = 'admin'; UPDATE webhooks SET url = 'https://attacker.example/x'")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: temp.path))
+        let readOnly = try #require(try SQLiteStateStore.open(path: temp.path, access: .readOnly, lockTimeoutMilliseconds: 100, key: temp.key))
+        let asMigrated = try readOnly.read()
+        #expect(Self.drifted(asMigrated) == ["tenant/acme/member/alice@acme.com", "tenant/acme/webhook/slack"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
+        let migrated = try temp.open()
+        #expect(try migrated.db.pragma("user_version") == .integer(5))
+        let state = try migrated.read()
+        #expect(state.resources.map(\.digest) == asMigrated.resources.map(\.digest))
+        #expect(state.resources.map(\.appliedDigest) == asMigrated.resources.map(\.appliedDigest))
+        #expect(Self.drifted(state) == ["tenant/acme/member/alice@acme.com", "tenant/acme/webhook/slack"])
+        #expect(try migrated.db.prepare("SELECT value FROM orgctl_meta WHERE key = 'state_key_check'").all() == [[.text(temp.key.checkValue)]])
+    }
+
+    @Test("a schema 4 database with recorded rows is not migrated without the state key")
+    func schema4NeedsKey() throws {
+        let temp = try TemporaryStore()
+        try Sample.applyAll(try temp.open())
+        try Self.asSchema4(temp)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: temp.path))
+        let error = try #require(throws: StateError.self) {
+            _ = try SQLiteStateStore.open(path: temp.path, access: .readWrite, lockTimeoutMilliseconds: 100, key: nil)
+        }
+        #expect(error.kind == .missingKey && error.message.contains("keys its row digests"), "\(error.message)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
+    }
+
+    @Test("another state key is refused before anything is read or written, by the check value or, before it, by the secrets' key ids")
+    func wrongKeyRefused() throws {
+        let temp = try TemporaryStore()
+        try Sample.applyAll(try temp.open())
+        let other = try StateKey(raw: [UInt8](repeating: 3, count: 32))
+        for schema4 in [false, true] {
+            if schema4 { try Self.asSchema4(temp) }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: temp.path))
+            for access in [SQLiteStateStore.Access.readOnly, .readWrite] {
+                let error = try #require(throws: StateError.self) {
+                    _ = try SQLiteStateStore.open(path: temp.path, access: access, lockTimeoutMilliseconds: 100, key: other)
+                }
+                #expect(error.message.contains("the state key does not match the key this database was encrypted with (key id \(temp.key.keyID)"),
+                        "\(error.message)")
+                #expect(!error.message.contains(other.checkValue))
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
+        }
+        // The right key migrates it, and records the check value.
+        #expect(try temp.open().read().resources.count == Sample.resources.count)
+    }
+
+    @Test("a keyed database whose version was lowered by hand is refused, not keyed twice")
+    func loweredKeyedVersion() throws {
+        let temp = try TemporaryStore()
+        try Sample.applyAll(try temp.open())
+        try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100).execute("PRAGMA user_version = 4")
+        for access in [SQLiteStateStore.Access.readOnly, .readWrite] {
+            let error = try #require(throws: StateError.self) { _ = try temp.open(access) }
+            #expect(error.message.contains("already records a state key check value"), "\(error.message)")
+        }
     }
 }

@@ -12,7 +12,9 @@ enum ApplyCommand {
         discussion: """
             With DIR: plans as 'orgctl plan DIR' does, shows the plan and asks for 'yes' on a terminal \
             (--auto-approve skips the question, as CI needs). With PLANFILE (from 'plan --out'): applies exactly \
-            that plan, and refuses it if the state changed since it was made.
+            that plan, and refuses it if the state changed since it was made, if the file was changed or not made \
+            with this state key (its MAC), or if a value it writes breaks a rule of 'validate'.
+            apply needs the state key (ORGCTL_STATE_KEY or --state-key-file), and refuses another key than the database's.
             Everything is written in one SQLite transaction together with one audit entry per change: a \
             killed apply leaves the database exactly as before or exactly as after. Applying again with no \
             changes writes nothing.
@@ -93,6 +95,8 @@ enum ApplyCommand {
         if exists && !isDirectory.boolValue && !path.hasSuffix(".yaml") && !path.hasSuffix(".yml") {
             return try applySaved(path, command, context)
         }
+        // Every row written records a keyed digest: no key, no apply (checked before any work).
+        _ = try StateAccess.requiredKey(command, context)
         // A missing database is created only once the user has confirmed: plan against an empty state.
         let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
         // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
@@ -156,47 +160,72 @@ enum ApplyCommand {
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure(message: "cannot read '\(path)'", help: "check the path and its permissions")
-        }
-        let (file, plan) = try SavedPlan.decode(data, path: path, purpose: "applied",
-                                                help: "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'")
         if !command.values("target").isEmpty || !command.values("exclude").isEmpty {
             throw CommandFailure(message: "--target and --exclude apply when planning, not to a saved plan",
                                  help: "make a new plan with 'orgctl plan --target … --out FILE'", exitCode: ExitCode.usage)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandFailure(message: "cannot read '\(TerminalText.escape(path))'", help: "check the path and its permissions")
+        }
+        let shown = TerminalText.escape(path)
+        let file: PlanFile
+        do {
+            file = try PlanFile.decode(data)
+        } catch {
+            throw CommandFailure(message: "'\(shown)' cannot be applied: \(error.description)",
+                                 help: "pass a configuration folder, or a plan saved with 'orgctl plan --out FILE'")
+        }
+        // The file is authenticated before anything in it is used: only the holder of the state key can make one.
+        guard let key = try StateAccess.key(command, context) else {
+            throw CommandFailure(message: "'\(shown)' cannot be applied without the state key, which authenticates saved plans",
+                                 help: "set ORGCTL_STATE_KEY or pass --state-key-file (the key used when planning)")
+        }
+        // Read-only (an older schema is read as migrated): nothing is written, and no database created,
+        // before every check passed. Opening it refuses another key than the database's, before the MAC
+        // would say "does not match".
+        let reader = try StateAccess.open(command, context, access: .readOnly, key: key)
+        let plan: Plan
+        do {
+            try file.verify(with: key)
+            plan = try file.plan()
+        } catch {
+            throw CommandFailure(message: "'\(shown)' cannot be applied: \(error.description); nothing was applied",
+                                 help: "apply only plans written by 'orgctl plan --out' with this state key; make a new one and review it")
         }
         let console = context.console
         guard !plan.isEmpty else {
             console.print("No changes. The saved plan is empty.")
             return ExitCode.success
         }
-        return try nothingApplied { try applySaved(plan, file: file, command, context) }
+        if let reader, let applied = try alreadyApplied(plan, store: reader) {
+            console.print("The saved plan \(plan.id) was already applied (audit entries \(applied)); nothing was written.")
+            return ExitCode.success
+        }
+        return try nothingApplied { try applySaved(plan, file: file, path: path, key: key, reader: reader, command, context) }
     }
 
-    /// `applySaved` once the plan file is read: checks, then the database (opened read-write only
-    /// once it is known to be the one the plan was made for).
-    private static func applySaved(_ plan: Plan, file: PlanFile, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+    /// `applySaved` once the plan file is authenticated: checks against the database read-only, then
+    /// the database opened read-write (only once it is known to be the one the plan was made for).
+    private static func applySaved(_ plan: Plan, file: PlanFile, path: String, key: StateKey, reader: SQLiteStateStore?,
+                                   _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let console = context.console
         try KeyOutput.checkCanIssue(plan, command, console)
-        let key = try StateAccess.key(command, context)
+        try checkSameDatabase(file, store: reader, command, context)
+        let current = try StateAccess.read(reader)
+        try SavedPlanValidation.check(plan, stored: current, path: path, context)
         // Resolve every secret again; a value that no longer matches the reviewed fingerprint is refused.
         var resolver = SecretResolver(environment: context.environment)
         var secrets: [String: [UInt8]] = [:]
         for (secretKey, source) in plan.secretSources {
             let value = try resolver.value(source)
-            guard let key else {
-                throw CommandFailure(message: "the saved plan writes secrets, and no state key was given",
-                                     help: "set ORGCTL_STATE_KEY or pass --state-key-file (the key used when planning)")
-            }
             let address = String(secretKey.prefix { $0 != "#" }), attribute = String(secretKey.drop { $0 != "#" }.dropFirst())
             let expected = plan.changes.first { $0.address == address }?.fields.first { $0.name == attribute }?.after
             guard expected == .secret(fingerprint: key.fingerprint(value)) else {
-                throw CommandFailure(message: "secret \(source) for \(address) has changed since the plan was made; nothing was applied",
+                throw CommandFailure(message: "secret \(source) for \(TerminalText.escape(address)) has changed since the plan was made; nothing was applied",
                                      help: "make a new plan with 'orgctl plan --out FILE' and review it")
             }
             secrets[secretKey] = value
         }
-        try checkSameDatabase(file, command, context)
         let applyContext = try makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
         return try execute(plan, planState: nil, applyContext, console, secretsOut: command.value("secrets-out")) {
             try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt"))
@@ -205,15 +234,31 @@ enum ApplyCommand {
 
     /// Refuses a saved plan for another database before the database is opened read-write: following a
     /// wrong --state must neither create a stray database nor migrate or adopt someone else's.
-    static func checkSameDatabase(_ file: PlanFile, _ command: ParsedCommand, _ context: CommandContext) throws {
-        let path = StateAccess.path(command, context)
-        let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true)
+    static func checkSameDatabase(_ file: PlanFile, store: SQLiteStateStore?, _ command: ParsedCommand, _ context: CommandContext) throws {
+        let path = TerminalText.escape(StateAccess.path(command, context))
         let actual = store?.databaseID ?? ""
         guard actual != file.databaseID else { return }
         let made = file.databaseID.isEmpty ? "against a state database that did not exist yet" : "for database \(file.databaseID)"
         let found = store == nil ? "'\(path)' does not exist" : "'\(path)' is \(actual.isEmpty ? "a database orgctl has not written yet" : "database \(actual)")"
         throw CommandFailure(message: "the saved plan was made \(made), but \(found)",
                              help: "apply the plan with the --state it was made against, or plan again")
+    }
+
+    /// The audit entries a saved plan wrote when it was applied before (`12–14`), or nil: the entry
+    /// right after the plan's audit head carries the plan's id only when this plan was applied.
+    static func alreadyApplied(_ plan: Plan, store: SQLiteStateStore) throws -> String? {
+        var sequences: [Int64] = []
+        do {
+            try store.forEachAuditRecord(from: plan.auditHead.sequence + 1) { record in
+                guard let entry = try? AuditEntry(canonicalBytes: record.entry), entry.planID == plan.id else { return false }
+                sequences.append(record.sequence)
+                return true
+            }
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
+        guard let first = sequences.first, let last = sequences.last else { return nil }
+        return first == last ? "\(first)" : "\(first)–\(last)"
     }
 
     static func makeContext(_ command: ParsedCommand, _ context: CommandContext, plan: Plan, secrets: [String: [UInt8]], source: String) throws

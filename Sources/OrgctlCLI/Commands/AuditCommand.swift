@@ -35,7 +35,7 @@ enum AuditCommand {
         ] + AuditLogCommands.specs)
 
     static func open(_ command: ParsedCommand, _ context: CommandContext) throws -> SQLiteStateStore {
-        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil, readsOlderSchema: true) else {
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: try StateAccess.key(command, context), readsOlderSchema: true) else {
             throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }

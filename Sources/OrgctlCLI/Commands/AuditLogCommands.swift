@@ -177,7 +177,7 @@ enum AuditLogCommands {
         let store = try AuditCommand.open(command, context)
         if try call({ try store.hasAuditTree }) { return store }
         context.console.info("note: computing the audit tree for the existing entries (a one-time migration)")
-        guard let migrated = try StateAccess.open(command, context, access: .readWrite, key: nil) else {
+        guard let migrated = try StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context)) else {
             throw CommandFailure(message: "internal error: the state database was not opened", help: "report this as a bug")
         }
         return migrated

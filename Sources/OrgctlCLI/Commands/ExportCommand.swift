@@ -28,7 +28,7 @@ enum ExportCommand {
             throw CommandFailure(message: "the state database '\(path)' does not exist; there is nothing to export",
                                  help: "pass the database with --state (or ORGCTL_STATE)")
         }
-        let store = try StateAccess.open(command, context, access: .readOnly, key: nil)
+        let store = try StateAccess.open(command, context, access: .readOnly, key: try StateAccess.key(command, context))
         let stored = try StateAccess.read(store)
         guard !stored.resources.isEmpty else {
             throw CommandFailure(message: "the state database '\(path)' holds no resources; there is nothing to export",

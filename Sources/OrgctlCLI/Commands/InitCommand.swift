@@ -9,7 +9,7 @@ enum InitCommand {
         discussion: """
             Creates DIR if needed and writes platform.yaml, tenants/example.yaml and orgctl.schema.json (the \
             JSON Schema their modelines point an editor at). The files are commented, need no secrets, and \
-            validate and apply as they are. init never overwrites: it refuses a folder that already holds \
+            validate and apply as they are (apply needs a state key, as always). init never overwrites: it refuses a folder that already holds \
             YAML files or any of the files it would write.
             Exit status: 0 written, 1 refused or not writable (nothing is written), 64 usage error.
             """,
@@ -52,6 +52,7 @@ enum InitCommand {
         for file in files { console.print("  \(TerminalText.escape((directory as NSString).appendingPathComponent(file.path)))") }
         console.info("""
             Next:
+              export ORGCTL_STATE_KEY="$(openssl rand -base64 32)"   # the state key: keep it
               orgctl validate \(shown)
               orgctl plan \(shown)
               orgctl apply \(shown)        # creates the state database ./orgctl.db

@@ -39,6 +39,15 @@ enum PlanCommand {
         let policy = TenantDeletionOptions.policy(command)
         let format = command.value("format") ?? "text"
         let maxChars = command.integer("max-chars") ?? PlanRenderer.defaultMarkdownBudget
+        // A saved plan is authenticated with the state key: without one there is nothing to save it with.
+        var planKey: StateKey?
+        if command.value("out") != nil {
+            guard let key = try StateAccess.key(command, context) else {
+                throw CommandFailure(message: "--out saves a plan authenticated with the state key, and no state key was given",
+                                     help: "set ORGCTL_STATE_KEY or pass --state-key-file (apply needs the same key)")
+            }
+            planKey = key
+        }
         let planned = try MachineFailure.reporting(format, title: "plan", formatVersion: Plan.formatVersion, context.console) {
             try Planning.make(command, context, directory: directory, access: .readOnly)
         }
@@ -52,9 +61,9 @@ enum PlanCommand {
             let style = console.style(forStdout: true)
             console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
         }
-        if let out = command.value("out") {
+        if let out = command.value("out"), let planKey {
             let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
-            try FileOutput.writeNew(out, data: try file.encoded(), what: "saved plan")
+            try FileOutput.writeNew(out, data: try file.authenticated(with: planKey).encoded(), what: "saved plan")
             console.info("Saved the plan to \(TerminalText.escape(out)). Apply it with: \(applyHint(out, command, context))")
             if plan.keyCount > 0 {
                 console.info("The plan issues \(plan.keyCount) API key\(plan.keyCount == 1 ? "" : "s"): add --secrets-out FILE (a new file) unless you apply it on a terminal.")
@@ -114,7 +123,9 @@ enum Planning {
 
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
                      withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState) throws -> Result {
-        let key = try StateAccess.key(command, context)
+        // Digests are keyed: comparing (or writing) a stored state needs the key.
+        let key = access == .readWrite || FileManager.default.fileExists(atPath: StateAccess.path(command, context))
+            ? try StateAccess.requiredKey(command, context) : try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
         if store == nil, missingState == .error {
             throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist; drift compares it with what orgctl applied, so there is nothing to check",

@@ -14,8 +14,9 @@ enum StateAccess {
                                                      type: .duration(maxSeconds: 3600))
     /// For commands that plan: they compare and encrypt secrets with the state key.
     static let options: [OptionSpec] = [stateOption, keyFileOption, lockTimeoutOption]
-    /// For commands that only read what is stored (the audit log, export): no secret is compared or decrypted.
-    static let readOptions: [OptionSpec] = [stateOption, lockTimeoutOption]
+    /// For commands that only read what is stored (the audit log, export): no secret is compared or
+    /// decrypted, and no key is needed; a key that is given must be the database's.
+    static let readOptions: [OptionSpec] = [stateOption, keyFileOption, lockTimeoutOption]
 
     static func path(_ command: ParsedCommand, _ context: CommandContext) -> String {
         command.value("state") ?? context.environment["ORGCTL_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "orgctl.db"
@@ -37,6 +38,11 @@ enum StateAccess {
             }
             text = String(decoding: data, as: UTF8.self)
             origin = "the state key file '\(file)'"
+            // As ssh does for a private key: say so when others may read it (a warning, also with --quiet).
+            var status = stat()
+            if stat(file, &status) == 0, status.st_mode & 0o077 != 0 {
+                context.console.printError("warning: the state key file '\(file)' can be read by others (mode \(String(status.st_mode & 0o777, radix: 8))): anyone who reads it can decrypt the state's secrets and forge saved plans and drift marks\nhelp: chmod 600 '\(file)'")
+            }
         } else if let value = context.environment["ORGCTL_STATE_KEY"], !value.isEmpty {
             text = value
             origin = "ORGCTL_STATE_KEY"
@@ -49,6 +55,16 @@ enum StateAccess {
             throw CommandFailure(message: "\(origin) is not a usable key: \(error.description)",
                                  help: "generate one with: openssl rand -base64 32")
         }
+    }
+
+    /// The state key, which plan, drift and apply need whenever there is a state to compare or write:
+    /// row digests are keyed with it (and secrets encrypted).
+    static func requiredKey(_ command: ParsedCommand, _ context: CommandContext) throws -> StateKey {
+        guard let key = try key(command, context) else {
+            throw CommandFailure(message: "no state key was given: orgctl keys the state database's drift marks (and encrypts secrets) with it",
+                                 help: "set ORGCTL_STATE_KEY to the database's key, or pass --state-key-file; for a new database generate one with: openssl rand -base64 32 (and keep it)")
+        }
+        return key
     }
 
     static func open(_ command: ParsedCommand, _ context: CommandContext, access: SQLiteStateStore.Access, key: StateKey?,

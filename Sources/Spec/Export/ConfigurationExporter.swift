@@ -161,7 +161,7 @@ public struct ConfigurationExporter {
             y.line("apiKeys:")
             for key in keys {
                 y.line("  \(Self.key(Self.name(key))):")
-                for field in ["description", "scopes", "rateLimit", "expires"] { y.scalar(4, field, key[field]) }
+                for field in ["description", "scopes", "rateLimit", "expires", "rotate", "rotateOnScopeChange"] { y.scalar(4, field, key[field]) }
             }
         }
         return y.text

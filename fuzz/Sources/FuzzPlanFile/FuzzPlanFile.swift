@@ -4,13 +4,17 @@
 // Built by fuzz/build.sh plan (swiftc, -sanitize=fuzzer,address); libFuzzer provides `main`.
 // Properties checked on every input (a violation stops the fuzzer like a crash):
 //   - decoding never traps; a refusal always has a non-empty message;
+//   - checking the MAC (under a fixed state key) accepts or refuses with a message, never traps;
 //   - a decoded file converts to a Plan or is refused with a message, never traps;
 //   - re-encoding a decoded file and decoding that again gives the same bytes (the encoder and
 //     the decoder agree, so a plan saved by orgctl is always read back as the same plan).
 import Foundation
 import Reconciler
+import StateStore
 
 let printResult = ProcessInfo.processInfo.environment["FUZZ_PRINT"] == "1"
+/// Not a secret: fuzzed files are not made with it, so the check refuses them (and must not trap doing so).
+let fixedKey = try! StateKey(raw: Array(repeating: 0x42, count: 32))
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -22,6 +26,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(!error.description.isEmpty, "a refusal without a message")
         if printResult { print("refused: \(error.description)") }
         return 0
+    }
+    do {
+        try file.verify(with: fixedKey)
+    } catch {
+        precondition(!error.description.isEmpty, "a refusal without a message")
     }
     do {
         let plan = try file.plan()
