@@ -15,7 +15,9 @@ public final class Console: @unchecked Sendable {
     public let stdoutIsTerminal: Bool
     public let stderrIsTerminal: Bool
     public let stdinIsTerminal: Bool
-    let readLine: () -> String?
+    /// Shows a prompt (the closure it is given) and reads the answer: a line, or nil at the end of
+    /// input or on Ctrl-C.
+    let readLine: (_ prompt: () -> Void) -> String?
     /// The CI variable found set (`CI`, `GITHUB_ACTIONS`, …), if any: standard output is then a log,
     /// even on a pseudo-terminal.
     public let continuousIntegration: String?
@@ -24,7 +26,7 @@ public final class Console: @unchecked Sendable {
 
     public init(
         out: @escaping (String) -> Void, err: @escaping (String) -> Void, stdoutIsTerminal: Bool, stderrIsTerminal: Bool,
-        stdinIsTerminal: Bool = false, readLine: @escaping () -> String? = { nil }, colorDisabled: Bool, continuousIntegration: String? = nil
+        stdinIsTerminal: Bool = false, readLine: @escaping (_ prompt: () -> Void) -> String? = { prompt in prompt(); return nil }, colorDisabled: Bool, continuousIntegration: String? = nil
     ) {
         self.continuousIntegration = continuousIntegration
         self.writeOut = out
@@ -53,7 +55,8 @@ public final class Console: @unchecked Sendable {
     /// interrupts the read (a handler that does nothing, without SA_RESTART) instead of killing the
     /// process, so the caller can end the line and say what happened. The default is restored after.
     /// (Not `Swift.readLine`: it retries getline on EINTR, and glibc's sticky error flag makes that spin.)
-    static func readLineInterruptible() -> String? {
+    /// The prompt is shown once the handler is in place, so a Ctrl-C typed as soon as it appears is caught too.
+    static func readLineInterruptible(prompt: () -> Void) -> String? {
         var action = sigaction()
         #if os(Linux)
         action.__sigaction_handler.sa_handler = { _ in }
@@ -65,6 +68,7 @@ public final class Console: @unchecked Sendable {
         var previous = sigaction()
         sigaction(SIGINT, &action, &previous)
         defer { sigaction(SIGINT, &previous, nil) }
+        prompt()
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while line.count < 1 << 16 {
@@ -97,6 +101,9 @@ public final class Console: @unchecked Sendable {
     }
 
     /// Writes text to standard output.
+    /// Asks a question on standard output and reads the answer (nil at the end of input or on Ctrl-C).
+    func ask(_ question: String) -> String? { readLine { out(question) } }
+
     func out(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: style(forStdout: true).enabled)) }
 
     /// Writes text to standard error.

@@ -249,6 +249,7 @@ struct NotFooledTests {
         _ = try workspace.sqlite(state, """
             DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
             UPDATE orgctl_audit SET hash = zeroblob(32) WHERE seq = 5;
+            DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id');  -- schema 5 adds them
             PRAGMA user_version = 2; PRAGMA wal_checkpoint(TRUNCATE);
             """)
         let before = try workspace.dump(state)

@@ -123,8 +123,7 @@ enum ApplyCommand {
                     throw CommandFailure(message: "apply needs confirmation and standard input is not a terminal; nothing was applied",
                                          help: "review the plan and pass --auto-approve (as CI jobs do), or apply a saved plan file")
                 }
-                console.out("\nDo you want to apply these changes? Only 'yes' is accepted: ")
-                let answer = console.readLine()
+                let answer = console.ask("\nDo you want to apply these changes? Only 'yes' is accepted: ")
                 guard answer?.trimmingCharacters(in: .whitespaces) == "yes" else {
                     // Ctrl-C or the end of input leaves the prompt's line open: end it first.
                     console.print((answer == nil ? "\n" : "") + "Apply cancelled; nothing was applied.")

@@ -159,7 +159,8 @@ enum StateCommand {
     private static func readExisting(_ command: ParsedCommand, _ context: CommandContext) throws
         -> (state: StoredState, applied: [String: AppliedResource])
     {
-        guard let store = try StateAccess.open(command, context, access: .readOnly, key: nil) else {
+        // Drift marks are keyed with the state key: telling applied rows from drifted ones needs it.
+        guard let store = try StateAccess.open(command, context, access: .readOnly, key: try StateAccess.requiredKey(command, context)) else {
             throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
