@@ -65,6 +65,7 @@ public struct ConfigurationLoader: Sendable {
         let today = Self.calendarDate(now)
         Validator(today: today, now: now.timeIntervalSince1970)
             .validate(platform: platform, tenants: tenants, diagnostics: &diagnostics)
+        platform?.secrets?.check(tenants, files: references, into: &diagnostics)
         let configuration =
             diagnostics.hasErrors ? nil : Configuration(platform: platform, tenants: tenants, files: files)
         return LoadResult(configuration: configuration, diagnostics: diagnostics, files: files, documentCount: documentCount)

@@ -146,10 +146,13 @@ enum ApplyCommand {
         try KeyOutput.checkCanIssue(plan, command, console)
         let key = try StateAccess.key(command, context)
         // Resolve every secret again; a value that no longer matches the reviewed fingerprint is refused.
-        var resolver = SecretResolver(environment: context.environment)
+        var resolver = SecretResolver(environment: context.environment,
+                                      protectedFiles: [StateAccess.path(command, context), command.value("state-key-file")])
+        for source in plan.secretSources.values { _ = resolver.value(source) }
+        try resolver.checkComplete()
         var secrets: [String: [UInt8]] = [:]
         for (secretKey, source) in plan.secretSources {
-            let value = try resolver.value(source)
+            let value = resolver.value(source)
             guard let key else {
                 throw CommandFailure(message: "the saved plan writes secrets, and no state key was given",
                                      help: "set ORGCTL_STATE_KEY or pass --state-key-file (the key used when planning)")

@@ -96,17 +96,19 @@ enum Planning {
         let warnings = loaded.diagnostics.sorted.filter { $0.severity == .warning }
         if !warnings.isEmpty && !console.quiet { console.err(renderer.text(warnings)) }
 
-        var resolver = SecretResolver(environment: context.environment)
+        var resolver = SecretResolver(environment: context.environment,
+                                      protectedFiles: [StateAccess.path(command, context), command.value("state-key-file")])
         var values: [SecretSource: [UInt8]] = [:]
         let desired = try configuration.desiredState { source in
             guard let key else {
                 throw CommandFailure(message: "the configuration declares secrets, and no state key was given to encrypt them",
                                      help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file")
             }
-            let value = try resolver.value(source)
+            let value = resolver.value(source)
             values[source] = value
             return key.fingerprint(value)
         }
+        try resolver.checkComplete()
         let stored = try reading.wait()
         let applied = reading.applied
         context.lifetime.keep(desired)

@@ -88,40 +88,89 @@ enum StateAccess {
 }
 
 /// Resolves `{env: …}` and `{file: …}` secret references at plan/apply time.
+///
+/// Every reference is tried before anything is reported, so one run names every missing secret.
+/// The fixed rules of ``SecretRules`` are applied again here: a saved plan names its secret
+/// sources too, and a value read here is sent to a URL the configuration names.
 struct SecretResolver {
     var environment: [String: String]
+    /// Files never read as secrets, whatever the reference says: the state database and the state key file.
+    var protectedFiles: [String]
     private var cache: [SecretSource: [UInt8]] = [:]
+    private var problems: [SecretSource: String] = [:]
 
-    init(environment: [String: String]) {
+    init(environment: [String: String], protectedFiles: [String?] = []) {
         self.environment = environment
+        self.protectedFiles = protectedFiles.compactMap { $0.flatMap(Self.realPath) }
     }
 
-    /// The value; a missing variable or file is an error naming the reference (never a value).
-    mutating func value(_ source: SecretSource) throws -> [UInt8] {
+    /// The value, or an empty value when it cannot be had (recorded for ``checkComplete()``; never a value in a message).
+    mutating func value(_ source: SecretSource) -> [UInt8] {
         if let known = cache[source] { return known }
-        let value: [UInt8]
+        if problems[source] != nil { return [] }
+        switch read(source) {
+        case .success(let value):
+            cache[source] = value
+            return value
+        case .failure(let problem):
+            problems[source] = problem.message
+            return []
+        }
+    }
+
+    /// Throws one failure naming every reference that could not be resolved.
+    func checkComplete() throws {
+        guard !problems.isEmpty else { return }
+        let sorted = problems.sorted { $0.key.description < $1.key.description }
+        if sorted.count == 1 {
+            throw CommandFailure(message: "secret \(sorted[0].key) \(sorted[0].value)", help: Self.help(sorted[0].key))
+        }
+        throw CommandFailure(
+            message: "\(sorted.count) secrets cannot be resolved: " + sorted.map { "\($0.key) \($0.value)" }.joined(separator: "; "),
+            help: "export the variables and create the files before running orgctl (in CI, map them from the pipeline's secret store)")
+    }
+
+    private static func help(_ source: SecretSource) -> String {
+        switch source {
+        case .environment(let name) where SecretRules.reservedReason(environment: name) != nil:
+            "reference a variable named for the tenant; the runner's own credentials are never sent to a configured URL"
+        case .environment(let name): "export \(name) before running orgctl (in CI, map it from the pipeline's secret store)"
+        case .file(_, let path): "create '\(path)' (one value; a trailing newline is ignored) or fix the path"
+        }
+    }
+
+    private struct Problem: Error { var message: String }
+
+    private func read(_ source: SecretSource) -> Result<[UInt8], Problem> {
         switch source {
         case .environment(let name):
+            if let reason = SecretRules.reservedReason(environment: name) { return .failure(Problem(message: "is refused: it \(reason)")) }
             guard let text = environment[name], !text.isEmpty else {
-                throw CommandFailure(message: "secret {env: \(name)} is not set: the environment variable \(name) is missing or empty",
-                                     help: "export \(name) before running orgctl (in CI, map it from the pipeline's secret store)")
+                return .failure(Problem(message: "is not set: the environment variable \(name) is missing or empty"))
             }
-            value = Array(text.utf8)
-        case .file(let written, let path):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw CommandFailure(message: "secret {file: \(written)} cannot be read ('\(path)')",
-                                     help: "create the file (one value; a trailing newline is ignored) or fix the path")
+            return .success(Array(text.utf8))
+        case .file(_, let path):
+            if let real = Self.realPath(path), protectedFiles.contains(real) {
+                return .failure(Problem(message: "is refused: '\(path)' is the state database or the state key file"))
             }
-            var bytes = [UInt8](data)
+            var bytes: [UInt8]
+            do {
+                // Never through a final link, never a FIFO or device (which could block), at most 1 MiB.
+                bytes = try LocalConfigurationFileSystem().contents(of: path, limit: 1 << 20)
+            } catch {
+                return .failure(Problem(message: "cannot be read ('\(path)': \(error.reason))"))
+            }
             if bytes.last == 0x0A { bytes.removeLast() }
             if bytes.last == 0x0D { bytes.removeLast() }
-            guard !bytes.isEmpty else {
-                throw CommandFailure(message: "secret {file: \(written)} is empty", help: "write the secret value into '\(path)'")
-            }
-            value = bytes
+            guard !bytes.isEmpty else { return .failure(Problem(message: "is empty: write the secret value into '\(path)'")) }
+            return .success(bytes)
         }
-        cache[source] = value
-        return value
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }
 

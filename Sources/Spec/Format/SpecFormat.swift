@@ -110,6 +110,15 @@ public enum SpecFormat {
                 FormatField(
                     "events", .list(.text(.dottedName)), "The events webhooks may subscribe to.",
                     absent: "not managed: stored events are left alone", example: "[member.added, member.removed, organization.updated]"),
+                FormatField(
+                    "secrets", .object(secretPolicy),
+                    "Which secret sources tenants may reference: an allow-list. A webhook secret is sent to the webhook's URL and an OIDC client "
+                        + "secret to the issuer, so whatever a reference can read, the author of the configuration can receive. Once declared, "
+                        + "a reference outside the lists is an error, and so is one that a {tenant} entry attributes to another tenant. "
+                        + "Whatever the lists say, orgctl's own variables (ORGCTL_*), CI runner and cloud credentials (GITHUB_*, ACTIONS_*, CI_*, "
+                        + "AWS_*, *TOKEN, …) and hidden files (.git/config) are refused.",
+                    absent: "any reference allowed, except the refused ones",
+                    example: "{environment: [\"{tenant}_*\", SHARED_SMTP_SECRET], files: [\"secrets/{tenant}\"]}"),
             ]),
         example: """
             apiVersion: orgctl.dev/v1
@@ -133,6 +142,23 @@ public enum SpecFormat {
             events: [member.added, member.removed, organization.updated]
 
             """)
+
+    static let secretPolicy = FormatObject(
+        "Secrets",
+        fields: [
+            FormatField(
+                "environment", .list(.text(.nonEmpty)),
+                "Environment variable name patterns tenants may reference with {env: …}. '*' matches any run of characters; {tenant} "
+                    + "stands for the referring tenant's slug in upper case with '-' as '_' (acme-eu: ACME_EU), at most once and with no '*' "
+                    + "before it. A name is a tenant's when a {tenant} pattern matches it with that tenant's slug, the longest slug winning "
+                    + "(ACME_EU_HOOK is acme-eu's, not acme's).",
+                absent: "no {env: …} reference is allowed", example: "[\"{tenant}_*\", SHARED_SMTP_SECRET]"),
+            FormatField(
+                "files", .list(.text(.nonEmpty)),
+                "Folders, relative to the configuration folder, whose files tenants may reference with {file: …}; a path component may "
+                    + "be {tenant}, the referring tenant's slug. Links are judged by where they lead as well as by where they are.",
+                absent: "no {file: …} reference is allowed", example: "[\"secrets/{tenant}\"]"),
+        ])
 
     // MARK: Tenant
 
