@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What a configuration folder holds, as the loader sees it: the seam through which every folder
 /// listing and file read of `ConfigurationLoader` goes, so tests can inject the failures that a
@@ -83,7 +83,8 @@ public struct LocalConfigurationFileSystem: ConfigurationFileSystem {
             throw ConfigurationFileSystemError(.notRegular, "it is not a regular file")
         }
         guard Int(info.st_size) <= limit else { throw ConfigurationFileSystemError(.tooLarge, "it is larger than \(limit) bytes") }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        // One byte more than the size, so the read that finds the end needs no larger buffer (no copy of a large file).
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
         var filled = 0
         while true {
             if filled == bytes.count {

@@ -40,7 +40,8 @@ public struct ConfigurationLoader: Sendable {
         let (root, files) = try discover(path, into: &diagnostics)
         let references = FileReferences(root: root)
         let results = Mutex<[FileResult?]>(Array(repeating: nil, count: files.count))
-        let loader = YAMLLoader(limits: limits)
+        // Values under keys that no document can have are not built; bytes and nodes count against one budget per run.
+        let loader = YAMLLoader(limits: limits, shape: SpecFormat.documentShape, budget: InputBudget())
         let fileSystem = self.fileSystem
         DispatchQueue.concurrentPerform(iterations: files.count) { index in
             let result = Self.loadFile(files[index], loader: loader, references: references, fileSystem: fileSystem)

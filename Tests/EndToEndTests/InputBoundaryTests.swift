@@ -66,3 +66,23 @@ import Testing
         #expect(try workspace.dump(state) == before)
     }
 }
+
+extension InputBoundaryTests {
+    @Test("the input budget is enforced per run, can be raised, and a malformed budget is a usage error before any work")
+    func inputBudget() throws {
+        let workspace = try Workspace()
+        let config = try workspace.copyExamples()
+        let state = workspace.path("orgctl.db")
+        let small = try workspace.run(["validate", config, "--max-input-nodes", "200"])
+        #expect(small.status == 1 && small.stdout.contains("[spec.input-budget]"), "\(small)")
+        let bytes = try workspace.run(["plan", config, "--state", state, "--max-input-bytes", "4KiB"])
+        #expect(bytes.status == 1 && (bytes.stdout + bytes.stderr).contains("more than 4KiB of YAML [spec.input-budget]"), "\(bytes)")
+        let raised = try workspace.run(["validate", config, "--max-input-nodes", "100000", "--max-input-bytes", "1GiB"])
+        #expect(raised.status == 0, "\(raised)")
+        for bad in [["--max-input-nodes", "many"], ["--max-input-nodes", "0"], ["--max-input-bytes", "-1"]] {
+            let run = try workspace.run(["plan", config, "--state", state] + bad)
+            #expect(run.status == 64, "\(run)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: state), "no database is created for a refused run")
+    }
+}

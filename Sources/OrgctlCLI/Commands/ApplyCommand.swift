@@ -41,7 +41,7 @@ enum ApplyCommand {
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
-        ] + PlanCommand.targetOptions + StateAccess.options)
+        ] + PlanCommand.targetOptions + StateAccess.options + ValidateCommand.inputOptions)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         // Read the signing key first: a bad key must stop the apply before anything is written.

@@ -26,7 +26,7 @@ enum PlanCommand {
             .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
             .option("source", valueName: "text", help: "Where the change comes from, recorded in a saved plan for the audit log.",
                     default: "git:<commit> of the folder, or 'local'"),
-        ] + targetOptions + StateAccess.options)
+        ] + targetOptions + StateAccess.options + ValidateCommand.inputOptions)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
@@ -76,6 +76,7 @@ enum Planning {
 
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
                      withApplied: Bool = false, checkingChain: Bool = false) throws -> Result {
+        _ = try ValidateCommand.limits(command)  // a malformed budget option is a usage error before any work
         let key = try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
         // Read the state on another thread while the configuration loads: the two are independent.
@@ -84,7 +85,7 @@ enum Planning {
         var planned = false
         // A failure below must not leave the other thread using the store.
         defer { if !planned { reading.stop() } }
-        let loaded = try ValidateCommand.load(directory, context)
+        let loaded = try ValidateCommand.load(directory, context, command)
         context.lifetime.keep(loaded)
         let console = context.console
         let renderer = DiagnosticRenderer(style: console.style(forStdout: false))

@@ -419,3 +419,31 @@ public enum SpecFormat {
 
             """)
 }
+
+extension SpecFormat {
+    /// The shape of any document: the keys of every kind together (`kind` may come last), so the
+    /// loader skips only values that no kind could have.
+    public static let documentShape: YAMLShape = {
+        var fields: [String: YAMLShape] = [:]
+        for kind in kinds {
+            for field in kind.object.fields { fields[field.name] = shape(field.type) }
+        }
+        return .object(fields)
+    }()
+
+    static func shape(_ type: FormatType) -> YAMLShape {
+        switch type {
+        case .object(let object):
+            var fields: [String: YAMLShape] = [:]
+            for field in object.fields { fields[field.name] = shape(field.type) }
+            return .object(fields)
+        case .map(_, let value, _): return .map(shape(value))
+        case .list(let item, _): return .list(shape(item))
+        case .either(let a, let b):
+            // A member is a role name or {role, expires}: the mapping side decides the keys.
+            if case .object = shape(a) { return shape(a) }
+            return shape(b)
+        default: return .any
+        }
+    }
+}
