@@ -86,3 +86,68 @@ extension InputBoundaryTests {
         #expect(!FileManager.default.fileExists(atPath: state), "no database is created for a refused run")
     }
 }
+
+/// What an apply records as its source and actor.
+@Suite struct ProvenanceTests {
+    /// Runs git in `folder` with a fixed identity; returns its trimmed standard output.
+    @discardableResult
+    static func git(_ workspace: Workspace, _ folder: String, _ arguments: [String]) throws -> String {
+        let run = try workspace.run(["git", "-C", folder, "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+                                    + arguments, executable: "/usr/bin/env")
+        try #require(run.status == 0, "\(run)")
+        return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func appliedSource(_ workspace: Workspace, _ config: String, _ state: String, unset: [String] = []) throws -> String {
+        let apply = try workspace.run(["apply", config, "--state", state, "--auto-approve", "--secrets-out", workspace.newKeysFile()], unset: unset)
+        try #require(apply.status == 0, "\(apply)")
+        let log = try workspace.run(["audit", "log", "--state", state, "--format", "json"])
+        let last = try #require(log.stdout.split(separator: "\n").last { $0.contains("\"source\"") })
+        return String(last)
+    }
+
+    @Test("the source is the commit of the work tree, +dirty with uncommitted changes, never a commit an embedded bare repository names")
+    func gitSource() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/git") else { return }
+        let workspace = try Workspace()
+        let repo = workspace.path("repo")
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try workspace.copyExamples(as: "examples-copy"), toPath: repo + "/config")
+        try Self.git(workspace, repo, ["init", "-q"])
+        // The pull request's forgery: the files of a bare repository whose HEAD is a commit of its choosing.
+        let forge = workspace.path("forge")
+        try Self.git(workspace, workspace.url.path, ["init", "-q", forge])
+        try "x".write(toFile: forge + "/x", atomically: true, encoding: .utf8)
+        try Self.git(workspace, forge, ["add", "x"])
+        try Self.git(workspace, forge, ["commit", "-q", "-m", "forged"])
+        let forged = try Self.git(workspace, forge, ["rev-parse", "HEAD"])
+        try Self.git(workspace, workspace.url.path, ["clone", "-q", "--bare", forge, repo + "/config/bare"])
+        for entry in try FileManager.default.contentsOfDirectory(atPath: repo + "/config/bare") {
+            try FileManager.default.moveItem(atPath: repo + "/config/bare/" + entry, toPath: repo + "/config/" + entry)
+        }
+        try FileManager.default.removeItem(atPath: repo + "/config/bare")
+        try Self.git(workspace, repo, ["add", "-A"])
+        try Self.git(workspace, repo, ["commit", "-q", "-m", "configuration"])
+        let commit = try Self.git(workspace, repo, ["rev-parse", "HEAD"])
+        #expect(try Self.git(workspace, repo + "/config", ["rev-parse", "HEAD"]) == forged, "git's own discovery is fooled")
+
+        let state = workspace.path("orgctl.db")
+        let clean = try Self.appliedSource(workspace, repo + "/config", state)
+        #expect(clean.contains("\"source\":\"git:\(commit)\""), "\(clean)")
+        #expect(!clean.contains(forged))
+
+        try workspace.edit(repo + "/config/tenants/initech.yaml", replacing: "name: Initech", with: "name: Initech Corp")
+        let dirty = try Self.appliedSource(workspace, repo + "/config", state)
+        #expect(dirty.contains("\"source\":\"git:\(commit)+dirty\""), "\(dirty)")
+    }
+
+    @Test("the actor of a shell without USER is the account's name, not 'unknown'")
+    func actorFallsBackToTheAccount() throws {
+        let workspace = try Workspace()
+        let config = try workspace.copyExamples()
+        let line = try ProvenanceTests.appliedSource(workspace, config, workspace.path("orgctl.db"),
+                                                     unset: ["ORGCTL_ACTOR", "USER", "LOGNAME", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR"])
+        let account = String(cString: getpwuid(geteuid())!.pointee.pw_name)
+        #expect(line.contains("\"actor\":\"\(account)\""), "\(line)")
+    }
+}

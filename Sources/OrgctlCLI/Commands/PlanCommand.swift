@@ -25,7 +25,7 @@ enum PlanCommand {
             .option("out", valueName: "file", help: "Also save the plan to FILE for 'orgctl apply FILE'."),
             .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
             .option("source", valueName: "text", help: "Where the change comes from, recorded in a saved plan for the audit log.",
-                    default: "git:<commit> of the folder, or 'local'"),
+                    default: "git:<commit> of the folder (+dirty with uncommitted changes), or 'local'"),
         ] + targetOptions + StateAccess.options + ValidateCommand.inputOptions)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {

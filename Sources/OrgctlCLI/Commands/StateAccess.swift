@@ -176,31 +176,95 @@ struct SecretResolver {
 
 /// Who and what an apply records in the audit chain.
 enum Provenance {
+    /// `--actor`, else the first CI or shell variable that names someone, else the account the
+    /// process runs as (a root shell without `USER` is still `root`, not `unknown`).
     static func actor(_ command: ParsedCommand, _ environment: [String: String]) -> String {
         if let actor = command.value("actor") { return actor }
-        for name in ["ORGCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER"] {
+        for name in ["ORGCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME"] {
             if let value = environment[name], !value.isEmpty { return value }
         }
-        return "unknown"
+        return accountName()
     }
 
-    /// `--source`, else `git:<commit>` of the configuration folder when it is in a git work tree.
+    /// The name of the account the process runs as (from the password database), else `uid:N`.
+    static func accountName() -> String {
+        let uid = geteuid()
+        if let entry = getpwuid(uid), let name = entry.pointee.pw_name {
+            let text = String(cString: name)
+            if !text.isEmpty { return text }
+        }
+        if let login = getlogin() {
+            let text = String(cString: login)
+            if !text.isEmpty { return text }
+        }
+        return "uid:\(uid)"
+    }
+
+    /// `--source`, else `git:<commit>` of the work tree that holds the configuration folder, with
+    /// `+dirty` when the folder differs from that commit; else `local`.
+    ///
+    /// git is never left to discover the repository itself: a configuration folder can hold the
+    /// files of a bare repository (`HEAD`, `objects/`, `refs/`), which git would take for the
+    /// repository and so report a commit of the author's choosing. orgctl looks for a `.git` entry
+    /// (which no checkout can contain) from the folder upwards and names it with `--git-dir`.
     static func source(_ command: ParsedCommand, directory: String) -> String {
         if let source = command.value("source") { return source }
+        guard let (gitDir, workTree, folder) = repository(containing: directory) else { return "local" }
+        let git = ["--git-dir=\(gitDir)", "--work-tree=\(workTree)", "-c", "core.fsmonitor=false", "-c", "safe.bareRepository=explicit"]
+        guard let head = run(git + ["rev-parse", "--verify", "HEAD^{commit}"]),
+            case let commit = head.trimmingCharacters(in: .whitespacesAndNewlines), commit.count == 40,
+            commit.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
+        else { return "local" }
+        // Changes to tracked files, new files, and ignored YAML files (orgctl reads those too) make it dirty.
+        guard let status = run(git + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching", "--", folder])
+        else { return "git:\(commit)+dirty" }
+        let dirty = status.split(separator: "\0").contains { entry in
+            guard entry.hasPrefix("!! ") else { return true }
+            return entry.hasSuffix(".yaml") || entry.hasSuffix(".yml")
+        }
+        return "git:\(commit)\(dirty ? "+dirty" : "")"
+    }
+
+    /// The `.git` entry (folder, or a file naming one, as worktrees and submodules have) nearest
+    /// above `directory`, the work tree it belongs to, and `directory`'s real path.
+    static func repository(containing directory: String) -> (gitDir: String, workTree: String, path: String)? {
+        guard let resolved = realpath(directory, nil) else { return nil }
+        let path = String(cString: resolved)
+        free(resolved)
+        var folder = path
+        var info = stat()
+        if stat(folder, &info) == 0, info.st_mode & S_IFMT != S_IFDIR { folder = (folder as NSString).deletingLastPathComponent }
+        while true {
+            let candidate = folder == "/" ? "/.git" : folder + "/.git"
+            if lstat(candidate, &info) == 0, [S_IFDIR, S_IFREG].contains(info.st_mode & S_IFMT) { return (candidate, folder, path) }
+            guard folder != "/", !folder.isEmpty else { return nil }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+    }
+
+    /// git's standard output, or nil when it cannot run or fails. No repository discovery, no
+    /// optional locks (status would otherwise refresh the index), no prompts.
+    private static func run(_ arguments: [String]) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory, "rev-parse", "HEAD"]
+        process.arguments = ["git"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        for name in environment.keys where name.hasPrefix("GIT_") { environment[name] = nil }
+        environment["GIT_OPTIONAL_LOCKS"] = "0"
+        environment["GIT_TERMINAL_PROMPT"] = "0"
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            let commit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if process.terminationStatus == 0, commit.count == 40 { return "git:\(commit)" }
-        } catch {}
-        return "local"
+            return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+        } catch {
+            return nil
+        }
     }
 
     static func timestamp(_ date: Date) -> String {
