@@ -297,29 +297,12 @@ private struct TreeBuilder {
             if let anchor = event.data.scalar.anchor { anchors[String(cString: anchor)] = (placeholder(start), 1) }
             skipped(size: 1, at: start)
         case YAML_ALIAS_EVENT:
-            let name = String(cString: event.data.alias.anchor)
-            guard let target = anchors[name] else {
-                fail("spec.yaml-alias", "alias '*\(name)' names no anchor defined before it", at: start,
-                     help: "define the anchor '&\(name)' earlier in the same document")
-                return
-            }
-            expanded += target.size
-            if expanded > limits.maxAliasExpansion {
-                fail(
-                    "spec.alias-bomb", "aliases expand to more than \(limits.maxAliasExpansion) nodes", at: start,
-                    help: "write the repeated content out, or use fewer nested aliases")
-                return
-            }
+            guard let target = expand(&event, at: start) else { return }
             skipped(size: target.size, at: start)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             guard checkTag(isMapping ? event.data.mapping_start.tag : event.data.sequence_start.tag, at: start, scalar: false) else { return }
-            if stack.count + skipDepth >= limits.maxDepth {
-                fail(
-                    "spec.too-deep", "nesting is deeper than \(limits.maxDepth) levels", at: start,
-                    help: "flatten the structure; orgctl configurations nest only a few levels")
-                return
-            }
+            guard withinDepth(stack.count + skipDepth, at: start) else { return }
             skipDepth += 1
             let anchor = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
             skipFrames.append((size: 1, anchor: anchor.map { String(cString: $0) }, mark: start))
@@ -331,6 +314,34 @@ private struct TreeBuilder {
         default:
             break
         }
+    }
+
+    /// The node an alias names, counted against the expansion limit; nil (reported) when it names
+    /// no anchor or the limit is passed.
+    private mutating func expand(_ event: inout yaml_event_t, at start: Mark) -> (node: Node, size: Int)? {
+        let name = String(cString: event.data.alias.anchor)
+        guard let target = anchors[name] else {
+            fail("spec.yaml-alias", "alias '*\(name)' names no anchor defined before it", at: start,
+                 help: "define the anchor '&\(name)' earlier in the same document")
+            return nil
+        }
+        expanded += target.size
+        if expanded > limits.maxAliasExpansion {
+            fail(
+                "spec.alias-bomb", "aliases expand to more than \(limits.maxAliasExpansion) nodes", at: start,
+                help: "write the repeated content out, or use fewer nested aliases")
+            return nil
+        }
+        return target
+    }
+
+    /// False (reported) when a collection opened at `depth` open collections would be too deep.
+    private mutating func withinDepth(_ depth: Int, at start: Mark) -> Bool {
+        guard depth >= limits.maxDepth else { return true }
+        fail(
+            "spec.too-deep", "nesting is deeper than \(limits.maxDepth) levels", at: start,
+            help: "flatten the structure; orgctl configurations nest only a few levels")
+        return false
     }
 
     /// A finished node inside a skipped value: counted in its parent, or, at the top, replaced by a placeholder.
@@ -448,30 +459,13 @@ private struct TreeBuilder {
             if let anchor = data.anchor { anchors[String(cString: anchor)] = (node, 1) }
             add(node, size: 1)
         case YAML_ALIAS_EVENT:
-            let name = String(cString: event.data.alias.anchor)
-            guard let target = anchors[name] else {
-                fail("spec.yaml-alias", "alias '*\(name)' names no anchor defined before it", at: start,
-                     help: "define the anchor '&\(name)' earlier in the same document")
-                return
-            }
-            expanded += target.size
-            if expanded > limits.maxAliasExpansion {
-                fail(
-                    "spec.alias-bomb", "aliases expand to more than \(limits.maxAliasExpansion) nodes", at: start,
-                    help: "write the repeated content out, or use fewer nested aliases")
-                return
-            }
+            guard let target = expand(&event, at: start) else { return }
             add(target.node, size: target.size)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             let tag = isMapping ? event.data.mapping_start.tag : event.data.sequence_start.tag
             guard checkTag(tag, at: start, scalar: false) else { return }
-            if stack.count >= limits.maxDepth {
-                fail(
-                    "spec.too-deep", "nesting is deeper than \(limits.maxDepth) levels", at: start,
-                    help: "flatten the structure; orgctl configurations nest only a few levels")
-                return
-            }
+            guard withinDepth(stack.count, at: start) else { return }
             let anchorPointer = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
             let shape: YAMLShape
             if let top = stack.last {
