@@ -147,7 +147,7 @@ enum ApplyCommand {
         let key = try StateAccess.key(command, context)
         // Resolve every secret again; a value that no longer matches the reviewed fingerprint is refused.
         var resolver = SecretResolver(environment: context.environment,
-                                      protectedFiles: [StateAccess.path(command, context), command.value("state-key-file")])
+                                      protectedFiles: StateAccess.protectedFiles(command, context))
         for source in plan.secretSources.values { _ = resolver.value(source) }
         try resolver.checkComplete()
         var secrets: [String: [UInt8]] = [:]

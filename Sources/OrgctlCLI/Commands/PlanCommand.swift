@@ -98,7 +98,7 @@ enum Planning {
         if !warnings.isEmpty && !console.quiet { console.err(renderer.text(warnings)) }
 
         var resolver = SecretResolver(environment: context.environment,
-                                      protectedFiles: [StateAccess.path(command, context), command.value("state-key-file")])
+                                      protectedFiles: StateAccess.protectedFiles(command, context))
         var values: [SecretSource: [UInt8]] = [:]
         let desired = try configuration.desiredState { source in
             guard let key else {

@@ -87,6 +87,14 @@ enum StateAccess {
     }
 }
 
+extension StateAccess {
+    /// Files a `{file: …}` secret may never read, since its value is sent to a configured URL: the
+    /// state database, the state key file and the checkpoint signing key.
+    static func protectedFiles(_ command: ParsedCommand, _ context: CommandContext) -> [String?] {
+        [path(command, context), command.value("state-key-file"), command.value("checkpoint-key")]
+    }
+}
+
 /// Resolves `{env: …}` and `{file: …}` secret references at plan/apply time.
 ///
 /// Every reference is tried before anything is reported, so one run names every missing secret.
@@ -94,7 +102,7 @@ enum StateAccess {
 /// sources too, and a value read here is sent to a URL the configuration names.
 struct SecretResolver {
     var environment: [String: String]
-    /// Files never read as secrets, whatever the reference says: the state database and the state key file.
+    /// Files never read as secrets, whatever the reference says (``StateAccess/protectedFiles(_:_:)``).
     var protectedFiles: [String]
     private var cache: [SecretSource: [UInt8]] = [:]
     private var problems: [SecretSource: String] = [:]
@@ -151,7 +159,7 @@ struct SecretResolver {
             return .success(Array(text.utf8))
         case .file(_, let path):
             if let real = Self.realPath(path), protectedFiles.contains(real) {
-                return .failure(Problem(message: "is refused: '\(path)' is the state database or the state key file"))
+                return .failure(Problem(message: "is refused: '\(path)' is the state database, the state key file or the checkpoint signing key"))
             }
             var bytes: [UInt8]
             do {
