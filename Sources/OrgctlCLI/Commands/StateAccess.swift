@@ -91,7 +91,8 @@ extension StateAccess {
     /// Files a `{file: …}` secret may never read, since its value is sent to a configured URL: the
     /// state database, the state key file and the checkpoint signing key.
     static func protectedFiles(_ command: ParsedCommand, _ context: CommandContext) -> [String?] {
-        [path(command, context), command.value("state-key-file"), command.value("checkpoint-key")]
+        // Only apply declares --checkpoint-key (plan and drift share this path; asking for an undeclared option traps).
+        [path(command, context), command.value("state-key-file"), command.path == ["apply"] ? command.value("checkpoint-key") : nil]
     }
 }
 
