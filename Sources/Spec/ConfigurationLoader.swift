@@ -18,10 +18,14 @@ public struct ConfigurationLoader: Sendable {
     public var limits: LoaderLimits
     /// The moment validation treats as now (certificate and date expiry).
     public var now: Date
+    /// Where folders are listed and files read (a test injects failures here).
+    public var fileSystem: any ConfigurationFileSystem
 
-    public init(limits: LoaderLimits = LoaderLimits(), now: Date = Date()) {
+    public init(limits: LoaderLimits = LoaderLimits(), now: Date = Date(),
+                fileSystem: any ConfigurationFileSystem = LocalConfigurationFileSystem()) {
         self.limits = limits
         self.now = now
+        self.fileSystem = fileSystem
     }
 
     /// A problem that stops loading before any file is read (missing folder, unreadable folder).
@@ -32,15 +36,17 @@ public struct ConfigurationLoader: Sendable {
     }
 
     public func load(path: String) throws(Failure) -> LoadResult {
-        let (root, files) = try discover(path)
+        var diagnostics = Diagnostics()
+        let (root, files) = try discover(path, into: &diagnostics)
         let references = FileReferences(root: root)
         let results = Mutex<[FileResult?]>(Array(repeating: nil, count: files.count))
-        let loader = YAMLLoader(limits: limits)
+        // Values under keys that no document can have are not built; bytes and nodes count against one budget per run.
+        let loader = YAMLLoader(limits: limits, shape: SpecFormat.documentShape, budget: InputBudget())
+        let fileSystem = self.fileSystem
         DispatchQueue.concurrentPerform(iterations: files.count) { index in
-            let result = Self.loadFile(files[index], loader: loader, references: references)
+            let result = Self.loadFile(files[index], loader: loader, references: references, fileSystem: fileSystem)
             results.withLock { $0[index] = result }
         }
-        var diagnostics = Diagnostics()
         var platforms: [PlatformSpec] = []
         var tenants: [TenantSpec] = []
         var documentCount = 0
@@ -60,6 +66,7 @@ public struct ConfigurationLoader: Sendable {
         let today = Self.calendarDate(now)
         Validator(today: today, now: now.timeIntervalSince1970)
             .validate(platform: platform, tenants: tenants, diagnostics: &diagnostics)
+        platform?.secrets?.check(tenants, files: references, into: &diagnostics)
         let configuration =
             diagnostics.hasErrors ? nil : Configuration(platform: platform, tenants: tenants, files: files)
         return LoadResult(configuration: configuration, diagnostics: diagnostics, files: files, documentCount: documentCount)
@@ -80,28 +87,30 @@ public struct ConfigurationLoader: Sendable {
         var documentCount = 0
     }
 
-    private static func loadFile(_ file: String, loader: YAMLLoader, references: FileReferences) -> FileResult {
+    private static func loadFile(_ file: String, loader: YAMLLoader, references: FileReferences,
+                                 fileSystem: any ConfigurationFileSystem) -> FileResult {
         var result = FileResult()
-        // Only regular files are read: a FIFO named *.yaml would block forever. An oversized file is
-        // refused from its size, before it is read into memory.
-        guard let size = FileReferences.regularFileSize(file) else {
-            result.diagnostics.error("spec.file-unreadable", "file '\(file)' is not a regular file",
-                                     at: SourceLocation(file: file, line: 1, column: 1),
-                                     help: "configuration files must be regular files, not pipes, devices or sockets")
+        // Only regular files are read (a FIFO named *.yaml would block forever), never through a link,
+        // and an oversized file is refused from its size, before it is read into memory.
+        let bytes: [UInt8]
+        do {
+            bytes = try fileSystem.contents(of: file, limit: loader.limits.maxFileBytes)
+        } catch {
+            let at = SourceLocation(file: file, line: 1, column: 1)
+            switch error.code {
+            case .tooLarge:
+                result.diagnostics.error("spec.file-too-large", "file is larger than \(loader.limits.maxFileBytes >> 20) MiB",
+                                         at: at, help: "split the configuration into several files")
+            case .notRegular:
+                result.diagnostics.error("spec.file-unreadable", "file '\(file)' is not a regular file: \(error.reason)", at: at,
+                                         help: "configuration files must be regular files, not links, pipes, devices or sockets")
+            case .unreadable:
+                result.diagnostics.error("spec.file-unreadable", "file '\(file)' cannot be read: \(error.reason)", at: at,
+                                         help: "make every file of the configuration readable (orgctl reads a configuration completely or not at all)")
+            }
             return result
         }
-        if size > loader.limits.maxFileBytes {
-            result.diagnostics.error("spec.file-too-large", "file is larger than \(loader.limits.maxFileBytes >> 20) MiB",
-                                     at: SourceLocation(file: file, line: 1, column: 1), help: "split the configuration into several files")
-            return result
-        }
-        // FileHandle rather than FileManager.contents(atPath:), which leaks a page per empty file on Linux.
-        guard let handle = FileHandle(forReadingAtPath: file), let data = try? handle.readToEnd() ?? Data() else {
-            result.diagnostics.error("spec.file-unreadable", "file '\(file)' cannot be read", at: nil,
-                                     help: "check the file's permissions")
-            return result
-        }
-        let documents = loader.load([UInt8](data), file: file, into: &result.diagnostics)
+        let documents = loader.load(bytes, file: file, into: &result.diagnostics)
         result.documentCount = documents.count
         let reader = Reader(file: file)
         let decoder = DocumentDecoder(reader: reader, files: references)
@@ -116,39 +125,68 @@ public struct ConfigurationLoader: Sendable {
         return result
     }
 
-    private func discover(_ path: String) throws(Failure) -> (root: String, files: [String]) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+    /// The configuration's YAML files, sorted, and every reason the folder cannot be read completely.
+    ///
+    /// A folder that cannot be listed, a YAML file that is a symbolic link or not a regular file, and
+    /// a link to a folder are errors, never skipped: a silently smaller configuration would have its
+    /// missing tenants deleted by apply. Hidden entries (`.git`, `.github`) are not configuration.
+    private func discover(_ path: String, into d: inout Diagnostics) throws(Failure) -> (root: String, files: [String]) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
             throw Failure(message: "configuration path '\(path)' does not exist",
                           help: "pass the folder that holds your *.yaml files")
         }
-        guard isDirectory.boolValue else {
+        var isDirectory = info.st_mode & S_IFMT == S_IFDIR
+        if info.st_mode & S_IFMT == S_IFLNK {
+            // The path the user named may be a link (a checkout under a linked folder); what it names is read.
+            var target = stat()
+            guard stat(path, &target) == 0 else {
+                throw Failure(message: "configuration path '\(path)' is a link to nothing", help: "pass the folder that holds your *.yaml files")
+            }
+            isDirectory = target.st_mode & S_IFMT == S_IFDIR
+        }
+        guard isDirectory else {
             let root = (path as NSString).deletingLastPathComponent
             return (root.isEmpty ? "." : root, [path])
         }
         let root = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        let realRoot = FileReferences.realPath(root) ?? root
-        guard let enumerator = FileManager.default.enumerator(
-            at: URL(fileURLWithPath: root), includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey],
-            options: [.skipsHiddenFiles])
-        else {
-            throw Failure(message: "configuration folder '\(path)' cannot be read", help: "check the folder's permissions")
-        }
         var files: [String] = []
-        let base = URL(fileURLWithPath: root).standardizedFileURL.path
-        for case let url as URL in enumerator {
-            let ext = url.pathExtension
-            guard ext == "yaml" || ext == "yml" else { continue }
-            let full = url.standardizedFileURL.path
-            guard full.hasPrefix(base) else { continue }
-            var relative = String(full.dropFirst(base.count))
-            if relative.hasPrefix("/") { relative.removeFirst() }
-            let shown = root == "." ? relative : root + "/" + relative
-            // A YAML file that is a link to somewhere outside the folder is not part of it.
-            if let real = FileReferences.realPath(shown), !real.hasPrefix(realRoot + "/") { continue }
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: shown, isDirectory: &isDir), isDir.boolValue { continue }
-            files.append(shown)
+        var folders = [root]
+        while let folder = folders.popLast() {
+            let entries: [ConfigurationEntry]
+            do {
+                entries = try fileSystem.entries(of: folder)
+            } catch {
+                d.error("spec.folder-unreadable", "configuration folder '\(folder)' cannot be read: \(error.reason)", at: nil,
+                        help: "make every folder of the configuration readable (orgctl reads a configuration completely or not at all)")
+                continue
+            }
+            for entry in entries where !entry.name.hasPrefix(".") {
+                let shown = folder == "." ? entry.name : folder + "/" + entry.name
+                let isYAML = entry.name.hasSuffix(".yaml") || entry.name.hasSuffix(".yml")
+                switch entry.kind {
+                case .folder:
+                    folders.append(shown)
+                case .file:
+                    if isYAML { files.append(shown) }
+                case .symbolicLink:
+                    var target = stat()
+                    let pointsAtFolder = stat(shown, &target) == 0 && target.st_mode & S_IFMT == S_IFDIR
+                    if isYAML {
+                        d.error("spec.file-link", "configuration file '\(shown)' is a symbolic link", at: SourceLocation(file: shown, line: 1, column: 1),
+                                help: "replace the link with the file itself: configuration files must be regular files inside the folder")
+                    } else if pointsAtFolder {
+                        d.error("spec.file-link", "'\(shown)' is a symbolic link to a folder, and links are not followed", at: nil,
+                                help: "move the folder into the configuration instead of linking to it")
+                    }
+                case .special(let what):
+                    if isYAML {
+                        d.error("spec.file-unreadable", "configuration file '\(shown)' is \(what), not a regular file",
+                                at: SourceLocation(file: shown, line: 1, column: 1),
+                                help: "configuration files must be regular files, not pipes, devices or sockets")
+                    }
+                }
+            }
         }
         files.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         return (root, files)

@@ -39,8 +39,8 @@ import Testing
             "spec.unknown-key", help: "did you mean 'features'?", message: "in plan 'business'", document: .platform),
         RuleCase(
             "a key of the other provider type does not apply",
-            valid: tenant("sso:\n  providers:\n    google:\n      type: oidc\n      issuer: https://accounts.google.com\n      clientId: abc\n      clientSecret: {env: GOOGLE_SECRET}"),
-            invalid: tenant("sso:\n  providers:\n    google:\n      type: oidc\n      issuer: https://accounts.google.com\n      clientId: abc\n      clientSecret: {env: GOOGLE_SECRET}\n      1️⃣entityId: x"),
+            valid: tenant("sso:\n  providers:\n    google:\n      type: oidc\n      issuer: https://accounts.google.com\n      clientId: abc\n      clientSecret: {env: ACME_GOOGLE_SECRET}"),
+            invalid: tenant("sso:\n  providers:\n    google:\n      type: oidc\n      issuer: https://accounts.google.com\n      clientId: abc\n      clientSecret: {env: ACME_GOOGLE_SECRET}\n      1️⃣entityId: x"),
             "spec.unknown-key", message: "'entityId' does not apply to an OIDC provider"),
     ]
 

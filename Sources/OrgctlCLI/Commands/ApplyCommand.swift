@@ -37,15 +37,15 @@ enum ApplyCommand {
             .option("max-deletes", valueName: "n", help: "Refuse plans that delete more resources than this.",
                     default: "10% of stored resources or 25, whichever is larger", type: .integer(min: 0)),
             .option("actor", valueName: "name", help: "Who applies, for the audit log.",
-                    default: Provenance.actorVariables.dropLast().joined(separator: ", ") + " or " + (Provenance.actorVariables.last ?? "")),
+                    default: Provenance.actorVariables.joined(separator: ", ") + ", else the account name"),
             .option("source", valueName: "text", help: "Where the change comes from, for the audit log.",
-                    default: "git:<commit> of the folder, or 'local'"),
+                    default: "git:<commit> of the folder (+dirty with uncommitted changes), or 'local'"),
             .option("secrets-out", valueName: "file",
                     help: "Write the API keys apply issues to FILE, a new file created with mode 0600 (refused if it exists and keys are issued)."),
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
-        ] + PlanCommand.targetOptions + StateAccess.options + TenantDeletionOptions.options,
+        ] + PlanCommand.targetOptions + StateAccess.options + TenantDeletionOptions.options + ValidateCommand.inputOptions,
         constraints: [.requires("checkpoint-key", "checkpoint-out")])
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -213,10 +213,13 @@ enum ApplyCommand {
         let current = try StateAccess.read(reader)
         try SavedPlanValidation.check(plan, stored: current, path: path, context)
         // Resolve every secret again; a value that no longer matches the reviewed fingerprint is refused.
-        var resolver = SecretResolver(environment: context.environment)
+        var resolver = SecretResolver(environment: context.environment,
+                                      protectedFiles: StateAccess.protectedFiles(command, context))
+        for source in plan.secretSources.values { _ = resolver.value(source) }
+        try resolver.checkComplete()
         var secrets: [String: [UInt8]] = [:]
         for (secretKey, source) in plan.secretSources {
-            let value = try resolver.value(source)
+            let value = resolver.value(source)
             let address = String(secretKey.prefix { $0 != "#" }), attribute = String(secretKey.drop { $0 != "#" }.dropFirst())
             let expected = plan.changes.first { $0.address == address }?.fields.first { $0.name == attribute }?.after
             guard expected == .secret(fingerprint: key.fingerprint(value)) else {

@@ -21,7 +21,7 @@ enum DriftCommand {
             .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json", "markdown"]),
             .option("metrics", valueName: "file",
                     help: "Also write counts in the Prometheus text format to FILE (replaced atomically), for a node-exporter textfile collector."),
-        ] + PlanCommand.targetOptions + StateAccess.options)
+        ] + PlanCommand.targetOptions + StateAccess.options + ValidateCommand.inputOptions)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."

@@ -29,8 +29,8 @@ enum PlanCommand {
                     default: "60000, under GitHub's 65,536-character comment limit", type: .integer(min: 0)),
             .flag("detailed-exitcode", help: "Exit 0 when there are no changes, 2 when there are changes, 1 on error."),
             .option("source", valueName: "text", help: "Where the change comes from, recorded in a saved plan for the audit log.",
-                    default: "git:<commit> of the folder, or 'local'"),
-        ] + targetOptions + StateAccess.options + TenantDeletionOptions.options)
+                    default: "git:<commit> of the folder (+dirty with uncommitted changes), or 'local'"),
+        ] + targetOptions + StateAccess.options + TenantDeletionOptions.options + ValidateCommand.inputOptions)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let directory = command.argument("dir") ?? "."
@@ -123,6 +123,7 @@ enum Planning {
 
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
                      withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState) throws -> Result {
+        _ = try ValidateCommand.limits(command)  // a malformed budget option is a usage error before any work
         // Digests are keyed: comparing (or writing) a stored state needs the key.
         let key = access == .readWrite || FileManager.default.fileExists(atPath: StateAccess.path(command, context))
             ? try StateAccess.requiredKey(command, context) : try StateAccess.key(command, context)
@@ -140,7 +141,7 @@ enum Planning {
         var planned = false
         // A failure below must not leave the other thread using the store.
         defer { if !planned { reading.stop() } }
-        let loaded = try ValidateCommand.load(directory, context)
+        let loaded = try ValidateCommand.load(directory, context, command)
         context.lifetime.keep(loaded)
         if loaded.configuration == nil { progress?.finish() }
         let renderer = DiagnosticRenderer(style: console.style(forStdout: false))
@@ -152,17 +153,19 @@ enum Planning {
         let warnings = loaded.diagnostics.sorted.filter { $0.severity == .warning }
         if !warnings.isEmpty && !console.quiet { console.err(renderer.text(warnings)) }
 
-        var resolver = SecretResolver(environment: context.environment)
+        var resolver = SecretResolver(environment: context.environment,
+                                      protectedFiles: StateAccess.protectedFiles(command, context))
         var values: [SecretSource: [UInt8]] = [:]
         let desired = try configuration.desiredState { source in
             guard let key else {
                 throw CommandFailure(message: "the configuration declares secrets, and no state key was given to encrypt them",
                                      help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file")
             }
-            let value = try resolver.value(source)
+            let value = resolver.value(source)
             values[source] = value
             return key.fingerprint(value)
         }
+        try resolver.checkComplete()
         let stored = try reading.wait()
         progress?.finish()
         let applied = reading.applied

@@ -99,41 +99,99 @@ enum StateAccess {
     }
 }
 
+extension StateAccess {
+    /// Files a `{file: …}` secret may never read, since its value is sent to a configured URL: the
+    /// state database, the state key file and the checkpoint signing key.
+    static func protectedFiles(_ command: ParsedCommand, _ context: CommandContext) -> [String?] {
+        // Only apply declares --checkpoint-key (plan and drift share this path; asking for an undeclared option traps).
+        [path(command, context), command.value("state-key-file"), command.path == ["apply"] ? command.value("checkpoint-key") : nil]
+    }
+}
+
 /// Resolves `{env: …}` and `{file: …}` secret references at plan/apply time.
+///
+/// Every reference is tried before anything is reported, so one run names every missing secret.
+/// The fixed rules of ``SecretRules`` are applied again here: a saved plan names its secret
+/// sources too, and a value read here is sent to a URL the configuration names.
 struct SecretResolver {
     var environment: [String: String]
+    /// Files never read as secrets, whatever the reference says (``StateAccess/protectedFiles(_:_:)``).
+    var protectedFiles: [String]
     private var cache: [SecretSource: [UInt8]] = [:]
+    private var problems: [SecretSource: String] = [:]
 
-    init(environment: [String: String]) {
+    init(environment: [String: String], protectedFiles: [String?] = []) {
         self.environment = environment
+        self.protectedFiles = protectedFiles.compactMap { $0.flatMap(Self.realPath) }
     }
 
-    /// The value; a missing variable or file is an error naming the reference (never a value).
-    mutating func value(_ source: SecretSource) throws -> [UInt8] {
+    /// The value, or an empty value when it cannot be had (recorded for ``checkComplete()``; never a value in a message).
+    mutating func value(_ source: SecretSource) -> [UInt8] {
         if let known = cache[source] { return known }
-        let value: [UInt8]
+        if problems[source] != nil { return [] }
+        switch read(source) {
+        case .success(let value):
+            cache[source] = value
+            return value
+        case .failure(let problem):
+            problems[source] = problem.message
+            return []
+        }
+    }
+
+    /// Throws one failure naming every reference that could not be resolved.
+    func checkComplete() throws {
+        guard !problems.isEmpty else { return }
+        let sorted = problems.sorted { $0.key.description < $1.key.description }
+        if sorted.count == 1 {
+            throw CommandFailure(message: "secret \(sorted[0].key) \(sorted[0].value)", help: Self.help(sorted[0].key))
+        }
+        throw CommandFailure(
+            message: "\(sorted.count) secrets cannot be resolved: " + sorted.map { "\($0.key) \($0.value)" }.joined(separator: "; "),
+            help: "export the variables and create the files before running orgctl (in CI, map them from the pipeline's secret store)")
+    }
+
+    private static func help(_ source: SecretSource) -> String {
+        switch source {
+        case .environment(let name) where SecretRules.reservedReason(environment: name) != nil:
+            "reference a variable named for the tenant; the runner's own credentials are never sent to a configured URL"
+        case .environment(let name): "export \(name) before running orgctl (in CI, map it from the pipeline's secret store)"
+        case .file(_, let path): "create '\(path)' (one value; a trailing newline is ignored) or fix the path"
+        }
+    }
+
+    private struct Problem: Error { var message: String }
+
+    private func read(_ source: SecretSource) -> Result<[UInt8], Problem> {
         switch source {
         case .environment(let name):
+            if let reason = SecretRules.reservedReason(environment: name) { return .failure(Problem(message: "is refused: it \(reason)")) }
             guard let text = environment[name], !text.isEmpty else {
-                throw CommandFailure(message: "secret {env: \(name)} is not set: the environment variable \(name) is missing or empty",
-                                     help: "export \(name) before running orgctl (in CI, map it from the pipeline's secret store)")
+                return .failure(Problem(message: "is not set: the environment variable \(name) is missing or empty"))
             }
-            value = Array(text.utf8)
-        case .file(let written, let path):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw CommandFailure(message: "secret {file: \(written)} cannot be read ('\(path)')",
-                                     help: "create the file (one value; a trailing newline is ignored) or fix the path")
+            return .success(Array(text.utf8))
+        case .file(_, let path):
+            if let real = Self.realPath(path), protectedFiles.contains(real) {
+                return .failure(Problem(message: "is refused: '\(path)' is the state database, the state key file or the checkpoint signing key"))
             }
-            var bytes = [UInt8](data)
+            var bytes: [UInt8]
+            do {
+                // Never through a final link, never a FIFO or device (which could block), at most 1 MiB.
+                bytes = try LocalConfigurationFileSystem().contents(of: path, limit: 1 << 20)
+            } catch {
+                return .failure(Problem(message: "cannot be read ('\(path)': \(error.reason))"))
+            }
             if bytes.last == 0x0A { bytes.removeLast() }
             if bytes.last == 0x0D { bytes.removeLast() }
-            guard !bytes.isEmpty else {
-                throw CommandFailure(message: "secret {file: \(written)} is empty", help: "write the secret value into '\(path)'")
-            }
-            value = bytes
+            guard !bytes.isEmpty else { return .failure(Problem(message: "is empty: write the secret value into '\(path)'")) }
+            return .success(bytes)
         }
-        cache[source] = value
-        return value
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }
 
@@ -141,33 +199,97 @@ struct SecretResolver {
 enum Provenance {
     /// The environment variables that name the actor when `--actor` is not given, in the order they are tried
     /// (`apply --help` lists them from here).
-    static let actorVariables = ["ORGCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER"]
+    static let actorVariables = ["ORGCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME"]
 
+    /// `--actor`, else the first CI or shell variable that names someone, else the account the
+    /// process runs as (a root shell without `USER` is still `root`, not `unknown`).
     static func actor(_ command: ParsedCommand, _ environment: [String: String]) -> String {
         if let actor = command.value("actor") { return actor }
         for name in actorVariables {
             if let value = environment[name], !value.isEmpty { return value }
         }
-        return "unknown"
+        return accountName()
     }
 
-    /// `--source`, else `git:<commit>` of the configuration folder when it is in a git work tree.
+    /// The name of the account the process runs as (from the password database), else `uid:N`.
+    static func accountName() -> String {
+        let uid = geteuid()
+        if let entry = getpwuid(uid), let name = entry.pointee.pw_name {
+            let text = String(cString: name)
+            if !text.isEmpty { return text }
+        }
+        if let login = getlogin() {
+            let text = String(cString: login)
+            if !text.isEmpty { return text }
+        }
+        return "uid:\(uid)"
+    }
+
+    /// `--source`, else `git:<commit>` of the work tree that holds the configuration folder, with
+    /// `+dirty` when the folder differs from that commit; else `local`.
+    ///
+    /// git is never left to discover the repository itself: a configuration folder can hold the
+    /// files of a bare repository (`HEAD`, `objects/`, `refs/`), which git would take for the
+    /// repository and so report a commit of the author's choosing. orgctl looks for a `.git` entry
+    /// (which no checkout can contain) from the folder upwards and names it with `--git-dir`.
     static func source(_ command: ParsedCommand, directory: String) -> String {
         if let source = command.value("source") { return source }
+        guard let (gitDir, workTree, folder) = repository(containing: directory) else { return "local" }
+        let git = ["--git-dir=\(gitDir)", "--work-tree=\(workTree)", "-c", "core.fsmonitor=false", "-c", "safe.bareRepository=explicit"]
+        guard let head = run(git + ["rev-parse", "--verify", "HEAD^{commit}"]),
+            case let commit = head.trimmingCharacters(in: .whitespacesAndNewlines), commit.count == 40,
+            commit.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
+        else { return "local" }
+        // Changes to tracked files, new files, and ignored YAML files (orgctl reads those too) make it dirty.
+        guard let status = run(git + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching", "--", folder])
+        else { return "git:\(commit)+dirty" }
+        let dirty = status.split(separator: "\0").contains { entry in
+            guard entry.hasPrefix("!! ") else { return true }
+            return entry.hasSuffix(".yaml") || entry.hasSuffix(".yml")
+        }
+        return "git:\(commit)\(dirty ? "+dirty" : "")"
+    }
+
+    /// The `.git` entry (folder, or a file naming one, as worktrees and submodules have) nearest
+    /// above `directory`, the work tree it belongs to, and `directory`'s real path.
+    static func repository(containing directory: String) -> (gitDir: String, workTree: String, path: String)? {
+        guard let resolved = realpath(directory, nil) else { return nil }
+        let path = String(cString: resolved)
+        free(resolved)
+        var folder = path
+        var info = stat()
+        if stat(folder, &info) == 0, info.st_mode & S_IFMT != S_IFDIR { folder = (folder as NSString).deletingLastPathComponent }
+        while true {
+            let candidate = folder == "/" ? "/.git" : folder + "/.git"
+            if lstat(candidate, &info) == 0, [S_IFDIR, S_IFREG].contains(info.st_mode & S_IFMT) { return (candidate, folder, path) }
+            guard folder != "/", !folder.isEmpty else { return nil }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+    }
+
+    /// git's standard output, or nil when it cannot run or fails. No repository discovery, no
+    /// optional locks (status would otherwise refresh the index), no prompts.
+    private static func run(_ arguments: [String]) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory, "rev-parse", "HEAD"]
+        process.arguments = ["git"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        for name in environment.keys where name.hasPrefix("GIT_") { environment[name] = nil }
+        environment["GIT_OPTIONAL_LOCKS"] = "0"
+        environment["GIT_TERMINAL_PROMPT"] = "0"
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            let commit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if process.terminationStatus == 0, commit.count == 40 { return "git:\(commit)" }
-        } catch {}
-        return "local"
+            return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+        } catch {
+            return nil
+        }
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -16,12 +16,40 @@ enum ValidateCommand {
         options: [
             .option("format", valueName: "format", help: "Output format.", default: "text",
                     allowedValues: ["text", "json", "github"])
-        ])
+        ] + inputOptions)
+
+    /// The per-run budget on what a configuration may cost to read (commands that load one).
+    static let inputOptions: [OptionSpec] = [
+        .option("max-input-bytes", valueName: "size", help: "Refuse configurations whose YAML files hold more than this (e.g. 1GiB).",
+                default: "\(ByteSize(bytes: Int64(LoaderLimits.defaultMaxTotalBytes)))"),
+        .option("max-input-nodes", valueName: "n", help: "Refuse configurations with more YAML nodes than this.",
+                default: "\(LoaderLimits.defaultMaxTotalNodes)"),
+    ]
+
+    /// The loader's limits with the budget options applied; a malformed value is a usage error.
+    static func limits(_ command: ParsedCommand?) throws -> LoaderLimits {
+        var limits = LoaderLimits()
+        if let text = command?.value("max-input-bytes") {
+            guard let size = ByteSize(parsing: text) ?? Int64(text).map(ByteSize.init(bytes:)), size.bytes > 0, size.bytes <= Int64(Int.max) else {
+                throw CommandFailure(message: "--max-input-bytes must be a size such as 1GiB or 800MB, not '\(text)'",
+                                     help: "write a whole number of bytes or a number with KiB, MiB or GiB", exitCode: ExitCode.usage)
+            }
+            limits.maxTotalBytes = Int(size.bytes)
+        }
+        if let text = command?.value("max-input-nodes") {
+            guard let nodes = Int(text), nodes > 0 else {
+                throw CommandFailure(message: "--max-input-nodes must be a positive whole number, not '\(text)'",
+                                     help: "for example --max-input-nodes 50000000", exitCode: ExitCode.usage)
+            }
+            limits.maxTotalNodes = nodes
+        }
+        return limits
+    }
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let path = command.argument("dir") ?? "."
         let format = command.value("format") ?? "text"
-        let result = try load(path, context)
+        let result = try load(path, context, command)
         let diagnostics = result.diagnostics.sorted
         let console = context.console
         let tenants = result.configuration?.tenants.count ?? 0
@@ -50,9 +78,10 @@ enum ValidateCommand {
         return result.diagnostics.hasErrors ? ExitCode.failure : ExitCode.success
     }
 
-    static func load(_ path: String, _ context: CommandContext) throws -> LoadResult {
+    static func load(_ path: String, _ context: CommandContext, _ command: ParsedCommand? = nil) throws -> LoadResult {
+        let limits = try limits(command)
         do {
-            return try ConfigurationLoader(now: context.now).load(path: path)
+            return try ConfigurationLoader(limits: limits, now: context.now).load(path: path)
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }

@@ -120,12 +120,14 @@ struct DiagnosticRenderer {
 
 /// Reads source lines for excerpts, each file at most once.
 struct SourceCache {
-    private var lines: [String: [Substring]] = [:]
+    /// Each file's bytes and where its lines start (not a String and a Substring per line: a 100 MB
+    /// hostile file would cost three times its size).
+    private var files: [String: (bytes: Data, starts: [Int])] = [:]
     private static let maxWidth = 120
 
     /// The line with a gutter, and a caret under the column: `12 | key: value` / `   |     ^`.
     mutating func excerpt(_ location: SourceLocation) -> [String]? {
-        if lines[location.file] == nil {
+        if files[location.file] == nil {
             // Only a regular file of a size the loader reads (a FIFO would block, a 300 MB file would be read
             // whole for one line): the size is checked before reading.
             let resolved = (location.file as NSString).resolvingSymlinksInPath
@@ -134,11 +136,16 @@ struct SourceCache {
                   let size = attributes[.size] as? NSNumber, size.intValue <= 256 << 20,
                   let data = FileManager.default.contents(atPath: resolved)
             else { return nil }
-            let text = String(decoding: data, as: UTF8.self)
-            lines[location.file] = text.split(separator: "\n", omittingEmptySubsequences: false)
+            var starts = [0]
+            data.withUnsafeBytes { raw in
+                for (offset, byte) in raw.enumerated() where byte == 0x0A { starts.append(offset + 1) }
+            }
+            files[location.file] = (data, starts)
         }
-        guard let fileLines = lines[location.file], location.line >= 1, location.line <= fileLines.count else { return nil }
-        var line = Array(fileLines[location.line - 1].unicodeScalars)
+        guard let file = files[location.file], location.line >= 1, location.line <= file.starts.count else { return nil }
+        let start = file.starts[location.line - 1]
+        let end = location.line < file.starts.count ? file.starts[location.line] - 1 : file.bytes.count
+        var line = Array(String(decoding: file.bytes[start..<end], as: UTF8.self).unicodeScalars)
         if line.last == "\r" { line.removeLast() }
         var column = max(0, location.column - 1)
         // Keep very long lines (a 2 MB key) to a window around the column.

@@ -52,7 +52,7 @@ struct DocumentDecoder {
 
     private func decodePlatform(_ root: Node) -> PlatformSpec? {
         guard let f = reader.fields(root, "the Platform document",
-                                    allowed: ["apiVersion", "kind", "plans", "permissions", "roles", "events"])
+                                    allowed: ["apiVersion", "kind", "plans", "permissions", "roles", "events", "secrets"])
         else { return nil }
         var platform = PlatformSpec(location: reader.location(root), plans: [], permissions: [], roles: [], events: [])
         if let node = f["plans"] {
@@ -97,7 +97,34 @@ struct DocumentDecoder {
                                          help: NamePattern.event.rule)
             }
         }
+        if let node = f["secrets"] { platform.secrets = secretPolicy(node) }
         return platform
+    }
+
+    /// The Platform's allow-list of secret sources.
+    private func secretPolicy(_ node: Node) -> SecretPolicy? {
+        guard let f = reader.fields(node, "secrets", allowed: ["environment", "files"]) else { return nil }
+        var policy = SecretPolicy(location: reader.location(node), environment: [], files: [])
+        for pattern in f["environment"].flatMap({ reader.stringList($0, "secrets.environment") }) ?? [] {
+            if let problem = SecretPolicy.patternProblem(pattern.value) {
+                reader.diagnostics.error("spec.secret-policy", "environment pattern '\(pattern.value.prefix(80))' \(problem)", at: pattern.location,
+                                         help: "write a variable name pattern such as '{tenant}_*' or 'SHARED_SMTP_PASSWORD'")
+            } else if let reason = SecretPolicy.reservedReason(pattern: pattern.value) {
+                reader.diagnostics.error("spec.secret-policy", "environment pattern '\(pattern.value)' \(reason)", at: pattern.location,
+                                         help: "such variables are refused whatever the allow-list says; list the variables tenants use")
+            } else {
+                policy.environment.append(pattern)
+            }
+        }
+        for folder in f["files"].flatMap({ reader.stringList($0, "secrets.files") }) ?? [] {
+            if let problem = SecretPolicy.folderProblem(folder.value) {
+                reader.diagnostics.error("spec.secret-policy", "secret folder '\(folder.value.prefix(80))' \(problem)", at: folder.location,
+                                         help: "write a folder relative to the configuration folder, such as 'secrets/{tenant}'")
+            } else {
+                policy.files.append(folder)
+            }
+        }
+        return policy
     }
 
     private func roles(_ node: Node, _ what: String) -> [RoleSpec] {
@@ -463,9 +490,20 @@ struct DocumentDecoder {
                              help: NamePattern.environmentVariable.rule)
                 return nil
             }
+            if let reason = SecretRules.reservedReason(environment: value) {
+                reader.error("spec.secret-reserved", "\(what) {env: \(value)} \(reason)", at: valueNode, help: SecretRules.reservedHelp)
+                return nil
+            }
             return SecretReference(source: .environment(value), location: reader.location(node))
         }
         guard let path = files.resolve(value, from: reader.file, at: valueNode, reader: reader) else { return nil }
+        if let reason = files.relativeToRoot(path).flatMap(SecretRules.reservedReason(file:))
+            ?? files.realRelativeToRoot(path).flatMap(SecretRules.reservedReason(file:))
+        {
+            reader.error("spec.secret-reserved", "\(what) {file: \(value)} \(reason)", at: valueNode,
+                         help: "keep secret files in a visible folder such as secrets/, written by the pipeline from its secret store")
+            return nil
+        }
         return SecretReference(source: .file(written: value, path: path), location: reader.location(node))
     }
 

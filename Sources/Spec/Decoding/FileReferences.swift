@@ -64,6 +64,21 @@ struct FileReferences: Sendable {
         return joined
     }
 
+    /// `path` (as `resolve` returns it) relative to the configuration folder, `.` and `..` resolved;
+    /// nil when it is not inside.
+    func relativeToRoot(_ path: String) -> String? {
+        if root == "." { return SecretRules.normalised(path) }
+        guard path.hasPrefix(root + "/") else { return nil }
+        return SecretRules.normalised(String(path.dropFirst(root.count + 1)))
+    }
+
+    /// The real path of `path` (links resolved) relative to the real configuration folder, when it exists.
+    func realRelativeToRoot(_ path: String) -> String? {
+        guard let real = Self.realPath(path) else { return nil }
+        let prefix = realRoot.hasSuffix("/") ? realRoot : realRoot + "/"
+        return real.hasPrefix(prefix) ? String(real.dropFirst(prefix.count)) : nil
+    }
+
     /// Reads a small referenced file (at most 1 MiB).
     func read(_ path: String, at node: Node, reader: Reader) -> [UInt8]? {
         var isDirectory: ObjCBool = false

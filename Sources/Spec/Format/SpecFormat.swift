@@ -110,6 +110,15 @@ public enum SpecFormat {
                 FormatField(
                     "events", .list(.text(.dottedName)), "The events webhooks may subscribe to.",
                     absent: "not managed: stored events are left alone", example: "[member.added, member.removed, organization.updated]"),
+                FormatField(
+                    "secrets", .object(secretPolicy),
+                    "Which secret sources tenants may reference: an allow-list. A webhook secret is sent to the webhook's URL and an OIDC client "
+                        + "secret to the issuer, so whatever a reference can read, the author of the configuration can receive. Once declared, "
+                        + "a reference outside the lists is an error, and so is one that a {tenant} entry attributes to another tenant. "
+                        + "Whatever the lists say, orgctl's own variables (ORGCTL_*), CI runner and cloud credentials (GITHUB_*, ACTIONS_*, CI_*, "
+                        + "AWS_*, *TOKEN, …) and hidden files (.git/config) are refused.",
+                    absent: "any reference allowed, except the refused ones",
+                    example: "{environment: [\"{tenant}_*\", SHARED_SMTP_SECRET], files: [\"secrets/{tenant}\"]}"),
             ]),
         example: """
             apiVersion: orgctl.dev/v1
@@ -133,6 +142,23 @@ public enum SpecFormat {
             events: [member.added, member.removed, organization.updated]
 
             """)
+
+    static let secretPolicy = FormatObject(
+        "Secrets",
+        fields: [
+            FormatField(
+                "environment", .list(.text(.nonEmpty)),
+                "Environment variable name patterns tenants may reference with {env: …}. '*' matches any run of characters; {tenant} "
+                    + "stands for the referring tenant's slug in upper case with '-' as '_' (acme-eu: ACME_EU), at most once and with no '*' "
+                    + "before it. A name is a tenant's when a {tenant} pattern matches it with that tenant's slug, the longest slug winning "
+                    + "(ACME_EU_HOOK is acme-eu's, not acme's).",
+                absent: "no {env: …} reference is allowed", example: "[\"{tenant}_*\", SHARED_SMTP_SECRET]"),
+            FormatField(
+                "files", .list(.text(.nonEmpty)),
+                "Folders, relative to the configuration folder, whose files tenants may reference with {file: …}; a path component may "
+                    + "be {tenant}, the referring tenant's slug. Links are judged by where they lead as well as by where they are.",
+                absent: "no {file: …} reference is allowed", example: "[\"secrets/{tenant}\"]"),
+        ])
 
     // MARK: Tenant
 
@@ -392,4 +418,32 @@ public enum SpecFormat {
                 expires: 2027-06-30
 
             """)
+}
+
+extension SpecFormat {
+    /// The shape of any document: the keys of every kind together (`kind` may come last), so the
+    /// loader skips only values that no kind could have.
+    public static let documentShape: YAMLShape = {
+        var fields: [String: YAMLShape] = [:]
+        for kind in kinds {
+            for field in kind.object.fields { fields[field.name] = shape(field.type) }
+        }
+        return .object(fields)
+    }()
+
+    static func shape(_ type: FormatType) -> YAMLShape {
+        switch type {
+        case .object(let object):
+            var fields: [String: YAMLShape] = [:]
+            for field in object.fields { fields[field.name] = shape(field.type) }
+            return .object(fields)
+        case .map(_, let value, _): return .map(shape(value))
+        case .list(let item, _): return .list(shape(item))
+        case .either(let a, let b):
+            // A member is a role name or {role, expires}: the mapping side decides the keys.
+            if case .object = shape(a) { return shape(a) }
+            return shape(b)
+        default: return .any
+        }
+    }
 }

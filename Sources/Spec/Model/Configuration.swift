@@ -23,6 +23,8 @@ public struct PlatformSpec: Sendable {
     public var permissions: [PermissionSpec]
     public var roles: [RoleSpec]
     public var events: [Located<String>]
+    /// Which secret sources tenants may reference; nil when the Platform declares no `secrets`.
+    public var secrets: SecretPolicy?
 }
 
 public struct PlanSpec: Sendable {

@@ -7,12 +7,22 @@ import Foundation
 #endif
 
 /// Checks that outbound URLs (webhooks, SSO endpoints, logos) are https and point at the public
-/// internet: never at loopback, private, link-local or cloud-metadata addresses (SSRF), however
-/// the address is spelt (decimal `2130706433`, octal `0177.0.0.1`, hex, IPv4-mapped IPv6).
-enum NetworkRules {
-    struct Problem: Error {
-        var message: String
-        var help: String
+/// internet: never at loopback, private, link-local or cloud-metadata addresses (SSRF), nor at
+/// names that only resolve inside a network.
+///
+/// Every spelling has one meaning or is refused: an IPv4 address must be four decimal numbers
+/// without leading zeros (`0127.0.0.1` is 87.0.0.1 to `inet_aton` but 127.0.0.1 to other tools,
+/// so every other spelling — decimal, octal, hex, fewer parts — is refused), and an IPv6 address
+/// that embeds an IPv4 address (mapped, translated, compatible, NAT64, 6to4) is judged by it.
+/// Each refusal names the rule it breaks.
+///
+/// The rules are public so that other checks use the same ones: the re-check of a saved plan's
+/// URLs (``validate(url:)``) and a deliverer's check of the addresses a name resolved to
+/// (``refusal(address:)``).
+public enum NetworkRules {
+    public struct Problem: Error, Sendable, Equatable {
+        public var message: String
+        public var help: String
     }
 
     /// Reports a problem with `url` and returns false, or returns true when it is acceptable.
@@ -25,7 +35,7 @@ enum NetworkRules {
         }
     }
 
-    static func validate(url: String) -> Result<Void, Problem> {
+    public static func validate(url: String) -> Result<Void, Problem> {
         guard url.utf8.count <= 2048 else {
             return .failure(Problem(message: "is longer than 2048 characters", help: "use a shorter URL"))
         }
@@ -47,6 +57,10 @@ enum NetworkRules {
             return .failure(Problem(message: "must not carry user information ('user@' or 'user:password@')",
                                     help: "remove the credentials from the URL and use the secret field instead"))
         }
+        if authority.contains("\\") {
+            return .failure(Problem(message: "has a backslash in its host part, which URL parsers read differently",
+                                    help: "write the URL as https://host/path"))
+        }
         var host: Substring
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else {
@@ -57,7 +71,8 @@ enum NetworkRules {
             guard after.isEmpty || (after.hasPrefix(":") && isPort(after.dropFirst())) else {
                 return .failure(Problem(message: "has an invalid port", help: "write the port as a number from 1 to 65535"))
             }
-            return checkIPv6(String(host)) ? .success(()) : .failure(privateAddress(String(host)))
+            if let rule = refusal(ipv6: String(host)) { return .failure(refused(String(host), rule)) }
+            return .success(())
         }
         if let colon = authority.lastIndex(of: ":") {
             guard isPort(authority[authority.index(after: colon)...]) else {
@@ -73,24 +88,27 @@ enum NetworkRules {
             return .failure(Problem(message: "has no host", help: "write the URL as https://host/path"))
         }
         if looksNumeric(name) {
-            var address = in_addr()
-            if inet_aton(name, &address) != 0 {
-                let value = UInt32(bigEndian: address.s_addr)
-                return isPublicIPv4(value) ? .success(()) : .failure(privateAddress(name))
+            guard let value = canonicalIPv4(name) else {
+                var address = in_addr()
+                let reading = inet_aton(name, &address) != 0 ? ", which some tools read as \(dotted(UInt32(bigEndian: address.s_addr)))" : ""
+                return .failure(Problem(
+                    message: "points at '\(name.prefix(80))', an IPv4 address in an ambiguous spelling (one number, hex, octal, leading zeros or fewer than four parts)\(reading)",
+                    help: "write an IPv4 address as four decimal numbers from 0 to 255 without leading zeros, or use a public DNS name"))
             }
-            return .failure(Problem(message: "has a host '\(name)' that is neither a name nor an address",
-                                    help: "use a public DNS name"))
+            if let rule = refusal(ipv4: value) { return .failure(refused(name, rule)) }
+            return .success(())
         }
-        guard NamePattern.isDomain(Array(name.utf8)) || name == "localhost" else {
+        // A single label (`metadata`, `kubernetes`) is refused below for what it resolves to, not for its shape.
+        guard NamePattern.isDomain(Array(name.utf8)) || (!name.contains(".") && NamePattern.isLabel(Array(name.utf8))) else {
             return .failure(Problem(message: "has an invalid host name '\(name.prefix(80))'",
                                     help: "use a public DNS name such as hooks.example.com"))
         }
-        guard isPublicHostName(name) else { return .failure(privateAddress(name)) }
+        if let rule = refusal(hostName: name) { return .failure(refused(name, rule)) }
         return .success(())
     }
 
-    private static func privateAddress(_ host: String) -> Problem {
-        Problem(message: "points at '\(host.prefix(80))', a loopback, private, link-local or metadata address",
+    private static func refused(_ host: String, _ rule: String) -> Problem {
+        Problem(message: "points at '\(host.prefix(80))', \(rule)",
                 help: "use a public https endpoint; orgctl refuses internal addresses to prevent server-side request forgery")
     }
 
@@ -106,51 +124,134 @@ enum NetworkRules {
         return last.allSatisfy(\.isASCIIDigit) || last.hasPrefix("0x")
     }
 
-    /// Names that resolve to the local machine or cloud metadata services.
-    static func isPublicHostName(_ name: String) -> Bool {
-        let internalNames = ["localhost", "metadata.google.internal", "metadata", "instance-data"]
-        if internalNames.contains(name) { return false }
-        for suffix in [".localhost", ".internal", ".local", ".localdomain", ".home.arpa", ".in-addr.arpa", ".ip6.arpa"]
-        where name.hasSuffix(suffix) {
-            return false
+    /// The value of `text` when it is four decimal numbers 0–255 without leading zeros, else nil.
+    static func canonicalIPv4(_ text: String) -> UInt32? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            guard (1...3).contains(part.count), part.allSatisfy(\.isASCIIDigit), !(part.count > 1 && part.first == "0"),
+                let number = UInt32(part), number <= 255
+            else { return nil }
+            value = value << 8 | number
         }
-        return true
+        return value
     }
 
-    static func isPublicIPv4(_ a: UInt32) -> Bool {
-        let blocked: [(UInt32, UInt32)] = [
-            (0x0000_0000, 8), (0x0A00_0000, 8), (0x6440_0000, 10), (0x7F00_0000, 8), (0xA9FE_0000, 16),
-            (0xAC10_0000, 12), (0xC000_0000, 24), (0xC000_0200, 24), (0xC0A8_0000, 16), (0xC612_0000, 15),
-            (0xC633_6400, 24), (0xCB00_7100, 24), (0xE000_0000, 4), (0xF000_0000, 4),
-        ]
-        for (network, bits) in blocked {
-            let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - bits)
-            if a & mask == network { return false }
+    private static func dotted(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)" }
+
+    /// Names that resolve only inside a network, with the rule each breaks (longest suffix first).
+    static let internalSuffixes: [(suffix: String, rule: String)] = [
+        (".cluster.local", "a Kubernetes cluster-internal name (*.cluster.local)"),
+        (".home.arpa", "a home-network name (*.home.arpa, RFC 8375)"),
+        (".in-addr.arpa", "a reverse-DNS name (*.in-addr.arpa)"),
+        (".ip6.arpa", "a reverse-DNS name (*.ip6.arpa)"),
+        (".localhost", "a loopback name (*.localhost)"),
+        (".localdomain", "a local-machine name (*.localdomain)"),
+        (".local", "a multicast-DNS or cluster-local name (*.local)"),
+        (".svc", "a Kubernetes service name (*.svc)"),
+        (".internal", "an internal name (*.internal, as cloud metadata and private zones use)"),
+        (".intranet", "an internal name (*.intranet)"),
+        (".private", "an internal name (*.private)"),
+        (".corp", "an internal name (*.corp)"),
+        (".lan", "an internal name (*.lan)"),
+        (".home", "an internal name (*.home)"),
+        (".consul", "a service-discovery name (*.consul)"),
+        (".onion", "a Tor onion name (*.onion)"),
+        (".invalid", "a reserved name that never resolves (*.invalid)"),
+        (".nip.io", "a wildcard-DNS name that resolves to the address written in it (*.nip.io)"),
+        (".sslip.io", "a wildcard-DNS name that resolves to the address written in it (*.sslip.io)"),
+        (".xip.io", "a wildcard-DNS name that resolves to the address written in it (*.xip.io)"),
+        (".localtest.me", "a public name that resolves to loopback (*.localtest.me)"),
+    ]
+
+    /// Whether a (lower-case, dot-terminated-or-not) DNS name may be called; used for custom domains too.
+    static func isPublicHostName(_ name: String) -> Bool { refusal(hostName: name) == nil }
+
+    /// The rule a host name breaks, or nil when it is a public name.
+    public static func refusal(hostName raw: String) -> String? {
+        var name = raw.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        if name == "localhost" || name == "localtest.me" || name == "lvh.me" { return "a loopback name" }
+        if ["metadata.google.internal", "metadata", "instance-data"].contains(name) { return "a cloud metadata service name" }
+        for (suffix, rule) in internalSuffixes where name.hasSuffix(suffix) || name == String(suffix.dropFirst()) {
+            return rule
         }
-        return true
+        if !name.contains(".") { return "a single-label name, which resolves through the runner's search domains to an internal host" }
+        return nil
     }
 
-    static func checkIPv6(_ text: String) -> Bool {
-        if text.contains("%") { return false }  // zone ids name local interfaces
+    /// The rule an IP address written as text (IPv4 dotted decimal or IPv6) breaks, or nil when it
+    /// is public. For addresses a name resolved to; a URL's own host goes through ``validate(url:)``.
+    public static func refusal(address text: String) -> String? {
+        if text.contains(":") { return refusal(ipv6: text) }
+        guard let value = canonicalIPv4(text) else { return "an IPv4 address in an ambiguous spelling" }
+        return refusal(ipv4: value)
+    }
+
+    /// The special-purpose IPv4 blocks (IANA registry) that are not the public internet.
+    static let ipv4Blocks: [(network: UInt32, bits: UInt32, rule: String)] = [
+        (0x0000_0000, 8, "in 0.0.0.0/8 (this network)"),
+        (0x0A00_0000, 8, "a private address (10.0.0.0/8)"),
+        (0x6440_0000, 10, "a shared carrier-grade NAT address (100.64.0.0/10)"),
+        (0x7F00_0000, 8, "a loopback address (127.0.0.0/8)"),
+        (0xA9FE_0000, 16, "a link-local address (169.254.0.0/16, where cloud metadata services answer)"),
+        (0xAC10_0000, 12, "a private address (172.16.0.0/12)"),
+        (0xC000_0000, 24, "an IETF protocol address (192.0.0.0/24)"),
+        (0xC000_0200, 24, "a documentation address (192.0.2.0/24)"),
+        (0xC058_6300, 24, "a 6to4 relay anycast address (192.88.99.0/24)"),
+        (0xC0A8_0000, 16, "a private address (192.168.0.0/16)"),
+        (0xC612_0000, 15, "a benchmarking address (198.18.0.0/15)"),
+        (0xC633_6400, 24, "a documentation address (198.51.100.0/24)"),
+        (0xCB00_7100, 24, "a documentation address (203.0.113.0/24)"),
+        (0xE000_0000, 4, "a multicast address (224.0.0.0/4)"),
+        (0xF000_0000, 4, "a reserved or broadcast address (240.0.0.0/4)"),
+    ]
+
+    static func refusal(ipv4 a: UInt32) -> String? {
+        for block in ipv4Blocks {
+            let mask: UInt32 = block.bits == 0 ? 0 : ~UInt32(0) << (32 - block.bits)
+            if a & mask == block.network { return block.rule }
+        }
+        return nil
+    }
+
+    static func isPublicIPv4(_ a: UInt32) -> Bool { refusal(ipv4: a) == nil }
+
+    static func refusal(ipv6 text: String) -> String? {
+        if text.contains("%") { return "an address with a zone id, which names a local interface" }
         var address = in6_addr()
-        guard inet_pton(AF_INET6, text, &address) == 1 else { return false }
-        let bytes = withUnsafeBytes(of: &address) { Array($0) }
-        let allZeroPrefix = bytes[0..<10].allSatisfy { $0 == 0 }
-        // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) addresses: judge the IPv4 part.
-        if allZeroPrefix && ((bytes[10] == 0xFF && bytes[11] == 0xFF) || (bytes[10] == 0 && bytes[11] == 0)) {
-            let v4 = bytes[12..<16].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            return isPublicIPv4(v4)
+        guard inet_pton(AF_INET6, text, &address) == 1 else { return "not a valid IPv6 address" }
+        let b = withUnsafeBytes(of: &address) { Array($0) }
+        func v4(_ from: Int) -> UInt32 { b[from..<(from + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+        func embedded(_ kind: String, _ value: UInt32) -> String? {
+            refusal(ipv4: value).map { "\(kind) that embeds \(dotted(value)), \($0)" }
         }
-        // NAT64 well-known prefix 64:ff9b::/96 embeds IPv4 too.
-        if bytes[0..<12] == [0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0][...] {
-            let v4 = bytes[12..<16].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            return isPublicIPv4(v4)
+        let zero = { (range: Range<Int>) in b[range].allSatisfy { $0 == 0 } }
+        if zero(0..<16) { return "the unspecified address (::)" }
+        if zero(0..<15) && b[15] == 1 { return "the loopback address (::1)" }
+        if zero(0..<10) && b[10] == 0xFF && b[11] == 0xFF { return embedded("an IPv4-mapped address (::ffff:0:0/96)", v4(12)) }
+        if zero(0..<8) && b[8] == 0xFF && b[9] == 0xFF && b[10] == 0 && b[11] == 0 {
+            return embedded("an IPv4-translated address (::ffff:0:0:0/96)", v4(12))
         }
-        if bytes[0] & 0xFE == 0xFC { return false }  // unique local fc00::/7
-        if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return false }  // link-local fe80::/10
-        if bytes[0] == 0xFF { return false }  // multicast
-        if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8 { return false }  // documentation
-        return true
+        if zero(0..<12) { return "an IPv4-compatible address (::/96, deprecated)" }
+        if b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B {
+            if zero(4..<12) { return embedded("a NAT64 address (64:ff9b::/96)", v4(12)) }
+            if b[4] == 0 && b[5] == 1 { return "a local-use NAT64 address (64:ff9b:1::/48), translated inside a network" }
+        }
+        if b[0] == 0x01 && b[1] == 0x00 && zero(2..<8) { return "a discard-only address (100::/64)" }
+        if b[0] == 0x20 && b[1] == 0x02 { return embedded("a 6to4 address (2002::/16)", v4(2)) }
+        if b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0 {
+            return "a Teredo address (2001::/32), which tunnels to an IPv4 address it hides"
+        }
+        if b[0] == 0x20 && b[1] == 0x01 && b[2] & 0xFE == 0 { return "an IETF protocol address (2001::/23)" }
+        if b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0D && b[3] == 0xB8 { return "a documentation address (2001:db8::/32)" }
+        if b[0] == 0x3F && b[1] == 0xFF && b[2] & 0xF0 == 0 { return "a documentation address (3fff::/20)" }
+        if b[0] & 0xFE == 0xFC { return "a unique-local address (fc00::/7)" }
+        if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return "a link-local address (fe80::/10)" }
+        if b[0] == 0xFE && b[1] & 0xC0 == 0xC0 { return "a site-local address (fec0::/10, deprecated)" }
+        if b[0] == 0xFF { return "a multicast address (ff00::/8)" }
+        return nil
     }
 }
 

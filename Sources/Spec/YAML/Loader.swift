@@ -1,4 +1,5 @@
 internal import CYAML
+import Synchronization
 
 /// Limits that keep hostile input from costing unbounded time, memory or output.
 public struct LoaderLimits: Sendable {
@@ -13,8 +14,27 @@ public struct LoaderLimits: Sendable {
     public var maxAliasExpansion = 100_000
     /// Largest file read, in bytes.
     public var maxFileBytes = 256 << 20
+    /// YAML bytes read in one run, over all files (`--max-input-bytes`).
+    public var maxTotalBytes = defaultMaxTotalBytes
+    /// YAML nodes built in one run, over all files (`--max-input-nodes`). Values under keys that
+    /// their mapping cannot have are not built, so they do not count.
+    public var maxTotalNodes = defaultMaxTotalNodes
+
+    public static let defaultMaxTotalBytes = 256 << 20
+    public static let defaultMaxTotalNodes = 5_000_000
 
     public init() {}
+}
+
+/// What one run may still read and build, shared by the files loaded in parallel.
+public final class InputBudget: Sendable {
+    let bytes = Atomic<Int>(0)
+    let nodes = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Nodes built so far in this run (for reports and tests).
+    public var nodesBuilt: Int { nodes.load(ordering: .relaxed) }
 }
 
 /// One YAML document of a file: its root node and where it starts.
@@ -30,9 +50,15 @@ public struct Document: Sendable {
 /// Anchors and aliases are allowed, with bounded expansion.
 public struct YAMLLoader: Sendable {
     public var limits: LoaderLimits
+    /// Which keys mappings can have: values under other keys are not built. `.any` builds everything.
+    public var shape: YAMLShape
+    /// Shared with the other files of the run; nil: no total budget.
+    public var budget: InputBudget?
 
-    public init(limits: LoaderLimits = LoaderLimits()) {
+    public init(limits: LoaderLimits = LoaderLimits(), shape: YAMLShape = .any, budget: InputBudget? = nil) {
         self.limits = limits
+        self.shape = shape
+        self.budget = budget
     }
 
     /// Parses `bytes` (the contents of `file`) into documents, reporting problems into `diagnostics`.
@@ -47,11 +73,21 @@ public struct YAMLLoader: Sendable {
                 help: "split the configuration into several files")
             return []
         }
+        if let budget {
+            let total = budget.bytes.add(bytes.count, ordering: .relaxed).newValue
+            if total > limits.maxTotalBytes {
+                diagnostics.error(
+                    "spec.input-budget", "the configuration's files hold more than \(ByteSize(bytes: Int64(limits.maxTotalBytes))) of YAML",
+                    at: SourceLocation(file: file, line: 1, column: 1),
+                    help: "raise the budget with --max-input-bytes if the configuration really is this large")
+                return []
+            }
+        }
         if let problem = Self.encodingProblem(bytes, file: file) {
             diagnostics.report(problem)
             return []
         }
-        var builder = TreeBuilder(file: file, limits: limits)
+        var builder = TreeBuilder(file: file, limits: limits, shape: shape, budget: budget)
         // A UTF-8 byte order mark (editors on Windows write one) is not content.
         let skip = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         bytes.withUnsafeBufferPointer { buffer in
@@ -147,6 +183,11 @@ private struct TreeBuilder {
         var size = 1
         /// Keys seen so far, once the mapping is large enough that a linear scan would cost.
         var keyIndex: [String: Mark]?
+        /// Which keys this mapping can have (or what its items are).
+        var shape: YAMLShape = .any
+        /// The shape of the value of `pendingKey`; `skipValue` when the key cannot occur here.
+        var valueShape: YAMLShape = .any
+        var skipValue = false
     }
 
     private var stack: [Frame] = []
@@ -154,10 +195,45 @@ private struct TreeBuilder {
     private var expanded = 0
     private var documentStart = Mark(line: 1, column: 1)
     private var failed = false
+    private let shape: YAMLShape
+    private let budget: InputBudget?
+    /// Nodes built and not yet added to the shared budget.
+    private var unreported = 0
+    /// Open collections inside a value that is being skipped.
+    private var skipDepth = 0
+    /// The open collections of a skipped value: their size counting alias expansion, and anchor.
+    private var skipFrames: [(size: Int, anchor: String?, mark: Mark)] = []
 
-    init(file: String, limits: LoaderLimits) {
+    init(file: String, limits: LoaderLimits, shape: YAMLShape = .any, budget: InputBudget? = nil) {
         self.file = file
         self.limits = limits
+        self.shape = shape
+        self.budget = budget
+    }
+
+    /// True when the next node is the value of a key its mapping cannot have.
+    private var skipsNextValue: Bool {
+        guard let top = stack.last else { return false }
+        return top.kind == .mapping && top.pendingKey != nil && top.skipValue
+    }
+
+    /// What stands for a value that is not built (an anchor on it names this too).
+    private func placeholder(_ mark: Mark) -> Node { Node(.scalar("", .plain), at: mark) }
+
+    /// Counts a built node against the run's budget, in batches (the budget is shared across threads).
+    private mutating func count(at mark: Mark) {
+        unreported += 1
+        if unreported >= 4096 { flushBudget(at: mark) }
+    }
+
+    private mutating func flushBudget(at mark: Mark) {
+        guard let budget, unreported > 0, !failed else { return }
+        let total = budget.nodes.add(unreported, ordering: .relaxed).newValue
+        unreported = 0
+        if total > limits.maxTotalNodes {
+            fail("spec.input-budget", "the configuration has more than \(limits.maxTotalNodes) YAML nodes", at: mark,
+                 help: "raise the budget with --max-input-nodes if the configuration really is this large")
+        }
     }
 
     private func location(_ mark: Mark) -> SourceLocation {
@@ -198,8 +274,82 @@ private struct TreeBuilder {
                 return
             }
             defer { yaml_event_delete(&event) }
-            if event.type == YAML_STREAM_END_EVENT { return }
-            handle(&event)
+            if event.type == YAML_STREAM_END_EVENT {
+                flushBudget(at: Self.mark(event.start_mark))
+                return
+            }
+            if skipDepth > 0 || skipsNextValue {
+                skip(&event)
+            } else {
+                handle(&event)
+            }
+        }
+    }
+
+    /// Follows the events of a value that is not built. Nothing is kept but what the checks need:
+    /// nesting depth, tags, and anchors with their expanded sizes (they name a placeholder), so
+    /// depth limits, forbidden tags, undefined aliases and alias bombs are reported as if it were.
+    private mutating func skip(_ event: inout yaml_event_t) {
+        let start = Self.mark(event.start_mark)
+        switch event.type {
+        case YAML_SCALAR_EVENT:
+            guard checkTag(event.data.scalar.tag, at: start, scalar: true) else { return }
+            if let anchor = event.data.scalar.anchor { anchors[String(cString: anchor)] = (placeholder(start), 1) }
+            skipped(size: 1, at: start)
+        case YAML_ALIAS_EVENT:
+            guard let target = expand(&event, at: start) else { return }
+            skipped(size: target.size, at: start)
+        case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            let isMapping = event.type == YAML_MAPPING_START_EVENT
+            guard checkTag(isMapping ? event.data.mapping_start.tag : event.data.sequence_start.tag, at: start, scalar: false) else { return }
+            guard withinDepth(stack.count + skipDepth, at: start) else { return }
+            skipDepth += 1
+            let anchor = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+            skipFrames.append((size: 1, anchor: anchor.map { String(cString: $0) }, mark: start))
+        case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+            guard let frame = skipFrames.popLast() else { return }
+            skipDepth -= 1
+            if let anchor = frame.anchor { anchors[anchor] = (placeholder(frame.mark), frame.size) }
+            skipped(size: frame.size, at: frame.mark)
+        default:
+            break
+        }
+    }
+
+    /// The node an alias names, counted against the expansion limit; nil (reported) when it names
+    /// no anchor or the limit is passed.
+    private mutating func expand(_ event: inout yaml_event_t, at start: Mark) -> (node: Node, size: Int)? {
+        let name = String(cString: event.data.alias.anchor)
+        guard let target = anchors[name] else {
+            fail("spec.yaml-alias", "alias '*\(name)' names no anchor defined before it", at: start,
+                 help: "define the anchor '&\(name)' earlier in the same document")
+            return nil
+        }
+        expanded += target.size
+        if expanded > limits.maxAliasExpansion {
+            fail(
+                "spec.alias-bomb", "aliases expand to more than \(limits.maxAliasExpansion) nodes", at: start,
+                help: "write the repeated content out, or use fewer nested aliases")
+            return nil
+        }
+        return target
+    }
+
+    /// False (reported) when a collection opened at `depth` open collections would be too deep.
+    private mutating func withinDepth(_ depth: Int, at start: Mark) -> Bool {
+        guard depth >= limits.maxDepth else { return true }
+        fail(
+            "spec.too-deep", "nesting is deeper than \(limits.maxDepth) levels", at: start,
+            help: "flatten the structure; orgctl configurations nest only a few levels")
+        return false
+    }
+
+    /// A finished node inside a skipped value: counted in its parent, or, at the top, replaced by a placeholder.
+    private mutating func skipped(size: Int, at mark: Mark) {
+        if skipFrames.isEmpty {
+            add(placeholder(mark), size: 1)
+        } else {
+            skipFrames[skipFrames.count - 1].size += size
         }
     }
 
@@ -309,33 +459,23 @@ private struct TreeBuilder {
             if let anchor = data.anchor { anchors[String(cString: anchor)] = (node, 1) }
             add(node, size: 1)
         case YAML_ALIAS_EVENT:
-            let name = String(cString: event.data.alias.anchor)
-            guard let target = anchors[name] else {
-                fail("spec.yaml-alias", "alias '*\(name)' names no anchor defined before it", at: start,
-                     help: "define the anchor '&\(name)' earlier in the same document")
-                return
-            }
-            expanded += target.size
-            if expanded > limits.maxAliasExpansion {
-                fail(
-                    "spec.alias-bomb", "aliases expand to more than \(limits.maxAliasExpansion) nodes", at: start,
-                    help: "write the repeated content out, or use fewer nested aliases")
-                return
-            }
+            guard let target = expand(&event, at: start) else { return }
             add(target.node, size: target.size)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             let tag = isMapping ? event.data.mapping_start.tag : event.data.sequence_start.tag
             guard checkTag(tag, at: start, scalar: false) else { return }
-            if stack.count >= limits.maxDepth {
-                fail(
-                    "spec.too-deep", "nesting is deeper than \(limits.maxDepth) levels", at: start,
-                    help: "flatten the structure; orgctl configurations nest only a few levels")
-                return
-            }
+            guard withinDepth(stack.count, at: start) else { return }
             let anchorPointer = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+            let shape: YAMLShape
+            if let top = stack.last {
+                shape = top.kind == .sequence ? top.shape.item : top.pendingKey != nil ? top.valueShape : .any
+            } else {
+                shape = self.shape
+            }
             stack.append(
-                Frame(kind: isMapping ? .mapping : .sequence, mark: start, anchor: anchorPointer.map { String(cString: $0) }))
+                Frame(kind: isMapping ? .mapping : .sequence, mark: start, anchor: anchorPointer.map { String(cString: $0) },
+                      shape: shape))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let frame = stack.popLast() else { return }
             let node: Node
@@ -352,6 +492,7 @@ private struct TreeBuilder {
 
     /// Attaches a finished node to its parent, or makes it a document root.
     private mutating func add(_ node: Node, size: Int) {
+        count(at: node.mark)
         guard !stack.isEmpty else {
             // An empty document (a trailing '---', or only comments) holds nothing: skip it.
             if case .scalar("", .plain) = node.content { return }
@@ -390,6 +531,12 @@ private struct TreeBuilder {
                         notes: [.init("first defined here", at: location(first))])
                 }
                 stack[top].pendingKey = node
+                if let shape = stack[top].shape.value(forKey: text) {
+                    stack[top].valueShape = shape
+                    stack[top].skipValue = false
+                } else {
+                    stack[top].skipValue = true
+                }
                 return
             }
             stack[top].pairs.append(Node.Pair(key: key, value: node))
