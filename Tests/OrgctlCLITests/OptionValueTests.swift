@@ -45,6 +45,7 @@ struct OptionValueTests {
         case .duration(let maxSeconds): return ["", "abc", "10", "-5s", "5 s", "\(maxSeconds + 1)s"]
         case .utcTime: return ["", "yesterday", "2026-13-01", "2026-11-01 12:00"]
         case .addressPattern: return ["", "tenant/", "/tenant", "tenant//acme"]
+        case .byteSize: return ["", "lots", "0", "-1", "1.5.2GiB", "1 GiB"]
         }
     }
 
@@ -99,7 +100,8 @@ struct OptionValueTests {
     func declarationsAreConsistent(_ testCase: Case) {
         let option = testCase.option
         switch option.valueName {
-        case "n": #expect(option.valueType == .integer(min: 0), "\(testCase)")
+        case "n": if case .integer(let min, _) = option.valueType, min >= 0 {} else { Issue.record("\(testCase) is not a whole number, 0 or more") }
+        case "size": #expect(option.valueType == .byteSize, "\(testCase)")
         case "duration": if case .duration = option.valueType {} else { Issue.record("\(testCase) is not a duration") }
         case "time": #expect(option.valueType == .utcTime, "\(testCase)")
         case "pattern": #expect(option.valueType == .addressPattern, "\(testCase)")

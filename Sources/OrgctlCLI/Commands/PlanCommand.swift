@@ -123,7 +123,6 @@ enum Planning {
 
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
                      withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState) throws -> Result {
-        _ = try ValidateCommand.limits(command)  // a malformed budget option is a usage error before any work
         // Digests are keyed: comparing (or writing) a stored state needs the key.
         let key = access == .readWrite || FileManager.default.fileExists(atPath: StateAccess.path(command, context))
             ? try StateAccess.requiredKey(command, context) : try StateAccess.key(command, context)

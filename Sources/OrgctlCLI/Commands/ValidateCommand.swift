@@ -21,28 +21,16 @@ enum ValidateCommand {
     /// The per-run budget on what a configuration may cost to read (commands that load one).
     static let inputOptions: [OptionSpec] = [
         .option("max-input-bytes", valueName: "size", help: "Refuse configurations whose YAML files hold more than this (e.g. 1GiB).",
-                default: "\(ByteSize(bytes: Int64(LoaderLimits.defaultMaxTotalBytes)))"),
+                default: "\(ByteSize(bytes: Int64(LoaderLimits.defaultMaxTotalBytes)))", type: .byteSize),
         .option("max-input-nodes", valueName: "n", help: "Refuse configurations with more YAML nodes than this.",
-                default: "\(LoaderLimits.defaultMaxTotalNodes)"),
+                default: "\(LoaderLimits.defaultMaxTotalNodes)", type: .integer(min: 1)),
     ]
 
-    /// The loader's limits with the budget options applied; a malformed value is a usage error.
-    static func limits(_ command: ParsedCommand?) throws -> LoaderLimits {
+    /// The loader's limits with the budget options applied (the parser has checked their values).
+    static func limits(_ command: ParsedCommand?) -> LoaderLimits {
         var limits = LoaderLimits()
-        if let text = command?.value("max-input-bytes") {
-            guard let size = ByteSize(parsing: text) ?? Int64(text).map(ByteSize.init(bytes:)), size.bytes > 0, size.bytes <= Int64(Int.max) else {
-                throw CommandFailure(message: "--max-input-bytes must be a size such as 1GiB or 800MB, not '\(text)'",
-                                     help: "write a whole number of bytes or a number with KiB, MiB or GiB", exitCode: ExitCode.usage)
-            }
-            limits.maxTotalBytes = Int(size.bytes)
-        }
-        if let text = command?.value("max-input-nodes") {
-            guard let nodes = Int(text), nodes > 0 else {
-                throw CommandFailure(message: "--max-input-nodes must be a positive whole number, not '\(text)'",
-                                     help: "for example --max-input-nodes 50000000", exitCode: ExitCode.usage)
-            }
-            limits.maxTotalNodes = nodes
-        }
+        if let text = command?.value("max-input-bytes"), let bytes = ValueType.byteSize(text) { limits.maxTotalBytes = bytes }
+        if let nodes = command?.integer("max-input-nodes") { limits.maxTotalNodes = nodes }
         return limits
     }
 
@@ -79,7 +67,7 @@ enum ValidateCommand {
     }
 
     static func load(_ path: String, _ context: CommandContext, _ command: ParsedCommand? = nil) throws -> LoadResult {
-        let limits = try limits(command)
+        let limits = limits(command)
         do {
             return try ConfigurationLoader(limits: limits, now: context.now).load(path: path)
         } catch {

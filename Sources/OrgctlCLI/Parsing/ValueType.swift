@@ -16,6 +16,8 @@ enum ValueType: Sendable, Equatable {
     case utcTime
     /// A `--target`-style address pattern that can match something.
     case addressPattern
+    /// A size above zero: a whole number of bytes or a number with a unit (`800MB`, `1GiB`).
+    case byteSize
 
     /// Why `text` is not a value of this type (`expected a whole number, 0 or more`), or nil.
     func problem(with text: String) -> String? {
@@ -31,6 +33,8 @@ enum ValueType: Sendable, Equatable {
             return Self.utcTime(text) == nil ? "expected \(expectation)" : nil
         case .addressPattern:
             return AddressPattern.problem(with: text)
+        case .byteSize:
+            return Self.byteSize(text) == nil ? "expected \(expectation)" : nil
         }
     }
 
@@ -43,6 +47,7 @@ enum ValueType: Sendable, Equatable {
         case .duration(let maxSeconds): "a duration such as 30s or 5m (a whole number and s, m or h), at most \(Spec.Duration(seconds: maxSeconds))"
         case .utcTime: "a UTC date or time such as 2026-11-01 or 2026-11-01T12:00:00Z"
         case .addressPattern: "an address pattern such as 'tenant/acme/**'"
+        case .byteSize: "a size such as 1GiB or 800MB (a whole number of bytes, or one with KiB, MiB, GiB, KB, MB or GB)"
         }
     }
 
@@ -54,6 +59,7 @@ enum ValueType: Sendable, Equatable {
         case .duration: "30s"
         case .utcTime: "2026-11-01"
         case .addressPattern: "tenant/acme/**"
+        case .byteSize: "1GiB"
         }
     }
 
@@ -64,6 +70,14 @@ enum ValueType: Sendable, Equatable {
         let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
         guard !digits.isEmpty, digits.allSatisfy({ ("0"..."9").contains($0) }) else { return nil }
         return Int(text)
+    }
+
+    /// The size in bytes, above zero and within `Int`, or nil.
+    static func byteSize(_ text: String) -> Int? {
+        guard let size = ByteSize(parsing: text) ?? integer(text).map({ ByteSize(bytes: Int64($0)) }), size.bytes > 0,
+            size.bytes <= Int64(Int.max)
+        else { return nil }
+        return Int(size.bytes)
     }
 
     static func duration(_ text: String, type: ValueType) -> Spec.Duration? {
