@@ -141,6 +141,22 @@ extension InputBoundaryTests {
         #expect(dirty.contains("\"source\":\"git:\(commit)+dirty\""), "\(dirty)")
     }
 
+    @Test("a configuration folder that git ignores as a whole (the README's 'cp -R examples/config config') is +dirty, not the commit")
+    func ignoredFolderIsDirty() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/git") else { return }
+        let workspace = try Workspace()
+        let repo = workspace.path("repo")
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        try Self.git(workspace, repo, ["init", "-q"])
+        try "/config/\n".write(toFile: repo + "/.gitignore", atomically: true, encoding: .utf8)
+        try Self.git(workspace, repo, ["add", "-A"])
+        try Self.git(workspace, repo, ["commit", "-q", "-m", "ignore config"])
+        let commit = try Self.git(workspace, repo, ["rev-parse", "HEAD"])
+        try FileManager.default.copyItem(atPath: try workspace.copyExamples(as: "examples-copy"), toPath: repo + "/config")
+        let line = try Self.appliedSource(workspace, repo + "/config", workspace.path("orgctl.db"))
+        #expect(line.contains("\"source\":\"git:\(commit)+dirty\""), "\(line)")
+    }
+
     @Test("the actor of a shell without USER is the account's name, not 'unknown'")
     func actorFallsBackToTheAccount() throws {
         let workspace = try Workspace()

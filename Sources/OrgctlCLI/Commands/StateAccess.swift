@@ -241,7 +241,8 @@ enum Provenance {
             commit.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
         else { return "local" }
         // Changes to tracked files, new files, and ignored YAML files (orgctl reads those too) make it dirty.
-        guard let status = run(git + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching", "--", folder])
+        // `traditional` lists each file inside an ignored folder (`matching` would list only `config/`).
+        guard let status = run(git + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=traditional", "--", folder])
         else { return "git:\(commit)+dirty" }
         let dirty = status.split(separator: "\0").contains { entry in
             guard entry.hasPrefix("!! ") else { return true }
