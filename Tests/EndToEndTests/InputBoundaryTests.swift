@@ -15,7 +15,8 @@ import Testing
             let run = try workspace.run(command, unset: names)
             #expect(run.status == 1, "\(run)")
             #expect(run.stderr.contains("5 secrets cannot be resolved"), "\(run)")
-            for name in names { #expect(run.stderr.contains("{env: \(name)} is not set"), "\(name) missing from \(run)") }
+            // One line each, not one run-on line.
+            for name in names { #expect(run.stderr.contains("\n  {env: \(name)} is not set"), "\(name) missing from \(run)") }
         }
         if FileManager.default.fileExists(atPath: state) { #expect(try workspace.auditCount(state) == 0) }
     }

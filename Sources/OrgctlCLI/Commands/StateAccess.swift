@@ -147,8 +147,9 @@ struct SecretResolver {
             throw CommandFailure(message: "secret \(sorted[0].key) \(sorted[0].value)", help: Self.help(sorted[0].key))
         }
         throw CommandFailure(
-            message: "\(sorted.count) secrets cannot be resolved: " + sorted.map { "\($0.key) \($0.value)" }.joined(separator: "; "),
-            help: "export the variables and create the files before running orgctl (in CI, map them from the pipeline's secret store)")
+            message: "\(sorted.count) secrets cannot be resolved",
+            help: "export the variables and create the files before running orgctl (in CI, map them from the pipeline's secret store)",
+            details: sorted.map { "\($0.key) \($0.value)" })
     }
 
     private static func help(_ source: SecretSource) -> String {
