@@ -19,6 +19,10 @@ import Testing
             for name in names { #expect(run.stderr.contains("\n  {env: \(name)} is not set"), "\(name) missing from \(run)") }
         }
         if FileManager.default.fileExists(atPath: state) { #expect(try workspace.auditCount(state) == 0) }
+        // The pull-request comment lists them too.
+        let markdown = try workspace.run(["plan", config, "--state", state, "--format", "markdown"], unset: names)
+        #expect(markdown.status == 1, "\(markdown)")
+        for name in names { #expect(markdown.stdout.contains("- `{env: \(name)} is not set"), "\(name) missing from \(markdown.stdout)") }
     }
 
     @Test("a secret reference to orgctl's own state key is refused with its position by validate, plan and apply")
