@@ -90,6 +90,14 @@ struct MachineFormatTests {
         let small = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "5000"])
         #expect(small.status == 0 && small.stdout.utf8.count <= 5000 && small.stdout.contains("not shown"), "\(small.stdout.utf8.count) bytes")
 
+        // Many tenants deleted: their protection notes keep to the budget too (counted past half of it).
+        for tenant in 6..<20 { try FileManager.default.removeItem(at: config.appendingPathComponent(String(format: "tenants/t-%05d.yaml", tenant))) }
+        let deleting = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "3000"])
+        #expect(deleting.status == 0 && deleting.stdout.utf8.count <= 3000, "\(deleting.stdout.utf8.count) bytes")
+        #expect(deleting.stdout.contains("> **Protected:** tenant/t-00003 "), "\(deleting.stdout.prefix(1000))")
+        #expect(deleting.stdout.firstMatch(of: /\*\*\d+ more tenant deletions not shown\*\* \(\d+ protected: apply refuses them/) != nil,
+                "\(deleting.stdout.prefix(3000))")
+
         let bad = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "lots"])
         #expect(bad.status == 64 && bad.stdout.isEmpty && bad.stderr.contains("for '--max-chars <n>'"), "\(bad)")
     }
