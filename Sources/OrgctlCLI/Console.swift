@@ -52,10 +52,13 @@ public final class Console: @unchecked Sendable {
     }
 
     /// A line from standard input, or nil at its end or when Ctrl-C is pressed: while it waits, SIGINT
-    /// interrupts the read (a handler that does nothing, without SA_RESTART) instead of killing the
-    /// process, so the caller can end the line and say what happened. The default is restored after.
+    /// runs a handler that does nothing instead of killing the process, so the caller can end the line and
+    /// say what happened. The default is restored after.
     /// (Not `Swift.readLine`: it retries getline on EINTR, and glibc's sticky error flag makes that spin.)
     /// The prompt is shown once the handler is in place, so a Ctrl-C typed as soon as it appears is caught too.
+    /// The handler is installed with SA_RESETHAND, so the kernel marks that it ran by putting the default
+    /// back: a Ctrl-C that lands between the prompt and the read (interrupting no call), or on another
+    /// thread, is seen at the next check, at most a tenth of a second later; nothing global is needed.
     static func readLineInterruptible(prompt: () -> Void) -> String? {
         var action = sigaction()
         #if os(Linux)
@@ -64,16 +67,33 @@ public final class Console: @unchecked Sendable {
         action.__sigaction_u.__sa_handler = { _ in }
         #endif
         sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
+        action.sa_flags = Int32(truncatingIfNeeded: SA_RESETHAND)  // 0x80000000 on Linux
         var previous = sigaction()
         sigaction(SIGINT, &action, &previous)
         defer { sigaction(SIGINT, &previous, nil) }
+        func interrupted() -> Bool {
+            var current = sigaction()
+            sigaction(SIGINT, nil, &current)
+            #if os(Linux)
+            return current.__sigaction_handler.sa_handler == nil  // SIG_DFL: the handler ran
+            #else
+            return current.__sigaction_u.__sa_handler == nil
+            #endif
+        }
         prompt()
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while line.count < 1 << 16 {
-            let count = read(0, &byte, 1)
-            if count < 0 { return nil }  // interrupted (Ctrl-C) or unreadable
+            if interrupted() { return nil }
+            var input = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&input, 1, 100)
+            if ready < 0, errno == EINTR { continue }
+            if ready == 0 { continue }
+            let count = ready < 0 ? -1 : read(0, &byte, 1)
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil  // unreadable
+            }
             if count == 0 {
                 if line.isEmpty { return nil }  // end of input
                 break

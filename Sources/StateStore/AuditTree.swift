@@ -177,11 +177,12 @@ extension SQLiteStateStore {
     /// Streams every row once: the chain checks of `ChainVerifier`, the Merkle root over the
     /// rows, with the roots at `sizes` on the way, and every stored tree node compared with the
     /// node recomputed from the entries. Memory stays O(log n) whatever the log's length.
-    public func verifyAuditLog(rootsAt sizes: Set<Int64> = []) throws(StateError) -> AuditLogVerification {
+    /// `eachEntry` is called once per entry read (for a progress count).
+    public func verifyAuditLog(rootsAt sizes: Set<Int64> = [], eachEntry: () -> Void = {}) throws(StateError) -> AuditLogVerification {
         let checkingTree = try hasAuditTree
         return try storeCall("reading the audit log") {
             try self.db.transaction(.deferred) {
-                try self.streamAuditLog(rootsAt: sizes, leavesOf: [], checkingTree: checkingTree, parsingEntries: true)
+                try self.streamAuditLog(rootsAt: sizes, leavesOf: [], checkingTree: checkingTree, parsingEntries: true, eachEntry: eachEntry)
             }
         }
     }
@@ -190,7 +191,7 @@ extension SQLiteStateStore {
     /// check is the one apply makes (sequence, links and hashes; not the entries' contents), which
     /// is what a root or proof depends on, at a fraction of the cost.
     private func streamAuditLog(rootsAt sizes: Set<Int64>, leavesOf sequences: Set<Int64>, checkingTree: Bool,
-                                parsingEntries: Bool) throws -> AuditLogVerification {
+                                parsingEntries: Bool, eachEntry: () -> Void = {}) throws -> AuditLogVerification {
         var verifier = ChainVerifier()
         var linkBreak: ChainBreak?
         var count: Int64 = 0
@@ -218,6 +219,7 @@ extension SQLiteStateStore {
         while try rows.step() {
             let record = StoredAuditRecord(sequence: rows.int(at: 0), entry: rows.blob(at: 1),
                                            previousHash: rows.blob(at: 2), hash: rows.blob(at: 3))
+            eachEntry()
             let leaf = AuditHash.leaf(record.entry)
             if parsingEntries {
                 _ = verifier.check(record)

@@ -15,9 +15,14 @@ import Testing
             let run = try workspace.run(command, unset: names)
             #expect(run.status == 1, "\(run)")
             #expect(run.stderr.contains("5 secrets cannot be resolved"), "\(run)")
-            for name in names { #expect(run.stderr.contains("{env: \(name)} is not set"), "\(name) missing from \(run)") }
+            // One line each, not one run-on line.
+            for name in names { #expect(run.stderr.contains("\n  {env: \(name)} is not set"), "\(name) missing from \(run)") }
         }
         if FileManager.default.fileExists(atPath: state) { #expect(try workspace.auditCount(state) == 0) }
+        // The pull-request comment lists them too.
+        let markdown = try workspace.run(["plan", config, "--state", state, "--format", "markdown"], unset: names)
+        #expect(markdown.status == 1, "\(markdown)")
+        for name in names { #expect(markdown.stdout.contains("- `{env: \(name)} is not set"), "\(name) missing from \(markdown.stdout)") }
     }
 
     @Test("a secret reference to orgctl's own state key is refused with its position by validate, plan and apply")
@@ -139,6 +144,22 @@ extension InputBoundaryTests {
         try workspace.edit(repo + "/config/tenants/initech.yaml", replacing: "name: Initech", with: "name: Initech Corp")
         let dirty = try Self.appliedSource(workspace, repo + "/config", state)
         #expect(dirty.contains("\"source\":\"git:\(commit)+dirty\""), "\(dirty)")
+    }
+
+    @Test("a configuration folder that git ignores as a whole (the README's 'cp -R examples/config config') is +dirty, not the commit")
+    func ignoredFolderIsDirty() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/git") else { return }
+        let workspace = try Workspace()
+        let repo = workspace.path("repo")
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        try Self.git(workspace, repo, ["init", "-q"])
+        try "/config/\n".write(toFile: repo + "/.gitignore", atomically: true, encoding: .utf8)
+        try Self.git(workspace, repo, ["add", "-A"])
+        try Self.git(workspace, repo, ["commit", "-q", "-m", "ignore config"])
+        let commit = try Self.git(workspace, repo, ["rev-parse", "HEAD"])
+        try FileManager.default.copyItem(atPath: try workspace.copyExamples(as: "examples-copy"), toPath: repo + "/config")
+        let line = try Self.appliedSource(workspace, repo + "/config", workspace.path("orgctl.db"))
+        #expect(line.contains("\"source\":\"git:\(commit)+dirty\""), "\(line)")
     }
 
     @Test("the actor of a shell without USER is the account's name, not 'unknown'")

@@ -61,6 +61,20 @@ struct MachineFormatTests {
         }
     }
 
+    @Test("a drift report in Markdown keeps to its budget too (the job summary), with how many items were left out")
+    func driftMarkdownBudget() throws {
+        let (workspace, config) = try Workspace.generated(name: "drift-budget", tenants: 0..<20)
+        let state = workspace.path("state.db")
+        try #require(try workspace.apply(config.path, state: state).status == 0)
+        for tenant in 3..<20 { try FileManager.default.removeItem(at: config.appendingPathComponent(String(format: "tenants/t-%05d.yaml", tenant))) }
+        let full = try workspace.run(["drift", config.path, "--state", state, "--format", "markdown", "--max-chars", "0"])
+        #expect(full.status == 2 && full.stdout.utf8.count > 5000 && !full.stdout.contains("not shown"), "\(full.stdout.utf8.count) bytes")
+        let budgeted = try workspace.run(["drift", config.path, "--state", state, "--format", "markdown", "--max-chars", "5000"])
+        #expect(budgeted.status == 2 && budgeted.stdout.utf8.count <= 5000, "\(budgeted.stdout.utf8.count) bytes")
+        #expect(budgeted.stdout.hasPrefix("### orgctl drift\n\n**Drift: "), "\(budgeted.stdout.prefix(300))")
+        #expect(budgeted.stdout.firstMatch(of: /\*\*\d+ more not shown\*\*; see the full report in the job log/) != nil, "\(budgeted.stdout.suffix(400))")
+    }
+
     @Test("a Markdown plan too large for a comment keeps to its budget: deletes and security-relevant changes first, then how many were left out")
     func markdownBudget() throws {
         let (workspace, config) = try Workspace.generated(name: "markdown-budget", tenants: 0..<20)
@@ -89,6 +103,14 @@ struct MachineFormatTests {
 
         let small = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "5000"])
         #expect(small.status == 0 && small.stdout.utf8.count <= 5000 && small.stdout.contains("not shown"), "\(small.stdout.utf8.count) bytes")
+
+        // Many tenants deleted: their protection notes keep to the budget too (counted past half of it).
+        for tenant in 6..<20 { try FileManager.default.removeItem(at: config.appendingPathComponent(String(format: "tenants/t-%05d.yaml", tenant))) }
+        let deleting = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "3000"])
+        #expect(deleting.status == 0 && deleting.stdout.utf8.count <= 3000, "\(deleting.stdout.utf8.count) bytes")
+        #expect(deleting.stdout.contains("> **Protected:** tenant/t-00003 "), "\(deleting.stdout.prefix(1000))")
+        #expect(deleting.stdout.firstMatch(of: /\*\*\d+ more tenant deletions not shown\*\* \(\d+ protected: apply refuses them/) != nil,
+                "\(deleting.stdout.prefix(3000))")
 
         let bad = try workspace.plan(config.path, state: state, ["--format", "markdown", "--max-chars", "lots"])
         #expect(bad.status == 64 && bad.stdout.isEmpty && bad.stderr.contains("for '--max-chars <n>'"), "\(bad)")

@@ -75,7 +75,9 @@ struct AuditTreeTests {
         let store = try temp.open()
         try Self.append(20, to: store)
         let leaves = try Self.leafHashes(store)
-        let result = try store.verifyAuditLog(rootsAt: [0, 5, 20, 25])
+        var counted = 0
+        let result = try store.verifyAuditLog(rootsAt: [0, 5, 20, 25]) { counted += 1 }
+        #expect(counted == 20, "the progress count of audit verify sees every entry")
         #expect(result.firstBreak == nil)
         #expect(result.size == 20)
         #expect(result.root == MerkleHash.root(leafHashes: leaves[...]))

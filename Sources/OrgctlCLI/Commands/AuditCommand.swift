@@ -51,8 +51,8 @@ enum AuditCommand {
         }
         // Usage problems (files, key, origin) end the command before the log is read or anything is printed.
         let check = try AuditLogCommands.CheckpointCheck(checkpoints, command, context, store: store)
-        let progress = context.console.progress("verifying the audit log")
-        let log = try AuditLogCommands.call { try store.verifyAuditLog(rootsAt: check.sizes) }
+        let progress = context.console.progress("verifying the audit log", unit: "entries")
+        let log = try AuditLogCommands.call { try store.verifyAuditLog(rootsAt: check.sizes) { progress?.advance() } }
         progress?.finish()
         var report = AuditLogCommands.VerifyReport()
         if let broken = log.firstBreak {

@@ -21,6 +21,9 @@ enum DriftCommand {
             .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json", "markdown"]),
             .option("metrics", valueName: "file",
                     help: "Also write counts in the Prometheus text format to FILE (replaced atomically), for a node-exporter textfile collector."),
+            .option("max-chars", valueName: "n",
+                    help: "With --format markdown: keep the output under N characters, changes outside orgctl first, then how many were left out; 0 for no limit.",
+                    default: "60000, under the 65,536 characters of a GitHub comment and the 1 MiB of a job summary", type: .integer(min: 0)),
         ] + PlanCommand.targetOptions + StateAccess.options + ValidateCommand.inputOptions)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -37,7 +40,9 @@ enum DriftCommand {
         let console = context.console
         switch format {
         case "json": console.print(DriftRenderer.json(report, stored: planned.stored, warnings: expiredKeys))
-        case "markdown": console.out(DriftRenderer.markdown(report, warnings: expiredKeys))
+        case "markdown":
+            console.out(DriftRenderer.markdown(report, warnings: expiredKeys,
+                                               maxBytes: command.integer("max-chars") ?? PlanRenderer.defaultMarkdownBudget))
         default: console.out(DriftRenderer(style: console.style(forStdout: true)).text(report, directory: directory, warnings: expiredKeys))
         }
         let status = exitStatus(report)

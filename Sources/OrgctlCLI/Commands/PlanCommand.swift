@@ -370,6 +370,8 @@ enum MachineFailure {
 
     static func markdown(_ failure: CommandFailure, title: String) -> String {
         var out = "### orgctl \(title)\n\n**Error:** \(fenced(TerminalText.escape(failure.message)))\n\n"
+        for detail in failure.details { out += "- \(fenced(TerminalText.escape(detail)))\n" }
+        if !failure.details.isEmpty { out += "\n" }
         if let help = failure.help { out += "help: \(fenced(TerminalText.escape(help)))\n\n" }
         if !failure.diagnostics.isEmpty {
             let text = DiagnosticRenderer(style: Style(enabled: false)).text(failure.diagnostics)

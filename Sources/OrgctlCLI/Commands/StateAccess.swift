@@ -147,8 +147,9 @@ struct SecretResolver {
             throw CommandFailure(message: "secret \(sorted[0].key) \(sorted[0].value)", help: Self.help(sorted[0].key))
         }
         throw CommandFailure(
-            message: "\(sorted.count) secrets cannot be resolved: " + sorted.map { "\($0.key) \($0.value)" }.joined(separator: "; "),
-            help: "export the variables and create the files before running orgctl (in CI, map them from the pipeline's secret store)")
+            message: "\(sorted.count) secrets cannot be resolved",
+            help: "export the variables and create the files before running orgctl (in CI, map them from the pipeline's secret store)",
+            details: sorted.map { "\($0.key) \($0.value)" })
     }
 
     private static func help(_ source: SecretSource) -> String {
@@ -241,7 +242,8 @@ enum Provenance {
             commit.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
         else { return "local" }
         // Changes to tracked files, new files, and ignored YAML files (orgctl reads those too) make it dirty.
-        guard let status = run(git + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching", "--", folder])
+        // `traditional` lists each file inside an ignored folder (`matching` would list only `config/`).
+        guard let status = run(git + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=traditional", "--", folder])
         else { return "git:\(commit)+dirty" }
         let dirty = status.split(separator: "\0").contains { entry in
             guard entry.hasPrefix("!! ") else { return true }

@@ -22,7 +22,8 @@ enum StateCommand {
                     outside orgctl since), 'outside' (written outside orgctl; plan deletes or adopts it) — and, \
                     last, 'deleted' for each address orgctl applied whose row was deleted outside orgctl. \
                     PATTERN selects addresses as --target does (* within a segment, ** across; a pattern also \
-                    selects what is below it). Reads the database read-only and needs no state key.
+                    selects what is below it). Reads the database read-only; needs the state key (the drift marks \
+                    that tell applied rows from drifted ones are keyed with it).
                     Exit status: 0 success (also when nothing matches), 1 error (no database), 64 usage error.
                     """,
                 arguments: [ArgumentSpec("pattern", help: "Only addresses this pattern selects, e.g. 'tenant/acme/**'.", optional: true)],

@@ -86,26 +86,33 @@ struct DriftRenderer {
 
     // MARK: Markdown
 
-    static func markdown(_ report: DriftReport, warnings: [Diagnostic]) -> String {
+    /// For a job summary or comment, within `maxBytes` (0: no limit): the changes outside orgctl first,
+    /// then the pending changes and the warnings, in order, as many as fit; then how many were left out.
+    static func markdown(_ report: DriftReport, warnings: [Diagnostic], maxBytes: Int = PlanRenderer.defaultMarkdownBudget) -> String {
         var out = "### orgctl drift\n\n**\(summary(report))**\n\n"
         if let targeting = report.plan.targeting { out += "> **Warning:** \(PlanRenderer.markdownEscape(targeting.note))\n\n" }
+        // Room kept for closing a section and the footer; once one item does not fit, the rest are counted.
+        let reserve = 600
+        var left = 0
+        func add(_ text: String) {
+            if left == 0, maxBytes == 0 || out.utf8.count + text.utf8.count + reserve <= maxBytes { out += text } else { left += 1 }
+        }
         let plain = DriftRenderer(style: Style(enabled: false))
         if !report.drifted.isEmpty {
             out += "#### Changed outside orgctl (as applied -> as stored now)\n\n```diff\n"
-            for item in report.drifted {
-                for line in plain.lines(item, style: plain.style) { out += fence(line) }
-            }
+            for item in report.drifted { add(plain.lines(item, style: plain.style).map(fence).joined()) }
             out += "```\n\n"
         }
         if !report.pending.isEmpty {
             out += "#### Configuration changes not yet applied\n\n```diff\n"
             let renderer = PlanRenderer(style: Style(enabled: false))
-            for change in report.pending {
-                for line in renderer.lines(change, style: renderer.style) { out += fence(line) }
-            }
+            for change in report.pending { add(renderer.lines(change, style: renderer.style).map(fence).joined()) }
             out += "```\n\n"
         }
-        for warning in warnings { out += "- warning: \(TerminalText.escape(warning.message)) (`\(warning.id)`)\n" }
+        for warning in warnings { add("- warning: \(TerminalText.escape(warning.message)) (`\(warning.id)`)\n") }
+        if left > 0 {
+            out += "\n**\(left) more not shown**; see the full report in the job log (`orgctl drift --format text`, or `--max-chars 0`).\n"
+        }
         return out
     }
 

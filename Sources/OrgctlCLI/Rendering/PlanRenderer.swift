@@ -88,11 +88,11 @@ struct PlanRenderer {
     ///   that does not fit is shown by importance instead (``budgetedMarkdown(_:protected:maxBytes:)``).
     static func markdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int = defaultMarkdownBudget) -> String {
         guard !plan.isEmpty else {
-            let notes = markdownNotes(plan, protected: protected)
+            let notes = markdownNotes(plan, protected: protected, maxBytes: maxBytes)
             if notes.isEmpty { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
             return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + notes
         }
-        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected)
+        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected, maxBytes: maxBytes)
         var groups: [String: [Change]] = [:]
         var order: [String] = []
         for change in plan.changes {
@@ -116,15 +116,25 @@ struct PlanRenderer {
 
     /// What a reader must see before the changes: an empty state, targeting, and the tenants the plan
     /// deletes (protected or confirmed). Kept ahead of any change, so a budgeted plan never drops them.
-    private static func markdownNotes(_ plan: Plan, protected: [TenantDeletion]) -> String {
+    /// The notes above the changes. The tenant deletions take at most half of `maxBytes` (0: no limit);
+    /// the rest are counted, so deleting thousands of tenants cannot blow the comment's budget.
+    private static func markdownNotes(_ plan: Plan, protected: [TenantDeletion], maxBytes: Int) -> String {
         var out = ""
         if !plan.stateExists {
             out += "> **Note:** the state database does not exist yet: this plan is against an empty state (apply creates it).\n\n"
         }
         if let targeting = plan.targeting { out += "> **Warning:** \(markdownEscape(targeting.note))\n\n" }
-        for deletion in protected {
+        for (index, deletion) in protected.enumerated() {
             let text = "\(TenantDeletionOptions.describe(deletion)); \(TenantDeletionOptions.consequence(deletion))"
-            out += "> **\(deletion.confirmed ? "Confirmed" : "Protected"):** \(htmlEscape(TerminalText.escape(text)))\n\n"
+            let note = "> **\(deletion.confirmed ? "Confirmed" : "Protected"):** \(htmlEscape(TerminalText.escape(text)))\n\n"
+            if maxBytes > 0, out.utf8.count + note.utf8.count > maxBytes / 2 {
+                let rest = protected[index...]
+                let unconfirmed = rest.count { !$0.confirmed }
+                out += "> **\(rest.count) more tenant deletion\(rest.count == 1 ? "" : "s") not shown** (\(unconfirmed) protected: apply "
+                    + "refuses \(unconfirmed == 1 ? "it" : "them") without --allow-delete-tenant); see the full plan in the job log or the plan artifact.\n\n"
+                break
+            }
+            out += note
         }
         return out
     }
@@ -160,7 +170,7 @@ struct PlanRenderer {
     /// in plan order within each, as many as fit in `maxBytes`, then how many were left out.
     static func budgetedMarkdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int) -> String {
         let total = plan.changes.count
-        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected)
+        var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected, maxBytes: maxBytes)
         out += "This plan is too large to show by tenant in one comment: the most important changes come first (deletes, then "
             + "security-relevant changes, then the rest).\n\n"
         // Room kept for closing the last section and the footer.
