@@ -337,7 +337,8 @@ public final class SQLiteStateStore: StateStore {
     /// add to any write (a revoked API key kept while the audit log records its deletion); a view
     /// or another object named like one of its tables stands in for the table; a missing table
     /// makes the database incomplete; text stored as UTF-16 reads converted, so two keys could read
-    /// as one. Indexes are allowed (they change no row). Only the file's `main` schema is checked:
+    /// as one. Indexes are allowed (they change no row). Names compare case-insensitively, as
+    /// SQLite resolves them (a trigger `ON "API_KEYS"` fires on `api_keys`). Only the file's `main` schema is checked:
     /// orgctl's own stand-ins live in its connection's `temp` schema.
     func checkSchemaObjects(unadopted: Bool) throws {
         let encoding = try db.pragma("encoding")
@@ -353,7 +354,7 @@ public final class SQLiteStateStore: StateStore {
             """
             SELECT type, name, tbl_name FROM main.sqlite_master
             WHERE type NOT IN ('index', 'table')
-              AND (tbl_name IN (\(names)) OR name IN (\(names))
+              AND (lower(tbl_name) IN (\(names)) OR lower(name) IN (\(names))
                    OR tbl_name LIKE 'orgctl\\_%' ESCAPE '\\' OR name LIKE 'orgctl\\_%' ESCAPE '\\')
             ORDER BY type, name
             """)

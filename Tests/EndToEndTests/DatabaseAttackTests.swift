@@ -150,6 +150,10 @@ struct DatabaseAttackTests {
         ("ALTER TABLE members RENAME TO members_real; CREATE VIEW members AS SELECT * FROM members_real WHERE role <> 'owner';",
          "has a view 'members'"),
         ("CREATE TRIGGER rewrite AFTER INSERT ON orgctl_audit BEGIN SELECT 1; END;", "has a trigger 'rewrite' on table 'orgctl_audit'"),
+        // SQLite resolves table names case-insensitively: these fire on members and orgctl_audit all the same.
+        ("CREATE TRIGGER raise AFTER INSERT ON \"MEMBERS\" BEGIN UPDATE members SET role = 'owner' WHERE id = new.id; END;",
+         "has a trigger 'raise' on table 'MEMBERS'"),
+        ("CREATE TRIGGER hide AFTER INSERT ON Orgctl_Audit BEGIN SELECT 1; END;", "has a trigger 'hide' on table 'Orgctl_Audit'"),
     ])
     func foreignSchemaObject(sql: String, message: String) throws {
         let (workspace, config, state) = try appliedExamples()
