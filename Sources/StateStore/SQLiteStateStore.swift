@@ -685,7 +685,10 @@ final class SQLiteStateTransaction: StateTransaction {
         // The Merkle tree grows in the same transaction: leaf `sequence - 1`, and every perfect
         // subtree it completes at a stored level.
         let storage = MerkleStorage(db: db)
-        if tree == nil { tree = try storage.compactRange(size: current.sequence) }
+        if tree == nil {
+            try storage.refuseNodesBeyond(size: current.sequence)
+            tree = try storage.compactRange(size: current.sequence)
+        }
         // Mutated in place (`tree!`), so the right edge is not copied on every append.
         try tree!.append(leafHash: leaf) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
         head = AuditHead(sequence: sequence, hash: Hex.encode(hash))

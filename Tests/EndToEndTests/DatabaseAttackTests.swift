@@ -146,6 +146,21 @@ struct DatabaseAttackTests {
         #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "0\n")
     }
 
+    @Test("a log cut back to an earlier head (its chain intact) is not appended to: the tree nodes over the removed entries are the evidence, and apply keeps it")
+    func truncatedLogIsNotAppendedTo() throws {
+        let (workspace, config, state) = try appliedExamples()
+        // Entries 91-103 removed; orgctl_merkle still holds the level-4 node over entries 81-96.
+        try workspace.sqlite(state, "DELETE FROM orgctl_audit WHERE seq > 90;")
+        try workspace.edit("config/tenants/acme.yaml", replacing: "  bob@acme.com: {role: admin}", with: "  bob@acme.com: {role: member}")
+        let before = try workspace.canonicalDump(state)
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 1, "\(applied)")
+        #expect(applied.stderr.contains("error: the stored audit tree does not match the entries: it has a node at level 4, index 5")
+                && applied.stderr.contains("nothing was applied") && applied.stderr.contains("\nhelp: "), "\(applied)")
+        #expect(try workspace.canonicalDump(state) == before, "the database changed")
+        #expect(try workspace.auditCount(state) == 90)
+    }
+
     @Test("a view in place of a table, or a trigger on the audit log, is refused", arguments: [
         ("ALTER TABLE members RENAME TO members_real; CREATE VIEW members AS SELECT * FROM members_real WHERE role <> 'owner';",
          "has a view 'members'"),
