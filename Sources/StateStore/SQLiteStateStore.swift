@@ -436,7 +436,7 @@ public final class SQLiteStateStore: StateStore {
         while try select.step() {
             // A digest that is not 64 hex digits (edited by hand) stays as it is: it matches no row.
             guard let plain = select.withText(at: 2, { Digest(hex: $0) }) else { continue }
-            rows.append((select.text(at: 0), select.int(at: 1), keying.keyed(plain).description))
+            rows.append((select.text(at: 0), select.int(at: 1), keying.keyed(plain, rowID: select.int(at: 1)).description))
         }
         let update = try db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE kind = ?2 AND row_id = ?3")
         for row in rows { try update.run([.text(row.digest), .text(row.kind), .integer(row.rowID)]) }
@@ -879,7 +879,7 @@ final class SQLiteStateTransaction: StateTransaction {
 
     func refreshDigest(_ stored: StoredResource) throws {
         try change("UPDATE orgctl_resources SET digest = ?1, address = ?2, applied = ?3 WHERE kind = ?4 AND row_id = ?5",
-                   [.text(digester.digest(stored.resource).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
+                   [.text(digester.digest(stored.resource, rowID: stored.rowID).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
                     .text(stored.resource.kind.rawValue), .integer(stored.rowID)], rows: 1, table: "orgctl_resources", "recording \(stored.address)")
     }
 
@@ -892,7 +892,7 @@ final class SQLiteStateTransaction: StateTransaction {
         let statement = try db.cached(
             "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
-                           .text(digester.digest(resource).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
+                           .text(digester.digest(resource, rowID: rowID).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
         try expectChanges(1, table: "orgctl_resources", "recording \(resource.address)")
     }
 

@@ -146,6 +146,21 @@ struct DatabaseAttackTests {
         #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "0\n")
     }
 
+    @Test("a role raised in the database with another row's keyed digest copied beside it is still drift: the digest names its row")
+    func copiedDigestIsDrift() throws {
+        let (workspace, config, state) = try appliedExamples()
+        // alice's row holds role owner and nothing else, like bob's row after this edit.
+        try workspace.sqlite(state, """
+            UPDATE members SET role = 'owner' WHERE email = 'bob@acme.com';
+            UPDATE orgctl_resources SET digest = (SELECT digest FROM orgctl_resources WHERE address = 'tenant/acme/member/alice@acme.com')
+              WHERE address = 'tenant/acme/member/bob@acme.com';
+            """)
+        let drifted = try drift(workspace, config, state)
+        #expect(drifted.status == 3, "\(drifted)")
+        #expect(drifted.stdout.contains("~ tenant/acme/member/bob@acme.com (changed outside orgctl"), "\(drifted)")
+        #expect(drifted.stdout.contains("0 configuration changes not yet applied"), "\(drifted)")
+    }
+
     @Test("a log cut back to an earlier head (its chain intact) is not appended to: the tree nodes over the removed entries are the evidence, and apply keeps it")
     func truncatedLogIsNotAppendedTo() throws {
         let (workspace, config, state) = try appliedExamples()
