@@ -146,6 +146,22 @@ struct DatabaseAttackTests {
         #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "0\n")
     }
 
+    @Test("a planted quota row of a name the format has none for is seen by plan and removed by apply, not drift forever", arguments: [
+        ("INSERT INTO quotas VALUES ('tenant', (SELECT id FROM tenants WHERE slug = 'acme'), 'bogus', 5)", "~ tenant/acme (changed outside orgctl)"),
+        ("INSERT INTO quotas VALUES ('plan', (SELECT id FROM plans WHERE slug = 'business'), 'Seats ', 5)", "~ plan/business (changed outside orgctl)"),
+    ])
+    func plantedQuotaNameIsRemoved(sql: String, change: String) throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, sql + ";")
+        #expect(try drift(workspace, config, state).status == 3)
+        let plan = try workspace.plan(config, state: state)
+        #expect(plan.stdout.contains(change) && plan.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "\(plan)")
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0 && applied.stdout.contains("1 changed"), "\(applied)")
+        #expect(try workspace.sqlite(state, "SELECT count(*) FROM quotas WHERE name IN ('bogus', 'Seats ');") == "0\n")
+        #expect(try drift(workspace, config, state).status == 0)
+    }
+
     @Test("a role raised in the database with another row's keyed digest copied beside it is still drift: the digest names its row")
     func copiedDigestIsDrift() throws {
         let (workspace, config, state) = try appliedExamples()
