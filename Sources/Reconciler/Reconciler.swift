@@ -59,6 +59,15 @@ public enum Reconciler {
                     fields.append(FieldChange(name: attribute.name, before: before, after: attribute.value))
                 }
             }
+            // A stored attribute the configuration has no name for (a quota row named outside the
+            // format, planted in the database): unset, or it would stay drift that no apply removes.
+            // Only a row not as orgctl wrote it can hold one, so rows as applied skip the scan.
+            if s.isDrifted || s.appliedDigest == nil {
+                for attribute in s.resource.attributes where !attribute.value.isNull && !KeyMaterial.isKeyMaterial(attribute.name)
+                    && !d.attributes.contains(where: { $0.name == attribute.name }) {
+                    fields.append(FieldChange(name: attribute.name, before: attribute.value, after: .null))
+                }
+            }
             let renamedFrom = renames.isEmpty ? nil : renames.storedAddresses[d.address]
             let key = d.kind == .apiKey ? keyIssue(desired: d, stored: s.resource, fields: fields) : nil
             if fields.isEmpty && s.appliedDigest == nil && renamedFrom == nil && key == nil {

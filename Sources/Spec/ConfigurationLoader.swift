@@ -146,7 +146,7 @@ public struct ConfigurationLoader: Sendable {
             isDirectory = target.st_mode & S_IFMT == S_IFDIR
         }
         guard isDirectory else {
-            let root = (path as NSString).deletingLastPathComponent
+            let root = FilePath.folder(of: path)
             return (root.isEmpty ? "." : root, [path])
         }
         let root = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path

@@ -47,6 +47,18 @@ struct MerkleStorage {
         try CompactRange(size: size) { level, index in try node(level: level, index: index) }
     }
 
+    /// Refuses to append to a log whose stored tree has nodes over entries it does not hold: the
+    /// trace of removed entries (a log cut back to an earlier head keeps its chain intact). Appending
+    /// would overwrite those nodes (`completed` replaces) once the log grows back over them, and so
+    /// erase the only evidence of the cut that the database itself holds.
+    func refuseNodesBeyond(size: Int64) throws {
+        let statement = try db.prepare("SELECT level, idx FROM orgctl_merkle WHERE level >= 62 OR ((idx + 1) << level) > ?1 ORDER BY level, idx LIMIT 1")
+        try statement.bind(int: size, at: 1)
+        guard try statement.step() else { return }
+        let mismatch = AuditTreeMismatch(level: Int(statement.int(at: 0)), index: statement.int(at: 1), problem: .extra)
+        throw StateError(.auditBroken, mismatch.description, help: AuditTreeMismatch.help)
+    }
+
     /// Stores the node if its level is one the table keeps.
     func completed(level: Int, index: Int64, hash: [UInt8]) throws {
         guard Schema.isStoredMerkleLevel(level) else { return }

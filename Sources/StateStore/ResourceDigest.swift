@@ -76,15 +76,20 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
 /// The input is the kind, then every non-null attribute in name order, each as
 /// `name 0x00 tag value 0x00`; secrets contribute their fingerprint and documents their SHA-256.
 /// The row digest is SHA-256 of that input; what a database of schema 5 stores (and what plans
-/// compare) is the keyed digest HMAC-SHA256(digest key, row digest), the digest key derived from
-/// the state key. Without the state key nobody can compute it, so a row edited outside orgctl
-/// cannot be given a matching digest. (Keying the SHA-256 rather than the input lets the migration
-/// from schema 4 key each stored digest without reading, or trusting, the rows.)
+/// compare) is the keyed digest HMAC-SHA256(digest key, row digest ‖ row id), the row id as 8
+/// bytes big-endian, the digest key derived from the state key. Without the state key nobody can
+/// compute it, so a row edited outside orgctl cannot be given a matching digest; and as it names
+/// the row, the keyed digest of another row holding the wanted values (an owner's, in any tenant)
+/// does not match either. The row id, not the address, so a rename (which keeps row ids) keeps
+/// every digest below it. (Keying the SHA-256 rather than the input lets the migration from
+/// schema 4 key each stored digest, with the row id stored beside it, without reading, or
+/// trusting, the rows.)
 public enum ResourceDigest {
-    /// The keyed digest under `key`; the plain row digest (SHA-256) when `key` is nil.
-    public static func of(_ resource: Resource, key: StateKey? = nil) -> Digest {
+    /// The keyed digest of the resource stored in row `rowID` under `key`; the plain row digest
+    /// (SHA-256) when `key` is nil.
+    public static func of(_ resource: Resource, key: StateKey? = nil, rowID: Int64 = 0) -> Digest {
         var digester = ResourceDigester(key: key)
-        return digester.digest(resource)
+        return digester.digest(resource, rowID: rowID)
     }
 }
 
@@ -99,7 +104,7 @@ struct ResourceDigester {
         keyed = key.map(DigestKeying.init)
     }
 
-    mutating func digest(_ resource: Resource) -> Digest {
+    mutating func digest(_ resource: Resource, rowID: Int64) -> Digest {
         bytes.removeAll(keepingCapacity: true)
         bytes += resource.kind.rawValue.utf8
         bytes.append(0)
@@ -131,9 +136,7 @@ struct ResourceDigester {
             let plain = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<SHA256.byteCount])
             hasher.finish(into: plain)
             guard let keyed else { return Digest(bytes: UnsafeRawBufferPointer(plain)) }
-            let code = UnsafeMutableRawBufferPointer(rebasing: buffer[SHA256.byteCount...])
-            keyed.context.authenticate(UnsafeRawBufferPointer(plain), into: code)
-            return Digest(bytes: UnsafeRawBufferPointer(code))
+            return keyed.keyed(UnsafeRawBufferPointer(plain), rowID: rowID, using: &bytes)
         }
     }
 }
@@ -146,11 +149,19 @@ struct DigestKeying {
         context = HMACSHA256Context(key: key.digestKey)
     }
 
-    /// The keyed form of a plain (schema 4) stored digest: what the migration stores in its place.
-    func keyed(_ plain: Digest) -> Digest {
-        let bytes = plain.bytes
+    /// The keyed form of a plain (schema 4) stored digest of row `rowID`: what the migration stores in its place.
+    func keyed(_ plain: Digest, rowID: Int64) -> Digest {
+        var input: [UInt8] = []
+        return plain.bytes.withUnsafeBytes { keyed($0, rowID: rowID, using: &input) }
+    }
+
+    /// HMAC-SHA256(digest key, plain ‖ row id as 8 bytes big-endian), built in `input` (reused).
+    func keyed(_ plain: UnsafeRawBufferPointer, rowID: Int64, using input: inout [UInt8]) -> Digest {
+        input.removeAll(keepingCapacity: true)
+        input += plain
+        for shift in stride(from: 56, through: 0, by: -8) { input.append(UInt8(truncatingIfNeeded: UInt64(bitPattern: rowID) >> UInt64(shift))) }
         return withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 8) { code in
-            bytes.withUnsafeBytes { context.authenticate($0, into: code) }
+            input.withUnsafeBytes { context.authenticate($0, into: code) }
             return Digest(bytes: UnsafeRawBufferPointer(code))
         }
     }

@@ -337,7 +337,8 @@ public final class SQLiteStateStore: StateStore {
     /// add to any write (a revoked API key kept while the audit log records its deletion); a view
     /// or another object named like one of its tables stands in for the table; a missing table
     /// makes the database incomplete; text stored as UTF-16 reads converted, so two keys could read
-    /// as one. Indexes are allowed (they change no row). Only the file's `main` schema is checked:
+    /// as one. Indexes are allowed (they change no row). Names compare case-insensitively, as
+    /// SQLite resolves them (a trigger `ON "API_KEYS"` fires on `api_keys`). Only the file's `main` schema is checked:
     /// orgctl's own stand-ins live in its connection's `temp` schema.
     func checkSchemaObjects(unadopted: Bool) throws {
         let encoding = try db.pragma("encoding")
@@ -353,7 +354,7 @@ public final class SQLiteStateStore: StateStore {
             """
             SELECT type, name, tbl_name FROM main.sqlite_master
             WHERE type NOT IN ('index', 'table')
-              AND (tbl_name IN (\(names)) OR name IN (\(names))
+              AND (lower(tbl_name) IN (\(names)) OR lower(name) IN (\(names))
                    OR tbl_name LIKE 'orgctl\\_%' ESCAPE '\\' OR name LIKE 'orgctl\\_%' ESCAPE '\\')
             ORDER BY type, name
             """)
@@ -435,7 +436,7 @@ public final class SQLiteStateStore: StateStore {
         while try select.step() {
             // A digest that is not 64 hex digits (edited by hand) stays as it is: it matches no row.
             guard let plain = select.withText(at: 2, { Digest(hex: $0) }) else { continue }
-            rows.append((select.text(at: 0), select.int(at: 1), keying.keyed(plain).description))
+            rows.append((select.text(at: 0), select.int(at: 1), keying.keyed(plain, rowID: select.int(at: 1)).description))
         }
         let update = try db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE kind = ?2 AND row_id = ?3")
         for row in rows { try update.run([.text(row.digest), .text(row.kind), .integer(row.rowID)]) }
@@ -684,7 +685,10 @@ final class SQLiteStateTransaction: StateTransaction {
         // The Merkle tree grows in the same transaction: leaf `sequence - 1`, and every perfect
         // subtree it completes at a stored level.
         let storage = MerkleStorage(db: db)
-        if tree == nil { tree = try storage.compactRange(size: current.sequence) }
+        if tree == nil {
+            try storage.refuseNodesBeyond(size: current.sequence)
+            tree = try storage.compactRange(size: current.sequence)
+        }
         // Mutated in place (`tree!`), so the right edge is not copied on every append.
         try tree!.append(leafHash: leaf) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
         head = AuditHead(sequence: sequence, hash: Hex.encode(hash))
@@ -875,7 +879,7 @@ final class SQLiteStateTransaction: StateTransaction {
 
     func refreshDigest(_ stored: StoredResource) throws {
         try change("UPDATE orgctl_resources SET digest = ?1, address = ?2, applied = ?3 WHERE kind = ?4 AND row_id = ?5",
-                   [.text(digester.digest(stored.resource).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
+                   [.text(digester.digest(stored.resource, rowID: stored.rowID).description), .text(stored.address), .blob(AppliedValues.encode(stored.resource.attributes)),
                     .text(stored.resource.kind.rawValue), .integer(stored.rowID)], rows: 1, table: "orgctl_resources", "recording \(stored.address)")
     }
 
@@ -888,7 +892,7 @@ final class SQLiteStateTransaction: StateTransaction {
         let statement = try db.cached(
             "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         try statement.run([.text(resource.address), .text(resource.kind.rawValue), .integer(rowID),
-                           .text(digester.digest(resource).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
+                           .text(digester.digest(resource, rowID: rowID).description), .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))])
         try expectChanges(1, table: "orgctl_resources", "recording \(resource.address)")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+internal import Spec
 
 /// A state-database problem, worded for an operator: what happened and what to do next.
 public struct StateError: Error, CustomStringConvertible, Sendable {
@@ -28,7 +29,7 @@ public struct StateError: Error, CustomStringConvertible, Sendable {
         case .readOnly:
             // A read-only folder stops even plan: SQLite must create the WAL and shared-memory files
             // beside a WAL-mode database to read it. A read-only file alone still allows plan.
-            let folder = (path as NSString).deletingLastPathComponent
+            let folder = FilePath.folder(of: path)
             if !FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder) {
                 self.init(.readOnly, "the folder of the state database is read-only: '\(folder.isEmpty ? "." : folder)' ('\(path)')",
                           help: "make the folder writable by this user: SQLite creates '\((path as NSString).lastPathComponent)-wal' and '-shm' beside the database, even to read it")

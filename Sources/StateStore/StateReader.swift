@@ -53,7 +53,7 @@ struct StateReader {
                 // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
                 guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
                 index.rowIDs.append(statement.int(at: 0))
-                index.digests.append(keying?.keyed(digest) ?? digest)
+                index.digests.append(keying?.keyed(digest, rowID: statement.int(at: 0)) ?? digest)
                 index.addresses.append(statement.withText(at: 2) { addressHash($0) })
             }
             indexes[kind] = index
@@ -80,7 +80,7 @@ struct StateReader {
                 var text = address
                 if text.withUTF8({ addressHash(UnsafeRawBufferPointer($0)) }) == record.address { applied = record.digest } else { moved.append((kind, rowID)) }
             }
-            resources.append(StoredResource(resource: resource, rowID: rowID, digest: digester.digest(resource), appliedDigest: applied))
+            resources.append(StoredResource(resource: resource, rowID: rowID, digest: digester.digest(resource, rowID: rowID), appliedDigest: applied))
         }
     }
 

@@ -146,10 +146,60 @@ struct DatabaseAttackTests {
         #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "0\n")
     }
 
+    @Test("a planted quota row of a name the format has none for is seen by plan and removed by apply, not drift forever", arguments: [
+        ("INSERT INTO quotas VALUES ('tenant', (SELECT id FROM tenants WHERE slug = 'acme'), 'bogus', 5)", "~ tenant/acme (changed outside orgctl)"),
+        ("INSERT INTO quotas VALUES ('plan', (SELECT id FROM plans WHERE slug = 'business'), 'Seats ', 5)", "~ plan/business (changed outside orgctl)"),
+    ])
+    func plantedQuotaNameIsRemoved(sql: String, change: String) throws {
+        let (workspace, config, state) = try appliedExamples()
+        try workspace.sqlite(state, sql + ";")
+        #expect(try drift(workspace, config, state).status == 3)
+        let plan = try workspace.plan(config, state: state)
+        #expect(plan.stdout.contains(change) && plan.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "\(plan)")
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0 && applied.stdout.contains("1 changed"), "\(applied)")
+        #expect(try workspace.sqlite(state, "SELECT count(*) FROM quotas WHERE name IN ('bogus', 'Seats ');") == "0\n")
+        #expect(try drift(workspace, config, state).status == 0)
+    }
+
+    @Test("a role raised in the database with another row's keyed digest copied beside it is still drift: the digest names its row")
+    func copiedDigestIsDrift() throws {
+        let (workspace, config, state) = try appliedExamples()
+        // alice's row holds role owner and nothing else, like bob's row after this edit.
+        try workspace.sqlite(state, """
+            UPDATE members SET role = 'owner' WHERE email = 'bob@acme.com';
+            UPDATE orgctl_resources SET digest = (SELECT digest FROM orgctl_resources WHERE address = 'tenant/acme/member/alice@acme.com')
+              WHERE address = 'tenant/acme/member/bob@acme.com';
+            """)
+        let drifted = try drift(workspace, config, state)
+        #expect(drifted.status == 3, "\(drifted)")
+        #expect(drifted.stdout.contains("~ tenant/acme/member/bob@acme.com (changed outside orgctl"), "\(drifted)")
+        #expect(drifted.stdout.contains("0 configuration changes not yet applied"), "\(drifted)")
+    }
+
+    @Test("a log cut back to an earlier head (its chain intact) is not appended to: the tree nodes over the removed entries are the evidence, and apply keeps it")
+    func truncatedLogIsNotAppendedTo() throws {
+        let (workspace, config, state) = try appliedExamples()
+        // Entries 91-103 removed; orgctl_merkle still holds the level-4 node over entries 81-96.
+        try workspace.sqlite(state, "DELETE FROM orgctl_audit WHERE seq > 90;")
+        try workspace.edit("config/tenants/acme.yaml", replacing: "  bob@acme.com: {role: admin}", with: "  bob@acme.com: {role: member}")
+        let before = try workspace.canonicalDump(state)
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 1, "\(applied)")
+        #expect(applied.stderr.contains("error: the stored audit tree does not match the entries: it has a node at level 4, index 5")
+                && applied.stderr.contains("nothing was applied") && applied.stderr.contains("\nhelp: "), "\(applied)")
+        #expect(try workspace.canonicalDump(state) == before, "the database changed")
+        #expect(try workspace.auditCount(state) == 90)
+    }
+
     @Test("a view in place of a table, or a trigger on the audit log, is refused", arguments: [
         ("ALTER TABLE members RENAME TO members_real; CREATE VIEW members AS SELECT * FROM members_real WHERE role <> 'owner';",
          "has a view 'members'"),
         ("CREATE TRIGGER rewrite AFTER INSERT ON orgctl_audit BEGIN SELECT 1; END;", "has a trigger 'rewrite' on table 'orgctl_audit'"),
+        // SQLite resolves table names case-insensitively: these fire on members and orgctl_audit all the same.
+        ("CREATE TRIGGER raise AFTER INSERT ON \"MEMBERS\" BEGIN UPDATE members SET role = 'owner' WHERE id = new.id; END;",
+         "has a trigger 'raise' on table 'MEMBERS'"),
+        ("CREATE TRIGGER hide AFTER INSERT ON Orgctl_Audit BEGIN SELECT 1; END;", "has a trigger 'hide' on table 'Orgctl_Audit'"),
     ])
     func foreignSchemaObject(sql: String, message: String) throws {
         let (workspace, config, state) = try appliedExamples()

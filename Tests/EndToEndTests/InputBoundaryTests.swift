@@ -70,6 +70,24 @@ import Testing
         }
         #expect(try workspace.dump(state) == before)
     }
+
+    @Test("a configuration file linked to a secret (the state key file) is refused without quoting the link's target, in every format")
+    func linkedFileIsNeverQuoted() throws {
+        let workspace = try Workspace()
+        let config = try workspace.copyExamples()
+        let keyFile = workspace.path("orgctl.key")
+        try Secrets.stateKey.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        // A pull request adds this link; the PR job's own key file is what it points at.
+        try FileManager.default.createSymbolicLink(atPath: config + "/tenants/zz.yaml", withDestinationPath: keyFile)
+        for (command, format) in [("validate", "text"), ("validate", "json"), ("validate", "github"), ("plan", "text"), ("apply", "text")] {
+            var arguments = [command, config]
+            if command != "validate" { arguments += ["--state", workspace.path("orgctl.db"), "--auto-approve"].dropLast(command == "plan" ? 1 : 0) }
+            if command == "validate" { arguments += ["--format", format] }
+            let run = try workspace.run(arguments)
+            #expect(run.status == 1 && (run.stdout + run.stderr).contains("file-link"), "\(run)")
+            #expect(!run.stdout.contains(Secrets.stateKey) && !run.stderr.contains(Secrets.stateKey), "\(command) \(format): \(run)")
+        }
+    }
 }
 
 extension InputBoundaryTests {

@@ -190,4 +190,20 @@ struct TerminalAndFilesTests {
         let log = try onTerminal(workspace, ["audit", "log", "--state", workspace.path("quiet.db"), "-q"])
         #expect(log.status == 0 && !log.stdout.contains("\u{1B}[K"))
     }
+
+    @Test("one-character relative paths (--out, --secrets-out, --checkpoint-out, --state, a single configuration file) work: no trap")
+    func oneCharacterPaths() throws {
+        let workspace = try Workspace()
+        let config = try workspace.copyExamples()
+        // Relative to the workspace, which is every run's working folder.
+        let applied = try workspace.run(["apply", config, "--state", "s", "--auto-approve", "--secrets-out", "k", "--checkpoint-out", "c"])
+        #expect(applied.status == 0 && FileManager.default.fileExists(atPath: workspace.path("k"))
+                && FileManager.default.fileExists(atPath: workspace.path("c")), "\(applied)")
+        try workspace.edit("config/tenants/acme.yaml", replacing: "  bob@acme.com: {role: admin}", with: "  bob@acme.com: {role: member}")
+        let planned = try workspace.plan(config, state: "s", ["--out", "p"])
+        #expect(planned.status == 0 && FileManager.default.fileExists(atPath: workspace.path("p")), "\(planned)")
+        try FileManager.default.copyItem(atPath: config + "/platform.yaml", toPath: workspace.path("y"))
+        let single = try workspace.run(["validate", "y"])
+        #expect(single.status == 0 && single.stdout.contains("valid:"), "\(single)")
+    }
 }

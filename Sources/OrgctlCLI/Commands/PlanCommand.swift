@@ -285,7 +285,7 @@ enum FileOutput {
             throw CommandFailure(message: "--\(option) '\(path)' already exists; orgctl never overwrites it, and did nothing",
                                  help: "choose a new file name or remove the old file")
         }
-        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let folder = FilePath.folder(of: path).isEmpty ? "." : FilePath.folder(of: path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CommandFailure(message: "the folder of --\(option) '\(path)' does not exist; nothing was done",

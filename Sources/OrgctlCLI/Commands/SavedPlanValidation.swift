@@ -16,7 +16,7 @@ enum SavedPlanValidation {
         for file in exporter.files {
             let target = (folder as NSString).appendingPathComponent(file.path)
             do {
-                try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(atPath: FilePath.folder(of: target), withIntermediateDirectories: true)
                 try Data(file.text.utf8).write(to: URL(fileURLWithPath: target))
             } catch {
                 throw CommandFailure(message: "cannot check '\(path)': writing a temporary file failed: \(error.localizedDescription); nothing was applied",

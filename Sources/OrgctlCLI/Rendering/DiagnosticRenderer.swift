@@ -129,12 +129,14 @@ struct SourceCache {
     mutating func excerpt(_ location: SourceLocation) -> [String]? {
         if files[location.file] == nil {
             // Only a regular file of a size the loader reads (a FIFO would block, a 300 MB file would be read
-            // whole for one line): the size is checked before reading.
-            let resolved = (location.file as NSString).resolvingSymlinksInPath
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved),
+            // whole for one line): the size is checked before reading. Never through a symbolic link: the
+            // loader refuses a linked file (spec.file-link) unread, and quoting its target would print
+            // whatever it names (a key file, /proc/self/environ) into the log. `attributesOfItem` does
+            // not follow a final link, so a link is not `.typeRegular`.
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: location.file),
                   attributes[.type] as? FileAttributeType == .typeRegular,
                   let size = attributes[.size] as? NSNumber, size.intValue <= 256 << 20,
-                  let data = FileManager.default.contents(atPath: resolved)
+                  let data = FileManager.default.contents(atPath: location.file)
             else { return nil }
             var starts = [0]
             data.withUnsafeBytes { raw in

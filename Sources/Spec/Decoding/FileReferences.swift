@@ -34,7 +34,7 @@ struct FileReferences: Sendable {
                          help: "write a path relative to this file, inside the configuration folder")
             return nil
         }
-        let directory = (yamlFile as NSString).deletingLastPathComponent
+        let directory = FilePath.folder(of: yamlFile)
         let joined = directory.isEmpty ? written : directory + "/" + written
         // Lexical check first: `..` may not climb out of the configuration folder.
         let relativeToRoot: String

@@ -1,5 +1,6 @@
 internal import CSQLite
 internal import Foundation
+internal import Spec
 
 /// An error reported by SQLite, with the statement that caused it.
 ///
@@ -111,7 +112,7 @@ extension SQLiteError.Kind {
         guard let path, !path.isEmpty, path != ":memory:" else { return false }
         let files = FileManager.default
         guard files.fileExists(atPath: path) else { return false }
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = FilePath.folder(of: path)
         return !files.isWritableFile(atPath: path)
             || !files.isWritableFile(atPath: folder.isEmpty ? "." : folder)
     }
