@@ -149,6 +149,28 @@ struct CommandsTests {
         workspace.assertNoSecretLeaks(Array(Secrets.examples.values))
     }
 
+    @Test("show checks a saved plan's authenticity with the state key: an edited plan is shown with an error and exit 1")
+    func showChecksAuthenticity() throws {
+        let (workspace, config, state) = try appliedExamples("show-mac")
+        try workspace.edit("\(config)/tenants/acme.yaml", replacing: "frank@acme.com: viewer", with: "frank@acme.com: admin")
+        let planFile = workspace.path("review.plan")
+        try #require(try workspace.plan(config, state: state, ["--out", planFile]).status == 0)
+        let authentic = try workspace.run(["show", planFile, "--no-color"])
+        #expect(authentic.status == 0 && authentic.stdout.contains("\nauthentic: written by 'orgctl plan --out' with this state key"), "\(authentic)")
+        let unchecked = try workspace.run(["show", planFile, "--no-color"], unset: ["ORGCTL_STATE_KEY"])
+        #expect(unchecked.status == 0 && unchecked.stdout.contains("\nnot checked: no state key was given"), "\(unchecked)")
+
+        // A reviewer's plan raised to owner after review: shown, flagged, exit 1.
+        let forged = workspace.path("forged.plan")
+        let text = try String(contentsOfFile: planFile, encoding: .utf8)
+        try #require(text.contains("\"admin\""))
+        try text.replacingOccurrences(of: "\"admin\"", with: "\"owner\"").write(toFile: forged, atomically: true, encoding: .utf8)
+        let shown = try workspace.run(["show", forged, "--no-color"])
+        #expect(shown.status == 1, "\(shown)")
+        #expect(shown.stdout.contains("\nNOT AUTHENTIC: the saved plan's authentication code does not match"), "\(shown)")
+        #expect(shown.stderr.hasPrefix("error: ") && shown.stderr.contains("do not apply it"), "\(shown)")
+    }
+
     @Test("show refuses what is not a saved plan, with exit 1 and no Foundation wording")
     func showRefusesOtherFiles() throws {
         let workspace = try Workspace(name: "show-bad")

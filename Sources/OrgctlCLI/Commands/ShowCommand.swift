@@ -9,17 +9,21 @@ enum ShowCommand {
         name: "show",
         abstract: "Print a plan saved by 'orgctl plan --out'.",
         discussion: """
-            Reads PLANFILE (and nothing else: no database, no secrets, no state key) and prints the plan \
-            it holds as 'orgctl plan' does, after a header naming the plan id, the database and audit \
-            entry it was made against, and its source. Secrets show only as (sensitive) or (changed). \
+            Reads PLANFILE (and nothing else: no database, no secrets) and prints the plan it holds as \
+            'orgctl plan' does, after a header naming the plan id, the database and audit entry it was \
+            made against, its source, and whether it is authentic: with the state key (ORGCTL_STATE_KEY \
+            or --state-key-file) its authentication code is checked as 'apply PLANFILE' checks it, and a \
+            plan changed since 'orgctl plan --out' wrote it is printed with an error, exit 1. Secrets show only as (sensitive) or (changed). \
             Tenants the plan deletes are marked protected, as in plan: 'apply PLANFILE' refuses them \
             unless given --allow-delete-tenant (the share of a tenant a plan deletes is judged against \
             the database when applying).
-            Exit status: 0 success, 1 the file cannot be read or is not a saved plan, 64 usage error.
+            Exit status: 0 success, 1 the file cannot be read, is not a saved plan, or fails its \
+            authentication check, 64 usage error.
             """,
         arguments: [ArgumentSpec("planfile", help: "A plan file saved by 'orgctl plan --out'.")],
         options: [
             .option("format", valueName: "format", help: "Output format.", default: "text", allowedValues: ["text", "json", "markdown"]),
+            StateAccess.keyFileOption,
         ])
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -33,25 +37,43 @@ enum ShowCommand {
                                      : "check the path and its permissions")
         }
         let (file, plan) = try SavedPlan.decode(data, path: path, purpose: "shown", help: "pass a plan saved with 'orgctl plan --out FILE'")
+        // Checked as apply checks it, when the key is at hand; the plan is shown either way.
+        var forged: String?
+        var authenticity = "not checked: no state key was given (apply checks it; pass ORGCTL_STATE_KEY or --state-key-file)"
+        if let key = try StateAccess.key(command, context) {
+            do {
+                try file.verify(with: key)
+                authenticity = "authentic: written by 'orgctl plan --out' with this state key, unchanged since"
+            } catch {
+                forged = error.description
+                authenticity = "NOT AUTHENTIC: \(error.description); apply will refuse it"
+            }
+        }
         // Without the database only whole-tenant deletions are known; apply judges the rest.
         let protected = Reconciler.tenantDeletions(plan, stored: nil, policy: TenantDeletionPolicy())
         let console = context.console
         switch command.value("format") ?? "text" {
         case "json": console.print(PlanRenderer.json(plan, protected: protected))
-        case "markdown": console.out(header(file, markdown: true) + PlanRenderer.markdown(plan, protected: protected))
+        case "markdown": console.out(header(file, authenticity: authenticity, markdown: true) + PlanRenderer.markdown(plan, protected: protected))
         default:
             let style = console.style(forStdout: true)
-            console.out(header(file, markdown: false) + PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
+            console.out(header(file, authenticity: authenticity, markdown: false) + PlanRenderer(style: style).text(plan)
+                + TenantDeletionOptions.text(protected, style: style))
+        }
+        if let forged {
+            throw CommandFailure(message: "'\(TerminalText.escape(path))' is not the plan 'orgctl plan --out' wrote with this state key: \(forged)",
+                                 help: "do not apply it; make a new plan with 'orgctl plan --out FILE' and review that")
         }
         return ExitCode.success
     }
 
     /// Where the plan comes from: id, orgctl version, source, database and audit head.
-    static func header(_ file: PlanFile, markdown: Bool) -> String {
+    static func header(_ file: PlanFile, authenticity: String, markdown: Bool) -> String {
         let database = file.databaseID.isEmpty ? "a new (empty) state database" : "database \(file.databaseID)"
         let lines = [
             "Saved plan \(file.planID), made by orgctl \(file.orgctlVersion) from \(file.source)",
             "against \(database) at audit entry \(file.auditHead.sequence)",
+            authenticity,
         ].map(TerminalText.escape)
         if markdown { return lines.map { "> \($0.replacingOccurrences(of: "<", with: "&lt;"))" }.joined(separator: "\n") + "\n\n" }
         return lines.joined(separator: "\n") + "\n\n"
