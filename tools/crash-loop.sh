@@ -37,6 +37,8 @@ python3 "$GEN" "$WORK/after" $((TENANTS + TENANTS / 10)) --members 4 --teams 1 -
 for ((t = 0; t < TENANTS / 10; t++)); do rm "$WORK/after/tenants/$(printf 'batch-%05d.yaml' "$t")"; done
 
 APPLY=(apply "$WORK/after" --auto-approve --source crash-loop --quiet --no-color --max-deletes 100000000)
+# The tenants whose files were removed are deleted whole: the tenant deletion guard wants each named.
+for ((t = 0; t < TENANTS / 10; t++)); do APPLY+=(--allow-delete-tenant "$(printf 'tenant-%06d' "$t")"); done
 canon() { sqlite3 "$1" .dump | sed -E "/^INSERT INTO (webhooks|sso_providers) /s/X'[0-9a-fA-F]*'/X'(ciphertext)'/g"; }
 
 "$ORGCTL" apply "$WORK/before" --state "$WORK/base.db" --auto-approve --source crash-loop --quiet >/dev/null
