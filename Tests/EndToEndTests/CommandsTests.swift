@@ -5,14 +5,7 @@ import Testing
 /// with the real binary.
 @Suite("Tenant deletion guard and inspection commands")
 struct CommandsTests {
-    func appliedExamples(_ name: String) throws -> (Workspace, config: String, state: String) {
-        let workspace = try Workspace(name: name)
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        let applied = try workspace.apply(config, state: state)
-        try #require(applied.status == 0, "applying the examples failed: \(applied)")
-        return (workspace, config, state)
-    }
+    func appliedExamples(_ name: String) throws -> (Workspace, config: String, state: String) { try Workspace.appliedExamples(name: name) }
 
     /// Replaces the text from `start` up to (not including) `end` in a file.
     func cut(_ file: String, from start: String, to end: String, with replacement: String) throws {

@@ -16,14 +16,7 @@ struct DriftExportTests {
         "INITECH_TEAM_CHAT_WEBHOOK_SECRET": Secrets.examples["INITECH_WEBHOOK_SECRET"]!,
     ]
 
-    func appliedExamples() throws -> (Workspace, config: String, state: String) {
-        let workspace = try Workspace(name: "drift")
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        let applied = try workspace.apply(config, state: state)
-        try #require(applied.status == 0, "applying the examples failed: \(applied)")
-        return (workspace, config, state)
-    }
+    func appliedExamples() throws -> (Workspace, config: String, state: String) { try Workspace.appliedExamples(name: "drift") }
 
     func drift(_ workspace: Workspace, _ config: String, _ state: String, _ extra: [String] = []) throws -> Run {
         try workspace.run(["drift", config, "--state", state, "--no-color"] + extra)

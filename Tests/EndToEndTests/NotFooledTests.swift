@@ -5,14 +5,7 @@ import Testing
 /// a targeted plan or a bad option value must never read as something else.
 @Suite("Drift jobs, targeting and options are not fooled")
 struct NotFooledTests {
-    func appliedExamples() throws -> (Workspace, config: String, state: String) {
-        let workspace = try Workspace(name: "notfooled")
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        let applied = try workspace.apply(config, state: state)
-        try #require(applied.status == 0, "applying the examples failed: \(applied)")
-        return (workspace, config, state)
-    }
+    func appliedExamples() throws -> (Workspace, config: String, state: String) { try Workspace.appliedExamples(name: "notfooled") }
 
     @Test("drift against a missing database is an error (exit 1) in every format, and creates nothing",
           arguments: ["text", "json", "markdown"])

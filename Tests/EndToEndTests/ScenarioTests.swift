@@ -11,12 +11,7 @@ struct ScenarioTests {
 
     /// A workspace with the examples copied to `config/` and applied to `state.db`.
     func appliedExamples(sourceLocation: SourceLocation = #_sourceLocation) throws -> (Workspace, config: String, state: String) {
-        let workspace = try Workspace()
-        let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        let applied = try workspace.apply(config, state: state)
-        try #require(applied.status == 0, "applying the examples failed: \(applied)", sourceLocation: sourceLocation)
-        return (workspace, config, state)
+        try Workspace.appliedExamples(name: "scenario", sourceLocation: sourceLocation)
     }
 
     @Test("examples apply into an empty database, and a second apply writes nothing")
