@@ -20,12 +20,15 @@ public struct ConfigurationLoader: Sendable {
     public var now: Date
     /// Where folders are listed and files read (a test injects failures here).
     public var fileSystem: any ConfigurationFileSystem
+    /// Called once for each file read and decoded, from the loading threads (progress on a terminal).
+    public var onFileLoaded: (@Sendable () -> Void)?
 
     public init(limits: LoaderLimits = LoaderLimits(), now: Date = Date(),
-                fileSystem: any ConfigurationFileSystem = LocalConfigurationFileSystem()) {
+                fileSystem: any ConfigurationFileSystem = LocalConfigurationFileSystem(), onFileLoaded: (@Sendable () -> Void)? = nil) {
         self.limits = limits
         self.now = now
         self.fileSystem = fileSystem
+        self.onFileLoaded = onFileLoaded
     }
 
     /// A problem that stops loading before any file is read (missing folder, unreadable folder).
@@ -43,9 +46,11 @@ public struct ConfigurationLoader: Sendable {
         // Values under keys that no document can have are not built; bytes and nodes count against one budget per run.
         let loader = YAMLLoader(limits: limits, shape: SpecFormat.documentShape, budget: InputBudget())
         let fileSystem = self.fileSystem
+        let onFileLoaded = self.onFileLoaded
         DispatchQueue.concurrentPerform(iterations: files.count) { index in
             let result = Self.loadFile(files[index], loader: loader, references: references, fileSystem: fileSystem)
             results.withLock { $0[index] = result }
+            onFileLoaded?()
         }
         var platforms: [PlatformSpec] = []
         var tenants: [TenantSpec] = []

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Spec
 import Testing
@@ -156,6 +157,17 @@ import Testing
         let result = try ConfigurationLoader(now: fixedNow).load(path: file)
         expectClean(result)
         #expect(result.files == [file])
+    }
+
+    @Test("the loader reports each file it has read once (the progress count on a terminal)")
+    func eachLoadedFileIsReported() throws {
+        let scratch = Scratch()
+        scratch.write("platform.yaml", basePlatform)
+        for index in 0..<5 { scratch.write("tenants/t\(index).yaml", tenant(slug: "t\(index)")) }
+        let count = Mutex(0)
+        let result = try ConfigurationLoader(now: fixedNow, onFileLoaded: { count.withLock { $0 += 1 } }).load(path: scratch.root)
+        expectClean(result)
+        #expect(count.withLock { $0 } == 6)
     }
 
     @Test func diagnosticsSortByFileLineAndColumnWithUnlocatedFirst() throws {

@@ -135,12 +135,12 @@ enum Planning {
         // Apply also has the chain checked there, in the same snapshot, while the plan is made.
         let reading = BackgroundRead(store, withApplied: withApplied, checkingChain: checkingChain)
         let console = context.console
-        let progress = console.progress("reading the configuration and the state database")
+        let progress = console.progress("reading the configuration and the state database", unit: "files")
         defer { progress?.finish() }
         var planned = false
         // A failure below must not leave the other thread using the store.
         defer { if !planned { reading.stop() } }
-        let loaded = try ValidateCommand.load(directory, context, command)
+        let loaded = try ValidateCommand.load(directory, context, command, progress: progress)
         context.lifetime.keep(loaded)
         if loaded.configuration == nil { progress?.finish() }
         let renderer = DiagnosticRenderer(style: console.style(forStdout: false))

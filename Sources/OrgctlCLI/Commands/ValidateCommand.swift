@@ -37,7 +37,9 @@ enum ValidateCommand {
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let path = command.argument("dir") ?? "."
         let format = command.value("format") ?? "text"
-        let result = try load(path, context, command)
+        let reading = context.console.progress("reading the configuration", unit: "files")
+        let result = try load(path, context, command, progress: reading)
+        reading?.finish()
         let diagnostics = result.diagnostics.sorted
         let console = context.console
         let tenants = result.configuration?.tenants.count ?? 0
@@ -66,10 +68,14 @@ enum ValidateCommand {
         return result.diagnostics.hasErrors ? ExitCode.failure : ExitCode.success
     }
 
-    static func load(_ path: String, _ context: CommandContext, _ command: ParsedCommand? = nil) throws -> LoadResult {
+    static func load(_ path: String, _ context: CommandContext, _ command: ParsedCommand? = nil, progress: Progress? = nil) throws
+        -> LoadResult
+    {
         let limits = limits(command)
+        var loader = ConfigurationLoader(limits: limits, now: context.now)
+        if let progress { loader.onFileLoaded = { progress.advance() } }
         do {
-            return try ConfigurationLoader(limits: limits, now: context.now).load(path: path)
+            return try loader.load(path: path)
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }
