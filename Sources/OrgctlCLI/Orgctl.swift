@@ -1,5 +1,6 @@
 import Foundation
 import Spec
+import StateStore
 
 /// The command-line program: parses arguments, runs one command, returns the exit status.
 ///
@@ -103,6 +104,15 @@ struct CommandContext {
     var environment: [String: String]
     var now: Date
     var lifetime: ProcessLifetime
+    /// The state key, once read: one command reads its key file (and warns about its mode) once.
+    let stateKey = StateKeyMemo()
+}
+
+/// The state key a command resolved (`nil` inside: none was given), kept for the rest of the
+/// command. One per command run (in its ``CommandContext``), never shared between commands.
+final class StateKeyMemo: @unchecked Sendable {
+    // @unchecked: read and written only by the command's own thread.
+    var resolved: StateKey??
 }
 
 /// Holds values that need not be freed because the process exits right after the command.

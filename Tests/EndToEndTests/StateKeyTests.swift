@@ -61,6 +61,12 @@ struct StateKeyTests {
         chmod(file, 0o644)
         let open = try workspace.plan(config, state: state, ["--state-key-file", file], unset: ["ORGCTL_STATE_KEY"])
         #expect(open.status == 0 && open.stderr.contains("warning: the state key file '\(file)' can be read by others (mode 644)"), "\(open)")
+        // Once per command, however often the command needs the key (plan --out and apply read it in several places).
+        for extra in [["--out", workspace.path("review.plan")], []] {
+            let run = extra.isEmpty ? try workspace.apply(config, state: state, ["--state-key-file", file], unset: ["ORGCTL_STATE_KEY"])
+                : try workspace.plan(config, state: state, ["--state-key-file", file] + extra, unset: ["ORGCTL_STATE_KEY"])
+            #expect(run.status == 0 && run.stderr.components(separatedBy: "can be read by others").count == 2, "\(run)")
+        }
         chmod(file, 0o600)
         let closed = try workspace.plan(config, state: state, ["--state-key-file", file], unset: ["ORGCTL_STATE_KEY"])
         #expect(closed.status == 0 && !closed.stderr.contains("warning"), "\(closed)")

@@ -29,6 +29,13 @@ enum StateAccess {
 
     /// The state key, from --state-key-file or ORGCTL_STATE_KEY; nil when neither is given.
     static func key(_ command: ParsedCommand, _ context: CommandContext) throws -> StateKey? {
+        if let resolved = context.stateKey.resolved { return resolved }
+        let key = try readKey(command, context)
+        context.stateKey.resolved = .some(key)
+        return key
+    }
+
+    private static func readKey(_ command: ParsedCommand, _ context: CommandContext) throws -> StateKey? {
         let text: String
         let origin: String
         if let file = command.value("state-key-file") {
