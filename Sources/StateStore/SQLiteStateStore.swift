@@ -804,16 +804,16 @@ final class SQLiteStateTransaction: StateTransaction {
     func delete(_ stored: StoredResource) throws {
         let map = TableMap.of(stored.resource.kind)
         let id = SQLiteValue.integer(stored.rowID)
-        let what = "deleting \(stored.address)"
+        let what = { "deleting \(stored.address)" }  // built only when a write fails (hot path)
         if let scope = map.quotaScope {
             // Every quota row reads as an attribute (NULL as "unlimited"), so the stored resource counts them.
             let quotas = stored.resource.attributes.count { $0.name.hasPrefix("quotas.") }
-            try change("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2", [.text(scope), id], rows: quotas, table: "quotas", what)
+            try change("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2", [.text(scope), id], rows: quotas, table: "quotas", what())
         }
         switch stored.resource.kind {
         case .role, .tenantRole:
             try change("DELETE FROM role_permissions WHERE role_id = ?1", [id], rows: Self.count(stored.resource["permissions"]),
-                       table: "role_permissions", what)
+                       table: "role_permissions", what())
         case .tenant:
             // At most one row each (the primary key); a row whose columns are all NULL reads as no attribute.
             try db.cached("DELETE FROM security_policies WHERE tenant_id = ?1").run([id])
@@ -821,7 +821,7 @@ final class SQLiteStateTransaction: StateTransaction {
         default:
             break
         }
-        try change("DELETE FROM \(map.table) WHERE id = ?1", [id], rows: 1, table: map.table, what)
+        try change("DELETE FROM \(map.table) WHERE id = ?1", [id], rows: 1, table: map.table, what())
         try db.cached("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2").run([.text(stored.resource.kind.rawValue), id])
         rowIDs[stored.address] = nil
     }
@@ -921,17 +921,17 @@ final class SQLiteStateTransaction: StateTransaction {
     private func write(_ attribute: Attribute, before: Value, kind: ResourceKind, map: TableMap, rowID: Int64, address: String,
                        secrets: [String: [UInt8]]) throws {
         let id = SQLiteValue.integer(rowID)
-        let what = "writing \(attribute.name) of \(address)"
+        let what = { "writing \(attribute.name) of \(address)" }  // built only when a write fails (hot path)
         switch map.storage(for: attribute.name) {
         case .side(let table, let column, let encoding)?:
             try change("INSERT INTO \(table) (tenant_id, \(column)) VALUES (?1, ?2) ON CONFLICT (tenant_id) DO UPDATE SET \(column) = excluded.\(column)",
-                       [id, try encode(attribute.value, encoding)], rows: 1, table: table, what)
+                       [id, try encode(attribute.value, encoding)], rows: 1, table: table, what())
         case .quota(let name)?:
             let scope = SQLiteValue.text(map.quotaScope ?? "")
             switch attribute.value {
             case .null:
                 try change("DELETE FROM quotas WHERE scope = ?1 AND scope_id = ?2 AND name = ?3", [scope, id, .text(name)],
-                           rows: before.isNull ? 0 : 1, table: "quotas", what)
+                           rows: before.isNull ? 0 : 1, table: "quotas", what())
             default:
                 let value: SQLiteValue
                 switch attribute.value {
@@ -941,14 +941,14 @@ final class SQLiteStateTransaction: StateTransaction {
                 default: value = .null
                 }
                 try change("INSERT OR REPLACE INTO quotas (scope, scope_id, name, value) VALUES (?1, ?2, ?3, ?4)", [scope, id, .text(name), value],
-                           rows: 1, table: "quotas", what)
+                           rows: 1, table: "quotas", what())
             }
         case .permissions?:
-            try change("DELETE FROM role_permissions WHERE role_id = ?1", [id], rows: Self.count(before), table: "role_permissions", what)
+            try change("DELETE FROM role_permissions WHERE role_id = ?1", [id], rows: Self.count(before), table: "role_permissions", what())
             if case .list(let permissions) = attribute.value {
                 for permission in permissions {
                     try change("INSERT INTO role_permissions (role_id, permission) VALUES (?1, ?2)", [id, .text(permission)],
-                               rows: 1, table: "role_permissions", what)
+                               rows: 1, table: "role_permissions", what())
                 }
             }
         case .parentTeam?:
@@ -957,7 +957,7 @@ final class SQLiteStateTransaction: StateTransaction {
                 let tenant = String(Resource.collection(of: String(Resource.collection(of: address))))
                 parent = .integer(try self.rowID(of: "\(tenant)/team/\(slug)"))
             }
-            try change("UPDATE teams SET parent_id = ?1 WHERE id = ?2", [parent, id], rows: 1, table: "teams", what)
+            try change("UPDATE teams SET parent_id = ?1 WHERE id = ?2", [parent, id], rows: 1, table: "teams", what())
         case .secret(let prefix)?:
             var ciphertext = SQLiteValue.null, keyID = SQLiteValue.null, fingerprint = SQLiteValue.null
             if case .secret(let print) = attribute.value {
@@ -974,7 +974,7 @@ final class SQLiteStateTransaction: StateTransaction {
                 fingerprint = .text(print)
             }
             try change("UPDATE \(map.table) SET \(prefix)_ciphertext = ?1, \(prefix)_key_id = ?2, \(prefix)_fingerprint = ?3 WHERE id = ?4",
-                       [ciphertext, keyID, fingerprint, id], rows: 1, table: map.table, what)
+                       [ciphertext, keyID, fingerprint, id], rows: 1, table: map.table, what())
         case .certificate?:
             var pem = SQLiteValue.null, digest = SQLiteValue.null
             if case .document(let sha256, let text) = attribute.value {
@@ -982,7 +982,7 @@ final class SQLiteStateTransaction: StateTransaction {
                 digest = .text(sha256)
             }
             try change("UPDATE \(map.table) SET certificate_pem = ?1, certificate_sha256 = ?2 WHERE id = ?3", [pem, digest, id],
-                       rows: 1, table: map.table, what)
+                       rows: 1, table: map.table, what())
         case .column?, nil:
             throw StateError(.other, "internal error: attribute '\(attribute.name)' of \(kind.rawValue) has no column", help: "report this as a bug")
         }

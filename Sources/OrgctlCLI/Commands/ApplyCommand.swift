@@ -218,10 +218,11 @@ enum ApplyCommand {
         for source in plan.secretSources.values { _ = resolver.value(source) }
         try resolver.checkComplete()
         var secrets: [String: [UInt8]] = [:]
+        let changes = Dictionary(plan.changes.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         for (secretKey, source) in plan.secretSources {
             let value = resolver.value(source)
             let address = String(secretKey.prefix { $0 != "#" }), attribute = String(secretKey.drop { $0 != "#" }.dropFirst())
-            let expected = plan.changes.first { $0.address == address }?.fields.first { $0.name == attribute }?.after
+            let expected = changes[address]?.fields.first { $0.name == attribute }?.after
             guard expected == .secret(fingerprint: key.fingerprint(value)) else {
                 throw CommandFailure(message: "secret \(source) for \(TerminalText.escape(address)) has changed since the plan was made; nothing was applied",
                                      help: "make a new plan with 'orgctl plan --out FILE' and review it")
