@@ -235,34 +235,11 @@ public enum SavedPlanCheck {
         }
         guard !touched.isEmpty else { return nil }
         let everyTenant = touched.contains("platform")
+        // Renames as apply does them (the rows move with everything below them), in one pass.
         var resources: [String: Resource] = [:]
-        for stored in stored.resources {
+        for stored in Renames(plan.changes).translated(stored).resources {
             let group = Change.group(of: stored.address)
             if group == "platform" || everyTenant || touched.contains(group) { resources[stored.address] = stored.resource }
-        }
-        // Renames as apply does them: tenants and system roles first, then what they hold.
-        let renames = plan.changes.filter { $0.renamedFrom != nil }
-            .sorted { ($0.parent == nil ? 0 : 1, $0.address) < ($1.parent == nil ? 0 : 1, $1.address) }
-        for change in renames {
-            guard let from = change.renamedFrom else { continue }
-            let last = String(from.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
-            let old = change.parent.map { "\($0)/\(change.kind.segment)/\(last)" } ?? from
-            func moved(_ address: String) -> String {
-                if address == old { return change.address }
-                return address.hasPrefix(old + "/") ? change.address + address.dropFirst(old.count) : address
-            }
-            let newSlug = String(change.address.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
-            var next: [String: Resource] = [:]
-            for (address, var resource) in resources {
-                resource.address = moved(address)
-                resource.parent = resource.parent.map(moved)
-                // Sub-teams name their parent team by slug.
-                if change.kind == .team, resource.kind == .team, resource.parent == change.parent, resource["parent"] == .string(last) {
-                    resource.attributes = resource.attributes.map { $0.name == "parent" ? Attribute("parent", .string(newSlug)) : $0 }
-                }
-                next[resource.address] = resource
-            }
-            resources = next
         }
         for change in plan.changes {
             switch change.action {
