@@ -282,11 +282,7 @@ extension SQLiteStateStore {
         get throws(StateError) { try storeCall("reading the audit log's origin") { try self.auditOriginUnlocked() } }
     }
 
-    private func auditOriginUnlocked() throws -> String? {
-        let statement = try db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
-        try statement.bind([.text(Self.auditOriginKey)])
-        return try statement.step() ? statement.text(at: 0) : nil
-    }
+    private func auditOriginUnlocked() throws -> String? { try metaValue(Self.auditOriginKey) }
 
     /// Stores `origin` as the log's origin unless one is stored already; returns the stored one.
     public func recordAuditOrigin(_ origin: String) throws(StateError) -> String {

@@ -455,7 +455,7 @@ public final class SQLiteStateStore: StateStore {
         return 0
     }
 
-    private func metaValue(_ key: String) throws -> String? {
+    func metaValue(_ key: String) throws -> String? {
         let statement = try db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
         try statement.bind([.text(key)])
         return try statement.step() ? statement.text(at: 0) : nil
