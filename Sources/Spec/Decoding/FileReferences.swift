@@ -19,14 +19,6 @@ struct FileReferences: Sendable {
         return String(cString: resolved)
     }
 
-    /// The size of the regular file at `path` (links followed), or nil when there is none or it is
-    /// something else (a FIFO, a device, a socket), which could block a read forever or never end.
-    static func regularFileSize(_ path: String) -> Int? {
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
-        return Int(info.st_size)
-    }
-
     /// The path of `written` as seen from the working directory, or nil (reported) when it escapes.
     func resolve(_ written: String, from yamlFile: String, at node: Node, reader: Reader) -> String? {
         if written.hasPrefix("/") || written.hasPrefix("~") {
@@ -79,26 +71,27 @@ struct FileReferences: Sendable {
         return real.hasPrefix(prefix) ? String(real.dropFirst(prefix.count)) : nil
     }
 
-    /// Reads a small referenced file (at most 1 MiB).
+    /// Reads a small referenced file (at most 1 MiB), as configuration files are read: a regular
+    /// file only (never a FIFO or device, which could block or never end), opened without following
+    /// a link at its last component. `resolve` has already kept links inside the folder; the file is
+    /// opened at its real path, so a link swapped in after that is refused, not followed.
     func read(_ path: String, at node: Node, reader: Reader) -> [UInt8]? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard let real = Self.realPath(path) else {
             reader.error("spec.file-not-found", "file '\(path)' does not exist", at: node,
                          help: "check the path; it is relative to the YAML file that names it")
             return nil
         }
-        guard !isDirectory.boolValue, Self.regularFileSize(path) != nil, let handle = FileHandle(forReadingAtPath: path) else {
-            reader.error("spec.file-unreadable", "file '\(path)' cannot be read", at: node,
-                         help: "check that it is a regular file and readable")
+        do {
+            return try LocalConfigurationFileSystem().contents(of: real, limit: 1 << 20)
+        } catch {
+            if error.code == .tooLarge {
+                reader.error("spec.file-too-large", "file '\(path)' is larger than 1 MiB", at: node,
+                             help: "reference the certificate file itself, not a bundle")
+            } else {
+                reader.error("spec.file-unreadable", "file '\(path)' cannot be read", at: node,
+                             help: "check that it is a regular file and readable")
+            }
             return nil
         }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: (1 << 20) + 1)) ?? Data()
-        guard data.count <= 1 << 20 else {
-            reader.error("spec.file-too-large", "file '\(path)' is larger than 1 MiB", at: node,
-                         help: "reference the certificate file itself, not a bundle")
-            return nil
-        }
-        return [UInt8](data)
     }
 }
