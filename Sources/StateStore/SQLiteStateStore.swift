@@ -389,7 +389,7 @@ public final class SQLiteStateStore: StateStore {
     /// under. Nothing is known about the key of a database without either, and nothing is refused.
     private func checkKey() throws {
         guard let key else { return }
-        let hasMeta = try db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_meta'").all().first?.first == .integer(1)
+        let hasMeta = try hasMetaTable()
         guard hasMeta else { return }
         if let recorded = try metaValue("state_key_check") {
             guard recorded == key.checkValue else { throw wrongKey(recordedID: try metaValue("state_key_id") ?? "unknown", key) }
@@ -409,7 +409,7 @@ public final class SQLiteStateStore: StateStore {
     /// would hide what changed.
     private func refuseLoweredKeyedVersion(_ version: Int) throws {
         guard version >= 1, version <= Schema.keyedDigestMigration else { return }
-        let hasMeta = try db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_meta'").all().first?.first == .integer(1)
+        let hasMeta = try hasMetaTable()
         guard hasMeta, try metaValue("state_key_check") != nil else { return }
         throw StateError(.corrupt, "'\(path)' says schema version \(version), but already records a state key check value, which version \(Schema.keyedDigestMigration + 1) adds: its user_version was changed outside orgctl",
                          help: "restore the database from a backup, or set the version it really has with sqlite3 ('PRAGMA user_version = N', see docs/state-schema.md)")
@@ -453,6 +453,11 @@ public final class SQLiteStateStore: StateStore {
     func integerPragma(_ name: String) throws -> Int64 {
         if case .integer(let value) = try db.pragma(name) { return value }
         return 0
+    }
+
+    /// Whether the file has orgctl's `orgctl_meta` table (a database written before it, or another file, has not).
+    private func hasMetaTable() throws -> Bool {
+        try db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_meta'").all().first?.first == .integer(1)
     }
 
     func metaValue(_ key: String) throws -> String? {

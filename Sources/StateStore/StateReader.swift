@@ -52,8 +52,9 @@ struct StateReader {
             while try statement.step() {
                 // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
                 guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
-                index.rowIDs.append(statement.int(at: 0))
-                index.digests.append(keying?.keyed(digest, rowID: statement.int(at: 0)) ?? digest)
+                let rowID = statement.int(at: 0)
+                index.rowIDs.append(rowID)
+                index.digests.append(keying?.keyed(digest, rowID: rowID) ?? digest)
                 index.addresses.append(statement.withText(at: 2) { addressHash($0) })
             }
             indexes[kind] = index

@@ -62,7 +62,7 @@ enum StateCommand {
 
     static func list(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let pattern = command.argument("pattern").map(AddressPattern.init)
-        let stored = try readExisting(command, context).state
+        let stored = try readExisting(command, context, withApplied: false).state
         var rows: [(address: String, kind: String, status: Status)] = []
         for resource in stored.resources where pattern?.selects(resource.address) ?? true {
             rows.append((resource.address, resource.resource.kind.rawValue, Status(resource)))
@@ -156,8 +156,9 @@ enum StateCommand {
         return ExitCode.success
     }
 
-    /// The stored state (and what orgctl last applied to drifted rows); a missing database is an error.
-    private static func readExisting(_ command: ParsedCommand, _ context: CommandContext) throws
+    /// The stored state (and, with `withApplied`, what orgctl last applied to drifted rows); a missing
+    /// database is an error.
+    private static func readExisting(_ command: ParsedCommand, _ context: CommandContext, withApplied: Bool = true) throws
         -> (state: StoredState, applied: [String: AppliedResource])
     {
         // Drift marks are keyed with the state key: telling applied rows from drifted ones needs it.
@@ -166,7 +167,7 @@ enum StateCommand {
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
         do {
-            let read = try store.readWithApplied()
+            let read = withApplied ? try store.readWithApplied() : (state: try store.read(), applied: [:])
             context.lifetime.keep(read.state)
             return read
         } catch {
