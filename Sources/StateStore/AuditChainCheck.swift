@@ -14,14 +14,13 @@ public enum AuditChainCheck: Sendable, Equatable {
     case broken(ChainBreak)
 }
 
-extension SQLiteConnection {
+extension SQLDatabase {
     /// Checks every audit entry's hash and linkage (not the entries' contents) in sequence order,
     /// in the caller's transaction: what any edit, deletion or reordering breaks. The hash rules
     /// of `ChainVerifier`, applied to the column bytes in place with one SHA-256 context, because
     /// it runs before every apply that writes. `shouldStop` is asked every 4,096 entries; true
     /// ends the check with `.unchecked`.
     func checkAuditChain(shouldStop: () -> Bool = { false }) throws -> AuditChainCheck {
-        let statement = try prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
         let hasher = AuditChainHasher()
         // One buffer, no allocation per entry: `head` holds the previous entry's hash, `next` this one's.
         var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
@@ -33,22 +32,38 @@ extension SQLiteConnection {
                 blob.count == SHA256.byteCount && memcmp(blob.baseAddress!, digest.baseAddress!, SHA256.byteCount) == 0
             }
             var expected: Int64 = 1
-            while try statement.step() {
-                let sequence = statement.int(at: 0)
-                guard sequence == expected else { return .broken(ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected))) }
-                guard statement.withBlob(at: 2, { equalsDigest($0, head) }) else {
-                    return .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
+            var outcome = AuditChainCheck.intact
+            try query("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq", []) { row in
+                let sequence = row.int(0)
+                guard sequence == expected else {
+                    outcome = .broken(ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected)))
+                    return false
                 }
-                if expected % 4096 == 0, shouldStop() { return .unchecked }
-                statement.withBlob(at: 1) { hasher.chainHash(previous: UnsafeRawBufferPointer(head), entry: $0, into: next) }
-                guard statement.withBlob(at: 3, { equalsDigest($0, next) }) else {
-                    return .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
+                guard row.withBlob(2, { equalsDigest($0, head) }) else {
+                    outcome = .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
+                    return false
+                }
+                if expected % 4096 == 0, shouldStop() {
+                    outcome = .unchecked
+                    return false
+                }
+                row.withBlob(1) { hasher.chainHash(previous: UnsafeRawBufferPointer(head), entry: $0, into: next) }
+                guard row.withBlob(3, { equalsDigest($0, next) }) else {
+                    outcome = .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
+                    return false
                 }
                 head.copyMemory(from: UnsafeRawBufferPointer(next))
                 expected += 1
+                return true
             }
-            return .intact
+            return outcome
         }
+    }
+
+    /// The last entry's sequence number and hash (the genesis hash for an empty log).
+    func auditHead() throws -> AuditHead {
+        try first("SELECT seq, hash FROM orgctl_audit ORDER BY seq DESC LIMIT 1") { AuditHead(sequence: $0.int(0), hash: Hex.encode($0.blob(1))) }
+            ?? AuditHead(sequence: 0, hash: Hex.encode(AuditHash.genesis))
     }
 }
 

@@ -5,17 +5,15 @@ import Crypto
 /// the levels `Schema.isStoredMerkleLevel` names. Every other node is folded from the stored
 /// levels below it, down to the entries' leaf hashes.
 struct MerkleStorage {
-    let db: SQLiteConnection
+    let db: any SQLDatabase
 
     /// The hash of the perfect subtree at `level`, index `index`.
     func node(level: Int, index: Int64) throws -> [UInt8] {
         if level == 0 { return try leafHash(index: index) }
         if Schema.isStoredMerkleLevel(level) {
-            let statement = try db.cached("SELECT hash FROM orgctl_merkle WHERE level = ?1 AND idx = ?2")
-            defer { statement.reset() }
-            try statement.bind(int: Int64(level), at: 1)
-            try statement.bind(int: index, at: 2)
-            if try statement.step() { return statement.blob(at: 0) }
+            if let hash = try db.first("SELECT hash FROM orgctl_merkle WHERE level = ?1 AND idx = ?2", [.integer(Int64(level)), .integer(index)], { $0.blob(0) }) {
+                return hash
+            }
             throw StateError(.auditBroken, "the audit tree has no node at level \(level), index \(index)",
                              help: "run 'orgctl audit verify'; restore the database from a backup if the tree was deleted")
         }
@@ -24,22 +22,20 @@ struct MerkleStorage {
 
     /// `SHA-256(0x00 ‖ entry)` of leaf `index` (entry `index + 1`).
     func leafHash(index: Int64) throws -> [UInt8] {
-        let statement = try db.cached("SELECT entry FROM orgctl_audit WHERE seq = ?1")
-        defer { statement.reset() }
-        try statement.bind(int: index + 1, at: 1)
-        guard try statement.step() else {
+        let hash = try db.first("SELECT entry FROM orgctl_audit WHERE seq = ?1", [.integer(index + 1)]) { row in
+            var input: [UInt8] = [0x00]
+            row.withBlob(0) { input.append(contentsOf: $0) }
+            return SHA256.hash(input)
+        }
+        guard let hash else {
             throw StateError(.auditBroken, "audit entry \(index + 1) is missing", help: "run 'orgctl audit verify'")
         }
-        var input: [UInt8] = [0x00]
-        statement.withBlob(at: 0) { input.append(contentsOf: $0) }
-        return SHA256.hash(input)
+        return hash
     }
 
     /// The number of entries (the highest sequence number: entries are gapless).
     func size() throws -> Int64 {
-        let statement = try db.cached("SELECT seq FROM orgctl_audit ORDER BY seq DESC LIMIT 1")
-        defer { statement.reset() }
-        return try statement.step() ? statement.int(at: 0) : 0
+        try db.integer("SELECT seq FROM orgctl_audit ORDER BY seq DESC LIMIT 1")
     }
 
     /// The right edge of the tree of `size` leaves, to append to.
@@ -52,32 +48,27 @@ struct MerkleStorage {
     /// would overwrite those nodes (`completed` replaces) once the log grows back over them, and so
     /// erase the only evidence of the cut that the database itself holds.
     func refuseNodesBeyond(size: Int64) throws {
-        let statement = try db.prepare("SELECT level, idx FROM orgctl_merkle WHERE level >= 62 OR ((idx + 1) << level) > ?1 ORDER BY level, idx LIMIT 1")
-        try statement.bind(int: size, at: 1)
-        guard try statement.step() else { return }
-        let mismatch = AuditTreeMismatch(level: Int(statement.int(at: 0)), index: statement.int(at: 1), problem: .extra)
+        let sql = "SELECT level, idx FROM orgctl_merkle WHERE level >= 62 OR ((idx + 1) << CAST(level AS INTEGER)) > ?1 ORDER BY level, idx LIMIT 1"
+        guard let mismatch = try db.first(sql, [.integer(size)], { AuditTreeMismatch(level: Int($0.int(0)), index: $0.int(1), problem: .extra) }) else { return }
         throw StateError(.auditBroken, mismatch.description, help: AuditTreeMismatch.help)
     }
 
     /// Stores the node if its level is one the table keeps.
     func completed(level: Int, index: Int64, hash: [UInt8]) throws {
         guard Schema.isStoredMerkleLevel(level) else { return }
-        let insert = try db.cached("INSERT OR REPLACE INTO orgctl_merkle (level, idx, hash) VALUES (?1, ?2, ?3)")
-        try insert.bind(int: Int64(level), at: 1)
-        try insert.bind(int: index, at: 2)
-        try insert.bind(blob: hash, at: 3)
-        try insert.run()
+        try db.run("INSERT INTO orgctl_merkle (level, idx, hash) VALUES (?1, ?2, ?3) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash",
+                   [.integer(Int64(level)), .integer(index), .blob(hash)])
     }
 
     /// Computes the stored levels for every entry already in the log, streaming the entries once
-    /// (the migration to schema 2 of a database written before the tree existed).
+    /// (the migration to schema 2 of a SQLite database written before the tree existed; it writes
+    /// while it reads, which only SQLite's connection allows).
     func backfill() throws {
         var range = CompactRange()
-        let statement = try db.prepare("SELECT entry FROM orgctl_audit ORDER BY seq")
         var input: [UInt8] = [0x00]
-        while try statement.step() {
+        try db.forEach("SELECT entry FROM orgctl_audit ORDER BY seq") { row in
             input.removeSubrange(1...)
-            statement.withBlob(at: 0) { input.append(contentsOf: $0) }
+            row.withBlob(0) { input.append(contentsOf: $0) }
             try range.append(leafHash: SHA256.hash(input)) { level, index, hash in
                 try completed(level: level, index: index, hash: hash)
             }

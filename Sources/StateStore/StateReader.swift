@@ -6,7 +6,7 @@ import Spec
 /// Column conventions mirror `DesiredState` (see `AttributeEncoding`), so equal rows and
 /// configurations give equal attributes.
 struct StateReader {
-    let db: SQLiteConnection
+    let db: any SQLDatabase
     /// Row digests are keyed with it (see ``ResourceDigest``); plain SHA-256 without a key, which
     /// matches no stored digest, so only commands that do not compare digests read without one.
     var key: StateKey? = nil
@@ -42,22 +42,21 @@ struct StateReader {
     }
 
     /// One pass over `orgctl_resources` (in primary-key order), instead of a join per table row.
-    private func readApplied() throws(SQLiteError) -> [ResourceKind: AppliedIndex] {
+    private func readApplied() throws -> [ResourceKind: AppliedIndex] {
         let keying = storedDigestsArePlain ? key.map(DigestKeying.init) : nil
         var indexes: [ResourceKind: AppliedIndex] = [:]
-        for kind in ResourceKind.allCases {
-            var index = AppliedIndex()
-            let statement = try db.prepare("SELECT row_id, digest, address FROM orgctl_resources WHERE kind = ?1 ORDER BY row_id")
-            try statement.bind(text: kind.rawValue, at: 1)
-            while try statement.step() {
-                // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
-                guard let digest = statement.withText(at: 1, { Digest(hex: $0) }) else { continue }
-                let rowID = statement.int(at: 0)
-                index.rowIDs.append(rowID)
-                index.digests.append(keying?.keyed(digest, rowID: rowID) ?? digest)
-                index.addresses.append(statement.withText(at: 2) { addressHash($0) })
+        for kind in ResourceKind.allCases { indexes[kind] = AppliedIndex() }
+        var current: (name: String, kind: ResourceKind?) = ("", nil)
+        try db.forEach("SELECT kind, row_id, digest, address FROM orgctl_resources ORDER BY kind, row_id") { row in
+            if row.text(0) != current.name {
+                current = (row.text(0), ResourceKind(rawValue: row.text(0)))
             }
-            indexes[kind] = index
+            // A digest that is not 64 hex digits (edited by hand) matches no row: that row shows as drifted.
+            guard let kind = current.kind, let digest = row.withText(2, { Digest(hex: $0) }) else { return }
+            let rowID = row.int(1)
+            indexes[kind]!.rowIDs.append(rowID)
+            indexes[kind]!.digests.append(keying?.keyed(digest, rowID: rowID) ?? digest)
+            indexes[kind]!.addresses.append(row.withText(3) { addressHash($0) })
         }
         return indexes
     }
@@ -104,9 +103,8 @@ struct StateReader {
         var planIDs: Set<Int64> = []
 
         // Plans.
-        var statement = try db.prepare("SELECT id, slug, rate_limit, features, description FROM plans")
-        while try statement.step() {
-            let id = statement.int(at: 0)
+        try db.forEach("SELECT id, slug, rate_limit, features, description FROM plans") { statement in
+            let id = statement.int(0)
             planIDs.insert(id)
             var attributes = quotas["plan", id]
             text(statement, 2, "rateLimit", &attributes)
@@ -114,28 +112,25 @@ struct StateReader {
             text(statement, 4, "description", &attributes)
             rows.add("plan/\(try key(statement, 1, "plans", "slug"))", .plan, parent: nil, rowID: id, attributes)
         }
-        statement = try db.prepare("SELECT id, name, category, description FROM permissions")
-        while try statement.step() {
+        try db.forEach("SELECT id, name, category, description FROM permissions") { statement in
             var attributes: [Attribute] = []
             text(statement, 2, "category", &attributes)
             text(statement, 3, "description", &attributes)
-            rows.add("permission/\(try key(statement, 1, "permissions", "name"))", .permission, parent: nil, rowID: statement.int(at: 0), attributes)
+            rows.add("permission/\(try key(statement, 1, "permissions", "name"))", .permission, parent: nil, rowID: statement.int(0), attributes)
         }
-        statement = try db.prepare("SELECT id, name FROM events")
-        while try statement.step() {
-            rows.add("event/\(try key(statement, 1, "events", "name"))", .event, parent: nil, rowID: statement.int(at: 0), [])
+        try db.forEach("SELECT id, name FROM events") { statement in
+            rows.add("event/\(try key(statement, 1, "events", "name"))", .event, parent: nil, rowID: statement.int(0), [])
         }
         var tenants = try idMap(String.self, "tenants")
-        statement = try db.prepare(
+        try db.forEach(
             """
             SELECT t.id, t.slug, t.name, t.plan, t.status, t.trial_ends, t.domains, t.primary_color, t.logo_url, t.custom_domain,
                    s.mfa, s.session_timeout_seconds, s.ip_allowlist, x.enforce, x.jit_enabled, x.jit_default_role
             FROM tenants t
             LEFT JOIN security_policies s ON s.tenant_id = t.id
             LEFT JOIN sso_settings x ON x.tenant_id = t.id
-            """)
-        while try statement.step() {
-            let id = statement.int(at: 0)
+            """) { statement in
+            let id = statement.int(0)
             var attributes = quotas["tenant", id]
             text(statement, 2, "name", &attributes)
             text(statement, 3, "plan", &attributes)
@@ -156,37 +151,35 @@ struct StateReader {
             rows.add(address, .tenant, parent: nil, rowID: id, attributes)
         }
         /// The tenant address of the row's `tenant_id` column (column 1 unless told); refuses a row of no tenant.
-        func tenant(of table: String, _ column: Int32 = 1) throws(StateError) -> String {
-            guard !statement.isNull(at: column), let address = tenants[statement.int(at: column)] else {
-                throw refusal("row \(statement.int(at: 0)) of \(table) belongs to tenant id \(describe(statement, column)), which does not exist")
+        func tenant(_ statement: any SQLRow, of table: String, _ column: Int = 1) throws(StateError) -> String {
+            guard !statement.isNull(column), let address = tenants[statement.int(column)] else {
+                throw refusal("row \(statement.int(0)) of \(table) belongs to tenant id \(describe(statement, column)), which does not exist")
             }
             return address
         }
 
         var roleIDs: Set<Int64> = []
-        statement = try db.prepare("SELECT id, slug, description, max_duration_seconds, tenant_id FROM roles")
-        while try statement.step() {
-            let id = statement.int(at: 0)
+        try db.forEach("SELECT id, slug, description, max_duration_seconds, tenant_id FROM roles") { statement in
+            let id = statement.int(0)
             roleIDs.insert(id)
             var attributes: [Attribute] = [Attribute("permissions", .list(permissions[id] ?? []))]
             text(statement, 2, "description", &attributes)
             duration(statement, 3, "maxDuration", &attributes)
             let slug = try key(statement, 1, "roles", "slug")
-            if statement.isNull(at: 4) {
+            if statement.isNull(4) {
                 rows.add("role/\(slug)", .role, parent: nil, rowID: id, attributes)
             } else {
-                let tenant = try tenant(of: "roles", 4)
+                let tenant = try tenant(statement, of: "roles", 4)
                 rows.add("\(tenant)/role/\(slug)", .tenantRole, parent: tenant, rowID: id, attributes)
             }
         }
         // A member's e-mail segment and tenant id, for team members.
         var members = try idMap((email: String, tenantID: Int64).self, "members")
-        statement = try db.prepare("SELECT id, tenant_id, email, role, expires FROM members")
-        while try statement.step() {
-            let tenant = try tenant(of: "members")
-            let id = statement.int(at: 0)
+        try db.forEach("SELECT id, tenant_id, email, role, expires FROM members") { statement in
+            let tenant = try tenant(statement, of: "members")
+            let id = statement.int(0)
             let email = try key(statement, 2, "members", "email")
-            members[id] = (email, statement.int(at: 1))
+            members[id] = (email, statement.int(1))
             var attributes: [Attribute] = []
             text(statement, 3, "role", &attributes)
             text(statement, 4, "expires", &attributes)
@@ -194,63 +187,59 @@ struct StateReader {
         }
         try readTeams(into: &rows, tenants: tenants, quotas: quotas)
         let teams = rows.teams
-        statement = try db.prepare("SELECT id, team_id, member_id, role FROM team_members")
-        while try statement.step() {
-            let id = statement.int(at: 0)
-            guard !statement.isNull(at: 1), let team = teams[statement.int(at: 1)] else {
+        try db.forEach("SELECT id, team_id, member_id, role FROM team_members") { statement in
+            let id = statement.int(0)
+            guard !statement.isNull(1), let team = teams[statement.int(1)] else {
                 throw refusal("row \(id) of team_members belongs to team id \(describe(statement, 1)), which does not exist")
             }
-            guard !statement.isNull(at: 2), let member = members[statement.int(at: 2)] else {
+            guard !statement.isNull(2), let member = members[statement.int(2)] else {
                 throw refusal("row \(id) of team_members names member id \(describe(statement, 2)), which does not exist")
             }
             guard member.tenantID == team.tenantID else {
-                throw refusal("row \(id) of team_members puts member id \(statement.int(at: 2)) of tenant id \(member.tenantID) in team id \(statement.int(at: 1)) of tenant id \(team.tenantID)")
+                throw refusal("row \(id) of team_members puts member id \(statement.int(2)) of tenant id \(member.tenantID) in team id \(statement.int(1)) of tenant id \(team.tenantID)")
             }
             var attributes: [Attribute] = []
             text(statement, 3, "role", &attributes)
             rows.add("\(team.address)/member/\(member.email)", .teamMember, parent: team.address, rowID: id, attributes)
         }
-        statement = try db.prepare(
+        try db.forEach(
             """
             SELECT id, tenant_id, name, type, entity_id, sso_url, certificate_sha256, certificate_pem, issuer,
                    client_id, client_secret_fingerprint
             FROM sso_providers
-            """)
-        while try statement.step() {
-            let tenant = try tenant(of: "sso_providers")
+            """) { statement in
+            let tenant = try tenant(statement, of: "sso_providers")
             var attributes: [Attribute] = []
             text(statement, 3, "type", &attributes)
             text(statement, 4, "entityId", &attributes)
             text(statement, 5, "ssoUrl", &attributes)
-            if let digest = statement.optionalText(at: 6) {
-                attributes.append(Attribute("certificate", .document(sha256: digest, text: statement.optionalText(at: 7) ?? "")))
+            if let digest = statement.optionalText(6) {
+                attributes.append(Attribute("certificate", .document(sha256: digest, text: statement.optionalText(7) ?? "")))
             }
             text(statement, 8, "issuer", &attributes)
             text(statement, 9, "clientId", &attributes)
-            if let fingerprint = statement.optionalText(at: 10) { attributes.append(Attribute("clientSecret", .secret(fingerprint: fingerprint))) }
-            rows.add("\(tenant)/sso/\(try key(statement, 2, "sso_providers", "name"))", .ssoProvider, parent: tenant, rowID: statement.int(at: 0), attributes)
+            if let fingerprint = statement.optionalText(10) { attributes.append(Attribute("clientSecret", .secret(fingerprint: fingerprint))) }
+            rows.add("\(tenant)/sso/\(try key(statement, 2, "sso_providers", "name"))", .ssoProvider, parent: tenant, rowID: statement.int(0), attributes)
         }
-        statement = try db.prepare(
-            "SELECT id, tenant_id, name, url, events, secret_fingerprint, timeout_seconds, max_retries, enabled FROM webhooks")
-        while try statement.step() {
-            let tenant = try tenant(of: "webhooks")
+        try db.forEach(
+            "SELECT id, tenant_id, name, url, events, secret_fingerprint, timeout_seconds, max_retries, enabled FROM webhooks") { statement in
+            let tenant = try tenant(statement, of: "webhooks")
             var attributes: [Attribute] = []
             text(statement, 3, "url", &attributes)
             list(statement, 4, "events", &attributes)
-            if let fingerprint = statement.optionalText(at: 5) { attributes.append(Attribute("secret", .secret(fingerprint: fingerprint))) }
+            if let fingerprint = statement.optionalText(5) { attributes.append(Attribute("secret", .secret(fingerprint: fingerprint))) }
             duration(statement, 6, "timeout", &attributes)
             integer(statement, 7, "maxRetries", &attributes)
             bool(statement, 8, "enabled", &attributes)
-            rows.add("\(tenant)/webhook/\(try key(statement, 2, "webhooks", "name"))", .webhook, parent: tenant, rowID: statement.int(at: 0), attributes)
+            rows.add("\(tenant)/webhook/\(try key(statement, 2, "webhooks", "name"))", .webhook, parent: tenant, rowID: statement.int(0), attributes)
         }
-        statement = try db.prepare(
+        try db.forEach(
             """
             SELECT id, tenant_id, name, description, scopes, rate_limit, expires,
                    rotation, rotate_on_scope_change, key_prefix, key_sha256
             FROM api_keys
-            """)
-        while try statement.step() {
-            let tenant = try tenant(of: "api_keys")
+            """) { statement in
+            let tenant = try tenant(statement, of: "api_keys")
             var attributes: [Attribute] = []
             text(statement, 3, "description", &attributes)
             list(statement, 4, "scopes", &attributes)
@@ -260,7 +249,7 @@ struct StateReader {
             bool(statement, 8, "rotateOnScopeChange", &attributes)
             text(statement, 9, KeyMaterial.prefixAttribute, &attributes)
             text(statement, 10, KeyMaterial.hashAttribute, &attributes)
-            rows.add("\(tenant)/apikey/\(try key(statement, 2, "api_keys", "name"))", .apiKey, parent: tenant, rowID: statement.int(at: 0), attributes)
+            rows.add("\(tenant)/apikey/\(try key(statement, 2, "api_keys", "name"))", .apiKey, parent: tenant, rowID: statement.int(0), attributes)
         }
 
         // Side-table rows of no row would be invisible, and would attach to a row created later with their id.
@@ -282,18 +271,16 @@ struct StateReader {
             throw refusal("rows of role_permissions belong to role id \(orphan), which does not exist")
         }
         for table in ["security_policies", "sso_settings"] {
-            let orphans = try db.prepare("SELECT tenant_id FROM \(table) WHERE tenant_id NOT IN (SELECT id FROM tenants) ORDER BY tenant_id LIMIT 1")
-            if try orphans.step() {
-                throw refusal("the \(table) row of tenant id \(orphans.int(at: 0)) belongs to no tenant: tenant id \(orphans.int(at: 0)) does not exist")
+            if let orphan = try db.first("SELECT tenant_id FROM \(table) WHERE tenant_id NOT IN (SELECT id FROM tenants) ORDER BY tenant_id LIMIT 1", [], { $0.int(0) }) {
+                throw refusal("the \(table) row of tenant id \(orphan) belongs to no tenant: tenant id \(orphan) does not exist")
             }
         }
         // The addresses orgctl recorded for moved rows (few: each is a change made outside orgctl).
         var moved: [String] = []
-        let recorded = try db.prepare("SELECT address FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2")
         for (kind, rowID) in rows.moved {
-            recorded.reset()
-            try recorded.bind([.text(kind.rawValue), .integer(rowID)])
-            if try recorded.step() { moved.append(recorded.text(at: 0)) }
+            if let address = try db.first("SELECT address FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2", [.text(kind.rawValue), .integer(rowID)], { $0.text(0) }) {
+                moved.append(address)
+            }
         }
         return (rows.resources, moved)
     }
@@ -304,18 +291,17 @@ struct StateReader {
         var teams = try idMap(TeamRow.self, "teams")
         var scanned: [(id: Int64, tenant: String, attributes: [Attribute])] = []
         var parents: [(id: Int64, parentID: Int64)] = []
-        let statement = try db.prepare("SELECT id, tenant_id, slug, name, description, parent_id FROM teams")
-        while try statement.step() {
-            guard !statement.isNull(at: 1), let tenant = tenants[statement.int(at: 1)] else {
-                throw refusal("row \(statement.int(at: 0)) of teams belongs to tenant id \(describe(statement, 1)), which does not exist")
+        try db.forEach("SELECT id, tenant_id, slug, name, description, parent_id FROM teams") { statement in
+            guard !statement.isNull(1), let tenant = tenants[statement.int(1)] else {
+                throw refusal("row \(statement.int(0)) of teams belongs to tenant id \(describe(statement, 1)), which does not exist")
             }
-            let id = statement.int(at: 0)
+            let id = statement.int(0)
             var attributes = quotas["team", id]
             text(statement, 3, "name", &attributes)
             text(statement, 4, "description", &attributes)
             let slug = try key(statement, 2, "teams", "slug")
-            teams[id] = TeamRow(address: "\(tenant)/team/\(slug)", slug: slug, tenantID: statement.int(at: 1))
-            if !statement.isNull(at: 5) { parents.append((id, statement.int(at: 5))) }
+            teams[id] = TeamRow(address: "\(tenant)/team/\(slug)", slug: slug, tenantID: statement.int(1))
+            if !statement.isNull(5) { parents.append((id, statement.int(5))) }
             scanned.append((id, tenant, attributes))
         }
         var parentOf: [Int64: Int64] = [:]
@@ -364,33 +350,32 @@ struct StateReader {
     /// The address segment of the natural key in `column` (see ``AddressSegment``); a key that is
     /// not text (NULL, a number or a blob, possible only in a table whose layout is not orgctl's)
     /// could read as another row's key, and is refused.
-    private func key(_ s: SQLiteStatement, _ column: Int32, _ table: String, _ name: String) throws(StateError) -> String {
-        guard s.isText(at: column) else {
-            throw refusal("row \(s.int(at: 0)) of \(table) has a \(name) that is not text (\(s.isNull(at: column) ? "NULL" : "a number or a blob"))")
+    private func key(_ s: any SQLRow, _ column: Int, _ table: String, _ name: String) throws(StateError) -> String {
+        guard s.isText(column) else {
+            throw refusal("row \(s.int(0)) of \(table) has a \(name) that is not text (\(s.isNull(column) ? "NULL" : "a number or a blob"))")
         }
-        return s.withText(at: column) { AddressSegment.encode($0) }
+        return s.withText(column) { AddressSegment.encode($0) }
     }
 
-    private func describe(_ s: SQLiteStatement, _ column: Int32) -> String {
-        s.isNull(at: column) ? "NULL" : String(s.int(at: column))
+    private func describe(_ s: any SQLRow, _ column: Int) -> String {
+        s.isNull(column) ? "NULL" : String(s.int(column))
     }
 
     /// A row that orgctl cannot give an address of its own: every command refuses the database.
     func refusal(_ message: String) -> StateError {
-        StateError(.corrupt, "'\(db.path)': \(message)",
-                   help: "orgctl writes no such row and cannot show it in a plan: repair or delete it with sqlite3 (see 'What the platform may write' in docs/state-schema.md), then run the command again")
+        StateError(.corrupt, "'\(db.location)': \(message)",
+                   help: "orgctl writes no such row and cannot show it in a plan: repair or delete it (with sqlite3 or psql; see 'What the platform may write' in docs/state-schema.md), then run the command again")
     }
 
-    private func idMap<Value>(_: Value.Type, _ table: String) throws(SQLiteError) -> RowIDMap<Value> {
-        let statement = try db.prepare("SELECT coalesce(max(id), 0), count(*) FROM \(table)")
-        _ = try statement.step()
-        return RowIDMap(maxID: statement.int(at: 0), count: statement.int(at: 1))
+    private func idMap<Value>(_: Value.Type, _ table: String) throws -> RowIDMap<Value> {
+        let (maxID, count) = try db.first("SELECT coalesce(max(id), 0), count(*) FROM \(table)", []) { ($0.int(0), $0.int(1)) } ?? (0, 0)
+        return RowIDMap(maxID: maxID, count: count)
     }
 
     /// Addresses orgctl recorded as applied whose rows no longer exist (deleted outside orgctl), sorted.
     /// A role whose `tenant_id` was set or cleared outside orgctl is another kind of row now: its
     /// record's row is gone too.
-    func readMissingApplied() throws(SQLiteError) -> [String] {
+    func readMissingApplied() throws -> [String] {
         let tables: [(kind: String, table: String, gone: String)] = [
             ("plan", "plans", ""), ("permission", "permissions", ""), ("event", "events", ""),
             ("role", "roles", " OR x.tenant_id IS NOT NULL"), ("tenant-role", "roles", " OR x.tenant_id IS NULL"),
@@ -399,9 +384,8 @@ struct StateReader {
         ]
         var missing: [String] = []
         for (kind, table, gone) in tables {
-            let statement = try db.prepare(
-                "SELECT o.address FROM orgctl_resources o LEFT JOIN \(table) x ON x.id = o.row_id WHERE o.kind = '\(kind)' AND (x.id IS NULL\(gone))")
-            while try statement.step() { missing.append(statement.text(at: 0)) }
+            try db.forEach(
+                "SELECT o.address FROM orgctl_resources o LEFT JOIN \(table) x ON x.id = o.row_id WHERE o.kind = '\(kind)' AND (x.id IS NULL\(gone))") { statement in missing.append(statement.text(0)) }
         }
         return missing.sorted()
     }
@@ -413,54 +397,52 @@ struct StateReader {
         subscript(scope: String, id: Int64) -> [Attribute] { byScope[scope]?[id] ?? [] }
     }
 
-    private func readQuotas() throws(SQLiteError) -> QuotaIndex {
+    private func readQuotas() throws -> QuotaIndex {
         var index = QuotaIndex()
-        let statement = try db.prepare("SELECT scope, scope_id, name, value FROM quotas")
-        while try statement.step() {
-            let name = statement.text(at: 2)
+        try db.forEach("SELECT scope, scope_id, name, value FROM quotas") { statement in
+            let name = statement.text(2)
             let value: Value
-            if statement.isNull(at: 3) {
+            if statement.isNull(3) {
                 value = .string("unlimited")
             } else if let quota = QuotaName(rawValue: name) {
-                value = AttributeEncoding.quota(.limit(statement.int(at: 3)), quota)
+                value = AttributeEncoding.quota(.limit(statement.int(3)), quota)
             } else {
-                value = .int(statement.int(at: 3))
+                value = .int(statement.int(3))
             }
-            index.byScope[statement.text(at: 0), default: [:]][statement.int(at: 1), default: []]
+            index.byScope[statement.text(0), default: [:]][statement.int(1), default: []]
                 .append(Attribute("quotas.\(name)", value))
         }
         return index
     }
 
-    private func readRolePermissions() throws(SQLiteError) -> [Int64: [String]] {
+    private func readRolePermissions() throws -> [Int64: [String]] {
         var permissions: [Int64: [String]] = [:]
-        let statement = try db.prepare("SELECT role_id, permission FROM role_permissions ORDER BY role_id, permission")
-        while try statement.step() { permissions[statement.int(at: 0), default: []].append(statement.text(at: 1)) }
+        try db.forEach("SELECT role_id, permission FROM role_permissions ORDER BY role_id, permission") { statement in permissions[statement.int(0), default: []].append(statement.text(1)) }
         return permissions
     }
 
     // MARK: Column decoding
 
-    private func text(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
-        if let value = s.optionalText(at: column) { attributes.append(Attribute(name, .string(value))) }
+    private func text(_ s: any SQLRow, _ column: Int, _ name: String, _ attributes: inout [Attribute]) {
+        if let value = s.optionalText(column) { attributes.append(Attribute(name, .string(value))) }
     }
 
-    private func integer(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
-        if !s.isNull(at: column) { attributes.append(Attribute(name, .int(s.int(at: column)))) }
+    private func integer(_ s: any SQLRow, _ column: Int, _ name: String, _ attributes: inout [Attribute]) {
+        if !s.isNull(column) { attributes.append(Attribute(name, .int(s.int(column)))) }
     }
 
-    private func bool(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
-        if !s.isNull(at: column) { attributes.append(Attribute(name, .bool(s.int(at: column) != 0))) }
+    private func bool(_ s: any SQLRow, _ column: Int, _ name: String, _ attributes: inout [Attribute]) {
+        if !s.isNull(column) { attributes.append(Attribute(name, .bool(s.int(column) != 0))) }
     }
 
-    private func duration(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
-        if !s.isNull(at: column) { attributes.append(Attribute(name, AttributeEncoding.duration(s.int(at: column)))) }
+    private func duration(_ s: any SQLRow, _ column: Int, _ name: String, _ attributes: inout [Attribute]) {
+        if !s.isNull(column) { attributes.append(Attribute(name, AttributeEncoding.duration(s.int(column)))) }
     }
 
     /// Lists are stored as JSON arrays of strings; anything else (edited by hand) is kept as text
     /// so the plan shows it and replaces it.
-    private func list(_ s: SQLiteStatement, _ column: Int32, _ name: String, _ attributes: inout [Attribute]) {
-        guard let raw = s.optionalText(at: column) else { return }
+    private func list(_ s: any SQLRow, _ column: Int, _ name: String, _ attributes: inout [Attribute]) {
+        guard let raw = s.optionalText(column) else { return }
         attributes.append(Attribute(name, ListColumn.decode(raw)))
     }
 }

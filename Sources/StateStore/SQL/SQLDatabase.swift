@@ -1,0 +1,75 @@
+/// The one face of a database engine that the backend-neutral parts of the store use (the state
+/// reader, the writes of an apply, the audit log and its tree, `orgctl_meta`). Each backend
+/// adapts its driver to it (`SQLite/SQLiteDatabase.swift`, `Postgres/PostgresDatabase.swift`);
+/// transactions, locking, schema creation and migrations stay with the backend.
+///
+/// SQL given to it is written once for both engines: parameters are `?1`, `?2`, … (a backend
+/// whose driver wants another spelling rewrites them), and only SQL both engines understand is
+/// used (`INSERT … ON CONFLICT`, `RETURNING`, `||`, `substr`, `coalesce`, `<<`).
+protocol SQLDatabase: AnyObject {
+    /// The database as messages name it: a file path, or a connection URI without its password.
+    var location: String { get }
+    /// Streams the rows of one statement to `body`, which returns false to stop early; no
+    /// backend buffers the whole result.
+    func query(_ sql: String, _ values: [SQLValue], _ body: (any SQLRow) throws -> Bool) throws
+    /// Runs one statement and returns the number of rows it inserted, updated or deleted.
+    @discardableResult func run(_ sql: String, _ values: [SQLValue]) throws -> Int
+}
+
+extension SQLDatabase {
+    /// Calls `body` for every row.
+    func forEach(_ sql: String, _ values: [SQLValue] = [], _ body: (any SQLRow) throws -> Void) throws {
+        try query(sql, values) { row in
+            try body(row)
+            return true
+        }
+    }
+
+    /// `body` applied to the first row, or nil when there is none.
+    func first<T>(_ sql: String, _ values: [SQLValue] = [], _ body: (any SQLRow) throws -> T) throws -> T? {
+        var result: T?
+        try query(sql, values) { row in
+            result = try body(row)
+            return false
+        }
+        return result
+    }
+
+    /// The first column of the first row as an integer (0 when there is no row).
+    func integer(_ sql: String, _ values: [SQLValue] = []) throws -> Int64 {
+        try first(sql, values) { $0.int(0) } ?? 0
+    }
+}
+
+/// One row of a result, valid only inside the callback that receives it.
+protocol SQLRow {
+    func isNull(_ column: Int) -> Bool
+    /// Whether the column holds text: SQLite's storage class; any non-NULL value of a text column
+    /// for a backend whose columns are typed.
+    func isText(_ column: Int) -> Bool
+    /// The column as an integer (booleans as 0 or 1; NULL as 0).
+    func int(_ column: Int) -> Int64
+    /// The column as text (NULL as `""`); invalid UTF-8 is repaired with U+FFFD.
+    func text(_ column: Int) -> String
+    /// The column's text bytes in place (no copy), valid only inside `body`.
+    func withText<T>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T
+    /// The column as bytes (NULL as `[]`).
+    func blob(_ column: Int) -> [UInt8]
+    /// The column's bytes in place (no copy), valid only inside `body`.
+    func withBlob<T>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T
+}
+
+extension SQLRow {
+    func optionalText(_ column: Int) -> String? { isNull(column) ? nil : text(column) }
+    func optionalBlob(_ column: Int) -> [UInt8]? { isNull(column) ? nil : blob(column) }
+}
+
+/// A value bound to a parameter. Text is UTF-8; `""` and `[]` are values, not NULL.
+enum SQLValue: Equatable, Sendable {
+    case null
+    case integer(Int64)
+    case text(String)
+    case blob([UInt8])
+    /// A boolean column's value: 0 or 1 in SQLite, `boolean` in PostgreSQL.
+    case bool(Bool)
+}
