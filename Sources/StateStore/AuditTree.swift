@@ -139,62 +139,19 @@ public struct AuditLogVerification: Sendable {
     public var treeMismatch: AuditTreeMismatch?
 }
 
-extension SQLiteStateStore {
-    /// The database's schema version (older databases can be read by `audit verify`, see `open`).
-    public var schemaVersion: Int { get throws(StateError) { try storeCall("reading the schema version") { Int(try self.integerPragma("user_version")) } } }
-
-    /// Whether the database is an orgctl database of an older schema than this orgctl writes
-    /// (one `apply` migrates it; read-only commands read it as migrated).
-    public var hasOlderSchema: Bool { get throws(StateError) { let version = try schemaVersion; return version >= 1 && version < Schema.currentVersion } }
-
-    /// Whether the database holds the stored Merkle tree (the schemas after `Schema.merkleMigration`).
-    public var hasAuditTree: Bool { get throws(StateError) { try schemaVersion > Schema.merkleMigration } }
-
-    /// Runs `body` with the tree as it is stored, in one consistent read snapshot. Unchecked: what
-    /// is reported or signed goes through `withVerifiedAuditTree`.
-    public func withAuditTree<T>(_ body: (MerkleTreeReader) throws -> T) throws(StateError) -> T {
-        try storeCall("reading the audit tree") {
-            try self.db.transaction(.deferred) {
-                let storage = MerkleStorage(db: self.db)
-                return try body(storage.reader(size: try storage.size()))
-            }
-        }
-    }
-
-    /// Runs `body` with the stored tree and the verification of the entries (chain, roots at
-    /// `sizes`, leaf hashes of `sequences`, every stored node against the entries), both from
-    /// one consistent read snapshot. Whatever `body` takes from the tree can so be checked
-    /// against the entries as they are.
-    public func withVerifiedAuditTree<T>(rootsAt sizes: Set<Int64> = [], leavesOf sequences: Set<Int64> = [],
-                                         _ body: (MerkleTreeReader, AuditLogVerification) throws -> T) throws(StateError) -> T {
-        let checkingTree = try hasAuditTree
-        return try storeCall("reading the audit tree") {
-            try self.db.transaction(.deferred) {
-                let verification = try self.streamAuditLog(rootsAt: sizes, leavesOf: sequences, checkingTree: checkingTree,
-                                                           parsingEntries: false)
-                return try body(MerkleStorage(db: self.db).reader(size: verification.size), verification)
-            }
-        }
-    }
+/// One pass over the audit log for `audit verify`, roots, proofs and checkpoints.
+struct AuditLogScan {
+    let db: any SQLDatabase
 
     /// Streams every row once: the chain checks of `ChainVerifier`, the Merkle root over the
     /// rows, with the roots at `sizes` on the way, and every stored tree node compared with the
-    /// node recomputed from the entries. Memory stays O(log n) whatever the log's length.
-    /// `eachEntry` is called once per entry read (for a progress count).
-    public func verifyAuditLog(rootsAt sizes: Set<Int64> = [], eachEntry: () -> Void = {}) throws(StateError) -> AuditLogVerification {
-        let checkingTree = try hasAuditTree
-        return try storeCall("reading the audit log") {
-            try self.db.transaction(.deferred) {
-                try self.streamAuditLog(rootsAt: sizes, leavesOf: [], checkingTree: checkingTree, parsingEntries: true, eachEntry: eachEntry)
-            }
-        }
-    }
-
-    /// The pass of `verifyAuditLog`, in the caller's transaction. Without `parsingEntries` the chain
-    /// check is the one apply makes (sequence, links and hashes; not the entries' contents), which
-    /// is what a root or proof depends on, at a fraction of the cost.
-    private func streamAuditLog(rootsAt sizes: Set<Int64>, leavesOf sequences: Set<Int64>, checkingTree: Bool,
-                                parsingEntries: Bool, eachEntry: () -> Void = {}) throws -> AuditLogVerification {
+    /// node recomputed from the entries (the stored nodes, about one per 15 entries, are read
+    /// first: no backend can run a second query while it streams the first). Without
+    /// `parsingEntries` the chain check is the one apply makes (sequence, links and hashes; not
+    /// the entries' contents), which is what a root or proof depends on, at a fraction of the
+    /// cost. `eachEntry` is called once per entry read (for a progress count).
+    func scan(rootsAt sizes: Set<Int64>, leavesOf sequences: Set<Int64>, checkingTree: Bool,
+              parsingEntries: Bool, eachEntry: () -> Void = {}) throws -> AuditLogVerification {
         var verifier = ChainVerifier()
         var linkBreak: ChainBreak?
         var count: Int64 = 0
@@ -204,24 +161,28 @@ extension SQLiteStateStore {
         var leaves: [Int64: [UInt8]] = [:]
         var mismatch: AuditTreeMismatch?
         if sizes.contains(0) { roots[0] = range.root }
-        // A database without the tree (schema 1, read as migrated) has no table to prepare against.
-        let stored = checkingTree ? try db.prepare("SELECT hash FROM orgctl_merkle WHERE level = ?1 AND idx = ?2") : nil
+        // The stored rows, sorted (so a second row for one node, in a table whose primary key was
+        // dropped, follows the first). A database without the tree (schema 1, read as migrated) has none.
+        var storedRows: [(level: Int64, index: Int64, hash: [UInt8])] = []
+        if checkingTree {
+            try db.forEach("SELECT level, idx, hash FROM orgctl_merkle ORDER BY level, idx") { storedRows.append(($0.int(0), $0.int(1), $0.blob(2))) }
+        }
+        var stored: [NodeKey: [UInt8]] = [:]
+        stored.reserveCapacity(storedRows.count)
+        for row in storedRows where stored[NodeKey(level: row.level, index: row.index)] == nil {
+            stored[NodeKey(level: row.level, index: row.index)] = row.hash
+        }
         // Each stored-level node the entries complete must be stored, with the same hash.
-        func compare(level: Int, index: Int64, hash: [UInt8]) throws {
-            guard let stored, mismatch == nil, Schema.isStoredMerkleLevel(level) else { return }
-            defer { stored.reset() }
-            try stored.bind(int: Int64(level), at: 1)
-            try stored.bind(int: index, at: 2)
-            if try !stored.step() {
-                mismatch = AuditTreeMismatch(level: level, index: index, problem: .missing)
-            } else if stored.blob(at: 0) != hash {
-                mismatch = AuditTreeMismatch(level: level, index: index, problem: .differs)
+        func compare(level: Int, index: Int64, hash: [UInt8]) {
+            guard checkingTree, mismatch == nil, Schema.isStoredMerkleLevel(level) else { return }
+            switch stored[NodeKey(level: Int64(level), index: index)] {
+            case nil: mismatch = AuditTreeMismatch(level: level, index: index, problem: .missing)
+            case let node? where node != hash: mismatch = AuditTreeMismatch(level: level, index: index, problem: .differs)
+            default: break
             }
         }
-        let rows = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq")
-        while try rows.step() {
-            let record = StoredAuditRecord(sequence: rows.int(at: 0), entry: rows.blob(at: 1),
-                                           previousHash: rows.blob(at: 2), hash: rows.blob(at: 3))
+        try db.forEach("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq") { rows in
+            let record = StoredAuditRecord(sequence: rows.int(0), entry: rows.blob(1), previousHash: rows.blob(2), hash: rows.blob(3))
             eachEntry()
             let leaf = AuditHash.leaf(record.entry)
             if parsingEntries {
@@ -244,11 +205,8 @@ extension SQLiteStateStore {
         }
         // A stored row that no node of the entries' tree accounts for.
         if checkingTree, mismatch == nil {
-            // Sorted, so a second row for one node (a table whose primary key was dropped) follows the first.
-            let all = try db.prepare("SELECT level, idx FROM orgctl_merkle ORDER BY level, idx")
             var previous: (level: Int64, index: Int64)?
-            while try all.step() {
-                let level = all.int(at: 0), index = all.int(at: 1)
+            for (level, index, _) in storedRows {
                 let isNode = level > 0 && level < 63 && Schema.isStoredMerkleLevel(Int(level)) && index >= 0
                     && index < (range.size >> level) && !(previous.map { $0 == (level, index) } ?? false)
                 previous = (level, index)
@@ -262,28 +220,9 @@ extension SQLiteStateStore {
         return AuditLogVerification(count: count, head: head, firstBreak: linkBreak,
                                     root: range.root, size: range.size, rootsAt: roots, leaves: leaves, treeMismatch: mismatch)
     }
-}
 
-extension SQLiteStateStore {
-    /// The `orgctl_meta` key of the log's origin (docs/audit-chain.md 7.2).
-    static let auditOriginKey = "audit_origin"
-
-    /// The log's origin, as the first apply that named one stored it; nil when none did.
-    public var storedAuditOrigin: String? {
-        get throws(StateError) { try storeCall("reading the audit log's origin") { try self.auditOriginUnlocked() } }
-    }
-
-    private func auditOriginUnlocked() throws -> String? { try metaValue(Self.auditOriginKey) }
-
-    /// Stores `origin` as the log's origin unless one is stored already; returns the stored one.
-    public func recordAuditOrigin(_ origin: String) throws(StateError) -> String {
-        try storeCall("storing the audit log's origin") {
-            try self.db.transaction(.immediate) {
-                let insert = try self.db.prepare("INSERT OR IGNORE INTO orgctl_meta (key, value) VALUES (?1, ?2)")
-                try insert.bind([.text(Self.auditOriginKey), .text(origin)])
-                try insert.run()
-                return try self.auditOriginUnlocked() ?? origin
-            }
-        }
+    private struct NodeKey: Hashable {
+        var level: Int64
+        var index: Int64
     }
 }

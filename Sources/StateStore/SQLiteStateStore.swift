@@ -3,16 +3,69 @@ public import Spec
 import Crypto
 import Foundation
 
-/// What the Reconciler needs from a state store; a server database can implement it later
-/// without touching the Reconciler.
+/// A state database, whichever engine holds it (``SQLiteStateStore``, ``PostgresStateStore``).
+/// The Reconciler and the CLI work through this protocol only; ``StateStores/open(_:)`` picks
+/// the backend from `--state`.
 public protocol StateStore: AnyObject {
     var databaseID: String { get }
+    /// The database as messages name it: a file path, or a connection URI without its password.
+    var location: String { get }
+    /// True when the database holds platform tables written by something other than orgctl and
+    /// has not been adopted yet.
+    var isUnadopted: Bool { get }
     /// Reads every resource in one consistent snapshot.
     func read() throws(StateError) -> StoredState
+    /// As ``read()``, then checks the audit chain's hashes and linkage in the same snapshot (what
+    /// apply needs before it appends). `deliver` receives the state as soon as it is read, so the
+    /// caller can plan while the chain is checked; `shouldStop` is asked every few thousand
+    /// entries and ends the check early, with `.unchecked`, once the caller no longer needs it.
+    func readCheckingChain(state deliver: (StoredState) -> Void, shouldStop: () -> Bool) throws(StateError) -> AuditChainCheck
+    /// The state, and what orgctl last applied to every row that drifted or was deleted outside
+    /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
+    func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource])
     /// Runs `body` inside one write transaction (the write lock is taken first, waiting up to the
     /// lock timeout); commits when it returns, rolls back when it throws.
     func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T
+
+    // The audit log.
+    /// Streams the chain in sequence order through `visit`; stops early when it returns false.
+    func forEachAuditRecord(from sequence: Int64, _ visit: (StoredAuditRecord) throws -> Bool) throws(StateError)
+    /// Re-checks every entry's hash and linkage; nil when the chain is intact.
+    func verifyAudit() throws(StateError) -> (count: Int64, head: [UInt8], firstBreak: ChainBreak?)
+    /// The database's schema version.
+    var schemaVersion: Int { get throws(StateError) }
+    /// Whether the database is an orgctl database of an older schema than this orgctl writes
+    /// (one `apply` migrates it; read-only commands read it as migrated).
+    var hasOlderSchema: Bool { get throws(StateError) }
+    /// Whether the database holds the stored Merkle tree.
+    var hasAuditTree: Bool { get throws(StateError) }
+    /// Runs `body` with the tree as it is stored, in one consistent read snapshot. Unchecked: what
+    /// is reported or signed goes through `withVerifiedAuditTree`.
+    func withAuditTree<T>(_ body: (MerkleTreeReader) throws -> T) throws(StateError) -> T
+    /// Runs `body` with the stored tree and the verification of the entries (chain, roots at
+    /// `sizes`, leaf hashes of `sequences`, every stored node against the entries), both from
+    /// one consistent read snapshot.
+    func withVerifiedAuditTree<T>(rootsAt sizes: Set<Int64>, leavesOf sequences: Set<Int64>,
+                                  _ body: (MerkleTreeReader, AuditLogVerification) throws -> T) throws(StateError) -> T
+    /// Streams every entry once: the chain, the Merkle root (and roots at `sizes`), every stored
+    /// tree node against the entries. `eachEntry` is called once per entry (a progress count).
+    func verifyAuditLog(rootsAt sizes: Set<Int64>, eachEntry: () -> Void) throws(StateError) -> AuditLogVerification
+    /// The log's origin, as the first apply that named one stored it; nil when none did.
+    var storedAuditOrigin: String? { get throws(StateError) }
+    /// Stores `origin` as the log's origin unless one is stored already; returns the stored one.
+    func recordAuditOrigin(_ origin: String) throws(StateError) -> String
 }
+
+extension StateStore {
+    public func forEachAuditRecord(_ visit: (StoredAuditRecord) throws -> Bool) throws(StateError) { try forEachAuditRecord(from: 1, visit) }
+    public func verifyAuditLog(rootsAt sizes: Set<Int64> = []) throws(StateError) -> AuditLogVerification { try verifyAuditLog(rootsAt: sizes, eachEntry: {}) }
+    public func withVerifiedAuditTree<T>(rootsAt sizes: Set<Int64> = [], _ body: (MerkleTreeReader, AuditLogVerification) throws -> T) throws(StateError) -> T {
+        try withVerifiedAuditTree(rootsAt: sizes, leavesOf: [], body)
+    }
+}
+
+/// How a command opens the state.
+public enum StateAccessMode: Sendable { case readOnly, readWrite }
 
 /// The writes of one apply. Every method keeps `orgctl_resources` (what orgctl last applied) in step.
 public protocol StateTransaction {
@@ -43,10 +96,12 @@ public protocol StateTransaction {
 }
 
 /// The SQLite implementation: one file, WAL mode, `synchronous=FULL`.
-public final class SQLiteStateStore: StateStore {
-    public enum Access: Sendable { case readOnly, readWrite }
+public final class SQLiteStateStore: SQLStore {
+    public typealias Access = StateAccessMode
 
-    let db: SQLiteConnection
+    let connection: SQLiteConnection
+    var db: any SQLDatabase { connection }
+    public var location: String { path }
     let path: String
     let key: StateKey?
     public private(set) var databaseID: String
@@ -94,7 +149,7 @@ public final class SQLiteStateStore: StateStore {
     }
 
     private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool) throws {
-        self.db = db
+        self.connection = db
         self.path = path
         self.key = key
         self.databaseID = ""
@@ -105,13 +160,13 @@ public final class SQLiteStateStore: StateStore {
     /// has not been adopted yet (it opened read-only with empty stand-ins for orgctl's tables).
     public private(set) var isUnadopted = false
     /// Read-only, a database older than schema 5 read as migrated: its digests are keyed on reading.
-    private var storedDigestsArePlain = false
+    private(set) var storedDigestsArePlain = false
 
     private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
         let version = Int(try integerPragma("user_version"))
         let applicationID = try integerPragma("application_id")
-        let tableCount = try db.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
+        let tableCount = try connection.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
         let isEmpty = tableCount == .integer(0)
         // `user_version` is signed; no orgctl writes a negative one, and no migration starts below 0.
         guard version >= 0 else {
@@ -125,11 +180,11 @@ public final class SQLiteStateStore: StateStore {
                                  help: "point --state (or ORGCTL_STATE) at an orgctl database, or at a new file name (a platform database can be adopted when its tables are exactly those of docs/state-schema.md)")
             }
             try checkSchemaObjects(unadopted: true)
-            try db.execute("PRAGMA foreign_keys = ON")
+            try connection.execute("PRAGMA foreign_keys = ON")
             if access == .readOnly {
                 // Empty stand-ins for orgctl's tables, in the connection's own temporary schema:
                 // the file is not touched, and every row reads as never applied.
-                try db.execute(Schema.unadoptedStandIns)
+                try connection.execute(Schema.unadoptedStandIns)
                 try shadow(missingColumns: missingColumns)
                 isUnadopted = true
                 return
@@ -138,8 +193,8 @@ public final class SQLiteStateStore: StateStore {
                 throw StateError(.notOrgctl, "'\(path)' holds platform tables that orgctl did not write, and has not been adopted",
                                  help: "to adopt it: 'orgctl export --state \(path) OUT', review OUT, then 'orgctl apply OUT --state \(path) --adopt'")
             }
-            try db.execute("PRAGMA journal_mode = WAL")
-            try db.execute("PRAGMA synchronous = FULL")
+            try connection.execute("PRAGMA journal_mode = WAL")
+            try connection.execute("PRAGMA synchronous = FULL")
             try migrate(from: 0, fresh: true, adopting: true)
             databaseID = try metaValue("database_id") ?? ""
             return
@@ -149,12 +204,12 @@ public final class SQLiteStateStore: StateStore {
                              help: "upgrade orgctl; an older orgctl never writes to a newer database")
         }
         if !isEmpty { try checkSchemaObjects(unadopted: false) }
-        try db.execute("PRAGMA foreign_keys = ON")
+        try connection.execute("PRAGMA foreign_keys = ON")
         // Before anything is written (a migration included): another key is refused.
         if !isEmpty { try checkKey() }
         if access == .readWrite {
-            try db.execute("PRAGMA journal_mode = WAL")
-            try db.execute("PRAGMA synchronous = FULL")
+            try connection.execute("PRAGMA journal_mode = WAL")
+            try connection.execute("PRAGMA synchronous = FULL")
             if version < Schema.currentVersion {
                 try migrate(from: version, fresh: isEmpty)
             }
@@ -178,9 +233,9 @@ public final class SQLiteStateStore: StateStore {
     private func refuseEmpty(access: Access) throws {
         if access == .readWrite {
             // Rolled back, not committed: committing would write a header into an empty file.
-            try db.execute("BEGIN IMMEDIATE")
-            let tables = try? db.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
-            try db.execute("ROLLBACK")
+            try connection.execute("BEGIN IMMEDIATE")
+            let tables = try? connection.prepare("SELECT count(*) FROM sqlite_master").all().first?.first
+            try connection.execute("ROLLBACK")
             if let tables, tables != .integer(0) { return }
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -201,7 +256,7 @@ public final class SQLiteStateStore: StateStore {
                 case .addColumn(let table, let column, _):
                     missingColumns[table, default: []].append(column)
                 case .createTable(let name, let definition):
-                    try db.execute("CREATE TEMP TABLE \(name) \(definition)")
+                    try connection.execute("CREATE TEMP TABLE \(name) \(definition)")
                 case .sql:
                     throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
                                      help: "run 'orgctl apply' (it migrates the database) and then plan again")
@@ -216,7 +271,7 @@ public final class SQLiteStateStore: StateStore {
     private func shadow(missingColumns: [String: [String]]) throws {
         for (table, columns) in missingColumns.sorted(by: { $0.key < $1.key }) {
             let extra = columns.map { "NULL AS \($0)" }.joined(separator: ", ")
-            try db.execute("CREATE TEMP VIEW \(table) AS SELECT *, \(extra) FROM main.\(table)")
+            try connection.execute("CREATE TEMP VIEW \(table) AS SELECT *, \(extra) FROM main.\(table)")
         }
     }
 
@@ -232,7 +287,7 @@ public final class SQLiteStateStore: StateStore {
             query = ("SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = ?1", [.text(name)])
             what = "table \(name)"
         }
-        let count = try db.prepare(query.sql)
+        let count = try connection.prepare(query.sql)
         try count.bind(query.values)
         _ = try count.step()
         return count.int(at: 0) > 0 ? what : nil
@@ -250,16 +305,16 @@ public final class SQLiteStateStore: StateStore {
     /// and for later steps every statement but the columns the platform's tables already have
     /// (a platform that followed a later documented layout).
     private func adoptStep(_ step: Int) throws {
-        guard step > 0 else { return try db.execute(Schema.orgctlTablesV1) }
+        guard step > 0 else { return try connection.execute(Schema.orgctlTablesV1) }
         for statement in Schema.migrations[step] where try alreadyPresent(statement) == nil {
-            try db.execute(statement.sql)
+            try connection.execute(statement.sql)
         }
     }
 
     /// Runs the migrations from the stored version; `adopting` creates only orgctl's own tables
     /// for version 0 (the platform tables are there already).
     private func migrate(from version: Int, fresh: Bool, adopting: Bool = false) throws {
-        try db.transaction(.immediate) {
+        try connection.transaction(.immediate) {
             // Re-check inside the lock: another process may have migrated (or adopted) meanwhile.
             let current = Int(try integerPragma("user_version"))
             guard current < Schema.currentVersion else { return }
@@ -270,11 +325,11 @@ public final class SQLiteStateStore: StateStore {
                 } else {
                     for statement in Schema.migrations[step] {
                         try refuseIfPresent(statement, version: current)
-                        try db.execute(statement.sql)
+                        try connection.execute(statement.sql)
                     }
                 }
                 // The tree over the entries already written, in the same transaction.
-                if step == Schema.merkleMigration { try MerkleStorage(db: db).backfill() }
+                if step == Schema.merkleMigration { try MerkleStorage(db: connection).backfill() }
                 if step == Schema.keyedDigestMigration {
                     try refuseLoweredKeyedVersion(current)
                     try keyStoredDigests()
@@ -282,13 +337,13 @@ public final class SQLiteStateStore: StateStore {
             }
             if current == 0 {
                 let id = Hex.encode(try SecureRandom.bytes(count: 16))
-                let insert = try db.prepare("INSERT INTO orgctl_meta (key, value) VALUES (?1, ?2)")
+                let insert = try connection.prepare("INSERT INTO orgctl_meta (key, value) VALUES (?1, ?2)")
                 try insert.run([.text("database_id"), .text(id)])
                 try insert.run([.text("created_at"), .text(ISO8601DateFormatter().string(from: Date()))])
                 if adopting { try insert.run([.text("adopted"), .text("true")]) }
             }
-            try db.execute("PRAGMA application_id = \(Schema.applicationID)")
-            try db.execute("PRAGMA user_version = \(Schema.currentVersion)")
+            try connection.execute("PRAGMA application_id = \(Schema.applicationID)")
+            try connection.execute("PRAGMA user_version = \(Schema.currentVersion)")
         }
     }
 
@@ -300,7 +355,7 @@ public final class SQLiteStateStore: StateStore {
     /// columns the current layout has and the database lacks (for read-only stand-ins); nil when
     /// the database is not adoptable.
     private func adoptableLayout() throws -> [String: [String]]? {
-        let own = try db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'orgctl\\_%' ESCAPE '\\'").all().first?.first
+        let own = try connection.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'orgctl\\_%' ESCAPE '\\'").all().first?.first
         guard own == .integer(0) else { return nil }
         func columns(_ connection: SQLiteConnection, _ table: String) throws -> [String] {
             let statement = try connection.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY name")
@@ -317,7 +372,7 @@ public final class SQLiteStateStore: StateStore {
             if case .text(let table)? = row.first { tables.append(table) }
         }
         try reference.execute(Schema.orgctlTablesV1)
-        let actual = try tables.map { try columns(db, $0) }
+        let actual = try tables.map { try columns(connection, $0) }
         var matched = false
         for step in 1...Schema.currentVersion {
             if try tables.map({ try columns(reference, $0) }) == actual { matched = true }
@@ -341,7 +396,7 @@ public final class SQLiteStateStore: StateStore {
     /// SQLite resolves them (a trigger `ON "API_KEYS"` fires on `api_keys`). Only the file's `main` schema is checked:
     /// orgctl's own stand-ins live in its connection's `temp` schema.
     func checkSchemaObjects(unadopted: Bool) throws {
-        let encoding = try db.pragma("encoding")
+        let encoding = try connection.pragma("encoding")
         guard encoding == .text("UTF-8") else {
             var shown = "unknown"
             if case .text(let name)? = encoding { shown = AddressSegment.encode(name) }
@@ -350,7 +405,7 @@ public final class SQLiteStateStore: StateStore {
         }
         let own = TableMap.platformTables
         let names = own.map { "'\($0)'" }.joined(separator: ", ")
-        let objects = try db.prepare(
+        let objects = try connection.prepare(
             """
             SELECT type, name, tbl_name FROM main.sqlite_master
             WHERE type NOT IN ('index', 'table')
@@ -367,13 +422,13 @@ public final class SQLiteStateStore: StateStore {
                              help: "orgctl works only on its tables as docs/state-schema.md describes them: drop it\(drop) or move it off orgctl's tables, then run the command again")
         }
         // orgctl's own stand-ins in `temp` are tables and views, never triggers.
-        let temporary = try db.prepare("SELECT name FROM temp.sqlite_master WHERE type = 'trigger' ORDER BY name")
+        let temporary = try connection.prepare("SELECT name FROM temp.sqlite_master WHERE type = 'trigger' ORDER BY name")
         if try temporary.step() {
             throw StateError(.corrupt, "the connection to '\(path)' has a temporary trigger '\(AddressSegment.encode(temporary.text(at: 0)))' that orgctl did not create",
                              help: "report this as a bug: no extension or setting of orgctl's should add triggers")
         }
         let required = own + (unadopted ? [] : ["orgctl_meta", "orgctl_resources", "orgctl_audit"])
-        let tables = try db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table'")
+        let tables = try connection.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table'")
         var present: Set<String> = []
         while try tables.step() { present.insert(tables.text(at: 0)) }
         if let missing = required.first(where: { !present.contains($0) }) {
@@ -383,26 +438,6 @@ public final class SQLiteStateStore: StateStore {
     }
 
     // MARK: The state key
-
-    /// Refuses a state key other than the one this database was written with: the recorded check
-    /// value (schema 5), else, for a database written before it, the key id its secrets were sealed
-    /// under. Nothing is known about the key of a database without either, and nothing is refused.
-    private func checkKey() throws {
-        guard let key else { return }
-        let hasMeta = try hasMetaTable()
-        guard hasMeta else { return }
-        if let recorded = try metaValue("state_key_check") {
-            guard recorded == key.checkValue else { throw wrongKey(recordedID: try metaValue("state_key_id") ?? "unknown", key) }
-            return
-        }
-        var ids: [String] = []
-        let sealed = try db.prepare("""
-            SELECT secret_key_id FROM webhooks WHERE secret_ciphertext IS NOT NULL
-            UNION SELECT client_secret_key_id FROM sso_providers WHERE client_secret_ciphertext IS NOT NULL
-            """)
-        while try sealed.step() { ids.append(sealed.optionalText(at: 0) ?? "unknown") }
-        if !ids.isEmpty, !ids.contains(key.keyID) { throw wrongKey(recordedID: ids.sorted().joined(separator: ", "), key) }
-    }
 
     /// A database that records a key check value has keyed digests (schema 5 or later): if it says
     /// an older version, its `user_version` was lowered outside orgctl, and keying its digests again
@@ -415,16 +450,11 @@ public final class SQLiteStateStore: StateStore {
                          help: "restore the database from a backup, or set the version it really has with sqlite3 ('PRAGMA user_version = N', see docs/state-schema.md)")
     }
 
-    private func wrongKey(recordedID: String, _ key: StateKey) -> StateError {
-        StateError(.badKey, "the state key does not match the key this database was encrypted with (key id \(recordedID); the key given has id \(key.keyID)); nothing was read or written",
-                   help: "give the key '\(path)' was written with (ORGCTL_STATE_KEY or --state-key-file); with another key no secret could be read and every drift mark would be wrong")
-    }
-
     /// Schema 4 -> 5: every stored digest becomes its keyed form, computed from the stored digest
     /// alone (never from the rows, which may have been changed outside orgctl): drift stays drift.
     /// Records the key's check value and id.
     private func keyStoredDigests() throws {
-        let count = try db.prepare("SELECT count(*) FROM orgctl_resources").all().first?.first
+        let count = try connection.prepare("SELECT count(*) FROM orgctl_resources").all().first?.first
         guard let key else {
             if count == .integer(0) { return }
             throw StateError(.missingKey, "'\(path)' must be migrated to schema \(Schema.currentVersion), which keys its row digests with the state key, and no state key was given",
@@ -432,45 +462,32 @@ public final class SQLiteStateStore: StateStore {
         }
         let keying = DigestKeying(key)
         var rows: [(kind: String, rowID: Int64, digest: String)] = []
-        let select = try db.prepare("SELECT kind, row_id, digest FROM orgctl_resources")
+        let select = try connection.prepare("SELECT kind, row_id, digest FROM orgctl_resources")
         while try select.step() {
             // A digest that is not 64 hex digits (edited by hand) stays as it is: it matches no row.
             guard let plain = select.withText(at: 2, { Digest(hex: $0) }) else { continue }
             rows.append((select.text(at: 0), select.int(at: 1), keying.keyed(plain, rowID: select.int(at: 1)).description))
         }
-        let update = try db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE kind = ?2 AND row_id = ?3")
+        let update = try connection.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE kind = ?2 AND row_id = ?3")
         for row in rows { try update.run([.text(row.digest), .text(row.kind), .integer(row.rowID)]) }
         try recordKey(key)
     }
 
-    /// Records the check value and id of `key` in `orgctl_meta`, unless one is recorded already.
-    func recordKey(_ key: StateKey) throws {
-        let insert = try db.cached("INSERT OR IGNORE INTO orgctl_meta (key, value) VALUES (?1, ?2)")
-        try insert.run([.text("state_key_check"), .text(key.checkValue)])
-        try insert.run([.text("state_key_id"), .text(key.keyID)])
-    }
-
     func integerPragma(_ name: String) throws -> Int64 {
-        if case .integer(let value) = try db.pragma(name) { return value }
+        if case .integer(let value) = try connection.pragma(name) { return value }
         return 0
     }
 
     /// Whether the file has orgctl's `orgctl_meta` table (a database written before it, or another file, has not).
     private func hasMetaTable() throws -> Bool {
-        try db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_meta'").all().first?.first == .integer(1)
-    }
-
-    func metaValue(_ key: String) throws -> String? {
-        let statement = try db.prepare("SELECT value FROM orgctl_meta WHERE key = ?1")
-        try statement.bind([.text(key)])
-        return try statement.step() ? statement.text(at: 0) : nil
+        try connection.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_meta'").all().first?.first == .integer(1)
     }
 
     // MARK: Reading
 
     public func read() throws(StateError) -> StoredState {
         try storeCall("reading the state") {
-            return try db.transaction(.deferred) { () throws -> StoredState in
+            return try connection.transaction(.deferred) { () throws -> StoredState in
                 let files = fileStamps()
                 let state = try readUnlocked()
                 lastRead = (try integerPragma("data_version"), files)
@@ -485,12 +502,12 @@ public final class SQLiteStateStore: StateStore {
     /// entries and ends the check early, with `.unchecked`, once the caller no longer needs it.
     public func readCheckingChain(state deliver: (StoredState) -> Void, shouldStop: () -> Bool) throws(StateError) -> AuditChainCheck {
         try storeCall("reading the state") {
-            return try db.transaction(.deferred) { () throws -> AuditChainCheck in
+            return try connection.transaction(.deferred) { () throws -> AuditChainCheck in
                 let files = fileStamps()
                 let state = try readUnlocked()
                 lastRead = (try integerPragma("data_version"), files)
                 deliver(state)
-                return try db.checkAuditChain(shouldStop: shouldStop)
+                return try connection.checkAuditChain(shouldStop: shouldStop)
             }
         }
     }
@@ -498,40 +515,7 @@ public final class SQLiteStateStore: StateStore {
     /// The state, and what orgctl last applied to every row that drifted or was deleted outside
     /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
     public func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource]) {
-        try storeCall("reading the state") {
-            return try db.transaction(.deferred) { () throws -> (state: StoredState, applied: [String: AppliedResource]) in
-                let state = try readUnlocked()
-                var addresses = state.missingApplied
-                for resource in state.resources where resource.isDrifted { addresses.append(resource.address) }
-                let statement = try db.prepare("SELECT kind, applied, audit_seq FROM orgctl_resources WHERE address = ?1")
-                var applied: [String: AppliedResource] = [:]
-                for address in addresses {
-                    statement.reset()
-                    try statement.bind([.text(address)])
-                    guard try statement.step(), let kind = ResourceKind(rawValue: statement.text(at: 0)) else { continue }
-                    let attributes = statement.optionalBlob(at: 1).flatMap(AppliedValues.decode)
-                    applied[address] = AppliedResource(address: address, kind: kind, attributes: attributes, auditSequence: statement.int(at: 2))
-                }
-                return (state, applied)
-            }
-        }
-    }
-
-    func readUnlocked() throws -> StoredState {
-        let reader = StateReader(db: db, key: key, storedDigestsArePlain: storedDigestsArePlain)
-        let (resources, moved) = try reader.read()
-        let missing = Set(try reader.readMissingApplied() + moved).sorted()
-        let state = StoredState(resources: resources, auditHead: try auditHeadUnlocked(), databaseID: databaseID, missingApplied: missing)
-        if let (first, second) = state.duplicate {
-            let (a, b) = (resources[first], resources[second])
-            let tables = Set([TableMap.of(a.resource.kind).table, TableMap.of(b.resource.kind).table]).sorted().joined(separator: " and ")
-            throw reader.refusal("rows \(a.rowID) and \(b.rowID) of \(tables) have the same address \(a.address)")
-        }
-        return state
-    }
-
-    func auditHeadUnlocked() throws -> AuditHead {
-        try db.auditHead()
+        try inSnapshot("reading the state") { try readWithAppliedUnlocked() }
     }
 
     // MARK: Writing
@@ -543,7 +527,7 @@ public final class SQLiteStateStore: StateStore {
                              help: "set ORGCTL_STATE_KEY to 32 random bytes in base64 (openssl rand -base64 32) or pass --state-key-file; keep the key")
         }
         do {
-            return try db.transaction(.immediate) {
+            return try connection.transaction(.immediate) {
                 // Again under the write lock: the schema may have changed since the database was opened.
                 try checkSchemaObjects(unadopted: false)
                 try recordKey(key)
@@ -601,30 +585,44 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    // MARK: Audit log
+    // MARK: The audit log (shared with every backend: SQL/SQLStore.swift)
 
-    /// Streams the chain in sequence order through `visit`; stops early when it returns false.
     public func forEachAuditRecord(from sequence: Int64 = 1, _ visit: (StoredAuditRecord) throws -> Bool) throws(StateError) {
-        try storeCall("reading the audit log") {
-            try db.transaction(.deferred) {
-                let statement = try db.prepare("SELECT seq, entry, prev_hash, hash FROM orgctl_audit WHERE seq >= ?1 ORDER BY seq")
-                try statement.bind([.integer(sequence)])
-                while try statement.step() {
-                    let record = StoredAuditRecord(sequence: statement.int(at: 0), entry: statement.blob(at: 1),
-                                                   previousHash: statement.blob(at: 2), hash: statement.blob(at: 3))
-                    if try !visit(record) { break }
-                }
-            }
-        }
+        try forEachAuditRecordShared(from: sequence, visit)
     }
 
-    /// Re-checks every entry's hash and linkage; nil when the chain is intact.
-    public func verifyAudit() throws(StateError) -> (count: Int64, head: [UInt8], firstBreak: ChainBreak?) {
-        var verifier = ChainVerifier()
-        try forEachAuditRecord { record in
-            verifier.check(record) == nil
-        }
-        return (verifier.count, verifier.head, verifier.firstBreak)
+    public func verifyAudit() throws(StateError) -> (count: Int64, head: [UInt8], firstBreak: ChainBreak?) { try verifyAuditShared() }
+
+    /// The database's schema version (older databases can be read by `audit verify`, see `open`).
+    public var schemaVersion: Int { get throws(StateError) { try storeCall("reading the schema version") { Int(try self.integerPragma("user_version")) } } }
+
+    public var hasOlderSchema: Bool { get throws(StateError) { let version = try schemaVersion; return version >= 1 && version < Schema.currentVersion } }
+
+    public var hasAuditTree: Bool { get throws(StateError) { try schemaVersion > Schema.merkleMigration } }
+
+    public func withAuditTree<T>(_ body: (MerkleTreeReader) throws -> T) throws(StateError) -> T { try withAuditTreeShared(body) }
+
+    public func withVerifiedAuditTree<T>(rootsAt sizes: Set<Int64> = [], leavesOf sequences: Set<Int64> = [],
+                                         _ body: (MerkleTreeReader, AuditLogVerification) throws -> T) throws(StateError) -> T {
+        try withVerifiedAuditTreeShared(rootsAt: sizes, leavesOf: sequences, checkingTree: try hasAuditTree, body)
+    }
+
+    public func verifyAuditLog(rootsAt sizes: Set<Int64> = [], eachEntry: () -> Void = {}) throws(StateError) -> AuditLogVerification {
+        try verifyAuditLogShared(rootsAt: sizes, checkingTree: try hasAuditTree, eachEntry: eachEntry)
+    }
+
+    public var storedAuditOrigin: String? { get throws(StateError) { try storedAuditOriginShared() } }
+
+    public func recordAuditOrigin(_ origin: String) throws(StateError) -> String { try recordAuditOriginShared(origin) }
+
+    // MARK: Transactions (SQLStore)
+
+    func inSnapshot<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
+        try storeCall(what) { try connection.transaction(.deferred, body) }
+    }
+
+    func inWriteTransaction<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
+        try storeCall(what) { try connection.transaction(.immediate, body) }
     }
 }
 

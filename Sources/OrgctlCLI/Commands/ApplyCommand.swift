@@ -98,7 +98,7 @@ enum ApplyCommand {
         // Every row written records a keyed digest: no key, no apply (checked before any work).
         _ = try StateAccess.requiredKey(command, context)
         // A missing database is created only once the user has confirmed: plan against an empty state.
-        let databaseExists = FileManager.default.fileExists(atPath: StateAccess.path(command, context))
+        let databaseExists = StateAccess.location(command, context).exists
         // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
         let adopting = command.flag("adopt")
         // Likewise an older schema: planned from read-only (read as migrated), migrated only once confirmed.
@@ -205,7 +205,7 @@ enum ApplyCommand {
 
     /// `applySaved` once the plan file is authenticated: checks against the database read-only, then
     /// the database opened read-write (only once it is known to be the one the plan was made for).
-    private static func applySaved(_ plan: Plan, file: PlanFile, path: String, key: StateKey, reader: SQLiteStateStore?,
+    private static func applySaved(_ plan: Plan, file: PlanFile, path: String, key: StateKey, reader: (any StateStore)?,
                                    _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let console = context.console
         try KeyOutput.checkCanIssue(plan, command, console)
@@ -237,8 +237,8 @@ enum ApplyCommand {
 
     /// Refuses a saved plan for another database before the database is opened read-write: following a
     /// wrong --state must neither create a stray database nor migrate or adopt someone else's.
-    static func checkSameDatabase(_ file: PlanFile, store: SQLiteStateStore?, _ command: ParsedCommand, _ context: CommandContext) throws {
-        let path = TerminalText.escape(StateAccess.path(command, context))
+    static func checkSameDatabase(_ file: PlanFile, store: (any StateStore)?, _ command: ParsedCommand, _ context: CommandContext) throws {
+        let path = TerminalText.escape(StateAccess.display(command, context))
         let actual = store?.databaseID ?? ""
         guard actual != file.databaseID else { return }
         let made = file.databaseID.isEmpty ? "against a state database that did not exist yet" : "for database \(file.databaseID)"
@@ -249,7 +249,7 @@ enum ApplyCommand {
 
     /// The audit entries a saved plan wrote when it was applied before (`12–14`), or nil: the entry
     /// right after the plan's audit head carries the plan's id only when this plan was applied.
-    static func alreadyApplied(_ plan: Plan, store: SQLiteStateStore) throws -> String? {
+    static func alreadyApplied(_ plan: Plan, store: any StateStore) throws -> String? {
         var sequences: [Int64] = []
         do {
             try store.forEachAuditRecord(from: plan.auditHead.sequence + 1) { record in
@@ -276,7 +276,7 @@ enum ApplyCommand {
     /// Applies `plan` to the store `open` returns. Everything that can refuse without the database is
     /// done before `open` is called: the delete limit, making the keys and writing --secrets-out.
     static func execute(_ plan: Plan, planState: StoredState?, _ applyContext: ApplyContext, _ console: Console,
-                        secretsOut: String? = nil, open: () throws -> SQLiteStateStore?) throws -> Int32 {
+                        secretsOut: String? = nil, open: () throws -> (any StateStore)?) throws -> Int32 {
         var applyContext = applyContext
         do {
             try Reconciler.checkDeleteLimit(plan, maxDeletes: applyContext.maxDeletes)

@@ -34,9 +34,9 @@ enum AuditCommand {
                 ] + StateAccess.readOptions),
         ] + AuditLogCommands.specs)
 
-    static func open(_ command: ParsedCommand, _ context: CommandContext) throws -> SQLiteStateStore {
+    static func open(_ command: ParsedCommand, _ context: CommandContext) throws -> any StateStore {
         guard let store = try StateAccess.open(command, context, access: .readOnly, key: try StateAccess.key(command, context), readsOlderSchema: true) else {
-            throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist",
+            throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
         return store

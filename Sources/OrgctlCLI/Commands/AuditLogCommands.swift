@@ -81,7 +81,7 @@ enum AuditLogCommands {
 
     /// The log's origin: the one stored with the log when an apply first named it, else the one
     /// given, else `orgctl/<database id>`. A given origin that differs from the stored one is refused.
-    static func origin(_ command: ParsedCommand, _ context: CommandContext, store: SQLiteStateStore) throws -> String {
+    static func origin(_ command: ParsedCommand, _ context: CommandContext, store: any StateStore) throws -> String {
         let given = try givenOrigin(command, context)
         guard let stored = try call({ try store.storedAuditOrigin }) else { return given ?? "orgctl/\(store.databaseID)" }
         if let given, given != stored {
@@ -173,7 +173,7 @@ enum AuditLogCommands {
 
     /// Opens the database for reading the tree; a database from before the tree (schema 1) is
     /// migrated once, which computes the tree for its entries.
-    static func openTree(_ command: ParsedCommand, _ context: CommandContext) throws -> SQLiteStateStore {
+    static func openTree(_ command: ParsedCommand, _ context: CommandContext) throws -> any StateStore {
         let store = try AuditCommand.open(command, context)
         if try call({ try store.hasAuditTree }) { return store }
         context.console.info("note: computing the audit tree for the existing entries (a one-time migration)")
@@ -192,7 +192,7 @@ enum AuditLogCommands {
     /// only when the chain is intact and every stored node is the node of its entries (its value
     /// is nil otherwise); the caller still checks what it takes from the tree against the
     /// entries' roots and leaves before printing or signing it.
-    static func verifiedTree<T>(_ store: SQLiteStateStore, rootsAt sizes: Set<Int64> = [], leavesOf sequences: Set<Int64> = [],
+    static func verifiedTree<T>(_ store: any StateStore, rootsAt sizes: Set<Int64> = [], leavesOf sequences: Set<Int64> = [],
                                 _ body: (MerkleTreeReader, AuditLogVerification) throws -> T) throws -> (value: T?, log: AuditLogVerification)
     {
         try call {
@@ -222,7 +222,7 @@ enum AuditLogCommands {
 
     /// The checkpoint of the log as it is now (for `audit checkpoint`, `prove`, `consistency` and
     /// `apply --checkpoint-out`): its root is the root of the entries, which the stored tree must agree with.
-    static func checkpointText(_ store: SQLiteStateStore, log: AuditLogVerification, storedRoot: [UInt8]?, origin: String,
+    static func checkpointText(_ store: any StateStore, log: AuditLogVerification, storedRoot: [UInt8]?, origin: String,
                                signer: NoteSigner?) throws -> String
     {
         try requireIntact(log)
@@ -231,7 +231,7 @@ enum AuditLogCommands {
     }
 
     /// The checkpoint of the log as it is now, for `audit checkpoint` and `apply --checkpoint-out`.
-    static func currentCheckpoint(store: SQLiteStateStore, origin: String, signer: NoteSigner?) throws -> String {
+    static func currentCheckpoint(store: any StateStore, origin: String, signer: NoteSigner?) throws -> String {
         let (root, log) = try verifiedTree(store) { reader, log in try reader.root(size: log.size) }
         return try checkpointText(store, log: log, storedRoot: root, origin: origin, signer: signer)
     }
@@ -343,7 +343,7 @@ enum AuditLogCommands {
     }
 
     /// What to do about a checkpoint of another log.
-    static func originHelp(_ other: String, store: SQLiteStateStore) -> String {
+    static func originHelp(_ other: String, store: any StateStore) -> String {
         let stored = (try? store.storedAuditOrigin) ?? nil
         return "pass a checkpoint of this log, or --state with the database whose log is '\(other)'"
             + (stored == nil ? " (or --origin '\(other)' if that is this log's name: no apply has stored its origin yet)" : "")
@@ -378,7 +378,7 @@ enum AuditLogCommands {
         var unsigned: [String: String] = [:]
         var verifier: NoteVerifier?
 
-        init(_ paths: [String], _ command: ParsedCommand, _ context: CommandContext, store: SQLiteStateStore) throws {
+        init(_ paths: [String], _ command: ParsedCommand, _ context: CommandContext, store: any StateStore) throws {
             verifier = try command.value("key").map(AuditLogCommands.verifier)
             let parsed = try paths.map { ($0, try checkpointFile($0)) }
             let origin = try AuditLogCommands.origin(command, context, store: store)

@@ -23,8 +23,8 @@ enum ExportCommand {
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         let out = command.argument("out") ?? "."
         let console = context.console
-        let path = StateAccess.path(command, context)
-        guard FileManager.default.fileExists(atPath: path) else {
+        let path = StateAccess.display(command, context)
+        guard StateAccess.location(command, context).exists else {
             throw CommandFailure(message: "the state database '\(path)' does not exist; there is nothing to export",
                                  help: "pass the database with --state (or ORGCTL_STATE)")
         }

@@ -81,8 +81,9 @@ extension PlanCommand {
     /// key (shell-quoted): without them, the hint would point apply at ./orgctl.db.
     static func applyHint(_ out: String, _ command: ParsedCommand, _ context: CommandContext) -> String {
         var words = ["orgctl", "apply", out]
-        let state = StateAccess.path(command, context)
+        let state = StateAccess.location(command, context).argument
         if state != "orgctl.db" || command.value("state") != nil { words += ["--state", state] }
+        if let schema = command.value("state-schema") { words += ["--state-schema", schema] }
         if let keyFile = command.value("state-key-file") { words += ["--state-key-file", keyFile] }
         return TerminalText.escape(ShellQuoting.line(words))
     }
@@ -93,7 +94,7 @@ enum Planning {
     struct Result {
         var plan: Plan
         var stored: StoredState
-        var store: SQLiteStateStore?
+        var store: (any StateStore)?
         var secrets: [String: [UInt8]]
         var desired: DesiredState
         /// The configuration's warnings (already printed to standard error unless --quiet).
@@ -121,14 +122,14 @@ enum Planning {
         case error
     }
 
-    static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: SQLiteStateStore.Access,
+    static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: StateAccessMode,
                      withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState) throws -> Result {
         // Digests are keyed: comparing (or writing) a stored state needs the key.
-        let key = access == .readWrite || FileManager.default.fileExists(atPath: StateAccess.path(command, context))
+        let key = access == .readWrite || StateAccess.location(command, context).exists
             ? try StateAccess.requiredKey(command, context) : try StateAccess.key(command, context)
         let store = try StateAccess.open(command, context, access: access, key: key)
         if store == nil, missingState == .error {
-            throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist; drift compares it with what orgctl applied, so there is nothing to check",
+            throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist; drift compares it with what orgctl applied, so there is nothing to check",
                                  help: "pass the database 'orgctl apply' writes with --state (or ORGCTL_STATE); check the path and that its volume is mounted")
         }
         // Read the state on another thread while the configuration loads: the two are independent.
@@ -193,7 +194,7 @@ enum Planning {
         }
         if store == nil {
             // A hint on standard error (silenced by --quiet); Markdown and JSON carry it in the plan itself.
-            console.info("note: the state database '\(StateAccess.path(command, context))' does not exist yet; planning against an empty state (apply creates it)")
+            console.info("note: the state database '\(StateAccess.display(command, context))' does not exist yet; planning against an empty state (apply creates it)")
         }
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
@@ -211,14 +212,14 @@ enum Planning {
 /// (`chainCheck()` or `stop()` return), and the calling thread does not touch it before then;
 /// `result` and `applied` are written before `stateRead` is signalled and read only after.
 final class BackgroundRead: @unchecked Sendable {
-    private let store: SQLiteStateStore?
+    private let store: (any StateStore)?
     private let stateRead = DispatchSemaphore(value: 0)
     private var work: StoppableWork<AuditChainCheck>?
     private var result: Swift.Result<StoredState, CommandFailure>?
     /// With `withApplied`: what orgctl last applied to the rows that drifted (valid after `wait()`).
     private(set) var applied: [String: AppliedResource] = [:]
 
-    init(_ store: SQLiteStateStore?, withApplied: Bool = false, checkingChain: Bool = false) {
+    init(_ store: (any StateStore)?, withApplied: Bool = false, checkingChain: Bool = false) {
         self.store = store
         work = StoppableWork { [self] shouldStop in
             var delivered = false

@@ -5,7 +5,11 @@ import StateStore
 
 /// Options shared by the commands that read or write the state database, and what they do.
 enum StateAccess {
-    static let stateOption = OptionSpec.option("state", valueName: "path", help: "The state database.", default: "orgctl.db", env: "ORGCTL_STATE")
+    static let stateOption = OptionSpec.option("state", valueName: "path|uri",
+                                               help: "The state database: a SQLite file, or a postgres:// (postgresql://) URI.", default: "orgctl.db", env: "ORGCTL_STATE")
+    static let schemaOption = OptionSpec.option("state-schema", valueName: "name",
+                                                help: "The PostgreSQL schema holding orgctl's tables (with a postgres:// --state).", default: StateLocation.defaultSchema,
+                                                env: "ORGCTL_STATE_SCHEMA")
     static let keyFileOption = OptionSpec.option("state-key-file", valueName: "file",
                                                  help: "File holding the 32-byte state key (base64 or hex) that encrypts secrets at rest.",
                                                  env: "ORGCTL_STATE_KEY (the key itself)")
@@ -13,13 +17,35 @@ enum StateAccess {
                                                      help: "How long to wait for another apply's write lock.", default: "10s",
                                                      type: .duration(maxSeconds: 3600))
     /// For commands that plan: they compare and encrypt secrets with the state key.
-    static let options: [OptionSpec] = [stateOption, keyFileOption, lockTimeoutOption]
+    static let options: [OptionSpec] = [stateOption, schemaOption, keyFileOption, lockTimeoutOption]
     /// For commands that only read what is stored (the audit log, export): no secret is compared or
     /// decrypted, and no key is needed; a key that is given must be the database's.
-    static let readOptions: [OptionSpec] = [stateOption, keyFileOption, lockTimeoutOption]
+    static let readOptions: [OptionSpec] = [stateOption, schemaOption, keyFileOption, lockTimeoutOption]
 
+    /// `--state` as given (a URI may hold a password: open with it, never print it; see ``location(_:_:)``).
     static func path(_ command: ParsedCommand, _ context: CommandContext) -> String {
         command.value("state") ?? context.environment["ORGCTL_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? "orgctl.db"
+    }
+
+    static func location(_ command: ParsedCommand, _ context: CommandContext) -> StateLocation {
+        let schema = command.value("state-schema") ?? context.environment["ORGCTL_STATE_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 } ?? StateLocation.defaultSchema
+        return StateLocation(path(command, context), schema: schema)
+    }
+
+    /// How this process shows to other sessions of a PostgreSQL server (`application_name`, at most
+    /// 63 bytes): an apply that waits for the lock names its holder with it. The command, the actor
+    /// and the host: `orgctl apply by alice on runner-7`.
+    static func applicationName(_ command: ParsedCommand, _ context: CommandContext) -> String {
+        // Only apply declares --actor (asking for an undeclared option traps).
+        let actor = command.path == ["apply"] ? Provenance.actor(command, context.environment) : Provenance.actor(fromEnvironment: context.environment)
+        var host = [CChar](repeating: 0, count: 256)
+        let hostName = gethostname(&host, host.count - 1) == 0 ? String(cString: host) : "unknown host"
+        return "orgctl \(command.path.joined(separator: " ")) by \(actor) on \(hostName)"
+    }
+
+    /// The state for messages: a path, or a URI without its password.
+    static func display(_ command: ParsedCommand, _ context: CommandContext) -> String {
+        location(command, context).display
     }
 
     /// In milliseconds; the parser has checked the value (at most an hour).
@@ -74,13 +100,12 @@ enum StateAccess {
         return key
     }
 
-    static func open(_ command: ParsedCommand, _ context: CommandContext, access: SQLiteStateStore.Access, key: StateKey?,
-                     readsOlderSchema: Bool = false, adopt: Bool = false) throws -> SQLiteStateStore?
+    static func open(_ command: ParsedCommand, _ context: CommandContext, access: StateAccessMode, key: StateKey?,
+                     readsOlderSchema: Bool = false, adopt: Bool = false) throws -> (any StateStore)?
     {
-        let path = path(command, context)
         do {
-            return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: lockTimeout(command), key: key,
-                                             readsOlderSchema: readsOlderSchema, adopt: adopt)
+            return try StateStores.open(location(command, context), access: access, lockTimeoutMilliseconds: lockTimeout(command), key: key,
+                                        readsOlderSchema: readsOlderSchema, adopt: adopt, applicationName: applicationName(command, context))
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }
@@ -90,13 +115,13 @@ enum StateAccess {
     /// read-only (read as migrated) and migrates it only once the plan is confirmed. Anything
     /// else (no file, a newer or foreign database) is for the normal open to report.
     static func hasOlderSchema(_ command: ParsedCommand, _ context: CommandContext) -> Bool {
-        guard let store = try? SQLiteStateStore.open(path: path(command, context), access: .readOnly, lockTimeoutMilliseconds: lockTimeout(command),
-                                                   key: nil, readsOlderSchema: true)
+        guard let store = try? StateStores.open(location(command, context), access: .readOnly, lockTimeoutMilliseconds: lockTimeout(command),
+                                                key: nil, readsOlderSchema: true, applicationName: applicationName(command, context))
         else { return false }
         return (try? store.hasOlderSchema) ?? false
     }
 
-    static func read(_ store: SQLiteStateStore?) throws -> StoredState {
+    static func read(_ store: (any StateStore)?) throws -> StoredState {
         guard let store else { return StoredState(resources: [], auditHead: AuditHead(sequence: 0, hash: String(repeating: "0", count: 64)), databaseID: "") }
         do {
             return try store.read()
@@ -111,7 +136,7 @@ extension StateAccess {
     /// state database, the state key file and the checkpoint signing key.
     static func protectedFiles(_ command: ParsedCommand, _ context: CommandContext) -> [String?] {
         // Only apply declares --checkpoint-key (plan and drift share this path; asking for an undeclared option traps).
-        [path(command, context), command.value("state-key-file"), command.path == ["apply"] ? command.value("checkpoint-key") : nil]
+        [location(command, context).filePath, command.value("state-key-file"), command.path == ["apply"] ? command.value("checkpoint-key") : nil]
     }
 }
 
@@ -212,7 +237,11 @@ enum Provenance {
     /// `--actor`, else the first CI or shell variable that names someone, else the account the
     /// process runs as (a root shell without `USER` is still `root`, not `unknown`).
     static func actor(_ command: ParsedCommand, _ environment: [String: String]) -> String {
-        if let actor = command.value("actor") { return actor }
+        command.value("actor") ?? actor(fromEnvironment: environment)
+    }
+
+    /// The actor named by the environment (or the account), for commands without `--actor`.
+    static func actor(fromEnvironment environment: [String: String]) -> String {
         for name in actorVariables {
             if let value = environment[name], !value.isEmpty { return value }
         }

@@ -163,7 +163,7 @@ enum StateCommand {
     {
         // Drift marks are keyed with the state key: telling applied rows from drifted ones needs it.
         guard let store = try StateAccess.open(command, context, access: .readOnly, key: try StateAccess.requiredKey(command, context)) else {
-            throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist",
+            throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
         do {
