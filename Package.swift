@@ -2,7 +2,7 @@
 import PackageDescription
 
 // orgctl has no Swift package dependencies: C libraries come in through system-library
-// targets only (libyaml, libsqlite3, OpenSSL libcrypto), each imported by exactly one
+// targets only (libyaml, libsqlite3, OpenSSL libcrypto, libpq), each imported by exactly one
 // Swift module.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
         // The commit orgctl is built from, as a C define (see its shim.h); no library is linked.
         .systemLibrary(name: "CBuildInfo"),
 
@@ -28,6 +29,7 @@ let package = Package(
         .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: strict),
         .target(name: "Spec", dependencies: ["CYAML", "Crypto"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["Crypto"], swiftSettings: strict),
+        .target(name: "Postgres", dependencies: ["CPostgres"], swiftSettings: strict),
         .target(name: "StateStore", dependencies: ["Spec", "Audit", "Crypto", "CSQLite"], swiftSettings: strict),
         .target(name: "Reconciler", dependencies: ["Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
         .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Reconciler", "Audit", "Crypto", "CBuildInfo"], swiftSettings: strict),
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: strict),
         .testTarget(name: "SpecTests", dependencies: ["Spec"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Crypto"], swiftSettings: strict),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: strict),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
         .testTarget(name: "OrgctlCLITests", dependencies: ["OrgctlCLI", "Spec"], swiftSettings: strict),
