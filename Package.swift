@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Spec", dependencies: ["CYAML", "Crypto"], swiftSettings: strict),
         .target(name: "Audit", dependencies: ["Crypto"], swiftSettings: strict),
         .target(name: "Postgres", dependencies: ["CPostgres"], swiftSettings: strict),
-        .target(name: "StateStore", dependencies: ["Spec", "Audit", "Crypto", "CSQLite"], swiftSettings: strict),
+        .target(name: "StateStore", dependencies: ["Spec", "Audit", "Crypto", "CSQLite", "Postgres"], swiftSettings: strict),
         .target(name: "Reconciler", dependencies: ["Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
         .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Reconciler", "Audit", "Crypto", "CBuildInfo"], swiftSettings: strict),
         .executableTarget(name: "orgctl", dependencies: ["OrgctlCLI"], swiftSettings: strict),

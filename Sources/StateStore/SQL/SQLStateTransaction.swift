@@ -142,11 +142,22 @@ final class SQLStateTransaction: StateTransaction {
             columns.append(column)
             values.append(try encode(attribute.value, encoding))
         }
-        let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
-        var inserted: [Int64] = []
-        try db.forEach("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders)) RETURNING id", values) { inserted.append($0.int(0)) }
-        guard inserted.count == 1, let id = inserted.first else {
-            throw changedRows(inserted.count, expected: 1, table: map.table, "creating \(resource.address)")
+        let id: Int64
+        if let reserved = try db.reserveRowID(table: map.table) {
+            id = reserved
+            columns.insert("id", at: 0)
+            values.insert(.integer(id), at: 0)
+            let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
+            try change("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))", values,
+                       rows: 1, table: map.table, "creating \(resource.address)")
+        } else {
+            let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
+            var inserted: [Int64] = []
+            try db.forEach("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders)) RETURNING id", values) { inserted.append($0.int(0)) }
+            guard inserted.count == 1, let first = inserted.first else {
+                throw changedRows(inserted.count, expected: 1, table: map.table, "creating \(resource.address)")
+            }
+            id = first
         }
         if [.tenant, .team, .member].contains(resource.kind) { rowIDs[resource.address] = id }
         for attribute in deferred where !attribute.value.isNull {
@@ -281,10 +292,8 @@ final class SQLStateTransaction: StateTransaction {
     /// Runs one write of the apply and checks how many rows it changed: any other count than
     /// `rows` means something other than orgctl acted on the row (a trigger, a rule, a row that is
     /// not where the plan saw it), and the whole apply rolls back.
-    private func change(_ sql: String, _ values: [SQLValue], rows: Int, table: String, _ what: @autoclosure () -> String) throws {
-        let changed = try db.run(sql, values)
-        guard changed != rows else { return }
-        throw changedRows(changed, expected: rows, table: table, what())
+    private func change(_ sql: String, _ values: [SQLValue], rows: Int, table: String, _ what: @escaping @autoclosure () -> String) throws {
+        try db.runChecked(sql, values, rows: rows) { [self] changed in changedRows(changed, expected: rows, table: table, what()) }
     }
 
     private func changedRows(_ changed: Int, expected rows: Int, table: String, _ what: String) -> StateError {
