@@ -200,7 +200,7 @@ struct AuditLogScan {
                 }
             }
             if sequences.contains(range.size + 1) { leaves[range.size + 1] = leaf }
-            try range.append(leafHash: leaf, completed: compare)
+            range.append(leafHash: leaf, completed: compare)
             if sizes.contains(range.size) { roots[range.size] = range.root }
         }
         // A stored row that no node of the entries' tree accounts for.

@@ -39,7 +39,8 @@ enum StateAccess {
         // Only apply declares --actor (asking for an undeclared option traps).
         let actor = command.path == ["apply"] ? Provenance.actor(command, context.environment) : Provenance.actor(fromEnvironment: context.environment)
         var host = [CChar](repeating: 0, count: 256)
-        let hostName = gethostname(&host, host.count - 1) == 0 ? String(cString: host) : "unknown host"
+        let hostName = gethostname(&host, host.count - 1) == 0
+            ? String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown host"
         return "orgctl \(command.path.joined(separator: " ")) by \(actor) on \(hostName)"
     }
 

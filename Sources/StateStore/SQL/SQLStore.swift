@@ -1,4 +1,4 @@
-public import Audit
+import Audit
 import Crypto
 import Spec
 
