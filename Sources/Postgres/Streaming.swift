@@ -75,10 +75,11 @@ extension PostgresConnection {
             buffer = nil
         }
         storage.invalidate()
-        if stop == nil, !decoder.finished {
-            stop = .failed(PostgresError(kind: .protocolViolation, message: "the COPY stream ended without its trailer"))
-        }
         try finish(connection, stop: stop, cancelled: cancelled)
+        // The server said the COPY succeeded; its data must have been complete too.
+        if stop == nil, !decoder.finished {
+            throw PostgresError(kind: .protocolViolation, message: "the COPY stream ended without its trailer")
+        }
     }
 
     // MARK: Single-row mode
