@@ -58,6 +58,32 @@ struct ConnectionTests {
         }
     }
 
+    /// COMMIT after a failed statement answers ROLLBACK without an error: that must throw.
+    @Test func aCommitThatRollsBackThrows() throws {
+        try TestServer.withSchema { db, _ in
+            try db.execute("CREATE TABLE t (id int PRIMARY KEY)")
+            for commit in ["COMMIT", "end;", "commit transaction"] {
+                try db.executeScript("BEGIN; INSERT INTO t VALUES (1)")
+                #expect(throws: PostgresError.self) { try db.execute("INSERT INTO t VALUES (1)") }
+                let error = #expect(throws: PostgresError.self) { try db.execute(commit) }
+                #expect(error?.sqlState == "25P02")
+            }
+            try db.executeScript("BEGIN; INSERT INTO t VALUES (1)")
+            #expect(throws: PostgresError.self) { try db.execute("INSERT INTO t VALUES (1)") }
+            let script = #expect(throws: PostgresError.self) { try db.executeScript("  COMMIT ;\n") }
+            #expect(script?.sqlState == "25P02")
+            try db.executeScript("BEGIN")
+            #expect(throws: PostgresError.self) { try db.execute("SELECT 1/0") }
+            #expect(throws: PostgresError.self) { try db.pipeline([("COMMIT", [])]) }
+            #expect(try db.rows("SELECT count(*) FROM t") == [[.int(0)]])
+            // A real commit and an explicit rollback do not throw.
+            try db.executeScript("BEGIN; INSERT INTO t VALUES (2); COMMIT")
+            try db.executeScript("BEGIN; INSERT INTO t VALUES (3)")
+            try db.execute("ROLLBACK")
+            #expect(try db.rows("SELECT id FROM t") == [[.int(2)]])
+        }
+    }
+
     @Test func textParameterWithNULIsRefusedBeforeSending() throws {
         let db = try TestServer.connect()
         let error = #expect(throws: PostgresError.self) { try db.execute("SELECT $1::text", [.text("a\u{0}b")]) }

@@ -89,6 +89,19 @@ struct CopyAndPipelineTests {
         }
     }
 
+    @Test func theRowSequenceCannotUseTheConnection() throws {
+        try TestServer.withSchema { db, _ in
+            try db.execute("CREATE TABLE s (id int8)")
+            var nested: PostgresError?
+            let rows = (1...3).lazy.map { (i: Int) -> [PostgresValue] in
+                do { try db.execute("SELECT 1") } catch let error as PostgresError { nested = error } catch {}
+                return [.int(Int64(i))]
+            }
+            #expect(try db.copyIn(table: "s", columns: [("id", .int8)], rows: rows) == 3)
+            #expect(nested?.kind == .protocolViolation)
+        }
+    }
+
     @Test func pipelineReturnsResultsInOrder() throws {
         try TestServer.withSchema { db, _ in
             try db.execute("CREATE TABLE p (id int8 PRIMARY KEY, name text)")

@@ -74,10 +74,12 @@ struct StreamingTests {
     @Test(arguments: Path.allCases)
     func stopInsideATransactionKeepsTheTransaction(path: Path) throws {
         try TestServer.withSchema { db, _ in
-            try Self.makeTable(db, rows: 5000)
+            try Self.makeTable(db, rows: 50)
             try db.executeScript("BEGIN")
             try db.execute("INSERT INTO t (id) VALUES (-1)")
-            let (sql, parameters) = path.query("SELECT id FROM t")
+            // Rows large enough to be flushed one by one (the server's send buffer is 8 KiB) and
+            // slow, so the server is still producing when the callback stops: a cancel would land.
+            let (sql, parameters) = path.query("SELECT id, repeat('x', 20000), pg_sleep(0.01)::text FROM t")
             try db.query(sql, parameters) { _ in false }
             try db.executeScript("COMMIT")
             #expect(try db.rows("SELECT count(*) FROM t WHERE id = -1") == [[.int(1)]])
@@ -149,6 +151,33 @@ struct StreamingTests {
         #expect(typed == [.int(7), .text("x"), .null])
     }
 
+    @Test(arguments: Path.allCases)
+    func theCallbackCannotUseTheConnectionAndCloseWaits(path: Path) throws {
+        try TestServer.withSchema { db, _ in
+            try Self.makeTable(db, rows: 100)
+            let (sql, parameters) = path.query("SELECT id FROM t")
+            var nested: PostgresError?
+            try db.query(sql, parameters) { _ in
+                do { try db.execute("SELECT 1") } catch let error as PostgresError { nested = error } catch {}
+                return false
+            }
+            #expect(nested?.kind == .protocolViolation)
+            #expect(nested?.message.contains("busy") == true)
+            #expect(try db.rows("SELECT count(*) FROM t") == [[.int(100)]])
+
+            let other = try TestServer.connect()
+            var rowsSeen = 0
+            try other.query(path.query("SELECT id FROM \(try db.rows("SELECT current_schema()::text")[0][0].textValue).t").0, parameters) { _ in
+                rowsSeen += 1
+                other.close()
+                return true
+            }
+            #expect(rowsSeen == 100)
+            let closed = #expect(throws: PostgresError.self) { try other.execute("SELECT 1") }
+            #expect(closed?.kind == .connection)
+        }
+    }
+
     @Test func aRowKeptPastItsCallbackReadsAsEmpty() throws {
         let db = try TestServer.connect()
         var kept: PostgresRow?
@@ -158,5 +187,12 @@ struct StreamingTests {
         }
         #expect(kept?.count == 0)
         #expect(kept?.text(1) == "")
+    }
+}
+
+extension PostgresValue {
+    var textValue: String {
+        if case .text(let text) = self { return text }
+        return ""
     }
 }
