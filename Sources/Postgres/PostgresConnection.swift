@@ -337,7 +337,10 @@ extension PostgresError {
             }
         }
         let message = messages.isEmpty ? "cannot connect to the server" : messages.joined(separator: "; ")
-        let lower = message.lowercased()
+        // Classified without the quoted names (hosts, users, databases): a host called
+        // "ssl-db" must not make a refused connection look like a TLS failure.
+        let lower = String(message.split(separator: "\"", omittingEmptySubsequences: false).enumerated()
+            .filter { $0.offset % 2 == 0 }.map(\.element).joined(separator: " ")).lowercased()
         var kind = Kind.connection
         var sqlState: String?
         var hint = hints.isEmpty ? nil : hints.joined(separator: "; ")

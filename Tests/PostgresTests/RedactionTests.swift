@@ -64,6 +64,25 @@ import Testing
         #expect(BinaryFormat.rfc3339(unixMicroseconds: -1) == "1969-12-31T23:59:59.999999Z")
     }
 
+    /// libpq's connection messages (PostgreSQL 15), classified; quoted names do not count.
+    @Test(arguments: [
+        ("connection to server at \"ssl-auth.example\" (127.0.0.1), port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n",
+         PostgresError.Kind.connection, String?("Is the server running on that host and accepting TCP/IP connections?")),
+        ("connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user \"ssl\"\n",
+         .authentication, nil),
+        ("connection to server at \"db\" (10.0.0.1), port 5432 failed: server does not support SSL, but SSL was required\n", .tls, nil),
+        ("connection to server on socket \"/tmp/.s.PGSQL.5432\" failed: FATAL:  role \"x\" does not exist\n", .authentication, nil),
+        ("connection to server at \"db\", port 5432 failed: fe_sendauth: no password supplied\n", .authentication, nil),
+        ("connection to server at \"db\", port 5432 failed: FATAL:  no pg_hba.conf entry for host \"1.2.3.4\", user \"u\", database \"d\", no encryption\n",
+         .authentication, nil),
+    ])
+    func connectionFailuresAreClassified(text: String, kind: PostgresError.Kind, hint: String?) {
+        let error = PostgresError.connectionFailure(text)
+        #expect(error.kind == kind)
+        #expect(!error.message.contains("\n") && !error.message.contains("FATAL"))
+        if let hint { #expect(error.hint == hint) }
+    }
+
     @Test func errorsAreOneLine() {
         let error = PostgresError(kind: .query, message: "first\n\tsecond  \nthird\n", detail: "a\nb", hint: "\n")
         #expect(error.message == "first; second; third")
