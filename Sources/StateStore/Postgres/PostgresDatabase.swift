@@ -13,7 +13,9 @@ final class PostgresDatabase: SQLDatabase {
     private var queued: [(sql: String, parameters: [PostgresValue], rows: Int?, failure: (Int) -> StateError)] = []
     /// Identity values reserved for rows about to be inserted, per table (``reserveRowID(table:)``).
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
-    static let batchSize = 4096
+    /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
+    /// pipeline sends everything before it reads a result).
+    static let batchSize = 512
     static let reservationSize = 1024
 
     init(connection: PostgresConnection, location: String) {
