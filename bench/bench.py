@@ -432,7 +432,8 @@ class Bench:
                 base = self.prepare_base() if base is None else base
                 if base is not True:
                     row.failed = base
-            if key.startswith("pg-") and key != "pg-apply-first" and not row.skipped and pg_base is not True:
+            # Every PostgreSQL row needs bench_base (the first apply's floor dumps it).
+            if key.startswith("pg-") and not row.skipped and pg_base is not True:
                 pg_base = self.prepare_pg_base() if pg_base is None else pg_base
                 if pg_base is not True:
                     row.failed = pg_base
@@ -450,10 +451,6 @@ class Bench:
                 if key == "apply-first":
                     base = "failed: no database holding the configuration (the first apply failed)"
                 continue
-            if key == "pg-apply-first":
-                self.pg_recreate("bench_base", "bench_first")
-                self.pg_copies = set()
-                pg_base = True
             if key == "apply-first":
                 self.copy_database(self.state("first"), self.state("base"))
                 for name in ("plan", "noop", "drift-plan", "drift"):

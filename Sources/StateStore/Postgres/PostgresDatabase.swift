@@ -55,6 +55,24 @@ final class PostgresDatabase: SQLDatabase {
         return first
     }
 
+    /// `COPY … FROM STDIN` in binary: one stream for all the rows.
+    func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
+        try flush()
+        let types = columns.map { column -> (name: String, type: PostgresColumnType) in
+            switch column.type {
+            case .id, .integer: (column.name, .int8)
+            case .text, .list: (column.name, .text)
+            case .blob: (column.name, .bytea)
+            case .bool: (column.name, .bool)
+            case .timestamp: (column.name, .timestamptz)
+            }
+        }
+        let copied = try connection.copyIn(table: table, columns: types, rows: rows.lazy.map { $0.map(Self.parameter) })
+        guard copied == rows.count else {
+            throw StateError(.other, "copying into \(table) wrote \(copied) rows instead of \(rows.count)", help: "run 'orgctl audit verify'")
+        }
+    }
+
     /// Sends the queued writes (pipeline mode) and checks each one's affected-row count.
     func flush() throws {
         guard !queued.isEmpty else { return }
