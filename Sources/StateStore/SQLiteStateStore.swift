@@ -40,6 +40,8 @@ public protocol StateTransaction {
     func verifyAuditChain() throws -> ChainBreak?
     /// The addresses named by audit entries after `sequence` (what other applies changed).
     func auditAddresses(after sequence: Int64) throws -> [String]
+    /// Writes webhook events to the outbox, in this transaction (docs/webhooks.md).
+    func enqueueEvents(_ events: [OutboxEvent]) throws
 }
 
 /// The SQLite implementation: one file, WAL mode, `synchronous=FULL`.
