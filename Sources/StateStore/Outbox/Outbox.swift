@@ -183,8 +183,32 @@ public final class Outbox {
                               disabledReason: statement.optionalText(at: 7))
     }
 
-    /// Records an attempt (when one was made) and the event's outcome in one transaction.
-    public func finish(_ event: ClaimedEvent, deliverer: String, attempt: DeliveryAttempt?, outcome: DeliveryOutcome, now: Int64) throws(StateError) {
+    /// Extends the lease of `event` until `until`; false when this deliverer no longer holds it.
+    public func renew(_ event: ClaimedEvent, deliverer: String, until: Int64) throws(StateError) -> Bool {
+        try store.storeCall("renewing a webhook event's claim in") {
+            try db.transaction(.immediate) {
+                try db.cached(OutboxSQL.renew).run([.text(event.id), .text(deliverer), .integer(until)])
+                return db.changes == 1
+            }
+        }
+    }
+
+    /// The webhook `name` of tenant `tenant` as stored now; nil when there is none.
+    public func target(tenant: String, name: String) throws(StateError) -> DeliveryTarget? {
+        try store.storeCall("reading the webhooks of") {
+            try db.transaction(.deferred) {
+                let find = try db.prepare(OutboxSQL.webhookByName)
+                try find.bind([.text(tenant), .text(name)])
+                guard try find.step() else { return nil }
+                return try target(webhookID: find.int(at: 0))
+            }
+        }
+    }
+
+    /// Records an attempt (when one was made) and the event's outcome in one transaction;
+    /// `lastError` is kept on the event (the attempt's error, or why none was made).
+    public func finish(_ event: ClaimedEvent, deliverer: String, attempt: DeliveryAttempt?, outcome: DeliveryOutcome, lastError: String?,
+                       now: Int64) throws(StateError) {
         try store.storeCall("recording a webhook delivery in") {
             try db.transaction(.immediate) {
                 if let attempt {
@@ -194,15 +218,14 @@ public final class Outbox {
                         .blob(attempt.response), .text(deliverer),
                     ])
                 }
-                let counted: Int64 = attempt == nil ? 0 : 1
+                let error: SQLiteValue = lastError.map { .text($0) } ?? .null
                 switch outcome {
                 case .delivered:
                     try db.cached(OutboxSQL.delivered).run([.text(event.id), .text(deliverer), .integer(now)])
                 case .retry(let at):
-                    try db.cached(OutboxSQL.retryLater).run([.text(event.id), .text(deliverer), .integer(at), attempt?.error.map { .text($0) } ?? .null])
+                    try db.cached(OutboxSQL.retryLater).run([.text(event.id), .text(deliverer), .integer(at), error])
                 case .dead(let disable):
-                    let reason = attempt?.error ?? disable
-                    try db.cached(OutboxSQL.deadLetter).run([.text(event.id), .text(deliverer), .integer(counted), reason.map { .text($0) } ?? .null])
+                    try db.cached(OutboxSQL.deadLetter).run([.text(event.id), .text(deliverer), .integer(attempt == nil ? 0 : 1), error, .integer(now)])
                     if let disable {
                         try db.cached(OutboxSQL.disableEndpoint).run([.integer(event.webhookID), .text(event.target?.address ?? event.webhook),
                                                                       .integer(now), .text(disable)])

@@ -85,6 +85,12 @@ enum OutboxSQL {
         WHERE w.id = ?1
         """
 
+    /// Extends the lease of one claimed event before it is attempted (the request's timeout and a
+    /// margin); no row changes when the claim was lost.
+    static let renew = """
+        UPDATE orgctl_outbox SET claimed_until = ?3 WHERE id = ?1 AND claimed_by = ?2 AND status = 'pending'
+        """
+
     static let webhookByName = """
         SELECT w.id FROM webhooks w JOIN tenants t ON t.id = w.tenant_id WHERE t.slug = ?1 AND w.name = ?2
         """
@@ -108,7 +114,7 @@ enum OutboxSQL {
         """
 
     static let deadLetter = """
-        UPDATE orgctl_outbox SET status = 'dead', attempts = attempts + ?3, last_error = ?4, claimed_by = NULL, claimed_until = NULL
+        UPDATE orgctl_outbox SET status = 'dead', attempts = attempts + ?3, last_error = ?4, next_attempt_at = ?5, claimed_by = NULL, claimed_until = NULL
         WHERE id = ?1 AND claimed_by = ?2 AND status = 'pending'
         """
 
