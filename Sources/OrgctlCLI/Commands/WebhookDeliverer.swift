@@ -47,6 +47,8 @@ final class Deliverer {
         let due = seconds
         var totals = Totals()
         let outbox = store.outbox
+        // Endpoints a 410 disabled during this pass: their other claimed events are not sent.
+        var disabled: Set<Int64> = []
         while !stop.isSet {
             let claimed: [ClaimedEvent]
             do {
@@ -61,10 +63,17 @@ final class Deliverer {
                     try record(event, attempt: nil, outcome: .released, error: nil)
                     continue
                 }
+                if disabled.contains(event.webhookID) {
+                    try record(event, attempt: nil, outcome: .dead(disable: nil), error: "the endpoint is disabled (it answered 410 Gone)")
+                    totals.dead += 1
+                    continue
+                }
                 switch try deliver(event) {
                 case .delivered: totals.delivered += 1
                 case .retry: totals.retrying += 1
-                case .dead: totals.dead += 1
+                case .dead(let disable):
+                    totals.dead += 1
+                    if disable != nil { disabled.insert(event.webhookID) }
                 case .released: break
                 }
             }

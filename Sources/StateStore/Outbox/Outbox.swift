@@ -118,7 +118,7 @@ public final class Outbox {
     // MARK: Enqueue
 
     /// Writes `events` inside the apply's transaction (`db` is the transaction's connection).
-    static func enqueue(_ events: [OutboxEvent], db: SQLiteConnection) throws {
+    static func enqueue(_ events: [OutboxEvent], db: SQLiteConnection, databaseID: String) throws {
         guard !events.isEmpty else { return }
         var ids: [String: Int64] = [:]
         let select = try db.prepare(OutboxSQL.webhookIDs)
@@ -132,10 +132,19 @@ public final class Outbox {
             guard let webhookID = ids[event.webhook] else {
                 throw StateError(.other, "internal error: the webhook \(event.webhook) of an event does not exist", help: "report this as a bug")
             }
-            let id = "msg_" + Hex.encode(try SecureRandom.bytes(count: 16))
+            let id = eventID(databaseID: databaseID, webhookID: webhookID, payload: event.payload)
             try insert.run([.text(id), .integer(webhookID), .text(event.webhook), .text(event.type), .integer(event.auditSequence),
                             .integer(event.createdAt), .blob(event.payload)])
         }
+    }
+
+    /// The event id (`webhook-id`, the receiver's idempotency key): derived, not random, so the
+    /// same apply of the same database writes the same rows (crash tests compare databases), and
+    /// unique: the database's random id, the webhook's row and the payload, which holds the audit
+    /// sequence, the plan id and the apply's time.
+    static func eventID(databaseID: String, webhookID: Int64, payload: [UInt8]) -> String {
+        let input = Array("orgctl webhook event v1\u{0}\(databaseID)\u{0}\(webhookID)\u{0}".utf8) + payload
+        return "msg_" + Hex.encode(Array(SHA256.hash(input).prefix(16)))
     }
 
     // MARK: Delivery
@@ -366,6 +375,6 @@ extension SQLiteStateStore {
 
 extension SQLiteStateTransaction {
     func enqueueEvents(_ events: [OutboxEvent]) throws {
-        try Outbox.enqueue(events, db: store.db)
+        try Outbox.enqueue(events, db: store.db, databaseID: store.databaseID)
     }
 }
