@@ -179,6 +179,12 @@ final class StopSignal: @unchecked Sendable {
 
     /// Routes `signals` to this stop signal until the returned watch ends.
     func watch(signals: [Int32]) -> Watch {
+        // A process inherits its parent's blocked signals (a supervisor or test runner may block
+        // SIGTERM): unblock them, or they would never arrive.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for number in signals { sigaddset(&mask, number) }
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
         let sources = signals.map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
