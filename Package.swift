@@ -2,7 +2,7 @@
 import PackageDescription
 
 // orgctl has no Swift package dependencies: C libraries come in through system-library
-// targets only (libyaml, libsqlite3, OpenSSL libcrypto, libpq), each imported by exactly one
+// targets only (libyaml, libsqlite3, OpenSSL libcrypto, libpq, libcurl), each imported by exactly one
 // Swift module.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
         // The commit orgctl is built from, as a C define (see its shim.h); no library is linked.
         .systemLibrary(name: "CBuildInfo"),
 
@@ -32,7 +33,8 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CPostgres"], swiftSettings: strict),
         .target(name: "StateStore", dependencies: ["Spec", "Audit", "Crypto", "CSQLite", "Postgres"], swiftSettings: strict),
         .target(name: "Reconciler", dependencies: ["Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
-        .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Reconciler", "Audit", "Crypto", "CBuildInfo"], swiftSettings: strict),
+        .target(name: "HTTPClient", dependencies: ["Spec", "CCurl"], swiftSettings: strict),
+        .target(name: "OrgctlCLI", dependencies: ["Spec", "StateStore", "Reconciler", "Audit", "Crypto", "CBuildInfo", "HTTPClient"], swiftSettings: strict),
         .executableTarget(name: "orgctl", dependencies: ["OrgctlCLI"], swiftSettings: strict),
 
         // MARK: Tests (Swift Testing), one target per module plus end-to-end

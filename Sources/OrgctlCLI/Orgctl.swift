@@ -23,7 +23,7 @@ public enum Orgctl {
         subcommands: [
             ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec,
             InitCommand.spec, ExplainCommand.spec, SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
-            ShowCommand.spec, StateCommand.spec, VersionCommand.spec,
+            ShowCommand.spec, StateCommand.spec, VersionCommand.spec, WebhooksCommand.spec,
         ],
         hints: adoptionHints)
 
@@ -82,6 +82,11 @@ public enum Orgctl {
             case ["state", "show"]: return try StateCommand.show(parsed, context)
             case ["state", "migrate"]: return try StateMigrateCommand.run(parsed, context)
             case ["version"]: return try VersionCommand.run(parsed, context)
+            case ["webhooks", "deliver"]: return try WebhooksCommand.deliver(parsed, context)
+            case ["webhooks", "status"]: return try WebhooksCommand.status(parsed, context)
+            case ["webhooks", "retry"]: return try WebhooksCommand.retry(parsed, context)
+            case ["webhooks", "test"]: return try WebhooksCommand.test(parsed, context)
+            case ["webhooks", "prune"]: return try WebhooksCommand.prune(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage

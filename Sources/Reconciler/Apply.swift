@@ -125,15 +125,19 @@ extension Reconciler {
                 }
                 return (before, issued?.attributes ?? [])
             }
+            // What was audited, for the webhook events written at the end (WebhookEvents).
+            var written: [(change: Change, entry: AuditEntry)] = []
             func audit(_ change: Change) throws -> Int64 {
                 let key = keyFields(change)
                 let reason = [change.renamedFrom.map { "renamed from \($0)" }, change.reason].compactMap { $0 }.joined(separator: "; ")
                 let sequence = try transaction.appendAudit { sequence in
-                    AuditEntry(sequence: sequence, time: context.time, actor: context.actor, source: context.source, planID: plan.id,
+                    let entry = AuditEntry(sequence: sequence, time: context.time, actor: context.actor, source: context.source, planID: plan.id,
                                action: change.action.rawValue, address: change.address,
                                before: change.action == .create || change.action == .adopt ? nil : auditObject(change.fields.map { ($0.name, $0.before) } + key.before),
                                after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) } + key.after.map { ($0.name, $0.value) }),
                                reason: reason.isEmpty ? nil : reason)
+                    written.append((change, entry))
+                    return entry
                 }
                 context.progress?()
                 if result.firstSequence == nil { result.firstSequence = sequence }
@@ -198,6 +202,7 @@ extension Reconciler {
                 try transaction.delete(try stored(change.address))
                 result.deleted += 1
             }
+            try transaction.enqueueEvents(WebhookEvents.outbox(for: written, plan: plan, state: view))
             return result
         }
     }

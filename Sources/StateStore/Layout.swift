@@ -145,6 +145,22 @@ enum Layout {
             c("level", .integer, notNull: true, check: "level > 0 AND level % 4 = 0"), c("idx", .integer, notNull: true, check: "idx >= 0"),
             c("hash", .blob, notNull: true, check: "octet_length(hash) = 32"),
         ], primaryKey: ["level", "idx"], scope: .orgctlOnly),
+        // The webhook outbox (schema 6; OutboxSQL, docs/webhooks.md).
+        Table(name: "orgctl_outbox", columns: [
+            c("id", .text), c("webhook_id", .integer, notNull: true), c("webhook", .text, notNull: true), c("event_type", .text, notNull: true),
+            c("audit_seq", .integer, notNull: true), c("created_at", .integer, notNull: true), c("payload", .blob, notNull: true),
+            c("status", .text, notNull: true, check: "status IN ('pending', 'delivered', 'dead')"), c("attempts", .integer, notNull: true),
+            c("next_attempt_at", .integer, notNull: true), c("claimed_by", .text), c("claimed_until", .integer), c("delivered_at", .integer),
+            c("last_error", .text),
+        ], primaryKey: ["id"], uniques: [["status", "next_attempt_at", "id"], ["webhook_id", "status", "id"]], scope: .orgctlOnly),
+        Table(name: "orgctl_outbox_attempts", columns: [
+            c("event_id", .text, notNull: true), c("attempt", .integer, notNull: true), c("started_at", .integer, notNull: true),
+            c("duration_ms", .integer, notNull: true), c("status_code", .integer), c("error", .text), c("response", .blob),
+            c("deliverer", .text, notNull: true),
+        ], primaryKey: ["event_id", "attempt"], scope: .orgctlOnly),
+        Table(name: "orgctl_webhook_endpoints", columns: [
+            c("webhook_id", .integer), c("webhook", .text, notNull: true), c("disabled_at", .integer, notNull: true), c("reason", .text, notNull: true),
+        ], primaryKey: ["webhook_id"], scope: .orgctlOnly),
         // The apply lock (PostgreSQL): one row, locked FOR UPDATE by the apply that writes.
         Table(name: "orgctl_lock", columns: [c("name", .text), c("holder", .text), c("since", .timestamp)],
               primaryKey: ["name"], scope: .orgctlOnly, postgresOnly: true),

@@ -93,6 +93,8 @@ public protocol StateTransaction {
     func verifyAuditChain() throws -> ChainBreak?
     /// The addresses named by audit entries after `sequence` (what other applies changed).
     func auditAddresses(after sequence: Int64) throws -> [String]
+    /// Writes webhook events to the outbox, in this transaction (docs/webhooks.md).
+    func enqueueEvents(_ events: [OutboxEvent]) throws
 }
 
 /// The SQLite implementation: one file, WAL mode, `synchronous=FULL`.
@@ -532,7 +534,7 @@ public final class SQLiteStateStore: SQLStore {
                 try checkSchemaObjects(unadopted: false)
                 try recordKey(key)
                 let transaction = SQLStateTransaction(TransactionContext(
-                    db: db, key: key, changedSinceRead: { try self.changedSinceRead }, read: { try self.readLockedCheckingChain() }))
+                    db: db, key: key, databaseID: databaseID, changedSinceRead: { try self.changedSinceRead }, read: { try self.readLockedCheckingChain() }))
                 return try body(transaction)
             }
         } catch let error as SQLiteError {
@@ -624,6 +626,13 @@ public final class SQLiteStateStore: SQLStore {
     func inWriteTransaction<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
         try storeCall(what) { try connection.transaction(.immediate, body) }
     }
+
+    /// SQLite has one write lock: the outbox's transactions take it like any other.
+    func inOutboxTransaction<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
+        try inWriteTransaction(what, body)
+    }
+
+    func checkSchemaObjectsForWrite() throws { try checkSchemaObjects(unadopted: false) }
 }
 
 /// What `stat` says of a file, to notice writes to it: a file that does not exist is all zeros.

@@ -5,7 +5,7 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 5
+    static let currentVersion = 6
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     /// One statement of a migration step. Adding a column or a table is data rather than SQL
@@ -59,6 +59,9 @@ enum Schema {
         // digest d becomes HMAC(digest key, d) in Swift (`SQLiteStateStore.keyStoredDigests`), in the
         // same transaction, and the key's check value and id are recorded in `orgctl_meta`.
         [],
+        // 5 -> 6: the webhook outbox: events written by apply in its transaction, their delivery
+        // attempts, and endpoints disabled by a 410 (see Outbox/OutboxSQL.swift, docs/webhooks.md).
+        OutboxSQL.tables.map { .createTable(name: $0.name, definition: $0.definition) },
     ]
 
     /// The SQL of migration step `step`, all of it.

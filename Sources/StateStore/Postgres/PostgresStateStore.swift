@@ -238,6 +238,12 @@ public final class PostgresStateStore: SQLStore {
         }
     }
 
+    func inOutboxTransaction<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
+        try storeCall(what) { try retrying { try inTransaction("BEGIN", body) } }
+    }
+
+    func checkSchemaObjectsForWrite() throws { try checkSchemaObjects() }
+
     /// Runs `body` again after a serialization failure or deadlock, up to ``retries`` times.
     private func retrying<T>(_ body: () throws -> T) throws -> T {
         var attempt = 0
@@ -334,7 +340,7 @@ public final class PostgresStateStore: SQLStore {
                     try recordKey(key)
                     let read = lastReadSnapshot
                     let transaction = SQLStateTransaction(TransactionContext(
-                        db: database, key: key, changedSinceRead: { read == nil || snapshot != read },
+                        db: database, key: key, databaseID: databaseID, changedSinceRead: { read == nil || snapshot != read },
                         read: {
                             var state = try self.readUnlocked()
                             state.auditChain = try self.database.checkAuditChain()

@@ -7,6 +7,8 @@ import Spec
 struct TransactionContext {
     let db: any SQLDatabase
     let key: StateKey?
+    /// The database's id (webhook event ids are derived from it).
+    let databaseID: String
     /// True when the database may differ from what the store last read.
     let changedSinceRead: () throws -> Bool
     /// Re-reads the state inside the write lock (with the chain checked alongside where it can).
@@ -46,6 +48,10 @@ final class SQLStateTransaction: StateTransaction {
         // Never `.unchecked`: nothing asks this check to stop.
         if case .broken(let broken) = try db.checkAuditChain() { return broken }
         return nil
+    }
+
+    func enqueueEvents(_ events: [OutboxEvent]) throws {
+        try Outbox.enqueue(events, db: db, databaseID: context.databaseID)
     }
 
     func auditAddresses(after sequence: Int64) throws -> [String] {

@@ -15,8 +15,13 @@ protocol SQLStore: StateStore {
     var storedDigestsArePlain: Bool { get }
     /// Runs `body` in one consistent read snapshot; errors come back as `StateError`s.
     func inSnapshot<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T
-    /// Runs `body` in a short write transaction of its own (not an apply's).
+    /// Runs `body` in a short write transaction of its own (not an apply's), under the apply lock.
     func inWriteTransaction<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T
+    /// Runs `body` in a short write transaction that does not take the apply lock (the webhook
+    /// outbox: delivering and applying never wait for each other).
+    func inOutboxTransaction<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T
+    /// Refuses schema objects orgctl did not create on its tables, before a write.
+    func checkSchemaObjectsForWrite() throws
 }
 
 extension SQLStore {
