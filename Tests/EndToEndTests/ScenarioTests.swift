@@ -170,6 +170,7 @@ struct ScenarioTests {
         // every row as changed outside orgctl (drift exits 3) while the plan's changes are the same.
         _ = try workspace.sqlite(state, """
             DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
+            DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints;
             DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id');
             PRAGMA user_version = 2; PRAGMA wal_checkpoint(TRUNCATE);
             """)
@@ -190,7 +191,7 @@ struct ScenarioTests {
 
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0, "\(applied)")
-        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "5\n")
+        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "6\n")
         let verify = try workspace.run(["audit", "verify", "--state", state])
         #expect(verify.status == 0, "\(verify)")
         workspace.assertNoSecretLeaks(Self.secretValues)

@@ -163,9 +163,15 @@ struct WebhookDeliveryTests {
         #expect(again.status == 0)
         #expect(try Self.count(workspace, state) == 2)
 
-        let run = try Self.deliver(workspace, receiver, state: state)
+        let metrics = workspace.path("webhooks.prom")
+        let run = try Self.deliver(workspace, receiver, state: state, at: Self.start, ["--metrics", metrics])
         #expect(run.status == 0, "\(run)")
         #expect(run.stdout.contains("2 delivered"), "\(run)")
+        // The textfile passes Prometheus's own checker (Debian package prometheus; .ci/run installs it).
+        let text = try String(contentsOfFile: metrics, encoding: .utf8)
+        #expect(text.contains("orgctl_webhook_events{webhook=\"tenant/acme/webhook/main\",status=\"delivered\"} 2"), "\(text)")
+        let promtool = try workspace.run(["check", "metrics"], executable: "/usr/bin/promtool", stdin: text)
+        #expect(promtool.status == 0, "\(promtool)")
         let requests = receiver.requests
         #expect(requests.count == 2)
         for request in requests {

@@ -574,13 +574,16 @@ struct AppliedValuesTests {
 
 @Suite("keyed row digests and the state key check")
 struct KeyedDigestTests {
+    /// Undoes schema step 6 (the webhook outbox tables), so that a lowered version is only about the digests.
+    static let schema6Tables = "DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints;"
+
     /// Makes the database what schema 4 wrote: plain SHA-256 row digests, no key check value.
     static func asSchema4(_ temp: TemporaryStore) throws {
         let store = try temp.open()
         let state = try store.read()
         let update = try store.connection.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2")
         for resource in state.resources { try update.run([.text(ResourceDigest.of(resource.resource).description), .text(resource.address)]) }
-        try store.connection.execute("DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id'); PRAGMA user_version = 4;")
+        try store.connection.execute("\(Self.schema6Tables) DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id'); PRAGMA user_version = 4;")
     }
 
     static func drifted(_ state: StoredState) -> [String] { state.resources.filter(\.isDrifted).map(\.address) }
@@ -620,7 +623,7 @@ struct KeyedDigestTests {
         #expect(Self.drifted(asMigrated) == ["tenant/acme/member/alice@acme.com", "tenant/acme/webhook/slack"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
         let migrated = try temp.open()
-        #expect(try migrated.connection.pragma("user_version") == .integer(5))
+        #expect(try migrated.connection.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
         let state = try migrated.read()
         #expect(state.resources.map(\.digest) == asMigrated.resources.map(\.digest))
         #expect(state.resources.map(\.appliedDigest) == asMigrated.resources.map(\.appliedDigest))
@@ -667,7 +670,7 @@ struct KeyedDigestTests {
     func loweredKeyedVersion() throws {
         let temp = try TemporaryStore()
         try Sample.applyAll(try temp.open())
-        try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100).execute("PRAGMA user_version = 4")
+        try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 100).execute("\(Self.schema6Tables) PRAGMA user_version = 4")
         for access in [SQLiteStateStore.Access.readOnly, .readWrite] {
             let error = try #require(throws: StateError.self) { _ = try temp.open(access) }
             #expect(error.message.contains("already records a state key check value"), "\(error.message)")
