@@ -25,16 +25,7 @@ extension PostgresConnection {
     ) throws(PostgresError) -> Int {
         let columnList = columns.map(\.name).joined(separator: ", ")
         try send(connection, "COPY \(table) (\(columnList)) FROM STDIN (FORMAT binary)", [], binaryResults: false)
-        guard let first = PQgetResult(connection) else { throw failure(connection) }
-        let status = PQresultStatus(first)
-        guard status == PGRES_COPY_IN else {
-            let error = status == PGRES_FATAL_ERROR ? self.error(from: first, connection) : PostgresError(
-                kind: .protocolViolation, message: "the COPY statement did not start a COPY FROM STDIN")
-            PQclear(first)
-            try? collect(connection) { _ in }
-            throw error
-        }
-        PQclear(first)
+        try expectCopy(connection, PGRES_COPY_IN, otherwise: "the COPY statement did not start a COPY FROM STDIN")
 
         var buffer = BinaryFormat.copyHeader
         buffer.reserveCapacity(1 << 18)

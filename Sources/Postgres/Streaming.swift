@@ -37,17 +37,7 @@ extension PostgresConnection {
         let copy = "COPY (\n\(body)\n) TO STDOUT (FORMAT binary)"
         let idle = PQtransactionStatus(connection) == PQTRANS_IDLE
         try send(connection, copy, [], binaryResults: false)
-        guard let first = PQgetResult(connection) else { throw failure(connection) }
-        guard PQresultStatus(first) == PGRES_COPY_OUT else {
-            // The query failed before any row (or was no query COPY accepts).
-            let status = PQresultStatus(first)
-            let error = status == PGRES_FATAL_ERROR ? self.error(from: first, connection) : PostgresError(
-                kind: .protocolViolation, message: "the query did not start a COPY stream")
-            PQclear(first)
-            try? collect(connection) { _ in }
-            throw error
-        }
-        PQclear(first)
+        try expectCopy(connection, PGRES_COPY_OUT, otherwise: "the query did not start a COPY stream")
 
         let decoder = CopyDecoder(storage: storage)
         var stop: Stop?
@@ -133,6 +123,22 @@ extension PostgresConnection {
     }
 
     // MARK: Shared
+
+    /// Reads the first result of a COPY statement: the COPY state `expected`, or the statement's
+    /// error (it failed before any row: a syntax error, a missing table, a query COPY refuses),
+    /// thrown once the connection is ready for the next statement.
+    func expectCopy(_ connection: OpaquePointer, _ expected: ExecStatusType, otherwise message: String) throws(PostgresError) {
+        guard let first = PQgetResult(connection) else { throw failure(connection) }
+        let status = PQresultStatus(first)
+        guard status == expected else {
+            let error = status == PGRES_FATAL_ERROR ? self.error(from: first, connection) : PostgresError(
+                kind: .protocolViolation, message: message)
+            PQclear(first)
+            try? collect(connection) { _ in }
+            throw error
+        }
+        PQclear(first)
+    }
 
     /// Reads the results that end a COPY stream and throws what stopped it: the caller's own error
     /// first, then a decoding failure, then the server's error (a cancel we asked for is no error).

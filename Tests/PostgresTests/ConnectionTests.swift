@@ -174,3 +174,48 @@ struct ConnectionTests {
         }
     }
 }
+
+@Suite("PostgreSQL connection state and quoting", .enabled(if: !TestServer.skipped, "ORGCTL_SKIP_POSTGRES=1"))
+struct ConnectionStateTests {
+    @Test func transactionStatusFollowsTheTransaction() throws {
+        let db = try TestServer.connect()
+        #expect(db.transactionStatus == .idle && db.isConnected)
+        try db.executeScript("BEGIN")
+        #expect(db.transactionStatus == .inTransaction)
+        #expect(throws: PostgresError.self) { try db.execute("SELECT 1/0") }
+        #expect(db.transactionStatus == .failed)
+        try db.executeScript("ROLLBACK")
+        var during: PostgresConnection.TransactionStatus?
+        try db.query("SELECT 1") { _ in
+            during = db.transactionStatus
+            return true
+        }
+        #expect(during == .active)
+        db.close()
+        #expect(db.transactionStatus == .unknown && !db.isConnected)
+    }
+
+    @Test func aTerminatedBackendIsNoLongerConnected() throws {
+        let victim = try TestServer.connect()
+        let killer = try TestServer.connect()
+        try killer.execute("SELECT pg_terminate_backend($1::int)", [.int(Int64(victim.backendPID))])
+        #expect(throws: PostgresError.self) { try victim.execute("SELECT 1") }
+        #expect(!victim.isConnected)
+    }
+
+    /// Hostile names and texts round-trip through the quoting: the server sees exactly them.
+    @Test(arguments: ["orgctl", "My Schema", "a\"b", "x\"; DROP SCHEMA public; --", "ünï", "back\\slash", "it's"])
+    func quotedIdentifiersAndLiteralsRoundTrip(text: String) throws {
+        let db = try TestServer.connect()
+        let identifier = try db.escapeIdentifier(text)
+        let literal = try db.escapeLiteral(text)
+        #expect(try db.rows("SELECT \(literal)::text") == [[.text(text)]])
+        try db.executeScript("BEGIN; CREATE SCHEMA \(identifier)")
+        #expect(try db.rows("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [.text(text)]) == [[.int(1)]])
+        try db.executeScript("ROLLBACK")
+        // With standard_conforming_strings off a backslash escapes: the literal still holds.
+        try db.executeScript("SET standard_conforming_strings = off")
+        #expect(try db.rows("SELECT \(try db.escapeLiteral(text))::text") == [[.text(text)]])
+        #expect(throws: PostgresError.self) { try db.escapeIdentifier("a\u{0}b") }
+    }
+}

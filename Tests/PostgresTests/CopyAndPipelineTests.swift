@@ -89,6 +89,20 @@ struct CopyAndPipelineTests {
         }
     }
 
+    /// COPY outside copyIn/query is refused and leaves the connection ready for the next statement.
+    @Test func aCOPYThroughExecuteIsRefusedCleanly() throws {
+        try TestServer.withSchema { db, _ in
+            try db.executeScript("CREATE TABLE s (id int8); INSERT INTO s SELECT generate_series(1, 1000)")
+            for sql in ["COPY s FROM STDIN", "COPY s TO STDOUT"] {
+                let error = #expect(throws: PostgresError.self) { try db.execute(sql) }
+                #expect(error?.kind == .protocolViolation)
+                let script = #expect(throws: PostgresError.self) { try db.executeScript(sql) }
+                #expect(script?.kind == .protocolViolation)
+                #expect(try db.rows("SELECT count(*) FROM s") == [[.int(1000)]])
+            }
+        }
+    }
+
     @Test func theRowSequenceCannotUseTheConnection() throws {
         try TestServer.withSchema { db, _ in
             try db.execute("CREATE TABLE s (id int8)")
