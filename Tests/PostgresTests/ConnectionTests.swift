@@ -210,8 +210,11 @@ struct ConnectionStateTests {
         let identifier = try db.escapeIdentifier(text)
         let literal = try db.escapeLiteral(text)
         #expect(try db.rows("SELECT \(literal)::text") == [[.text(text)]])
-        try db.executeScript("BEGIN; CREATE SCHEMA \(identifier)")
-        #expect(try db.rows("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [.text(text)]) == [[.int(1)]])
+        #expect(identifier.hasPrefix("\""))
+        // A schema of that name plus a unique suffix: other tests on the same server may use the name itself.
+        let unique = text + " " + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        try db.executeScript("BEGIN; CREATE SCHEMA \(try db.escapeIdentifier(unique))")
+        #expect(try db.rows("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [.text(unique)]) == [[.int(1)]])
         try db.executeScript("ROLLBACK")
         // With standard_conforming_strings off a backslash escapes: the literal still holds.
         try db.executeScript("SET standard_conforming_strings = off")
