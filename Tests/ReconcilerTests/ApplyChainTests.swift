@@ -83,7 +83,7 @@ struct ApplyChainTests {
     @Test("bytes of an entry rewritten in the file itself (not through SQLite) after the plan's check are still caught")
     func rawFileEditAfterTheCheck() throws {
         let database = try Database()
-        try database.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  // the entry's bytes now live in the main file
+        try database.store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  // the entry's bytes now live in the main file
         let (plan, state) = try database.renamePlan()
         #expect(state.auditChain == .intact)
         // Rewrite the first entry's actor in place, as an editor of the raw file would: same length,

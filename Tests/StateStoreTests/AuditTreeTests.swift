@@ -47,7 +47,7 @@ struct AuditTreeTests {
             }
         }
         // Only level-4 nodes exist at 67 leaves: 4 of them (leaves 0–63).
-        let rows = try store.db.prepare("SELECT level, count(*) FROM orgctl_merkle GROUP BY level").all()
+        let rows = try store.connection.prepare("SELECT level, count(*) FROM orgctl_merkle GROUP BY level").all()
         #expect(rows == [[.integer(4), .integer(4)]])
     }
 
@@ -63,7 +63,7 @@ struct AuditTreeTests {
                 throw Boom()
             }
         }
-        #expect(try store.db.prepare("SELECT count(*) FROM orgctl_merkle").all() == [[.integer(0)]])
+        #expect(try store.connection.prepare("SELECT count(*) FROM orgctl_merkle").all() == [[.integer(0)]])
         try Self.append(3, to: store)
         let leaves = try Self.leafHashes(store)
         #expect(try store.withAuditTree { try $0.root(size: 18) } == MerkleHash.root(leafHashes: leaves[...]))
@@ -94,7 +94,7 @@ struct AuditTreeTests {
             try Self.append(40, to: store)
             // Make it exactly what orgctl 0.1 wrote: no tree table, schema version 1.
             // (The steps after the tree's are undone too: orgctl_resources.applied.)
-            try store.db.execute("""
+            try store.connection.execute("""
                 DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
                 DELETE FROM orgctl_meta WHERE key LIKE 'state\\_key\\_%' ESCAPE '\\';
                 PRAGMA user_version = \(Schema.merkleMigration)
@@ -114,7 +114,7 @@ struct AuditTreeTests {
 
         let migrated = try temp.open()
         #expect(try migrated.schemaVersion == Schema.currentVersion)
-        #expect(try migrated.db.prepare("SELECT count(*) FROM orgctl_merkle").all() == [[.integer(2)]])
+        #expect(try migrated.connection.prepare("SELECT count(*) FROM orgctl_merkle").all() == [[.integer(2)]])
         #expect(try migrated.withAuditTree { try $0.root(size: 40) } == streamed.root)
         try Self.append(5, to: migrated)
         #expect(try migrated.withAuditTree { try $0.root(size: 45) } == MerkleHash.root(leafHashes: try Self.leafHashes(migrated)[...]))
@@ -132,7 +132,7 @@ struct AuditTreeTests {
         let temp = try TemporaryStore()
         let store = try temp.open()
         try Self.append(40, to: store)
-        try store.db.execute(sql)
+        try store.connection.execute(sql)
         let result = try store.verifyAuditLog()
         #expect(result.firstBreak == nil && result.treeMismatch == expected)
         let leaves = try Self.leafHashes(store)

@@ -91,8 +91,8 @@ struct StateStoreTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: temp.path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         #expect(store.databaseID.count == 32)
-        #expect(try store.db.pragma("journal_mode") == .text("wal"))
-        #expect(try store.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
+        #expect(try store.connection.pragma("journal_mode") == .text("wal"))
+        #expect(try store.connection.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
     }
 
     @Test("opening a missing database read-only creates nothing")
@@ -131,7 +131,7 @@ struct StateStoreTests {
             #expect(bytes.range(of: Data(plaintext.utf8)) == nil)
             #expect(wal.range(of: Data(plaintext.utf8)) == nil)
         }
-        let row = try store.db.prepare("SELECT secret_ciphertext, secret_key_id FROM webhooks").all()
+        let row = try store.connection.prepare("SELECT secret_ciphertext, secret_key_id FROM webhooks").all()
         guard case .blob(let sealed) = row[0][0] else { Issue.record("no ciphertext"); return }
         #expect(row[0][1] == .text(temp.key.keyID))
         #expect(try temp.key.open(sealed, address: "tenant/acme/webhook/slack", attribute: "secret") == Array("webhook-secret-plaintext".utf8))
@@ -143,7 +143,7 @@ struct StateStoreTests {
         let temp = try TemporaryStore()
         let store = try temp.open()
         try Sample.applyAll(store)
-        try store.db.execute("UPDATE members SET role = 'admin'; DELETE FROM api_keys;")
+        try store.connection.execute("UPDATE members SET role = 'admin'; DELETE FROM api_keys;")
         let state = try store.read()
         #expect(state.resources.filter(\.isDrifted).map(\.address) == ["tenant/acme/member/alice@acme.com"])
         #expect(state.missingApplied == ["tenant/acme/apikey/ci"])
@@ -154,7 +154,7 @@ struct StateStoreTests {
         let temp = try TemporaryStore()
         let store = try temp.open()
         try Sample.applyAll(store)
-        try store.db.execute("""
+        try store.connection.execute("""
             UPDATE orgctl_resources SET digest = 'not hex' WHERE kind = 'team';
             UPDATE orgctl_resources SET digest = upper(digest) WHERE kind = 'webhook';
             """)
@@ -168,7 +168,7 @@ struct StateStoreTests {
         let temp = try TemporaryStore()
         let store = try temp.open()
         try Sample.applyAll(store)
-        try store.db.execute("""
+        try store.connection.execute("""
             PRAGMA foreign_keys = OFF;
             UPDATE tenants SET id = 9000000000 WHERE slug = 'acme';
             UPDATE members SET tenant_id = 9000000000; UPDATE teams SET tenant_id = 9000000000;
@@ -203,8 +203,8 @@ struct StateStoreTests {
         #expect(key.appliedDigest == nil && key.resource["scopes"] == .list(["apps.read"]))
         #expect(throws: StateError.self) { _ = try temp.open() }  // read-write needs --adopt
         let adopted = try #require(try SQLiteStateStore.open(path: temp.path, access: .readWrite, lockTimeoutMilliseconds: 100, key: temp.key, adopt: true))
-        #expect(try adopted.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
-        let columns = try adopted.db.prepare("SELECT name FROM pragma_table_info('api_keys') WHERE name LIKE 'key_%' ORDER BY name").all()
+        #expect(try adopted.connection.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
+        let columns = try adopted.connection.prepare("SELECT name FROM pragma_table_info('api_keys') WHERE name LIKE 'key_%' ORDER BY name").all()
         #expect(columns == [[.text("key_prefix")], [.text("key_sha256")]])
         #expect(try adopted.read().resource(named: "tenant/acme/apikey/ci")?.resource["scopes"] == .list(["apps.read"]))
     }
@@ -263,7 +263,7 @@ struct StateStoreTests {
         let intact = try store.verifyAudit()
         #expect(intact.firstBreak == nil)
         #expect(intact.count == Int64(Sample.resources.count))
-        try store.db.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'plan/business', 'plan/free') AS BLOB) WHERE seq = 1")
+        try store.connection.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'plan/business', 'plan/free') AS BLOB) WHERE seq = 1")
         let broken = try store.verifyAudit()
         #expect(broken.firstBreak?.sequence == 1)
         #expect(try store.write { try $0.verifyAuditChain() }?.sequence == 1)
@@ -281,12 +281,12 @@ struct StateStoreTests {
         #expect(delivered?.auditHead.sequence == Int64(Sample.resources.count))
 
         // Each kind of damage the transaction's own check finds, the read's check finds too.
-        try store.db.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'plan/business', 'plan/free') AS BLOB) WHERE seq = 1")
+        try store.connection.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'plan/business', 'plan/free') AS BLOB) WHERE seq = 1")
         let edited = try store.readCheckingChain(state: { _ in }, shouldStop: { false })
         #expect(edited == .broken(ChainBreak(sequence: 1, problem: .hashMismatch)))
         let inTransaction = try store.write { try $0.verifyAuditChain() }
         #expect(inTransaction == ChainBreak(sequence: 1, problem: .hashMismatch))
-        try store.db.execute("DELETE FROM orgctl_audit WHERE seq = 1")
+        try store.connection.execute("DELETE FROM orgctl_audit WHERE seq = 1")
         #expect(try store.readCheckingChain(state: { _ in }, shouldStop: { false }) == .broken(ChainBreak(sequence: 2, problem: .sequenceGap(expected: 1))))
     }
 
@@ -298,7 +298,7 @@ struct StateStoreTests {
         let intact = try store.write { try $0.read() }
         #expect(intact.auditChain == .intact)
         #expect(intact.resources.count == Sample.resources.count)
-        try store.db.execute("UPDATE orgctl_audit SET prev_hash = zeroblob(32) WHERE seq = 3")
+        try store.connection.execute("UPDATE orgctl_audit SET prev_hash = zeroblob(32) WHERE seq = 3")
         let broken = try store.write { try $0.read() }
         #expect(broken.auditChain == .broken(ChainBreak(sequence: 3, problem: .previousHashMismatch)))
     }
@@ -311,7 +311,7 @@ struct StateStoreTests {
         try store.write { transaction in
             for index in 0..<5000 { _ = try transaction.appendAudit { Sample.entry($0, "tenant/t\(index)") } }
         }
-        try store.db.execute("UPDATE orgctl_audit SET hash = zeroblob(32) WHERE seq = 4999")
+        try store.connection.execute("UPDATE orgctl_audit SET hash = zeroblob(32) WHERE seq = 4999")
         var asked = 0
         let stopped = try store.readCheckingChain(state: { _ in }, shouldStop: { asked += 1; return true })
         #expect(stopped == .unchecked)
@@ -454,10 +454,10 @@ struct StateStoreRenameTests {
             #expect(now.digest == old.digest && now.appliedDigest == now.digest, "\(moved) reads as drifted after the rename")
         }
         #expect(after.missingApplied.isEmpty)
-        let row = try store.db.prepare("SELECT secret_ciphertext FROM webhooks").all()
+        let row = try store.connection.prepare("SELECT secret_ciphertext FROM webhooks").all()
         guard case .blob(let sealed) = row[0][0] else { Issue.record("no ciphertext"); return }
         #expect(try temp.key.open(sealed, address: "tenant/acme-corp/webhook/slack", attribute: "secret") == Array("webhook-secret-plaintext".utf8))
-        let oidc = try store.db.prepare("SELECT client_secret_ciphertext FROM sso_providers").all()
+        let oidc = try store.connection.prepare("SELECT client_secret_ciphertext FROM sso_providers").all()
         guard case .blob(let client) = oidc[0][0] else { Issue.record("no ciphertext"); return }
         #expect(try temp.key.open(client, address: "tenant/acme-corp/sso/okta", attribute: "clientSecret") == Array("oidc-client-secret-plaintext".utf8))
     }
@@ -476,7 +476,7 @@ struct StateStoreRenameTests {
         let read = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
         for attribute in material { #expect(read.resource[attribute.name] == attribute.value) }
         #expect(read.appliedDigest == read.digest)
-        #expect(try store.db.prepare("SELECT key_prefix, key_sha256, rotation FROM api_keys").all()[0] == [.text("sk_live_AbCd"), .text("00ff"), .integer(2)])
+        #expect(try store.connection.prepare("SELECT key_prefix, key_sha256, rotation FROM api_keys").all()[0] == [.text("sk_live_AbCd"), .text("00ff"), .integer(2)])
     }
 }
 
@@ -506,10 +506,10 @@ struct MigrationTests {
         #expect(unmigratedKey.resource["scopes"] == .list(["apps.read"]))
         #expect(unmigratedKey.resource[KeyMaterial.hashAttribute].isNull && unmigratedKey.resource["rotate"].isNull)
         #expect(asMigrated.databaseID == "old")
-        #expect(try readOnly.db.pragma("user_version") == .integer(1))
+        #expect(try readOnly.connection.pragma("user_version") == .integer(1))
         #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
         let store = try temp.open()
-        #expect(try store.db.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
+        #expect(try store.connection.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
         let key = try #require(try store.read().resource(named: "tenant/acme/apikey/ci"))
         #expect(key.resource["scopes"] == .list(["apps.read"]))
         #expect(key.resource[KeyMaterial.hashAttribute].isNull && key.resource[KeyMaterial.prefixAttribute].isNull)
@@ -578,9 +578,9 @@ struct KeyedDigestTests {
     static func asSchema4(_ temp: TemporaryStore) throws {
         let store = try temp.open()
         let state = try store.read()
-        let update = try store.db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2")
+        let update = try store.connection.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2")
         for resource in state.resources { try update.run([.text(ResourceDigest.of(resource.resource).description), .text(resource.address)]) }
-        try store.db.execute("DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id'); PRAGMA user_version = 4;")
+        try store.connection.execute("DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id'); PRAGMA user_version = 4;")
     }
 
     static func drifted(_ state: StoredState) -> [String] { state.resources.filter(\.isDrifted).map(\.address) }
@@ -592,16 +592,16 @@ struct KeyedDigestTests {
         let store = try temp.open()
         #expect(Self.drifted(try store.read()).isEmpty)
         let member = "tenant/acme/member/alice@acme.com"
-        try store.db.execute("UPDATE members SET role = 'admin'")
+        try store.connection.execute("UPDATE members SET role = 'admin'")
         let stored = try #require(try store.read().resource(named: member))
         let edited = stored.resource
         for forged in [ResourceDigest.of(edited), ResourceDigest.of(edited, key: try StateKey(raw: [UInt8](repeating: 1, count: 32)), rowID: stored.rowID),
                        ResourceDigest.of(edited, key: temp.key, rowID: stored.rowID + 1)] {
-            try store.db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2").run([.text(forged.description), .text(member)])
+            try store.connection.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2").run([.text(forged.description), .text(member)])
             #expect(Self.drifted(try store.read()) == [member])
         }
         // Only the state key gives the digest that hides the edit.
-        try store.db.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2")
+        try store.connection.prepare("UPDATE orgctl_resources SET digest = ?1 WHERE address = ?2")
             .run([.text(ResourceDigest.of(edited, key: temp.key, rowID: stored.rowID).description), .text(member)])
         #expect(Self.drifted(try store.read()).isEmpty)
     }
@@ -620,12 +620,12 @@ struct KeyedDigestTests {
         #expect(Self.drifted(asMigrated) == ["tenant/acme/member/alice@acme.com", "tenant/acme/webhook/slack"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: temp.path)) == bytes)
         let migrated = try temp.open()
-        #expect(try migrated.db.pragma("user_version") == .integer(5))
+        #expect(try migrated.connection.pragma("user_version") == .integer(5))
         let state = try migrated.read()
         #expect(state.resources.map(\.digest) == asMigrated.resources.map(\.digest))
         #expect(state.resources.map(\.appliedDigest) == asMigrated.resources.map(\.appliedDigest))
         #expect(Self.drifted(state) == ["tenant/acme/member/alice@acme.com", "tenant/acme/webhook/slack"])
-        #expect(try migrated.db.prepare("SELECT value FROM orgctl_meta WHERE key = 'state_key_check'").all() == [[.text(temp.key.checkValue)]])
+        #expect(try migrated.connection.prepare("SELECT value FROM orgctl_meta WHERE key = 'state_key_check'").all() == [[.text(temp.key.checkValue)]])
     }
 
     @Test("a schema 4 database with recorded rows is not migrated without the state key")

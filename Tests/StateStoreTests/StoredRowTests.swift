@@ -14,7 +14,7 @@ struct StoredRowTests {
         let temp = try TemporaryStore()
         let store = try temp.open()
         try Sample.applyAll(store)
-        try store.db.execute("PRAGMA foreign_keys = OFF; \(sql); PRAGMA foreign_keys = ON;")
+        try store.connection.execute("PRAGMA foreign_keys = OFF; \(sql); PRAGMA foreign_keys = ON;")
         return (temp, store)
     }
 
@@ -147,7 +147,7 @@ struct StoredRowTests {
         let temp = try TemporaryStore()
         let store = try temp.open()
         try Sample.applyAll(store)
-        try store.db.execute(sql)
+        try store.connection.execute(sql)
         #expect(throws: StateError.self) { try temp.open(.readOnly) }
         #expect(throws: StateError.self) { try temp.open(.readWrite) }
         // Created after the store was opened: the write lock checks again.
@@ -160,7 +160,7 @@ struct StoredRowTests {
         let temp = try TemporaryStore()
         let store = try temp.open()
         try Sample.applyAll(store)
-        try store.db.execute("""
+        try store.connection.execute("""
             CREATE INDEX members_role ON members (role);
             CREATE TABLE platform_log (what TEXT);
             CREATE TRIGGER log_it AFTER INSERT ON platform_log BEGIN SELECT 1; END;
@@ -184,10 +184,10 @@ struct StoredRowTests {
         let store = try temp.open()
         try Sample.applyAll(store)
         let state = try store.read()
-        let before = try store.db.prepare("SELECT count(*) FROM orgctl_audit").all()
+        let before = try store.connection.prepare("SELECT count(*) FROM orgctl_audit").all()
         let error = try #require(throws: StateError.self) {
             try store.write { transaction in
-                try store.db.execute("CREATE TEMP TRIGGER ignored \(trigger) BEGIN SELECT RAISE(IGNORE); END")
+                try store.connection.execute("CREATE TEMP TRIGGER ignored \(trigger) BEGIN SELECT RAISE(IGNORE); END")
                 let sequence = try transaction.appendAudit { Sample.entry($0, "x") }
                 try transaction.update(try #require(state.resource(named: "tenant/acme/role/billing")),
                                        changes: [Attribute("permissions", .list(["apps.read", "apps.write"]))], secrets: [:], auditSequence: sequence)
@@ -200,7 +200,7 @@ struct StoredRowTests {
         }
         #expect(error.message.hasPrefix(message + ": something other than orgctl acts on"), "\(error.message)")
         // Rolled back: the temporary trigger went with the transaction, and every row is as it was.
-        #expect(try store.db.prepare("SELECT count(*) FROM orgctl_audit").all() == before)
+        #expect(try store.connection.prepare("SELECT count(*) FROM orgctl_audit").all() == before)
         let after = try store.read()
         #expect(after.resources.map(\.digest) == state.resources.map(\.digest))
         #expect(after.resources.allSatisfy { !$0.isDrifted })
