@@ -80,6 +80,7 @@ public enum Orgctl {
             case ["show"]: return try ShowCommand.run(parsed, context)
             case ["state", "list"]: return try StateCommand.list(parsed, context)
             case ["state", "show"]: return try StateCommand.show(parsed, context)
+            case ["state", "migrate"]: return try StateMigrateCommand.run(parsed, context)
             case ["version"]: return try VersionCommand.run(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")

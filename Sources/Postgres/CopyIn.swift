@@ -10,7 +10,19 @@ extension PostgresConnection {
     public func copyIn(
         table: String, columns: [(name: String, type: PostgresColumnType)], rows: some Sequence<[PostgresValue]>
     ) throws(PostgresError) -> Int {
-        let connection = try open()
+        do {
+            return try whileBusy { connection in try copy(connection, table: table, columns: columns, rows: rows) }
+        } catch let error as PostgresError {
+            throw error
+        } catch {
+            throw PostgresError(kind: .protocolViolation, message: "copy into \(table): \(error)")
+        }
+    }
+
+    private func copy(
+        _ connection: OpaquePointer, table: String, columns: [(name: String, type: PostgresColumnType)],
+        rows: some Sequence<[PostgresValue]>
+    ) throws(PostgresError) -> Int {
         let columnList = columns.map(\.name).joined(separator: ", ")
         try send(connection, "COPY \(table) (\(columnList)) FROM STDIN (FORMAT binary)", [], binaryResults: false)
         guard let first = PQgetResult(connection) else { throw failure(connection) }
@@ -27,7 +39,12 @@ extension PostgresConnection {
         var buffer = BinaryFormat.copyHeader
         buffer.reserveCapacity(1 << 18)
         var problem: PostgresError?
-        rowLoop: for (rowIndex, values) in rows.enumerated() {
+        let types = columns.map(\.type)
+        var rowIndex = -1
+        // A counter and an index loop, not enumerated()/zip: copyIn is generic over the sequence
+        // and unspecialised across modules, where those tuples cost a metadata lookup per row.
+        rowLoop: for values in rows {
+            rowIndex += 1
             guard values.count == columns.count else {
                 problem = PostgresError(
                     kind: .protocolViolation,
@@ -35,11 +52,11 @@ extension PostgresConnection {
                 break
             }
             BinaryFormat.append(Int16(truncatingIfNeeded: columns.count), to: &buffer)
-            for (column, value) in zip(columns, values) {
-                if let message = CopyEncoding.append(value, as: column.type, to: &buffer) {
+            for index in 0..<types.count {
+                if let message = CopyEncoding.append(values[index], as: types[index], to: &buffer) {
                     problem = PostgresError(
                         kind: .protocolViolation,
-                        message: "copy into \(table): row \(rowIndex + 1), column \(column.name): \(message)")
+                        message: "copy into \(table): row \(rowIndex + 1), column \(columns[index].name): \(message)")
                     break rowLoop
                 }
             }

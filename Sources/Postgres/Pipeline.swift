@@ -9,10 +9,13 @@ extension PostgresConnection {
     public func pipeline(_ statements: [(sql: String, parameters: [PostgresValue])]) throws(PostgresError) -> [PipelineResult] {
         let connection = try open()
         guard !statements.isEmpty else { return [] }
+        // Everything is checked and encoded before the pipeline starts: a bad value sends nothing.
+        var encoded: [Parameters] = []
+        encoded.reserveCapacity(statements.count)
         for (index, statement) in statements.enumerated() {
             do {
                 try checkNoNUL(statement.sql, what: "statement \(index + 1)")
-                _ = try Parameters(statement.parameters)
+                encoded.append(try Parameters(statement.parameters))
             } catch {
                 var error = error
                 error.statementIndex = index
@@ -24,9 +27,9 @@ extension PostgresConnection {
 
         var sendFailure: PostgresError?
         var sent = 0
-        for statement in statements {
+        for (statement, parameters) in zip(statements, encoded) {
             do {
-                try send(connection, statement.sql, statement.parameters)
+                try send(connection, statement.sql, parameters)
                 sent += 1
             } catch {
                 sendFailure = error
@@ -53,6 +56,13 @@ extension PostgresConnection {
                     outcome.affectedRows = PostgresConnection.affectedRows(result)
                 case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
                     outcome.affectedRows = PostgresConnection.affectedRows(result)
+                    if first == nil {
+                        do {
+                            try checkCommit(statements[index].sql, tag: PostgresConnection.commandTag(result), statementIndex: index)
+                        } catch {
+                            first = error
+                        }
+                    }
                 case PGRES_PIPELINE_ABORTED:
                     if first == nil {
                         first = PostgresError(

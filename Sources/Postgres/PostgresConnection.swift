@@ -9,6 +9,11 @@ public final class PostgresConnection {
     let secrets: [String]
     /// Reused for every row so that streaming allocates nothing per row.
     let storage = RowStorage()
+    /// Set while `query` hands out rows or `copyIn` reads its sequence: code called from there
+    /// may not use the connection (libpq has one statement in flight), and a `close()` from
+    /// there waits until the operation ends (the C connection is still being read).
+    private var busy = false
+    private var closeRequested = false
 
     /// Connects. `conninfo` is a `postgres://`/`postgresql://` URI or a key=value string with
     /// libpq's semantics: `PG*` environment variables, `~/.pgpass`, `PGSERVICE` and `sslmode`
@@ -69,8 +74,23 @@ public final class PostgresConnection {
 
     /// Ends the connection; later calls fail with a `.connection` error. Closing twice is harmless.
     public func close() {
+        if busy {
+            closeRequested = true
+            return
+        }
         if let connection { PQfinish(connection) }
         connection = nil
+    }
+
+    /// Runs an operation that calls back into the caller's code (rows, a row sequence).
+    func whileBusy<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        let connection = try open()
+        busy = true
+        defer {
+            busy = false
+            if closeRequested { close() }
+        }
+        return try body(connection)
     }
 
     /// The server's version as a number (`150018` for 15.18); 0 when closed.
@@ -112,17 +132,41 @@ public final class PostgresConnection {
         let connection = try open()
         try send(connection, sql, parameters)
         var affected = 0
-        try collect(connection) { result in affected = PostgresConnection.affectedRows(result) }
+        var tag = ""
+        try collect(connection) { result in
+            affected = PostgresConnection.affectedRows(result)
+            tag = PostgresConnection.commandTag(result)
+        }
+        try checkCommit(sql, tag: tag)
         return affected
     }
 
     /// Runs a script of several statements through the simple protocol (DDL); no parameters.
-    /// Stops at the first failing statement.
+    /// Stops at the first failing statement. Like `execute`, a script ending in COMMIT throws
+    /// when the server rolled the transaction back instead.
     public func executeScript(_ sql: String) throws(PostgresError) {
         let connection = try open()
         try checkNoNUL(sql, what: "the script")
         guard PQsendQuery(connection, sql) == 1 else { throw failure(connection) }
-        try collect(connection) { _ in }
+        var tag = ""
+        try collect(connection) { result in tag = PostgresConnection.commandTag(result) }
+        let lastStatement = sql.split(separator: ";").last(where: { !$0.allSatisfy(\.isWhitespace) }) ?? ""
+        try checkCommit(String(lastStatement), tag: tag)
+    }
+
+    /// A COMMIT (or END) of a transaction in which a statement failed does not fail: the server
+    /// answers ROLLBACK. orgctl must not take that for a commit.
+    func checkCommit(_ sql: String, tag: String, statementIndex: Int? = nil) throws(PostgresError) {
+        guard tag == "ROLLBACK" else { return }
+        let keyword = sql.drop(while: { $0.isWhitespace || $0 == "(" }).prefix(while: { $0.isLetter }).lowercased()
+        guard keyword == "commit" || keyword == "end" else { return }
+        throw PostgresError(
+            kind: .query, message: "the transaction was rolled back, not committed: a statement in it had failed",
+            sqlState: "25P02", hint: "look for the error of an earlier statement in the transaction", statementIndex: statementIndex)
+    }
+
+    static func commandTag(_ result: OpaquePointer) -> String {
+        PQcmdStatus(result).map { String(cString: $0) } ?? ""
     }
 
     /// All rows of a query, decoded like `PostgresRow.value` (small results only: they are buffered).
@@ -147,8 +191,14 @@ public final class PostgresConnection {
     // MARK: Plumbing shared by every operation
 
     func open() throws(PostgresError) -> OpaquePointer {
-        guard let connection else {
+        guard let connection, !closeRequested else {
             throw PostgresError(kind: .connection, message: "the connection is closed")
+        }
+        if busy {
+            throw PostgresError(
+                kind: .protocolViolation,
+                message: "the connection is busy: no statement can run while the rows of another are read or written",
+                hint: "use a second connection, or collect the rows first")
         }
         return connection
     }
@@ -165,12 +215,12 @@ public final class PostgresConnection {
         throws(PostgresError)
     {
         try checkNoNUL(sql, what: "the statement")
-        let encoded: Parameters
-        do {
-            encoded = try Parameters(parameters)
-        } catch {
-            throw error
-        }
+        try send(connection, sql, Parameters(parameters), binaryResults: binaryResults)
+    }
+
+    func send(_ connection: OpaquePointer, _ sql: String, _ encoded: Parameters, binaryResults: Bool = true)
+        throws(PostgresError)
+    {
         let sent = encoded.withPointers { count, types, values, lengths, formats in
             PQsendQueryParams(connection, sql, count, types, values, lengths, formats, binaryResults ? 1 : 0)
         }
@@ -287,7 +337,10 @@ extension PostgresError {
             }
         }
         let message = messages.isEmpty ? "cannot connect to the server" : messages.joined(separator: "; ")
-        let lower = message.lowercased()
+        // Classified without the quoted names (hosts, users, databases): a host called
+        // "ssl-db" must not make a refused connection look like a TLS failure.
+        let lower = String(message.split(separator: "\"", omittingEmptySubsequences: false).enumerated()
+            .filter { $0.offset % 2 == 0 }.map(\.element).joined(separator: " ")).lowercased()
         var kind = Kind.connection
         var sqlState: String?
         var hint = hints.isEmpty ? nil : hints.joined(separator: "; ")

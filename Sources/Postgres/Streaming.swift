@@ -4,17 +4,20 @@ extension PostgresConnection {
     /// Runs a query and hands its rows, one at a time, to `row`, which returns false to stop early.
     /// Never buffers the whole result. Without parameters the query streams through
     /// `COPY (sql) TO STDOUT (FORMAT binary)` (no result object per row; the query must be one
-    /// that COPY accepts: SELECT, VALUES, or a data-modifying statement with RETURNING, without
-    /// FOR UPDATE); with parameters through libpq's single-row mode. Rows already handed over stay
-    /// handed over when the query fails later. An error thrown by `row` stops the query and is
-    /// rethrown. Stopping early outside a transaction cancels the rest of the query on the server;
-    /// inside a transaction the rest is read and discarded (a cancel would abort the transaction).
+    /// that COPY accepts: SELECT, VALUES, TABLE, or a data-modifying statement with RETURNING);
+    /// with parameters through libpq's single-row mode. Rows already handed over stay handed over
+    /// when the query fails later. An error thrown by `row` stops the query and is rethrown.
+    /// Stopping early (false or a throw) outside a transaction cancels the rest of the statement on
+    /// the server, which rolls back a data-modifying one; inside a transaction the rest is read and
+    /// discarded (a cancel would abort the transaction). `row` may not use this connection
+    /// (it throws `.protocolViolation`); a `close()` from it takes effect when `query` returns.
     public func query(_ sql: String, _ parameters: [PostgresValue] = [], _ row: (PostgresRow) throws -> Bool) throws {
-        let connection = try open()
-        if parameters.isEmpty {
-            try streamCopy(connection, sql, row)
-        } else {
-            try streamSingleRows(connection, sql, parameters, row)
+        try whileBusy { connection in
+            if parameters.isEmpty {
+                try streamCopy(connection, sql, row)
+            } else {
+                try streamSingleRows(connection, sql, parameters, row)
+            }
         }
     }
 
@@ -75,10 +78,11 @@ extension PostgresConnection {
             buffer = nil
         }
         storage.invalidate()
-        if stop == nil, !decoder.finished {
-            stop = .failed(PostgresError(kind: .protocolViolation, message: "the COPY stream ended without its trailer"))
-        }
         try finish(connection, stop: stop, cancelled: cancelled)
+        // The server said the COPY succeeded; its data must have been complete too.
+        if stop == nil, !decoder.finished {
+            throw PostgresError(kind: .protocolViolation, message: "the COPY stream ended without its trailer")
+        }
     }
 
     // MARK: Single-row mode

@@ -56,7 +56,7 @@ struct MerkleStorage {
     /// Stores the node if its level is one the table keeps.
     func completed(level: Int, index: Int64, hash: [UInt8]) throws {
         guard Schema.isStoredMerkleLevel(level) else { return }
-        try db.run("INSERT INTO orgctl_merkle (level, idx, hash) VALUES (?1, ?2, ?3) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash",
+        try db.write("INSERT INTO orgctl_merkle (level, idx, hash) VALUES (?1, ?2, ?3) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash",
                    [.integer(Int64(level)), .integer(index), .blob(hash)])
     }
 

@@ -14,7 +14,7 @@ struct SchemaDocumentationTests {
     }
 
     static func texts(_ store: SQLiteStateStore, _ sql: String) throws -> [[String]] {
-        try store.db.prepare(sql).all().map { row in
+        try store.connection.prepare(sql).all().map { row in
             row.map { value -> String in
                 switch value {
                 case .text(let text): text

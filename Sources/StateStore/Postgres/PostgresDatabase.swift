@@ -10,7 +10,7 @@ final class PostgresDatabase: SQLDatabase {
     let connection: PostgresConnection
     let location: String
     private var translated: [String: String] = [:]
-    private var queued: [(sql: String, parameters: [PostgresValue], rows: Int, failure: (Int) -> StateError)] = []
+    private var queued: [(sql: String, parameters: [PostgresValue], rows: Int?, failure: (Int) -> StateError)] = []
     /// Identity values reserved for rows about to be inserted, per table (``reserveRowID(table:)``).
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
     static let batchSize = 4096
@@ -32,7 +32,7 @@ final class PostgresDatabase: SQLDatabase {
         return try connection.execute(postgres(sql), values.map(Self.parameter))
     }
 
-    func runChecked(_ sql: String, _ values: [SQLValue], rows: Int, failure: @escaping (Int) -> StateError) throws {
+    func runChecked(_ sql: String, _ values: [SQLValue], rows: Int?, failure: @escaping (Int) -> StateError) throws {
         queued.append((postgres(sql), values.map(Self.parameter), rows, failure))
         if queued.count >= Self.batchSize { try flush() }
     }
@@ -59,7 +59,7 @@ final class PostgresDatabase: SQLDatabase {
         let batch = queued
         queued = []
         let results = try connection.pipeline(batch.map { ($0.sql, $0.parameters) })
-        for (write, result) in zip(batch, results) where result.affectedRows != write.rows {
+        for (write, result) in zip(batch, results) where write.rows.map({ $0 != result.affectedRows }) ?? false {
             throw write.failure(result.affectedRows)
         }
     }

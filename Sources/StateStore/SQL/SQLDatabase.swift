@@ -14,19 +14,25 @@ protocol SQLDatabase: AnyObject {
     func query(_ sql: String, _ values: [SQLValue], _ body: (any SQLRow) throws -> Bool) throws
     /// Runs one statement and returns the number of rows it inserted, updated or deleted.
     @discardableResult func run(_ sql: String, _ values: [SQLValue]) throws -> Int
-    /// Runs one write that must change exactly `rows` rows, else `failure(changed)` is thrown. A
-    /// backend may send it later, together with others, but before anything that reads and
-    /// before its transaction commits.
-    func runChecked(_ sql: String, _ values: [SQLValue], rows: Int, failure: @escaping (Int) -> StateError) throws
+    /// Runs one write that must change exactly `rows` rows (any number when nil), else
+    /// `failure(changed)` is thrown. A backend may send it later, together with others, but
+    /// before anything that reads and before its transaction commits.
+    func runChecked(_ sql: String, _ values: [SQLValue], rows: Int?, failure: @escaping (Int) -> StateError) throws
     /// An id for a row about to be inserted into `table` (whose `id` the backend then takes as
     /// given), or nil to let the insert assign one (`RETURNING id`).
     func reserveRowID(table: String) throws -> Int64?
 }
 
 extension SQLDatabase {
-    func runChecked(_ sql: String, _ values: [SQLValue], rows: Int, failure: @escaping (Int) -> StateError) throws {
+    func runChecked(_ sql: String, _ values: [SQLValue], rows: Int?, failure: @escaping (Int) -> StateError) throws {
         let changed = try run(sql, values)
-        if changed != rows { throw failure(changed) }
+        if let rows, changed != rows { throw failure(changed) }
+    }
+
+    /// A write whose row count does not matter, which a backend may send later with others
+    /// (see ``runChecked(_:_:rows:failure:)``).
+    func write(_ sql: String, _ values: [SQLValue]) throws {
+        try runChecked(sql, values, rows: nil) { _ in StateError(.other, "internal error", help: "report this as a bug") }
     }
 
     func reserveRowID(table: String) throws -> Int64? { nil }

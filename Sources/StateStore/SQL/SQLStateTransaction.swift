@@ -207,13 +207,13 @@ final class SQLStateTransaction: StateTransaction {
                        table: "role_permissions", what())
         case .tenant:
             // At most one row each (the primary key); a row whose columns are all NULL reads as no attribute.
-            try db.run("DELETE FROM security_policies WHERE tenant_id = ?1", [id])
-            try db.run("DELETE FROM sso_settings WHERE tenant_id = ?1", [id])
+            try db.write("DELETE FROM security_policies WHERE tenant_id = ?1", [id])
+            try db.write("DELETE FROM sso_settings WHERE tenant_id = ?1", [id])
         default:
             break
         }
         try change("DELETE FROM \(map.table) WHERE id = ?1", [id], rows: 1, table: map.table, what())
-        try db.run("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2", [.text(stored.resource.kind.rawValue), id])
+        try db.write("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2", [.text(stored.resource.kind.rawValue), id])
         rowIDs[stored.address] = nil
     }
 
@@ -234,11 +234,11 @@ final class SQLStateTransaction: StateTransaction {
         // address can only be stale (their rows are gone, or the rename would be ambiguous): drop them.
         // (Text compares byte by byte on every backend: PostgreSQL's columns are COLLATE "C".)
         let (newLow, newHigh) = (SQLValue.text(newAddress + "/"), SQLValue.text(newAddress + "0"))
-        try db.run("DELETE FROM orgctl_resources WHERE address = ?1", [.text(newAddress)])
-        try db.run("DELETE FROM orgctl_resources WHERE address >= ?1 AND address < ?2", [newLow, newHigh])
-        try db.run("UPDATE orgctl_resources SET address = ?1 WHERE address = ?2", [.text(newAddress), .text(oldAddress)])
+        try db.write("DELETE FROM orgctl_resources WHERE address = ?1", [.text(newAddress)])
+        try db.write("DELETE FROM orgctl_resources WHERE address >= ?1 AND address < ?2", [newLow, newHigh])
+        try db.write("UPDATE orgctl_resources SET address = ?1 WHERE address = ?2", [.text(newAddress), .text(oldAddress)])
         // substr counts characters, and the old address is a prefix of every address it moves.
-        try db.run("UPDATE orgctl_resources SET address = ?1 || substr(address, CAST(?2 AS INTEGER)) WHERE address >= ?3 AND address < ?4",
+        try db.write("UPDATE orgctl_resources SET address = ?1 || substr(address, CAST(?2 AS INTEGER)) WHERE address >= ?3 AND address < ?4",
                    [.text(newAddress), .integer(Int64(oldAddress.count + 1)), .text(oldAddress + "/"), .text(oldAddress + "0")])
         rowIDs = [:]
     }
@@ -282,7 +282,7 @@ final class SQLStateTransaction: StateTransaction {
     private func recordApplied(_ resource: Resource, rowID: Int64, auditSequence: Int64) throws {
         // Replaces the row's record, and drops a stale one recorded under the same address (its row
         // was deleted outside orgctl).
-        try db.run("DELETE FROM orgctl_resources WHERE address = ?1 OR (kind = ?2 AND row_id = ?3)",
+        try db.write("DELETE FROM orgctl_resources WHERE address = ?1 OR (kind = ?2 AND row_id = ?3)",
                    [.text(resource.address), .text(resource.kind.rawValue), .integer(rowID)])
         try change("INSERT INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                    [.text(resource.address), .text(resource.kind.rawValue), .integer(rowID), .text(digester.digest(resource, rowID: rowID).description),
