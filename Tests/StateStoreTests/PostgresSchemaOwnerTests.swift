@@ -7,9 +7,10 @@ import Testing
 /// administrator created for it, and has no CREATE on the database.
 @Suite("PostgreSQL schema owner")
 struct PostgresSchemaOwnerTests {
-    /// `uri` connecting as `user` (a later `user` parameter wins in libpq's URI).
+    /// The server's connection string connecting as `user` (in libpq, a later `user` wins).
     static func uri(_ uri: String, user: String) -> String {
-        uri + (uri.contains("?") ? "&" : "?") + "user=\(user)"
+        guard uri.hasPrefix("postgres://") || uri.hasPrefix("postgresql://") else { return uri + " user=\(user)" }
+        return uri + (uri.contains("?") ? "&" : "?") + "user=\(user)"
     }
 
     @Test("the first apply creates orgctl's tables in a schema its role owns, without CREATE on the database")

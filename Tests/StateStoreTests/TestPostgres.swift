@@ -12,9 +12,9 @@ enum TestPostgres {
         if let uri = environment["ORGCTL_TEST_POSTGRES"], !uri.isEmpty { return uri }
         if environment["ORGCTL_SKIP_POSTGRES"] == "1" { return nil }
         Issue.record("""
-            ORGCTL_TEST_POSTGRES is not set: start a throwaway PostgreSQL server (tools/pg-cluster.sh, or initdb and \
-            pg_ctl as README.md's 'Running on PostgreSQL' shows) and set ORGCTL_TEST_POSTGRES to a URI of a database \
-            where tests may create schemas; ORGCTL_SKIP_POSTGRES=1 skips these tests on a developer machine
+            ORGCTL_TEST_POSTGRES is not set: start a throwaway PostgreSQL server with \
+            `eval "$(tools/pg-cluster.sh start /tmp/orgctl-pg)"` (README, "Running the tests"), or set it to a connection \
+            URI of a database of your own where tests may create schemas; ORGCTL_SKIP_POSTGRES=1 skips these tests
             """, sourceLocation: sourceLocation)
         return nil
     }
