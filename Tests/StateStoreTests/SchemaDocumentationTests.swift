@@ -258,6 +258,21 @@ struct SchemaDocumentationTests {
         }
     }
 
+    @Test("the roles SQL in state-schema.md is docs/postgres-roles.sql's, statement for statement")
+    func rolesSQL() throws {
+        let document = try Self.document("state-schema.md")
+        let script = try Self.document("postgres-roles.sql")
+        let section = try #require(document.components(separatedBy: "\n### PostgreSQL roles\n").dropFirst().first, "no 'PostgreSQL roles' section")
+        let block = try #require(section.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
+        // psql's meta-commands (`\set`) are not SQL; `:"DBNAME"` is psql's name of the database the script runs in.
+        let sql = script.split(separator: "\n").filter { !$0.hasPrefix("\\") }.joined(separator: "\n")
+        let statements = Self.normalized(sql.replacingOccurrences(of: ":\"DBNAME\"", with: "platform")).components(separatedBy: ";")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let shown = Self.normalized(block).components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        // Every statement of the script is shown, in order; the section adds only the platform's own login role.
+        #expect(Array(shown.prefix(statements.count)) == statements, "state-schema.md shows:\n\(shown.joined(separator: ";\n"))\npostgres-roles.sql:\n\(statements.joined(separator: ";\n"))")
+    }
+
     /// A column of a SQLite table as the database describes it.
     struct SQLiteColumn {
         var name: String
