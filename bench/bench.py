@@ -21,6 +21,10 @@ import sys
 import time
 
 TARGET = 2.0  # orgctl may take at most this many times the floor's wall time.
+PG_TABLES = ["plans", "permissions", "events", "tenants", "roles", "role_permissions", "quotas", "security_policies",
+             "members", "teams", "team_members", "sso_settings", "sso_providers", "webhooks", "api_keys",
+             "orgctl_meta", "orgctl_resources", "orgctl_audit", "orgctl_merkle", "orgctl_lock"]
+PG_ROWS = ["pg-plan", "pg-vs-sqlite", "pg-apply-noop", "pg-apply-first", "pg-apply-change", "pg-migrate"]
 
 
 def log(message):
@@ -260,6 +264,99 @@ class Bench:
     def apply_arguments(database, config):
         return ["apply", "--auto-approve", "--state", database, config]
 
+    # MARK: PostgreSQL rows (a server of bench/run.sh's own, or --pg-host/--pg-port)
+
+    def pg_uri(self, database):
+        a = self.args
+        return f"postgresql:///{database}?host={a.pg_host}&port={a.pg_port}&user={a.pg_user}"
+
+    def psql(self, database, *sql):
+        argv = ["psql", self.pg_uri(database), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        for statement in sql:
+            argv += ["-c", statement]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=self.env)
+
+    def pg_recreate(self, database, template=None):
+        """Drops and creates `database` (from `template`: a file-level copy, fast whatever its size)."""
+        self.psql("postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
+                  f'CREATE DATABASE "{database}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+    def pg_copy_floor(self):
+        """The PostgreSQL plan floor: libyaml's parse of the same files, then COPY … TO STDOUT of
+        every orgctl table through psql (one process, one connection)."""
+        copies = " ".join(f"-c 'COPY orgctl.{t} TO STDOUT'" for t in PG_TABLES)
+        script = f"{self.floor} {self.config} > /dev/null && psql '{self.pg_uri('bench_base')}' -X -q {copies} > /dev/null"
+        return Command("floor: libyaml parse + COPY every table (psql)", ["sh", "-c", script])
+
+    def pg_plan_command(self, label="orgctl plan (PostgreSQL)"):
+        return self.orgctl_command(label, ["plan", "--state", self.pg_uri("bench_base"), self.config])
+
+    def pg_plan_row(self):
+        return Row("pg plan (no changes)", self.pg_copy_floor(), self.pg_plan_command(), target=2.5,
+                   skipped=self.missing("plan", "apply"))
+
+    def pg_vs_sqlite_row(self):
+        database = self.state("plan")
+        return Row("pg plan vs sqlite plan",
+                   self.orgctl_command("orgctl plan (SQLite)", ["plan", "--state", database, self.config],
+                                       before=lambda: self.ensure_copy(database)),
+                   self.pg_plan_command(), target=1.5, skipped=self.missing("plan", "apply"))
+
+    def pg_first_apply_row(self):
+        """apply into an empty database, next to pg_dump of the applied schema restored into an
+        empty database with psql."""
+        script = (f"pg_dump '{self.pg_uri('bench_base')}' -n orgctl --no-owner | "
+                  f"psql '{self.pg_uri('bench_floor')}' -X -q -v ON_ERROR_STOP=1 > /dev/null")
+        return Row("pg apply (first, empty)",
+                   Command("floor: pg_dump | psql restore", ["sh", "-c", script],
+                           before=lambda: self.pg_recreate("bench_floor"), warm_up=False),
+                   self.orgctl_command("orgctl apply --auto-approve", self.apply_arguments(self.pg_uri("bench_first"), self.config),
+                                       before=lambda: self.pg_recreate("bench_first"), warm_up=False),
+                   target=3.0, skipped=self.missing("apply"))
+
+    def pg_noop_apply_row(self):
+        return Row("pg apply (no-op)", self.pg_plan_command("orgctl plan (PostgreSQL, no changes)"),
+                   self.orgctl_command("orgctl apply --auto-approve", self.apply_arguments(self.pg_uri("bench_noop"), self.config),
+                                       before=lambda: self.ensure_pg_copy("bench_noop")),
+                   target=1.1, skipped=self.missing("apply"))
+
+    def ensure_pg_copy(self, database):
+        """A copy of bench_base, made once: a no-op apply does not change it."""
+        made = getattr(self, "pg_copies", set())
+        if database not in made:
+            self.pg_recreate(database, "bench_base")
+            made.add(database)
+            self.pg_copies = made
+
+    def pg_change_apply_row(self):
+        return Row("pg apply (1% changed)", self.pg_plan_command("orgctl plan (PostgreSQL, no changes)"),
+                   self.orgctl_command("orgctl apply --auto-approve", self.apply_arguments(self.pg_uri("bench_change"), self.changed),
+                                       before=lambda: self.pg_recreate("bench_change", "bench_base"), warm_up=False),
+                   target=1.2, skipped=self.missing("apply"))
+
+    def pg_migrate_row(self):
+        """state migrate of the SQLite base state into an empty PostgreSQL database, next to the
+        pg_dump | psql restore of the same rows; reported, no target."""
+        script = (f"pg_dump '{self.pg_uri('bench_base')}' -n orgctl --no-owner | "
+                  f"psql '{self.pg_uri('bench_floor')}' -X -q -v ON_ERROR_STOP=1 > /dev/null")
+        return Row("state migrate sqlite->pg",
+                   Command("floor: pg_dump | psql restore", ["sh", "-c", script],
+                           before=lambda: self.pg_recreate("bench_floor"), warm_up=False),
+                   self.orgctl_command("orgctl state migrate", ["state", "migrate", "--state", self.state("base"),
+                                                                "--to", self.pg_uri("bench_migrate")],
+                                       before=lambda: self.pg_recreate("bench_migrate"), warm_up=False),
+                   target=None, skipped=self.missing("state"))
+
+    def prepare_pg_base(self):
+        """bench_base: a PostgreSQL database holding the configuration (an untimed apply)."""
+        self.pg_recreate("bench_base")
+        try:
+            execute([self.orgctl] + self.apply_arguments(self.pg_uri("bench_base"), self.config), self.env,
+                    os.path.join(self.logs, "pg-base-apply.log"))
+        except Failure as failure:
+            return f"failed: no PostgreSQL database holding the configuration: orgctl apply {failure}"
+        return True
+
     def ensure_copy(self, database):
         """A copy of the base database, made once: the commands using it must not change it."""
         if not os.path.exists(database):
@@ -317,11 +414,30 @@ class Bench:
             "apply-change": self.change_apply_row(),
             "drift": self.drift_row(),
         }
+        if self.args.pg_host:
+            rows.update({
+                "pg-apply-first": self.pg_first_apply_row(),
+                "pg-plan": self.pg_plan_row(),
+                "pg-vs-sqlite": self.pg_vs_sqlite_row(),
+                "pg-apply-noop": self.pg_noop_apply_row(),
+                "pg-apply-change": self.pg_change_apply_row(),
+                "pg-migrate": self.pg_migrate_row(),
+            })
+        pg_base = None
         base = None  # True once a database holds the configuration; a message if that failed
         for key, row in rows.items():
             if wanted is not None and key not in wanted:
                 row.skipped = row.skipped or "skipped: not selected with --rows"
             if key in ("plan", "apply-noop", "apply-change", "drift") and not row.skipped and base is not True:
+                base = self.prepare_base() if base is None else base
+                if base is not True:
+                    row.failed = base
+            # Every PostgreSQL row needs bench_base (the first apply's floor dumps it).
+            if key.startswith("pg-") and not row.skipped and pg_base is not True:
+                pg_base = self.prepare_pg_base() if pg_base is None else pg_base
+                if pg_base is not True:
+                    row.failed = pg_base
+            if key in ("pg-vs-sqlite", "pg-migrate") and not row.skipped and base is not True:
                 base = self.prepare_base() if base is None else base
                 if base is not True:
                     row.failed = base
@@ -342,6 +458,7 @@ class Bench:
                 base = True
         # The table keeps the order the rows are usually read in.
         order = ["validate", "plan", "apply-noop", "apply-first", "apply-change", "drift"]
+        order += [k for k in ["pg-plan", "pg-vs-sqlite", "pg-apply-noop", "pg-apply-first", "pg-apply-change", "pg-migrate"] if k in rows]
         self.report([rows[k] for k in order], load_before, os.getloadavg())
 
     def prepare_base(self):
@@ -423,11 +540,15 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--tenants", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--rows", help="comma-separated: validate,plan,apply-noop,apply-first,apply-change,drift")
+    parser.add_argument("--rows", help="comma-separated: validate,plan,apply-noop,apply-first,apply-change,drift, "
+                                       "and with --pg-host " + ",".join(PG_ROWS))
+    parser.add_argument("--pg-host", help="PostgreSQL socket folder or host for the pg-* rows (bench/run.sh starts a server)")
+    parser.add_argument("--pg-port", default="5432")
+    parser.add_argument("--pg-user", default="postgres")
     args = parser.parse_args()
     if args.repeats < 1 or args.tenants < 1:
         parser.error("--repeats and --tenants must be at least 1")
-    known = {"validate", "plan", "apply-noop", "apply-first", "apply-change", "drift"}
+    known = {"validate", "plan", "apply-noop", "apply-first", "apply-change", "drift"} | set(PG_ROWS)
     unknown = set(args.rows.split(",")) - known if args.rows else set()
     if unknown:
         parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; rows are {', '.join(sorted(known))}")

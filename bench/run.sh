@@ -7,6 +7,8 @@
 #   ORGCTL_SHARED=DIR        the folder holding tools/gen_config.py (default: <repo>/../shared)
 #   BENCH_OUT=DIR            where inputs, databases and logs go (default: bench/out)
 #   ORGCTL_STATE_KEY=...     state key for plan/apply (default: 32 fresh random bytes, base64)
+#   BENCH_POSTGRES=0         skip the PostgreSQL rows; otherwise a throwaway server is started
+#                            (tools/pg-cluster.sh, with fsync turned back on) and stopped at the end
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,5 +51,16 @@ if [ ! -x "$floor" ] || [ "$here/yaml_floor.c" -nt "$floor" ]; then
     cc -O2 -o "$floor" "$here/yaml_floor.c" $flags
 fi
 
-exec python3 "$here/bench.py" --orgctl "$ORGCTL" --floor "$floor" --shared "$shared" --out "$out" \
-    --tenants "$tenants" --repeats "$repeats" ${rows:+--rows "$rows"}
+pg=()
+if [ "${BENCH_POSTGRES:-1}" != 0 ]; then
+    cluster=/tmp/orgctl-bench-pg
+    eval "$("$root/tools/pg-cluster.sh" start "$cluster")"
+    trap '"$root/tools/pg-cluster.sh" stop "$cluster" >/dev/null 2>&1 || true' EXIT
+    # The test cluster runs with fsync=off; measured writes pay for durability, as SQLite's do.
+    psql "$ORGCTL_TEST_POSTGRES" -X -q -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
+    port=$(cat "$cluster/port")
+    pg=(--pg-host "$cluster" --pg-port "$port" --pg-user postgres)
+fi
+
+python3 "$here/bench.py" --orgctl "$ORGCTL" --floor "$floor" --shared "$shared" --out "$out" \
+    --tenants "$tenants" --repeats "$repeats" ${rows:+--rows "$rows"} "${pg[@]}"

@@ -46,6 +46,9 @@ struct Parameters {
         bytes.append(0)  // never empty, so the base address is never nil
     }
 
+    /// Each parameter's type OID (0: inferred by the server).
+    var typeOIDs: [UInt32] { types.map { UInt32($0) } }
+
     private mutating func add(offset: Int, length: Int32, format: Int32, type: Oid) {
         offsets.append(offset)
         lengths.append(length)

@@ -1,6 +1,29 @@
 internal import CPostgres
 
+/// A statement prepared on a session: its text and its parameters' types (a NULL or text
+/// parameter has type 0, which the server infers, so one text can be prepared more than once).
+struct PreparedKey: Hashable {
+    var sql: String
+    var types: [UInt32]
+}
+
 extension PostgresConnection {
+    /// The name of the session's prepared statement for `sql` with these parameter types,
+    /// preparing it (`PQprepare`, one round trip) the first time.
+    func prepared(_ connection: OpaquePointer, _ sql: String, _ parameters: Parameters) throws(PostgresError) -> String {
+        let key = PreparedKey(sql: sql, types: parameters.typeOIDs)
+        if let name = preparedStatements[key] { return name }
+        let name = "orgctl_\(preparedStatements.count + 1)"
+        let result = parameters.withPointers { count, types, _, _, _ in PQprepare(connection, name, sql, count, types) }
+        defer { PQclear(result) }
+        guard let result, PQresultStatus(result) == PGRES_COMMAND_OK else {
+            if let result { throw error(from: result, connection, statementIndex: nil) }
+            throw failure(connection)
+        }
+        preparedStatements[key] = name
+        return name
+    }
+
     /// Sends every statement in libpq's pipeline mode and one sync: one network round trip for
     /// all. Results come back in order (rows decoded like `PostgresRow.value`). Outside an explicit
     /// transaction the statements run as one implicit transaction: when one fails, the ones
@@ -22,19 +45,33 @@ extension PostgresConnection {
                 throw error
             }
         }
+        // Each distinct statement is prepared once per session (before the pipeline: one round trip
+        // each), so the server parses and plans it once, not once per row.
+        var names: [String] = []
+        names.reserveCapacity(statements.count)
+        for (index, (statement, parameters)) in zip(statements, encoded).enumerated() {
+            do {
+                names.append(try prepared(connection, statement.sql, parameters))
+            } catch {
+                var error = error
+                error.statementIndex = index
+                throw error
+            }
+        }
         guard PQenterPipelineMode(connection) == 1 else { throw failure(connection) }
         defer { _ = PQexitPipelineMode(connection) }
 
         var sendFailure: PostgresError?
         var sent = 0
-        for (statement, parameters) in zip(statements, encoded) {
-            do {
-                try send(connection, statement.sql, parameters)
-                sent += 1
-            } catch {
-                sendFailure = error
+        for (name, parameters) in zip(names, encoded) {
+            let queued = parameters.withPointers { count, _, values, lengths, formats in
+                PQsendQueryPrepared(connection, name, count, values, lengths, formats, 1)
+            }
+            guard queued == 1 else {
+                sendFailure = failure(connection)
                 break
             }
+            sent += 1
         }
         if PQpipelineSync(connection) != 1, sendFailure == nil { sendFailure = failure(connection) }
 

@@ -14,6 +14,8 @@ public final class PostgresConnection {
     /// there waits until the operation ends (the C connection is still being read).
     private var busy = false
     private var closeRequested = false
+    /// Statements prepared on this session for `pipeline`, by SQL text and parameter types.
+    var preparedStatements: [PreparedKey: String] = [:]
 
     /// Connects. `conninfo` is a `postgres://`/`postgresql://` URI or a key=value string with
     /// libpq's semantics: `PG*` environment variables, `~/.pgpass`, `PGSERVICE` and `sslmode`

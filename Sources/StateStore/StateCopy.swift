@@ -33,15 +33,27 @@ public enum StateCopy {
                     // The target's own identity (written when it was created) gives way to the source's.
                     if table.name == "orgctl_meta" { insert += " ON CONFLICT (key) DO UPDATE SET value = excluded.value" }
                     let order = table.primaryKey.isEmpty ? "id" : table.primaryKey.joined(separator: ", ")
-                    // Streamed from the source's connection while written through the target's.
+                    // Streamed from the source's connection and written through the target's in chunks.
+                    var chunk: [[SQLValue]] = []
+                    func write() throws {
+                        if table.name == "orgctl_meta" {
+                            for values in chunk {
+                                try target.db.runChecked(insert, values, rows: 1) { changed in
+                                    StateError(.other, "copying a row of \(table.name) changed \(changed) rows of \(target.location)", help: "run 'orgctl audit verify' on both databases")
+                                }
+                            }
+                        } else {
+                            try target.db.bulkInsert(table: table.name, columns: table.columns, rows: chunk)
+                        }
+                        rows += chunk.count
+                        chunk.removeAll(keepingCapacity: true)
+                    }
                     try source.db.forEach("SELECT \(columns.joined(separator: ", ")) FROM \(table.name) ORDER BY \(order)") { row in
                         if table.name == "orgctl_meta", row.text(0) == "schema_version" { return }
-                        let values = table.columns.enumerated().map { index, column in value(row, index, column.type) }
-                        try target.db.runChecked(insert, values, rows: 1) { changed in
-                            StateError(.other, "copying a row of \(table.name) changed \(changed) rows of \(target.location)", help: "run 'orgctl audit verify' on both databases")
-                        }
-                        rows += 1
+                        chunk.append(table.columns.enumerated().map { index, column in value(row, index, column.type) })
+                        if chunk.count == 10_000 { try write() }
                     }
+                    try write()
                 }
             }
             try target.advanceRowIDs()

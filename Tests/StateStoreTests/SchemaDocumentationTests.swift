@@ -349,3 +349,24 @@ struct SchemaDocumentationTests {
         }
     }
 }
+
+@Suite("PostgreSQL schema")
+struct PostgresSchemaTests {
+    /// Every migration step after the first PostgreSQL version has a PostgreSQL form (a step
+    /// that does not would stop `apply` with a precondition failure on an older schema).
+    @Test func everyLaterMigrationStepHasAPostgresForm() {
+        for step in PostgresSchema.firstVersion..<Schema.currentVersion {
+            #expect(!PostgresSchema.migration(step).isEmpty || Schema.migrations[step].isEmpty, "step \(step)")
+        }
+    }
+
+    /// Text compares byte by byte (renames move addresses by range) and every tenant-scoped
+    /// platform table carries the row-level security policy.
+    @Test func ddlCollatesTextBytewiseAndScopesTenantRows() {
+        let ddl = PostgresSchema.createAll
+        #expect(!ddl.contains("text NOT NULL") && !ddl.contains("text,"))
+        for table in Layout.tables {
+            if case .rows = table.scope { #expect(ddl.contains("CREATE POLICY \(PostgresSchema.policyName) ON \(table.name) FOR SELECT"), "\(table.name)") }
+        }
+    }
+}

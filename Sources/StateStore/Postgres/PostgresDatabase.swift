@@ -13,7 +13,9 @@ final class PostgresDatabase: SQLDatabase {
     private var queued: [(sql: String, parameters: [PostgresValue], rows: Int?, failure: (Int) -> StateError)] = []
     /// Identity values reserved for rows about to be inserted, per table (``reserveRowID(table:)``).
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
-    static let batchSize = 4096
+    /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
+    /// pipeline sends everything before it reads a result).
+    static let batchSize = 512
     static let reservationSize = 1024
 
     init(connection: PostgresConnection, location: String) {
@@ -51,6 +53,24 @@ final class PostgresDatabase: SQLDatabase {
         guard let first = ids.first else { return nil }
         reservedIDs[table] = ids.dropFirst()
         return first
+    }
+
+    /// `COPY … FROM STDIN` in binary: one stream for all the rows.
+    func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
+        try flush()
+        let types = columns.map { column -> (name: String, type: PostgresColumnType) in
+            switch column.type {
+            case .id, .integer: (column.name, .int8)
+            case .text, .list: (column.name, .text)
+            case .blob: (column.name, .bytea)
+            case .bool: (column.name, .bool)
+            case .timestamp: (column.name, .timestamptz)
+            }
+        }
+        let copied = try connection.copyIn(table: table, columns: types, rows: rows.lazy.map { $0.map(Self.parameter) })
+        guard copied == rows.count else {
+            throw StateError(.other, "copying into \(table) wrote \(copied) rows instead of \(rows.count)", help: "run 'orgctl audit verify'")
+        }
     }
 
     /// Sends the queued writes (pipeline mode) and checks each one's affected-row count.

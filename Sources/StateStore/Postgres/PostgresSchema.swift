@@ -63,6 +63,32 @@ enum PostgresSchema {
         Layout.tables.map(createTable).joined(separator: "\n") + Layout.tables.map(rowSecurity).joined() + "INSERT INTO orgctl_lock (name) VALUES ('apply');\n"
     }
 
+    /// The PostgreSQL statements of migration step `step` (from version `step` to `step + 1`).
+    /// PostgreSQL states begin at version ``firstVersion`` (created whole from ``Layout``); a
+    /// later step's typed statements are derived here: a new table from its ``Layout`` entry, a
+    /// new column with its ``Layout`` type. A step written as SQL text has no PostgreSQL form
+    /// and must be given one here.
+    static func migration(_ step: Int) -> [String] {
+        guard step >= firstVersion else { return [] }
+        return Schema.migrations[step].map { statement in
+            switch statement {
+            case .createTable(let name, _):
+                guard let table = Layout.table(name) else { preconditionFailure("Layout has no table \(name)") }
+                return createTable(table) + rowSecurity(table)
+            case .addColumn(let table, let column, _):
+                guard let described = Layout.table(table)?.columns.first(where: { $0.name == column }) else {
+                    preconditionFailure("Layout has no column \(table).\(column)")
+                }
+                return "ALTER TABLE \(table) ADD COLUMN \(column) \(type(described));"
+            case .sql(let text):
+                preconditionFailure("migration step \(step) is SQL text with no PostgreSQL form: \(text.prefix(40))")
+            }
+        }
+    }
+
+    /// The schema version PostgreSQL states were first created at: earlier steps never run there.
+    static let firstVersion = 5
+
     /// `"name"`, quoted as an identifier.
     static func quoted(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""

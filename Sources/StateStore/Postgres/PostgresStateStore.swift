@@ -124,8 +124,11 @@ public final class PostgresStateStore: SQLStore {
             databaseID = try metaValue("database_id") ?? ""
         }
         if version < Schema.currentVersion {
-            throw StateError(.newerSchema, "\(location) has schema version \(version); this orgctl has no migration from it on PostgreSQL",
-                             help: "run the orgctl version that wrote it, or move the state with 'orgctl state migrate'")
+            guard access == .readWrite else {
+                throw StateError(.newerSchema, "\(location) has schema version \(version) and needs a migration to \(Schema.currentVersion)",
+                                 help: "run 'orgctl apply' (it migrates the schema) and then run the command again")
+            }
+            try migrate()
         }
         return true
     }
@@ -144,6 +147,23 @@ public final class PostgresStateStore: SQLStore {
             try connection.execute(insert, [.text("database_id"), .text(Hex.encode(try SecureRandom.bytes(count: 16)))])
             try connection.execute(insert, [.text("created_at"), .text(ISO8601DateFormatter().string(from: Date()))])
             try connection.execute(insert, [.text("schema_version"), .text(String(Schema.currentVersion))])
+        }
+    }
+
+    /// Runs the migration steps from the stored version, under the apply lock, in one transaction:
+    /// the same typed steps as SQLite's (`Schema.migrations`), each table or column they add
+    /// created with its PostgreSQL type from ``Layout``.
+    private func migrate() throws {
+        try retrying {
+            try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ") {
+                try takeLock()
+                guard let stored = try metaValue("schema_version"), let current = Int(stored), current < Schema.currentVersion else { return }
+                for step in current..<Schema.currentVersion {
+                    for statement in PostgresSchema.migration(step) { try connection.executeScript(statement) }
+                }
+                try connection.execute("UPDATE orgctl_meta SET value = $1 WHERE key = 'schema_version'", [.text(String(Schema.currentVersion))])
+                version = Schema.currentVersion
+            }
         }
     }
 

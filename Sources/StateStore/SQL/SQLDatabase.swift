@@ -18,6 +18,8 @@ protocol SQLDatabase: AnyObject {
     /// `failure(changed)` is thrown. A backend may send it later, together with others, but
     /// before anything that reads and before its transaction commits.
     func runChecked(_ sql: String, _ values: [SQLValue], rows: Int?, failure: @escaping (Int) -> StateError) throws
+    /// Inserts `rows` (values in the order of `columns`) into `table`, each row exactly once.
+    func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws
     /// An id for a row about to be inserted into `table` (whose `id` the backend then takes as
     /// given), or nil to let the insert assign one (`RETURNING id`).
     func reserveRowID(table: String) throws -> Int64?
@@ -36,6 +38,16 @@ extension SQLDatabase {
     }
 
     func reserveRowID(table: String) throws -> Int64? { nil }
+
+    func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
+        let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
+        let insert = "INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES (\(placeholders))"
+        for values in rows {
+            try runChecked(insert, values, rows: 1) { changed in
+                StateError(.other, "inserting a row into \(table) changed \(changed) rows", help: "run 'orgctl audit verify'")
+            }
+        }
+    }
 
     /// Calls `body` for every row.
     func forEach(_ sql: String, _ values: [SQLValue] = [], _ body: (any SQLRow) throws -> Void) throws {
