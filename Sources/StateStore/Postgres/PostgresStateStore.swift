@@ -322,8 +322,11 @@ public final class PostgresStateStore: SQLStore {
 
     public func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
         let key = try requireKeyToWrite()
-        return try storeCall("writing the state") {
-            try retrying {
+        // Only the server's errors are translated: what `body` throws (a stale plan, a refused
+        // change) reaches the caller as it is, as on SQLite; wrapped, a stale plan printed as
+        // "writing the state … failed: stale(addresses: [...])".
+        do {
+            return try retrying {
                 try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ") {
                     try takeLock()
                     let snapshot = try currentSnapshot()
@@ -341,6 +344,8 @@ public final class PostgresStateStore: SQLStore {
                     return try body(transaction)
                 }
             }
+        } catch let error as PostgresError {
+            throw Self.translate(error, location: location)
         }
     }
 
