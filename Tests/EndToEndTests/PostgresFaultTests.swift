@@ -82,6 +82,24 @@ struct PostgresFaultTests {
         }
     }
 
+    @Test("tools/verify_audit.py reads a PostgreSQL chain: an edited entry is found by both verifiers, and apply refuses to append")
+    func pythonVerifierReadsPostgres() throws {
+        let workspace = try Workspace(name: "pg-verify")
+        try workspace.copyExamples()
+        let state = try PGState(workspace)
+        try Self.applied(state)
+        try state.expectChainVerifies()
+        try state.psql("UPDATE \(state.schema).orgctl_audit SET entry = set_byte(entry, 2, 90) WHERE seq = 40") // {"action" -> {"Zction"
+        let python = try state.pythonVerify()
+        #expect(python.status == 1 && python.stdout.contains("broken at entry 40: "), "\(python)")
+        let verify = try workspace.run(["audit", "verify"] + state.arguments())
+        #expect(verify.status == 1 && (verify.stdout + verify.stderr).contains("broken at entry 40"), "\(verify)")
+        let before = try state.dump()
+        let apply = try workspace.apply("config", state: state.server, ["--state-schema", state.schema])
+        #expect(apply.status == 1 && apply.stderr.contains("the audit chain is broken"), "\(apply)")
+        #expect(try state.dump() == before)
+    }
+
     @Test("orgctl SIGKILLed at moments spread over an apply (3 kills): each time exactly before or after, the chain verifies")
     func killedAtRandomMoments() throws {
         let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "pg-e2e-generated-hook"], name: "pg-kill")

@@ -137,8 +137,10 @@ final class PGState {
     func expectChainVerifies(sourceLocation: SourceLocation = #_sourceLocation) throws {
         let verify = try workspace.run(["audit", "verify"] + arguments())
         #expect(verify.status == 0, "\(verify)", sourceLocation: sourceLocation)
+        // The Python verifier reads every entry through psql: the count is the table's.
         let python = try pythonVerify()
-        #expect(python.status == 0 && python.stdout.hasPrefix("ok: "), "\(python)", sourceLocation: sourceLocation)
+        let entries = try auditCount()
+        #expect(python.status == 0 && python.stdout.hasPrefix("ok: \(entries) entries, head "), "\(python)", sourceLocation: sourceLocation)
     }
 
     /// A psql session kept open in the background, fed through a FIFO: it holds locks for as long
