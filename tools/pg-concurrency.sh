@@ -24,30 +24,9 @@ ROUNDS=${2:-20}
 LOCK_TIMEOUT=${3:-2s}
 # shellcheck source=lib/suite.sh
 source "$(dirname "$0")/lib/suite.sh"
-PG_CLUSTER=${PG_CLUSTER:-$ROOT/tools/pg-cluster.sh}
-[ -f "$PG_CLUSTER" ] || { echo "error: $PG_CLUSTER is missing: set PG_CLUSTER" >&2; exit 2; }
-command -v psql >/dev/null || { echo "error: psql is needed (Debian: apt-get install postgresql-client)" >&2; exit 2; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/orgctl-pg-concurrency.XXXXXX")
-chmod 755 "$WORK" # the cluster's owner enters it
-KEEP=0
-cleanup() {
-    if [ "$KEEP" = 0 ]; then
-        bash "$PG_CLUSTER" stop "$WORK/pg" >/dev/null 2>&1 || true
-        rm -rf "$WORK"
-    else
-        echo "kept $WORK for inspection (stop its cluster with: $PG_CLUSTER stop $WORK/pg)" >&2
-    fi
-}
-trap cleanup EXIT
-
-eval "$(bash "$PG_CLUSTER" start "$WORK/pg")"
-SERVER=$ORGCTL_TEST_POSTGRES
-STATE=(--state "$SERVER" --state-schema orgctl)
-
-export ORGCTL_NOW=2026-11-22T12:00:00Z
-ORGCTL_STATE_KEY=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
-export ORGCTL_STATE_KEY
+# shellcheck source=lib/pg-suite.sh
+source "$(dirname "$0")/lib/pg-suite.sh"
+pg_suite_start pg-concurrency
 
 # Different tenant counts make every configuration different; --change and --seed vary the rest.
 for ((p = 0; p < PROCESSES; p++)); do

@@ -28,33 +28,13 @@ TENANTS=${4:-300}
 SEED=${5:-1}
 # shellcheck source=lib/suite.sh
 source "$(dirname "$0")/lib/suite.sh"
-PG_CLUSTER=${PG_CLUSTER:-$ROOT/tools/pg-cluster.sh}
-[ -x "$PG_CLUSTER" ] || [ -f "$PG_CLUSTER" ] || { echo "error: $PG_CLUSTER is missing: set PG_CLUSTER" >&2; exit 2; }
-command -v psql >/dev/null || { echo "error: psql is needed (Debian: apt-get install postgresql-client)" >&2; exit 2; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/orgctl-pg-crash.XXXXXX")
-chmod 755 "$WORK" # the cluster's owner enters it
-KEEP=0
-cleanup() {
-    if [ "$KEEP" = 0 ]; then
-        bash "$PG_CLUSTER" stop "$WORK/pg" >/dev/null 2>&1 || true
-        rm -rf "$WORK"
-    else
-        echo "kept $WORK for inspection (stop its cluster with: $PG_CLUSTER stop $WORK/pg)" >&2
-    fi
-}
-trap cleanup EXIT
-
-eval "$(bash "$PG_CLUSTER" start "$WORK/pg")"
+# shellcheck source=lib/pg-suite.sh
+source "$(dirname "$0")/lib/pg-suite.sh"
+pg_suite_start pg-crash
 PGCTL=("$ORGCTL_TEST_PGCTL" -D "$ORGCTL_TEST_PGDATA")
 read -r -a RUNAS <<<"${ORGCTL_TEST_PGUSER_RUN:-}"
-SERVER=$ORGCTL_TEST_POSTGRES
-STATE=(--state "$SERVER" --state-schema orgctl)
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$SERVER" -c "$1"; }
-
-export ORGCTL_NOW=2026-11-22T12:00:00Z ORGCTL_ACTOR=pg-crash-loop
-ORGCTL_STATE_KEY=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
-export ORGCTL_STATE_KEY
+export ORGCTL_ACTOR=pg-crash-loop
 
 echo "generating $TENANTS tenants..."
 python3 "$GEN" "$WORK/A" "$TENANTS" --members 4 --teams 1 --per-file 1 >/dev/null

@@ -13,6 +13,15 @@ struct PostgresFaultTests {
         try PGBlockedApply.editConfig(state.workspace)
     }
 
+    /// The examples applied to a schema of the test server, and the configuration edited.
+    static func appliedExamples(_ name: String) throws -> PGState {
+        let workspace = try Workspace(name: name)
+        try workspace.copyExamples()
+        let state = try PGState(workspace)
+        try applied(state)
+        return state
+    }
+
     /// The interrupted apply left the state as it was; the chain verifies; the same apply then
     /// completes and the configuration plans as no changes.
     static func expectBeforeThenAfter(_ state: PGState, before: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -27,10 +36,7 @@ struct PostgresFaultTests {
 
     @Test("orgctl SIGKILLed inside its write transaction: the state is before, the chain verifies, the apply then completes")
     func killedMidWrite() throws {
-        let workspace = try Workspace(name: "pg-fault")
-        try workspace.copyExamples()
-        let state = try PGState(workspace)
-        try Self.applied(state)
+        let state = try Self.appliedExamples("pg-fault")
         let before = try state.dump()
         let blocked = try PGBlockedApply.start(state, actor: "sigkill")
         blocked.apply.kill()
@@ -41,10 +47,7 @@ struct PostgresFaultTests {
 
     @Test("orgctl's backend terminated (pg_terminate_backend) mid-write: one clear error, state before, then the apply completes")
     func backendTerminated() throws {
-        let workspace = try Workspace(name: "pg-fault")
-        try workspace.copyExamples()
-        let state = try PGState(workspace)
-        try Self.applied(state)
+        let state = try Self.appliedExamples("pg-fault")
         let before = try state.dump()
         let blocked = try PGBlockedApply.start(state, actor: "terminated")
         #expect(try state.value("SELECT pg_terminate_backend(\(blocked.backendPID), 60000)") == "t")
@@ -84,10 +87,8 @@ struct PostgresFaultTests {
 
     @Test("tools/verify_audit.py reads a PostgreSQL chain: an edited entry is found by both verifiers, and apply refuses to append")
     func pythonVerifierReadsPostgres() throws {
-        let workspace = try Workspace(name: "pg-verify")
-        try workspace.copyExamples()
-        let state = try PGState(workspace)
-        try Self.applied(state)
+        let state = try Self.appliedExamples("pg-verify")
+        let workspace = state.workspace
         try state.expectChainVerifies()
         try state.psql("UPDATE \(state.schema).orgctl_audit SET entry = set_byte(entry, 2, 90) WHERE seq = 40") // {"action" -> {"Zction"
         let python = try state.pythonVerify()

@@ -16,6 +16,13 @@ struct PostgresLockTests {
         return (workspace, state)
     }
 
+    /// A psql session named `holder` holding the lock row; and its server process id.
+    static func holdLock(_ state: PGState, as holder: String) throws -> (PGSession, pid: String) {
+        let session = try state.session(applicationName: holder)
+        try session.run("BEGIN; SELECT name FROM \(state.schema).orgctl_lock FOR UPDATE;")
+        return (session, try session.backendPID())
+    }
+
     static func apply(_ state: PGState, actor: String = "second", lockTimeout: String = "1s") throws -> Run {
         try state.workspace.apply("config", state: state.server, ["--state-schema", state.schema, "--lock-timeout", lockTimeout],
                                   environment: ["ORGCTL_ACTOR": actor])
@@ -39,9 +46,7 @@ struct PostgresLockTests {
     func heldFromPsql() throws {
         let (workspace, state) = try Self.applied()
         let holder = "orgctl apply by holder on runner-9"
-        let session = try state.session(applicationName: holder)
-        try session.run("BEGIN; SELECT name FROM \(state.schema).orgctl_lock FOR UPDATE;")
-        let pid = try session.backendPID()
+        let (session, pid) = try Self.holdLock(state, as: holder)
         let before = try state.dump()
         Self.expectRefusal(try Self.apply(state), holder: holder, pid: pid)
         #expect(try state.dump() == before)
@@ -93,9 +98,8 @@ struct PostgresLockTests {
     @Test("a holder whose psql is killed leaves no lock: the next apply succeeds")
     func killedPsqlHolder() throws {
         let (_, state) = try Self.applied()
-        let session = try state.session(applicationName: "orgctl apply by doomed on runner-1")
-        try session.run("BEGIN; SELECT name FROM \(state.schema).orgctl_lock FOR UPDATE;")
-        Self.expectRefusal(try Self.apply(state), holder: "orgctl apply by doomed on runner-1", pid: try session.backendPID())
+        let (session, pid) = try Self.holdLock(state, as: "orgctl apply by doomed on runner-1")
+        Self.expectRefusal(try Self.apply(state), holder: "orgctl apply by doomed on runner-1", pid: pid)
         session.kill()
         // The server notices the closed connection and ends its transaction; no timing is assumed:
         // the apply waits up to its lock timeout for that.
@@ -107,9 +111,7 @@ struct PostgresLockTests {
     @Test("a holder whose backend is terminated (pg_terminate_backend) leaves no lock: the next apply succeeds")
     func terminatedHolder() throws {
         let (_, state) = try Self.applied()
-        let session = try state.session(applicationName: "orgctl apply by doomed on runner-2")
-        try session.run("BEGIN; SELECT name FROM \(state.schema).orgctl_lock FOR UPDATE;")
-        let pid = try session.backendPID()
+        let (session, pid) = try Self.holdLock(state, as: "orgctl apply by doomed on runner-2")
         Self.expectRefusal(try Self.apply(state), holder: "orgctl apply by doomed on runner-2", pid: pid)
         #expect(try state.value("SELECT pg_terminate_backend(\(pid), 60000)") == "t")
         let applied = try Self.apply(state)
