@@ -3,10 +3,13 @@
 
 Usage: python3 tools/verify_audit.py STATE.db [--checkpoint FILE]... [--key PUBKEY]
                                               [--proof FILE]... [--consistency FILE --old CHECKPOINT]
+       python3 tools/verify_audit.py postgresql://... [--schema NAME] [the same options]
        python3 tools/verify_audit.py --self-test
 
 Reads the SQLite table orgctl_audit(seq, entry, prev_hash, hash) read-only, in seq order, and
-checks every record exactly as docs/audit-chain.md specifies:
+checks every record exactly as docs/audit-chain.md specifies (a PostgreSQL state, named by a
+libpq URI, is first copied by `psql` -- orgctl_audit and orgctl_merkle of --schema, default
+orgctl, in one REPEATABLE READ snapshot -- into a temporary SQLite file read the same way):
 
   1. seq is the next number (1, 2, 3, ... with no gap);
   2. prev_hash equals the previous record's hash (32 zero bytes for entry 1);
@@ -33,8 +36,10 @@ import hashlib
 import json
 import re
 import sqlite3
+import subprocess
 import sys
 import os
+import tempfile
 import urllib.parse
 
 GENESIS = bytes(32)
@@ -579,6 +584,39 @@ def stored_level(level):
     return level > 0 and level % 4 == 0
 
 
+def copy_from_postgres(uri, schema, folder):
+    """Copies orgctl_audit and orgctl_merkle of `schema` at the server `uri` into a new SQLite file
+    in `folder`, through psql (the standard library has no PostgreSQL client), in one snapshot.
+    Returns the file's path; raises OSError when psql fails."""
+    quoted = '"%s"' % schema.replace('"', '""')
+    script = (
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n"
+        "COPY (SELECT 'a', seq, encode(entry, 'hex'), encode(prev_hash, 'hex'), encode(hash, 'hex') FROM %s.orgctl_audit ORDER BY seq) TO STDOUT;\n"
+        "COPY (SELECT 'm', level, idx, encode(hash, 'hex'), '' FROM %s.orgctl_merkle) TO STDOUT;\n"
+        "COMMIT;\n" % (quoted, quoted))
+    path = os.path.join(folder, "state.db")
+    copy = sqlite3.connect(path)
+    copy.execute("CREATE TABLE orgctl_audit (seq INTEGER PRIMARY KEY, entry BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL)")
+    copy.execute("CREATE TABLE orgctl_merkle (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx))")
+    process = subprocess.Popen([os.environ.get("PSQL", "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", uri],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdin.write(script.encode())
+    process.stdin.close()
+    for line in process.stdout:  # streamed: one row in memory at a time
+        kind, first, second, third, fourth = line.rstrip(b"\n").decode().split("\t")
+        if kind == "a":
+            copy.execute("INSERT INTO orgctl_audit VALUES (?, ?, ?, ?)", (int(first), bytes.fromhex(second), bytes.fromhex(third), bytes.fromhex(fourth)))
+        else:
+            copy.execute("INSERT INTO orgctl_merkle VALUES (?, ?, ?)", (int(first), int(second), bytes.fromhex(third)))
+    error = process.stderr.read().decode(errors="replace").strip()
+    if process.wait() != 0:
+        lines = error.splitlines()
+        raise OSError("psql failed: %s" % next((line for line in lines if line.startswith(("ERROR", "psql: error"))), lines[0] if lines else "no message"))
+    copy.commit()
+    copy.close()
+    return path
+
+
 def read_text(path):
     try:
         with open(path, encoding="utf-8") as handle:
@@ -589,7 +627,8 @@ def read_text(path):
 
 def main(argv):
     parser = argparse.ArgumentParser(description="Re-verify the audit chain of an orgctl state database, its checkpoints and proofs.")
-    parser.add_argument("database", metavar="STATE.db", nargs="?", help="path to the SQLite state database")
+    parser.add_argument("database", metavar="STATE.db", nargs="?", help="path to the SQLite state database, or a postgresql:// URI")
+    parser.add_argument("--schema", default="orgctl", metavar="NAME", help="the PostgreSQL schema of orgctl's tables (default orgctl)")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="FILE", help="a checkpoint the log must match")
     parser.add_argument("--key", metavar="PUBKEY", help="verifier key (<name>+<id>+<key>) or its file: every checkpoint must carry its valid signature")
     parser.add_argument("--proof", action="append", default=[], metavar="FILE", help="a tlog-proof of an entry of the log")
@@ -633,6 +672,13 @@ def main(argv):
 
     wanted_sizes = {c[1] for _, c in checkpoints} | {p[3][1] for p in proofs}
     wanted_leaves = {p[1] for p in proofs}
+    if args.database.startswith(("postgres://", "postgresql://")):
+        folder = tempfile.TemporaryDirectory(prefix="verify-audit-")
+        try:
+            args.database = copy_from_postgres(args.database, args.schema, folder.name)
+        except (OSError, ValueError) as error:
+            print("error: cannot read the PostgreSQL state: %s" % error, file=sys.stderr)
+            return 2
     uri = "file:%s?mode=ro" % urllib.parse.quote(args.database)
     try:
         connection = sqlite3.connect(uri, uri=True)

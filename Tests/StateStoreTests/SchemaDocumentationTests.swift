@@ -264,9 +264,13 @@ struct SchemaDocumentationTests {
         let script = try Self.document("postgres-roles.sql")
         let section = try #require(document.components(separatedBy: "\n### PostgreSQL roles\n").dropFirst().first, "no 'PostgreSQL roles' section")
         let block = try #require(section.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
-        // psql's meta-commands (`\set`) are not SQL; `:"DBNAME"` is psql's name of the database the script runs in.
-        let sql = script.split(separator: "\n").filter { !$0.hasPrefix("\\") }.joined(separator: "\n")
-        let statements = Self.normalized(sql.replacingOccurrences(of: ":\"DBNAME\"", with: "platform")).components(separatedBy: ";")
+        // psql's meta-commands (`\if`) are not SQL; the names are psql variables, shown with the values the section gives them.
+        var sql = script.split(separator: "\n").filter { !$0.hasPrefix("\\") }.joined(separator: "\n")
+        for (variable, value) in [("database", "platform"), ("schema", "orgctl"), ("orgctl_role", "orgctl_apply"),
+                                  ("platform_role", "platform_reader"), ("plan_role", "orgctl_plan")] {
+            sql = sql.replacingOccurrences(of: ":\"\(variable)\"", with: value)
+        }
+        let statements = Self.normalized(sql).components(separatedBy: ";")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let shown = Self.normalized(block).components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         // Every statement of the script is shown, in order; the section adds only the platform's own login role.

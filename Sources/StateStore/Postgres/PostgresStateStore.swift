@@ -99,6 +99,7 @@ public final class PostgresStateStore: SQLStore {
         let tables = try connection.rows(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1",
             [.text(schema)]).compactMap { row -> String? in if case .text(let name)? = row.first { return name } else { return nil } }
+        try checkSchemaUsage(hasTables: !tables.isEmpty)
         if !tables.contains("orgctl_meta") {
             guard tables.isEmpty else {
                 throw StateError(.notOrgctl, "the schema '\(AddressSegment.encode(schema))' of \(location) holds tables, but no orgctl state",
@@ -133,12 +134,25 @@ public final class PostgresStateStore: SQLStore {
         return true
     }
 
+    /// Refuses a schema that holds tables the role may not use. Without USAGE the server leaves the
+    /// schema out of the search path without a word, and the first query failed with "relation
+    /// orgctl_meta does not exist", which sends the operator looking for a missing table.
+    private func checkSchemaUsage(hasTables: Bool) throws {
+        guard hasTables, let row = try connection.rows(
+            "SELECT has_schema_privilege(n.oid, 'USAGE'), current_user::text FROM pg_namespace n WHERE n.nspname = $1", [.text(schema)]).first,
+            row.count == 2, row[0] == .bool(false), case .text(let role) = row[1]
+        else { return }
+        throw StateError(.readOnly, "the role '\(AddressSegment.escapeForMessage(role))' may not use the schema '\(AddressSegment.encode(schema))' of \(location) (no USAGE privilege)",
+                         help: "grant orgctl's role what docs/postgres-roles.sql grants (GRANT USAGE ON SCHEMA \(PostgresSchema.quoted(schema)) TO \(PostgresSchema.quoted(role)), or make it the schema's owner), or run orgctl as that role")
+    }
+
     /// Creates the schema (when missing), every table, and the database's identity, in one transaction.
     private func create() throws {
         let quoted = PostgresSchema.quoted(schema)
         try inTransaction("BEGIN") {
-            // Only when missing: CREATE SCHEMA, even with IF NOT EXISTS, needs CREATE on the whole
-            // database, which a role given only its schema (docs/postgres-roles.sql) lacks.
+            // Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+            // the schema exists, and a least-privilege role is given its schema and nothing more
+            // (docs/postgres-roles.sql). Two first applies racing here: open() retries the loser.
             if try connection.rows("SELECT 1 FROM pg_namespace WHERE nspname = $1", [.text(schema)]).isEmpty {
                 try connection.executeScript("CREATE SCHEMA \(quoted)")
             }
@@ -334,8 +348,11 @@ public final class PostgresStateStore: SQLStore {
 
     public func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
         let key = try requireKeyToWrite()
-        return try storeCall("writing the state") {
-            try retrying {
+        // Only the server's errors are translated: what `body` throws (a stale plan, a refused
+        // change) reaches the caller as it is, as on SQLite; wrapped, a stale plan printed as
+        // "writing the state … failed: stale(addresses: [...])".
+        do {
+            return try retrying {
                 try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ") {
                     try takeLock()
                     let snapshot = try currentSnapshot()
@@ -353,6 +370,8 @@ public final class PostgresStateStore: SQLStore {
                     return try body(transaction)
                 }
             }
+        } catch let error as PostgresError {
+            throw Self.translate(error, location: location)
         }
     }
 
@@ -411,8 +430,8 @@ public final class PostgresStateStore: SQLStore {
             return StateError(.cantOpen, "cannot connect to \(location): \(reason)",
                               help: "check that the server runs and the host, port and database in --state (or PGHOST, PGPORT, PGDATABASE)")
         case (_, "42501"):
-            return StateError(.readOnly, "\(location): permission denied: \(reason)",
-                              help: "grant orgctl's role what docs/state-schema.md ('PostgreSQL roles') lists, or run orgctl as that role")
+            return StateError(.readOnly, "\(location): \(reason.hasPrefix("permission denied") ? reason : "permission denied: \(reason)")",
+                              help: "grant orgctl's role what docs/postgres-roles.sql grants (docs/state-schema.md, 'PostgreSQL roles'), or run orgctl as that role")
         case (_, "3F000"):
             return StateError(.cantOpen, "\(location): \(reason)", help: "create the schema, or let apply create it (the role needs CREATE on the database)")
         case (_, "55P03"):
