@@ -119,6 +119,7 @@ public enum SpecFormat {
                         + "AWS_*, *TOKEN, …) and hidden files (.git/config) are refused.",
                     absent: "any reference allowed, except the refused ones",
                     example: "{environment: [\"{tenant}_*\", SHARED_SMTP_SECRET], files: [\"secrets/{tenant}\"]}"),
+                platformPolicies,
             ]),
         example: """
             apiVersion: orgctl.dev/v1
@@ -369,6 +370,7 @@ public enum SpecFormat {
                     "API keys keyed by name. orgctl records their scopes, limits and expiry; it does not issue key secrets.",
                     absent: "not managed: stored API keys are left alone",
                     example: "\n  ci-deployer: {scopes: [apps.create], rateLimit: 600/h, expires: 2027-06-30}"),
+                tenantPolicies,
             ]),
         example: """
             apiVersion: orgctl.dev/v1
