@@ -46,13 +46,8 @@ extension DocumentDecoder {
         {
             var limits: [PolicySet.MaxRemoval.Limit] = []
             let kinds = ResourceKind.allCases.map(\.rawValue)
-            for pair in reader.entries(n, "kinds of policy 'maxRemoval'") {
-                guard let name = pair.key.scalar else { continue }
-                guard let kind = ResourceKind(rawValue: name) else {
-                    reader.error("spec.value", "maxRemoval names kind '\(name.prefix(64))', which is not a resource kind", at: pair.key,
-                                 help: Suggestions.didYouMean(name, among: kinds) ?? "use one of: \(kinds.joined(separator: ", "))")
-                    continue
-                }
+            for pair in reader.fields(n, "kinds of policy 'maxRemoval'", allowed: kinds)?.pairs ?? [] {
+                guard let name = pair.key.scalar, let kind = ResourceKind(rawValue: name) else { continue }
                 guard let lf = reader.fields(pair.value, "maxRemoval of '\(name)'", allowed: ["percent", "count"]) else { continue }
                 var limit = PolicySet.MaxRemoval.Limit(kind: kind, location: reader.location(pair.key))
                 limit.percent = lf["percent"].flatMap { p in reader.integer(p, "percent of maxRemoval '\(name)'", in: 0...100).map { Located($0, at: reader.location(p)) } }

@@ -25,6 +25,13 @@ extension SpecFormat {
                         absent: "no count limit", example: "10"),
         ])
 
+    static let removalKinds = FormatObject(
+        "Removal limits",
+        fields: ResourceKind.allCases.map { kind in
+            FormatField(kind.rawValue, .object(removalLimit), "The limit on deleting \(kind.rawValue) resources.", absent: "no limit",
+                        example: kind == .tenant ? "{count: 1}" : "{percent: 25, count: 50}")
+        })
+
     static let policies = FormatObject(
         "Policies",
         fields: [
@@ -47,8 +54,8 @@ extension SpecFormat {
             FormatField(
                 "maxRemoval",
                 .object(policyRule("Maximum removal", [
-                    FormatField("kinds", .map(key: .slug, value: .object(removalLimit), nonEmpty: true), required: true,
-                                "Limits keyed by resource kind: \(ResourceKind.allCases.map(\.rawValue).joined(separator: ", ")).",
+                    FormatField("kinds", .object(removalKinds), required: true,
+                                "Limits by resource kind; a kind not listed has none.",
                                 example: "{member: {percent: 25, count: 50}, tenant: {count: 1}}"),
                 ])),
                 "How much one plan may delete, judged on the plan and the stored state (not in validate).",
