@@ -73,9 +73,9 @@ enum PolicyRenderer {
             out += "<details><summary><code>\(cell(name(check)))</code>: \(check.violations.count) violation\(check.violations.count == 1 ? "" : "s")</summary>\n\n"
             for violation in check.violations.prefix(listedViolations) {
                 let location = violation.location.map { " (`\(PlanRenderer.markdownEscape($0.description).replacingOccurrences(of: "`", with: "ˋ"))`)" } ?? ""
-                out += "- `\(TerminalText.escape(violation.address).replacingOccurrences(of: "`", with: "ˋ"))`: \(PlanRenderer.markdownEscape(violation.message))\(location)\n"
+                out += "* `\(TerminalText.escape(violation.address).replacingOccurrences(of: "`", with: "ˋ"))`: \(PlanRenderer.markdownEscape(violation.message))\(location)\n"
             }
-            if check.violations.count > listedViolations { out += "- … and \(check.violations.count - listedViolations) more\n" }
+            if check.violations.count > listedViolations { out += "* … and \(check.violations.count - listedViolations) more\n" }
             if let reason = check.overrideReason { out += "\nOverridden: \(PlanRenderer.markdownEscape(reason))\n" }
             out += "\n</details>\n\n"
         }

@@ -288,14 +288,14 @@ struct PolicyJudge {
             for limit in rule.limits {
                 guard let removed = kinds[limit.kind] else { continue }
                 let held = max(removed, storedCounts?[group]?[limit.kind] ?? removed)
-                let place = group == "state" ? "the state" : group
+                let what = { (n: Int) in "\(n) \(limit.kind.rawValue)\(n == 1 ? "" : "s")" }
+                let place = group == "state" ? "" : " of \(group)"
                 if let count = limit.count, Int64(removed) > count.value {
-                    v.append(.init(address: group == "state" ? limit.kind.rawValue : group,
-                                   message: "the plan removes \(removed) \(limit.kind.rawValue) resources of \(place), more than \(count.value)", location: count.location))
+                    v.append(.init(address: group, message: "the plan deletes \(what(removed))\(place), more than the \(count.value) allowed",
+                                   location: count.location))
                 }
                 if let percent = limit.percent, Int64(removed) * 100 > Int64(held) * percent.value {
-                    v.append(.init(address: group == "state" ? limit.kind.rawValue : group,
-                                   message: "the plan removes \(removed) of \(held) \(limit.kind.rawValue) resources of \(place), more than \(percent.value)%",
+                    v.append(.init(address: group, message: "the plan deletes \(removed) of the \(what(held))\(place), more than \(percent.value)%",
                                    location: percent.location))
                 }
             }
