@@ -23,7 +23,7 @@ public enum Orgctl {
         subcommands: [
             ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec,
             InitCommand.spec, ExplainCommand.spec, SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
-            ShowCommand.spec, StateCommand.spec, VersionCommand.spec,
+            ShowCommand.spec, StateCommand.spec, VersionCommand.spec, AccessCommand.spec,
         ],
         hints: adoptionHints)
 
@@ -81,6 +81,7 @@ public enum Orgctl {
             case ["state", "list"]: return try StateCommand.list(parsed, context)
             case ["state", "show"]: return try StateCommand.show(parsed, context)
             case ["version"]: return try VersionCommand.run(parsed, context)
+            case ["access"]: return try AccessCommand.run(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage

@@ -167,9 +167,11 @@ struct PolicyJudge {
         }
         if let rule = policies.maxRemoval {
             let limits = rule.limits.map { limit in
-                "\(limit.kind.rawValue): " + [limit.percent.map { "\($0.value)%" }, limit.count.map { "\($0.value)" }].compactMap { $0 }.joined(separator: " and ")
+                let bounds = [limit.percent.map { "\($0.value)%" }, limit.count.map { "\($0.value)" }].compactMap { $0 }.joined(separator: " and at most ")
+                let scope = Self.removalGroup(limit.kind, "tenant/x/") == "state" ? "" : " of a tenant"
+                return "at most \(bounds) \(limit.kind.rawValue)\(limit.percent == nil && limit.count?.value == 1 ? "" : "s")\(scope)"
             }
-            check("maxRemoval", rule.header, "one plan removes at most \(limits.joined(separator: "; "))", judged: plan != nil) { v in
+            check("maxRemoval", rule.header, "one plan deletes \(limits.joined(separator: "; "))", judged: plan != nil) { v in
                 judgeRemoval(rule, scope: scope, &v)
             }
         }
