@@ -25,7 +25,7 @@ extension AccessCommand {
         case "json":
             console.out("{\n\"formatVersion\": 1,\n\"generated\": \(jsonText(generated)),\n\"today\": \(jsonText(model.today.text)),\n\"members\": [\n")
         default:
-            console.out("# Access review\n\nGenerated \(generated) from \(command.value("config").map { "the configuration in `\(markdownCode($0))`" } ?? "the state database `\(markdownCode(StateAccess.path(command, context)))`").\n"
+            console.out("# Access review\n\nGenerated \(generated) from \(command.value("config").map { "the configuration in \(markdownCode($0))" } ?? "the state database \(markdownCode(StateAccess.path(command, context)))").\n"
                 + (source.history == nil ? "With --config there is no audit log: the last-changed columns are empty.\n" : "") + "\n")
         }
         var first = true
@@ -120,7 +120,8 @@ extension AccessCommand {
         return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
     }
 
-    static func markdownCode(_ text: String) -> String { TerminalText.escape(text).replacingOccurrences(of: "`", with: "ˋ") }
+    /// Inline code: a backtick in the text becomes a look-alike, so it cannot close the span.
+    static func markdownCode(_ text: String) -> String { "`" + TerminalText.escape(text).replacingOccurrences(of: "`", with: "ˋ") + "`" }
 
     static func markdownCell(_ text: String) -> String {
         PlanRenderer.markdownEscape(text).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
