@@ -19,8 +19,8 @@ enum AccessCommand {
               orgctl access review --tenant acme --format csv > acme-review.csv
             Permissions are the Platform's catalog; a role's patterns are expanded against it (* matches any run \
             of characters: apps.*, *.read, *). A membership whose expires date is before today grants nothing.
-            Reads the state database read-only (--state; the key is needed only if the database has secrets the \
-            read checks), or with --config DIR the configuration as planned (no database, no secrets, no audit \
+            Reads the state database read-only (--state; no state key is needed, and one that is given must be the \
+            database's), or with --config DIR the configuration as planned (no database, no secrets, no audit \
             columns). 'review' without --tenant covers every tenant, one tenant at a time as it is written.
             Exit status: 0 success (--can: allowed), 4 --can: denied, 1 error (no such tenant or member, unknown \
             permission, no database), 64 usage error.
