@@ -50,6 +50,12 @@ struct GovernanceTests {
         #expect(advisory.status == 2, "\(advisory)")
         #expect(advisory.stdout.contains("  warn  minimumOwners (advisory)"))
         #expect(!FileManager.default.fileExists(atPath: state), "plan never creates the database")
+        // An advisory failure does not keep the plan from being saved; show prints the checks as plan did, from the file.
+        let saved = try workspace.plan(config, state: state, ["--out", workspace.path("review.plan")])
+        #expect(saved.status == 0, "\(saved)")
+        let shown = try workspace.run(["show", workspace.path("review.plan"), "--no-color"])
+        #expect(shown.stdout.hasSuffix(saved.stdout), "\(shown)\n\(saved)")
+        #expect(shown.stdout.contains("        tenant/acme: tenant 'acme' has 1 owner, fewer than 2"))
     }
 
     @Test("apply refuses a failing overridable policy and writes nothing; with --override and --reason it applies and the override is an audit entry the Python verifier accepts")

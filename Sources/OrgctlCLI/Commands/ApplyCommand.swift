@@ -118,7 +118,7 @@ enum ApplyCommand {
         try nothingApplied { try PolicyOptions.applyOverrides(&policies, command) }
         let style = console.style(forStdout: true)
         console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
-            + PolicyRenderer.text(policies, style: style))
+            + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
         if policies.mandatoryFailed { try nothingApplied { try PolicyOptions.refuseBlocking(policies) } }
         guard !plan.isEmpty else { return ExitCode.success }
         return try nothingApplied {

@@ -64,7 +64,7 @@ enum PlanCommand {
         default:
             let style = console.style(forStdout: true)
             console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
-                + PolicyRenderer.text(policies, style: style))
+                + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
         }
         // A plan with a failing mandatory policy is invalid: it is shown, never saved, and exits 1.
         if policies.mandatoryFailed {
@@ -77,7 +77,8 @@ enum PlanCommand {
                                  help: "fix what 'Policy checks' reports above, or apply the folder with \(names) --reason \"WHY\" (recorded in the audit log)")
         }
         if let out = command.value("out"), let planKey {
-            let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
+            let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory),
+                                policies: policies)
             try FileOutput.writeNew(out, data: try file.authenticated(with: planKey).encoded(), what: "saved plan")
             console.info("Saved the plan to \(TerminalText.escape(out)). Apply it with: \(applyHint(out, command, context))")
             if plan.keyCount > 0 {

@@ -21,10 +21,22 @@ enum PolicyRenderer {
         (check.scope == "platform" ? "" : "\(check.scope): ") + check.name
     }
 
-    static func text(_ report: PolicyReport, style: Style) -> String {
+    /// Passing policies are named on one line; each other one is shown with its rule and what fails
+    /// (JSON and Markdown list every policy in full). When all pass, the summary line alone says so.
+    ///
+    /// - Parameter quietWhenPassing: print nothing when every policy passes (an empty plan: "No changes"
+    ///   stays the whole answer; a failing policy is still shown).
+    static func text(_ report: PolicyReport, style: Style, quietWhenPassing: Bool = false) -> String {
         guard !report.isEmpty else { return "" }
+        let passing = report.checks.filter { $0.judged && $0.passed }
+        if passing.count == report.checks.count {
+            if quietWhenPassing { return "" }
+            let line = summary(report, style: style)
+            return "\n" + String(line.dropLast()) + " (" + passing.map { TerminalText.escape(name($0)) }.joined(separator: ", ") + ").\n"
+        }
         var out = "\n" + style.bold("Policy checks:") + "\n"
-        for check in report.checks {
+        if !passing.isEmpty { out += "  \(style.green("pass"))  \(passing.map { TerminalText.escape(name($0)) }.joined(separator: ", "))\n" }
+        for check in report.checks where !(check.judged && check.passed) {
             out += "  \(label(check, style: style))  \(TerminalText.escape(name(check))) (\(check.enforcement.rawValue)): \(TerminalText.escape(check.rule))\n"
             for violation in check.violations.prefix(listedViolations) {
                 let location = violation.location.map { style.dim("  (\(TerminalText.escape($0.description)))") } ?? ""

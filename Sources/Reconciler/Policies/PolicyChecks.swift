@@ -168,8 +168,8 @@ struct PolicyJudge {
         if let rule = policies.maxRemoval {
             let limits = rule.limits.map { limit in
                 let bounds = [limit.percent.map { "\($0.value)%" }, limit.count.map { "\($0.value)" }].compactMap { $0 }.joined(separator: " and at most ")
-                let scope = Self.removalGroup(limit.kind, "tenant/x/") == "state" ? "" : " of a tenant"
-                return "at most \(bounds) \(limit.kind.rawValue)\(limit.percent == nil && limit.count?.value == 1 ? "" : "s")\(scope)"
+                let plural = "\(limit.kind.rawValue)\(limit.percent == nil && limit.count?.value == 1 ? "" : "s")"
+                return Self.removalGroup(limit.kind, "tenant/x/") == "state" ? "at most \(bounds) \(plural)" : "at most \(bounds) of a tenant's \(plural)"
             }
             check("maxRemoval", rule.header, "one plan deletes \(limits.joined(separator: "; "))", judged: plan != nil) { v in
                 judgeRemoval(rule, scope: scope, &v)
@@ -270,9 +270,12 @@ struct PolicyJudge {
     mutating func judgeRemoval(_ rule: PolicySet.MaxRemoval, scope: String, _ v: inout [PolicyViolation]) {
         guard let plan else { return }
         let limited = Set(rule.limits.map(\.kind))
+        // What a deleted tenant holds goes with it: that is the `tenant` limit's to judge, not its members'.
+        let deletedTenants = Set(plan.changes.filter { $0.action == .delete && $0.kind == .tenant }.map(\.address))
         var deletes: [String: [ResourceKind: Int]] = [:]
         for change in plan.changes where change.action == .delete && limited.contains(change.kind) {
             let group = Self.removalGroup(change.kind, change.address)
+            if group != "state", deletedTenants.contains(group) { continue }
             if scope != "platform" && Change.group(of: change.address) != scope { continue }
             deletes[group, default: [:]][change.kind, default: 0] += 1
         }
