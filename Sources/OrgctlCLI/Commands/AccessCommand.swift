@@ -39,7 +39,16 @@ enum AccessCommand {
     struct Source {
         var model: AccessModel
         /// Membership address → its last audit entry; nil with --config.
-        var history: [String: AuditEntry]?
+        var history: [String: AuditFacts]?
+    }
+
+    /// What the review shows of a membership's last audit entry.
+    struct AuditFacts {
+        var time: String
+        var actor: String
+        var action: String
+        var source: String
+        var planID: String
     }
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
@@ -108,21 +117,58 @@ enum AccessCommand {
         context.lifetime.keep(stored)
         let model = AccessModel(resources: stored.resources.lazy.map(\.resource), today: today)
         guard history else { return Source(model: model, history: nil) }
-        // The audit log, oldest first: the last entry at each membership address wins.
-        let prefix = slug.map { "tenant/\($0)/member/" }
-        var last: [String: AuditEntry] = [:]
+        // The audit log, oldest first: the last entry at each membership address wins. Only the address is
+        // read from each entry's bytes; the entries that remain last are decoded once, at the end.
+        let prefix = Array((slug.map { "tenant/\($0)/member/" } ?? "tenant/").utf8)
+        var last: [String: [UInt8]] = [:]
         do {
             try store.forEachAuditRecord { record in
-                guard let entry = try? AuditEntry(canonicalBytes: record.entry) else { return true }
-                let address = entry.address
-                if let prefix { if address.hasPrefix(prefix) { last[address] = entry } }
-                else if address.hasPrefix("tenant/"), address.contains("/member/") { last[address] = entry }
+                guard let address = auditAddress(record.entry), address.starts(with: prefix) else { return true }
+                let text = String(decoding: address, as: UTF8.self)
+                if slug != nil || isMembership(text) { last[text] = record.entry }
                 return true
             }
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }
-        return Source(model: model, history: last)
+        var history: [String: AuditFacts] = [:]
+        history.reserveCapacity(last.count)
+        for (address, bytes) in last {
+            guard case .object(let object)? = try? CanonicalJSON.decode(bytes) else { continue }
+            func text(_ key: String) -> String { if case .string(let value)? = object[key] { value } else { "" } }
+            history[address] = AuditFacts(time: text("time"), actor: text("actor"), action: text("action"), source: text("source"), planID: text("planId"))
+        }
+        return Source(model: model, history: history)
+    }
+
+    static let addressKey = Array(#""address":""#.utf8)
+
+    /// The top-level `address` of an entry in canonical form, without decoding it: in RFC 8785 JSON a
+    /// quote inside a string is escaped, so the first raw `"address":"` is the key of the entry object
+    /// (`action` and `actor`, the only members before it, are strings). An address with an escape in it
+    /// is not a membership orgctl writes; nil then, and for anything unexpected.
+    static func auditAddress(_ bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        let key = addressKey
+        guard bytes.count > key.count else { return nil }
+        var index = 0
+        let last = bytes.count - key.count
+        while index <= last {
+            if bytes[index] == key[0], bytes[index..<(index + key.count)].elementsEqual(key) {
+                let start = index + key.count
+                guard let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
+                    bytes[end] == UInt8(ascii: "\"")
+                else { return nil }
+                return bytes[start..<end]
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// `tenant/<slug>/member/<email>`.
+    static func isMembership(_ address: String) -> Bool {
+        let parts = address.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "tenant" && parts[2] == "member"
     }
 
     static func tenant(_ slug: String, _ model: AccessModel) throws -> AccessModel.Tenant {

@@ -69,7 +69,7 @@ extension AccessCommand {
 
     /// One member's row: every value a string (lists joined with spaces).
     static func reviewRow(_ member: AccessModel.Member, tenant: AccessModel.Tenant, _ model: AccessModel,
-                          history: [String: AuditEntry]?) -> [String: String] {
+                          history: [String: AuditFacts]?) -> [String: String] {
         let explanation = model.explain(member.email, tenant: tenant)
         let role = explanation?.role
         var row: [String: String] = [
@@ -89,6 +89,29 @@ extension AccessCommand {
         return row
     }
 
+    /// A JSON string literal (RFC 8259): quote, backslash and control characters escaped; written by hand
+    /// because a review of 200,000 members is one row each.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
     /// RFC 4180 quoting; a value a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading
     /// apostrophe, so a member's e-mail or an actor name cannot inject one (OWASP "CSV injection").
     static func csvField(_ value: String) -> String {
@@ -100,25 +123,29 @@ extension AccessCommand {
         return text
     }
 
+    /// One member as a JSON object on one line, keys sorted: lists as arrays, `expired` a boolean, absent values null.
     static func jsonRow(_ row: [String: String]) -> String {
-        var object: [String: Any] = row
-        object["permissions"] = (row["permissions"] ?? "").split(separator: " ").map(String.init)
-        object["teams"] = (row["teams"] ?? "").split(separator: " ").map { part -> [String: String] in
-            let pieces = part.split(separator: ":", maxSplits: 1)
-            return ["team": String(pieces.first ?? ""), "role": String(pieces.count > 1 ? pieces[1] : "")]
+        var members: [String] = []
+        for key in csvHeader.sorted() {
+            let value = row[key] ?? ""
+            let json: String
+            switch key {
+            case "permissions": json = "[" + value.split(separator: " ").map { jsonString(String($0)) }.joined(separator: ",") + "]"
+            case "teams":
+                json = "[" + value.split(separator: " ").map { part -> String in
+                    let pieces = part.split(separator: ":", maxSplits: 1)
+                    return "{\"role\":\(jsonString(String(pieces.count > 1 ? pieces[1] : ""))),\"team\":\(jsonString(String(pieces.first ?? "")))}"
+                }.joined(separator: ",") + "]"
+            case "expired": json = value == "true" ? "true" : "false"
+            case "expires", "last_changed", "last_changed_by", "last_action", "last_source", "last_plan": json = value.isEmpty ? "null" : jsonString(value)
+            default: json = jsonString(value)
+            }
+            members.append("\(jsonString(key)):\(json)")
         }
-        object["expired"] = row["expired"] == "true"
-        for key in ["expires", "last_changed", "last_changed_by", "last_action", "last_source", "last_plan"] where (row[key] ?? "").isEmpty {
-            object[key] = NSNull()
-        }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        return "{" + members.joined(separator: ",") + "}"
     }
 
-    static func jsonText(_ text: String) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]) else { return "\"\"" }
-        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
-    }
+    static func jsonText(_ text: String) -> String { jsonString(text) }
 
     /// Inline code: a backtick in the text becomes a look-alike, so it cannot close the span.
     static func markdownCode(_ text: String) -> String { "`" + TerminalText.escape(text).replacingOccurrences(of: "`", with: "ˋ") + "`" }
