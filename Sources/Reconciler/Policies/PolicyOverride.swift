@@ -1,5 +1,5 @@
 public import Audit
-public import Spec
+import Spec
 
 /// A failing overridable policy that `apply --override NAME --reason TEXT` let through. Apply records
 /// it as an audit entry of its own (action `override`), in the same transaction as the changes, so an

@@ -1,4 +1,4 @@
-public import Spec
+import Spec
 
 /// The policy checks of a saved plan (`PlanFile.policies`), as judged when the plan was saved, so
 /// `show PLANFILE` shows them as `plan` did. Covered by the file's MAC like everything else in it.
