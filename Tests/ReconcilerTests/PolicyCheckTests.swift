@@ -181,6 +181,16 @@ struct PolicyCheckTests {
         #expect(without.diagnostics.items.contains { $0.id == "spec.member-domain" && $0.message.contains("ops@platform.example") })
     }
 
+    @Test("webhook domains: a host is allowed only as the domain itself or a name below it, never by a look-alike suffix or prefix",
+          arguments: [("https://hooks.slack.com/x", true), ("https://slack.com/x", true), ("https://HOOKS.Slack.com:443/x", true),
+                      ("https://evilslack.com/x", false), ("https://slack.com.evil.example/x", false), ("https://hooks.slack.co/x", false)])
+    func webhookHosts(_ url: String, _ allowed: Bool) throws {
+        let configuration = try PolicyFixture.configuration(policies: "webhookDomains: {allowedDomains: [slack.com]}",
+                                                            tenant: PolicyFixture.tenant(hook: url))
+        let report = Reconciler.policyChecks(configuration, today: PolicyFixture.today)
+        #expect(report.checks.first?.passed == allowed, "\(report.checks.first?.violations ?? [])")
+    }
+
     @Test("rates compare across units; dates count days across months and leap years")
     func arithmetic() {
         #expect(Rate(parsing: "61/h")!.perDay > Rate(parsing: "1/m")!.perDay)
