@@ -23,7 +23,7 @@ public enum Orgctl {
         subcommands: [
             ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec,
             InitCommand.spec, ExplainCommand.spec, SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
-            ShowCommand.spec, StateCommand.spec, VersionCommand.spec, WebhooksCommand.spec,
+            ShowCommand.spec, StateCommand.spec, VersionCommand.spec, WebhooksCommand.spec, AccessCommand.spec,
         ],
         hints: adoptionHints)
 
@@ -87,6 +87,7 @@ public enum Orgctl {
             case ["webhooks", "retry"]: return try WebhooksCommand.retry(parsed, context)
             case ["webhooks", "test"]: return try WebhooksCommand.test(parsed, context)
             case ["webhooks", "prune"]: return try WebhooksCommand.prune(parsed, context)
+            case ["access"]: return try AccessCommand.run(parsed, context)
             default:
                 console.printError("error: command '\(parsed.path.joined(separator: " "))' is not implemented")
                 return ExitCode.usage

@@ -19,6 +19,8 @@ public struct ApplyContext: Sendable {
     public var tenantDeletions: TenantDeletionPolicy
     /// Called once per change written (progress on a terminal); nil by default.
     public var progress: (@Sendable () -> Void)?
+    /// Failing overridable policies let through with `--override`: each is recorded as an audit entry first.
+    public var policyOverrides: [PolicyOverride] = []
 
     public init(actor: String, source: String, time: String, secrets: [String: [UInt8]], maxDeletes: Int,
                 issuedKeys: [String: IssuedKey] = [:], tenantDeletions: TenantDeletionPolicy = TenantDeletionPolicy()) {
@@ -143,6 +145,11 @@ extension Reconciler {
                 if result.firstSequence == nil { result.firstSequence = sequence }
                 result.lastSequence = sequence
                 return sequence
+            }
+            for override in context.policyOverrides {
+                let sequence = try transaction.appendAudit { override.auditEntry(sequence: $0, context: context, planID: plan.id) }
+                if result.firstSequence == nil { result.firstSequence = sequence }
+                result.lastSequence = sequence
             }
             func secrets(for change: Change) -> [String: [UInt8]] {
                 var values: [String: [UInt8]] = [:]

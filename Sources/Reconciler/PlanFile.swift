@@ -29,6 +29,8 @@ public struct PlanFile: Codable, Sendable {
     public var changes: [ChangeEntry]
     /// `hmac-sha256:<hex>` over ``canonicalBytes()``; nil in a file not authenticated yet.
     public var mac: String?
+    /// The policy checks when the plan was saved; absent when the configuration declares no policies.
+    public var policies: [SavedPolicyCheck]?
 
     public struct SecretEntry: Codable, Sendable {
         public var key: String
@@ -93,7 +95,8 @@ public struct PlanFile: Codable, Sendable {
         }
     }
 
-    public init(plan: Plan, orgctlVersion: String, source: String) {
+    public init(plan: Plan, orgctlVersion: String, source: String, policies: PolicyReport = PolicyReport(checks: [])) {
+        self.policies = policies.isEmpty ? nil : policies.checks.map(SavedPolicyCheck.init)
         format = Self.magic
         formatVersion = Self.formatVersion
         self.orgctlVersion = orgctlVersion

@@ -77,7 +77,7 @@ public struct ConfigurationLoader: Sendable {
         return LoadResult(configuration: configuration, diagnostics: diagnostics, files: files, documentCount: documentCount)
     }
 
-    static func calendarDate(_ date: Date) -> CalendarDate {
+    public static func calendarDate(_ date: Date) -> CalendarDate {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day], from: date)

@@ -63,7 +63,8 @@ struct GoldenPlanTests {
             try workspace.sqlite(database, try String(contentsOf: sqlFile, encoding: .utf8))
         }
 
-        let config = folder.appendingPathComponent("config")
+        // Planned as a relative path, as users do: policy checks show file:line:column under it.
+        let config = URL(fileURLWithPath: try workspace.copy(folder.appendingPathComponent("config"), as: "config"))
         let environment = try Self.environmentFile(folder, "config.env")
         var extra: [String] = []
         let argsFile = folder.appendingPathComponent("args")
@@ -73,7 +74,7 @@ struct GoldenPlanTests {
 
         var outputs: [String: String] = [:]
         for (file, format) in Self.formats {
-            let run = try workspace.run(["plan", config.path, "--state", database, "--no-color", "--format", format, "--source", "test"] + extra,
+            let run = try workspace.run(["plan", "config", "--state", database, "--no-color", "--format", format, "--source", "test"] + extra,
                                         environment: environment)
             try #require(run.status == 0, "plan --format \(format) failed: \(run)")
             outputs[file] = format == "json" ? Self.normalizeJSON(run.stdout) : run.stdout

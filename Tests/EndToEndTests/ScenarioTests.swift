@@ -99,6 +99,8 @@ struct ScenarioTests {
 
             Plan: 1 to add, 13 to change, 0 to destroy.
 
+            Policy checks: 6 passed, 0 failed (maxRemoval, ssoRequired, mfaRequired, apiKeys, webhookDomains, protectedResources).
+
             """
         let plan = try workspace.plan(config, state: state, ["--detailed-exitcode"], environment: rotated)
         #expect(plan.status == 2, "\(plan)")
@@ -149,6 +151,8 @@ struct ScenarioTests {
                   url : "https://attacker.example/collect" -> "https://events.globex.com/orgctl/ingest"
 
             Plan: 0 to add, 2 to change, 0 to destroy.
+
+            Policy checks: 6 passed, 0 failed (maxRemoval, ssoRequired, mfaRequired, apiKeys, webhookDomains, protectedResources).
 
             """
         #expect(plan.stdout == expected, "plan differs:\n\(GoldenPlanTests.firstDifference(expected, plan.stdout))")
@@ -242,8 +246,9 @@ struct ScenarioTests {
         #expect(deletes.count > 25)
 
         let before = try workspace.dump(state)
-        // Both tenants' deletions are confirmed: this is about the count limit (the tenant guard is in CommandsTests).
-        let confirmed = ["--allow-delete-tenant", "acme", "--allow-delete-tenant", "hooli"]
+        // Both tenants' deletions are confirmed: this is about the count limit (the tenant guard is in CommandsTests),
+        // and so is the examples' maxRemoval policy (at most one tenant a plan; GovernanceTests covers it).
+        let confirmed = ["--allow-delete-tenant", "acme", "--allow-delete-tenant", "hooli", "--override", "maxRemoval", "--reason", "test"]
         let refused = try workspace.apply(config, state: state, ["--max-deletes", "5"] + confirmed)
         #expect(refused.status == 1, "\(refused)")
         #expect(refused.stderr.contains("the plan deletes \(deletes.count) resources (\(byKind)), more than the limit of 5; nothing was applied"),

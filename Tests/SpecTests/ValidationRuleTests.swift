@@ -157,6 +157,12 @@ import Testing
             invalid: tenant(members: "alice@acme.com: owner\n1️⃣dan@agency.io: contractor", "roles:\n  contractor: {permissions: [apps.read], maxDuration: 14d}"),
             "spec.guest-expiry"),
         RuleCase(
+            "a guest membership ends at most maxDuration after today (built in)",
+            valid: tenant(members: "alice@acme.com: owner\ndan@agency.io: {role: contractor, expires: 2026-12-06}", "roles:\n  contractor: {permissions: [apps.read], maxDuration: 14d}"),
+            invalid: tenant(members: "alice@acme.com: owner\ndan@agency.io: {role: contractor, expires: 1️⃣2026-12-07}", "roles:\n  contractor: {permissions: [apps.read], maxDuration: 14d}"),
+            "spec.guest-max-duration", help: "set expires to 2026-12-06 or earlier, or raise the role's maxDuration",
+            message: "membership of 'dan@agency.io' expires on 2026-12-07, further away than role 'contractor' allows (maxDuration 14d: at most 2026-12-06)"),
+        RuleCase(
             "an expired membership", valid: tenant(members: "alice@acme.com: owner\ncarol@contractor.io: {role: guest, expires: 2026-11-22}"),
             invalid: tenant(members: "alice@acme.com: owner\ncarol@contractor.io: {role: guest, expires: 1️⃣2026-11-21}"),
             "spec.member-expired", .warning, help: "remove the member, or extend the expiry",

@@ -27,6 +27,9 @@ enum ApplyCommand {
             has committed.
             With --checkpoint-out, a checkpoint of the audit log after the apply (signed with --checkpoint-key) \
             is written to FILE, also when there was nothing to change, for the pipeline to commit or publish.
+            A failing mandatory policy refuses the apply; a failing overridable one is refused unless named by \
+            --override POLICY with --reason TEXT, and each override is recorded as an audit entry (action override, \
+            address policy/POLICY) with the actor, the source and the reason.
             Exit status: 0 applied (or no changes), 1 error (nothing was written; also: keys to issue and \
             neither --secrets-out nor a terminal outside CI), 64 usage error.
             """,
@@ -45,8 +48,8 @@ enum ApplyCommand {
             .option("checkpoint-out", valueName: "file", help: "Write a checkpoint of the audit log to this file after applying."),
             .option("checkpoint-key", valueName: "file", help: "Sign --checkpoint-out with this signed-note private key (from 'orgctl audit keygen')."),
             AuditLogCommands.origin,
-        ] + PlanCommand.targetOptions + StateAccess.options + TenantDeletionOptions.options + ValidateCommand.inputOptions,
-        constraints: [.requires("checkpoint-key", "checkpoint-out")])
+        ] + PlanCommand.targetOptions + StateAccess.options + TenantDeletionOptions.options + ValidateCommand.inputOptions + PolicyOptions.options,
+        constraints: [.requires("checkpoint-key", "checkpoint-out")] + PolicyOptions.constraints)
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         // Read the signing key first: a bad key must stop the apply before anything is written.
@@ -111,10 +114,15 @@ enum ApplyCommand {
         defer { planned.reading.stop() }
         let plan = planned.plan
         let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: TenantDeletionOptions.policy(command))
+        var policies = planned.policies
+        try nothingApplied { try PolicyOptions.applyOverrides(&policies, command) }
         let style = console.style(forStdout: true)
-        console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
+        console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
+            + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
+        if policies.mandatoryFailed { try nothingApplied { try PolicyOptions.refuseBlocking(policies) } }
         guard !plan.isEmpty else { return ExitCode.success }
         return try nothingApplied {
+            try PolicyOptions.refuseBlocking(policies)
             let unconfirmed = protected.filter { !$0.confirmed }
             if !unconfirmed.isEmpty { throw TenantDeletionOptions.refusal(unconfirmed) }
             try KeyOutput.checkCanIssue(plan, command, console)
@@ -130,8 +138,9 @@ enum ApplyCommand {
                     return ExitCode.failure
                 }
             }
-            let applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
+            var applyContext = try makeContext(command, context, plan: plan, secrets: planned.secrets,
                                            source: Provenance.source(command, directory: path))
+            applyContext.policyOverrides = policies.checks.filter { $0.overrideReason != nil && !$0.passed }.map(PolicyOverride.init)
             let writable = writing ? planned.store : nil
             if writable == nil, case .broken(let broken) = planned.reading.chainCheck() { throw failure(.auditBroken(broken)) }
             let checking = writable == nil ? nil : console.progress("checking the audit chain")
@@ -159,6 +168,10 @@ enum ApplyCommand {
     }
 
     static func applySaved(_ path: String, _ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        if !command.values("override").isEmpty {
+            throw CommandFailure(message: "--override applies when planning a folder, not to a saved plan: a plan is saved only when no mandatory or overridable policy fails",
+                                 help: "apply the configuration folder with --override POLICY --reason TEXT", exitCode: ExitCode.usage)
+        }
         if !command.values("target").isEmpty || !command.values("exclude").isEmpty {
             throw CommandFailure(message: "--target and --exclude apply when planning, not to a saved plan",
                                  help: "make a new plan with 'orgctl plan --target … --out FILE'", exitCode: ExitCode.usage)

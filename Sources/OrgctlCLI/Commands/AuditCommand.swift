@@ -105,7 +105,7 @@ enum AuditCommand {
                 if json {
                     console.out((first ? "\n" : ",\n") + String(decoding: record.entry, as: UTF8.self))
                 } else {
-                    var line = "\(entry.sequence)  \(entry.time)  \(entry.action.padding(toLength: 6, withPad: " ", startingAt: 0))  \(entry.address)  by \(entry.actor)  from \(entry.source)  plan \(entry.planID)"
+                    var line = "\(entry.sequence)  \(entry.time)  \(entry.action.padding(toLength: max(6, entry.action.count), withPad: " ", startingAt: 0))  \(entry.address)  by \(entry.actor)  from \(entry.source)  plan \(entry.planID)"
                     if let reason = entry.reason { line += "  (\(reason))" }
                     console.print(TerminalText.escape(line))  // every part is a stored value
                 }

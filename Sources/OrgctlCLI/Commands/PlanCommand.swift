@@ -18,7 +18,10 @@ enum PlanCommand {
             Validates DIR, reads the state database (it is not created or changed), and prints every change: \
             + create, ~ update, - delete, with field-level before and after. Secrets show only as (sensitive) \
             or (changed).
-            Exit status: 0 success (with --detailed-exitcode: 0 no changes, 2 changes), 1 invalid configuration or error, 64 usage error.
+            When the configuration declares policies, a 'Policy checks' section follows the changes: each policy, pass or fail, \
+            and what fails at which address. A failing mandatory policy makes the plan invalid (exit 1, not saved); a failing \
+            overridable one keeps --out from saving it (apply the folder with --override instead).
+            Exit status: 0 success (with --detailed-exitcode: 0 no changes, 2 changes), 1 invalid configuration, a failing mandatory policy or error, 64 usage error.
             """,
         arguments: [ArgumentSpec("dir", help: "The configuration folder.")],
         options: [
@@ -54,15 +57,28 @@ enum PlanCommand {
         let plan = planned.plan
         let console = context.console
         let protected = Reconciler.tenantDeletions(plan, stored: planned.stored, policy: policy)
+        let policies = planned.policies
         switch format {
-        case "json": console.print(PlanRenderer.json(plan, protected: protected))
-        case "markdown": console.out(PlanRenderer.markdown(plan, protected: protected, maxBytes: maxChars))
+        case "json": console.print(PlanRenderer.json(plan, protected: protected, policies: policies))
+        case "markdown": console.out(PlanRenderer.markdown(plan, protected: protected, maxBytes: maxChars, policies: policies))
         default:
             let style = console.style(forStdout: true)
-            console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style))
+            console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
+                + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
+        }
+        // A plan with a failing mandatory policy is invalid: it is shown, never saved, and exits 1.
+        if policies.mandatoryFailed {
+            throw CommandFailure(message: "a mandatory policy fails: the plan is invalid\(command.value("out") != nil ? " and was not saved" : "")",
+                                 help: "fix what 'Policy checks' reports above; a mandatory policy cannot be overridden")
+        }
+        if command.value("out") != nil, !policies.blocking.isEmpty {
+            let names = Set(policies.blocking.map(\.name)).sorted().map { "--override \($0)" }.joined(separator: " ")
+            throw CommandFailure(message: "an overridable policy fails, so the plan was not saved: a saved plan carries no override",
+                                 help: "fix what 'Policy checks' reports above, or apply the folder with \(names) --reason \"WHY\" (recorded in the audit log)")
         }
         if let out = command.value("out"), let planKey {
-            let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory))
+            let file = PlanFile(plan: plan, orgctlVersion: Orgctl.version, source: Provenance.source(command, directory: directory),
+                                policies: policies)
             try FileOutput.writeNew(out, data: try file.authenticated(with: planKey).encoded(), what: "saved plan")
             console.info("Saved the plan to \(TerminalText.escape(out)). Apply it with: \(applyHint(out, command, context))")
             if plan.keyCount > 0 {
@@ -103,6 +119,8 @@ enum Planning {
         var applied: [String: AppliedResource] = [:]
         /// The state read, still checking the audit chain when asked to (apply).
         var reading: BackgroundRead
+        /// The configuration's policies, judged against the plan.
+        var policies = PolicyReport(checks: [])
 
         /// The stored state with the result of the chain check made in its snapshot, waiting for
         /// the check to end. Apply calls it before writing: the store is free afterwards.
@@ -199,8 +217,9 @@ enum Planning {
         var secrets: [String: [UInt8]] = [:]
         for (key, source) in plan.secretSources { secrets[key] = values[source] }
         planned = true
+        let policies = Reconciler.policyChecks(configuration, today: ConfigurationLoader.calendarDate(context.now), plan: plan, stored: stored)
         return Result(plan: plan, stored: stored, store: store, secrets: secrets, desired: desired, warnings: warnings, applied: applied,
-                      reading: reading)
+                      reading: reading, policies: policies)
     }
 }
 

@@ -1,20 +1,28 @@
+import Reconciler
 import Spec
 
 /// `orgctl schema`: the JSON Schema of Platform and Tenant documents, for editors.
 enum SchemaCommand {
     static let spec = CommandSpec(
         name: "schema",
-        abstract: "Print the JSON Schema (draft 2020-12) of Platform and Tenant documents.",
+        abstract: "Print the JSON Schema (draft 2020-12) of Platform and Tenant documents, or of the JSON plan (--plan).",
         discussion: """
             Point a YAML language server at it for completion and inline errors while typing: save it with \
             'orgctl schema > orgctl.schema.json' and start each YAML file with the modeline below, or map it \
             in your editor's settings (docs/spec.md, "Editor support"). The schema checks structure (keys, \
             types, required keys, allowed values); 'orgctl validate' checks everything else.
               # yaml-language-server: $schema=./orgctl.schema.json
+            With --plan, prints the JSON Schema of 'plan --format json' instead (formatVersion \(Plan.formatVersion)), for \
+            external policy engines such as OPA/conftest (docs/cli.md, "Plan JSON").
             Exit status: 0 success, 64 usage error.
-            """)
+            """,
+        options: [.flag("plan", help: "Print the JSON Schema of the plan document ('plan --format json') instead.")])
 
     static func run(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
+        if command.flag("plan") {
+            context.console.out(PlanSchema.text)
+            return ExitCode.success
+        }
         context.console.out(JSONSchema.text())
         return ExitCode.success
     }

@@ -52,13 +52,16 @@ enum ShowCommand {
         // Without the database only whole-tenant deletions are known; apply judges the rest.
         let protected = Reconciler.tenantDeletions(plan, stored: nil, policy: TenantDeletionPolicy())
         let console = context.console
+        // As judged when the plan was saved (under the MAC).
+        let policies = PolicyReport(checks: (file.policies ?? []).compactMap(\.check))
         switch command.value("format") ?? "text" {
-        case "json": console.print(PlanRenderer.json(plan, protected: protected))
-        case "markdown": console.out(header(file, authenticity: authenticity, markdown: true) + PlanRenderer.markdown(plan, protected: protected))
+        case "json": console.print(PlanRenderer.json(plan, protected: protected, policies: policies))
+        case "markdown":
+            console.out(header(file, authenticity: authenticity, markdown: true) + PlanRenderer.markdown(plan, protected: protected, policies: policies))
         default:
             let style = console.style(forStdout: true)
             console.out(header(file, authenticity: authenticity, markdown: false) + PlanRenderer(style: style).text(plan)
-                + TenantDeletionOptions.text(protected, style: style))
+                + TenantDeletionOptions.text(protected, style: style) + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
         }
         if let forged {
             throw CommandFailure(message: "'\(TerminalText.escape(path))' is not the plan 'orgctl plan --out' wrote with this state key: \(forged)",

@@ -1,4 +1,5 @@
 import Foundation
+import Reconciler
 import Spec
 
 /// `orgctl validate DIR`: load, decode and check a configuration; print every problem.
@@ -9,7 +10,9 @@ enum ValidateCommand {
         discussion: """
             Reads every *.yaml and *.yml file under DIR (recursively, in sorted order), checks types, \
             references, quotas, features, certificates and URLs, and reports every problem with its \
-            file:line:column and a fix. Secrets are not resolved: validate needs no secrets and no database.
+            file:line:column and a fix. Secrets are not resolved: validate needs no secrets and no database. \
+            The Platform's and tenants' policies that need no plan are checked too: a failing mandatory policy is an error, \
+            an overridable or advisory one a warning.
             Exit status: 0 valid (warnings allowed), 1 invalid or unreadable, 64 usage error.
             """,
         arguments: [ArgumentSpec("dir", help: "The configuration folder (or a single YAML file).")],
@@ -38,8 +41,13 @@ enum ValidateCommand {
         let path = command.argument("dir") ?? "."
         let format = command.value("format") ?? "text"
         let reading = context.console.progress("reading the configuration", unit: "files")
-        let result = try load(path, context, command, progress: reading)
+        var result = try load(path, context, command, progress: reading)
         reading?.finish()
+        // The policies that need no plan: mandatory failures are errors, the others warnings.
+        if let configuration = result.configuration {
+            let report = Reconciler.policyChecks(configuration, today: ConfigurationLoader.calendarDate(context.now))
+            for diagnostic in PolicyOptions.diagnostics(report) { result.diagnostics.report(diagnostic) }
+        }
         let diagnostics = result.diagnostics.sorted
         let console = context.console
         let tenants = result.configuration?.tenants.count ?? 0

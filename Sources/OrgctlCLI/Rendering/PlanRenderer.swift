@@ -86,13 +86,15 @@ struct PlanRenderer {
     ///
     /// - Parameter maxBytes: the budget in UTF-8 bytes (so in characters too), 0 for none. A plan
     ///   that does not fit is shown by importance instead (``budgetedMarkdown(_:protected:maxBytes:)``).
-    static func markdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int = defaultMarkdownBudget) -> String {
+    static func markdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int = defaultMarkdownBudget,
+                         policies: PolicyReport = PolicyReport(checks: [])) -> String {
         guard !plan.isEmpty else {
-            let notes = markdownNotes(plan, protected: protected, maxBytes: maxBytes)
+            let notes = markdownNotes(plan, protected: protected, maxBytes: maxBytes) + PolicyRenderer.markdown(policies)
             if notes.isEmpty { return "### orgctl plan\n\n**No changes.** The state database matches the configuration.\n" }
             return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + notes
         }
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected, maxBytes: maxBytes)
+            + PolicyRenderer.markdown(policies)
         var groups: [String: [Change]] = [:]
         var order: [String] = []
         for change in plan.changes {
@@ -109,7 +111,7 @@ struct PlanRenderer {
             for change in changes { out += diffLines(change) }
             out += "```\n\n</details>\n\n"
             // Stop as soon as it is too large: a plan of 100,000 changes is not rendered whole only to be cut.
-            if maxBytes > 0, out.utf8.count > maxBytes { return budgetedMarkdown(plan, protected: protected, maxBytes: maxBytes) }
+            if maxBytes > 0, out.utf8.count > maxBytes { return budgetedMarkdown(plan, protected: protected, maxBytes: maxBytes, policies: policies) }
         }
         return out
     }
@@ -168,9 +170,11 @@ struct PlanRenderer {
 
     /// The plan that does not fit: the summary, then deletes, security-relevant changes and the rest,
     /// in plan order within each, as many as fit in `maxBytes`, then how many were left out.
-    static func budgetedMarkdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int) -> String {
+    static func budgetedMarkdown(_ plan: Plan, protected: [TenantDeletion] = [], maxBytes: Int,
+                                 policies: PolicyReport = PolicyReport(checks: [])) -> String {
         let total = plan.changes.count
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected, maxBytes: maxBytes)
+            + PolicyRenderer.markdown(policies)
         out += "This plan is too large to show by tenant in one comment: the most important changes come first (deletes, then "
             + "security-relevant changes, then the rest).\n\n"
         // Room kept for closing the last section and the footer.
@@ -219,7 +223,7 @@ struct PlanRenderer {
     // MARK: JSON
 
     /// The versioned plan document described in docs/plan-json.md.
-    static func json(_ plan: Plan, protected: [TenantDeletion] = []) -> String {
+    static func json(_ plan: Plan, protected: [TenantDeletion] = [], policies: PolicyReport = PolicyReport(checks: [])) -> String {
         let changes: [[String: Any]] = plan.changes.map { change in
             var object: [String: Any] = [
                 "address": change.address, "kind": change.kind.rawValue, "action": change.action.rawValue,
@@ -247,6 +251,10 @@ struct PlanRenderer {
         if let targeting = plan.targeting { document["targeting"] = jsonObject(targeting) }
         if !plan.stateExists { document["stateExists"] = false }  // only then: older readers see no new key
         if !protected.isEmpty { document["protectedDeletions"] = TenantDeletionOptions.json(protected) }
+        if !policies.isEmpty {  // only then: plans of configurations without policies are unchanged
+            document["policyChecks"] = PolicyRenderer.json(policies)
+            document["policySummary"] = PolicyRenderer.jsonSummary(policies)
+        }
         return JSONOutput.string(document)
     }
 

@@ -52,7 +52,7 @@ struct DocumentDecoder {
 
     private func decodePlatform(_ root: Node) -> PlatformSpec? {
         guard let f = reader.fields(root, "the Platform document",
-                                    allowed: ["apiVersion", "kind", "plans", "permissions", "roles", "events", "secrets"])
+                                    allowed: ["apiVersion", "kind", "plans", "permissions", "roles", "events", "secrets", "policies"])
         else { return nil }
         var platform = PlatformSpec(location: reader.location(root), plans: [], permissions: [], roles: [], events: [])
         if let node = f["plans"] {
@@ -98,6 +98,7 @@ struct DocumentDecoder {
             }
         }
         if let node = f["secrets"] { platform.secrets = secretPolicy(node) }
+        if let node = f["policies"] { platform.policies = policies(node, "policies") }
         return platform
     }
 
@@ -177,7 +178,7 @@ struct DocumentDecoder {
     private func decodeTenant(_ root: Node) -> TenantSpec? {
         let allowed = [
             "apiVersion", "kind", "slug", "name", "plan", "status", "trialEnds", "domains", "branding", "security",
-            "quotas", "roles", "members", "teams", "sso", "webhooks", "apiKeys", "previously",
+            "quotas", "roles", "members", "teams", "sso", "webhooks", "apiKeys", "previously", "policies",
         ]
         guard let f = reader.fields(root, "the Tenant document", allowed: allowed) else { return nil }
         guard let slugNode = f["slug"] else {
@@ -254,6 +255,7 @@ struct DocumentDecoder {
         tenant.webhooks = f["webhooks"].map { webhooks($0) }
         tenant.apiKeys = f["apiKeys"].map { apiKeys($0) }
         tenant.previously = f["previously"].map { previously($0, "tenant '\(slug)'", current: slug) } ?? []
+        tenant.policies = f["policies"].flatMap { policies($0, "policies of tenant '\(slug)'") }
         return tenant
     }
 
@@ -411,7 +413,7 @@ struct DocumentDecoder {
     // MARK: Shared pieces
 
     /// `previously: [old-slug, ...]`: earlier slugs, each a valid slug other than the current one.
-    private func previously(_ node: Node, _ what: String, current: String) -> [Located<String>] {
+    func previously(_ node: Node, _ what: String, current: String) -> [Located<String>] {
         guard let list = reader.stringList(node, "previously of \(what)") else { return [] }
         var result: [Located<String>] = []
         for entry in list {
@@ -453,7 +455,7 @@ struct DocumentDecoder {
     }
 
     /// The key's text if it has the shape `pattern` requires; e-mail addresses come back lower case.
-    private func identity(_ key: Node, _ what: String, pattern: NamePattern) -> String? {
+    func identity(_ key: Node, _ what: String, pattern: NamePattern) -> String? {
         guard let text = key.scalar else { return nil }
         let checked = pattern == .email && text.utf8.contains(where: Self.isUpperOrNonASCII) ? text.lowercased() : text
         guard pattern.matches(checked) else {

@@ -216,7 +216,8 @@ public indirect enum JSON: Sendable, Equatable {
         }
     }
 
-    static func quote(_ text: String) -> String {
+    /// A JSON string literal: quote, backslash and control characters escaped.
+    public static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -51,7 +51,7 @@ public enum SpecFormat {
             FormatField("description", .text(.any), "What the role is for.", absent: "not managed", example: "Manages invoices"),
             FormatField(
                 "maxDuration", .text(.duration(60...(3650 * 86_400))),
-                "Makes the role a guest role: members with it must have an 'expires' date, and are exempt from the tenant's domains rule.",
+                "Makes the role a guest role: members with it must have an 'expires' date at most this long after today, and are exempt from the tenant's domains rule.",
                 absent: "not a guest role (unless the role is named guest); not managed once stored", example: "30d"),
             FormatField(
                 "previously", .list(.text(.slug)),
@@ -119,6 +119,7 @@ public enum SpecFormat {
                         + "AWS_*, *TOKEN, …) and hidden files (.git/config) are refused.",
                     absent: "any reference allowed, except the refused ones",
                     example: "{environment: [\"{tenant}_*\", SHARED_SMTP_SECRET], files: [\"secrets/{tenant}\"]}"),
+                platformPolicies,
             ]),
         example: """
             apiVersion: orgctl.dev/v1
@@ -138,8 +139,13 @@ public enum SpecFormat {
               owner: {permissions: ["*"]}
               admin: {permissions: ["apps.*", "users.*", "billing.*"]}
               member: {permissions: [apps.read, apps.create]}
-              guest: {permissions: [apps.read], maxDuration: 30d}
+              guest: {permissions: [apps.read], maxDuration: 90d}
             events: [member.added, member.removed, organization.updated]
+            policies:
+              minimumOwners: {count: 1, enforcement: mandatory}
+              maxRemoval: {enforcement: overridable, kinds: {member: {percent: 25}, tenant: {count: 1}}}
+              apiKeys: {forbiddenScopes: ["*"], maxLifetime: 730d}
+              protectedResources: {addresses: [role/owner]}
 
             """)
 
@@ -369,6 +375,7 @@ public enum SpecFormat {
                     "API keys keyed by name. orgctl records their scopes, limits and expiry; it does not issue key secrets.",
                     absent: "not managed: stored API keys are left alone",
                     example: "\n  ci-deployer: {scopes: [apps.create], rateLimit: 600/h, expires: 2027-06-30}"),
+                tenantPolicies,
             ]),
         example: """
             apiVersion: orgctl.dev/v1

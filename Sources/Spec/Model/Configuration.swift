@@ -25,6 +25,8 @@ public struct PlatformSpec: Sendable {
     public var events: [Located<String>]
     /// Which secret sources tenants may reference; nil when the Platform declares no `secrets`.
     public var secrets: SecretPolicy?
+    /// Governance rules for every tenant (`policies:`); nil when not declared.
+    public var policies: PolicySet?
 }
 
 public struct PlanSpec: Sendable {
@@ -83,6 +85,8 @@ public struct TenantSpec: Sendable {
     public var apiKeys: [APIKeySpec]?
     /// Earlier slugs of this tenant (`previously:`): a stored tenant under one of them is renamed, not replaced.
     public var previously: [Located<String>] = []
+    /// The tenant's own governance rules, only stricter than the Platform's (`policies:`).
+    public var policies: PolicySet?
 
     public struct Branding: Sendable {
         public var location: SourceLocation

@@ -39,6 +39,8 @@ struct Validator {
         let permissions: [String]
         let systemRoles: [String: RoleSpec]
         let events: [String]
+        /// The Platform's `requiredMembers`: exempt from the tenants' domains rule.
+        let requiredMembers: Set<String>
         var permissionMatches: [String: Bool] = [:]
         var eventMatches: [String: Bool] = [:]
 
@@ -47,6 +49,7 @@ struct Validator {
             permissions = platform.permissions.map(\.name)
             systemRoles = Dictionary(platform.roles.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             events = platform.events.map(\.value)
+            requiredMembers = Set(platform.policies?.requiredMembers?.members.map(\.value) ?? [])
         }
 
         mutating func permissionExists(_ pattern: String) -> Bool {
@@ -87,6 +90,7 @@ struct Validator {
             checkPermissions(role.permissions, owner: "role '\(role.name)'", &catalog, &d)
         }
         Self.checkRenames(platform.roles.map { ($0.name, $0.location, $0.previously) }, what: "role", in: "the Platform", &d)
+        if let policies = platform.policies { checkPolicies(policies, platform, catalog, &d) }
         if catalog.systemRoles["owner"] == nil {
             d.error("spec.missing-owner-role", "the Platform declares no 'owner' role", at: platform.location,
                     help: "declare roles: {owner: {permissions: [\"*\"]}} so every tenant can have an owner")
@@ -162,6 +166,7 @@ struct Validator {
             if roleCache.count < 16 { roleCache.append((name, facts.exists, facts.guest, facts.needsExpiry)) }
             return facts
         }
+        let requiredMembers = catalog.requiredMembers
         if let members = tenant.members {
             var owners = 0
             for member in members {
@@ -170,7 +175,7 @@ struct Validator {
                     unknownRole(member.role, "member '\(member.email)'")
                 }
                 if member.role.value == "owner" { owners += 1 }
-                if !facts.guest, tenant.domains != nil, !domainSuffixes.contains(where: { member.email.utf8.reversed().starts(with: $0.reversed()) }) {
+                if !facts.guest, tenant.domains != nil, !requiredMembers.contains(member.email), !domainSuffixes.contains(where: { member.email.utf8.reversed().starts(with: $0.reversed()) }) {
                     let domain = member.email.utf8.lastIndex(of: UInt8(ascii: "@")).map { String(member.email[member.email.utf8.index(after: $0)...]) } ?? ""
                     d.error("spec.member-domain", "member '\(member.email)' is outside the tenant's domains", at: member.location,
                             help: "add '\(domain)' to domains, or give the member a guest role with an expiry")
@@ -178,6 +183,11 @@ struct Validator {
                 if facts.needsExpiry, member.expires == nil, !member.expiresWritten {
                     d.error("spec.guest-expiry", "member '\(member.email)' has guest role '\(member.role.value)' but no expiry",
                             at: member.location, help: "write the member as {role: \(member.role.value), expires: YYYY-MM-DD}")
+                }
+                if facts.needsExpiry, let expires = member.expires,
+                    let maxDuration = (tenantRoles[member.role.value] ?? catalog.systemRoles[member.role.value])?.maxDuration
+                {
+                    checkGuestExpiry(member, expires: expires, maxDuration: maxDuration, &d)
                 }
                 if let expires = member.expires, expires.value < today {
                     d.warning("spec.member-expired", "membership of '\(member.email)' expired on \(expires.value)", at: expires.location,
@@ -299,6 +309,11 @@ struct Validator {
                               at: certificate.location, help: "rotate the certificate with the identity provider before it expires")
                 }
             }
+        }
+
+        if let policies = tenant.policies {
+            checkPolicies(policies, platform, catalog, &d)
+            checkStricter(policies, than: platform.policies, tenant: who, &d)
         }
 
         // Webhooks and API keys.
