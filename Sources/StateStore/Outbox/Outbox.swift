@@ -115,6 +115,11 @@ public final class Outbox {
 
     init(store: SQLiteStateStore) { self.store = store }
 
+    /// The address of the webhook row whose tenant slug and name are in these columns (as the state reader spells it).
+    static func webhookAddress(_ row: SQLiteStatement, tenantAt tenant: Int32, nameAt name: Int32) -> String {
+        "tenant/\(row.withText(at: tenant) { AddressSegment.encode($0) })/webhook/\(row.withText(at: name) { AddressSegment.encode($0) })"
+    }
+
     // MARK: Enqueue
 
     /// Writes `events` inside the apply's transaction (`db` is the transaction's connection).
@@ -123,9 +128,7 @@ public final class Outbox {
         var ids: [String: Int64] = [:]
         let select = try db.prepare(OutboxSQL.webhookIDs)
         while try select.step() {
-            let tenant = select.withText(at: 1) { AddressSegment.encode($0) }
-            let name = select.withText(at: 2) { AddressSegment.encode($0) }
-            ids["tenant/\(tenant)/webhook/\(name)"] = select.int(at: 0)
+            ids[webhookAddress(select, tenantAt: 1, nameAt: 2)] = select.int(at: 0)
         }
         let insert = try db.cached(OutboxSQL.insertEvent)
         for event in events {
@@ -178,9 +181,7 @@ public final class Outbox {
         let statement = try db.prepare(OutboxSQL.webhook)
         try statement.bind([.integer(webhookID)])
         guard try statement.step() else { return nil }
-        let tenant = statement.withText(at: 5) { AddressSegment.encode($0) }
-        let name = statement.withText(at: 6) { AddressSegment.encode($0) }
-        let address = "tenant/\(tenant)/webhook/\(name)"
+        let address = Self.webhookAddress(statement, tenantAt: 5, nameAt: 6)
         var secret: [UInt8]?
         if let sealed = statement.optionalBlob(at: 1), let key = store.key {
             secret = try? key.open(sealed, address: address, attribute: "secret")
@@ -253,11 +254,10 @@ public final class Outbox {
         try store.storeCall("reading the webhook outbox of") {
             try db.transaction(.deferred) {
                 var byID: [Int64: WebhookDeliveryStatus] = [:]
-                for row in try db.prepare(OutboxSQL.allWebhooks).all() {
-                    guard case .integer(let id) = row[0], case .text(let tenant) = row[1], case .text(let name) = row[2] else { continue }
-                    let enabled: Bool = if case .integer(let value) = row[3] { value != 0 } else { true }
-                    byID[id] = WebhookDeliveryStatus(address: "tenant/\(AddressSegment.encode(tenant))/webhook/\(AddressSegment.encode(name))",
-                                                     exists: true, enabled: enabled)
+                let webhooks = try db.prepare(OutboxSQL.allWebhooks)
+                while try webhooks.step() {
+                    byID[webhooks.int(at: 0)] = WebhookDeliveryStatus(address: Self.webhookAddress(webhooks, tenantAt: 1, nameAt: 2), exists: true,
+                                                                      enabled: webhooks.isNull(at: 3) || webhooks.int(at: 3) != 0)
                 }
                 func entry(_ id: Int64, _ address: String) -> WebhookDeliveryStatus {
                     byID[id] ?? WebhookDeliveryStatus(address: address, exists: false, enabled: false)
