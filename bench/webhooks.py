@@ -72,8 +72,9 @@ def main():
         port = int(open(f"{out}/port").read())
         with open(f"{out}/config/platform.yaml", "w") as handle:
             handle.write("apiVersion: orgctl.dev/v1\nkind: Platform\nplans:\n  pro:\n    quotas: {seats: 1000000, webhooks: 10}\n"
-                         "roles:\n  member: {permissions: []}\npermissions:\n  apps.read: {category: apps}\nevents: [member.added]\n")
-        lines = ["apiVersion: orgctl.dev/v1", "kind: Tenant", "slug: bench", "plan: pro", "members:"]
+                         "roles:\n  owner: {permissions: [\"*\"]}\n  member: {permissions: []}\npermissions:\n  apps.read: {category: apps}\nevents: [member.added]\n")
+        lines = ["apiVersion: orgctl.dev/v1", "kind: Tenant", "slug: bench", "name: Bench", "plan: pro", "members:",
+                 "  owner@bench.example.com: owner"]
         lines += [f"  user{i}@bench.example.com: member" for i in range(args.events)]
         lines += ["webhooks:", "  sink:", f"    url: https://{host}:{port}/bench/ok", "    events: [member.added]",
                   "    secret: {env: BENCH_HOOK_SECRET}"]
