@@ -73,7 +73,8 @@ public struct AllowedNetwork: Sendable, Equatable, CustomStringConvertible {
             guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }
             return (AF_INET6, withUnsafeBytes(of: &raw) { Array($0) })
         }
-        guard NetworkRulesBridge.isCanonicalIPv4(text) else { return nil }
+        // One spelling per address, as validation reads it (no octal, hex or short forms).
+        guard NetworkRules.canonicalIPv4(text) != nil else { return nil }
         var raw = in_addr()
         guard inet_pton(AF_INET, text, &raw) == 1 else { return nil }
         return (AF_INET, withUnsafeBytes(of: &raw) { Array($0) })
@@ -109,15 +110,6 @@ public struct ResolveOverride: Sendable, Equatable {
         host = parts[0].lowercased()
         self.port = port
         self.address = canonical
-    }
-}
-
-enum NetworkRulesBridge {
-    static func isCanonicalIPv4(_ text: String) -> Bool {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { part in
-            (1...3).contains(part.count) && part.allSatisfy { $0.isASCII && $0.isNumber } && !(part.count > 1 && part.first == "0") && (Int(part) ?? 256) <= 255
-        }
     }
 }
 

@@ -81,8 +81,10 @@ enum WebhooksCommand {
 
     // MARK: Shared
 
-    static func openStore(_ command: ParsedCommand, _ context: CommandContext, key: StateKey?) throws -> any StateStore {
-        guard let store = try StateAccess.open(command, context, access: .readWrite, key: key) else {
+    static func openStore(_ command: ParsedCommand, _ context: CommandContext, key: StateKey?,
+                          access: StateAccessMode = .readWrite) throws -> any StateStore {
+        // Read-only reads an older schema as migrated (an empty outbox) without writing to it.
+        guard let store = try StateAccess.open(command, context, access: access, key: key) else {
             throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
@@ -181,7 +183,7 @@ enum WebhooksCommand {
 
     static func status(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         try FileOutput.checkFolder(of: command.value("metrics"), option: "metrics")
-        let store = try openStore(command, context, key: try StateAccess.key(command, context))
+        let store = try openStore(command, context, key: try StateAccess.key(command, context), access: .readOnly)
         let outbox = Outbox(store)
         let webhooks: [WebhookDeliveryStatus]
         let dead: [DeadLetter]

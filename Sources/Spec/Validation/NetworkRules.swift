@@ -125,7 +125,7 @@ public enum NetworkRules {
     }
 
     /// The value of `text` when it is four decimal numbers 0–255 without leading zeros, else nil.
-    static func canonicalIPv4(_ text: String) -> UInt32? {
+    public static func canonicalIPv4(_ text: String) -> UInt32? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0

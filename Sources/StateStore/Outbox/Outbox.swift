@@ -119,6 +119,11 @@ public final class Outbox {
         self.store = store as! any SQLStore
     }
 
+    /// The address of the webhook row whose tenant slug and name are in these columns (as the state reader spells it).
+    static func webhookAddress(_ row: any SQLRow, tenantAt tenant: Int, nameAt name: Int) -> String {
+        "tenant/\(row.withText(tenant) { AddressSegment.encode($0) })/webhook/\(row.withText(name) { AddressSegment.encode($0) })"
+    }
+
     // MARK: Enqueue
 
     /// Writes `events` inside the apply's transaction (`db` is the transaction's connection).
@@ -126,9 +131,7 @@ public final class Outbox {
         guard !events.isEmpty else { return }
         var ids: [String: Int64] = [:]
         try db.forEach(OutboxSQL.webhookIDs) { row in
-            let tenant = row.withText(1) { AddressSegment.encode($0) }
-            let name = row.withText(2) { AddressSegment.encode($0) }
-            ids["tenant/\(tenant)/webhook/\(name)"] = row.int(0)
+            ids[webhookAddress(row, tenantAt: 1, nameAt: 2)] = row.int(0)
         }
         for event in events {
             guard let webhookID = ids[event.webhook] else {
@@ -179,9 +182,7 @@ public final class Outbox {
     func target(webhookID: Int64) throws -> DeliveryTarget? {
         let key = store.key
         return try db.first(OutboxSQL.webhook, [.integer(webhookID)]) { statement in
-            let tenant = statement.withText(5) { AddressSegment.encode($0) }
-            let name = statement.withText(6) { AddressSegment.encode($0) }
-            let address = "tenant/\(tenant)/webhook/\(name)"
+            let address = Self.webhookAddress(statement, tenantAt: 5, nameAt: 6)
             var secret: [UInt8]?
             if let sealed = statement.optionalBlob(1), let key {
                 secret = try? key.open(sealed, address: address, attribute: "secret")
