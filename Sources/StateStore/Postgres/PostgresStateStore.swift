@@ -304,7 +304,11 @@ public final class PostgresStateStore: SQLStore {
 
     public func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
         let key = try requireKeyToWrite()
-        return try storeCall("writing the state") {
+        // What the body throws that is not the database's (a stale plan, an unconfirmed tenant deletion, a broken
+        // chain) is the caller's to report, as SQLite's store passes it on: not "writing the state failed: <error>".
+        var callerError: (any Error)?
+        do {
+            return try storeCall("writing the state") {
             try retrying {
                 try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ") {
                     try takeLock()
@@ -320,9 +324,21 @@ public final class PostgresStateStore: SQLStore {
                             state.auditChain = try self.database.checkAuditChain()
                             return state
                         }))
-                    return try body(transaction)
+                    do {
+                        return try body(transaction)
+                    } catch let error as PostgresError {
+                        throw error
+                    } catch let error as StateError {
+                        throw error
+                    } catch {
+                        callerError = error
+                        throw error
+                    }
                 }
             }
+            }
+        } catch {
+            throw callerError ?? error
         }
     }
 
