@@ -9,7 +9,9 @@ import Testing
 @Suite("Database-side attacks")
 struct DatabaseAttackTests {
     /// The examples applied once (the drift suite's starting point).
-    func appliedExamples() throws -> (Workspace, config: String, state: String) { try DriftExportTests().appliedExamples() }
+    func appliedExamples(_ backend: Backend = .sqlite) throws -> (Workspace, config: String, state: String) {
+        try DriftExportTests().appliedExamples(backend)
+    }
 
     func drift(_ workspace: Workspace, _ config: String, _ state: String) throws -> Run { try DriftExportTests().drift(workspace, config, state) }
 
