@@ -98,20 +98,15 @@ extension Workspace {
     /// Whether `state` is this workspace's PostgreSQL state.
     func isPostgres(_ state: String) -> Bool { postgres.map { $0.uri == state } ?? false }
 
-    /// The schema's columns and its tables' rows (each line `table|(row)`), in a deterministic order.
+    /// The schema's columns and its tables' rows (each line `table|(row)`), in a deterministic order: one psql run,
+    /// whose `\gexec` runs the query the first one writes for each table.
     func postgresDump() throws -> String {
-        let state = self.state
-        let tables = try sql(state, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename;").lines
-            .filter { !$0.isEmpty }
-        var script = """
+        try sql(state, #"""
             SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
              WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position;
-
-            """
-        for table in tables {
-            script += "SELECT '\(table)|' || t::text FROM \(table) t ORDER BY t::text COLLATE \"C\";\n"
-        }
-        return try sql(state, script)
+            SELECT format('SELECT %L || ''|'' || t::text FROM %I t ORDER BY t::text COLLATE "C"', tablename, tablename)
+              FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename \gexec
+            """#)
     }
 
     /// ``postgresDump()`` with each secret's ciphertext (`\\x…` in a row's text) replaced by its length.
@@ -154,10 +149,9 @@ extension Workspace {
     func assertNoSecretLeaksInDataDirectory(_ secrets: [String], sourceLocation: SourceLocation) {
         do {
             let data = try Backend.dataDirectory()
-            let shown = try sql(state, "SHOW data_directory;", sourceLocation: sourceLocation).trimmingCharacters(in: .whitespacesAndNewlines)
+            let shown = try sql(state, "CHECKPOINT; SHOW data_directory;", sourceLocation: sourceLocation).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(URL(fileURLWithPath: shown).resolvingSymlinksInPath().path == URL(fileURLWithPath: data).resolvingSymlinksInPath().path,
                     "ORGCTL_TEST_PGDATA (\(data)) is not the data directory of ORGCTL_TEST_POSTGRES's server (\(shown))", sourceLocation: sourceLocation)
-            try sql(state, "CHECKPOINT;", sourceLocation: sourceLocation)
             // grep: -r every file (base, pg_wal, pg_xact, …), -a binary as text, -F fixed strings, -l the files that
             // match; exit 1 = none.
             let run = try self.run(["-r", "-a", "-F", "-l"] + secrets.flatMap { ["-e", $0] } + [data], executable: "/usr/bin/grep")

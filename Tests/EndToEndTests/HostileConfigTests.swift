@@ -93,7 +93,13 @@ struct HostileConfigTests {
         }
     }
 
-    @Test("validate, plan and apply reject the case: exit 1, positioned error, bounded, database untouched", arguments: Backend.all, caseNames)
+    /// Every case on SQLite; on PostgreSQL every sixth (in name order, so the same ones each run). No case gets past the
+    /// configuration's validation, so what the backend adds — the state opened alongside the configuration's loading,
+    /// then left untouched — is the same for every case, and a sample proves it without doubling the suite's time.
+    static let rejectedCases: [(Backend, String)] = caseNames.map { (Backend.sqlite, $0) }
+        + (Backend.all.contains(.postgres) ? caseNames.enumerated().filter { $0.offset % 6 == 0 }.map { (Backend.postgres, $0.element) } : [])
+
+    @Test("validate, plan and apply reject the case: exit 1, positioned error, bounded, database untouched", arguments: rejectedCases)
     func rejected(_ backend: Backend, _ name: String) throws {
         let manifest = try Self.manifest(name)
         let workspace = try Workspace(secrets: Self.secrets, name: "hostile", backend: backend,
