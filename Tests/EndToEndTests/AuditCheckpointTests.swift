@@ -17,7 +17,7 @@ struct AuditCheckpointTests {
         func orgctl(_ arguments: [String]) throws -> Run { try workspace.run(arguments + ["--state", state]) }
 
         func python(_ arguments: [String]) throws -> Run {
-            try workspace.run([Paths.auditVerifier, state] + arguments, executable: Paths.python3)
+            try workspace.run([Paths.auditVerifier, try workspace.auditFile(state)] + arguments, executable: Paths.python3)
         }
 
         func verify(_ checkpoints: [String] = ["c1.txt", "c2.txt"]) throws -> Run {
@@ -25,7 +25,8 @@ struct AuditCheckpointTests {
         }
 
         /// Rewrites the log behind orgctl's back from `first` on with valid chain hashes and (unless told not to)
-        /// a rebuilt tree, as someone with write access to the file can: `edit` changes the entry's bytes.
+        /// a rebuilt tree, as someone with write access to the file can: `edit` changes the entry's bytes. On PostgreSQL the
+        /// script rewrites a SQLite copy of the audit tables, whose rows then replace the schema's.
         func rewrite(from first: Int, replacing old: String, with new: String, rebuildingTree: Bool = true) throws {
             let script = """
                 import hashlib, sqlite3, sys
@@ -52,16 +53,18 @@ struct AuditCheckpointTests {
                         db.executemany("INSERT INTO orgctl_merkle VALUES (?, ?, ?)", [(level, i, h) for i, h in enumerate(nodes)])
                 db.commit()
                 """
-            let run = try workspace.run(["-c", script, state], executable: Paths.python3)
+            let file = try workspace.auditFile(state)
+            let run = try workspace.run(["-c", script, file], executable: Paths.python3)
             #expect(run.status == 0, "\(run)")
+            if file != state { try workspace.replaceAuditTables(from: file) }
         }
     }
 
-    static func log() throws -> Log {
-        let workspace = try Workspace()
+    static func log(_ backend: Backend) throws -> Log {
+        let workspace = try Workspace(backend: backend)
         workspace.environment["ORGCTL_AUDIT_ORIGIN"] = "orgctl.example/e2e"
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
         let keygen = try workspace.run(["audit", "keygen", "orgctl.example/e2e", "--out", workspace.path("log.key")])
         try #require(keygen.status == 0, "\(keygen)")
         let signing = ["--checkpoint-key", workspace.path("log.key")]
@@ -92,9 +95,9 @@ struct AuditCheckpointTests {
         #expect(badName.status == 64, "\(badName)")
     }
 
-    @Test("an untampered log matches its checkpoints; proofs verify with orgctl's and the independent Python verifier")
-    func untamperedLogVerifies() throws {
-        let log = try Self.log()
+    @Test("an untampered log matches its checkpoints; proofs verify with orgctl's and the independent Python verifier", arguments: Backend.all)
+    func untamperedLogVerifies(_ backend: Backend) throws {
+        let log = try Self.log(backend)
         let checkpoint = try String(contentsOfFile: log.workspace.path("c2.txt"), encoding: .utf8)
         let lines = checkpoint.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 6 && lines[0] == "orgctl.example/e2e" && lines[1] == "\(log.c2Size)" && lines[3].isEmpty, "\(checkpoint)")
@@ -136,10 +139,10 @@ struct AuditCheckpointTests {
         #expect(run.status == 0 && run.stdout.hasPrefix("self-test ok: "), "\(run)")
     }
 
-    @Test("an edited entry breaks the chain and both checkpoints")
-    func editedEntry() throws {
-        let log = try Self.log()
-        try log.workspace.sqlite(log.state, "UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), '\"actor\":\"e2e\"', '\"actor\":\"eve\"') AS BLOB) WHERE seq = 50;")
+    @Test("an edited entry breaks the chain and both checkpoints", arguments: Backend.all)
+    func editedEntry(_ backend: Backend) throws {
+        let log = try Self.log(backend)
+        try log.workspace.sql(log.state, Workspace.editAuditEntry(backend, seq: 50))
         let verify = try log.verify()
         #expect(verify.status == 1, "\(verify)")
         #expect(verify.stdout.contains("broken at entry 50: hash does not match the entry"), "\(verify)")
@@ -148,10 +151,10 @@ struct AuditCheckpointTests {
         #expect(python.status == 1 && python.stdout.contains("do not have the checkpoint's root"), "\(python)")
     }
 
-    @Test("dropping the newest entries leaves a valid chain, but not the checkpoint that covered them")
-    func truncatedLog() throws {
-        let log = try Self.log()
-        try log.workspace.sqlite(log.state, "DELETE FROM orgctl_audit WHERE seq > \(log.c1Size);")
+    @Test("dropping the newest entries leaves a valid chain, but not the checkpoint that covered them", arguments: Backend.all)
+    func truncatedLog(_ backend: Backend) throws {
+        let log = try Self.log(backend)
+        try log.workspace.sql(log.state, "DELETE FROM orgctl_audit WHERE seq > \(log.c1Size);")
         let chainOnly = try log.orgctl(["audit", "verify"])
         #expect(chainOnly.status == 0, "the chain alone cannot see a truncation: \(chainOnly)")
         let verify = try log.verify()
@@ -164,9 +167,9 @@ struct AuditCheckpointTests {
         #expect(python.status == 1, "\(python)")
     }
 
-    @Test("a chain rewritten from the start with valid hashes is caught by every checkpoint")
-    func rewrittenFromTheStart() throws {
-        let log = try Self.log()
+    @Test("a chain rewritten from the start with valid hashes is caught by every checkpoint", arguments: Backend.all)
+    func rewrittenFromTheStart(_ backend: Backend) throws {
+        let log = try Self.log(backend)
         try log.rewrite(from: 1, replacing: #""actor":"e2e""#, with: #""actor":"eve""#)
         let chainOnly = try log.orgctl(["audit", "verify"])
         #expect(chainOnly.status == 0, "the rewritten chain is valid on its own: \(chainOnly)")
@@ -179,9 +182,9 @@ struct AuditCheckpointTests {
         #expect(python.status == 1, "\(python)")
     }
 
-    @Test("a rewrite after the first checkpoint is located between the two checkpoints")
-    func rewrittenBetweenCheckpoints() throws {
-        let log = try Self.log()
+    @Test("a rewrite after the first checkpoint is located between the two checkpoints", arguments: Backend.all)
+    func rewrittenBetweenCheckpoints(_ backend: Backend) throws {
+        let log = try Self.log(backend)
         try log.rewrite(from: log.c1Size + 1, replacing: #""actor":"e2e""#, with: #""actor":"eve""#)
         let verify = try log.verify()
         #expect(verify.status == 1, "\(verify)")
@@ -191,9 +194,9 @@ struct AuditCheckpointTests {
         #expect(consistency.status == 0, "the log still extends the first checkpoint: \(consistency)")
     }
 
-    @Test("bad input: a malformed checkpoint, an unknown entry, a non-number, --key without --checkpoint")
-    func badInput() throws {
-        let log = try Self.log()
+    @Test("bad input: a malformed checkpoint, an unknown entry, a non-number, --key without --checkpoint", arguments: Backend.all)
+    func badInput(_ backend: Backend) throws {
+        let log = try Self.log(backend)
         try "not a checkpoint\n".write(toFile: log.workspace.path("bad.txt"), atomically: true, encoding: .utf8)
         let bad = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("bad.txt")])
         #expect(bad.status == 1 && bad.stderr.contains("is not a checkpoint"), "\(bad)")
@@ -218,9 +221,9 @@ struct AuditCheckpointTests {
         return !lines[firstProblem...].contains { $0.hasPrefix("ok: ") }
     }
 
-    @Test("a chain rewritten with valid hashes under the untouched stored tree gets no checkpoint and no consistency proof")
-    func rewrittenChainUntouchedTree() throws {
-        let log = try Self.log()
+    @Test("a chain rewritten with valid hashes under the untouched stored tree gets no checkpoint and no consistency proof", arguments: Backend.all)
+    func rewrittenChainUntouchedTree(_ backend: Backend) throws {
+        let log = try Self.log(backend)
         try log.rewrite(from: 1, replacing: #""actor":"e2e""#, with: #""actor":"eve""#, rebuildingTree: false)
         let key = ["--key", log.workspace.path("log.key")]
         let checkpoint = try log.orgctl(["audit", "checkpoint"] + key)
@@ -240,25 +243,34 @@ struct AuditCheckpointTests {
                 "\(verify)")
     }
 
-    /// A change to orgctl_merkle alone, and what `audit verify` names.
-    static let treeEdits: [(sql: String, report: String)] = [
-        ("UPDATE orgctl_merkle SET hash = zeroblob(32) WHERE level = 4 AND idx = 0;", "its node at level 4, index 0 is not the hash"),
-        ("UPDATE orgctl_merkle SET hash = randomblob(32) WHERE level = 4 AND idx = 5;", "its node at level 4, index 5 is not the hash"),
-        ("DELETE FROM orgctl_merkle WHERE level = 4 AND idx = 2;", "it has no node at level 4, index 2"),
-        ("INSERT INTO orgctl_merkle VALUES (8, 1, zeroblob(32));", "it has a node at level 8, index 1 that is no node"),
-        ("INSERT INTO orgctl_merkle VALUES (4, 6, zeroblob(32));", "it has a node at level 4, index 6 that is no node"),
-        // The table rebuilt without its primary key, holding a second row for node (4, 1).
+    /// A change to orgctl_merkle alone (in SQLite's and PostgreSQL's SQL), and what `audit verify` names.
+    static let treeEdits: [(sqlite: String, postgres: String, report: String)] = [
+        ("UPDATE orgctl_merkle SET hash = zeroblob(32) WHERE level = 4 AND idx = 0;",
+         "UPDATE orgctl_merkle SET hash = \(pgZeros) WHERE level = 4 AND idx = 0;", "its node at level 4, index 0 is not the hash"),
+        ("UPDATE orgctl_merkle SET hash = randomblob(32) WHERE level = 4 AND idx = 5;",
+         "UPDATE orgctl_merkle SET hash = decode(md5(random()::text) || md5(random()::text), 'hex') WHERE level = 4 AND idx = 5;",
+         "its node at level 4, index 5 is not the hash"),
+        ("DELETE FROM orgctl_merkle WHERE level = 4 AND idx = 2;", "DELETE FROM orgctl_merkle WHERE level = 4 AND idx = 2;",
+         "it has no node at level 4, index 2"),
+        ("INSERT INTO orgctl_merkle VALUES (8, 1, zeroblob(32));", "INSERT INTO orgctl_merkle VALUES (8, 1, \(pgZeros));",
+         "it has a node at level 8, index 1 that is no node"),
+        ("INSERT INTO orgctl_merkle VALUES (4, 6, zeroblob(32));", "INSERT INTO orgctl_merkle VALUES (4, 6, \(pgZeros));",
+         "it has a node at level 4, index 6 that is no node"),
+        // The table rebuilt without its primary key (on PostgreSQL: the key dropped), holding a second row for node (4, 1).
         ("""
          CREATE TABLE m2 (level INTEGER, idx INTEGER, hash BLOB); INSERT INTO m2 SELECT * FROM orgctl_merkle;
          INSERT INTO m2 VALUES (4, 1, zeroblob(32)); DROP TABLE orgctl_merkle; ALTER TABLE m2 RENAME TO orgctl_merkle;
+         """, """
+         ALTER TABLE orgctl_merkle DROP CONSTRAINT orgctl_merkle_pkey; INSERT INTO orgctl_merkle VALUES (4, 1, \(pgZeros));
          """, "at level 4, index 1"),
     ]
+    static let pgZeros = "decode(repeat('00', 32), 'hex')"
 
     @Test("a changed, zeroed, missing or extra tree node: untouched entries are not accused, nothing is signed or proven, verify names the node",
-          arguments: 0..<treeEdits.count)
-    func treeEdited(_ edit: Int) throws {
-        let log = try Self.log()
-        _ = try log.workspace.sqlite(log.state, Self.treeEdits[edit].sql)
+          arguments: Backend.all, 0..<treeEdits.count)
+    func treeEdited(_ backend: Backend, _ edit: Int) throws {
+        let log = try Self.log(backend)
+        _ = try log.workspace.sql(log.state, backend.sql(sqlite: Self.treeEdits[edit].sqlite, postgres: Self.treeEdits[edit].postgres))
         let key = ["--key", log.workspace.path("log.key")]
         let consistency = try log.orgctl(["audit", "consistency", log.workspace.path("c1.txt")] + key)
         #expect(consistency.status == 1 && consistency.stdout.isEmpty, "\(consistency)")
@@ -280,11 +292,11 @@ struct AuditCheckpointTests {
 
     // MARK: The log's origin
 
-    @Test("the origin the first apply names is stored and used by every audit command; another origin is one usage error")
-    func originRemembered() throws {
-        let workspace = try Workspace()
+    @Test("the origin the first apply names is stored and used by every audit command; another origin is one usage error", arguments: Backend.all)
+    func originRemembered(_ backend: Backend) throws {
+        let workspace = try Workspace(backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
         #expect(try workspace.run(["audit", "keygen", "orgctl.example/tenants", "--out", workspace.path("audit.key")]).status == 0)
         let first = try workspace.apply(config, state: state, ["--origin", "orgctl.example/tenants", "--checkpoint-out", workspace.path("old.txt"),
                                                                 "--checkpoint-key", workspace.path("audit.key")], unset: ["ORGCTL_AUDIT_ORIGIN"])
@@ -323,9 +335,9 @@ struct AuditCheckpointTests {
         #expect(same.status == 0, "the stored origin, given again, is no mismatch: \(same)")
     }
 
-    @Test("verify --checkpoint: a checkpoint of another log is a usage error before any output; the key may be given as a string")
-    func verifyCheckpointUsage() throws {
-        let log = try Self.log()
+    @Test("verify --checkpoint: a checkpoint of another log is a usage error before any output; the key may be given as a string", arguments: Backend.all)
+    func verifyCheckpointUsage(_ backend: Backend) throws {
+        let log = try Self.log(backend)
         let key = try String(contentsOfFile: log.verifierKey, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let byString = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--key", key])
         #expect(byString.status == 0 && byString.stdout.contains("signed by orgctl.example/e2e"), "\(byString)")
@@ -335,8 +347,9 @@ struct AuditCheckpointTests {
         #expect(privateKey.status == 1 && privateKey.stdout.isEmpty && privateKey.stderr.contains("is a private key"), "\(privateKey)")
 
         // Another log's checkpoint (another database, another origin).
-        let other = try log.workspace.apply(log.workspace.path("config"), state: log.workspace.path("other.db"),
-                                            ["--checkpoint-out", log.workspace.path("other.txt")], environment: ["ORGCTL_AUDIT_ORIGIN": ""])
+        let otherState = log.workspace.otherState("other.db")
+        let other = try log.workspace.apply(log.workspace.path("config"), state: otherState.state,
+                                            ["--checkpoint-out", log.workspace.path("other.txt")] + otherState.extra, environment: ["ORGCTL_AUDIT_ORIGIN": ""])
         try #require(other.status == 0, "\(other)")
         let foreign = try log.orgctl(["audit", "verify", "--checkpoint", log.workspace.path("c1.txt"), "--checkpoint", log.workspace.path("other.txt")])
         #expect(foreign.status == 64 && foreign.stdout.isEmpty, "\(foreign)")
@@ -350,7 +363,7 @@ struct AuditCheckpointTests {
         #expect(Self.noOKAfterAnError(unsigned.stdout), "\(unsigned)")
         #expect(!unsigned.stderr.contains("restore the database"), "a wrong key is no tamper alarm: \(unsigned)")
         // A log that differs: the problems come after every ok line.
-        _ = try log.workspace.sqlite(log.state, "DELETE FROM orgctl_audit WHERE seq > \(log.c1Size);")
+        _ = try log.workspace.sql(log.state, "DELETE FROM orgctl_audit WHERE seq > \(log.c1Size);")
         let truncated = try log.verify()
         #expect(truncated.status == 1 && Self.noOKAfterAnError(truncated.stdout), "\(truncated)")
         let python = try log.python(["--checkpoint", log.workspace.path("c1.txt"), "--checkpoint", log.workspace.path("c2.txt")])
@@ -367,12 +380,12 @@ struct AuditCheckpointTests {
         #expect(try String(contentsOfFile: workspace.path(existing), encoding: .utf8) == "taken\n")
     }
 
-    @Test("audit log warns where the chain breaks")
-    func logWarnsOnBrokenChain() throws {
-        let log = try Self.log()
+    @Test("audit log warns where the chain breaks", arguments: Backend.all)
+    func logWarnsOnBrokenChain(_ backend: Backend) throws {
+        let log = try Self.log(backend)
         let intact = try log.orgctl(["audit", "log"])
         #expect(intact.status == 0 && !intact.stderr.contains("warning"), "\(intact)")
-        _ = try log.workspace.sqlite(log.state, "UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), '\"actor\":\"e2e\"', '\"actor\":\"eve\"') AS BLOB) WHERE seq = 7;")
+        _ = try log.workspace.sql(log.state, Workspace.editAuditEntry(backend, seq: 7))
         let broken = try log.orgctl(["audit", "log", "--format", "json"])
         #expect(broken.stderr.contains("warning: the audit chain is broken at entry 7: hash does not match the entry"), "\(broken)")
         #expect(broken.stderr.contains("help: run 'orgctl audit verify'"), "\(broken)")

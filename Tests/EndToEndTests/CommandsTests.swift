@@ -5,7 +5,9 @@ import Testing
 /// with the real binary.
 @Suite("Tenant deletion guard and inspection commands")
 struct CommandsTests {
-    func appliedExamples(_ name: String) throws -> (Workspace, config: String, state: String) { try Workspace.appliedExamples(name: name) }
+    func appliedExamples(_ name: String, _ backend: Backend) throws -> (Workspace, config: String, state: String) {
+        try Workspace.appliedExamples(name: name, backend: backend)
+    }
 
     /// Replaces the text from `start` up to (not including) `end` in a file.
     func cut(_ file: String, from start: String, to end: String, with replacement: String) throws {
@@ -17,9 +19,9 @@ struct CommandsTests {
 
     // MARK: Tenant deletion guard
 
-    @Test("removing a tenant's file: plan marks it protected, apply DIR and apply PLANFILE refuse and write nothing, --allow-delete-tenant applies")
-    func deletingATenantNeedsConfirmation() throws {
-        let (workspace, config, state) = try appliedExamples("guard")
+    @Test("removing a tenant's file: plan marks it protected, apply DIR and apply PLANFILE refuse and write nothing, --allow-delete-tenant applies", arguments: Backend.all)
+    func deletingATenantNeedsConfirmation(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples("guard", backend)
         try FileManager.default.removeItem(atPath: "\(config)/tenants/acme.yaml")
         let before = try workspace.canonicalDump(state)
         let entries = try workspace.auditCount(state)
@@ -49,12 +51,12 @@ struct CommandsTests {
         let applied = try workspace.apply(workspace.path("delete.plan"), state: state, ["--allow-delete-tenant", "acme"])
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stdout.contains("Apply complete: 0 added, 0 changed, 24 destroyed."), "\(applied)")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM tenants WHERE slug = 'acme'") == "0\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM tenants WHERE slug = 'acme'") == "0\n")
     }
 
-    @Test("deleting more than --max-tenant-delete-percent of a tenant needs confirmation; the plan's JSON lists it")
-    func deletingMostOfATenantNeedsConfirmation() throws {
-        let (workspace, config, state) = try appliedExamples("guard-share")
+    @Test("deleting more than --max-tenant-delete-percent of a tenant needs confirmation; the plan's JSON lists it", arguments: Backend.all)
+    func deletingMostOfATenantNeedsConfirmation(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples("guard-share", backend)
         let acme = "\(config)/tenants/acme.yaml"
         try cut(acme, from: "\nteams:\n", to: "\nsso:", with: "\nteams: {}\n")
         try cut(acme, from: "\nwebhooks:\n", to: "\napiKeys:", with: "\nwebhooks: {}\n")
@@ -102,9 +104,9 @@ struct CommandsTests {
 
     // MARK: show
 
-    @Test("show PLANFILE prints the saved plan as plan did, in text, JSON and Markdown, reading no database")
-    func showPrintsTheSavedPlan() throws {
-        let (workspace, config, state) = try appliedExamples("show")
+    @Test("show PLANFILE prints the saved plan as plan did, in text, JSON and Markdown, reading no database", arguments: Backend.all)
+    func showPrintsTheSavedPlan(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples("show", backend)
         try workspace.edit("\(config)/tenants/acme.yaml", replacing: "frank@acme.com: viewer", with: "frank@acme.com: admin")
         try FileManager.default.removeItem(atPath: "\(config)/tenants/hooli.yaml")
         let planFile = workspace.path("review.plan")
@@ -142,9 +144,9 @@ struct CommandsTests {
         workspace.assertNoSecretLeaks(Array(Secrets.examples.values))
     }
 
-    @Test("show checks a saved plan's authenticity with the state key: an edited plan is shown with an error and exit 1")
-    func showChecksAuthenticity() throws {
-        let (workspace, config, state) = try appliedExamples("show-mac")
+    @Test("show checks a saved plan's authenticity with the state key: an edited plan is shown with an error and exit 1", arguments: Backend.all)
+    func showChecksAuthenticity(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples("show-mac", backend)
         try workspace.edit("\(config)/tenants/acme.yaml", replacing: "frank@acme.com: viewer", with: "frank@acme.com: admin")
         let planFile = workspace.path("review.plan")
         try #require(try workspace.plan(config, state: state, ["--out", planFile]).status == 0)
@@ -180,10 +182,10 @@ struct CommandsTests {
 
     // MARK: state list / state show
 
-    @Test("state list tells applied, drifted, outside and deleted rows apart; a pattern selects as --target does")
-    func stateList() throws {
-        let (workspace, _, state) = try appliedExamples("state-list")
-        try workspace.sqlite(state, """
+    @Test("state list tells applied, drifted, outside and deleted rows apart; a pattern selects as --target does", arguments: Backend.all)
+    func stateList(_ backend: Backend) throws {
+        let (workspace, _, state) = try appliedExamples("state-list", backend)
+        try workspace.sql(state, """
             UPDATE members SET role = 'admin' WHERE email = 'frank@acme.com';
             INSERT INTO members (tenant_id, email, role) SELECT id, 'mallory@acme.com', 'owner' FROM tenants WHERE slug = 'acme';
             DELETE FROM team_members WHERE member_id = (SELECT id FROM members WHERE email = 'grace@acme.com');
@@ -212,17 +214,17 @@ struct CommandsTests {
         #expect(try workspace.dump(state) == before, "state list changed the database")
     }
 
-    @Test("state show prints stored values, secrets masked and API key material never; a drifted value shows what was applied")
-    func stateShow() throws {
-        let (workspace, _, state) = try appliedExamples("state-show")
-        try workspace.sqlite(state, "UPDATE members SET role = 'admin' WHERE email = 'frank@acme.com';")
+    @Test("state show prints stored values, secrets masked and API key material never; a drifted value shows what was applied", arguments: Backend.all)
+    func stateShow(_ backend: Backend) throws {
+        let (workspace, _, state) = try appliedExamples("state-show", backend)
+        try workspace.sql(state, "UPDATE members SET role = 'admin' WHERE email = 'frank@acme.com';")
         let hook = try workspace.run(["state", "show", "tenant/acme/webhook/slack", "--state", state, "--no-color"])
         #expect(hook.status == 0, "\(hook)")
         #expect(hook.stdout.hasPrefix("tenant/acme/webhook/slack (webhook)\n  parent: tenant/acme\n  status: applied (applied by orgctl, unchanged since)\n"), "\(hook)")
         #expect(hook.stdout.contains("      secret     = (sensitive)\n"), "\(hook)")
 
-        let prefix = try workspace.sqlite(state, "SELECT key_prefix FROM api_keys WHERE name = 'ci-deployer'").trimmingCharacters(in: .whitespacesAndNewlines)
-        let hash = try workspace.sqlite(state, "SELECT key_sha256 FROM api_keys WHERE name = 'ci-deployer'").trimmingCharacters(in: .whitespacesAndNewlines)
+        let prefix = try workspace.sql(state, "SELECT key_prefix FROM api_keys WHERE name = 'ci-deployer'").trimmingCharacters(in: .whitespacesAndNewlines)
+        let hash = try workspace.sql(state, "SELECT key_sha256 FROM api_keys WHERE name = 'ci-deployer'").trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(!prefix.isEmpty && !hash.isEmpty)
         for format in ["text", "json"] {
             let key = try workspace.run(["state", "show", "tenant/acme/apikey/ci-deployer", "--state", state, "--format", format])
@@ -244,14 +246,16 @@ struct CommandsTests {
         workspace.assertNoSecretLeaks(Array(Secrets.examples.values))
     }
 
-    @Test("state commands need an existing database and never create one", arguments: [["list"], ["show", "tenant/acme"]])
-    func stateNeedsADatabase(_ arguments: [String]) throws {
-        let workspace = try Workspace(name: "state-missing")
-        let state = workspace.path("typo.db")
-        let run = try workspace.run(["state"] + arguments + ["--state", state])
+    @Test("state commands need an existing database and never create one", arguments: Backend.all, [["list"], ["show", "tenant/acme"]])
+    func stateNeedsADatabase(_ backend: Backend, _ arguments: [String]) throws {
+        let workspace = try Workspace(name: "state-missing", backend: backend)
+        let typo = workspace.otherState("typo.db")
+        let run = try workspace.run(["state"] + arguments + ["--state", typo.state] + typo.extra)
         #expect(run.status == 1, "\(run)")
-        #expect(run.stderr.contains("error: the state database '\(state)' does not exist"), "\(run)")
-        #expect(!FileManager.default.fileExists(atPath: state))
+        // A URI is shown without its password, as libpq normalises it, with the schema.
+        let shown = backend == .sqlite ? "'\(typo.state)'" : " (schema \(typo.extra.last ?? ""))'"
+        #expect(run.stderr.hasPrefix("error: the state database '") && run.stderr.contains("\(shown) does not exist"), "\(run)")
+        #expect(try !workspace.stateExists(typo))
     }
 
     // MARK: version, import

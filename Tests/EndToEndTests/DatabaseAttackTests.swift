@@ -9,13 +9,15 @@ import Testing
 @Suite("Database-side attacks")
 struct DatabaseAttackTests {
     /// The examples applied once (the drift suite's starting point).
-    func appliedExamples() throws -> (Workspace, config: String, state: String) { try DriftExportTests().appliedExamples() }
+    func appliedExamples(_ backend: Backend = .sqlite) throws -> (Workspace, config: String, state: String) {
+        try DriftExportTests().appliedExamples(backend)
+    }
 
     func drift(_ workspace: Workspace, _ config: String, _ state: String) throws -> Run { try DriftExportTests().drift(workspace, config, state) }
 
     /// A planted row that the configuration format could never produce: drift reports it (exit 3)
     /// under an address of its own, apply deletes it (the collection is managed), drift is then clean.
-    @Test("a planted row with a key the configuration cannot produce is reported and deleted", arguments: [
+    static let plantedRows: [(sql: String, addresses: [String])] = [
         ("INSERT INTO members (tenant_id, email, role) VALUES (1, 'mallory/x@evil.com', 'owner')", ["tenant/acme/member/mallory%2Fx@evil.com"]),
         ("INSERT INTO api_keys (tenant_id, name, scopes) VALUES (1, 'back/door', '[\"*\"]')", ["tenant/acme/apikey/back%2Fdoor"]),
         ("INSERT INTO webhooks (tenant_id, name, url, events) VALUES (1, 'x/y', 'https://evil.example.net/c', '[\"member.added\"]')",
@@ -30,10 +32,22 @@ struct DatabaseAttackTests {
          INSERT INTO members (tenant_id, email, role) VALUES (1, CAST(x'6DFF40616372652E636F6D' AS TEXT), 'owner');
          INSERT INTO members (tenant_id, email, role) VALUES (1, CAST(x'6DFE40616372652E636F6D' AS TEXT), 'owner')
          """, ["tenant/acme/member/m%FE@acre.com", "tenant/acme/member/m%FF@acre.com"]),
-    ])
-    func plantedRowIsSeenAndDeleted(sql: String, addresses: [String]) throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, sql)
+    ]
+
+    /// Each planted row on SQLite, and on PostgreSQL in its SQL (`chr` for `char`); bytes that are not UTF-8 cannot be
+    /// stored in PostgreSQL text, so that row is SQLite's only.
+    static let plantedRowCases: [(Backend, String, [String])] = Backend.all.flatMap { backend in
+        plantedRows.compactMap { row -> (Backend, String, [String])? in
+            if backend == .sqlite { return (backend, row.sql, row.addresses) }
+            if row.sql.contains("CAST(x'") { return nil }
+            return (backend, row.sql.replacingOccurrences(of: "char(10)", with: "chr(10)"), row.addresses)
+        }
+    }
+
+    @Test("a planted row with a key the configuration cannot produce is reported and deleted", arguments: plantedRowCases)
+    func plantedRowIsSeenAndDeleted(_ backend: Backend, sql: String, addresses: [String]) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, sql)
         let drifted = try drift(workspace, config, state)
         #expect(drifted.status == 3, "\(drifted)")
         for address in addresses {
@@ -54,10 +68,10 @@ struct DatabaseAttackTests {
         ("UPDATE tenants SET slug = 'acme2' WHERE slug = 'acme'", "- tenant/acme (deleted outside orgctl", "+ tenant/acme2 (created outside orgctl)"),
         ("UPDATE members SET email = 'zed@acme.com' WHERE email = 'bob@acme.com'", "- tenant/acme/member/bob@acme.com (deleted outside orgctl",
          "+ tenant/acme/member/zed@acme.com (created outside orgctl)"),
-    ])
-    func changedNaturalKey(sql: String, deleted: String, added: String) throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, sql)
+    ].flatMap { row in Backend.all.map { ($0, row.0, row.1, row.2) } })
+    func changedNaturalKey(_ backend: Backend, sql: String, deleted: String, added: String) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, sql)
         let drifted = try drift(workspace, config, state)
         #expect(drifted.status == 3, "\(drifted)")
         #expect(drifted.stdout.contains(deleted) && drifted.stdout.contains(added), "\(drifted)")
@@ -69,10 +83,11 @@ struct DatabaseAttackTests {
         #expect(try drift(workspace, config, state).status == 0)
     }
 
-    @Test("two e-mails swapped in the database (a role raised without touching the role column) are drift, and apply puts the roles back")
-    func swappedKeys() throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, """
+    @Test("two e-mails swapped in the database (a role raised without touching the role column) are drift, and apply puts the roles back",
+          arguments: Backend.all)
+    func swappedKeys(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, """
             UPDATE members SET email = 'swap' WHERE email = 'alice@acme.com';
             UPDATE members SET email = 'alice@acme.com' WHERE email = 'bob@acme.com';
             UPDATE members SET email = 'bob@acme.com' WHERE email = 'swap';
@@ -85,7 +100,7 @@ struct DatabaseAttackTests {
         let plan = try workspace.plan(config, state: state)
         #expect(plan.stdout.contains("~ tenant/acme/member/bob@acme.com (changed outside orgctl)"), "\(plan)")
         #expect(try workspace.apply(config, state: state).status == 0)
-        #expect(try workspace.sqlite(state, "SELECT role FROM members WHERE email = 'bob@acme.com';") == "admin\n")
+        #expect(try workspace.sql(state, "SELECT role FROM members WHERE email = 'bob@acme.com';") == "admin\n")
         #expect(try drift(workspace, config, state).status == 0)
     }
 
@@ -120,53 +135,61 @@ struct DatabaseAttackTests {
          INSERT INTO team_members (id, team_id, member_id, role)
          SELECT 901, t.id, m.id, 'lead' FROM teams t, members m WHERE t.slug = 'sre' AND m.tenant_id <> t.tenant_id LIMIT 1
          """, "row 901 of team_members puts member id"),
-    ])
-    func plantedLinkIsRefused(sql: String, message: String) throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, sql)
+    ].flatMap { row in Backend.all.map { ($0, row.0, row.1) } })
+    func plantedLinkIsRefused(_ backend: Backend, sql: String, message: String) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        // PostgreSQL enforces the foreign keys; a superuser gets past them as SQLite's file writer does, with
+        // session_replication_role = replica (no triggers, so no foreign key checks).
+        try workspace.sql(state, backend.sql(sqlite: sql, postgres: "SET session_replication_role = replica; " + sql))
         try expectRefused(workspace, config, state, message)
     }
 
-    @Test("a trigger that keeps a revoked API key alive is refused: the key is not reported deleted while it stays valid")
-    func triggerKeepsRevokedKey() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a trigger that keeps a revoked API key alive is refused: the key is not reported deleted while it stays valid", arguments: Backend.all)
+    func triggerKeepsRevokedKey(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         // The configuration revokes the key; a trigger planted in the database would silently keep the row.
         try workspace.edit("config/tenants/acme.yaml", replacing: "  audit-exporter:\n    scopes: [audit.read]\n    rateLimit: 60/h\n    expires: 2027-12-31\n",
                            with: "")
-        try workspace.sqlite(state, "CREATE TRIGGER keep_keys BEFORE DELETE ON api_keys BEGIN SELECT RAISE(IGNORE); END;")
+        try workspace.sql(state, backend.sql(
+            sqlite: "CREATE TRIGGER keep_keys BEFORE DELETE ON api_keys BEGIN SELECT RAISE(IGNORE); END;",
+            postgres: """
+                CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+                CREATE TRIGGER keep_keys BEFORE DELETE ON api_keys FOR EACH ROW EXECUTE FUNCTION keep();
+                """))
         try expectRefused(workspace, config, state, "has a trigger 'keep_keys' on table 'api_keys' that orgctl did not create")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "1\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "1\n")
         let log = try workspace.run(["audit", "log", "--state", state])
         #expect(!log.stdout.contains("delete  tenant/acme/apikey/audit-exporter"), "\(log)")
 
         // Dropped, the same apply deletes the key and audits it.
-        try workspace.sqlite(state, "DROP TRIGGER keep_keys;")
+        try workspace.sql(state, backend.sql(sqlite: "DROP TRIGGER keep_keys;", postgres: "DROP TRIGGER keep_keys ON api_keys; DROP FUNCTION keep();"))
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0, "\(applied)")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "0\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM api_keys WHERE name = 'audit-exporter';") == "0\n")
     }
 
     @Test("a planted quota row of a name the format has none for is seen by plan and removed by apply, not drift forever", arguments: [
         ("INSERT INTO quotas VALUES ('tenant', (SELECT id FROM tenants WHERE slug = 'acme'), 'bogus', 5)", "~ tenant/acme (changed outside orgctl)"),
         ("INSERT INTO quotas VALUES ('plan', (SELECT id FROM plans WHERE slug = 'business'), 'Seats ', 5)", "~ plan/business (changed outside orgctl)"),
-    ])
-    func plantedQuotaNameIsRemoved(sql: String, change: String) throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, sql + ";")
+    ].flatMap { row in Backend.all.map { ($0, row.0, row.1) } })
+    func plantedQuotaNameIsRemoved(_ backend: Backend, sql: String, change: String) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, sql + ";")
         #expect(try drift(workspace, config, state).status == 3)
         let plan = try workspace.plan(config, state: state)
         #expect(plan.stdout.contains(change) && plan.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "\(plan)")
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0 && applied.stdout.contains("1 changed"), "\(applied)")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM quotas WHERE name IN ('bogus', 'Seats ');") == "0\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM quotas WHERE name IN ('bogus', 'Seats ');") == "0\n")
         #expect(try drift(workspace, config, state).status == 0)
     }
 
-    @Test("a role raised in the database with another row's keyed digest copied beside it is still drift: the digest names its row")
-    func copiedDigestIsDrift() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a role raised in the database with another row's keyed digest copied beside it is still drift: the digest names its row",
+          arguments: Backend.all)
+    func copiedDigestIsDrift(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         // alice's row holds role owner and nothing else, like bob's row after this edit.
-        try workspace.sqlite(state, """
+        try workspace.sql(state, """
             UPDATE members SET role = 'owner' WHERE email = 'bob@acme.com';
             UPDATE orgctl_resources SET digest = (SELECT digest FROM orgctl_resources WHERE address = 'tenant/acme/member/alice@acme.com')
               WHERE address = 'tenant/acme/member/bob@acme.com';
@@ -177,11 +200,12 @@ struct DatabaseAttackTests {
         #expect(drifted.stdout.contains("0 configuration changes not yet applied"), "\(drifted)")
     }
 
-    @Test("a log cut back to an earlier head (its chain intact) is not appended to: the tree nodes over the removed entries are the evidence, and apply keeps it")
-    func truncatedLogIsNotAppendedTo() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a log cut back to an earlier head (its chain intact) is not appended to: the tree nodes over the removed entries are the evidence, and apply keeps it",
+          arguments: Backend.all)
+    func truncatedLogIsNotAppendedTo(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         // Entries 91-103 removed; orgctl_merkle still holds the level-4 node over entries 81-96.
-        try workspace.sqlite(state, "DELETE FROM orgctl_audit WHERE seq > 90;")
+        try workspace.sql(state, "DELETE FROM orgctl_audit WHERE seq > 90;")
         try workspace.edit("config/tenants/acme.yaml", replacing: "  bob@acme.com: {role: admin}", with: "  bob@acme.com: {role: member}")
         let before = try workspace.canonicalDump(state)
         let applied = try workspace.apply(config, state: state)
@@ -192,6 +216,18 @@ struct DatabaseAttackTests {
         #expect(try workspace.auditCount(state) == 90)
     }
 
+    /// The same objects in PostgreSQL's SQL (its names are case-sensitive once quoted, so SQLite's case variants have no
+    /// counterpart).
+    static let postgresSchemaObjects: [(String, String)] = [
+        // Worded apart from SQLite's "has a view 'members'" (reported to the lead).
+        ("ALTER TABLE members RENAME TO members_real; CREATE VIEW members AS SELECT * FROM members_real WHERE role <> 'owner';",
+         "has a 'members' that is not a table"),
+        ("""
+         CREATE FUNCTION nothing() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+         CREATE TRIGGER rewrite AFTER INSERT ON orgctl_audit FOR EACH ROW EXECUTE FUNCTION nothing();
+         """, "has a trigger 'rewrite' on table 'orgctl_audit'"),
+    ]
+
     @Test("a view in place of a table, or a trigger on the audit log, is refused", arguments: [
         ("ALTER TABLE members RENAME TO members_real; CREATE VIEW members AS SELECT * FROM members_real WHERE role <> 'owner';",
          "has a view 'members'"),
@@ -200,10 +236,10 @@ struct DatabaseAttackTests {
         ("CREATE TRIGGER raise AFTER INSERT ON \"MEMBERS\" BEGIN UPDATE members SET role = 'owner' WHERE id = new.id; END;",
          "has a trigger 'raise' on table 'MEMBERS'"),
         ("CREATE TRIGGER hide AFTER INSERT ON Orgctl_Audit BEGIN SELECT 1; END;", "has a trigger 'hide' on table 'Orgctl_Audit'"),
-    ])
-    func foreignSchemaObject(sql: String, message: String) throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, sql)
+    ].map { (Backend.sqlite, $0.0, $0.1) } + (Backend.all.contains(.postgres) ? postgresSchemaObjects.map { (Backend.postgres, $0.0, $0.1) } : []))
+    func foreignSchemaObject(_ backend: Backend, sql: String, message: String) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, sql)
         try expectRefused(workspace, config, state, message)
     }
 

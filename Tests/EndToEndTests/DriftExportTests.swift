@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `orgctl drift`, `orgctl export` and adoption, with the real binary and changes made behind
-/// orgctl's back with the sqlite3 command-line tool.
+/// orgctl's back with the sqlite3 or psql command-line tool, on both backends (adoption: SQLite only, see `adoption`).
 @Suite("Drift, export and adoption")
 struct DriftExportTests {
     static let secretValues = Array(Secrets.examples.values)
@@ -16,7 +16,9 @@ struct DriftExportTests {
         "INITECH_TEAM_CHAT_WEBHOOK_SECRET": Secrets.examples["INITECH_WEBHOOK_SECRET"]!,
     ]
 
-    func appliedExamples() throws -> (Workspace, config: String, state: String) { try Workspace.appliedExamples(name: "drift") }
+    func appliedExamples(_ backend: Backend) throws -> (Workspace, config: String, state: String) {
+        try Workspace.appliedExamples(name: "drift", backend: backend)
+    }
 
     func drift(_ workspace: Workspace, _ config: String, _ state: String, _ extra: [String] = []) throws -> Run {
         try workspace.run(["drift", config, "--state", state, "--no-color"] + extra)
@@ -33,14 +35,14 @@ struct DriftExportTests {
         DELETE FROM team_members WHERE member_id = (SELECT id FROM members WHERE email = 'grace@acme.com');
         """
 
-    @Test("drift reports exactly the fields changed outside orgctl (exit 3); apply restores them and audits the reversal; drift is then clean")
-    func driftScenario() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("drift reports exactly the fields changed outside orgctl (exit 3); apply restores them and audits the reversal; drift is then clean", arguments: Backend.all)
+    func driftScenario(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         let clean = try drift(workspace, config, state)
         #expect(clean.status == 0, "\(clean)")
         #expect(clean.stdout.contains("Drift: 0 changed, 0 created, 0 deleted outside orgctl; 0 configuration changes not yet applied."), "\(clean)")
 
-        try workspace.sqlite(state, Self.outsideChanges)
+        try workspace.sql(state, Self.outsideChanges)
         let text = try drift(workspace, config, state)
         #expect(text.status == 3, "\(text)")
         let expected = """
@@ -104,8 +106,8 @@ struct DriftExportTests {
         #expect(reversal.contains { $0.contains("update  tenant/acme/member/frank@acme.com") && $0.hasSuffix("(changed outside orgctl)") }, "\(log)")
         #expect(reversal.contains { $0.contains("create  tenant/acme/team/finance/member/grace@acme.com") && $0.hasSuffix("(deleted outside orgctl)") }, "\(log)")
         #expect(reversal.contains { $0.contains("delete  tenant/acme/member/mallory@acme.com") && $0.hasSuffix("(created outside orgctl)") }, "\(log)")
-        #expect(try workspace.sqlite(state, "SELECT role FROM members WHERE email = 'frank@acme.com';") == "viewer\n")
-        #expect(try workspace.sqlite(state, "SELECT name FROM teams WHERE slug = 'finance';") == "Finance\n")
+        #expect(try workspace.sql(state, "SELECT role FROM members WHERE email = 'frank@acme.com';") == "viewer\n")
+        #expect(try workspace.sql(state, "SELECT name FROM teams WHERE slug = 'finance';") == "Finance\n")
 
         let after = try drift(workspace, config, state, ["--metrics", workspace.path("drift.prom")])
         #expect(after.status == 0, "\(after)")
@@ -114,9 +116,9 @@ struct DriftExportTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("a configuration change not yet applied is reported apart from drift, with exit 2; both together exit 3")
-    func pendingChanges() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a configuration change not yet applied is reported apart from drift, with exit 2; both together exit 3", arguments: Backend.all)
+    func pendingChanges(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/tenants/acme.yaml", replacing: "frank@acme.com: viewer", with: "frank@acme.com: {role: member}")
         let pending = try drift(workspace, config, state)
         #expect(pending.status == 2, "\(pending)")
@@ -124,7 +126,7 @@ struct DriftExportTests {
         #expect(pending.stdout.contains("Configuration changes not yet applied:\n\n  ~ tenant/acme/member/frank@acme.com\n      role : \"viewer\" -> \"member\"\n"), "\(pending)")
 
         // Drift on the same row: the drift shows as applied -> now; the pending change as applied -> configuration.
-        try workspace.sqlite(state, "UPDATE members SET role = 'admin' WHERE email = 'frank@acme.com';")
+        try workspace.sql(state, "UPDATE members SET role = 'admin' WHERE email = 'frank@acme.com';")
         let both = try drift(workspace, config, state)
         #expect(both.status == 3, "\(both)")
         #expect(both.stdout.contains("      role : \"viewer\" -> \"admin\"\n"), "\(both)")
@@ -141,9 +143,9 @@ struct DriftExportTests {
         #expect(bad.status == 1, "\(bad)")
     }
 
-    @Test("export of the applied examples plans as no changes, and never overwrites without --force")
-    func exportRoundTripExamples() throws {
-        let (workspace, _, state) = try appliedExamples()
+    @Test("export of the applied examples plans as no changes, and never overwrites without --force", arguments: Backend.all)
+    func exportRoundTripExamples(_ backend: Backend) throws {
+        let (workspace, _, state) = try appliedExamples(backend)
         let out = workspace.path("exported")
         let export = try workspace.run(["export", "--state", state, out])
         #expect(export.status == 0 && export.stdout == "Exported 103 resources (4 tenants) to \(out).\n", "\(export)")
@@ -166,14 +168,14 @@ struct DriftExportTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("export of 1,000 generated tenants plans as no changes")
-    func exportRoundTripGenerated() throws {
-        let workspace = try Workspace(secrets: [:], name: "export-gen")
+    @Test("export of 1,000 generated tenants plans as no changes", arguments: Backend.all)
+    func exportRoundTripGenerated(_ backend: Backend) throws {
+        let workspace = try Workspace(secrets: [:], name: "export-gen", backend: backend)
         let generator = try #require(Self.generator, "tools/gen_config.py not found: set ORGCTL_SHARED to the folder that holds tools/gen_config.py")
         let config = workspace.path("gen")
         let generated = try workspace.run([generator, config, "1000"], executable: Paths.python3)
         try #require(generated.status == 0, "\(generated)")
-        let state = workspace.path("state.db")
+        let state = workspace.state
         let applied = try workspace.apply(config, state: state, ["-q"])
         try #require(applied.status == 0, "\(applied)")
         let out = workspace.path("exported")
@@ -191,11 +193,13 @@ struct DriftExportTests {
         return candidates.first { FileManager.default.fileExists(atPath: $0) }
     }()
 
+    /// SQLite only: adopting a platform database works on SQLite files only; the PostgreSQL store refuses `--adopt`
+    /// (``adoptionRefusedOnPostgres()``), and the way there is adopting the SQLite file, then `state migrate`.
     @Test("a platform database orgctl did not create: export, review, apply --adopt records it without changing a row")
     func adoption() throws {
         // Build a platform database with the sqlite3 tool only: the examples applied, then copied table by table
         // into a file with no orgctl tables, no application id and no schema version.
-        let (workspace, _, source) = try appliedExamples()
+        let (workspace, _, source) = try appliedExamples(.sqlite)
         let platform = workspace.path("platform.db")
         let schema = try workspace.sqlite(source, "SELECT sql || ';' FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'orgctl%';")
         let tables = ["plans", "permissions", "events", "tenants", "roles", "role_permissions", "quotas", "security_policies", "members",
@@ -239,6 +243,7 @@ struct DriftExportTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
+    /// SQLite only: about a file.
     @Test("a SQLite file with other tables is still refused, not adopted")
     func foreignDatabaseIsRefused() throws {
         let workspace = try Workspace(name: "foreign")
@@ -251,5 +256,27 @@ struct DriftExportTests {
             #expect(run.status == 1 && run.stderr.contains("not an orgctl state database"), "\(run)")
         }
         #expect(try workspace.dump(foreign) == before)
+    }
+
+    @Test("apply --adopt on PostgreSQL is refused with the way to adopt, whether or not the schema exists; nothing is written",
+          .enabled(if: Backend.all.contains(.postgres)))
+    func adoptionRefusedOnPostgres() throws {
+        let workspace = try Workspace(name: "adopt-pg", backend: .postgres)
+        let config = try workspace.copyExamples()
+        let state = workspace.state
+        let missing = try workspace.apply(config, state: state, ["--adopt"])
+        #expect(missing.status == 1 && missing.stderr.contains("adopting a platform database works on SQLite files only"), "\(missing)")
+        #expect(missing.stderr.contains("state migrate"), "the refusal says how to get there: \(missing)")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM pg_namespace WHERE nspname = '\(workspace.postgres?.name ?? "")';") == "0\n",
+                "a refused --adopt created the schema")
+
+        #expect(try workspace.apply(config, state: state).status == 0)
+        // A change to write (with nothing to apply, --adopt exits 0 with "No changes." on either backend).
+        try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
+        let before = try workspace.dump(state)
+        let existing = try workspace.apply(config, state: state, ["--adopt"])
+        #expect(existing.status == 1 && existing.stderr.contains("adopting a platform database works on SQLite files only"), "\(existing)")
+        #expect(try workspace.dump(state) == before)
+        workspace.assertNoSecretLeaks(Self.secretValues)
     }
 }

@@ -6,12 +6,16 @@ import Testing
 /// - `prior/` (optional): a configuration applied first, building the prior state; absent = empty database.
 /// - `prior.env`, `config.env` (optional): `NAME=value` lines added to the environment for the prior apply
 ///   and for planning `config/` (secret rotation).
-/// - `prior.sql` (optional): SQL run with sqlite3 after the prior apply: changes made outside orgctl.
+/// - `prior.sql` (optional): SQL run after the prior apply (sqlite3 or psql): changes made outside orgctl, in SQL both
+///   dialects read alike.
 /// - `config/`: the configuration planned; `args` (optional): extra plan arguments, one per line.
 /// - `plan.txt`, `plan.json`, `plan.md`: the expected `orgctl plan --no-color` output in each format.
 ///
-/// `ORGCTL_RECORD_GOLDEN=1 swift test --filter EndToEndTests` rewrites the expected files in the source tree
-/// and fails, so that every re-recording is reviewed before it is committed.
+/// Every case runs on both backends against the same expected files: SQLite and PostgreSQL must plan alike.
+///
+/// `ORGCTL_RECORD_GOLDEN=1 swift test --filter EndToEndTests` rewrites the expected files in the source tree (from the
+/// SQLite run; the PostgreSQL run is still compared with them) and fails, so that every re-recording is reviewed
+/// before it is committed.
 @Suite("Golden plans")
 struct GoldenPlanTests {
     /// Secret values used by the cases (overridden per case by `prior.env` / `config.env`).
@@ -44,11 +48,11 @@ struct GoldenPlanTests {
         }
     }
 
-    @Test("plan output matches the recorded golden files", arguments: caseNames)
-    func plan(_ name: String) throws {
+    @Test("plan output matches the recorded golden files", arguments: Backend.all, caseNames)
+    func plan(_ backend: Backend, _ name: String) throws {
         let folder = Paths.cases.appendingPathComponent(name)
-        let workspace = try Workspace(secrets: Self.secrets, name: "golden-\(name)")
-        let database = workspace.path("state.db")
+        let workspace = try Workspace(secrets: Self.secrets, name: "golden-\(name)", backend: backend)
+        let database = workspace.state
         let manager = FileManager.default
 
         let prior = folder.appendingPathComponent("prior")
@@ -60,7 +64,7 @@ struct GoldenPlanTests {
         }
         let sqlFile = folder.appendingPathComponent("prior.sql")
         if manager.fileExists(atPath: sqlFile.path) {
-            try workspace.sqlite(database, try String(contentsOf: sqlFile, encoding: .utf8))
+            try workspace.sql(database, try String(contentsOf: sqlFile, encoding: .utf8))
         }
 
         // Planned as a relative path, as users do: policy checks show file:line:column under it.
@@ -86,7 +90,7 @@ struct GoldenPlanTests {
         for (file, _) in Self.formats {
             let actual = outputs[file] ?? ""
             let expectedURL = folder.appendingPathComponent(file)
-            if Self.recording {
+            if Self.recording && backend == .sqlite {
                 try actual.write(to: expectedURL, atomically: true, encoding: .utf8)
                 Issue.record("re-recorded \(name)/\(file): review the change, then run again without ORGCTL_RECORD_GOLDEN")
                 continue

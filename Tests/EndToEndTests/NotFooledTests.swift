@@ -5,7 +5,9 @@ import Testing
 /// a targeted plan or a bad option value must never read as something else.
 @Suite("Drift jobs, targeting and options are not fooled")
 struct NotFooledTests {
-    func appliedExamples() throws -> (Workspace, config: String, state: String) { try Workspace.appliedExamples(name: "notfooled") }
+    func appliedExamples(_ backend: Backend = .sqlite) throws -> (Workspace, config: String, state: String) {
+        try Workspace.appliedExamples(name: "notfooled", backend: backend)
+    }
 
     @Test("drift against a missing database is an error (exit 1) in every format, and creates nothing",
           arguments: ["text", "json", "markdown"])
@@ -62,9 +64,9 @@ struct NotFooledTests {
         #expect(!FileManager.default.fileExists(atPath: state))
     }
 
-    @Test("a pattern that selects nothing, or that hides changes, never prints a bare 'No changes'")
-    func targetingIsAlwaysShown() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a pattern that selects nothing, or that hides changes, never prints a bare 'No changes'", arguments: Backend.all)
+    func targetingIsAlwaysShown(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/tenants/acme.yaml", replacing: "name: Acme Corporation", with: "name: Acme Corp.")
 
         // A typo in the target: text says what is left out and warns on standard error.
@@ -256,10 +258,10 @@ struct NotFooledTests {
         #expect(try workspace.dump(state) == before)
     }
 
-    @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown")
-    func driftWording() throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, "INSERT INTO members (tenant_id, email, role) SELECT id, 'mallory@acme.com', 'owner' FROM tenants WHERE slug = 'acme';")
+    @Test("drift words a row created outside orgctl as plan does, and marks its applied values unknown", arguments: Backend.all)
+    func driftWording(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, "INSERT INTO members (tenant_id, email, role) SELECT id, 'mallory@acme.com', 'owner' FROM tenants WHERE slug = 'acme';")
         let text = try workspace.run(["drift", config, "--state", state, "--no-color"])
         #expect(text.status == 3, "\(text)")
         #expect(text.stdout.contains("tenant/acme/member/mallory@acme.com (created outside orgctl)"), "\(text)")
@@ -275,9 +277,9 @@ struct NotFooledTests {
         #expect(item["appliedKnown"] as? Bool == false)
     }
 
-    @Test("a drift with only pending changes does not tell the user to put back changes made outside orgctl")
-    func pendingOnlyAdvice() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a drift with only pending changes does not tell the user to put back changes made outside orgctl", arguments: Backend.all)
+    func pendingOnlyAdvice(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/tenants/acme.yaml", replacing: "name: Acme Corporation", with: "name: Acme Corp.")
         let run = try workspace.run(["drift", config, "--state", state, "--no-color"])
         #expect(run.status == 2, "\(run)")

@@ -56,21 +56,21 @@ enum OutputSafety {
 }
 
 extension Workspace {
-    /// A workspace holding a copy of the examples applied to `state.db`.
-    static func appliedExamples(name: String, sourceLocation: SourceLocation = #_sourceLocation) throws
+    /// A workspace holding a copy of the examples applied to its state (`state.db`, or its PostgreSQL schema).
+    static func appliedExamples(name: String, backend: Backend = .sqlite, sourceLocation: SourceLocation = #_sourceLocation) throws
         -> (workspace: Workspace, config: String, state: String)
     {
-        let workspace = try Workspace(name: name)
+        let workspace = try Workspace(name: name, backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
         let applied = try workspace.apply(config, state: state)
         try #require(applied.status == 0, "applying the examples failed: \(applied)", sourceLocation: sourceLocation)
         return (workspace, config, state)
     }
 
     /// A workspace with `ConfigGenerator`'s tenants in `config/` (and the secret their webhooks use).
-    static func generated(name: String, tenants: Range<Int>) throws -> (workspace: Workspace, config: URL) {
-        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "e2e-leakcheck-generated-hook"], name: name)
+    static func generated(name: String, tenants: Range<Int>, backend: Backend = .sqlite) throws -> (workspace: Workspace, config: URL) {
+        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "e2e-leakcheck-generated-hook"], name: name, backend: backend)
         let config = workspace.url.appendingPathComponent("config")
         try ConfigGenerator.write(to: config, tenants: tenants, variant: 0)
         return (workspace, config)

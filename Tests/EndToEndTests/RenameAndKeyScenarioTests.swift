@@ -1,15 +1,15 @@
 import Foundation
 import Testing
 
-/// Renames and API key issuance with the real binary, checked with the sqlite3 CLI.
+/// Renames and API key issuance with the real binary, checked with the sqlite3 or psql CLI, on both backends.
 @Suite("Renames and API keys")
 struct RenameAndKeyScenarioTests {
     static var keyPattern: Regex<Substring> { /sk_live_[0-9A-Za-z]{40,44}/ }
 
-    func appliedExamples(sourceLocation: SourceLocation = #_sourceLocation) throws -> (Workspace, config: String, state: String, keys: String) {
-        let workspace = try Workspace()
+    func appliedExamples(_ backend: Backend, sourceLocation: SourceLocation = #_sourceLocation) throws -> (Workspace, config: String, state: String, keys: String) {
+        let workspace = try Workspace(backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
         let keys = try workspace.newKeysFile()
         let applied = try workspace.run(["apply", config, "--state", state, "--auto-approve", "--source", "test", "--no-color", "--secrets-out", keys])
         try #require(applied.status == 0, "applying the examples failed: \(applied)", sourceLocation: sourceLocation)
@@ -32,15 +32,16 @@ struct RenameAndKeyScenarioTests {
         return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test("renaming a tenant, a team and a role keeps row ids and memberships: updates, never delete and create")
-    func renames() throws {
-        let (workspace, config, state, _) = try appliedExamples()
-        let rowsBefore = try workspace.sqlite(state, """
+    @Test("renaming a tenant, a team and a role keeps row ids and memberships: updates, never delete and create", arguments: Backend.all)
+    func renames(_ backend: Backend) throws {
+        let (workspace, config, state, _) = try appliedExamples(backend)
+        let groupConcat = backend.sql(sqlite: "group_concat(id)", postgres: "string_agg(id::text, ',' ORDER BY id)")
+        let rowsBefore = try workspace.sql(state, """
             SELECT 'tenant', id FROM tenants WHERE slug = 'acme';
             SELECT 'team', id FROM teams WHERE slug = 'platform';
             SELECT 'role', id FROM roles WHERE slug = 'billing-admin';
-            SELECT 'members', group_concat(id) FROM (SELECT id FROM members WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme') ORDER BY id);
-            SELECT 'team_members', group_concat(id) FROM (SELECT id FROM team_members ORDER BY id);
+            SELECT 'members', \(groupConcat) FROM (SELECT id FROM members WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme') ORDER BY id) m;
+            SELECT 'team_members', \(groupConcat) FROM (SELECT id FROM team_members ORDER BY id) tm;
             SELECT 'grants', count(*) FROM role_permissions WHERE role_id = (SELECT id FROM roles WHERE slug = 'billing-admin');
             SELECT 'sub-team parent', parent_id FROM teams WHERE slug = 'sre';
             """)
@@ -67,18 +68,18 @@ struct RenameAndKeyScenarioTests {
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stdout.contains("0 added, 4 changed (3 renamed), 0 destroyed"), "\(applied)")
 
-        let rowsAfter = try workspace.sqlite(state, """
+        let rowsAfter = try workspace.sql(state, """
             SELECT 'tenant', id FROM tenants WHERE slug = 'acme-corp';
             SELECT 'team', id FROM teams WHERE slug = 'platform-eng';
             SELECT 'role', id FROM roles WHERE slug = 'billing';
-            SELECT 'members', group_concat(id) FROM (SELECT id FROM members WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme-corp') ORDER BY id);
-            SELECT 'team_members', group_concat(id) FROM (SELECT id FROM team_members ORDER BY id);
+            SELECT 'members', \(groupConcat) FROM (SELECT id FROM members WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme-corp') ORDER BY id) m;
+            SELECT 'team_members', \(groupConcat) FROM (SELECT id FROM team_members ORDER BY id) tm;
             SELECT 'grants', count(*) FROM role_permissions WHERE role_id = (SELECT id FROM roles WHERE slug = 'billing');
             SELECT 'sub-team parent', parent_id FROM teams WHERE slug = 'sre';
             """)
         #expect(rowsAfter == rowsBefore, "row identities changed:\nbefore\n\(rowsBefore)after\n\(rowsAfter)")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM tenants WHERE slug = 'acme';") == "0\n")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM orgctl_resources WHERE address LIKE 'tenant/acme/%' OR address = 'tenant/acme';") == "0\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM tenants WHERE slug = 'acme';") == "0\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM orgctl_resources WHERE address LIKE 'tenant/acme/%' OR address = 'tenant/acme';") == "0\n")
 
         // Four audit entries, all updates; the renames say so.
         #expect(try workspace.auditCount(state) == auditBefore + 4)
@@ -100,9 +101,9 @@ struct RenameAndKeyScenarioTests {
         workspace.assertNoSecretLeaks(Array(Secrets.examples.values))
     }
 
-    @Test("a previously that matches two stored tenants is an error with its position, and nothing is planned")
-    func ambiguousRename() throws {
-        let (workspace, config, state, _) = try appliedExamples()
+    @Test("a previously that matches two stored tenants is an error with its position, and nothing is planned", arguments: Backend.all)
+    func ambiguousRename(_ backend: Backend) throws {
+        let (workspace, config, state, _) = try appliedExamples(backend)
         try workspace.edit("config/tenants/hooli.yaml", replacing: "slug: hooli", with: "slug: hooli\npreviously: [acme]")
         // hooli exists and so does acme: which row would hooli be?
         try FileManager.default.removeItem(atPath: workspace.path("config/tenants/acme.yaml"))
@@ -115,28 +116,28 @@ struct RenameAndKeyScenarioTests {
         #expect(try workspace.dump(state) == before)
     }
 
-    @Test("apply issues API keys: format, only the SHA-256 and prefix stored, the key nowhere but the 0600 file")
-    func keyIssuance() throws {
-        let workspace = try Workspace()
+    @Test("apply issues API keys: format, only the SHA-256 and prefix stored, the key nowhere but the 0600 file", arguments: Backend.all)
+    func keyIssuance(_ backend: Backend) throws {
+        let workspace = try Workspace(backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
 
         let first = try workspace.apply(config, state: state)  // Workspace.apply passes a new --secrets-out file
         #expect(first.status == 0 && first.stdout.contains("Issued 3 API keys; the keys are in "), "\(first)")
 
         // CI without --secrets-out: refused before anything is written (the database is not even created).
-        let fresh = workspace.path("fresh.db")
-        let noOut = try workspace.run(["apply", config, "--state", fresh, "--auto-approve", "--no-color"])
+        let fresh = workspace.otherState("fresh.db")
+        let noOut = try workspace.run(["apply", config, "--state", fresh.state, "--auto-approve", "--no-color"] + fresh.extra)
         #expect(noOut.status == 1, "\(noOut)")
         #expect(noOut.stderr.contains("the plan issues 3 API keys, and standard output is not a terminal"), "\(noOut)")
-        #expect(!FileManager.default.fileExists(atPath: fresh))
+        #expect(try !workspace.stateExists(fresh))
 
         // An existing --secrets-out file is refused before the database is touched.
         let existing = workspace.path("exists.txt")
         try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: existing))
-        let clash = try workspace.run(["apply", config, "--state", fresh, "--auto-approve", "--no-color", "--secrets-out", existing])
+        let clash = try workspace.run(["apply", config, "--state", fresh.state, "--auto-approve", "--no-color", "--secrets-out", existing] + fresh.extra)
         #expect(clash.status == 1 && clash.stderr.contains("already exists"), "\(clash)")
-        #expect(!FileManager.default.fileExists(atPath: fresh))
+        #expect(try !workspace.stateExists(fresh))
         #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me\n")
         // With nothing to issue, --secrets-out writes nothing, so an existing file is no obstacle
         // (a pipeline passes the same flag on every apply).
@@ -154,7 +155,7 @@ struct RenameAndKeyScenarioTests {
         for (address, key) in keys {
             #expect(key.wholeMatch(of: Self.keyPattern) != nil, "\(address): \(key)")
             let name = address.split(separator: "/").last ?? ""
-            let row = try workspace.sqlite(state, "SELECT key_prefix || ' ' || key_sha256 FROM api_keys WHERE name = '\(name)';")
+            let row = try workspace.sql(state, "SELECT key_prefix || ' ' || key_sha256 FROM api_keys WHERE name = '\(name)';")
             #expect(row == "\(key.prefix(12)) \(try sha256(key))\n", "\(address)")
         }
         #expect(Set(keys.values).count == 3)
@@ -179,7 +180,7 @@ struct RenameAndKeyScenarioTests {
         for (address, key) in newKeys {
             #expect(key != keys[address], "\(address) was not rotated")
             let name = address.split(separator: "/").last ?? ""
-            #expect(try workspace.sqlite(state, "SELECT key_sha256 FROM api_keys WHERE name = '\(name)';") == "\(try sha256(key))\n")
+            #expect(try workspace.sql(state, "SELECT key_sha256 FROM api_keys WHERE name = '\(name)';") == "\(try sha256(key))\n")
         }
         // The audit entry records the old and new prefix and hash, never the key.
         let log = try workspace.run(["audit", "log", "--state", state, "--format", "json", "--address", "tenant/acme/apikey/ci-deployer"])

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-/// The workflows a user relies on, run with the real binary against `examples/` and a real SQLite file.
+/// The workflows a user relies on, run with the real binary against `examples/` and a real state: a SQLite file, and
+/// a PostgreSQL schema (`Backend.all`).
 ///
 /// Every scenario ends by searching every output, saved plan and database file of its workspace for the
 /// secret values it used: a secret must never appear in plaintext.
@@ -9,21 +10,21 @@ import Testing
 struct ScenarioTests {
     static let secretValues = Array(Secrets.examples.values)
 
-    /// A workspace with the examples copied to `config/` and applied to `state.db`.
-    func appliedExamples(sourceLocation: SourceLocation = #_sourceLocation) throws -> (Workspace, config: String, state: String) {
-        try Workspace.appliedExamples(name: "scenario", sourceLocation: sourceLocation)
+    /// A workspace with the examples copied to `config/` and applied to its state.
+    func appliedExamples(_ backend: Backend, sourceLocation: SourceLocation = #_sourceLocation) throws -> (Workspace, config: String, state: String) {
+        try Workspace.appliedExamples(name: "scenario", backend: backend, sourceLocation: sourceLocation)
     }
 
-    @Test("examples apply into an empty database, and a second apply writes nothing")
-    func examplesApplyAndAreIdempotent() throws {
-        let workspace = try Workspace()
+    @Test("examples apply into an empty database, and a second apply writes nothing", arguments: Backend.all)
+    func examplesApplyAndAreIdempotent(_ backend: Backend) throws {
+        let workspace = try Workspace(backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
-        #expect(!FileManager.default.fileExists(atPath: state))
+        let state = workspace.state
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("state.db")))
 
         let first = try workspace.apply(config, state: state)
         #expect(first.status == 0, "\(first)")
-        let resources = try workspace.sqlite(state, "SELECT count(*) FROM orgctl_resources;").trimmingCharacters(in: .whitespacesAndNewlines)
+        let resources = try workspace.sql(state, "SELECT count(*) FROM orgctl_resources;").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(first.stdout.contains("Apply complete: \(resources) added, 0 changed, 0 destroyed. Audit entries 1–\(resources)."), "\(first)")
         #expect(try workspace.auditCount(state) == Int(resources))
 
@@ -45,9 +46,9 @@ struct ScenarioTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("one field of each kind changed: the exact plan, then apply, then no changes")
-    func changeOneFieldOfEachKind() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("one field of each kind changed: the exact plan, then apply, then no changes", arguments: Backend.all)
+    func changeOneFieldOfEachKind(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/platform.yaml", replacing: "rateLimit: 100/h", with: "rateLimit: 150/h")
         try workspace.edit("config/platform.yaml", replacing: "users.remove:     {category: users}",
                            with: "users.remove:     {category: users, description: Remove members}")
@@ -133,10 +134,10 @@ struct ScenarioTests {
         workspace.assertNoSecretLeaks(Self.secretValues + Array(rotated.values))
     }
 
-    @Test("rows changed with sqlite3 show up as (changed outside orgctl), and apply restores them")
-    func outsideChangesShowUpInPlan() throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, """
+    @Test("rows changed with sqlite3 show up as (changed outside orgctl), and apply restores them", arguments: Backend.all)
+    func outsideChangesShowUpInPlan(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, """
             UPDATE members SET role = 'owner' WHERE email = 'frank@acme.com';
             UPDATE webhooks SET url = 'https://attacker.example/collect' WHERE name = 'ops-events';
             """)
@@ -159,15 +160,16 @@ struct ScenarioTests {
 
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0, "\(applied)")
-        #expect(try workspace.sqlite(state, "SELECT role FROM members WHERE email = 'frank@acme.com';") == "viewer\n")
+        #expect(try workspace.sql(state, "SELECT role FROM members WHERE email = 'frank@acme.com';") == "viewer\n")
         let again = try workspace.plan(config, state: state, ["--detailed-exitcode"])
         #expect(again.status == 0, "\(again)")
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
+    /// SQLite only: PostgreSQL states start at the current schema (there is no older PostgreSQL schema to read).
     @Test("after an upgrade, plan, drift and an unconfirmed apply read a database of an older schema without touching it; apply migrates it")
     func olderSchemaIsReadAsMigrated() throws {
-        let (workspace, config, state) = try appliedExamples()
+        let (workspace, config, state) = try appliedExamples(.sqlite)
         // Make it what schema 2 looked like: no Merkle tree (step 3), no applied values (step 4), no
         // state key check value (step 5). Its row digests stay keyed (schema 2's were plain SHA-256, which
         // only orgctl's own code computes: see KeyedDigestTests), so keying them again on reading shows
@@ -201,16 +203,16 @@ struct ScenarioTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("a saved plan goes stale after an outside change: refused, naming the address, nothing written")
-    func savedPlanGoesStale() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a saved plan goes stale after an outside change: refused, naming the address, nothing written", arguments: Backend.all)
+    func savedPlanGoesStale(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
         let saved = workspace.path("hooli.plan")
         let plan = try workspace.plan(config, state: state, ["--out", saved])
         #expect(plan.status == 0, "\(plan)")
         #expect(try workspace.mode(saved) == 0o600, "the saved plan must be readable only by its owner")
 
-        try workspace.sqlite(state, "UPDATE tenants SET status = 'active' WHERE slug = 'hooli';")
+        try workspace.sql(state, "UPDATE tenants SET status = 'active' WHERE slug = 'hooli';")
         let before = try workspace.dump(state)
         let applied = try workspace.run(["apply", saved, "--state", state, "--no-color"])
         #expect(applied.status == 1, "\(applied)")
@@ -223,13 +225,13 @@ struct ScenarioTests {
         #expect(try workspace.plan(config, state: state, ["--out", fresh]).status == 0)
         let ok = try workspace.run(["apply", fresh, "--state", state, "--no-color"])
         #expect(ok.status == 0 && ok.stdout.contains("Apply complete: 0 added, 1 changed, 0 destroyed."), "\(ok)")
-        #expect(try workspace.sqlite(state, "SELECT name, status FROM tenants WHERE slug = 'hooli';") == "Hooli Inc|suspended\n")
+        #expect(try workspace.sql(state, "SELECT name, status FROM tenants WHERE slug = 'hooli';") == "Hooli Inc|suspended\n")
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("a plan that deletes more than --max-deletes is refused, with counts by kind")
-    func maxDeletesRefusal() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a plan that deletes more than --max-deletes is refused, with counts by kind", arguments: Backend.all)
+    func maxDeletesRefusal(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try FileManager.default.removeItem(atPath: workspace.path("config/tenants/acme.yaml"))
         try FileManager.default.removeItem(atPath: workspace.path("config/tenants/hooli.yaml"))
 
@@ -261,15 +263,15 @@ struct ScenarioTests {
 
         let allowed = try workspace.apply(config, state: state, ["--max-deletes", "\(deletes.count)"] + confirmed)
         #expect(allowed.status == 0 && allowed.stdout.contains("0 added, 0 changed, \(deletes.count) destroyed."), "\(allowed)")
-        #expect(try workspace.sqlite(state, "SELECT slug FROM tenants ORDER BY slug;") == "globex\ninitech\n")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM members m JOIN tenants t ON t.id = m.tenant_id WHERE t.slug IN ('acme', 'hooli');")
+        #expect(try workspace.sql(state, "SELECT slug FROM tenants ORDER BY slug;") == "globex\ninitech\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM members m JOIN tenants t ON t.id = m.tenant_id WHERE t.slug IN ('acme', 'hooli');")
                 == "0\n")
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("apply without --auto-approve refuses when standard input is not a terminal", arguments: [nil, "yes\n"])
-    func applyNeedsApproval(stdin: String?) throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("apply without --auto-approve refuses when standard input is not a terminal", arguments: Backend.all, [nil, "yes\n"])
+    func applyNeedsApproval(_ backend: Backend, stdin: String?) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
         let before = try workspace.dump(state)
         let run = try workspace.run(["apply", config, "--state", state, "--source", "test", "--no-color"], stdin: stdin)
@@ -278,9 +280,9 @@ struct ScenarioTests {
         #expect(try workspace.dump(state) == before)
     }
 
-    @Test("a missing secret variable fails before any write, naming the variable and no value")
-    func missingSecretVariable() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("a missing secret variable fails before any write, naming the variable and no value", arguments: Backend.all)
+    func missingSecretVariable(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
         let before = try workspace.dump(state)
         for command in ["plan", "apply"] {
@@ -292,17 +294,17 @@ struct ScenarioTests {
         }
         #expect(try workspace.dump(state) == before)
 
-        // Into a new database: the file is not even created.
-        let fresh = workspace.path("fresh.db")
-        let run = try workspace.apply(config, state: fresh, unset: ["INITECH_WEBHOOK_SECRET"])
+        // Into a new database: the file (the schema) is not even created.
+        let fresh = workspace.otherState("fresh.db")
+        let run = try workspace.apply(config, state: fresh.state, fresh.extra, unset: ["INITECH_WEBHOOK_SECRET"])
         #expect(run.status == 1 && run.stderr.contains("INITECH_WEBHOOK_SECRET"), "\(run)")
-        #expect(!FileManager.default.fileExists(atPath: fresh), "a failed apply created the state database")
+        #expect(try !workspace.stateExists(fresh), "a failed apply created the state database")
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("an invalid configuration: plan and apply exit 1 with a positioned error, the database is unchanged")
-    func invalidConfiguration() throws {
-        let (workspace, config, state) = try appliedExamples()
+    @Test("an invalid configuration: plan and apply exit 1 with a positioned error, the database is unchanged", arguments: Backend.all)
+    func invalidConfiguration(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
         try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc\nmaintainer: gavin")
         try workspace.edit("config/tenants/globex.yaml", replacing: "plan: business", with: "plan: platinum")
         let before = try workspace.dump(state)
@@ -319,10 +321,10 @@ struct ScenarioTests {
         #expect(try workspace.dump(state) == before)
     }
 
-    @Test("audit verify detects an edited entry, and apply then refuses to append")
-    func editedAuditEntry() throws {
-        let (workspace, config, state) = try appliedExamples()
-        try workspace.sqlite(state, "UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), '\"actor\":\"e2e\"', '\"actor\":\"eve\"') AS BLOB) WHERE seq = 3;")
+    @Test("audit verify detects an edited entry, and apply then refuses to append", arguments: Backend.all)
+    func editedAuditEntry(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        try workspace.sql(state, Workspace.editAuditEntry(backend, seq: 3))
         let verify = try workspace.run(["audit", "verify", "--state", state])
         #expect(verify.status == 1, "\(verify)")
         #expect(verify.stdout == "broken at entry 3: hash does not match the entry\n", "\(verify)")
@@ -337,12 +339,14 @@ struct ScenarioTests {
         #expect(try workspace.dump(state) == before, "apply wrote to a database with a broken chain")
     }
 
-    @Test("the state database and a saved plan are created with mode 0600")
-    func fileModes() throws {
-        let (workspace, config, state) = try appliedExamples()
-        #expect(try workspace.mode(state) == 0o600)
-        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: state + suffix) {
-            #expect(try workspace.mode(state + suffix) == 0o600, "\(state + suffix)")
+    @Test("the state database and a saved plan are created with mode 0600", arguments: Backend.all)
+    func fileModes(_ backend: Backend) throws {
+        let (workspace, config, state) = try appliedExamples(backend)
+        if backend == .sqlite {
+            #expect(try workspace.mode(state) == 0o600)
+            for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: state + suffix) {
+                #expect(try workspace.mode(state + suffix) == 0o600, "\(state + suffix)")
+            }
         }
         let saved = workspace.path("out.plan")
         #expect(try workspace.plan(config, state: state, ["--out", saved]).status == 0)
@@ -352,6 +356,7 @@ struct ScenarioTests {
         #expect(again.status == 1 && again.stderr.contains("already exists"), "\(again)")
     }
 
+    /// SQLite only: about files (a schema that is not orgctl's is PostgreSQL's own suite's).
     @Test("a SQLite file that is not orgctl's, and a file of random bytes, are refused and left as they are")
     func foreignFilesRefused() throws {
         let workspace = try Workspace()
@@ -384,13 +389,13 @@ struct ScenarioTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: random)) == randomBytes)
     }
 
-    @Test("audit log --address 'tenant/acme/**' --format json is a JSON array of acme's entries")
-    func auditLogJSON() throws {
-        let (workspace, _, state) = try appliedExamples()
+    @Test("audit log --address 'tenant/acme/**' --format json is a JSON array of acme's entries", arguments: Backend.all)
+    func auditLogJSON(_ backend: Backend) throws {
+        let (workspace, _, state) = try appliedExamples(backend)
         let run = try workspace.run(["audit", "log", "--state", state, "--address", "tenant/acme/**", "--format", "json"])
         #expect(run.status == 0, "\(run)")
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]], "not a JSON array: \(run)")
-        let expected = try workspace.sqlite(state, "SELECT count(*) FROM orgctl_resources WHERE address = 'tenant/acme' OR address LIKE 'tenant/acme/%';")
+        let expected = try workspace.sql(state, "SELECT count(*) FROM orgctl_resources WHERE address = 'tenant/acme' OR address LIKE 'tenant/acme/%';")
         #expect("\(entries.count)\n" == expected)
         for entry in entries {
             let address = entry["address"] as? String ?? ""
@@ -406,11 +411,11 @@ struct ScenarioTests {
         workspace.assertNoSecretLeaks(Self.secretValues)
     }
 
-    @Test("teams nested under a parent whose slug sorts after theirs can be deleted")
-    func deleteNestedTeams() throws {
-        let workspace = try Workspace()
+    @Test("teams nested under a parent whose slug sorts after theirs can be deleted", arguments: Backend.all)
+    func deleteNestedTeams(_ backend: Backend) throws {
+        let workspace = try Workspace(backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
         // 'zeta' is the parent of 'alpha': deleting both must delete alpha (the child) first.
         try workspace.edit("config/tenants/hooli.yaml", replacing: "teams:\n", with: """
             teams:
@@ -433,16 +438,16 @@ struct ScenarioTests {
             """, with: "")
         let deleted = try workspace.apply(config, state: state)
         #expect(deleted.status == 0, "deleting a nested team and its parent failed: \(deleted)")
-        #expect(try workspace.sqlite(state, "SELECT slug FROM teams WHERE slug IN ('zeta', 'alpha');") == "")
+        #expect(try workspace.sql(state, "SELECT slug FROM teams WHERE slug IN ('zeta', 'alpha');") == "")
         let verify = try workspace.run(["audit", "verify", "--state", state])
         #expect(verify.status == 0, "\(verify)")
     }
 
-    @Test("secret values never appear in any output, saved plan, audit log or database file")
-    func secretsNeverAppear() throws {
-        let workspace = try Workspace()
+    @Test("secret values never appear in any output, saved plan, audit log or database file", arguments: Backend.all)
+    func secretsNeverAppear(_ backend: Backend) throws {
+        let workspace = try Workspace(backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
         // One secret from a file as well: the file itself is the only place its value may be.
         try FileManager.default.createDirectory(atPath: workspace.path("config/secrets"), withIntermediateDirectories: true)
         let secretFile = workspace.path("config/secrets/globex-oidc.txt")
@@ -463,16 +468,16 @@ struct ScenarioTests {
         runs.append(try workspace.run(["audit", "log", "--state", state]))
         runs.append(try workspace.run(["audit", "log", "--state", state, "--format", "json"]))
         runs.append(try workspace.run(["audit", "verify", "--state", state]))
-        try workspace.sqlite(state, "UPDATE webhooks SET max_retries = 7 WHERE name = 'slack';")
+        try workspace.sql(state, "UPDATE webhooks SET max_retries = 7 WHERE name = 'slack';")
         runs.append(try workspace.plan(config, state: state, ["--format", "json"], environment: rotated))
         runs.append(try workspace.apply(config, state: state, environment: rotated))
         runs.append(try workspace.plan(config, state: state, unset: ["ACME_SLACK_WEBHOOK_SECRET"]))
         for run in runs.dropLast() { #expect(run.status == 0, "\(run)") }
         #expect(runs.last?.status == 1)
         // The secret is stored, encrypted: the ciphertext columns are filled.
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM webhooks WHERE secret_ciphertext IS NOT NULL AND length(secret_ciphertext) > 28;")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM webhooks WHERE secret_ciphertext IS NOT NULL AND length(secret_ciphertext) > 28;")
                 == "4\n")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM sso_providers WHERE client_secret_ciphertext IS NOT NULL;") == "1\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM sso_providers WHERE client_secret_ciphertext IS NOT NULL;") == "1\n")
         workspace.assertNoSecretLeaks(Self.secretValues + Array(rotated.values) + [fileSecret], excluding: [secretFile])
     }
 }

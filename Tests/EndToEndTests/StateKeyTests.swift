@@ -7,12 +7,12 @@ import Testing
 struct StateKeyTests {
     static let otherKey = Data((0..<32).map { UInt8(($0 * 11 + 5) & 0xFF) }).base64EncodedString()
 
-    static func appliedExamples() throws -> (Workspace, config: String, state: String) {
-        let workspace = try Workspace(name: "state-key")
+    static func appliedExamples(_ backend: Backend) throws -> (Workspace, config: String, state: String) {
+        let workspace = try Workspace(name: "state-key", backend: backend)
         let config = try workspace.copyExamples()
-        let state = workspace.path("state.db")
+        let state = workspace.state
         try #require(try workspace.apply(config, state: state).status == 0)
-        try workspace.sqlite(state, "PRAGMA wal_checkpoint(TRUNCATE);")
+        if backend == .sqlite { try workspace.sqlite(state, "PRAGMA wal_checkpoint(TRUNCATE);") }
         return (workspace, config, state)
     }
 
@@ -27,35 +27,36 @@ struct StateKeyTests {
     }
 
     @Test("plan, drift, apply, export and audit given another key stop before doing anything, with the key id and the fix",
-          arguments: [false, true])
-    func wrongKeyRefused(beforeCheckValue: Bool) throws {
-        let (workspace, config, state) = try Self.appliedExamples()
+          arguments: Backend.all, [false, true])
+    func wrongKeyRefused(_ backend: Backend, beforeCheckValue: Bool) throws {
+        let (workspace, config, state) = try Self.appliedExamples(backend)
         if beforeCheckValue {
             // A database written before the check value: its secrets name the key they were sealed with.
-            try workspace.sqlite(state, "DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id'); PRAGMA wal_checkpoint(TRUNCATE);")
+            try workspace.sql(state, "DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id');"
+                              + backend.sql(sqlite: " PRAGMA wal_checkpoint(TRUNCATE);", postgres: ""))
         }
         try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
         let plan = workspace.path("change.plan")
         try #require(try workspace.plan(config, state: state, ["--out", plan]).status == 0)
-        let before = HostileConfigTests.databaseBytes(state)
+        let before = try workspace.stateBytes(state)
         for arguments in Self.commands(workspace, config: config, state: state, plan: plan) {
             let run = try workspace.run(arguments + ["--no-color"], environment: ["ORGCTL_STATE_KEY": Self.otherKey])
             #expect(run.status == 1, "\(run)")
             #expect(run.stderr.contains("the state key does not match the key this database was encrypted with (key id "), "\(run)")
             #expect(run.stderr.contains("help: give the key"), "\(run)")
             #expect(!run.stdout.contains("ok") && !run.stdout.contains("Apply complete"), "\(run)")
-            #expect(HostileConfigTests.databaseBytes(state) == before, "orgctl \(arguments[0]) changed the database with another key")
+            #expect(try workspace.stateBytes(state) == before, "orgctl \(arguments[0]) changed the database with another key")
         }
         #expect(!FileManager.default.fileExists(atPath: workspace.path("out")))
         // With the right key the saved plan applies, and a database without a check value gets it.
         let applied = try workspace.run(["apply", plan, "--state", state, "--no-color"])
         #expect(applied.status == 0, "\(applied)")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM orgctl_meta WHERE key = 'state_key_check';") == "1\n")
+        #expect(try workspace.sql(state, "SELECT count(*) FROM orgctl_meta WHERE key = 'state_key_check';") == "1\n")
     }
 
-    @Test("a state key file readable by others is warned about on standard error, as ssh does")
-    func keyFileModeWarning() throws {
-        let (workspace, config, state) = try Self.appliedExamples()
+    @Test("a state key file readable by others is warned about on standard error, as ssh does", arguments: Backend.all)
+    func keyFileModeWarning(_ backend: Backend) throws {
+        let (workspace, config, state) = try Self.appliedExamples(backend)
         let file = workspace.path("state.key")
         try Secrets.stateKey.write(toFile: file, atomically: true, encoding: .utf8)
         chmod(file, 0o644)
@@ -72,9 +73,9 @@ struct StateKeyTests {
         #expect(closed.status == 0 && !closed.stderr.contains("warning"), "\(closed)")
     }
 
-    @Test("plan and drift of an existing database need the state key")
-    func keyRequired() throws {
-        let (workspace, config, state) = try Self.appliedExamples()
+    @Test("plan and drift of an existing database need the state key", arguments: Backend.all)
+    func keyRequired(_ backend: Backend) throws {
+        let (workspace, config, state) = try Self.appliedExamples(backend)
         for command in ["plan", "drift"] {
             let run = try workspace.run([command, config, "--state", state, "--no-color"], unset: ["ORGCTL_STATE_KEY"])
             #expect(run.status == 1 && run.stderr.contains("no state key was given"), "\(run)")

@@ -132,8 +132,15 @@ final class Workspace {
     let url: URL
     var environment: [String: String]
     private var counter = 0
+    /// Where ``state`` lives (Backends.swift); for PostgreSQL, this workspace's own schema.
+    let backend: Backend
+    let postgres: PostgresStateSchema?
 
-    init(secrets: [String: String] = Secrets.examples, name: String = "e2e") throws {
+    /// `sharedSchema`: on PostgreSQL, use that existing schema (left as it is) rather than a new one of its own.
+    init(secrets: [String: String] = Secrets.examples, name: String = "e2e", backend: Backend = .sqlite, sharedSchema: String? = nil) throws {
+        self.backend = backend
+        postgres = backend == .postgres
+            ? PostgresStateSchema(uri: try Backend.serverURI(), name: sharedSchema ?? Backend.newSchema(), owned: sharedSchema == nil) : nil
         url = FileManager.default.temporaryDirectory.appendingPathComponent("orgctl-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url.appendingPathComponent(".out"), withIntermediateDirectories: true)
         environment = [
@@ -145,12 +152,16 @@ final class Workspace {
             "ORGCTL_ACTOR": "e2e",
             "ORGCTL_STATE_KEY": Secrets.stateKey,
         ]
+        environment["ORGCTL_STATE_SCHEMA"] = postgres?.name
         environment.merge(secrets) { _, new in new }
     }
 
     /// Kept for inspection when ORGCTL_E2E_KEEP=1.
     deinit {
-        if ProcessInfo.processInfo.environment["ORGCTL_E2E_KEEP"] != "1" { try? FileManager.default.removeItem(at: url) }
+        if ProcessInfo.processInfo.environment["ORGCTL_E2E_KEEP"] != "1" {
+            try? FileManager.default.removeItem(at: url)
+            if postgres?.owned == true { postgres?.drop() }
+        }
     }
 
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
@@ -214,11 +225,13 @@ final class Workspace {
     }
 
     /// `sqlite3 DB .dump`: every table's schema and rows, as text.
-    func dump(_ database: String) throws -> String { try sqlite(database, ".dump") }
+    /// On PostgreSQL (`database` is the workspace's URI), the schema's columns and rows (``postgresDump()``).
+    func dump(_ database: String) throws -> String { isPostgres(database) ? try postgresDump() : try sqlite(database, ".dump") }
 
     /// The dump with each secret's ciphertext replaced by its length: AES-GCM nonces are random, so two
     /// applies of the same plan store different ciphertexts and are otherwise identical.
     func canonicalDump(_ database: String) throws -> String {
+        if isPostgres(database) { return try canonicalPostgresDump() }
         let regex = try Regex("X'[0-9a-fA-F]*'")
         return try dump(database).lines.map { line in
             guard line.hasPrefix("INSERT INTO webhooks ") || line.hasPrefix("INSERT INTO sso_providers ") else { return line }
@@ -228,16 +241,16 @@ final class Workspace {
 
     /// `python3 tools/verify_audit.py DB`: the independent chain verifier.
     func pythonVerify(_ database: String) throws -> Run {
-        try run([Paths.auditVerifier, database], executable: Paths.python3)
+        try run([Paths.auditVerifier, try auditFile(database)], executable: Paths.python3)
     }
 
     /// Number of audit entries, counted directly.
     func auditCount(_ database: String) throws -> Int {
-        Int(try sqlite(database, "SELECT count(*) FROM orgctl_audit;").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        Int(try sql(database, "SELECT count(*) FROM orgctl_audit;").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
     /// Searches every file in the workspace (command outputs, databases and their -wal, saved plans) for each
-    /// secret value's bytes; `excluding` names files that hold secrets on purpose ({file: …} secrets).
+    /// secret value's bytes (on PostgreSQL, the cluster's data directory too); `excluding` names files that hold secrets on purpose ({file: …} secrets).
     func assertNoSecretLeaks(_ secrets: [String], excluding: Set<String> = [], sourceLocation: SourceLocation = #_sourceLocation) {
         let needles = secrets.map { Data($0.utf8) }
         guard let walker = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey]) else {
@@ -255,6 +268,7 @@ final class Workspace {
             }
         }
         #expect(searched > 0, sourceLocation: sourceLocation)
+        if postgres != nil { assertNoSecretLeaksInDataDirectory(secrets, sourceLocation: sourceLocation) }
     }
 }
 
