@@ -219,9 +219,9 @@ struct DatabaseAttackTests {
     /// The same objects in PostgreSQL's SQL (its names are case-sensitive once quoted, so SQLite's case variants have no
     /// counterpart).
     static let postgresSchemaObjects: [(String, String)] = [
-        // Worded apart from SQLite's "has a view 'members'" (reported to the lead).
+        // Worded as SQLite's refusal: the kind of object and its name.
         ("ALTER TABLE members RENAME TO members_real; CREATE VIEW members AS SELECT * FROM members_real WHERE role <> 'owner';",
-         "has a 'members' that is not a table"),
+         "has a view 'members'"),
         ("""
          CREATE FUNCTION nothing() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
          CREATE TRIGGER rewrite AFTER INSERT ON orgctl_audit FOR EACH ROW EXECUTE FUNCTION nothing();

@@ -196,8 +196,9 @@ public final class PostgresStateStore: SQLStore {
                              help: "restore the database from a backup, or point --state-schema at another schema")
         }
         if let other = required.first(where: { kinds[$0] != "r" }) {
-            throw StateError(.corrupt, "\(location) has a '\(other)' that is not a table (relkind \(kinds[other] ?? "?")): it could change what orgctl reads or writes",
-                             help: "orgctl works only on its tables as docs/state-schema.md describes them: restore the table from a backup")
+            let kind = ["v": "view", "m": "materialized view", "f": "foreign table", "p": "partitioned table"][kinds[other] ?? ""] ?? "relation (relkind \(kinds[other] ?? "?"))"
+            throw StateError(.corrupt, "\(location) has a \(kind) '\(other)' in place of orgctl's table: it could change what orgctl reads or writes",
+                             help: "orgctl works only on its tables as docs/state-schema.md describes them: drop it (DROP \(kind == "view" || kind == "materialized view" ? kind.uppercased() : "…") \(other)) and restore the table from a backup")
         }
         let names = required.map { "'\($0)'" }.joined(separator: ", ")
         if let (trigger, table) = try db.first("""
