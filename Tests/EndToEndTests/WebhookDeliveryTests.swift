@@ -116,8 +116,8 @@ struct WebhookDeliveryTests {
 
     /// A workspace with a receiver and a configuration of tenant `acme` whose webhooks are `hooks`
     /// (name, path, extra YAML lines) and whose members are `members`.
-    static func setUp(hooks: [(name: String, path: String, extra: [String])], members: Int = 1) throws -> (Workspace, WebhookReceiver, String) {
-        let workspace = try Workspace(secrets: [secretVariable: secret], name: "webhooks")
+    static func setUp(hooks: [(name: String, path: String, extra: [String])], members: Int = 1, backend: Backend = .sqlite) throws -> (Workspace, WebhookReceiver, String) {
+        let workspace = try Workspace(secrets: [secretVariable: secret], name: "webhooks", backend: backend)
         let receiver = try WebhookReceiver(workspace, secretVariable: secretVariable)
         try receiver.setClock(start)
         let config = workspace.path("config")
@@ -144,19 +144,20 @@ struct WebhookDeliveryTests {
                                  environment: ["ORGCTL_NOW": time])
     }
 
-    static func count(_ workspace: Workspace, _ state: String, _ condition: String = "1") throws -> Int {
-        Int(try workspace.sqlite(state, "SELECT count(*) FROM orgctl_outbox WHERE \(condition)").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    static func count(_ workspace: Workspace, _ state: String, _ condition: String = "1 = 1") throws -> Int {
+        Int(try workspace.sql(state, "SELECT count(*) FROM orgctl_outbox WHERE \(condition)").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
-    @Test("apply writes events in its transaction; a no-op apply writes none; deliver sends them signed, verified by standardwebhooks")
-    func deliveredAndVerified() throws {
-        let (workspace, receiver, config) = try Self.setUp(hooks: [("main", "acme/ok", [])], members: 2)
-        let state = workspace.path("state.db")
+    @Test("apply writes events in its transaction; a no-op apply writes none; deliver sends them signed, verified by standardwebhooks",
+          arguments: Backend.all)
+    func deliveredAndVerified(backend: Backend) throws {
+        let (workspace, receiver, config) = try Self.setUp(hooks: [("main", "acme/ok", [])], members: 2, backend: backend)
+        let state = workspace.state
         let applied = try workspace.apply(config, state: state)
         try #require(applied.status == 0, "\(applied)")
         // Two members added: two member.added events for the one webhook, with the audit sequence of each.
         #expect(try Self.count(workspace, state) == 2)
-        let audited = try workspace.sqlite(state, "SELECT count(*) FROM orgctl_audit a JOIN orgctl_outbox o ON o.audit_seq = a.seq")
+        let audited = try workspace.sql(state, "SELECT count(*) FROM orgctl_audit a JOIN orgctl_outbox o ON o.audit_seq = a.seq")
         #expect(audited.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
         // Nothing to change: no event.
         let again = try workspace.apply(config, state: state)
@@ -187,7 +188,7 @@ struct WebhookDeliveryTests {
             #expect(body["timestamp"] as? String == Self.start)
         }
         // webhook-id is the outbox's event id, the receiver's idempotency key.
-        let ids = Set(try workspace.sqlite(state, "SELECT id FROM orgctl_outbox WHERE status = 'delivered'").split(separator: "\n").map(String.init))
+        let ids = Set(try workspace.sql(state, "SELECT id FROM orgctl_outbox WHERE status = 'delivered'").split(separator: "\n").map(String.init))
         #expect(Set(requests.map(\.id)) == ids)
         #expect(ids.count == 2)
 
@@ -273,10 +274,11 @@ struct WebhookDeliveryTests {
         #expect(receiver.requests.allSatisfy { $0.verified })
     }
 
-    @Test("410 disables the endpoint; a redirect is a failure and is not followed; dead letters are requeued by retry")
-    func goneRedirectDeadLetters() throws {
-        let (workspace, receiver, config) = try Self.setUp(hooks: [("gone", "acme/gone", []), ("moved", "acme/redirect", ["maxRetries: 0"])], members: 2)
-        let state = workspace.path("state.db")
+    @Test("410 disables the endpoint; a redirect is a failure and is not followed; dead letters are requeued by retry", arguments: Backend.all)
+    func goneRedirectDeadLetters(backend: Backend) throws {
+        let (workspace, receiver, config) = try Self.setUp(hooks: [("gone", "acme/gone", []), ("moved", "acme/redirect", ["maxRetries: 0"])], members: 2,
+                                                           backend: backend)
+        let state = workspace.state
         try #require(try workspace.apply(config, state: state).status == 0)
         let run = try Self.deliver(workspace, receiver, state: state)
         #expect(run.stdout.contains("0 delivered, 0 to retry, 4 dead-lettered"), "\(run)")
@@ -288,7 +290,7 @@ struct WebhookDeliveryTests {
         #expect(status.stdout.contains("tenant/acme/webhook/gone  disabled"), "\(status)")
         #expect(status.stdout.contains("(a redirect, which is not followed)"), "\(status)")
 
-        let dead = try workspace.sqlite(state, "SELECT id FROM orgctl_outbox WHERE webhook = 'tenant/acme/webhook/moved' ORDER BY id LIMIT 1")
+        let dead = try workspace.sql(state, "SELECT id FROM orgctl_outbox WHERE webhook = 'tenant/acme/webhook/moved' ORDER BY id LIMIT 1")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let one = try workspace.run(["webhooks", "retry", "--event", dead, "--state", state])
         #expect(one.status == 0 && one.stdout.contains("requeued 1 event"), "\(one)")
@@ -296,7 +298,7 @@ struct WebhookDeliveryTests {
         #expect(notDead.status == 1 && notDead.stderr.contains("is pending, not dead-lettered"), "\(notDead)")
         let webhook = try workspace.run(["webhooks", "retry", "--webhook", "acme/gone", "--state", state])
         #expect(webhook.stdout.contains("requeued 2 events"), "\(webhook)")
-        #expect(try workspace.sqlite(state, "SELECT count(*) FROM orgctl_webhook_endpoints").hasPrefix("0"))
+        #expect(try workspace.sql(state, "SELECT count(*) FROM orgctl_webhook_endpoints").hasPrefix("0"))
         let both = try workspace.run(["webhooks", "retry", "--event", dead, "--all", "--state", state])
         #expect(both.status == 64, "\(both)")
         let all = try workspace.run(["webhooks", "retry", "--all", "--state", state])
@@ -344,10 +346,11 @@ struct WebhookDeliveryTests {
         #expect(validate.stderr.contains("allowPrivate") || validate.stdout.contains("allowPrivate"), "\(validate)")
     }
 
-    @Test("two deliverers at once send each event once; a deliverer killed mid-batch loses no event; SIGTERM stops gracefully")
-    func concurrentAndKilled() throws {
-        let (workspace, receiver, config) = try Self.setUp(hooks: [("main", "acme/ok", [])], members: 40)
-        let state = workspace.path("state.db")
+    @Test("two deliverers at once send each event once; a deliverer killed mid-batch loses no event; SIGTERM stops gracefully",
+          arguments: Backend.all)
+    func concurrentAndKilled(backend: Backend) throws {
+        let (workspace, receiver, config) = try Self.setUp(hooks: [("main", "acme/ok", [])], members: 40, backend: backend)
+        let state = workspace.state
         try #require(try workspace.apply(config, state: state).status == 0)
         #expect(try Self.count(workspace, state) == 40)
         let arguments = ["webhooks", "deliver", "--once", "--batch", "3", "--state", state] + receiver.flags
