@@ -23,6 +23,9 @@ public protocol StateStore: AnyObject {
     /// The state, and what orgctl last applied to every row that drifted or was deleted outside
     /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
     func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource])
+    /// The platform-wide resources and those of the tenant with this slug, in one snapshot: what
+    /// a question about one tenant needs (`orgctl access`), without reading every tenant's rows.
+    func read(tenant slug: String) throws(StateError) -> StoredState
     /// Runs `body` inside one write transaction (the write lock is taken first, waiting up to the
     /// lock timeout); commits when it returns, rolls back when it throws.
     func write<T>(_ body: (any StateTransaction) throws -> T) throws -> T
@@ -518,6 +521,10 @@ public final class SQLiteStateStore: SQLStore {
     /// orgctl, read in one snapshot (for `orgctl drift`; plan needs only the digests).
     public func readWithApplied() throws(StateError) -> (state: StoredState, applied: [String: AppliedResource]) {
         try inSnapshot("reading the state") { try readWithAppliedUnlocked() }
+    }
+
+    public func read(tenant slug: String) throws(StateError) -> StoredState {
+        try inSnapshot("reading the state") { try readUnlocked(tenant: slug) }
     }
 
     // MARK: Writing

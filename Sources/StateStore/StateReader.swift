@@ -13,6 +13,28 @@ struct StateReader {
     /// A database older than schema 5, read as migrated: its stored digests are plain and are keyed
     /// on reading, as the migration will key them.
     var storedDigestsArePlain = false
+    /// Reads only the platform-wide rows and those of the tenant with this slug (nil: every row).
+    /// The checks that span tenants (side-table rows of no tenant) are then left to a full read.
+    var tenant: String? = nil
+
+    /// `base` with `condition` on the tenant (`?1` is its slug), when the read is scoped.
+    private func scoped(_ base: String, _ condition: String, then suffix: String = "") -> (String, [SQLValue]) {
+        guard let tenant else { return (base + suffix, []) }
+        return (base + " WHERE " + condition + suffix, [.text(tenant)])
+    }
+
+    private static let tenantID = "(SELECT tt.id FROM tenants tt WHERE tt.slug = ?1)"
+    private static let teamIDs = "(SELECT g.id FROM teams g JOIN tenants tt ON tt.id = g.tenant_id WHERE tt.slug = ?1)"
+    private static let ofTenant = "tenant_id IN \(tenantID)"
+
+    /// `base` with the condition that a recorded address (`column`) is platform-wide or the scoped
+    /// tenant's (the tenant itself, or below it: from `tenant/T/` up to `tenant/T0`).
+    private func scopedAddress(_ base: String, then suffix: String, column: String = "address") -> (String, [SQLValue]) {
+        guard let tenant else { return (base + suffix, []) }
+        let condition = "(\(column) NOT LIKE 'tenant/%' OR \(column) = ?1 OR (\(column) >= ?2 AND \(column) < ?3))"
+        let address = "tenant/" + AddressSegment.encode(tenant)
+        return (base + (base.contains(" WHERE ") ? " AND " : " WHERE ") + condition + suffix, [.text(address), .text(address + "/"), .text(address + "0")])
+    }
 
     /// What orgctl last applied to one kind's rows: row ids ascending, with their digests and
     /// the addresses they were written under, as ``addressHash(_:)`` (a word each instead of a
@@ -47,7 +69,8 @@ struct StateReader {
         var indexes: [ResourceKind: AppliedIndex] = [:]
         for kind in ResourceKind.allCases { indexes[kind] = AppliedIndex() }
         var current: (name: String, kind: ResourceKind?) = ("", nil)
-        try db.forEach("SELECT kind, row_id, digest, address FROM orgctl_resources ORDER BY kind, row_id") { row in
+        let applied = scopedAddress("SELECT kind, row_id, digest, address FROM orgctl_resources", then: " ORDER BY kind, row_id")
+        try db.forEach(applied.0, applied.1) { row in
             if row.text(0) != current.name {
                 current = (row.text(0), ResourceKind(rawValue: row.text(0)))
             }
@@ -122,14 +145,14 @@ struct StateReader {
             rows.add("event/\(try key(statement, 1, "events", "name"))", .event, parent: nil, rowID: statement.int(0), [])
         }
         var tenants = try idMap(String.self, "tenants")
-        try db.forEach(
-            """
+        let tenantRows = scoped("""
             SELECT t.id, t.slug, t.name, t.plan, t.status, t.trial_ends, t.domains, t.primary_color, t.logo_url, t.custom_domain,
                    s.mfa, s.session_timeout_seconds, s.ip_allowlist, x.enforce, x.jit_enabled, x.jit_default_role
             FROM tenants t
             LEFT JOIN security_policies s ON s.tenant_id = t.id
             LEFT JOIN sso_settings x ON x.tenant_id = t.id
-            """) { statement in
+            """, "t.slug = ?1")
+        try db.forEach(tenantRows.0, tenantRows.1) { statement in
             let id = statement.int(0)
             var attributes = quotas["tenant", id]
             text(statement, 2, "name", &attributes)
@@ -159,7 +182,8 @@ struct StateReader {
         }
 
         var roleIDs: Set<Int64> = []
-        try db.forEach("SELECT id, slug, description, max_duration_seconds, tenant_id FROM roles") { statement in
+        let roles = scoped("SELECT id, slug, description, max_duration_seconds, tenant_id FROM roles", "tenant_id IS NULL OR \(Self.ofTenant)")
+        try db.forEach(roles.0, roles.1) { statement in
             let id = statement.int(0)
             roleIDs.insert(id)
             var attributes: [Attribute] = [Attribute("permissions", .list(permissions[id] ?? []))]
@@ -175,7 +199,8 @@ struct StateReader {
         }
         // A member's e-mail segment and tenant id, for team members.
         var members = try idMap((email: String, tenantID: Int64).self, "members")
-        try db.forEach("SELECT id, tenant_id, email, role, expires FROM members") { statement in
+        let memberRows = scoped("SELECT id, tenant_id, email, role, expires FROM members", Self.ofTenant)
+        try db.forEach(memberRows.0, memberRows.1) { statement in
             let tenant = try tenant(statement, of: "members")
             let id = statement.int(0)
             let email = try key(statement, 2, "members", "email")
@@ -187,7 +212,8 @@ struct StateReader {
         }
         try readTeams(into: &rows, tenants: tenants, quotas: quotas)
         let teams = rows.teams
-        try db.forEach("SELECT id, team_id, member_id, role FROM team_members") { statement in
+        let teamMembers = scoped("SELECT id, team_id, member_id, role FROM team_members", "team_id IN \(Self.teamIDs)")
+        try db.forEach(teamMembers.0, teamMembers.1) { statement in
             let id = statement.int(0)
             guard !statement.isNull(1), let team = teams[statement.int(1)] else {
                 throw refusal("row \(id) of team_members belongs to team id \(describe(statement, 1)), which does not exist")
@@ -202,12 +228,12 @@ struct StateReader {
             text(statement, 3, "role", &attributes)
             rows.add("\(team.address)/member/\(member.email)", .teamMember, parent: team.address, rowID: id, attributes)
         }
-        try db.forEach(
-            """
+        let providers = scoped("""
             SELECT id, tenant_id, name, type, entity_id, sso_url, certificate_sha256, certificate_pem, issuer,
                    client_id, client_secret_fingerprint
             FROM sso_providers
-            """) { statement in
+            """, Self.ofTenant)
+        try db.forEach(providers.0, providers.1) { statement in
             let tenant = try tenant(statement, of: "sso_providers")
             var attributes: [Attribute] = []
             text(statement, 3, "type", &attributes)
@@ -221,8 +247,8 @@ struct StateReader {
             if let fingerprint = statement.optionalText(10) { attributes.append(Attribute("clientSecret", .secret(fingerprint: fingerprint))) }
             rows.add("\(tenant)/sso/\(try key(statement, 2, "sso_providers", "name"))", .ssoProvider, parent: tenant, rowID: statement.int(0), attributes)
         }
-        try db.forEach(
-            "SELECT id, tenant_id, name, url, events, secret_fingerprint, timeout_seconds, max_retries, enabled FROM webhooks") { statement in
+        let webhooks = scoped("SELECT id, tenant_id, name, url, events, secret_fingerprint, timeout_seconds, max_retries, enabled FROM webhooks", Self.ofTenant)
+        try db.forEach(webhooks.0, webhooks.1) { statement in
             let tenant = try tenant(statement, of: "webhooks")
             var attributes: [Attribute] = []
             text(statement, 3, "url", &attributes)
@@ -233,12 +259,12 @@ struct StateReader {
             bool(statement, 8, "enabled", &attributes)
             rows.add("\(tenant)/webhook/\(try key(statement, 2, "webhooks", "name"))", .webhook, parent: tenant, rowID: statement.int(0), attributes)
         }
-        try db.forEach(
-            """
+        let keys = scoped("""
             SELECT id, tenant_id, name, description, scopes, rate_limit, expires,
                    rotation, rotate_on_scope_change, key_prefix, key_sha256
             FROM api_keys
-            """) { statement in
+            """, Self.ofTenant)
+        try db.forEach(keys.0, keys.1) { statement in
             let tenant = try tenant(statement, of: "api_keys")
             var attributes: [Attribute] = []
             text(statement, 3, "description", &attributes)
@@ -270,7 +296,7 @@ struct StateReader {
         if let orphan = permissions.keys.filter({ !roleIDs.contains($0) }).min() {
             throw refusal("rows of role_permissions belong to role id \(orphan), which does not exist")
         }
-        for table in ["security_policies", "sso_settings"] {
+        for table in ["security_policies", "sso_settings"] where self.tenant == nil {
             if let orphan = try db.first("SELECT tenant_id FROM \(table) WHERE tenant_id NOT IN (SELECT id FROM tenants) ORDER BY tenant_id LIMIT 1", [], { $0.int(0) }) {
                 throw refusal("the \(table) row of tenant id \(orphan) belongs to no tenant: tenant id \(orphan) does not exist")
             }
@@ -291,7 +317,8 @@ struct StateReader {
         var teams = try idMap(TeamRow.self, "teams")
         var scanned: [(id: Int64, tenant: String, attributes: [Attribute])] = []
         var parents: [(id: Int64, parentID: Int64)] = []
-        try db.forEach("SELECT id, tenant_id, slug, name, description, parent_id FROM teams") { statement in
+        let teamRows = scoped("SELECT id, tenant_id, slug, name, description, parent_id FROM teams", Self.ofTenant)
+        try db.forEach(teamRows.0, teamRows.1) { statement in
             guard !statement.isNull(1), let tenant = tenants[statement.int(1)] else {
                 throw refusal("row \(statement.int(0)) of teams belongs to tenant id \(describe(statement, 1)), which does not exist")
             }
@@ -384,8 +411,9 @@ struct StateReader {
         ]
         var missing: [String] = []
         for (kind, table, gone) in tables {
-            try db.forEach(
-                "SELECT o.address FROM orgctl_resources o LEFT JOIN \(table) x ON x.id = o.row_id WHERE o.kind = '\(kind)' AND (x.id IS NULL\(gone))") { statement in missing.append(statement.text(0)) }
+            let query = scopedAddress("SELECT o.address FROM orgctl_resources o LEFT JOIN \(table) x ON x.id = o.row_id WHERE o.kind = '\(kind)' AND (x.id IS NULL\(gone))",
+                                      then: "", column: "o.address")
+            try db.forEach(query.0, query.1) { statement in missing.append(statement.text(0)) }
         }
         return missing.sorted()
     }
@@ -399,7 +427,9 @@ struct StateReader {
 
     private func readQuotas() throws -> QuotaIndex {
         var index = QuotaIndex()
-        try db.forEach("SELECT scope, scope_id, name, value FROM quotas") { statement in
+        let quotas = scoped("SELECT scope, scope_id, name, value FROM quotas",
+                            "scope = 'plan' OR (scope = 'tenant' AND scope_id IN \(Self.tenantID)) OR (scope = 'team' AND scope_id IN \(Self.teamIDs))")
+        try db.forEach(quotas.0, quotas.1) { statement in
             let name = statement.text(2)
             let value: Value
             if statement.isNull(3) {
@@ -417,7 +447,9 @@ struct StateReader {
 
     private func readRolePermissions() throws -> [Int64: [String]] {
         var permissions: [Int64: [String]] = [:]
-        try db.forEach("SELECT role_id, permission FROM role_permissions ORDER BY role_id, permission") { statement in permissions[statement.int(0), default: []].append(statement.text(1)) }
+        let rows = scoped("SELECT role_id, permission FROM role_permissions",
+                          "role_id IN (SELECT r.id FROM roles r WHERE r.tenant_id IS NULL OR r.\(Self.ofTenant))", then: " ORDER BY role_id, permission")
+        try db.forEach(rows.0, rows.1) { statement in permissions[statement.int(0), default: []].append(statement.text(1)) }
         return permissions
     }
 

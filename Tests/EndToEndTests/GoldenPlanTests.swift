@@ -68,7 +68,7 @@ struct GoldenPlanTests {
         }
 
         // Planned as a relative path, as users do: policy checks show file:line:column under it.
-        let config = URL(fileURLWithPath: try workspace.copy(folder.appendingPathComponent("config"), as: "config"))
+        _ = try workspace.copy(folder.appendingPathComponent("config"), as: "config")
         let environment = try Self.environmentFile(folder, "config.env")
         var extra: [String] = []
         let argsFile = folder.appendingPathComponent("args")

@@ -221,3 +221,29 @@ struct StoredRowTests {
         #expect(error.message.contains("changed 0 rows of members instead of 1"), "\(error.message)")
     }
 }
+
+@Suite("reading one tenant")
+struct TenantReadTests {
+    /// A read of one tenant holds exactly what a full read holds of the platform and of that
+    /// tenant (same rows, digests and drift marks), and nothing of another tenant.
+    @Test func oneTenantIsTheFullReadOfIt() throws {
+        let temp = try TemporaryStore()
+        try Sample.applyAll(try temp.open())
+        let store = try temp.open()
+        try store.connection.execute("""
+            INSERT INTO tenants (id, slug, plan) VALUES (50, 'other', 'business');
+            INSERT INTO members (id, tenant_id, email, role) VALUES (51, 50, 'bob@other.com', 'owner');
+            UPDATE members SET role = 'admin' WHERE email = 'alice@acme.com';
+            """)
+        let full = try store.read()
+        let acme = try store.read(tenant: "acme")
+        func mine(_ address: String) -> Bool { !address.hasPrefix("tenant/") || address == "tenant/acme" || address.hasPrefix("tenant/acme/") }
+        let expected = full.resources.filter { mine($0.address) }
+        #expect(acme.resources.map(\.address) == expected.map(\.address))
+        #expect(acme.resources.map(\.digest) == expected.map(\.digest))
+        #expect(acme.resources.map(\.appliedDigest) == expected.map(\.appliedDigest))
+        #expect(acme.resources.contains { $0.isDrifted })
+        #expect(!acme.resources.contains { $0.address.hasPrefix("tenant/other") })
+        #expect(try store.read(tenant: "other").resources.contains { $0.address == "tenant/other/member/bob@other.com" })
+    }
+}

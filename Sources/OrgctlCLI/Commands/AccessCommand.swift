@@ -110,10 +110,21 @@ enum AccessCommand {
             return Source(model: AccessModel(resources: desired.resources, today: today), history: nil)
         }
         guard let store = try StateAccess.open(command, context, access: .readOnly, key: try StateAccess.key(command, context)) else {
-            throw CommandFailure(message: "the state database '\(StateAccess.path(command, context))' does not exist",
+            throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database 'orgctl apply' wrote, or read a configuration with --config DIR")
         }
-        let stored = try StateAccess.read(store)
+        // One tenant's question reads that tenant's rows (and the platform's) only.
+        let stored: StoredState
+        do {
+            // A tenant that is not there is read in full, for the names to suggest instead.
+            if let slug, case let one = try store.read(tenant: slug), one.resource(at: "tenant/\(slug)") != nil {
+                stored = one
+            } else {
+                stored = try store.read()
+            }
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
         context.lifetime.keep(stored)
         let model = AccessModel(resources: stored.resources.lazy.map(\.resource), today: today)
         guard history else { return Source(model: model, history: nil) }

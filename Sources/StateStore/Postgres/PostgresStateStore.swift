@@ -341,6 +341,10 @@ public final class PostgresStateStore: SQLStore {
         try inSnapshot("reading the state") { try readWithAppliedUnlocked() }
     }
 
+    public func read(tenant slug: String) throws(StateError) -> StoredState {
+        try inSnapshot("reading the state") { try readUnlocked(tenant: slug) }
+    }
+
     private func currentSnapshot() throws -> String? {
         try db.first("SELECT pg_current_snapshot()::text", []) { $0.text(0) }
     }

@@ -27,9 +27,10 @@ protocol SQLStore: StateStore {
 extension SQLStore {
     // MARK: The state
 
-    /// The state, in the caller's transaction.
-    func readUnlocked() throws -> StoredState {
-        let reader = StateReader(db: db, key: key, storedDigestsArePlain: storedDigestsArePlain)
+    /// The state, in the caller's transaction; with `tenant`, only the platform-wide resources and
+    /// that tenant's (a tenant of that slug, or nothing of it when there is none).
+    func readUnlocked(tenant: String? = nil) throws -> StoredState {
+        let reader = StateReader(db: db, key: key, storedDigestsArePlain: storedDigestsArePlain, tenant: tenant)
         let (resources, moved) = try reader.read()
         let missing = Set(try reader.readMissingApplied() + moved).sorted()
         let state = StoredState(resources: resources, auditHead: try db.auditHead(), databaseID: databaseID, missingApplied: missing)
