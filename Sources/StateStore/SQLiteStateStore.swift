@@ -57,6 +57,8 @@ public protocol StateStore: AnyObject {
     var storedAuditOrigin: String? { get throws(StateError) }
     /// Stores `origin` as the log's origin unless one is stored already; returns the stored one.
     func recordAuditOrigin(_ origin: String) throws(StateError) -> String
+    /// The webhook outbox of this state (docs/webhooks.md).
+    var outbox: Outbox { get }
 }
 
 extension StateStore {
@@ -623,6 +625,8 @@ public final class SQLiteStateStore: SQLStore {
     public var storedAuditOrigin: String? { get throws(StateError) { try storedAuditOriginShared() } }
 
     public func recordAuditOrigin(_ origin: String) throws(StateError) -> String { try recordAuditOriginShared(origin) }
+
+    public var outbox: Outbox { Outbox(store: self) }
 
     // MARK: Transactions (SQLStore)
 

@@ -46,7 +46,7 @@ final class Deliverer {
     func pass(stop: StopSignal) throws -> Totals {
         let due = seconds
         var totals = Totals()
-        let outbox = Outbox(store)
+        let outbox = store.outbox
         // Endpoints a 410 disabled during this pass: their other claimed events are not sent.
         var disabled: Set<Int64> = []
         while !stop.isSet {
@@ -83,7 +83,7 @@ final class Deliverer {
 
     private func record(_ event: ClaimedEvent, attempt: DeliveryAttempt?, outcome: DeliveryOutcome, error: String?) throws {
         do {
-            try Outbox(store).finish(event, deliverer: id, attempt: attempt, outcome: outcome, lastError: error, now: seconds)
+            try store.outbox.finish(event, deliverer: id, attempt: attempt, outcome: outcome, lastError: error, now: seconds)
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }
@@ -106,7 +106,7 @@ final class Deliverer {
         let timeout = target.timeoutSeconds ?? WebhookDelivery.defaultTimeoutSeconds
         let renewed: Bool
         do {
-            renewed = try Outbox(store).renew(event, deliverer: id, until: seconds + Int64(timeout) + Self.leaseSeconds)
+            renewed = try store.outbox.renew(event, deliverer: id, until: seconds + Int64(timeout) + Self.leaseSeconds)
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }

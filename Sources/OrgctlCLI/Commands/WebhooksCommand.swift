@@ -154,7 +154,7 @@ enum WebhooksCommand {
         let metrics = command.value("metrics")
         func writeMetrics() throws {
             guard let metrics else { return }
-            let text = try metricsText(Outbox(store), now: deliverer.clock())
+            let text = try metricsText(store.outbox, now: deliverer.clock())
             try FileOutput.replaceAtomically(metrics, data: Data(text.utf8), what: "metrics")
         }
         if command.flag("once") {
@@ -184,7 +184,7 @@ enum WebhooksCommand {
     static func status(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         try FileOutput.checkFolder(of: command.value("metrics"), option: "metrics")
         let store = try openStore(command, context, key: try StateAccess.key(command, context), access: .readOnly)
-        let outbox = Outbox(store)
+        let outbox = store.outbox
         let webhooks: [WebhookDeliveryStatus]
         let dead: [DeadLetter]
         do {
@@ -250,7 +250,7 @@ enum WebhooksCommand {
         let store = try openStore(command, context, key: try StateAccess.key(command, context))
         let result: Result<Int, Outbox.RetryProblem>
         do {
-            result = try Outbox(store).retry(selection, now: Int64(context.now.timeIntervalSince1970))
+            result = try store.outbox.retry(selection, now: Int64(context.now.timeIntervalSince1970))
         } catch let error as StateError {
             throw failure(error)
         }
@@ -278,7 +278,7 @@ enum WebhooksCommand {
         let store = try openStore(command, context, key: try StateAccess.requiredKey(command, context))
         let target: DeliveryTarget?
         do {
-            target = try Outbox(store).target(tenant: tenant, name: name)
+            target = try store.outbox.target(tenant: tenant, name: name)
         } catch {
             throw failure(error)
         }
@@ -324,7 +324,7 @@ enum WebhooksCommand {
         let store = try openStore(command, context, key: try StateAccess.key(command, context))
         let count: Int
         do {
-            count = try Outbox(store).prune(deliveredBefore: Int64(context.now.timeIntervalSince1970) - retention.seconds)
+            count = try store.outbox.prune(deliveredBefore: Int64(context.now.timeIntervalSince1970) - retention.seconds)
         } catch {
             throw failure(error)
         }

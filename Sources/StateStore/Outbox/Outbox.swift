@@ -114,10 +114,7 @@ public final class Outbox {
     let store: any SQLStore
     private var db: any SQLDatabase { store.db }
 
-    public init(_ store: any StateStore) {
-        // Every store is SQL-backed (SQLStore); the protocol is internal to this module.
-        self.store = store as! any SQLStore
-    }
+    init(store: any SQLStore) { self.store = store }
 
     /// The address of the webhook row whose tenant slug and name are in these columns (as the state reader spells it).
     static func webhookAddress(_ row: any SQLRow, tenantAt tenant: Int, nameAt name: Int) -> String {

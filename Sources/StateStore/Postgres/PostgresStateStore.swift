@@ -407,6 +407,8 @@ public final class PostgresStateStore: SQLStore {
 
     public func recordAuditOrigin(_ origin: String) throws(StateError) -> String { try recordAuditOriginShared(origin) }
 
+    public var outbox: Outbox { Outbox(store: self) }
+
     // MARK: Errors
 
     func storeCall<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
