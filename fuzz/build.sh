@@ -4,7 +4,7 @@
 #   fuzz/build.sh [yaml|plan|audit]     (default yaml; prints the binary's path)
 #
 #   yaml   fuzz/.build/FuzzYAMLLoader   Spec + Crypto, harness Sources/FuzzYAMLLoader
-#   plan   fuzz/.build/FuzzPlanFile     Reconciler (+ Spec, StateStore, Audit, Crypto), harness Sources/FuzzPlanFile
+#   plan   fuzz/.build/FuzzPlanFile     Reconciler (+ Spec, StateStore, Postgres, Audit, Crypto), harness Sources/FuzzPlanFile
 #   audit  fuzz/.build/FuzzAuditChain   Audit + Crypto, harness Sources/FuzzAuditChain
 #
 # Why swiftc and not `swift build --package-path fuzz`: the main package exports only the
@@ -26,6 +26,7 @@ common=(-swift-version 6 -O -g -wmo -parse-as-library "$sanitize"
         -enable-upcoming-feature InternalImportsByDefault
         -enable-upcoming-feature MemberImportVisibility
         -I "$out/modules" -I "$root/Sources/CYAML" -I "$root/Sources/CCrypto" -I "$root/Sources/CSQLite"
+        -I "$root/Sources/CPostgres" -Xcc "-I$(pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)"
         -warnings-as-errors)
 
 # Rebuilds a module only when one of its sources is newer than its object file.
@@ -60,13 +61,14 @@ plan)
     module Crypto
     module Spec -enable-testing
     module Audit
+    module Postgres
     module StateStore
     module Reconciler
     binary="$out/FuzzPlanFile"
     echo "build.sh: linking $(basename "$binary")" >&2
     swiftc "${common[@]}" -module-name FuzzPlanFile "$here/Sources/FuzzPlanFile/FuzzPlanFile.swift" \
-        "$out/Reconciler.o" "$out/StateStore.o" "$out/Audit.o" "$out/Spec.o" "$out/Crypto.o" \
-        -use-ld=lld -lyaml -lcrypto -lsqlite3 -o "$binary"
+        "$out/Reconciler.o" "$out/StateStore.o" "$out/Postgres.o" "$out/Audit.o" "$out/Spec.o" "$out/Crypto.o" \
+        -use-ld=lld -lyaml -lcrypto -lsqlite3 -lpq -o "$binary"
     ;;
 audit)
     module Crypto
