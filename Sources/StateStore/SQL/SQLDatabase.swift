@@ -18,6 +18,9 @@ protocol SQLDatabase: AnyObject {
     /// `failure(changed)` is thrown. A backend may send it later, together with others, but
     /// before anything that reads and before its transaction commits.
     func runChecked(_ sql: String, _ values: [SQLValue], rows: Int?, failure: @escaping (Int) -> StateError) throws
+    /// Whether `INSERT OR REPLACE` replaces a row that conflicts on any unique key (SQLite); where
+    /// it does not exist (PostgreSQL), the conflicting rows are deleted first, in a second statement.
+    var hasInsertOrReplace: Bool { get }
     /// Inserts `rows` (values in the order of `columns`) into `table`, each row exactly once.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws
     /// An id for a row about to be inserted into `table` (whose `id` the backend then takes as
@@ -38,6 +41,8 @@ extension SQLDatabase {
     }
 
     func reserveRowID(table: String) throws -> Int64? { nil }
+
+    var hasInsertOrReplace: Bool { false }
 
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
         let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")

@@ -285,12 +285,17 @@ final class SQLStateTransaction: StateTransaction {
         try recordApplied(stored.resource, rowID: stored.rowID, auditSequence: auditSequence)
     }
 
+    private static let insertRecord = "INSERT INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    private static let replaceRecord = "INSERT OR REPLACE INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+
     private func recordApplied(_ resource: Resource, rowID: Int64, auditSequence: Int64) throws {
         // Replaces the row's record, and drops a stale one recorded under the same address (its row
-        // was deleted outside orgctl).
-        try db.write("DELETE FROM orgctl_resources WHERE address = ?1 OR (kind = ?2 AND row_id = ?3)",
-                   [.text(resource.address), .text(resource.kind.rawValue), .integer(rowID)])
-        try change("INSERT INTO orgctl_resources (address, kind, row_id, digest, audit_seq, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        // was deleted outside orgctl): one statement where the engine has INSERT OR REPLACE.
+        if !db.hasInsertOrReplace {
+            try db.write("DELETE FROM orgctl_resources WHERE address = ?1 OR (kind = ?2 AND row_id = ?3)",
+                         [.text(resource.address), .text(resource.kind.rawValue), .integer(rowID)])
+        }
+        try change(db.hasInsertOrReplace ? Self.replaceRecord : Self.insertRecord,
                    [.text(resource.address), .text(resource.kind.rawValue), .integer(rowID), .text(digester.digest(resource, rowID: rowID).description),
                     .integer(auditSequence), .blob(AppliedValues.encode(resource.attributes))], rows: 1, table: "orgctl_resources", "recording \(resource.address)")
     }

@@ -3,6 +3,8 @@
 extension SQLiteConnection: SQLDatabase {
     var location: String { path }
 
+    var hasInsertOrReplace: Bool { true }
+
     func query(_ sql: String, _ values: [SQLValue], _ body: (any SQLRow) throws -> Bool) throws {
         let statement = try cached(sql)
         defer { statement.reset() }
