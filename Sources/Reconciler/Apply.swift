@@ -242,14 +242,13 @@ extension Reconciler {
     /// Kind order, and for teams the depth of their parent chain among the teams being created.
     static func creationOrder(_ creates: [Change]) -> [Change] {
         let depth = teamDepths(creates) { $0.after }
-        return creates.enumerated().sorted { a, b in
-            if a.element.kind != b.element.kind { return a.element.kind < b.element.kind }
-            if a.element.kind == .team {
-                let (da, db) = (depth[a.element.address] ?? 0, depth[b.element.address] ?? 0)
-                if da != db { return da < db }
-            }
-            return a.offset < b.offset
-        }.map(\.element)
+        // Positions are sorted, not the changes: a comparison then copies no change.
+        let keys = creates.map { ($0.kind, $0.kind == .team ? depth[$0.address] ?? 0 : 0) }
+        return creates.indices.sorted { a, b in
+            if keys[a].0 != keys[b].0 { return keys[a].0 < keys[b].0 }
+            if keys[a].1 != keys[b].1 { return keys[a].1 < keys[b].1 }
+            return a < b
+        }.map { creates[$0] }
     }
 
     /// Children before parents: the plan's order (reverse address order), except that nested teams
