@@ -126,17 +126,29 @@ enum AddressSegment {
     static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
         if !bytes.isEmpty, bytes.allSatisfy(isVerbatim) { return String(decoding: bytes, as: UTF8.self) }
         if bytes.isEmpty { return "%" }
+        return percentEncoded(bytes, keeping: isVerbatim)
+    }
+
+    /// `bytes` with every byte that `keeping` rejects written as `%XX` (upper-case hex).
+    static func percentEncoded(_ bytes: UnsafeRawBufferPointer, keeping: (UInt8) -> Bool) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 3)
         for byte in bytes {
-            if isVerbatim(byte) {
+            if keeping(byte) {
                 out.append(byte)
             } else {
                 out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Text from a server (a message, an application name) with every control character, every
+    /// byte outside printable ASCII and every `%` written as `%XX`, as address segments are.
+    static func escapeForMessage(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { percentEncoded(UnsafeRawBufferPointer($0)) { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "%") } }
     }
 
     static func encode(_ text: String) -> String {

@@ -458,19 +458,3 @@ public final class PostgresStateStore: SQLStore {
     }
 }
 
-extension AddressSegment {
-    /// Text from a server (a message, an application name) with every control character and
-    /// every byte outside printable ASCII written as `%XX`, as address segments are.
-    static func escapeForMessage(_ text: String) -> String {
-        var text = text
-        return text.withUTF8 { bytes in
-            let hex = Array("0123456789ABCDEF".utf8)
-            var out: [UInt8] = []
-            out.reserveCapacity(bytes.count)
-            for byte in bytes {
-                if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "%") { out.append(byte) } else { out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]] }
-            }
-            return String(decoding: out, as: UTF8.self)
-        }
-    }
-}
