@@ -84,7 +84,8 @@ struct PostgresLockTests {
         let second = try workspace.start(["apply", "second", "--auto-approve", "--no-color", "--source", "test", "--lock-timeout", "10m",
                                           "--secrets-out", try workspace.newKeysFile()] + state.arguments(),
                                          environment: ["ORGCTL_ACTOR": "second-runner"])
-        _ = try state.waitForBlockedBackend(applicationNamePrefix: "orgctl apply by second-runner on ", while: second)
+        // Waiting for the lock row the first apply holds: the second has made its plan by then.
+        _ = try state.waitForBackend(applicationNamePrefix: "orgctl apply by second-runner on ", blockedBy: first.backendPID, while: second)
         first.blocker.close()
         #expect(first.apply.wait().status == 0)
         let run = second.wait()

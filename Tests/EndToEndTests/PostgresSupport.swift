@@ -218,13 +218,17 @@ final class PGSession {
 }
 
 extension PGState {
-    /// Waits until a backend whose application_name starts with `prefix` is waiting for a lock;
-    /// returns its server process id. Polls the server, asserts nothing about time.
-    func waitForBlockedBackend(applicationNamePrefix prefix: String, while started: Started,
-                               sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    /// Waits until a backend whose application_name starts with `prefix` waits for a lock that the
+    /// server process `holder` holds; returns its server process id. Polls the server, asserts
+    /// nothing about time. Naming the holder matters: a backend may wait briefly on some other lock
+    /// (another test's catalog change, say), and taking that for the wait the test arranged let
+    /// the test go on before the apply had even read the state.
+    func waitForBackend(applicationNamePrefix prefix: String, blockedBy holder: String, while started: Started,
+                        sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        try #require(Int(holder) != nil, "the holder's server process id is '\(holder)'", sourceLocation: sourceLocation)
         while true {
             let pid = try value("""
-                SELECT pid FROM pg_stat_activity WHERE application_name LIKE '\(prefix)%' AND wait_event_type = 'Lock' LIMIT 1
+                SELECT pid FROM pg_stat_activity WHERE application_name LIKE '\(prefix)%' AND \(holder) = ANY (pg_blocking_pids(pid)) LIMIT 1
                 """, sourceLocation: sourceLocation)
             if !pid.isEmpty { return pid }
             try #require(started.process.isRunning, "orgctl ended before it waited for a lock: \(started.wait())", sourceLocation: sourceLocation)
@@ -253,10 +257,12 @@ struct PGBlockedApply {
     static func start(_ state: PGState, actor: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> PGBlockedApply {
         let blocker = try state.session(applicationName: "pge2e-blocker")
         try blocker.run("BEGIN; SELECT slug FROM \(state.schema).tenants WHERE slug = 'hooli' FOR UPDATE;")
+        let blockerPID = try blocker.backendPID()
         let apply = try state.workspace.start(["apply", "config", "--auto-approve", "--no-color", "--source", "test", "--lock-timeout", "10m",
                                                "--secrets-out", try state.workspace.newKeysFile()] + state.arguments(),
                                               environment: ["ORGCTL_ACTOR": actor])
-        let pid = try state.waitForBlockedBackend(applicationNamePrefix: "orgctl apply by \(actor) on ", while: apply, sourceLocation: sourceLocation)
+        let pid = try state.waitForBackend(applicationNamePrefix: "orgctl apply by \(actor) on ", blockedBy: blockerPID, while: apply,
+                                          sourceLocation: sourceLocation)
         return PGBlockedApply(apply: apply, backendPID: pid, blocker: blocker)
     }
 }
