@@ -81,6 +81,7 @@ public enum Orgctl {
             case ["state", "list"]: return try StateCommand.list(parsed, context)
             case ["state", "show"]: return try StateCommand.show(parsed, context)
             case ["state", "migrate"]: return try StateMigrateCommand.run(parsed, context)
+            case ["state", "rekey"]: return try StateRekeyCommand.run(parsed, context)
             case ["version"]: return try VersionCommand.run(parsed, context)
             case ["webhooks", "deliver"]: return try WebhooksCommand.deliver(parsed, context)
             case ["webhooks", "status"]: return try WebhooksCommand.status(parsed, context)

@@ -14,12 +14,20 @@ public struct StateKey: Sendable {
     let fingerprintKey: [UInt8]
     let planKey: [UInt8]
     let digestKey: [UInt8]
+    /// Keys the stand-ins `state rekey` writes for a fingerprint or digest it cannot recompute (of a
+    /// value it cannot read): they match no real fingerprint or digest under this key.
+    let rekeyMarkerKey: [UInt8]
     /// `orgctl_meta.state_key_check`: HMAC-SHA256 of a fixed label under its own derived key. It
     /// tells the right key from another one and, being a MAC under a key derived from 32 random
     /// bytes, helps no one guess the key.
     public let checkValue: String
     /// Names the key without revealing it: the first 16 hex digits of SHA-256 over a label and the key.
     public let keyID: String
+    /// False for 32 bytes that are plainly not random: all printable ASCII (a password or a phrase,
+    /// not `openssl rand`), or fewer than 16 distinct byte values. Random bytes are either with a
+    /// probability below 10⁻¹³. `state rekey` refuses such a new key: whoever guesses it can test
+    /// the guess against the key id, the check value or any ciphertext.
+    public let looksRandom: Bool
 
     public struct InvalidKey: Error, CustomStringConvertible, Sendable {
         public var description: String
@@ -48,11 +56,13 @@ public struct StateKey: Sendable {
             fingerprintKey = try derive("orgctl secret fingerprint v1")
             planKey = try derive("orgctl saved plan v1")
             digestKey = try derive("orgctl row digest v1")
+            rekeyMarkerKey = try derive("orgctl rekey marker v1")
             checkValue = Hex.encode(HMACSHA256.authenticationCode(for: Array("orgctl state key check v1".utf8), key: try derive("orgctl key check v1")))
         } catch {
             throw InvalidKey(description: "the state key could not be used: \(error)")
         }
         keyID = String(Hex.encode(SHA256.hash(Array("orgctl key id v1".utf8) + raw)).prefix(16))
+        looksRandom = !raw.allSatisfy { $0 >= 0x20 && $0 < 0x7F } && Set(raw).count >= 16
     }
 
     /// `hmac-sha256:<hex>`: equal values give equal fingerprints under the same key.

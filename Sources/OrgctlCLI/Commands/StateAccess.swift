@@ -63,23 +63,29 @@ enum StateAccess {
     }
 
     private static func readKey(_ command: ParsedCommand, _ context: CommandContext) throws -> StateKey? {
+        try readKey(file: command.value("state-key-file"), variable: "ORGCTL_STATE_KEY", named: "state key", context)
+    }
+
+    /// A key from `file`, else from the environment variable `variable`; nil when neither is given.
+    /// `named` says which key in messages ("state key", "new state key").
+    static func readKey(file: String?, variable: String, named: String, _ context: CommandContext) throws -> StateKey? {
         let text: String
         let origin: String
-        if let file = command.value("state-key-file") {
+        if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw CommandFailure(message: "cannot read the state key file '\(file)'",
+                throw CommandFailure(message: "cannot read the \(named) file '\(file)'",
                                      help: "check the path and its permissions (it should be readable only by you: chmod 600)")
             }
             text = String(decoding: data, as: UTF8.self)
-            origin = "the state key file '\(file)'"
+            origin = "the \(named) file '\(file)'"
             // As ssh does for a private key: say so when others may read it (a warning, also with --quiet).
             var status = stat()
             if stat(file, &status) == 0, status.st_mode & 0o077 != 0 {
-                context.console.printError("warning: the state key file '\(file)' can be read by others (mode \(String(status.st_mode & 0o777, radix: 8))): anyone who reads it can decrypt the state's secrets and forge saved plans and drift marks\nhelp: chmod 600 '\(file)'")
+                context.console.printError("warning: the \(named) file '\(file)' can be read by others (mode \(String(status.st_mode & 0o777, radix: 8))): anyone who reads it can decrypt the state's secrets and forge saved plans and drift marks\nhelp: chmod 600 '\(file)'")
             }
-        } else if let value = context.environment["ORGCTL_STATE_KEY"], !value.isEmpty {
+        } else if let value = context.environment[variable], !value.isEmpty {
             text = value
-            origin = "ORGCTL_STATE_KEY"
+            origin = variable
         } else {
             return nil
         }

@@ -41,6 +41,7 @@ enum StateCommand {
                 arguments: [ArgumentSpec("address", help: "The resource's address, e.g. tenant/acme/webhook/slack.")],
                 options: [formatOption] + StateAccess.readOptions),
             StateMigrateCommand.spec,
+            StateRekeyCommand.spec,
         ])
 
     /// Who last wrote a stored row.

@@ -170,6 +170,8 @@ public final class Outbox {
                     if targets[id] == nil { targets[id] = try target(webhookID: id) }
                     events[index].target = targets[id] ?? nil
                 }
+                // After the webhooks were read: a secret re-sealed by a `state rekey` is never dead-lettered as unreadable.
+                try store.refuseReplacedKey()
                 return events.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             }
         }

@@ -30,6 +30,7 @@ extension SQLStore {
     /// The state, in the caller's transaction; with `tenant`, only the platform-wide resources and
     /// that tenant's (a tenant of that slug, or nothing of it when there is none).
     func readUnlocked(tenant: String? = nil) throws -> StoredState {
+        try refuseReplacedKey()
         let reader = StateReader(db: db, key: key, storedDigestsArePlain: storedDigestsArePlain, tenant: tenant)
         let (resources, moved) = try reader.read()
         let missing = Set(try reader.readMissingApplied() + moved).sorted()
@@ -72,10 +73,21 @@ extension SQLStore {
         try db.run("INSERT INTO orgctl_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING", [.text(name), .text(value)])
     }
 
-    /// Records the check value and id of `key` in `orgctl_meta`, unless one is recorded already.
+    /// Records the check value and id of `key` in `orgctl_meta`, unless one is recorded already,
+    /// and refuses `key` when another one is (under the write lock: `state rekey` may have replaced
+    /// the key since this store checked it on opening).
     func recordKey(_ key: StateKey) throws {
         try insertMetaValue("state_key_check", key.checkValue)
         try insertMetaValue("state_key_id", key.keyID)
+        try refuseReplacedKey()
+    }
+
+    /// Refuses this store's key when `orgctl_meta` records another key's check value: what a
+    /// transaction that starts after a `state rekey` committed sees, in a process that opened the
+    /// database before it.
+    func refuseReplacedKey() throws {
+        guard let key, let recorded = try metaValue("state_key_check"), recorded != key.checkValue else { return }
+        throw wrongKey(recordedID: try metaValue("state_key_id") ?? "unknown", key)
     }
 
     /// Refuses a state key other than the one this database was written with: the recorded check
