@@ -190,9 +190,10 @@ public enum StateRekey {
     private static func rekeyRecords(_ db: any SQLDatabase, _ rekeying: Rekeying, legacy: [String: [Attribute]], _ summary: inout Summary,
                                      _ progress: (Int) -> Void) throws {
         var oldDigester = ResourceDigester(key: rekeying.old), newDigester = ResourceDigester(key: rekeying.new)
+        // A row value, so both engines walk the primary key from where the last chunk ended.
         let select = """
             SELECT kind, row_id, digest, applied FROM orgctl_resources
-            WHERE kind > ?1 OR (kind = ?1 AND row_id > ?2) ORDER BY kind, row_id LIMIT ?3
+            WHERE (kind, row_id) > (?1, ?2) ORDER BY kind, row_id LIMIT ?3
             """
         var after: (kind: String, rowID: Int64) = ("", Int64.min)
         while true {
