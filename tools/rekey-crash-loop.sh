@@ -105,13 +105,13 @@ fi
 secrets=$(prepare && python3 "$CHECK" $(check_target) "${KEYS[0]}" | head -1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["secrets"])')
 
 current=0 # the key that works now (SQLite: always A before a rekey)
-rekey() { # from the current key to the other; extra arguments go to the shell's &
+rekey() { # from the current key to the other; exec, so that `rekey &` gives orgctl's own pid to kill (run it in a subshell)
     # shellcheck disable=SC2046
-    ORGCTL_STATE_KEY=${KEYS[$current]} ORGCTL_NEW_STATE_KEY=${KEYS[$((1 - current))]} "$ORGCTL" state rekey $(state_args) --quiet --no-color
+    ORGCTL_STATE_KEY=${KEYS[$current]} ORGCTL_NEW_STATE_KEY=${KEYS[$((1 - current))]} exec "$ORGCTL" state rekey $(state_args) --quiet --no-color
 }
 prepare
 start=$(date +%s%N)
-rekey >/dev/null
+(rekey) >/dev/null
 duration_ns=$(($(date +%s%N) - start))
 [ "$BACKEND" = postgres ] && current=1
 echo "$TENANTS tenants, $secrets secrets: one rekey takes $((duration_ns / 1000000)) ms; killing it $KILLS times"
