@@ -87,4 +87,18 @@ struct RekeyStoreTests {
         #expect(throws: StateError.self) { _ = try Self.rekey(store) }
         #expect(try Self.open(temp, key: temp.key).read().resources.count == Sample.resources.count)
     }
+
+    @Test("a broken audit chain refuses the rekey; an empty database (its key recorded when it was created) is rekeyed")
+    func brokenChainAndNoKeyRecorded() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Sample.applyAll(store)
+        try store.connection.execute("UPDATE orgctl_audit SET entry = CAST(replace(CAST(entry AS TEXT), 'test', 'TEST') AS BLOB) WHERE seq = 3")
+        #expect { _ = try Self.rekey(try temp.open()) } throws: { ($0 as? StateError)?.message.contains("is broken at entry 3") == true }
+        let empty = try TemporaryStore()
+        _ = try empty.open()
+        let summary = try Self.rekey(try empty.open())
+        #expect(summary.secrets == 0 && summary.digests == 0 && summary.auditSequence == 1)
+        #expect(try Self.open(empty, key: Self.newKey).read().resources.isEmpty)
+    }
 }
