@@ -15,15 +15,12 @@ public enum AuditChainCheck: Sendable, Equatable {
 }
 
 extension SQLDatabase {
-    /// Entries per query of ``checkAuditChain(shouldStop:)``.
-    static var auditChainChunk: Int { 32_768 }
-
     /// Checks every audit entry's hash and linkage (not the entries' contents) in sequence order,
     /// in the caller's transaction: what any edit, deletion or reordering breaks. The hash rules
     /// of `ChainVerifier`, applied to the column bytes in place with one SHA-256 context, because
     /// it runs before every apply that writes. `shouldStop` is asked every 4,096 entries; true
-    /// ends the check with `.unchecked`.
-    func checkAuditChain(shouldStop: () -> Bool = { false }) throws -> AuditChainCheck {
+    /// ends the check with `.unchecked`. `chunk`: entries per query (tests make it small).
+    func checkAuditChain(shouldStop: () -> Bool = { false }, chunk: Int = 32_768) throws -> AuditChainCheck {
         let hasher = AuditChainHasher()
         // One buffer, no allocation per entry: `head` holds the previous entry's hash, `next` this one's.
         var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
@@ -36,7 +33,7 @@ extension SQLDatabase {
             }
             var expected: Int64 = 1
             var outcome = AuditChainCheck.intact
-            // In chunks of `auditChainChunk` entries, each continuing after the last sequence number the one
+            // In chunks of `chunk` entries, each continuing after the last sequence number the one
             // before read (the same rows in the same order as one query): a check stopped early then
             // leaves at most the rest of one chunk unread. (A PostgreSQL stream stopped inside a
             // transaction is read to its end; one query of the whole log made a no-op apply wait for it.)
@@ -46,7 +43,7 @@ extension SQLDatabase {
             repeat {
                 inChunk = 0
                 let after = last.map { "WHERE seq > \($0) " } ?? ""
-                try query("SELECT seq, entry, prev_hash, hash FROM orgctl_audit \(after)ORDER BY seq LIMIT \(Self.auditChainChunk)", []) { row in
+                try query("SELECT seq, entry, prev_hash, hash FROM orgctl_audit \(after)ORDER BY seq LIMIT \(chunk)", []) { row in
                     inChunk += 1
                     let sequence = row.int(0)
                     last = sequence
@@ -75,7 +72,7 @@ extension SQLDatabase {
                     expected += 1
                     return true
                 }
-            } while !stopped && inChunk == Self.auditChainChunk
+            } while !stopped && inChunk == chunk
             return outcome
         }
     }
