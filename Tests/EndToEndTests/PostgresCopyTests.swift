@@ -120,4 +120,56 @@ struct PostgresCopyTests {
         #expect(again.status == 0, "\(again)")
         #expect(try workspace.sql(workspace.state, "SELECT count(*) FROM members;") == "\(8 * 41)\n")
     }
+
+    /// An apply held still inside a COPY run, deterministically: a psql session holds tenant
+    /// t-00005's row `FOR UPDATE`, and the COPY of the new members waits at the first member of
+    /// t-00005 (its foreign key check locks that row `FOR KEY SHARE`).
+    static func blockedInsideCopy(_ fault: String) throws -> (state: PGState, before: String, apply: Started, backend: String, blocker: PGSession) {
+        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: "pg-copy-\(fault)")
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<8, variant: 0, members: 2)
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<8, variant: 0, members: 40)
+        let state = try PGState(workspace)
+        try #require(try workspace.apply("small", state: state.server, ["--state-schema", state.schema]).status == 0)
+        let before = try state.dump()
+        let blocker = try state.session(applicationName: "pge2e-blocker")
+        try blocker.run("BEGIN; SELECT slug FROM \(state.schema).tenants WHERE slug = 't-00005' FOR UPDATE;")
+        let apply = try workspace.start(["apply", "large", "--auto-approve", "--no-color", "--source", "test", "--lock-timeout", "10m",
+                                         "--secrets-out", try workspace.newKeysFile()] + state.arguments(), environment: ["ORGCTL_ACTOR": fault])
+        let backend = try state.waitForBackend(applicationNamePrefix: "orgctl apply by \(fault) on ", blockedBy: try blocker.backendPID(), while: apply)
+        #expect(try state.value("SELECT query FROM pg_stat_activity WHERE pid = \(backend)").hasPrefix("COPY members "), "the apply waits elsewhere than in its COPY")
+        return (state, before, apply, backend, blocker)
+    }
+
+    /// After the fault: exactly the state before, the chain intact, and the same apply completes.
+    static func expectBeforeThenApplies(_ state: PGState, before: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try state.dump() == before, "the interrupted apply changed the state", sourceLocation: sourceLocation)
+        try state.expectChainVerifies(sourceLocation: sourceLocation)
+        let again = try state.workspace.apply("large", state: state.server, ["--state-schema", state.schema, "--lock-timeout", "1m"])
+        #expect(again.status == 0 && again.stdout.contains("Apply complete: 312 added, 0 changed, 0 destroyed."), "\(again)", sourceLocation: sourceLocation)
+        try state.expectChainVerifies(sourceLocation: sourceLocation)
+    }
+
+    @Test("orgctl SIGKILLed while its COPY of new members waits on a row: the state is before, the chain verifies, the apply then completes")
+    func killedInsideCopy() throws {
+        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copykill")
+        apply.kill()
+        #expect(apply.wait().signaled)
+        blocker.close()
+        // The server ends the orphaned COPY once it reads the closed connection.
+        while try state.value("SELECT count(*) FROM pg_stat_activity WHERE pid = \(backend)") != "0" { usleep(20_000) }
+        try Self.expectBeforeThenApplies(state, before: before)
+    }
+
+    @Test("the server process of a COPY terminated (pg_terminate_backend): one clear error, the state before, then the apply completes")
+    func terminatedInsideCopy() throws {
+        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copyterm")
+        #expect(try state.value("SELECT pg_terminate_backend(\(backend), 60000)") == "t")
+        let run = apply.wait()
+        blocker.close()
+        #expect(run.status == 1 && !run.signaled, "\(run)")
+        let lines = run.stderr.lines.filter { !$0.isEmpty }
+        #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)")
+        #expect(run.stderr.contains("terminat") || run.stderr.contains("connection"), "\(run)")
+        try Self.expectBeforeThenApplies(state, before: before)
+    }
 }
