@@ -19,8 +19,8 @@ extension SQLDatabase {
     /// in the caller's transaction: what any edit, deletion or reordering breaks. The hash rules
     /// of `ChainVerifier`, applied to the column bytes in place with one SHA-256 context, because
     /// it runs before every apply that writes. `shouldStop` is asked every 4,096 entries; true
-    /// ends the check with `.unchecked`.
-    func checkAuditChain(shouldStop: () -> Bool = { false }) throws -> AuditChainCheck {
+    /// ends the check with `.unchecked`. `chunk`: entries per query (tests make it small).
+    func checkAuditChain(shouldStop: () -> Bool = { false }, chunk: Int = 32_768) throws -> AuditChainCheck {
         let hasher = AuditChainHasher()
         // One buffer, no allocation per entry: `head` holds the previous entry's hash, `next` this one's.
         var buffer = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
@@ -33,29 +33,46 @@ extension SQLDatabase {
             }
             var expected: Int64 = 1
             var outcome = AuditChainCheck.intact
-            try query("SELECT seq, entry, prev_hash, hash FROM orgctl_audit ORDER BY seq", []) { row in
-                let sequence = row.int(0)
-                guard sequence == expected else {
-                    outcome = .broken(ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected)))
-                    return false
+            // In chunks of `chunk` entries, each continuing after the last sequence number the one
+            // before read (the same rows in the same order as one query): a check stopped early then
+            // leaves at most the rest of one chunk unread. (A PostgreSQL stream stopped inside a
+            // transaction is read to its end; one query of the whole log made a no-op apply wait for it.)
+            var last: Int64?
+            var inChunk = 0
+            var stopped = false
+            repeat {
+                inChunk = 0
+                let after = last.map { "WHERE seq > \($0) " } ?? ""
+                try query("SELECT seq, entry, prev_hash, hash FROM orgctl_audit \(after)ORDER BY seq LIMIT \(chunk)", []) { row in
+                    inChunk += 1
+                    let sequence = row.int(0)
+                    last = sequence
+                    guard sequence == expected else {
+                        outcome = .broken(ChainBreak(sequence: sequence, problem: .sequenceGap(expected: expected)))
+                        stopped = true
+                        return false
+                    }
+                    guard row.withBlob(2, { equalsDigest($0, head) }) else {
+                        outcome = .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
+                        stopped = true
+                        return false
+                    }
+                    if expected % 4096 == 0, shouldStop() {
+                        outcome = .unchecked
+                        stopped = true
+                        return false
+                    }
+                    row.withBlob(1) { hasher.chainHash(previous: UnsafeRawBufferPointer(head), entry: $0, into: next) }
+                    guard row.withBlob(3, { equalsDigest($0, next) }) else {
+                        outcome = .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
+                        stopped = true
+                        return false
+                    }
+                    head.copyMemory(from: UnsafeRawBufferPointer(next))
+                    expected += 1
+                    return true
                 }
-                guard row.withBlob(2, { equalsDigest($0, head) }) else {
-                    outcome = .broken(ChainBreak(sequence: sequence, problem: .previousHashMismatch))
-                    return false
-                }
-                if expected % 4096 == 0, shouldStop() {
-                    outcome = .unchecked
-                    return false
-                }
-                row.withBlob(1) { hasher.chainHash(previous: UnsafeRawBufferPointer(head), entry: $0, into: next) }
-                guard row.withBlob(3, { equalsDigest($0, next) }) else {
-                    outcome = .broken(ChainBreak(sequence: sequence, problem: .hashMismatch))
-                    return false
-                }
-                head.copyMemory(from: UnsafeRawBufferPointer(next))
-                expected += 1
-                return true
-            }
+            } while !stopped && inChunk == chunk
             return outcome
         }
     }

@@ -60,10 +60,14 @@ public enum StateStores {
     ///
     /// - Parameter applicationName: how this process shows to other sessions on a server (a waiting
     ///   apply names the holder of the lock with it).
+    /// - Parameter createsMissing: false to get nil instead of a new state where there is none
+    ///   (the one connection to a server then both asks and opens).
     public static func open(_ location: StateLocation, access: StateAccessMode, lockTimeoutMilliseconds: Int32, key: StateKey?,
-                            readsOlderSchema: Bool = false, adopt: Bool = false, applicationName: String = "orgctl") throws(StateError) -> (any StateStore)? {
+                            readsOlderSchema: Bool = false, adopt: Bool = false, applicationName: String = "orgctl",
+                            createsMissing: Bool = true) throws(StateError) -> (any StateStore)? {
         switch location {
         case .sqlite(let path):
+            if !createsMissing, !FileManager.default.fileExists(atPath: path) { return nil }
             return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: lockTimeoutMilliseconds, key: key,
                                              readsOlderSchema: readsOlderSchema, adopt: adopt)
         case .postgres(let conninfo, let schema):
@@ -72,7 +76,7 @@ public enum StateStores {
                                  help: "adopt the platform's SQLite database, then move it with 'orgctl state migrate --to postgres://…'; or export the PostgreSQL tables with 'orgctl export' and apply the result")
             }
             return try PostgresStateStore.open(conninfo: conninfo, schema: schema, access: access, lockTimeoutMilliseconds: lockTimeoutMilliseconds,
-                                               key: key, applicationName: applicationName)
+                                               key: key, applicationName: applicationName, createsMissing: createsMissing)
         }
     }
 }

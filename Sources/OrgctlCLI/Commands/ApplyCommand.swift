@@ -100,16 +100,25 @@ enum ApplyCommand {
         }
         // Every row written records a keyed digest: no key, no apply (checked before any work).
         _ = try StateAccess.requiredKey(command, context)
-        // A missing database is created only once the user has confirmed: plan against an empty state.
-        let databaseExists = StateAccess.location(command, context).exists
         // --adopt: plan from the database as it is (read-only); orgctl's tables are added only once confirmed.
         let adopting = command.flag("adopt")
-        // Likewise an older schema: planned from read-only (read as migrated), migrated only once confirmed.
-        let writing = databaseExists && !adopting && !StateAccess.hasOlderSchema(command, context)
-        // The chain is checked while planning for any existing database: one opened read-only is refused
-        // below before it is migrated or adopted, not after.
-        let planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly,
+        let databaseExists: Bool, writing: Bool, planned: Planning.Result
+        if case .postgres = StateAccess.location(command, context), !adopting {
+            // A server's state is never of an older schema to plan from read-only: one connection asks
+            // whether a state exists and opens it for writing (nil: created only once confirmed).
+            planned = try Planning.make(command, context, directory: path, access: .readWrite, checkingChain: true, createsMissing: false)
+            databaseExists = planned.store != nil
+            writing = databaseExists
+        } else {
+            // A missing database is created only once the user has confirmed: plan against an empty state.
+            databaseExists = StateAccess.location(command, context).exists
+            // Likewise an older schema: planned from read-only (read as migrated), migrated only once confirmed.
+            writing = databaseExists && !adopting && !StateAccess.hasOlderSchema(command, context)
+            // The chain is checked while planning for any existing database: one opened read-only is refused
+            // below before it is migrated or adopted, not after.
+            planned = try Planning.make(command, context, directory: path, access: writing ? .readWrite : .readOnly,
                                         checkingChain: databaseExists)
+        }
         // Whatever happens below, the chain check (if still running) ends before this returns.
         defer { planned.reading.stop() }
         let plan = planned.plan

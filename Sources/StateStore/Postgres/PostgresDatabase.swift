@@ -3,19 +3,22 @@ import Postgres
 /// A PostgreSQL connection as the backend-neutral code sees it (``SQLDatabase``).
 ///
 /// Parameters `?N` become `$N`. Writes whose only result is their affected-row count
-/// (``runChecked(_:_:rows:failure:)``) are queued and sent together in pipeline mode, one round
-/// trip per batch instead of one per statement; anything that reads (a query, a plain `run`, a
-/// commit) sends the queue first, so the SQL sees every write before it in order.
+/// (``runChecked(_:_:rows:failure:)``) are queued (``WriteQueue``) and sent together: runs of
+/// single-row inserts as binary COPY, the rest in pipeline mode, one round trip per batch
+/// instead of one per statement; anything that reads (a query, a plain `run`, a commit) sends
+/// the queue first, so the SQL sees every write before it.
 final class PostgresDatabase: SQLDatabase {
     let connection: PostgresConnection
     let location: String
     private var translated: [String: String] = [:]
-    private var queued: [(sql: String, parameters: [PostgresValue], rows: Int?, failure: (Int) -> StateError)] = []
+    private var queued = WriteQueue()
     /// Identity values reserved for rows about to be inserted, per table (``reserveRowID(table:)``).
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
     /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
     /// pipeline sends everything before it reads a result).
     static let batchSize = 512
+    /// Writes held back before they are sent: bounds the memory, hardly the speed.
+    static let queueLimit = 16_384
     static let reservationSize = 1024
 
     init(connection: PostgresConnection, location: String) {
@@ -35,8 +38,12 @@ final class PostgresDatabase: SQLDatabase {
     }
 
     func runChecked(_ sql: String, _ values: [SQLValue], rows: Int?, failure: @escaping (Int) -> StateError) throws {
-        queued.append((postgres(sql), values.map(Self.parameter), rows, failure))
-        if queued.count >= Self.batchSize { try flush() }
+        let write = WriteQueue.Statement(sql: postgres(sql), parameters: values.map(Self.parameter), rows: rows, failure: failure)
+        if !queued.append(write) {
+            try flush()
+            _ = queued.append(write)
+        }
+        if queued.statements >= Self.batchSize || queued.statements + queued.rows >= Self.queueLimit { try flush() }
     }
 
     func reserveRowID(table: String) throws -> Int64? {
@@ -58,35 +65,84 @@ final class PostgresDatabase: SQLDatabase {
     /// `COPY … FROM STDIN` in binary: one stream for all the rows.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
         try flush()
-        let types = columns.map { column -> (name: String, type: PostgresColumnType) in
-            switch column.type {
-            case .id, .integer: (column.name, .int8)
-            case .text, .list: (column.name, .text)
-            case .blob: (column.name, .bytea)
-            case .bool: (column.name, .bool)
-            case .timestamp: (column.name, .timestamptz)
-            }
-        }
+        let types = columns.map { (name: $0.name, type: Self.columnType($0.type)) }
         let copied = try connection.copyIn(table: table, columns: types, rows: rows.lazy.map { $0.map(Self.parameter) })
         guard copied == rows.count else {
             throw StateError(.other, "copying into \(table) wrote \(copied) rows instead of \(rows.count)", help: "run 'orgctl audit verify'")
         }
     }
 
-    /// Sends the queued writes (pipeline mode) and checks each one's affected-row count.
+    /// How COPY sends a value of a column of this type.
+    static func columnType(_ type: Layout.ColumnType) -> PostgresColumnType {
+        switch type {
+        case .id, .integer: .int8
+        case .text, .list: .text
+        case .blob: .bytea
+        case .bool: .bool
+        case .timestamp: .timestamptz
+        }
+    }
+
+    /// Sends the queued writes (runs of inserts as COPY, the rest in pipelines of at most
+    /// ``batchSize``) and checks each one's affected-row count.
     func flush() throws {
         guard !queued.isEmpty else { return }
-        let batch = queued
-        queued = []
-        let results = try connection.pipeline(batch.map { ($0.sql, $0.parameters) })
-        for (write, result) in zip(batch, results) where write.rows.map({ $0 != result.affectedRows }) ?? false {
-            throw write.failure(result.affectedRows)
+        var statements: [WriteQueue.Statement] = []
+        for write in queued.take() {
+            switch write {
+            case .statement(let statement):
+                statements.append(statement)
+            case .deleteRecords(let batch):
+                for (sql, parameters) in batch.statements {
+                    statements.append(WriteQueue.Statement(sql: sql, parameters: parameters, rows: nil) { _ in
+                        StateError(.other, "internal error", help: "report this as a bug")
+                    })
+                }
+            case .run(let run) where run.writes.count < WriteQueue.minimumCopyRows:
+                statements += run.writes
+            case .run(let run):
+                try send(statements)
+                statements = []
+                try copy(run)
+            }
+        }
+        try send(statements)
+    }
+
+    /// Statements in pipelines of at most ``batchSize`` (libpq's blocking pipeline sends them all
+    /// before it reads a result, so their results must fit the socket's buffers).
+    private func send(_ statements: [WriteQueue.Statement]) throws {
+        var start = 0
+        while start < statements.count {
+            let batch = statements[start..<min(start + Self.batchSize, statements.count)]
+            start = batch.endIndex
+            let results = try connection.pipeline(batch.map { ($0.sql, $0.parameters) })
+            for (write, result) in zip(batch, results) where write.rows.map({ $0 != result.affectedRows }) ?? false {
+                throw write.failure(result.affectedRows)
+            }
+        }
+    }
+
+    /// One run of inserts as `COPY … FROM STDIN (FORMAT binary)`.
+    private func copy(_ run: WriteQueue.Run) throws {
+        let insert = run.insert
+        let copied: Int
+        do {
+            copied = try connection.copyIn(table: insert.table, columns: insert.columns, rows: run.writes.lazy.map(\.parameters))
+        } catch {
+            var error = error
+            error.message = "copying \(run.writes.count) new rows into \(insert.table): \(error.message)"
+            throw error
+        }
+        guard copied == run.writes.count else {
+            throw StateError(.corrupt, "copying \(run.writes.count) new rows into \(insert.table) wrote \(copied): something other than orgctl acts on the state database's tables",
+                             help: "look for triggers, views or rules on orgctl's tables (docs/state-schema.md, 'What the platform may write'), remove them, and plan again")
         }
     }
 
     /// Forgets queued writes and reserved ids (the transaction rolled back).
     func discard() {
-        queued = []
+        queued.removeAll()
         reservedIDs = [:]
     }
 

@@ -59,10 +59,11 @@ public final class PostgresStateStore: SQLStore {
         database = PostgresDatabase(connection: connection, location: location)
     }
 
-    /// Opens the state in `schema` (and for `.readWrite`, creates it when it does not exist).
-    /// Returns nil for `.readOnly` when the schema has no orgctl tables yet: the state is empty.
+    /// Opens the state in `schema` (and for `.readWrite`, creates it when it does not exist, unless
+    /// `createsMissing` is false). Returns nil when the schema has no orgctl tables yet and none
+    /// were created: the state is empty.
     public static func open(conninfo: String, schema: String, access: StateAccessMode, lockTimeoutMilliseconds: Int32, key: StateKey?,
-                            applicationName: String) throws(StateError) -> PostgresStateStore? {
+                            applicationName: String, createsMissing: Bool = true) throws(StateError) -> PostgresStateStore? {
         let location = StateLocation.postgres(conninfo: conninfo, schema: schema).display
         guard !schema.isEmpty, schema.utf8.count <= 63, !schema.utf8.contains(0) else {
             throw StateError(.other, "'\(AddressSegment.encode(schema))' is not a usable PostgreSQL schema name: it must have 1 to 63 bytes",
@@ -78,7 +79,7 @@ public final class PostgresStateStore: SQLStore {
         // Up to one retry: another apply may be creating the same schema at the same moment.
         for attempt in 1...2 {
             do {
-                return try store.prepare(access: access) ? store : nil
+                return try store.prepare(access: access, createsMissing: createsMissing) ? store : nil
             } catch let error as PostgresError where attempt == 1 && ["23505", "42P06", "42P07", "40001"].contains(error.sqlState ?? "") {
                 continue
             } catch let error as PostgresError {
@@ -92,8 +93,8 @@ public final class PostgresStateStore: SQLStore {
         return nil
     }
 
-    /// False when there is no state yet and `access` is read-only.
-    private func prepare(access: StateAccessMode) throws -> Bool {
+    /// False when there is no state yet and `access` is read-only (or it is not to be created).
+    private func prepare(access: StateAccessMode, createsMissing: Bool) throws -> Bool {
         let quoted = PostgresSchema.quoted(schema)
         _ = try connection.rows("SELECT set_config('search_path', $1, false)", [.text(quoted)])
         let tables = try connection.rows(
@@ -105,7 +106,7 @@ public final class PostgresStateStore: SQLStore {
                 throw StateError(.notOrgctl, "the schema '\(AddressSegment.encode(schema))' of \(location) holds tables, but no orgctl state",
                                  help: "point --state-schema (or ORGCTL_STATE_SCHEMA) at orgctl's schema, or at a new one that orgctl creates")
             }
-            guard access == .readWrite else { return false }
+            guard access == .readWrite, createsMissing else { return false }
             try create()
         }
         guard let stored = try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", { try metaValue("schema_version") }),

@@ -1,0 +1,316 @@
+import Postgres
+
+/// The writes ``PostgresDatabase`` holds back until something reads or the transaction commits,
+/// arranged so that most of them reach the server as binary `COPY … FROM STDIN` instead of one
+/// statement each (the server's cost per statement is what a first apply of 480k resources
+/// spends most of its time on).
+///
+/// - A *run* of plain single-row inserts into one table with the same columns
+///   (`INSERT INTO t (a, b) VALUES ($1, $2)`, exactly one row expected) is sent as one COPY.
+///   A run ends where any other write comes, so the platform tables' writes (which have
+///   foreign keys between them) reach the server in the order they were made.
+/// - orgctl's own tables that nothing references and that reference nothing (``sideTables``:
+///   the audit log, its tree, the resource records) get a queue each, apart from the platform
+///   tables', so their inserts form long runs although an apply interleaves them with the
+///   platform rows they describe. Within each queue the order is kept.
+/// - The record of a resource is replaced with a delete-then-insert pair (PostgreSQL has no
+///   `INSERT OR REPLACE`). Consecutive pairs become one delete of all their rows, then one run:
+///   the same outcome as the pairs one by one, because a pair joins only when none of the
+///   records inserted before it in the run has its address or its row (otherwise its delete
+///   would have removed that record).
+///
+/// A run shorter than ``minimumCopyRows`` is sent as single statements, in the pipeline of its
+/// neighbours. What reaches the tables is row for row what the single statements write: the
+/// same values (ids come from ``PostgresDatabase/reserveRowID(table:)``, not from the COPY), the
+/// same NULLs, in the same transaction.
+struct WriteQueue {
+    /// orgctl's tables whose writes may move relative to other tables' writes: no foreign key
+    /// from or to them, and no trigger or rule on any of orgctl's tables (the store refuses those).
+    static let sideTables = ["orgctl_audit", "orgctl_merkle", "orgctl_resources"]
+    /// Runs shorter than this go in a pipeline: a COPY costs a round trip of its own.
+    static let minimumCopyRows = 8
+
+    /// SQL text (as sent: `$N`) → how it is queued.
+    private var kinds: [String: Kind] = [:]
+    private var main = Lane()
+    private var side: [String: Lane] = [:]
+    /// Statements and rows waiting.
+    private(set) var statements = 0
+    private(set) var rows = 0
+
+    var isEmpty: Bool { statements == 0 && rows == 0 }
+
+    /// Queues one write; false when it cannot wait behind the queued ones (they must be sent
+    /// first; then it is queued again, into an empty queue, which always takes it).
+    mutating func append(_ write: Statement) -> Bool {
+        let kind: Kind
+        if let known = kinds[write.sql] {
+            kind = known
+        } else {
+            kind = Self.classify(write.sql)
+            kinds[write.sql] = kind
+        }
+        let isRow: Bool
+        switch kind.destination {
+        case .main: isRow = main.append(write, shape: kind.shape)
+        case .side(let table): isRow = side[table, default: Lane()].append(write, shape: kind.shape)
+        case .alone:
+            guard isEmpty else { return false }
+            isRow = main.append(write, shape: .other)
+        }
+        if isRow { rows += 1 } else { statements += 1 }
+        return true
+    }
+
+    /// Everything queued, in an order that keeps what the tables end up holding (the platform
+    /// tables' writes in the order made, then each side table's); the queue is empty after.
+    mutating func take() -> [Write] {
+        var all = main.writes
+        for table in Self.sideTables { all += side[table]?.writes ?? [] }
+        removeAll()
+        return all
+    }
+
+    mutating func removeAll() {
+        main = Lane()
+        side = [:]
+        statements = 0
+        rows = 0
+    }
+
+    // MARK: What a statement is
+
+    /// SQLStateTransaction's delete before it inserts a record, as PostgresDatabase sends it.
+    static let recordDelete = "DELETE FROM orgctl_resources WHERE address = $1 OR (kind = $2 AND row_id = $3)"
+
+    static func classify(_ sql: String) -> Kind {
+        let mentioned = Layout.tables.map(\.name).filter { mentions(sql, $0) }
+        let destination: Destination
+        if mentioned.count == 1, sideTables.contains(mentioned[0]) {
+            destination = .side(mentioned[0])
+        } else if mentioned.contains(where: sideTables.contains) {
+            destination = .alone  // a side table together with another one: it keeps its place among all writes
+        } else {
+            destination = .main
+        }
+        let shape: Shape = sql == recordDelete ? .recordDelete : PlainInsert(sql).map { .insert($0) } ?? .other
+        return Kind(destination: destination, shape: shape)
+    }
+
+    /// Whether `name` occurs in `sql` as a whole word.
+    static func mentions(_ sql: String, _ name: String) -> Bool {
+        let text = Array(sql.utf8), word = Array(name.utf8)
+        func isWordByte(_ byte: UInt8) -> Bool {
+            byte == UInt8(ascii: "_") || (byte >= 48 && byte <= 57) || ((byte | 0x20) >= 97 && (byte | 0x20) <= 122)
+        }
+        var start = 0
+        while start + word.count <= text.count {
+            if text[start..<start + word.count].elementsEqual(word), start == 0 || !isWordByte(text[start - 1]),
+                start + word.count == text.count || !isWordByte(text[start + word.count])
+            {
+                return true
+            }
+            start += 1
+        }
+        return false
+    }
+
+    enum Destination {
+        /// The platform tables' queue.
+        case main
+        /// The queue of this side table.
+        case side(String)
+        /// No queue: sent after everything queued before it.
+        case alone
+    }
+
+    struct Kind {
+        var destination: Destination
+        var shape: Shape
+    }
+
+    enum Shape {
+        case insert(PlainInsert)
+        case recordDelete
+        case other
+    }
+
+    // MARK: Queued writes
+
+    struct Statement {
+        var sql: String
+        var parameters: [PostgresValue]
+        var rows: Int?
+        var failure: (Int) -> StateError
+    }
+
+    enum Write {
+        case statement(Statement)
+        case run(Run)
+        case deleteRecords(RecordDeletes)
+    }
+
+    /// One queue: its writes in order.
+    struct Lane {
+        private(set) var writes: [Write] = []
+        /// The addresses and rows of the records inserted after the last ``Write/deleteRecords``.
+        private var recordAddresses: Set<String> = []
+        private var recordRows: Set<RecordRow> = []
+
+        /// Queues the write; true when it joined a run or a batch of record deletes (a row), false
+        /// when it waits as a statement of its own.
+        mutating func append(_ write: Statement, shape: Shape) -> Bool {
+            switch shape {
+            case .recordDelete:
+                guard write.parameters.count == 3, case .text(let address) = write.parameters[0],
+                    case .text(let kind) = write.parameters[1], case .int(let rowID) = write.parameters[2]
+                else { break }
+                let row = RecordRow(kind: kind, rowID: rowID)
+                if case .deleteRecords(let batch)? = writes.last {
+                    batch.add(address: address, row: row)
+                } else if writes.count >= 2, case .run(let run) = writes[writes.count - 1], run.insert.isRecord,
+                    case .deleteRecords(let batch) = writes[writes.count - 2], !recordAddresses.contains(address), !recordRows.contains(row)
+                {
+                    // Moves before the run: none of its records has this address or row.
+                    batch.add(address: address, row: row)
+                } else {
+                    let batch = RecordDeletes()
+                    batch.add(address: address, row: row)
+                    writes.append(.deleteRecords(batch))
+                    recordAddresses = []
+                    recordRows = []
+                }
+                return true
+            case .insert(let insert):
+                guard write.rows == 1, insert.fits(write.parameters) else { break }
+                if let (address, row) = insert.record(write.parameters) {
+                    recordAddresses.insert(address)
+                    recordRows.insert(row)
+                }
+                if case .run(let run)? = writes.last, run.insert.sql == insert.sql {
+                    run.writes.append(write)
+                } else {
+                    let run = Run(insert)
+                    run.writes.append(write)
+                    writes.append(.run(run))
+                }
+                return true
+            case .other:
+                break
+            }
+            writes.append(.statement(write))
+            return false
+        }
+    }
+
+    /// Single-row inserts into one table with the same columns, in order.
+    final class Run {
+        let insert: PlainInsert
+        var writes: [Statement] = []
+        init(_ insert: PlainInsert) { self.insert = insert }
+    }
+
+    struct RecordRow: Hashable {
+        var kind: String
+        var rowID: Int64
+    }
+
+    /// The records to delete before a run of record inserts: by address, and by row.
+    final class RecordDeletes {
+        private(set) var addresses: [String] = []
+        private(set) var kinds: [String] = []
+        private(set) var rowIDs: [Int64] = []
+
+        func add(address: String, row: RecordRow) {
+            addresses.append(address)
+            kinds.append(row.kind)
+            rowIDs.append(row.rowID)
+        }
+
+        /// Two statements (an `OR` of both conditions would scan the table): each deletes what
+        /// one half of the pairs' condition matches, so together they delete what the pairs did.
+        var statements: [(sql: String, parameters: [PostgresValue])] {
+            [("DELETE FROM orgctl_resources WHERE address = ANY ($1::text[])", [.text(Self.arrayLiteral(addresses))]),
+             ("DELETE FROM orgctl_resources r USING unnest($1::text[], $2::bigint[]) AS u (kind, row_id) WHERE r.kind = u.kind AND r.row_id = u.row_id",
+              [.text(Self.arrayLiteral(kinds)), .text("{" + rowIDs.map(String.init).joined(separator: ",") + "}")])]
+        }
+
+        /// `{"a","b"}`: every element quoted, `\` and `"` escaped (PostgreSQL's array input syntax).
+        static func arrayLiteral(_ elements: [String]) -> String {
+            var text = "{"
+            for (index, element) in elements.enumerated() {
+                if index > 0 { text += "," }
+                text += "\""
+                for scalar in element.unicodeScalars {
+                    if scalar == "\\" || scalar == "\"" { text += "\\" }
+                    text.unicodeScalars.append(scalar)
+                }
+                text += "\""
+            }
+            return text + "}"
+        }
+    }
+}
+
+/// `INSERT INTO table (c1, …, cn) VALUES ($1, …, $n)` into a table of ``Layout``, whose columns'
+/// types say how COPY encodes each value.
+struct PlainInsert {
+    let sql: String
+    let table: String
+    let columns: [(name: String, type: PostgresColumnType)]
+    /// Where the address, kind and row id are (orgctl_resources only).
+    private let recordColumns: (address: Int, kind: Int, rowID: Int)?
+
+    var isRecord: Bool { recordColumns != nil }
+
+    init?(_ sql: String) {
+        let prefix = "INSERT INTO "
+        guard sql.hasPrefix(prefix), sql.hasSuffix(")") else { return nil }
+        let rest = sql.dropFirst(prefix.count).dropLast()
+        guard let open = rest.firstRange(of: " ("), let values = rest.firstRange(of: ") VALUES (") else { return nil }
+        let table = String(rest[..<open.lowerBound])
+        let names = rest[open.upperBound..<values.lowerBound].split(separator: ",").map { $0.trimmingSpaces }
+        let placeholders = rest[values.upperBound...].split(separator: ",").map { $0.trimmingSpaces }
+        guard let layout = Layout.table(table), !names.isEmpty, placeholders == (1...names.count).map({ "$\($0)" }) else { return nil }
+        var columns: [(name: String, type: PostgresColumnType)] = []
+        for name in names {
+            guard let column = layout.columns.first(where: { $0.name == name }) else { return nil }
+            columns.append((name, PostgresDatabase.columnType(column.type)))
+        }
+        self.sql = sql
+        self.table = table
+        self.columns = columns
+        if table == "orgctl_resources", let address = names.firstIndex(of: "address"), let kind = names.firstIndex(of: "kind"),
+            let rowID = names.firstIndex(of: "row_id")
+        {
+            recordColumns = (address, kind, rowID)
+        } else {
+            recordColumns = nil
+        }
+    }
+
+    /// Whether every value has the form COPY sends for its column (otherwise the insert goes as a
+    /// statement, whose parameters the server converts as it always did).
+    func fits(_ values: [PostgresValue]) -> Bool {
+        guard values.count == columns.count else { return false }
+        for (value, column) in zip(values, columns) {
+            switch (value, column.type) {
+            case (.null, _), (.int, .int8), (.bytes, .bytea), (.bool, .bool): continue
+            case (.text(let text), .text): if text.utf8.contains(0) { return false }
+            default: return false
+            }
+        }
+        return true
+    }
+
+    func record(_ values: [PostgresValue]) -> (String, WriteQueue.RecordRow)? {
+        guard let (a, k, r) = recordColumns, case .text(let address) = values[a], case .text(let kind) = values[k],
+            case .int(let rowID) = values[r]
+        else { return nil }
+        return (address, WriteQueue.RecordRow(kind: kind, rowID: rowID))
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+}
