@@ -3,6 +3,7 @@
 with the third-party `standardwebhooks` package (PyPI), each behaviour chosen by the URL path.
 
     webhook_receiver.py --cert C --key K --secret-env NAME --log FILE --port-file FILE [--clock-file FILE]
+                        [--bind ADDRESS] [--port PORT]
 
 Paths (the last segment picks the behaviour; anything before it is free):
     .../ok           200
@@ -49,6 +50,8 @@ def main():
     parser.add_argument("--log", required=True)
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--clock-file")
+    parser.add_argument("--bind", default="127.0.0.1", help="the loopback address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="the port (0: a free one, written to --port-file)")
     args = parser.parse_args()
 
     clock_file = args.clock_file
@@ -144,7 +147,7 @@ def main():
     class Server(socketserver.ThreadingMixIn, HTTPServer):
         daemon_threads = True
 
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server((args.bind, args.port), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

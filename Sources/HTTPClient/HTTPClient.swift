@@ -147,7 +147,8 @@ public final class HTTPClient {
         public init() {}
     }
 
-    private let options: Options
+    /// Internal and variable so that a test can change `resolve` between requests (a DNS change).
+    var options: Options
     private var handle: UnsafeMutableRawPointer  // CURL *
     /// `host:port` -> the checked addresses of its last request: the addresses the handle's
     /// kept-alive connections to that host and port can lead to.
