@@ -350,17 +350,17 @@ public final class HTTPClient {
         }
         let status = ccurl_response_code(handle)
         connectionsOpened += ccurl_new_connections(handle)
-        if let connected = ccurl_primary_ip(handle).map({ String(cString: $0) }), !connected.isEmpty,
-            !checked.contains(Self.canonicalAddress(connected) ?? connected)
-        {
-            // Cannot happen with the checks above; if it ever did, no connection is trusted again.
-            _ = dropConnections()
-            pinnedFor = [:]
-            return .failure(HTTPFailure(kind: .refused, message: "the request went to \(connected), which is not an address that was checked"))
-        }
         if pin.pointee.refused != 0 {
             let address = withUnsafeBytes(of: &pin.pointee.refusedAddress) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return .failure(HTTPFailure(kind: .refused, message: "the connection to \(address.isEmpty ? "an unchecked address" : address) was refused: it is not an address that was checked; nothing was sent"))
+        }
+        // A request that was sent went to a checked address. Cannot fail with the checks above; if it
+        // ever did, no connection of this handle is trusted again.
+        if status > 0 || rc == CURLE_OK, let connected = ccurl_primary_ip(handle).map({ String(cString: $0) }),
+            !checked.contains(Self.canonicalAddress(connected) ?? connected)
+        {
+            _ = dropConnections()
+            return .failure(HTTPFailure(kind: .refused, message: "the request went to \(connected), which is not an address that was checked"))
         }
         let overflowed = sink.pointee.overflowed != 0
         // A body over the cap stops the transfer; the status line was read, so it is a response.

@@ -12,6 +12,7 @@ final class DeliveryPool: @unchecked Sendable {
         /// The deliverer's name for the request, returned with its result.
         var slot: Int
         var request: HTTPRequest
+        var submitted = DispatchTime.now()
     }
 
     struct Done: Sendable {
@@ -19,6 +20,8 @@ final class DeliveryPool: @unchecked Sendable {
         var result: Result<HTTPResponse, HTTPFailure>
         /// Wall time of the request on the monotonic clock.
         var milliseconds: Int64
+        /// How long it waited for a free worker.
+        var queuedMilliseconds: Int64
     }
 
     let workers: Int
@@ -39,7 +42,7 @@ final class DeliveryPool: @unchecked Sendable {
         }
     }
 
-    /// Hands a request to a free worker (the deliverer submits no more than `workers` at a time).
+    /// Queues a request for the next free worker.
     func submit(_ job: Job) {
         condition.withLock {
             jobs.append(job)
@@ -53,6 +56,16 @@ final class DeliveryPool: @unchecked Sendable {
             while results.isEmpty { condition.wait() }
             defer { results = [] }
             return results
+        }
+    }
+
+    /// Takes back the requests no worker has started (of `slots`, or all), and returns their slots:
+    /// a stopping deliverer hands their events back unsent, and a 410 stops its endpoint's.
+    func withdraw(_ slots: Set<Int>? = nil) -> [Int] {
+        condition.withLock {
+            let taken = jobs.filter { slots?.contains($0.slot) ?? true }
+            jobs.removeAll { slots?.contains($0.slot) ?? true }
+            return taken.map(\.slot)
         }
     }
 
@@ -79,13 +92,14 @@ final class DeliveryPool: @unchecked Sendable {
             }
             guard let job = next else { break }
             let started = DispatchTime.now()
+            let queued = Int64((started.uptimeNanoseconds - job.submitted.uptimeNanoseconds) / 1_000_000)
             let result = client?.post(job.request)
                 ?? .failure(HTTPFailure(kind: .network, message: "libcurl could not be initialised; nothing was sent"))
             let milliseconds = Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
             let newly = (client?.connectionsOpened ?? 0) - opened
             opened += newly
             condition.withLock {
-                results.append(Done(slot: job.slot, result: result, milliseconds: milliseconds))
+                results.append(Done(slot: job.slot, result: result, milliseconds: milliseconds, queuedMilliseconds: queued))
                 connections += newly
                 condition.broadcast()
             }

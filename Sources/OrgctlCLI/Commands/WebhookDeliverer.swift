@@ -8,9 +8,10 @@ import StateStore
 /// leaves its claims to expire and be claimed again.
 ///
 /// Up to `parallel` requests are in flight at once, each on a worker of a ``DeliveryPool`` that
-/// keeps its connections alive. This thread alone touches the state database: it claims, decides,
-/// signs, and settles in one transaction what finished meanwhile together with the lease renewals
-/// of what it sends next. Events are attempted in the order they were claimed, but with several
+/// keeps its connections alive, and as many more wait in the pool's queue, so that the workers
+/// keep sending while this thread commits. This thread alone touches the state database: it
+/// claims, decides, signs, and settles in one transaction what finished meanwhile together with
+/// the lease renewals of what it hands over next. Events are attempted in the order they were claimed, but with several
 /// requests in flight they may arrive in any order (docs/webhooks.md#ordering).
 final class Deliverer {
     struct Totals {
@@ -26,6 +27,8 @@ final class Deliverer {
     /// A claim lasts this long before it is attempted; each attempt renews it for the request's
     /// timeout plus this margin.
     static let leaseSeconds: Int64 = 60
+    /// Why an event of an endpoint a 410 disabled during this pass is not sent.
+    static let goneReason = "the endpoint is disabled (it answered 410 Gone)"
     /// `--parallel`: requests in flight at once by default, and at most.
     static let defaultParallel = 4
     static let maxParallel = 64
@@ -54,6 +57,7 @@ final class Deliverer {
     private struct InFlight {
         var event: ClaimedEvent
         var maxRetries: Int
+        var timeout: Int
         var startedAt: Int64
     }
 
@@ -63,6 +67,9 @@ final class Deliverer {
         var request: HTTPRequest
         var maxRetries: Int
     }
+
+    /// Requests handed to the pool and not finished: the workers' and as many queued.
+    private var depth: Int { 2 * pool.workers }
 
     /// Delivers every event due when the pass starts (events retried during it are due later);
     /// stops early once `stop` is set: sends nothing more, waits for the requests in flight,
@@ -79,7 +86,7 @@ final class Deliverer {
         var exhausted = false
         var records: [(record: DeliveryRecord, line: String?)] = []
         while true {
-            if !exhausted, !stop.isSet, waiting.count - next < pool.workers {
+            if !exhausted, !stop.isSet, waiting.count - next < depth {
                 let claimed: [ClaimedEvent]
                 do {
                     claimed = try store.outbox.claim(deliverer: id, now: due, leaseUntil: seconds + Self.leaseSeconds, limit: batch)
@@ -93,13 +100,17 @@ final class Deliverer {
                 exhausted = claimed.isEmpty
             }
             if stop.isSet {
-                for event in waiting[next...] { records.append((DeliveryRecord(event: event, attempt: nil, outcome: .released, lastError: nil), nil)) }
+                // Queued requests that no worker started are not sent.
+                let withdrawn = pool.withdraw().compactMap { inFlight.removeValue(forKey: $0)?.event }
+                for event in withdrawn + waiting[next...] {
+                    records.append((DeliveryRecord(event: event, attempt: nil, outcome: .released, lastError: nil), nil))
+                }
                 next = waiting.count
                 exhausted = true
             }
             // Fill the free workers; an event that cannot be attempted is dead-lettered at once.
             var ready: [Ready] = []
-            while inFlight.count + ready.count < pool.workers, next < waiting.count {
+            while inFlight.count + ready.count < depth, next < waiting.count {
                 let event = waiting[next]
                 next += 1
                 switch prepare(event, disabled: disabled) {
@@ -111,10 +122,12 @@ final class Deliverer {
                     ready.append(item)
                 }
             }
+            // A queued request may wait for the longest one ahead of it before its own starts.
+            let ahead = Int64((inFlight.values.map(\.timeout) + ready.map(\.request.timeoutSeconds)).max() ?? 0)
             let held: [Bool]
             do {
                 held = try store.outbox.settle(records.map(\.record),
-                                               renewing: ready.map { ($0.event, seconds + Int64($0.request.timeoutSeconds) + Self.leaseSeconds) },
+                                               renewing: ready.map { ($0.event, seconds + ahead + Int64($0.request.timeoutSeconds) + Self.leaseSeconds) },
                                                deliverer: id, now: seconds)
             } catch {
                 throw CommandFailure(message: error.message, help: error.help)
@@ -124,8 +137,9 @@ final class Deliverer {
             // Not held: another deliverer took it over (this one's lease ran out); it is theirs now.
             for (item, held) in zip(ready, held) where held {
                 slots += 1
-                // The attempt starts now: its time, and the webhook-timestamp it is signed with.
-                inFlight[slots] = InFlight(event: item.event, maxRetries: item.maxRetries,
+                // Handed over now (its webhook-timestamp was taken just before); the attempt's start
+                // adds the time it waited for a worker.
+                inFlight[slots] = InFlight(event: item.event, maxRetries: item.maxRetries, timeout: item.request.timeoutSeconds,
                                            startedAt: Int64(clock().timeIntervalSince1970 * 1000))
                 pool.submit(DeliveryPool.Job(slot: slots, request: item.request))
             }
@@ -146,6 +160,14 @@ final class Deliverer {
                 case .released: break
                 }
             }
+            // A 410 disabled an endpoint: its requests that no worker started are not sent.
+            let stopped = Set(inFlight.filter { disabled.contains($0.value.event.webhookID) }.keys)
+            for slot in stopped.isEmpty ? [] : pool.withdraw(stopped) {
+                guard let flight = inFlight.removeValue(forKey: slot) else { continue }
+                records.append((DeliveryRecord(event: flight.event, attempt: nil, outcome: .dead(disable: nil), lastError: Self.goneReason),
+                                "\(shown(flight.event)): dead-lettered: \(Self.goneReason)"))
+                totals.dead += 1
+            }
         }
         return totals
     }
@@ -162,7 +184,7 @@ final class Deliverer {
 
     /// The signed request for `event`, or why none can be sent.
     private func prepare(_ event: ClaimedEvent, disabled: Set<Int64>) -> Prepared {
-        if disabled.contains(event.webhookID) { return .refused("the endpoint is disabled (it answered 410 Gone)") }
+        if disabled.contains(event.webhookID) { return .refused(Self.goneReason) }
         guard let target = event.target else { return .refused("the webhook no longer exists") }
         if let reason = target.disabledReason { return .refused("the endpoint is disabled (\(reason)); 'orgctl webhooks retry --webhook' re-enables it") }
         guard target.enabled else { return .refused("the webhook is not enabled") }
@@ -177,7 +199,7 @@ final class Deliverer {
     /// The record of a finished attempt, and its line for the console.
     private func outcome(of flight: InFlight, _ done: DeliveryPool.Done) -> (DeliveryRecord, String) {
         let answer: WebhookDelivery.Answer
-        var attempt = DeliveryAttempt(startedAt: flight.startedAt, durationMilliseconds: done.milliseconds, statusCode: nil, error: nil, response: [])
+        var attempt = DeliveryAttempt(startedAt: flight.startedAt + done.queuedMilliseconds, durationMilliseconds: done.milliseconds, statusCode: nil, error: nil, response: [])
         switch done.result {
         case .success(let response):
             answer = .status(response.status, retryAfter: response.retryAfter)

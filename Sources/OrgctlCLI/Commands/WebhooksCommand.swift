@@ -167,10 +167,16 @@ enum WebhooksCommand {
             let text = try metricsText(store.outbox, now: deliverer.clock())
             try FileOutput.replaceAtomically(metrics, data: Data(text.utf8), what: "metrics")
         }
+        // Fewer connections than requests: the workers kept theirs alive.
+        func reportConnections() {
+            let count = pool.connectionsOpened
+            context.console.info("\(count) connection\(count == 1 ? "" : "s") opened by \(pool.workers) worker\(pool.workers == 1 ? "" : "s")")
+        }
         if command.flag("once") {
             let totals = try deliverer.pass(stop: StopSignal())
             try writeMetrics()
             context.console.print("\(totals.delivered) delivered, \(totals.retrying) to retry, \(totals.dead) dead-lettered")
+            reportConnections()
             return ExitCode.success
         }
         let stop = StopSignal()
@@ -186,6 +192,7 @@ enum WebhooksCommand {
             if pass.claimed == 0 { stop.sleep(seconds: interval) }
         }
         context.console.print("stopped: \(totals.delivered) delivered, \(totals.retrying) to retry, \(totals.dead) dead-lettered")
+        reportConnections()
         return ExitCode.success
     }
 
