@@ -11,8 +11,9 @@ import StateStore
 /// keeps its connections alive, and as many more wait in the pool's queue, so that the workers
 /// keep sending while this thread commits. This thread alone touches the state database: it
 /// claims, decides, signs, and settles in one transaction what finished meanwhile together with
-/// the lease renewals of what it hands over next. Events are attempted in the order they were claimed, but with several
-/// requests in flight they may arrive in any order (docs/webhooks.md#ordering).
+/// the lease renewals of what it hands over next. Events are handed over in the order they were
+/// claimed, but with several requests in flight they may arrive in any order
+/// (docs/webhooks.md#ordering).
 final class Deliverer {
     struct Totals {
         var claimed = 0, delivered = 0, retrying = 0, dead = 0
