@@ -11,17 +11,19 @@ final class DeliveryPool: @unchecked Sendable {
     struct Job: Sendable {
         /// The deliverer's name for the request, returned with its result.
         var slot: Int
+        /// The webhook's row id: once a request to it gets an answer that stops the endpoint, no
+        /// worker starts another queued for it.
+        var endpoint: Int64
         var request: HTTPRequest
-        var submitted = DispatchTime.now()
     }
 
     struct Done: Sendable {
         var slot: Int
         var result: Result<HTTPResponse, HTTPFailure>
+        /// When a worker started it (Unix milliseconds, the command's clock).
+        var startedAt: Int64
         /// Wall time of the request on the monotonic clock.
         var milliseconds: Int64
-        /// How long it waited for a free worker.
-        var queuedMilliseconds: Int64
     }
 
     let workers: Int
@@ -31,11 +33,19 @@ final class DeliveryPool: @unchecked Sendable {
     private var closed = false
     private var connections = 0
     private var running = 0
+    /// Endpoints an answer stopped (a 410): their queued requests wait to be withdrawn, unsent.
+    private var stopped: Set<Int64> = []
+    private let clock: @Sendable () -> Date
+    private let stops: @Sendable (Result<HTTPResponse, HTTPFailure>) -> Bool
 
     /// Starts `workers` threads; each makes its client from `options` (curl's global state was set
-    /// up by the client the command made on its own thread first).
-    init(workers: Int, options: HTTPClient.Options) {
+    /// up by the client the command made on its own thread first). `stops` says which results
+    /// stop their endpoint.
+    init(workers: Int, options: HTTPClient.Options, clock: @escaping @Sendable () -> Date,
+         stops: @escaping @Sendable (Result<HTTPResponse, HTTPFailure>) -> Bool) {
         self.workers = max(1, workers)
+        self.clock = clock
+        self.stops = stops
         running = self.workers
         for _ in 0..<self.workers {
             Thread.detachNewThread { [self] in work(options: options) }
@@ -69,6 +79,11 @@ final class DeliveryPool: @unchecked Sendable {
         }
     }
 
+    /// Forgets the endpoints stopped so far (a new pass reads the endpoints' state again).
+    func forgetStoppedEndpoints() {
+        condition.withLock { stopped = [] }
+    }
+
     /// Connections the workers have opened so far (fewer than requests when they were reused).
     var connectionsOpened: Int { condition.withLock { connections } }
 
@@ -87,19 +102,23 @@ final class DeliveryPool: @unchecked Sendable {
         var opened = 0
         while true {
             let next: Job? = condition.withLock {
-                while jobs.isEmpty, !closed { condition.wait() }
-                return jobs.isEmpty ? nil : jobs.removeFirst()
+                while true {
+                    if let index = jobs.firstIndex(where: { !stopped.contains($0.endpoint) }) { return jobs.remove(at: index) }
+                    if closed { return nil }
+                    condition.wait()
+                }
             }
             guard let job = next else { break }
+            let startedAt = Int64(clock().timeIntervalSince1970 * 1000)
             let started = DispatchTime.now()
-            let queued = Int64((started.uptimeNanoseconds - job.submitted.uptimeNanoseconds) / 1_000_000)
             let result = client?.post(job.request)
                 ?? .failure(HTTPFailure(kind: .network, message: "libcurl could not be initialised; nothing was sent"))
             let milliseconds = Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
             let newly = (client?.connectionsOpened ?? 0) - opened
             opened += newly
             condition.withLock {
-                results.append(Done(slot: job.slot, result: result, milliseconds: milliseconds, queuedMilliseconds: queued))
+                if stops(result) { stopped.insert(job.endpoint) }
+                results.append(Done(slot: job.slot, result: result, startedAt: startedAt, milliseconds: milliseconds))
                 connections += newly
                 condition.broadcast()
             }

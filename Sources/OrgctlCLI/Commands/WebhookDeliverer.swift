@@ -30,6 +30,12 @@ final class Deliverer {
     static let leaseSeconds: Int64 = 60
     /// Why an event of an endpoint a 410 disabled during this pass is not sent.
     static let goneReason = "the endpoint is disabled (it answered 410 Gone)"
+    /// The answers that disable an endpoint (``WebhookDelivery/outcome``): once one arrives, the
+    /// workers start no other request queued for that endpoint.
+    static let stopsEndpoint: @Sendable (Result<HTTPResponse, HTTPFailure>) -> Bool = { result in
+        if case .success(let response) = result { return response.status == 410 }
+        return false
+    }
     /// `--parallel`: requests in flight at once by default, and at most.
     static let defaultParallel = 4
     static let maxParallel = 64
@@ -37,12 +43,12 @@ final class Deliverer {
     let store: any StateStore
     let pool: DeliveryPool
     let console: Console
-    let clock: () -> Date
+    let clock: @Sendable () -> Date
     let batch: Int
     /// `host/pid/random`: names this deliverer's claims (`claimed_by`).
     let id: String
 
-    init(store: any StateStore, pool: DeliveryPool, console: Console, clock: @escaping () -> Date, batch: Int) {
+    init(store: any StateStore, pool: DeliveryPool, console: Console, clock: @escaping @Sendable () -> Date, batch: Int) {
         self.store = store
         self.pool = pool
         self.console = console
@@ -59,7 +65,6 @@ final class Deliverer {
         var event: ClaimedEvent
         var maxRetries: Int
         var timeout: Int
-        var startedAt: Int64
     }
 
     /// An event about to be sent: its lease is renewed in the transaction before it goes.
@@ -78,6 +83,7 @@ final class Deliverer {
     func pass(stop: StopSignal) throws -> Totals {
         let due = seconds
         var totals = Totals()
+        pool.forgetStoppedEndpoints()
         // Endpoints a 410 disabled during this pass: their other claimed events are not sent.
         var disabled: Set<Int64> = []
         var waiting: [ClaimedEvent] = []
@@ -138,11 +144,8 @@ final class Deliverer {
             // Not held: another deliverer took it over (this one's lease ran out); it is theirs now.
             for (item, held) in zip(ready, held) where held {
                 slots += 1
-                // Handed over now (its webhook-timestamp was taken just before); the attempt's start
-                // adds the time it waited for a worker.
-                inFlight[slots] = InFlight(event: item.event, maxRetries: item.maxRetries, timeout: item.request.timeoutSeconds,
-                                           startedAt: Int64(clock().timeIntervalSince1970 * 1000))
-                pool.submit(DeliveryPool.Job(slot: slots, request: item.request))
+                inFlight[slots] = InFlight(event: item.event, maxRetries: item.maxRetries, timeout: item.request.timeoutSeconds)
+                pool.submit(DeliveryPool.Job(slot: slots, endpoint: item.event.webhookID, request: item.request))
             }
             if inFlight.isEmpty {
                 if exhausted, next == waiting.count { break }
@@ -200,7 +203,7 @@ final class Deliverer {
     /// The record of a finished attempt, and its line for the console.
     private func outcome(of flight: InFlight, _ done: DeliveryPool.Done) -> (DeliveryRecord, String) {
         let answer: WebhookDelivery.Answer
-        var attempt = DeliveryAttempt(startedAt: flight.startedAt + done.queuedMilliseconds, durationMilliseconds: done.milliseconds, statusCode: nil, error: nil, response: [])
+        var attempt = DeliveryAttempt(startedAt: done.startedAt, durationMilliseconds: done.milliseconds, statusCode: nil, error: nil, response: [])
         switch done.result {
         case .success(let response):
             answer = .status(response.status, retryAfter: response.retryAfter)

@@ -129,7 +129,7 @@ enum WebhooksCommand {
     }
 
     /// The clock: ORGCTL_NOW when set (tests), else the system clock, read each time.
-    static func clock(_ context: CommandContext) -> () -> Date {
+    static func clock(_ context: CommandContext) -> @Sendable () -> Date {
         if context.environment["ORGCTL_NOW"].flatMap({ ISO8601DateFormatter().date(from: $0) }) != nil {
             let pinned = context.now
             return { pinned }
@@ -157,9 +157,11 @@ enum WebhooksCommand {
         // Made here first: libcurl's global set-up happens on this thread, before the workers'.
         _ = try client(command)
         let store = try openStore(command, context, key: try StateAccess.requiredKey(command, context))
-        let pool = DeliveryPool(workers: command.integer("parallel") ?? Deliverer.defaultParallel, options: try clientOptions(command))
+        let clock = clock(context)
+        let pool = DeliveryPool(workers: command.integer("parallel") ?? Deliverer.defaultParallel, options: try clientOptions(command),
+                                clock: clock, stops: Deliverer.stopsEndpoint)
         defer { pool.close() }
-        let deliverer = Deliverer(store: store, pool: pool, console: context.console, clock: clock(context),
+        let deliverer = Deliverer(store: store, pool: pool, console: context.console, clock: clock,
                                   batch: command.integer("batch") ?? 20)
         let metrics = command.value("metrics")
         func writeMetrics() throws {
