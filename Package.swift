@@ -45,6 +45,7 @@ let package = Package(
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "StateStore", "Audit", "Crypto"], swiftSettings: strict),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: strict),
         .testTarget(name: "OrgctlCLITests", dependencies: ["OrgctlCLI", "Spec"], swiftSettings: strict),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [], exclude: ["Cases"], swiftSettings: strict),
     ]
 )

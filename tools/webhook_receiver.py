@@ -3,6 +3,7 @@
 with the third-party `standardwebhooks` package (PyPI), each behaviour chosen by the URL path.
 
     webhook_receiver.py --cert C --key K --secret-env NAME --log FILE --port-file FILE [--clock-file FILE]
+                        [--bind ADDRESS] [--port PORT]
 
 Paths (the last segment picks the behaviour; anything before it is free):
     .../ok           200
@@ -10,12 +11,15 @@ Paths (the last segment picks the behaviour; anything before it is free):
     .../throttle     429 with Retry-After: 3600 for the first request of each webhook-id, then 200
     .../gone         410
     .../hang         sleeps 30 s before answering (past the webhook's timeout)
+    .../slow         sleeps 0.2 s, then 200 (requests stay in flight a while)
     .../redirect     302 to https://127.0.0.1:<port>/ok (must not be followed)
     .../close        closes the connection without an answer
     .../huge         200 with a 5 MB body
 
 Each request appends one JSON line to the log: path, the webhook-* headers, whether the signature
-verified (and the library's error when not), the event type and the raw body. The verifier's clock
+verified (and the library's error when not), the event type, the raw body, and the number of the
+TLS connection it came on (1, 2, … in the order they were accepted: fewer connections than
+requests means the client kept connections alive). The verifier's clock
 is the time in --clock-file (RFC 3339) when that file exists, so deliveries made with a pinned
 ORGCTL_NOW are checked against the same clock with the library's own tolerance.
 """
@@ -46,6 +50,8 @@ def main():
     parser.add_argument("--log", required=True)
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--clock-file")
+    parser.add_argument("--bind", default="127.0.0.1", help="the loopback address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="the port (0: a free one, written to --port-file)")
     args = parser.parse_args()
 
     clock_file = args.clock_file
@@ -63,6 +69,7 @@ def main():
     webhook = Webhook(os.environ[args.secret_env])
     lock = threading.Lock()
     seen = {}
+    connections = [0]
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -73,12 +80,19 @@ def main():
         def log_message(self, *_):
             pass
 
+        def setup(self):
+            super().setup()
+            with lock:
+                connections[0] += 1
+                self.connection_number = connections[0]
+
         def do_POST(self):
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
             record = {"path": self.path, "id": headers.get("webhook-id"), "timestamp": headers.get("webhook-timestamp"),
-                      "signature": headers.get("webhook-signature"), "body": body.decode("utf-8", "replace")}
+                      "signature": headers.get("webhook-signature"), "body": body.decode("utf-8", "replace"),
+                      "connection": self.connection_number}
             try:
                 payload = webhook.verify(body, headers)
                 record["verified"] = True
@@ -106,6 +120,9 @@ def main():
             elif behaviour == "hang":
                 time.sleep(30)
                 self.answer(200, b"too late")
+            elif behaviour == "slow":
+                time.sleep(0.2)
+                self.answer(200, b"ok")
             elif behaviour == "redirect":
                 self.answer(302, b"", {"Location": "https://127.0.0.1:%d/ok" % self.server.server_address[1]})
             elif behaviour == "close":
@@ -130,7 +147,7 @@ def main():
     class Server(socketserver.ThreadingMixIn, HTTPServer):
         daemon_threads = True
 
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server((args.bind, args.port), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -101,6 +101,20 @@ static inline long ccurl_response_code(CURL *curl) {
     return code;
 }
 
+/// The address the last transfer was connected to (inet_ntop text), or NULL.
+static inline const char *ccurl_primary_ip(CURL *curl) {
+    char *ip = NULL;
+    if (curl_easy_getinfo(curl, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK) return NULL;
+    return ip;
+}
+
+/// How many new connections the last transfer opened (0 when it reused one).
+static inline long ccurl_new_connections(CURL *curl) {
+    long count = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &count) != CURLE_OK) return 0;
+    return count;
+}
+
 /// The value of the last response header `name`, or NULL.
 static inline const char *ccurl_header(CURL *curl, const char *name) {
     struct curl_header *header = NULL;

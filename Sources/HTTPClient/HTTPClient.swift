@@ -46,6 +46,11 @@ public struct HTTPFailure: Error, Sendable, Equatable {
     }
     public var kind: Kind
     public var message: String
+
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
 }
 
 /// A network orgctl may deliver to although its addresses are not public (`--allow-private`).
@@ -125,7 +130,13 @@ public struct ResolveOverride: Sendable, Equatable {
 ///   socket callback (`CURLOPT_OPENSOCKETFUNCTION`) refuses any connection to another address;
 /// - the timeout covers the whole request; the body read is capped.
 ///
-/// One instance reuses one curl handle (and so its connections); use it from one thread.
+/// One instance reuses one curl handle, and so its kept-alive connections; use it from one thread.
+/// A reused connection never goes around the address check: the host is resolved and checked for
+/// every request, and a connection is reused only while every address the host's connections were
+/// pinned to is among the addresses checked now. When the answer changed (DNS changed), every
+/// connection of the handle is closed first, so the request opens a new one, which the socket
+/// callback vetoes unless it goes to an address just checked. After each transfer the connected
+/// address is compared with the checked ones once more.
 public final class HTTPClient {
     public struct Options: Sendable {
         public var allowPrivate: [AllowedNetwork] = []
@@ -136,8 +147,14 @@ public final class HTTPClient {
         public init() {}
     }
 
-    private let options: Options
-    private let handle: UnsafeMutableRawPointer  // CURL *
+    /// Internal and variable so that a test can change `resolve` between requests (a DNS change).
+    var options: Options
+    private var handle: UnsafeMutableRawPointer  // CURL *
+    /// `host:port` -> the checked addresses of its last request: the addresses the handle's
+    /// kept-alive connections to that host and port can lead to.
+    private var pinnedFor: [String: Set<String>] = [:]
+    /// Connections opened so far (each request either opens one or reuses one kept alive).
+    public private(set) var connectionsOpened = 0
     private let pin: UnsafeMutablePointer<ccurl_pin>
     private let sink: UnsafeMutablePointer<ccurl_sink>
     private let buffer: UnsafeMutablePointer<UInt8>
@@ -159,6 +176,15 @@ public final class HTTPClient {
         pin.deallocate()
         sink.deallocate()
         buffer.deallocate()
+    }
+
+    /// Closes every kept-alive connection (a new handle); false when libcurl cannot make one.
+    private func dropConnections() -> Bool {
+        guard let fresh = curl_easy_init() else { return false }
+        curl_easy_cleanup(handle)
+        handle = fresh
+        pinnedFor = [:]
+        return true
     }
 
     /// The libcurl version linked at run time.
@@ -260,6 +286,16 @@ public final class HTTPClient {
         case .failure(let failure): return .failure(failure)
         case .success(let found): addresses = found
         }
+        let pinKey = "\(target.host):\(target.port)"
+        let checked = Set(addresses)
+        // A kept-alive connection leads to an address checked for an earlier request; unless every
+        // such address is still among those checked now, no connection of this handle is reused.
+        if let earlier = pinnedFor[pinKey], !earlier.isSubset(of: checked) {
+            guard dropConnections() else {
+                return .failure(HTTPFailure(kind: .network, message: "libcurl could not be initialised; nothing was sent"))
+            }
+        }
+        pinnedFor[pinKey] = checked
 
         curl_easy_reset(handle)
         pin.pointee = ccurl_pin()
@@ -313,9 +349,18 @@ public final class HTTPClient {
             return code
         }
         let status = ccurl_response_code(handle)
+        connectionsOpened += ccurl_new_connections(handle)
         if pin.pointee.refused != 0 {
             let address = withUnsafeBytes(of: &pin.pointee.refusedAddress) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return .failure(HTTPFailure(kind: .refused, message: "the connection to \(address.isEmpty ? "an unchecked address" : address) was refused: it is not an address that was checked; nothing was sent"))
+        }
+        // A request that was sent went to a checked address. Cannot fail with the checks above; if it
+        // ever did, no connection of this handle is trusted again.
+        if status > 0 || rc == CURLE_OK, let connected = ccurl_primary_ip(handle).map({ String(cString: $0) }),
+            !checked.contains(Self.canonicalAddress(connected) ?? connected)
+        {
+            _ = dropConnections()
+            return .failure(HTTPFailure(kind: .refused, message: "the request went to \(connected), which is not an address that was checked"))
         }
         let overflowed = sink.pointee.overflowed != 0
         // A body over the cap stops the transfer; the status line was read, so it is a response.

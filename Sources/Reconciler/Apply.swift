@@ -128,7 +128,7 @@ extension Reconciler {
                 return (before, issued?.attributes ?? [])
             }
             // What was audited, for the webhook events written at the end (WebhookEvents).
-            var written: [(change: Change, entry: AuditEntry)] = []
+            var written = WebhookEvents.Recorder(plan: plan, state: view)
             func audit(_ change: Change) throws -> Int64 {
                 let key = keyFields(change)
                 let reason = [change.renamedFrom.map { "renamed from \($0)" }, change.reason].compactMap { $0 }.joined(separator: "; ")
@@ -138,7 +138,7 @@ extension Reconciler {
                                before: change.action == .create || change.action == .adopt ? nil : auditObject(change.fields.map { ($0.name, $0.before) } + key.before),
                                after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) } + key.after.map { ($0.name, $0.value) }),
                                reason: reason.isEmpty ? nil : reason)
-                    written.append((change, entry))
+                    written.record(change, entry)
                     return entry
                 }
                 context.progress?()
@@ -209,7 +209,7 @@ extension Reconciler {
                 try transaction.delete(try stored(change.address))
                 result.deleted += 1
             }
-            try transaction.enqueueEvents(WebhookEvents.outbox(for: written, plan: plan, state: view))
+            try transaction.enqueueEvents(written.events)
             return result
         }
     }

@@ -80,6 +80,40 @@ public enum WebhookEvents {
         return (catalog, byTenant)
     }
 
+    /// What an apply wrote that will become events, kept as the apply goes: only the changes whose
+    /// event type is in the catalog and that some webhook of their tenant subscribes to. An apply
+    /// with no subscriber keeps nothing (the first apply of 10,000 tenants would otherwise hold
+    /// every audit entry until it commits).
+    public struct Recorder {
+        let plan: Plan
+        let state: StoredState
+        let catalog: Set<String>
+        let byTenant: [String: [Subscriber]]
+        var written: [(change: Change, entry: AuditEntry)] = []
+
+        /// `plan` and `state` (the state with renames applied) as ``outbox(for:plan:state:)`` takes them.
+        public init(plan: Plan, state: StoredState) {
+            self.plan = plan
+            self.state = state
+            (catalog, byTenant) = WebhookEvents.subscribers(plan: plan, state: state)
+        }
+
+        /// Whether `change` will send an event: when it does not, the caller need not build its entry.
+        public func wants(_ change: Change) -> Bool {
+            guard !byTenant.isEmpty, let type = WebhookEvents.type(of: change), catalog.contains(type),
+                let subscribers = byTenant[Change.group(of: change.address)]
+            else { return false }
+            return subscribers.contains { $0.patterns.contains { Glob.matches($0, type) } }
+        }
+
+        public mutating func record(_ change: Change, _ entry: AuditEntry) {
+            if wants(change) { written.append((change, entry)) }
+        }
+
+        /// The outbox rows for what was recorded.
+        public var events: [OutboxEvent] { WebhookEvents.outbox(for: written, plan: plan, state: state) }
+    }
+
     /// The outbox rows for what an apply wrote: for each audited change that has an event type in
     /// the catalog, one row per enabled webhook of its tenant with a matching pattern. `plan` and
     /// `state` give the webhooks and the catalog after the apply (see ``subscribers(plan:state:)``).

@@ -77,6 +77,8 @@ final class WebhookReceiver {
         var type: String?
         var body: String
         var error: String?
+        /// The TLS connection it came on (numbered by the receiver as it accepted them).
+        var connection: Int
     }
 
     var requests: [Request] {
@@ -84,7 +86,8 @@ final class WebhookReceiver {
         return text.split(separator: "\n").compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
             return Request(path: object["path"] as? String ?? "", id: object["id"] as? String ?? "", verified: object["verified"] as? Bool ?? false,
-                           type: object["type"] as? String, body: object["body"] as? String ?? "", error: object["error"] as? String)
+                           type: object["type"] as? String, body: object["body"] as? String ?? "", error: object["error"] as? String,
+                           connection: object["connection"] as? Int ?? 0)
         }
     }
 
@@ -280,7 +283,8 @@ struct WebhookDeliveryTests {
                                                            backend: backend)
         let state = workspace.state
         try #require(try workspace.apply(config, state: state).status == 0)
-        let run = try Self.deliver(workspace, receiver, state: state)
+        // One request at a time: with more in flight, those already sent to the endpoint when its 410 arrives still go.
+        let run = try Self.deliver(workspace, receiver, state: state, at: Self.start, ["--parallel", "1"])
         #expect(run.stdout.contains("0 delivered, 0 to retry, 4 dead-lettered"), "\(run)")
         // The second event of the disabled endpoint is not sent; the redirect's target never sees a request.
         #expect(receiver.requests.filter { $0.path.hasSuffix("/gone") }.count == 1)
@@ -384,6 +388,73 @@ struct WebhookDeliveryTests {
         #expect(stopped.status == 0 && !stopped.signaled, "\(stopped)")
         #expect(stopped.stdout.contains("stopped:"), "\(stopped)")
         #expect(try Self.count(workspace, state, "claimed_by IS NOT NULL") == 0)
+        workspace.assertNoSecretLeaks([Self.secret, String(Self.secret.dropFirst("whsec_".count))])
+    }
+
+    @Test("parallel delivery sends each event once over kept-alive connections; killed, it loses no event; SIGTERM records what was in flight",
+          arguments: Backend.all)
+    func parallelDelivery(backend: Backend) throws {
+        let (workspace, receiver, config) = try Self.setUp(hooks: [("main", "acme/ok", [])], members: 60, backend: backend)
+        let state = workspace.state
+        try #require(try workspace.apply(config, state: state).status == 0)
+        #expect(try Self.count(workspace, state) == 60)
+        let run = try Self.deliver(workspace, receiver, state: state, at: Self.start, ["--parallel", "4", "--batch", "7"])
+        #expect(run.status == 0 && run.stdout.contains("60 delivered, 0 to retry, 0 dead-lettered"), "\(run)")
+        let requests = receiver.requests
+        // Each event sent once, each verified by standardwebhooks, each recorded once with one attempt.
+        #expect(requests.count == 60, "\(requests.count) requests")
+        #expect(Set(requests.map(\.id)).count == 60)
+        #expect(requests.allSatisfy { $0.verified })
+        #expect(try Self.count(workspace, state, "status = 'delivered' AND attempts = 1") == 60)
+        let attempts = try workspace.sql(state, "SELECT count(*), count(DISTINCT event_id) FROM orgctl_outbox_attempts")
+        #expect(attempts.trimmingCharacters(in: .whitespacesAndNewlines) == "60|60", "\(attempts)")
+        // Connections were reused: four workers, each keeping its connection alive.
+        let connections = Set(requests.map(\.connection))
+        #expect(!connections.contains(0))
+        #expect(connections.count < requests.count, "\(connections.count) connections for \(requests.count) requests")
+        #expect(connections.count <= 8, "\(connections.count) connections for 4 workers")
+
+        // 60 more events; a parallel deliverer is killed (SIGKILL) once it has sent some.
+        try workspace.edit("config/tenants/acme.yaml", replacing: "members:\n", with: "members:\n" + (0..<60).map { "  extra\($0)@acme.com: member\n" }.joined())
+        try #require(try workspace.apply(config, state: state).status == 0)
+        let killed = try workspace.start(["webhooks", "deliver", "--parallel", "4", "--batch", "10", "--state", state] + receiver.flags,
+                                         environment: ["ORGCTL_NOW": Self.start])
+        for _ in 0..<1000 where receiver.requests.count < 70 { usleep(10_000) }
+        killed.kill()
+        _ = killed.wait()
+        // Its claims expire (60 s lease); a later pass sends what was not recorded: nothing is lost.
+        let later = try Self.deliver(workspace, receiver, state: state, at: "2026-11-22T12:05:00Z", ["--parallel", "4"])
+        #expect(later.status == 0, "\(later)")
+        #expect(try Self.count(workspace, state, "status = 'delivered'") == 120)
+        #expect(Set(receiver.requests.map(\.id)).count == 120)
+        // An outcome is written once: one attempt row per delivered event sent after the kill, none twice.
+        let twice = try workspace.sql(state, "SELECT count(*) FROM orgctl_outbox o WHERE attempts <> (SELECT count(*) FROM orgctl_outbox_attempts a WHERE a.event_id = o.id)")
+        #expect(twice.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(twice)")
+
+        // SIGTERM while requests are in flight (a receiver answering in 0.2 s): they finish and are
+        // recorded, what was claimed and not sent is handed back, and it exits 0.
+        try workspace.edit("config/tenants/acme.yaml", replacing: "acme/ok", with: "acme/slow")
+        try workspace.edit("config/tenants/acme.yaml", replacing: "members:\n", with: "members:\n" + (0..<40).map { "  late\($0)@acme.com: member\n" }.joined())
+        let earlier = Set(try workspace.sql(state, "SELECT id FROM orgctl_outbox").split(separator: "\n").map(String.init))
+        try #require(try workspace.apply(config, state: state).status == 0)
+        let late = Set(try workspace.sql(state, "SELECT id FROM orgctl_outbox").split(separator: "\n").map(String.init)).subtracting(earlier)
+        #expect(late.count == 40)
+        let before = receiver.requests.count
+        let running = try workspace.start(["webhooks", "deliver", "--parallel", "4", "--batch", "10", "--interval", "1s", "--state", state] + receiver.flags,
+                                          environment: ["ORGCTL_NOW": Self.start])
+        for _ in 0..<1000 where receiver.requests.count < before + 6 { usleep(10_000) }
+        kill(running.process.processIdentifier, SIGTERM)
+        let stopped = running.wait()
+        #expect(stopped.status == 0 && !stopped.signaled, "\(stopped)")
+        #expect(stopped.stdout.contains("stopped:"), "\(stopped)")
+        #expect(try Self.count(workspace, state, "claimed_by IS NOT NULL") == 0)
+        // Every request the receiver answered was recorded as delivered; the rest are pending, untouched.
+        let sent = Set(receiver.requests.dropFirst(before).map(\.id))
+        let delivered = Set(try workspace.sql(state, "SELECT id FROM orgctl_outbox WHERE status = 'delivered'").split(separator: "\n").map(String.init))
+            .intersection(late)
+        #expect(sent == delivered, "\(sent.count) sent, \(delivered.count) recorded delivered")
+        let untouched = Set(try workspace.sql(state, "SELECT id FROM orgctl_outbox WHERE status = 'pending' AND attempts = 0").split(separator: "\n").map(String.init))
+        #expect(untouched == late.subtracting(delivered))
         workspace.assertNoSecretLeaks([Self.secret, String(Self.secret.dropFirst("whsec_".count))])
     }
 }

@@ -135,4 +135,30 @@ struct WebhookTests {
         let noneWritten = none.changes.map { (change: $0, entry: written[0].entry) }
         #expect(WebhookEvents.outbox(for: noneWritten, plan: none, state: bare).isEmpty)
     }
+
+    @Test("apply keeps only the changes that become events: nothing at all when no webhook subscribes")
+    func recorderKeepsOnlyWhatIsSent() {
+        let catalog = [Self.event("member.added")]
+        func entry(_ sequence: Int, _ change: Change, _ plan: Plan) -> AuditEntry {
+            AuditEntry(sequence: Int64(sequence), time: "2026-11-22T12:00:00Z", actor: "ci", source: "git:abc", planID: plan.id,
+                       action: change.action.rawValue, address: change.address, before: nil, after: nil)
+        }
+        // No webhook: the first apply of a large configuration keeps no audit entry for events.
+        let empty = Fixture.stored([])
+        let plain = Reconciler.plan(desired: Fixture.desired([Fixture.acme, Fixture.alice] + catalog), stored: empty)
+        var none = WebhookEvents.Recorder(plan: plain, state: empty)
+        for (index, change) in plain.changes.enumerated() { none.record(change, entry(index + 1, change, plain)) }
+        #expect(plain.changes.count >= 3)
+        #expect(none.written.isEmpty)
+        #expect(none.events.isEmpty)
+
+        // A webhook created by the same apply: only the member's creation is kept, and it is sent.
+        let hooked = Reconciler.plan(desired: Fixture.desired([Fixture.acme, Fixture.alice, Self.webhook("new", events: ["member.*"])] + catalog,
+                                                              collections: ["tenant/acme/webhook", "tenant/acme/member"]), stored: empty)
+        var some = WebhookEvents.Recorder(plan: hooked, state: empty)
+        for (index, change) in hooked.changes.enumerated() { some.record(change, entry(index + 1, change, hooked)) }
+        #expect(some.written.map(\.change.address) == ["tenant/acme/member/alice@acme.com"])
+        let all = hooked.changes.enumerated().map { (change: $1, entry: entry($0 + 1, $1, hooked)) }
+        #expect(some.events.map(\.payload) == WebhookEvents.outbox(for: all, plan: hooked, state: empty).map(\.payload))
+    }
 }

@@ -37,6 +37,8 @@ enum WebhooksCommand {
                 options: [
                     .flag("once", help: "Make one pass over the events due now, then exit (for cron and CI jobs)."),
                     .option("batch", valueName: "n", help: "Events claimed at a time.", default: "20", type: .integer(min: 1, max: 1000)),
+                    .option("parallel", valueName: "n", help: "Requests in flight at once, each worker keeping its connections alive (1: one at a time).",
+                            default: "\(Deliverer.defaultParallel)", type: .integer(min: 1, max: Deliverer.maxParallel)),
                     .option("interval", valueName: "duration", help: "Without --once: how long to wait when nothing is due.", default: "5s",
                             type: .duration(maxSeconds: 3600)),
                     .option("metrics", valueName: "file", help: "Write Prometheus metrics (textfile collector format) to this file after each pass."),
@@ -94,6 +96,14 @@ enum WebhooksCommand {
     static func failure(_ error: StateError) -> CommandFailure { CommandFailure(message: error.message, help: error.help) }
 
     static func client(_ command: ParsedCommand) throws -> HTTPClient {
+        guard let client = HTTPClient(options: try clientOptions(command)) else {
+            throw CommandFailure(message: "libcurl could not be initialised", help: "check the libcurl installation (Debian: libcurl4)")
+        }
+        return client
+    }
+
+    /// The operator's network flags (`--allow-private`, `--resolve`, `--cacert`).
+    static func clientOptions(_ command: ParsedCommand) throws -> HTTPClient.Options {
         var options = HTTPClient.Options()
         for text in command.values("allow-private") {
             guard let network = AllowedNetwork(text) else {
@@ -115,14 +125,11 @@ enum WebhooksCommand {
             }
             options.caFile = file
         }
-        guard let client = HTTPClient(options: options) else {
-            throw CommandFailure(message: "libcurl could not be initialised", help: "check the libcurl installation (Debian: libcurl4)")
-        }
-        return client
+        return options
     }
 
     /// The clock: ORGCTL_NOW when set (tests), else the system clock, read each time.
-    static func clock(_ context: CommandContext) -> () -> Date {
+    static func clock(_ context: CommandContext) -> @Sendable () -> Date {
         if context.environment["ORGCTL_NOW"].flatMap({ ISO8601DateFormatter().date(from: $0) }) != nil {
             let pinned = context.now
             return { pinned }
@@ -147,9 +154,14 @@ enum WebhooksCommand {
 
     static func deliver(_ command: ParsedCommand, _ context: CommandContext) throws -> Int32 {
         try FileOutput.checkFolder(of: command.value("metrics"), option: "metrics")
-        let client = try client(command)
+        // Made here first: libcurl's global set-up happens on this thread, before the workers'.
+        _ = try client(command)
         let store = try openStore(command, context, key: try StateAccess.requiredKey(command, context))
-        let deliverer = Deliverer(store: store, client: client, console: context.console, clock: clock(context),
+        let clock = clock(context)
+        let pool = DeliveryPool(workers: command.integer("parallel") ?? Deliverer.defaultParallel, options: try clientOptions(command),
+                                clock: clock, stops: Deliverer.stopsEndpoint)
+        defer { pool.close() }
+        let deliverer = Deliverer(store: store, pool: pool, console: context.console, clock: clock,
                                   batch: command.integer("batch") ?? 20)
         let metrics = command.value("metrics")
         func writeMetrics() throws {
@@ -157,10 +169,16 @@ enum WebhooksCommand {
             let text = try metricsText(store.outbox, now: deliverer.clock())
             try FileOutput.replaceAtomically(metrics, data: Data(text.utf8), what: "metrics")
         }
+        // Fewer connections than requests: the workers kept theirs alive.
+        func reportConnections() {
+            let count = pool.connectionsOpened
+            context.console.info("\(count) connection\(count == 1 ? "" : "s") opened by \(pool.workers) worker\(pool.workers == 1 ? "" : "s")")
+        }
         if command.flag("once") {
             let totals = try deliverer.pass(stop: StopSignal())
             try writeMetrics()
             context.console.print("\(totals.delivered) delivered, \(totals.retrying) to retry, \(totals.dead) dead-lettered")
+            reportConnections()
             return ExitCode.success
         }
         let stop = StopSignal()
@@ -176,6 +194,7 @@ enum WebhooksCommand {
             if pass.claimed == 0 { stop.sleep(seconds: interval) }
         }
         context.console.print("stopped: \(totals.delivered) delivered, \(totals.retrying) to retry, \(totals.dead) dead-lettered")
+        reportConnections()
         return ExitCode.success
     }
 

@@ -71,6 +71,23 @@ public struct DeliveryAttempt: Sendable {
     }
 }
 
+/// What became of one claimed event, for ``Outbox/settle(_:renewing:deliverer:now:)``.
+public struct DeliveryRecord: Sendable {
+    public var event: ClaimedEvent
+    /// nil when no attempt was made (refused before sending, or handed back).
+    public var attempt: DeliveryAttempt?
+    public var outcome: DeliveryOutcome
+    /// Kept on the event: the attempt's error, or why none was made.
+    public var lastError: String?
+
+    public init(event: ClaimedEvent, attempt: DeliveryAttempt?, outcome: DeliveryOutcome, lastError: String?) {
+        self.event = event
+        self.attempt = attempt
+        self.outcome = outcome
+        self.lastError = lastError
+    }
+}
+
 /// What happens to an event after an attempt.
 public enum DeliveryOutcome: Sendable, Equatable {
     case delivered
@@ -194,13 +211,6 @@ public final class Outbox {
         }
     }
 
-    /// Extends the lease of `event` until `until`; false when this deliverer no longer holds it.
-    public func renew(_ event: ClaimedEvent, deliverer: String, until: Int64) throws(StateError) -> Bool {
-        try store.inOutboxTransaction("renewing a webhook event's claim in") {
-            try db.run(OutboxSQL.renew, [.text(event.id), .text(deliverer), .integer(until)]) == 1
-        }
-    }
-
     /// The webhook `name` of tenant `tenant` as stored now; nil when there is none.
     public func target(tenant: String, name: String) throws(StateError) -> DeliveryTarget? {
         try store.inSnapshot("reading the webhooks of") {
@@ -209,27 +219,33 @@ public final class Outbox {
         }
     }
 
-    /// Records an attempt (when one was made) and the event's outcome in one transaction;
-    /// `lastError` is kept on the event (the attempt's error, or why none was made).
-    public func finish(_ event: ClaimedEvent, deliverer: String, attempt: DeliveryAttempt?, outcome: DeliveryOutcome, lastError: String?,
-                       now: Int64) throws(StateError) {
-        try store.inOutboxTransaction("recording a webhook delivery in") {
-            do {
-                if let attempt {
+    /// Records outcomes (each attempt, when one was made, and the event's new status; `lastError`
+    /// is kept on the event) and extends the leases of the events about to be attempted, all in one
+    /// transaction: a deliverer with several requests in flight pays one commit for what finished
+    /// meanwhile and what it sends next. Returns, for each of `renewing`, whether this deliverer
+    /// still holds the event (false: its lease ran out and another deliverer took it over).
+    /// Outcomes are written only while this deliverer holds the claim, so each is recorded once.
+    public func settle(_ records: [DeliveryRecord], renewing: [(event: ClaimedEvent, until: Int64)], deliverer: String,
+                       now: Int64) throws(StateError) -> [Bool] {
+        guard !records.isEmpty || !renewing.isEmpty else { return [] }
+        return try store.inOutboxTransaction("recording webhook deliveries in") {
+            for record in records {
+                let event = record.event
+                if let attempt = record.attempt {
                     try db.run(OutboxSQL.insertAttempt, [
                         .text(event.id), .integer(attempt.startedAt), .integer(attempt.durationMilliseconds),
                         attempt.statusCode.map { .integer(Int64($0)) } ?? .null, attempt.error.map { .text($0) } ?? .null,
                         .blob(attempt.response), .text(deliverer),
                     ])
                 }
-                let error: SQLValue = lastError.map { .text($0) } ?? .null
-                switch outcome {
+                let error: SQLValue = record.lastError.map { .text($0) } ?? .null
+                switch record.outcome {
                 case .delivered:
                     try db.run(OutboxSQL.delivered, [.text(event.id), .text(deliverer), .integer(now)])
                 case .retry(let at):
                     try db.run(OutboxSQL.retryLater, [.text(event.id), .text(deliverer), .integer(at), error])
                 case .dead(let disable):
-                    try db.run(OutboxSQL.deadLetter, [.text(event.id), .text(deliverer), .integer(attempt == nil ? 0 : 1), error, .integer(now)])
+                    try db.run(OutboxSQL.deadLetter, [.text(event.id), .text(deliverer), .integer(record.attempt == nil ? 0 : 1), error, .integer(now)])
                     if let disable {
                         try db.run(OutboxSQL.disableEndpoint, [.integer(event.webhookID), .text(event.target?.address ?? event.webhook),
                                                                       .integer(now), .text(disable)])
@@ -238,6 +254,7 @@ public final class Outbox {
                     try db.run(OutboxSQL.release, [.text(event.id), .text(deliverer)])
                 }
             }
+            return try renewing.map { try db.run(OutboxSQL.renew, [.text($0.event.id), .text(deliverer), .integer($0.until)]) == 1 }
         }
     }
 
