@@ -6,7 +6,7 @@ import Foundation
 /// A state database, whichever engine holds it (``SQLiteStateStore``, ``PostgresStateStore``).
 /// The Reconciler and the CLI work through this protocol only; ``StateStores/open(_:)`` picks
 /// the backend from `--state`.
-public protocol StateStore: AnyObject {
+public protocol StateStore: AnyObject, PersonalDataStore {
     var databaseID: String { get }
     /// The database as messages name it: a file path, or a connection URI without its password.
     var location: String { get }

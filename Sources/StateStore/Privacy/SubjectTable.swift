@@ -1,0 +1,96 @@
+import Audit
+import Crypto
+
+/// The data subjects of audit entry format 2 (docs/audit-chain.md section 8), in three tables:
+/// `orgctl_subjects` (a random 128-bit subject id → the person's e-mail address),
+/// `orgctl_subject_values` (a random value token → the subject it belongs to and the value, e.g.
+/// a guest's expiry) and `orgctl_subject_entries` (subject → the sequences of the entries that
+/// name it). An erasure deletes a subject's rows from all three; the entries keep their tokens.
+final class SubjectTable {
+    /// The tables of schema step 6 -> 7, as `CREATE TABLE name definition` (SQLite's; PostgreSQL's
+    /// come from ``Layout``).
+    static let tables: [(name: String, definition: String)] = [
+        ("orgctl_subjects", """
+            (
+                id    TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE
+            ) STRICT, WITHOUT ROWID
+            """),
+        ("orgctl_subject_values", """
+            (
+                token   TEXT PRIMARY KEY,
+                subject TEXT NOT NULL,
+                value   TEXT NOT NULL,
+                UNIQUE (subject, token)
+            ) STRICT, WITHOUT ROWID
+            """),
+        ("orgctl_subject_entries", """
+            (
+                subject TEXT NOT NULL,
+                seq     INTEGER NOT NULL,
+                PRIMARY KEY (subject, seq)
+            ) STRICT, WITHOUT ROWID
+            """),
+    ]
+
+    private let db: any SQLDatabase
+    /// E-mail address → subject id, as looked up or created in this transaction.
+    private var ids: [String: String] = [:]
+    /// Token → what it stands for (nil: erased or unknown), as read.
+    private var resolvedTokens: [String: String?] = [:]
+
+    init(db: any SQLDatabase) {
+        self.db = db
+    }
+
+    static func randomID() throws -> String { Hex.encode(try SecureRandom.bytes(count: 16)) }
+
+    /// The subject id of `email`, created (random, never derived from the address) when it has none.
+    func subjectID(_ email: String) throws -> String {
+        if let known = ids[email] { return known }
+        let id: String
+        if let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) {
+            id = stored
+        } else {
+            id = try Self.randomID()
+            try db.write("INSERT INTO orgctl_subjects (id, email) VALUES (?1, ?2)", [.text(id), .text(email)])
+        }
+        ids[email] = id
+        return id
+    }
+
+    /// The id of an existing subject of `email`, or nil.
+    func existingSubjectID(_ email: String) throws -> String? {
+        if let known = ids[email] { return known }
+        return try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)]) { $0.text(0) }
+    }
+
+    /// A new value token of `subject` standing for `value`.
+    func valueID(subject: String, value: String) throws -> String {
+        let id = try Self.randomID()
+        try db.write("INSERT INTO orgctl_subject_values (token, subject, value) VALUES (?1, ?2, ?3)", [.text(id), .text(subject), .text(value)])
+        return id
+    }
+
+    /// `entry` in format 2, with the subjects it names recorded against its sequence.
+    func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
+        var pseudonymizer = Pseudonymizer(subject: { try self.subjectID($0) }, value: { try self.valueID(subject: $0, value: $1) })
+        let result = try pseudonymizer.pseudonymize(entry)
+        for mention in pseudonymizer.mentions {
+            try db.write("INSERT INTO orgctl_subject_entries (subject, seq) VALUES (?1, ?2)", [.text(mention.subjectID), .integer(mention.sequence)])
+        }
+        return result
+    }
+
+    /// `entry` with its tokens replaced by what they stand for, or the erased marker.
+    func resolve(_ entry: AuditEntry) throws -> AuditEntry {
+        guard entry.version >= 2 else { return entry }
+        for (kind, sql) in [(PersonalData.TokenKind.subject, "SELECT email FROM orgctl_subjects WHERE id = ?1"),
+                            (.value, "SELECT value FROM orgctl_subject_values WHERE token = ?1")] {
+            for id in entry.tokens(kind) where resolvedTokens[PersonalData.token(kind, id)] == nil {
+                resolvedTokens[PersonalData.token(kind, id)] = .some(try db.first(sql, [.text(id)]) { $0.text(0) })
+            }
+        }
+        return entry.resolved { kind, id in resolvedTokens[PersonalData.token(kind, id)] ?? nil }
+    }
+}
