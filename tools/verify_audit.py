@@ -281,6 +281,7 @@ def personal_data_problem(value):
     if "@" in value["actor"] and problem[0] is None:
         problem[0] = "field 'actor' names a person without a subject token"
     check(value["address"], "address")
+    check(value["source"], "source")
     for name in ("reason", "before", "after"):
         if name in value:
             check(value[name], name)

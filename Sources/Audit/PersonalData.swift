@@ -3,7 +3,7 @@
 /// A version 2 entry carries a **token** in place of each personal value: `~s:` and 32
 /// lowercase hex digits names a data subject (a person, by the random 128-bit id of the subject
 /// table), `~v:` and 32 lowercase hex digits a value belonging to a subject (a guest's expiry).
-/// In every string of a version 2 entry except `time`, `planId` and `action` (and never in
+/// In `actor`, `address`, `source`, `reason` and every string of `before` and `after` (never in
 /// member names), `~` starts a token or is doubled: `~~` is one literal `~`. The entry's bytes,
 /// chain hash and Merkle leaf commit to the tokens, so deleting what a token stands for (an
 /// erasure) changes no stored byte of the log.
@@ -190,6 +190,7 @@ public struct Pseudonymizer {
         } else {
             result.address = try text(entry.address)
         }
+        result.source = try text(entry.source)
         result.reason = try entry.reason.map(text)
         func values(_ side: JSONValue?) throws -> JSONValue? {
             guard let side else { return nil }
@@ -237,6 +238,7 @@ extension AuditEntry {
         var result = self
         result.actor = text(actor)
         result.address = text(address)
+        result.source = text(source)
         result.reason = reason.map(text)
         result.before = before.map(json)
         result.after = after.map(json)
@@ -260,6 +262,7 @@ extension AuditEntry {
         }
         visit(actor)
         visit(address)
+        visit(source)
         if let reason { visit(reason) }
         if let before { visit(before) }
         if let after { visit(after) }
@@ -291,6 +294,7 @@ extension AuditEntry {
         check(actor, "actor")
         if actor.contains("@") { problem = problem ?? "field 'actor' names a person without a subject token" }
         check(address, "address")
+        check(source, "source")
         if let reason { check(reason, "reason") }
         if let before { check(before, "before") }
         if let after { check(after, "after") }
