@@ -261,16 +261,22 @@ extension SQLStore {
     func forgetShared(_ request: ErasureRequest, beforeWriting: () throws -> Void) throws -> ErasureOutcome {
         guard try !hasOlderSchema else { throw ErasureRefusal.olderSchema }
         try beforeWriting()
-        // A refusal is returned, not thrown, through the transaction (whose errors become StateErrors);
-        // nothing is written before any refusal, so the empty transaction that commits changes nothing.
-        let result = try inWriteTransaction("erasing personal data") { () throws -> Result<ErasureOutcome, ErasureRefusal> in
-            do {
-                return .success(try erase(request))
-            } catch let refusal as ErasureRefusal {
-                return .failure(refusal)
+        // The transaction turns what it throws into a StateError: a refusal (thrown before anything is written,
+        // and rolled back with the lock row) is kept aside and thrown as it is.
+        var refusal: ErasureRefusal?
+        do {
+            return try inWriteTransaction("erasing personal data") { () throws -> ErasureOutcome in
+                do {
+                    return try erase(request)
+                } catch let refused as ErasureRefusal {
+                    refusal = refused
+                    throw refused
+                }
             }
+        } catch {
+            if let refusal { throw refusal }
+            throw error
         }
-        return try result.get()
     }
 
     private func erase(_ request: ErasureRequest) throws -> ErasureOutcome {
