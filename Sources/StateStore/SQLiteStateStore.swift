@@ -217,6 +217,9 @@ public final class SQLiteStateStore: SQLStore {
         if access == .readWrite {
             try connection.execute("PRAGMA journal_mode = WAL")
             try connection.execute("PRAGMA synchronous = FULL")
+            // Deleted rows are overwritten with zeros, so a member removed by apply leaves no copy of the
+            // address in free space for `privacy forget` to rebuild the file for (docs/audit-chain.md 8.5).
+            try connection.execute("PRAGMA secure_delete = ON")
             if version < Schema.currentVersion {
                 try migrate(from: version, fresh: isEmpty)
             }

@@ -176,4 +176,22 @@ struct PrivacyTests {
         #expect(!log.stdout.contains("carol@contractor.io") && !log.stdout.contains(Self.frank) && log.stdout.contains("alice@acme.com"), "\(log)")
         #expect(try workspace.pythonVerify(state).status == 0)
     }
+
+    @Test("SQLite: a copy of the address left in free space by a writer without secure_delete is found, and VACUUM removes it")
+    func freeSpace() throws {
+        let (workspace, config) = try Self.applied(.sqlite)
+        let state = workspace.state
+        try Self.removeFrank(workspace, config)
+        // A platform's own writer (sqlite3 here, secure_delete off) once held the address in rows it deleted.
+        try workspace.sqlite(state, """
+            PRAGMA secure_delete = OFF; CREATE TABLE platform_scratch (note TEXT);
+            INSERT INTO platform_scratch SELECT 'invited frank@acme.com' FROM generate_series(1, 200);
+            DROP TABLE platform_scratch; PRAGMA wal_checkpoint(TRUNCATE);
+            """.replacingOccurrences(of: "generate_series(1, 200)", with: "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n)"))
+        #expect(Self.occurrences(Self.frank, in: state) > 0)
+        let forget = try workspace.run(["privacy", "forget", Self.frank, "--state", state])
+        #expect(forget.status == 0 && forget.stdout.contains("rebuilt the database with VACUUM"), "\(forget)")
+        for file in [state, state + "-wal"] { #expect(Self.occurrences(Self.frank, in: file) == 0, "\(file) still holds the address") }
+        #expect(try workspace.pythonVerify(state).status == 0)
+    }
 }
