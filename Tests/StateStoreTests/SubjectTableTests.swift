@@ -19,7 +19,7 @@ struct SubjectTableTests {
     }
 
     static func memberEntry(_ sequence: Int64, _ action: String, _ email: String) -> AuditEntry {
-        AuditEntry(sequence: sequence, time: "2026-01-0\(sequence)T00:00:00Z", actor: "ci", source: "test", planID: "p", action: action,
+        AuditEntry(sequence: sequence, time: AuditTime.string(fromUnixSeconds: 1_767_225_600 + sequence * 60) ?? "", actor: "ci", source: "test", planID: "p", action: action,
                    address: "tenant/acme/member/\(email)", before: action == "create" ? nil : ["role": "member"],
                    after: action == "delete" ? nil : ["role": "member"])
     }
@@ -76,6 +76,29 @@ struct SubjectTableTests {
         // Retention leaves them, and counts them.
         let outcome = try store.forget(ErasureRequest(whom: .departedBefore("2026-12-31"), actor: "dpo", source: "t", time: "2026-02-01T00:00:00Z"))
         #expect(outcome.forgotten == 0 && outcome.keptInPlainEntries == 1)
+    }
+
+    @Test("one subject per address across transactions, also past the lookups after which the whole table is read")
+    func oneSubjectPerAddress() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let count = SubjectTable.lookupsBeforeLoadingAll + 50
+        let emails = (0..<count).map { "user\($0)@acme.com" }
+        try store.write { transaction in
+            for email in emails { _ = try transaction.appendAudit { Self.memberEntry($0, "create", email) } }
+        }
+        try store.write { transaction in
+            for email in emails.reversed() + ["new@acme.com"] { _ = try transaction.appendAudit { Self.memberEntry($0, "delete", email) } }
+        }
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(count + 1))
+        #expect(try store.db.integer("SELECT count(*) FROM (SELECT subject FROM orgctl_subject_entries GROUP BY subject HAVING count(*) = 2) s") == Int64(count))
+        let resolver = try store.subjectResolver()
+        var addresses: [String] = []
+        try store.forEachAuditRecord { record in
+            addresses.append(resolver.resolve(try AuditEntry(canonicalBytes: record.entry)).address)
+            return true
+        }
+        #expect(addresses == (emails + emails.reversed() + ["new@acme.com"]).map { "tenant/acme/member/\($0)" })
     }
 
     @Test("a subject id is random: the same address in two databases gets two ids, and neither is derived from it")

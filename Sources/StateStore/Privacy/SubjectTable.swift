@@ -45,11 +45,23 @@ final class SubjectTable {
 
     static func randomID() throws -> String { Hex.encode(try SecureRandom.bytes(count: 16)) }
 
+    /// Lookups of one address each before the whole table is read at once (a large first apply).
+    static let lookupsBeforeLoadingAll = 256
+    private var lookups = 0
+    /// True once `ids` holds every row of `orgctl_subjects` (then an address not in it has no subject yet).
+    private var loadedAll = false
+
     /// The subject id of `email`, created (random, never derived from the address) when it has none.
     func subjectID(_ email: String) throws -> String {
         if let known = ids[email] { return known }
+        if !loadedAll, lookups >= Self.lookupsBeforeLoadingAll {
+            try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[$0.text(0)] = $0.text(1) }
+            loadedAll = true
+            if let known = ids[email] { return known }
+        }
+        lookups += 1
         let id: String
-        if let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) {
+        if !loadedAll, let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) {
             id = stored
         } else {
             id = try Self.randomID()
