@@ -1,4 +1,5 @@
 import Audit
+import Foundation
 import Testing
 
 /// Subject ids handed out in order, so the tokens are predictable.
@@ -101,7 +102,7 @@ struct PersonalDataTests {
         #expect(PersonalData.emailShapes(in: input) == expected)
     }
 
-    @Test("format 2 rules reject personal values left in the bytes", arguments: [
+    static let malformed: [(bytes: String, message: String)] = [
         (#"{"action":"create","actor":"ci","address":"tenant/a/member/bob@x.com","after":null,"before":null,"planId":"p","seq":1,"source":"s","time":"2026-11-22T19:00:00Z","v":2}"#,
          "field 'address' holds an e-mail address instead of a subject token"),
         (#"{"action":"create","actor":"ci","address":"tenant/a/member/bob","after":null,"before":null,"planId":"p","seq":1,"source":"s","time":"2026-11-22T19:00:00Z","v":2}"#,
@@ -116,9 +117,50 @@ struct PersonalDataTests {
          "a member's 'expires' must be null or a value token"),
         (#"{"action":"create","actor":"ci","address":"tenant/a/member/~s:0123456789ABCDEF0123456789abcdef","after":null,"before":null,"planId":"p","seq":1,"source":"s","time":"2026-11-22T19:00:00Z","v":2}"#,
          "field 'address' has a '~' that starts no token and is not doubled"),
-    ])
+    ]
+
+    @Test("format 2 rules reject personal values left in the bytes", arguments: malformed)
     func rejects(bytes: String, message: String) {
         #expect(throws: AuditEntryError(message)) { try AuditEntry(canonicalBytes: Array(bytes.utf8)) }
+    }
+
+    /// The same cases through tools/verify_audit.py's parser: the independent verifier gives the same verdicts and words.
+    @Test("tools/verify_audit.py applies the same format 2 rules with the same words")
+    func pythonAgrees() throws {
+        var pseudonymizer = Subjects().pseudonymizer()
+        let valid = try pseudonymizer.pseudonymize(entry("tenant/acme/member/carol@contractor.io", actor: "~x Dana@Acme.com", source: "ticket 7 from eve@x.org",
+                                                        after: ["expires": "2027-01-31", "note": "a~b 'o'brien@acme.co.uk'"], reason: "a@b.com@c.org"))
+        var cases = Self.malformed.map { ($0.bytes, $0.message) }
+        cases.append((text(valid.canonicalBytes()), "ok"))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = """
+            import sys; sys.path.insert(0, sys.argv[1]); import verify_audit
+            for line in sys.stdin.read().split("\\n"):
+                try:
+                    verify_audit.parse_entry(line.encode("utf-8")); print("ok")
+                except verify_audit.Malformed as error:
+                    print(error)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, root.appendingPathComponent("tools").path]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(cases.map(\.0).joined(separator: "\n").utf8))
+        try input.fileHandleForWriting.close()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(printed.split(separator: "\n").map(String.init) == cases.map(\.1))
+        for (bytes, message) in cases {
+            do {
+                _ = try AuditEntry(canonicalBytes: Array(bytes.utf8))
+                #expect(message == "ok")
+            } catch {
+                #expect(error.message == message)
+            }
+        }
     }
 
     @Test("format 1 entries keep verifying as they are, e-mail addresses and all")
