@@ -1,6 +1,6 @@
 public import Audit
 import Crypto
-public import Spec
+import Spec
 
 /// Reads audit entries of format 2 back with what their tokens stand for (docs/audit-chain.md 8).
 public struct SubjectResolver: Sendable {
