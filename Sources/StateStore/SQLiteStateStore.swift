@@ -547,7 +547,9 @@ public final class SQLiteStateStore: SQLStore {
                 try recordKey(key)
                 let transaction = SQLStateTransaction(TransactionContext(
                     db: db, key: key, databaseID: databaseID, changedSinceRead: { try self.changedSinceRead }, read: { try self.readLockedCheckingChain() }))
-                return try body(transaction)
+                let result = try body(transaction)
+                try transaction.finish()
+                return result
             }
         } catch let error as SQLiteError {
             throw StateError(error, path: path)

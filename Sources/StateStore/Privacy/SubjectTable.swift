@@ -65,10 +65,30 @@ final class SubjectTable {
             id = stored
         } else {
             id = try Self.randomID()
-            try db.write("INSERT INTO orgctl_subjects (id, email) VALUES (?1, ?2)", [.text(id), .text(email)])
+            newSubjects.append((id, email))
         }
         ids[email] = id
         return id
+    }
+
+    // Rows written by ``flush()``, sorted by key: random ids inserted in the order they are drawn would
+    // touch the tables' b-trees at random (a first apply writes hundreds of thousands).
+    private var newSubjects: [(id: String, email: String)] = []
+    private var newValues: [(token: String, subject: String, value: String)] = []
+    private var newMentions: [(subject: String, sequence: Int64)] = []
+
+    /// Writes the buffered subjects, values and mentions, each table in key order.
+    func flush() throws {
+        for row in newSubjects.sorted(by: { $0.id < $1.id }) {
+            try db.write("INSERT INTO orgctl_subjects (id, email) VALUES (?1, ?2)", [.text(row.id), .text(row.email)])
+        }
+        for row in newValues.sorted(by: { $0.token < $1.token }) {
+            try db.write("INSERT INTO orgctl_subject_values (token, subject, value) VALUES (?1, ?2, ?3)", [.text(row.token), .text(row.subject), .text(row.value)])
+        }
+        for row in newMentions.sorted(by: { ($0.subject, $0.sequence) < ($1.subject, $1.sequence) }) {
+            try db.write("INSERT INTO orgctl_subject_entries (subject, seq) VALUES (?1, ?2)", [.text(row.subject), .integer(row.sequence)])
+        }
+        (newSubjects, newValues, newMentions) = ([], [], [])
     }
 
     /// The id of an existing subject of `email`, or nil.
@@ -80,7 +100,7 @@ final class SubjectTable {
     /// A new value token of `subject` standing for `value`.
     func valueID(subject: String, value: String) throws -> String {
         let id = try Self.randomID()
-        try db.write("INSERT INTO orgctl_subject_values (token, subject, value) VALUES (?1, ?2, ?3)", [.text(id), .text(subject), .text(value)])
+        newValues.append((id, subject, value))
         return id
     }
 
@@ -88,15 +108,14 @@ final class SubjectTable {
     func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
         var pseudonymizer = Pseudonymizer(subject: { try self.subjectID($0) }, value: { try self.valueID(subject: $0, value: $1) })
         let result = try pseudonymizer.pseudonymize(entry)
-        for mention in pseudonymizer.mentions {
-            try db.write("INSERT INTO orgctl_subject_entries (subject, seq) VALUES (?1, ?2)", [.text(mention.subjectID), .integer(mention.sequence)])
-        }
+        newMentions += pseudonymizer.mentions.map { ($0.subjectID, $0.sequence) }
         return result
     }
 
     /// `entry` with its tokens replaced by what they stand for, or the erased marker.
     func resolve(_ entry: AuditEntry) throws -> AuditEntry {
         guard entry.version >= 2 else { return entry }
+        try flush()
         for (kind, sql) in [(PersonalData.TokenKind.subject, "SELECT email FROM orgctl_subjects WHERE id = ?1"),
                             (.value, "SELECT value FROM orgctl_subject_values WHERE token = ?1")] {
             for id in entry.tokens(kind) where resolvedTokens[PersonalData.token(kind, id)] == nil {

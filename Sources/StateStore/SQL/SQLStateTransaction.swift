@@ -52,6 +52,10 @@ final class SQLStateTransaction: StateTransaction {
         return nil
     }
 
+    /// Writes what the transaction buffered (the subject rows, sorted: see ``SubjectTable``); the store
+    /// calls it after the apply's body, before committing.
+    func finish() throws { try subjects.flush() }
+
     func enqueueEvents(_ events: [OutboxEvent]) throws {
         try Outbox.enqueue(events, db: db, databaseID: context.databaseID)
     }
