@@ -161,6 +161,8 @@ public struct Pseudonymizer {
         }
         /// A string with every e-mail shape replaced by its subject's token.
         func text(_ string: String) throws -> String {
+            // Most strings hold neither `@` (no e-mail shape) nor `~` (nothing to double): kept as they are.
+            if !string.utf8.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") }) { return string }
             var pieces: [PersonalData.Piece] = []
             var rest = Array(string.utf8)
             while let shape = PersonalData.firstEmailShape(in: rest) {
@@ -171,8 +173,18 @@ public struct Pseudonymizer {
             if !rest.isEmpty || pieces.isEmpty { pieces.append(.text(String(decoding: rest, as: UTF8.self))) }
             return PersonalData.encode(pieces)
         }
-        func json(_ value: JSONValue) throws -> JSONValue {
+        /// Whether `value` holds a string that ``text`` changes.
+        func touches(_ value: JSONValue) -> Bool {
             switch value {
+            case .string(let s): return s.utf8.contains { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") }
+            case .array(let items): return items.contains { touches($0) }
+            case .object(let object): return object.members.contains { touches($0.value) }
+            default: return false
+            }
+        }
+        func json(_ value: JSONValue) throws -> JSONValue {
+            guard touches(value) else { return value }
+            return switch value {
             case .string(let s): .string(try text(s))
             case .array(let items): .array(try items.map(json))
             case .object(let object): .object(try object.mappingValues(json))
