@@ -159,8 +159,9 @@ def parse_entry(raw):
             raise Malformed("field '%s' must be a string" % name)
         return value[name]
 
-    if integer("v") != 1:
-        raise Malformed("field 'v' must be 1")
+    version = integer("v")
+    if version not in (1, 2):
+        raise Malformed("field 'v' must be 1 or 2")
     seq = integer("seq")
     if seq < 1:
         raise Malformed("field 'seq' must be at least 1")
@@ -169,6 +170,10 @@ def parse_entry(raw):
     for name in ("reason", "actor", "source", "planId", "action", "address"):
         if name in value:
             string(name)
+    if version == 2:
+        problem = personal_data_problem(value)
+        if problem:
+            raise Malformed(problem)
     try:
         canonical = jcs(value).encode("utf-8")  # fails on lone surrogates from \ud800 escapes
     except Malformed as error:
@@ -180,6 +185,119 @@ def parse_entry(raw):
     if canonical != raw:
         raise Malformed("entry is not in canonical form (RFC 8785)")
     return seq
+
+
+# ---------------------------------------------------------------- format 2: subject tokens (section 8)
+
+HEX = set(b"0123456789abcdef")
+LOCAL = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-'")
+DOMAIN = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+def pieces(text):
+    """A format 2 string as [("text", str) | ("s"|"v", id)], or None when a '~' is stray (8.1)."""
+    data = text.encode("utf-8")
+    if b"~" not in data:
+        return [("text", text)]
+    out, literal, i = [], bytearray(), 0
+    while i < len(data):
+        if data[i] != 0x7E:
+            literal.append(data[i])
+            i += 1
+        elif data[i + 1:i + 2] == b"~":
+            literal.append(0x7E)
+            i += 2
+        elif data[i + 1:i + 3] in (b"s:", b"v:") and len(data) >= i + 35 and all(b in HEX for b in data[i + 3:i + 35]):
+            if literal:
+                out.append(("text", literal.decode("utf-8")))
+            literal = bytearray()
+            out.append((chr(data[i + 1]), data[i + 3:i + 35].decode("ascii")))
+            i += 35
+        else:
+            return None
+    if literal or not out:
+        out.append(("text", literal.decode("utf-8")))
+    return out
+
+
+def email_shape(data):
+    """The first e-mail-shaped run of the bytes (8.2), as (start, end), or None."""
+    for at in range(len(data)):
+        if data[at] != 0x40:
+            continue
+        start = at
+        while start > 0 and data[start - 1] in LOCAL:
+            start -= 1
+        while start < at and data[start] in b".'":
+            start += 1
+        end = at + 1
+        while end < len(data) and data[end] in DOMAIN:
+            end += 1
+        while end > at + 1 and data[end - 1] in b".-":
+            end -= 1
+        if start >= at or end <= at + 1:
+            continue
+        if b"." in data[at + 2:end - 1]:
+            return start, end
+    return None
+
+
+def member_address(address):
+    """(email part, is a tenant member) of tenant/T/member/E or tenant/T/team/S/member/E, else None."""
+    parts = address.split("/", 5)
+    if len(parts) >= 4 and parts[0] == "tenant":
+        if parts[2] == "member":
+            email = "/".join(parts[3:])
+            return (email, True) if email else None
+        if len(parts) == 6 and parts[2] == "team" and parts[4] == "member" and parts[5]:
+            return parts[5], False
+    return None
+
+
+def personal_data_problem(value):
+    """The format 2 rules of section 8.3; None when the entry keeps them."""
+    problem = [None]
+
+    def check(item, field):
+        if problem[0] is not None:
+            return
+        if isinstance(item, str):
+            found = pieces(item)
+            if found is None:
+                problem[0] = "field '%s' has a '~' that starts no token and is not doubled" % field
+                return
+            for kind, text in found:
+                if kind == "text" and email_shape(text.encode("utf-8")) is not None:
+                    problem[0] = "field '%s' holds an e-mail address instead of a subject token" % field
+                    return
+        elif isinstance(item, list):
+            for element in item:
+                check(element, field)
+        elif isinstance(item, dict):
+            for key in sorted(item, key=_utf16_key):
+                check(item[key], field)
+
+    check(value["actor"], "actor")
+    if "@" in value["actor"] and problem[0] is None:
+        problem[0] = "field 'actor' names a person without a subject token"
+    check(value["address"], "address")
+    check(value["source"], "source")
+    for name in ("reason", "before", "after"):
+        if name in value:
+            check(value[name], name)
+    if problem[0] is None:
+        member = member_address(value["address"])
+        if member:
+            found = pieces(member[0])
+            if not found or len(found) != 1 or found[0][0] != "s":
+                return "field 'address' names a member without a subject token"
+            if member[1]:
+                for side in (value["before"], value["after"]):
+                    if isinstance(side, dict) and side.get("expires") is not None:
+                        token = pieces(side["expires"]) if isinstance(side["expires"], str) else None
+                        if not token or len(token) != 1 or token[0][0] != "v":
+                            return "a member's 'expires' must be null or a value token"
+    return problem[0]
 
 
 def valid_time(text):

@@ -4,8 +4,14 @@
 /// changed) before building an entry. The stored form is ``canonicalBytes()``, an RFC 8785
 /// JSON object described field by field in docs/audit-chain.md.
 public struct AuditEntry: Sendable, Equatable {
-    /// The value of the `v` field: the entry format version.
-    public static let formatVersion: Int64 = 1
+    /// The format version new entries are written in (`v`): 2, with personal values replaced by
+    /// tokens (``PersonalData``, docs/audit-chain.md section 8). Version 1 entries (written before,
+    /// with personal values in them) are read and verified as they are.
+    public static let formatVersion: Int64 = 2
+
+    /// The entry's format version (`v`): 1 or 2. An entry built in Swift is version 1 until
+    /// ``Pseudonymizer`` replaces its personal values.
+    public var version: Int64 = 1
 
     /// 1-based position in the log (`seq`).
     public var sequence: Int64
@@ -58,7 +64,7 @@ public struct AuditEntry: Sendable, Equatable {
         object["seq"] = .int(sequence)
         object["source"] = .string(source)
         object["time"] = .string(time)
-        object["v"] = .int(Self.formatVersion)
+        object["v"] = .int(version)
         return .object(object)
     }
 
@@ -70,7 +76,7 @@ public struct AuditEntry: Sendable, Equatable {
 
     /// Reads an entry back from its stored bytes, which must be exactly the canonical encoding
     /// of a well-formed entry: valid JSON, an object with exactly the documented fields of the
-    /// documented types, `v` = 1, `seq` ≥ 1, a valid `time`, and byte-for-byte canonical.
+    /// documented types, `v` = 1 or 2 (with the rules of docs/audit-chain.md 8.3), `seq` ≥ 1, a valid `time`, and byte-for-byte canonical.
     public init(canonicalBytes bytes: [UInt8]) throws(AuditEntryError) {
         let value: JSONValue
         do {
@@ -108,9 +114,8 @@ public struct AuditEntry: Sendable, Equatable {
             return number
         }
 
-        guard try integer("v") == Self.formatVersion else {
-            throw AuditEntryError("field 'v' must be \(Self.formatVersion)")
-        }
+        let version = try integer("v")
+        guard version == 1 || version == 2 else { throw AuditEntryError("field 'v' must be 1 or 2") }
         let sequence = try integer("seq")
         guard sequence >= 1 else { throw AuditEntryError("field 'seq' must be at least 1") }
         let time = try string("time")
@@ -126,6 +131,8 @@ public struct AuditEntry: Sendable, Equatable {
             sequence: sequence, time: time, actor: try string("actor"), source: try string("source"),
             planID: try string("planId"), action: try string("action"), address: try string("address"),
             before: before, after: after, reason: reason)
+        self.version = version
+        if version == 2, let problem = personalDataProblem() { throw AuditEntryError(problem) }
 
         guard canonicalBytes() == bytes else { throw AuditEntryError("entry is not in canonical form (RFC 8785)") }
     }

@@ -23,7 +23,7 @@ public enum Orgctl {
         subcommands: [
             ValidateCommand.spec, PlanCommand.spec, ApplyCommand.spec, DriftCommand.spec, ExportCommand.spec, AuditCommand.spec,
             InitCommand.spec, ExplainCommand.spec, SchemaCommand.spec, AddressesCommand.spec, CompletionCommand.spec,
-            ShowCommand.spec, StateCommand.spec, VersionCommand.spec, WebhooksCommand.spec, AccessCommand.spec,
+            ShowCommand.spec, StateCommand.spec, VersionCommand.spec, WebhooksCommand.spec, AccessCommand.spec, PrivacyCommand.spec,
         ],
         hints: adoptionHints)
 
@@ -83,6 +83,8 @@ public enum Orgctl {
             case ["state", "migrate"]: return try StateMigrateCommand.run(parsed, context)
             case ["state", "rekey"]: return try StateRekeyCommand.run(parsed, context)
             case ["version"]: return try VersionCommand.run(parsed, context)
+            case ["privacy", "export"]: return try PrivacyCommand.export(parsed, context)
+            case ["privacy", "forget"]: return try PrivacyCommand.forget(parsed, context)
             case ["webhooks", "deliver"]: return try WebhooksCommand.deliver(parsed, context)
             case ["webhooks", "status"]: return try WebhooksCommand.status(parsed, context)
             case ["webhooks", "retry"]: return try WebhooksCommand.retry(parsed, context)

@@ -161,6 +161,14 @@ enum Layout {
         Table(name: "orgctl_webhook_endpoints", columns: [
             c("webhook_id", .integer), c("webhook", .text, notNull: true), c("disabled_at", .integer, notNull: true), c("reason", .text, notNull: true),
         ], primaryKey: ["webhook_id"], scope: .orgctlOnly),
+        // Data subjects (schema 7; Privacy/SubjectTable.swift, docs/audit-chain.md section 8).
+        Table(name: "orgctl_subjects", columns: [c("id", .text), c("email", .text, notNull: true, unique: true)],
+              primaryKey: ["id"], scope: .orgctlOnly),
+        Table(name: "orgctl_subject_values", columns: [
+            c("token", .text), c("subject", .text, notNull: true), c("value", .text, notNull: true),
+        ], primaryKey: ["token"], uniques: [["subject", "token"]], scope: .orgctlOnly),
+        Table(name: "orgctl_subject_entries", columns: [c("subject", .text, notNull: true), c("seq", .integer, notNull: true)],
+              primaryKey: ["subject", "seq"], scope: .orgctlOnly),
         // The apply lock (PostgreSQL): one row, locked FOR UPDATE by the apply that writes.
         Table(name: "orgctl_lock", columns: [c("name", .text), c("holder", .text), c("since", .timestamp)],
               primaryKey: ["name"], scope: .orgctlOnly, postgresOnly: true),

@@ -6,7 +6,7 @@ import Foundation
 /// A state database, whichever engine holds it (``SQLiteStateStore``, ``PostgresStateStore``).
 /// The Reconciler and the CLI work through this protocol only; ``StateStores/open(_:)`` picks
 /// the backend from `--state`.
-public protocol StateStore: AnyObject {
+public protocol StateStore: AnyObject, PersonalDataStore {
     var databaseID: String { get }
     /// The database as messages name it: a file path, or a connection URI without its password.
     var location: String { get }
@@ -217,6 +217,9 @@ public final class SQLiteStateStore: SQLStore {
         if access == .readWrite {
             try connection.execute("PRAGMA journal_mode = WAL")
             try connection.execute("PRAGMA synchronous = FULL")
+            // Deleted rows are overwritten with zeros, so a member removed by apply leaves no copy of the
+            // address in free space for `privacy forget` to rebuild the file for (docs/audit-chain.md 8.5).
+            try connection.execute("PRAGMA secure_delete = ON")
             if version < Schema.currentVersion {
                 try migrate(from: version, fresh: isEmpty)
             }
@@ -544,7 +547,9 @@ public final class SQLiteStateStore: SQLStore {
                 try recordKey(key)
                 let transaction = SQLStateTransaction(TransactionContext(
                     db: db, key: key, databaseID: databaseID, changedSinceRead: { try self.changedSinceRead }, read: { try self.readLockedCheckingChain() }))
-                return try body(transaction)
+                let result = try body(transaction)
+                try transaction.finish()
+                return result
             }
         } catch let error as SQLiteError {
             throw StateError(error, path: path)

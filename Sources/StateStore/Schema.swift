@@ -5,7 +5,7 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 6
+    static let currentVersion = 7
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     /// One statement of a migration step. Adding a column or a table is data rather than SQL
@@ -62,6 +62,10 @@ enum Schema {
         // 5 -> 6: the webhook outbox: events written by apply in its transaction, their delivery
         // attempts, and endpoints disabled by a 410 (see Outbox/OutboxSQL.swift, docs/webhooks.md).
         OutboxSQL.tables.map { .createTable(name: $0.name, definition: $0.definition) },
+        // 6 -> 7: data subjects (audit entry format 2, docs/audit-chain.md section 8): the person behind
+        // each subject token, the values of a subject that entries name by token, and which entries
+        // name each subject (see Privacy/SubjectTable.swift). Entries written before keep format 1.
+        SubjectTable.tables.map { .createTable(name: $0.name, definition: $0.definition) },
     ]
 
     /// The SQL of migration step `step`, all of it.

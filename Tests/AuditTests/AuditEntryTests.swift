@@ -68,7 +68,7 @@ struct AuditEntryTests {
             "field 'seq' must be an integer"
         ),
         (exampleCanonical.replacingOccurrences(#""seq":1"#, with: #""seq":0"#), "field 'seq' must be at least 1"),
-        (exampleCanonical.replacingOccurrences(#""v":1"#, with: #""v":2"#), "field 'v' must be 1"),
+        (exampleCanonical.replacingOccurrences(#""v":1"#, with: #""v":3"#), "field 'v' must be 1 or 2"),
         (
             exampleCanonical.replacingOccurrences(#""actor":"alice""#, with: #""actor":null"#),
             "field 'actor' must be a string"

@@ -144,10 +144,20 @@ enum AccessCommand {
         }
         var history: [String: AuditFacts] = [:]
         history.reserveCapacity(last.count)
-        for (address, bytes) in last {
-            guard case .object(let object)? = try? CanonicalJSON.decode(bytes) else { continue }
-            func text(_ key: String) -> String { if case .string(let value)? = object[key] { value } else { "" } }
-            history[address] = AuditFacts(time: text("time"), actor: text("actor"), action: text("action"), source: text("source"), planID: text("planId"))
+        // Format 2 entries name members by subject token: resolved, they key the history by the member's address.
+        let resolver: SubjectResolver
+        do {
+            resolver = try store.subjectResolver()
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
+        var newest: [String: Int64] = [:]  // a member named in format 1 and then by token: the later entry wins
+        for (_, bytes) in last {
+            guard let stored = try? AuditEntry(canonicalBytes: bytes) else { continue }
+            let entry = resolver.resolve(stored)
+            guard newest[entry.address].map({ $0 < entry.sequence }) ?? true else { continue }
+            newest[entry.address] = entry.sequence
+            history[entry.address] = AuditFacts(time: entry.time, actor: entry.actor, action: entry.action, source: entry.source, planID: entry.planID)
         }
         return Source(model: model, history: history)
     }

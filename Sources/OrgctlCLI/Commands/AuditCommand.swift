@@ -88,6 +88,13 @@ enum AuditCommand {
         // The entries are printed as stored; a broken chain is said before the first entry it no longer vouches for.
         var chain = ChainVerifier()
         var warned = false
+        // Subject tokens print as the person they stand for, or [erased] (docs/audit-chain.md 8).
+        let resolver: SubjectResolver
+        do {
+            resolver = try store.subjectResolver()
+        } catch {
+            throw CommandFailure(message: error.message, help: error.help)
+        }
         if json { console.out("[") }
         do {
             try store.forEachAuditRecord { record in
@@ -97,13 +104,14 @@ enum AuditCommand {
                     console.printError("help: run 'orgctl audit verify', restore the database from a backup and investigate who changed it")
                 }
                 progress?.advance()
-                guard let entry = try? AuditEntry(canonicalBytes: record.entry) else {
+                guard let stored = try? AuditEntry(canonicalBytes: record.entry) else {
                     throw CommandFailure(message: "audit entry \(record.sequence) is unreadable", help: "run 'orgctl audit verify'")
                 }
+                let entry = resolver.resolve(stored)
                 if let since, entry.time < since { return true }
                 if !patterns.isEmpty, !patterns.contains(where: { $0.selects(entry.address) }) { return true }
                 if json {
-                    console.out((first ? "\n" : ",\n") + String(decoding: record.entry, as: UTF8.self))
+                    console.out((first ? "\n" : ",\n") + String(decoding: entry.version == 1 ? record.entry : entry.canonicalBytes(), as: UTF8.self))
                 } else {
                     var line = "\(entry.sequence)  \(entry.time)  \(entry.action.padding(toLength: max(6, entry.action.count), withPad: " ", startingAt: 0))  \(entry.address)  by \(entry.actor)  from \(entry.source)  plan \(entry.planID)"
                     if let reason = entry.reason { line += "  (\(reason))" }

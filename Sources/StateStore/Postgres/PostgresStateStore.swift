@@ -373,7 +373,9 @@ public final class PostgresStateStore: SQLStore {
                             state.auditChain = try self.database.checkAuditChain()
                             return state
                         }))
-                    return try body(transaction)
+                    let result = try body(transaction)
+                    try transaction.finish()
+                    return result
                 }
             }
         } catch let error as PostgresError {

@@ -25,6 +25,8 @@ final class SQLStateTransaction: StateTransaction {
     private var head: AuditHead?
     /// The right edge of the Merkle tree, read on the first append.
     private var tree: CompactRange?
+    /// Subject tokens for the personal values of the entries appended (audit entry format 2).
+    private(set) lazy var subjects = SubjectTable(db: db)
 
     init(_ context: TransactionContext) {
         self.context = context
@@ -50,22 +52,27 @@ final class SQLStateTransaction: StateTransaction {
         return nil
     }
 
+    /// Writes what the transaction buffered (the subject rows, sorted: see ``SubjectTable``); the store
+    /// calls it after the apply's body, before committing.
+    func finish() throws { try subjects.flush() }
+
     func enqueueEvents(_ events: [OutboxEvent]) throws {
         try Outbox.enqueue(events, db: db, databaseID: context.databaseID)
     }
 
     func auditAddresses(after sequence: Int64) throws -> [String] {
-        var addresses: Set<String> = []
+        var entries: [AuditEntry] = []
         try db.forEach("SELECT entry FROM orgctl_audit WHERE seq > ?1 ORDER BY seq", [.integer(sequence)]) { row in
-            if let entry = try? AuditEntry(canonicalBytes: row.blob(0)) { addresses.insert(entry.address) }
+            if let entry = try? AuditEntry(canonicalBytes: row.blob(0)) { entries.append(entry) }
         }
-        return addresses.sorted()
+        // Subject tokens read back as the addresses they stand for (after the stream: a backend may not nest queries).
+        return Set(try entries.map { try subjects.resolve($0).address }).sorted()
     }
 
     func appendAudit(_ build: (Int64) -> AuditEntry) throws -> Int64 {
         let current = try auditHead
         let sequence = current.sequence + 1
-        let bytes = build(sequence).canonicalBytes()
+        let bytes = try subjects.pseudonymize(build(sequence)).canonicalBytes()
         let previous = Hex.decode(current.hash) ?? AuditHash.genesis
         let leaf = AuditHash.leaf(bytes)
         let hash = AuditHash.chain(previous: previous, leaf: leaf)

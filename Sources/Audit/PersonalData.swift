@@ -1,0 +1,337 @@
+/// Personal data in audit entries of format version 2 (docs/audit-chain.md section 8).
+///
+/// A version 2 entry carries a **token** in place of each personal value: `~s:` and 32
+/// lowercase hex digits names a data subject (a person, by the random 128-bit id of the subject
+/// table), `~v:` and 32 lowercase hex digits a value belonging to a subject (a guest's expiry).
+/// In `actor`, `address`, `source`, `reason` and every string of `before` and `after` (never in
+/// member names), `~` starts a token or is doubled: `~~` is one literal `~`. The entry's bytes,
+/// chain hash and Merkle leaf commit to the tokens, so deleting what a token stands for (an
+/// erasure) changes no stored byte of the log.
+public enum PersonalData {
+    /// What readers print in place of a token whose subject was erased.
+    public static let erasedMarker = "[erased]"
+
+    /// A token's kind: the subject itself (its e-mail address) or a value of the subject.
+    public enum TokenKind: UInt8, Sendable {
+        case subject = 0x73  // "s"
+        case value = 0x76  // "v"
+    }
+
+    /// One part of a decoded version 2 string.
+    public enum Piece: Equatable, Sendable {
+        case text(String)
+        case token(TokenKind, String)
+    }
+
+    /// `~s:<id>` or `~v:<id>`.
+    public static func token(_ kind: TokenKind, _ id: String) -> String {
+        "~" + String(UnicodeScalar(kind.rawValue)) + ":" + id
+    }
+
+    /// Whether `id` is 32 lowercase hex digits.
+    public static func isTokenID<C: Collection<UInt8>>(_ id: C) -> Bool {
+        id.count == 32 && id.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// The pieces of a version 2 string, or nil when a `~` neither starts a token nor is doubled.
+    public static func pieces(_ string: String) -> [Piece]? {
+        let bytes = Array(string.utf8)
+        guard bytes.contains(UInt8(ascii: "~")) else { return [.text(string)] }
+        var pieces: [Piece] = []
+        var literal: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "~") else {
+                literal.append(bytes[i])
+                i += 1
+                continue
+            }
+            if i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "~") {
+                literal.append(bytes[i])
+                i += 2
+                continue
+            }
+            guard i + 35 <= bytes.count, let kind = TokenKind(rawValue: bytes[i + 1]), bytes[i + 2] == UInt8(ascii: ":"),
+                isTokenID(bytes[(i + 3)..<(i + 35)])
+            else { return nil }
+            if !literal.isEmpty { pieces.append(.text(String(decoding: literal, as: UTF8.self))) }
+            literal = []
+            pieces.append(.token(kind, String(decoding: bytes[(i + 3)..<(i + 35)], as: UTF8.self)))
+            i += 35
+        }
+        if !literal.isEmpty || pieces.isEmpty { pieces.append(.text(String(decoding: literal, as: UTF8.self))) }
+        return pieces
+    }
+
+    /// The version 2 spelling of `pieces`: literal `~` doubled, tokens as they are.
+    public static func encode(_ pieces: [Piece]) -> String {
+        var result = ""
+        for piece in pieces {
+            switch piece {
+            case .text(let text):
+                for character in text.unicodeScalars {
+                    if character == "~" { result += "~" }
+                    result.unicodeScalars.append(character)
+                }
+            case .token(let kind, let id): result += token(kind, id)
+            }
+        }
+        return result
+    }
+
+    // MARK: E-mail shapes
+
+    private static func isLocalByte(_ b: UInt8) -> Bool {
+        (97...122).contains(b) || (65...90).contains(b) || (48...57).contains(b)
+            || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "%") || b == UInt8(ascii: "+")
+            || b == UInt8(ascii: "-") || b == UInt8(ascii: "'")
+    }
+
+    private static func isDomainByte(_ b: UInt8) -> Bool {
+        (97...122).contains(b) || (65...90).contains(b) || (48...57).contains(b) || b == UInt8(ascii: ".") || b == UInt8(ascii: "-")
+    }
+
+    /// The first e-mail-shaped run of `bytes` (docs/audit-chain.md 8.2): around an `@`, the
+    /// longest run of local-part bytes `A-Z a-z 0-9 . _ % + - '` before it without its leading
+    /// `.` and `'`, and of domain bytes `A-Z a-z 0-9 . -` after it without its trailing `.` and
+    /// `-`; shaped when the local part is not empty and the domain has a `.` between two other bytes.
+    public static func firstEmailShape(in bytes: [UInt8]) -> Range<Int>? {
+        for at in bytes.indices where bytes[at] == UInt8(ascii: "@") {
+            var start = at
+            while start > 0, isLocalByte(bytes[start - 1]) { start -= 1 }
+            while start < at, bytes[start] == UInt8(ascii: ".") || bytes[start] == UInt8(ascii: "'") { start += 1 }
+            var end = at + 1
+            while end < bytes.count, isDomainByte(bytes[end]) { end += 1 }
+            while end > at + 1, bytes[end - 1] == UInt8(ascii: ".") || bytes[end - 1] == UInt8(ascii: "-") { end -= 1 }
+            guard start < at, end > at + 1 else { continue }
+            let domain = bytes[(at + 1)..<end]
+            guard let dot = domain.dropFirst().dropLast().firstIndex(of: UInt8(ascii: ".")), dot > at + 1 else { continue }
+            return start..<end
+        }
+        return nil
+    }
+
+    /// Every e-mail-shaped run of `text`, left to right (as ``Pseudonymizer`` finds them).
+    public static func emailShapes(in text: String) -> [String] {
+        var found: [String] = []
+        var rest = Array(text.utf8)
+        while let shape = firstEmailShape(in: rest) {
+            found.append(String(decoding: rest[shape], as: UTF8.self))
+            rest = Array(rest[shape.upperBound...])
+        }
+        return found
+    }
+
+    /// The e-mail address of a member address (`tenant/T/member/E`, `tenant/T/team/S/member/E`)
+    /// with the address up to it, or nil for any other address.
+    public static func memberAddress(_ address: String) -> (prefix: String, email: String, isTenantMember: Bool)? {
+        let parts = address.split(separator: "/", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[0] == "tenant" else { return nil }
+        if parts[2] == "member" {
+            let email = parts[3...].joined(separator: "/")
+            return email.isEmpty ? nil : ("tenant/\(parts[1])/member/", email, true)
+        }
+        if parts.count == 6, parts[2] == "team", parts[4] == "member", !parts[5].isEmpty {
+            return ("tenant/\(parts[1])/team/\(parts[3])/member/", String(parts[5]), false)
+        }
+        return nil
+    }
+}
+
+/// Turns an entry written with personal values into its version 2 form (docs/audit-chain.md 8.2).
+/// `subject` gives the subject id (32 lowercase hex digits) of an e-mail address (or an actor that
+/// contains `@`), creating it when needed; `value` the id of a value of a subject.
+public struct Pseudonymizer {
+    private let subject: (String) throws -> String
+    private let value: (_ subjectID: String, _ value: String) throws -> String
+    /// Every subject the entries pseudonymized so far name, with the entries' sequences.
+    public private(set) var mentions: [(subjectID: String, sequence: Int64)] = []
+
+    public init(subject: @escaping (String) throws -> String, value: @escaping (_ subjectID: String, _ value: String) throws -> String) {
+        self.subject = subject
+        self.value = value
+    }
+
+    public mutating func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
+        var named: Set<String> = []
+        func subjectToken(_ email: String) throws -> PersonalData.Piece {
+            let id = try subject(email)
+            named.insert(id)
+            return .token(.subject, id)
+        }
+        /// A string with every e-mail shape replaced by its subject's token.
+        func text(_ string: String) throws -> String {
+            // Most strings hold neither `@` (no e-mail shape) nor `~` (nothing to double): kept as they are.
+            if !string.utf8.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") }) { return string }
+            var pieces: [PersonalData.Piece] = []
+            var rest = Array(string.utf8)
+            while let shape = PersonalData.firstEmailShape(in: rest) {
+                if shape.lowerBound > 0 { pieces.append(.text(String(decoding: rest[..<shape.lowerBound], as: UTF8.self))) }
+                pieces.append(try subjectToken(String(decoding: rest[shape], as: UTF8.self)))
+                rest = Array(rest[shape.upperBound...])
+            }
+            if !rest.isEmpty || pieces.isEmpty { pieces.append(.text(String(decoding: rest, as: UTF8.self))) }
+            return PersonalData.encode(pieces)
+        }
+        /// Whether `value` holds a string that ``text`` changes.
+        func touches(_ value: JSONValue) -> Bool {
+            switch value {
+            case .string(let s): return s.utf8.contains { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") }
+            case .array(let items): return items.contains { touches($0) }
+            case .object(let object): return object.members.contains { touches($0.value) }
+            default: return false
+            }
+        }
+        func json(_ value: JSONValue) throws -> JSONValue {
+            guard touches(value) else { return value }
+            return switch value {
+            case .string(let s): .string(try text(s))
+            case .array(let items): .array(try items.map(json))
+            case .object(let object): .object(try object.mappingValues(json))
+            default: value
+            }
+        }
+        var result = entry
+        result.version = AuditEntry.formatVersion
+        result.actor = entry.actor.contains("@") ? PersonalData.encode([try subjectToken(entry.actor)]) : try text(entry.actor)
+        var owner: String?
+        if let member = PersonalData.memberAddress(entry.address) {
+            let token = try subjectToken(member.email)
+            result.address = try text(member.prefix) + PersonalData.encode([token])
+            if member.isTenantMember, case .token(_, let id) = token { owner = id }
+        } else {
+            result.address = try text(entry.address)
+        }
+        result.source = try text(entry.source)
+        result.reason = try entry.reason.map(text)
+        func values(_ side: JSONValue?) throws -> JSONValue? {
+            guard let side else { return nil }
+            guard let owner, case .object(var object) = side else { return try json(side) }
+            let expires = object["expires"]
+            object["expires"] = nil
+            var converted = try object.mappingValues(json)
+            if case .string(let date) = expires {
+                converted["expires"] = .string(PersonalData.encode([.token(.value, try value(owner, date))]))
+            } else if let expires {
+                converted["expires"] = expires
+            }
+            return .object(converted)
+        }
+        result.before = try values(entry.before)
+        result.after = try values(entry.after)
+        for id in named.sorted() { mentions.append((id, entry.sequence)) }
+        return result
+    }
+}
+
+extension AuditEntry {
+    /// The entry with every token replaced by what it stands for (`lookup` of the token's kind and
+    /// id), or by ``PersonalData/erasedMarker`` when `lookup` has nothing: for printing and export.
+    /// A version 1 entry is returned as it is.
+    public func resolved(_ lookup: (PersonalData.TokenKind, String) -> String?) -> AuditEntry {
+        guard version >= 2 else { return self }
+        func text(_ string: String) -> String {
+            guard let pieces = PersonalData.pieces(string) else { return string }
+            return pieces.map { piece in
+                switch piece {
+                case .text(let text): text
+                case .token(let kind, let id): lookup(kind, id) ?? PersonalData.erasedMarker
+                }
+            }.joined()
+        }
+        func json(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .string(let s): .string(text(s))
+            case .array(let items): .array(items.map(json))
+            case .object(let object): .object(object.mappingValues(json))
+            default: value
+            }
+        }
+        var result = self
+        result.actor = text(actor)
+        result.address = text(address)
+        result.source = text(source)
+        result.reason = reason.map(text)
+        result.before = before.map(json)
+        result.after = after.map(json)
+        return result
+    }
+
+    /// The ids of the tokens of `kind` in the entry (none in a version 1 entry).
+    public func tokens(_ kind: PersonalData.TokenKind) -> Set<String> {
+        guard version >= 2 else { return [] }
+        var found: Set<String> = []
+        func visit(_ string: String) {
+            for case .token(kind, let id) in PersonalData.pieces(string) ?? [] { found.insert(id) }
+        }
+        func visit(_ value: JSONValue) {
+            switch value {
+            case .string(let s): visit(s)
+            case .array(let items): items.forEach(visit)
+            case .object(let object): object.members.map(\.value).forEach(visit)
+            default: break
+            }
+        }
+        visit(actor)
+        visit(address)
+        visit(source)
+        if let reason { visit(reason) }
+        if let before { visit(before) }
+        if let after { visit(after) }
+        return found
+    }
+
+    /// The version 2 rules of docs/audit-chain.md 8.3, or nil when the entry keeps them.
+    func personalDataProblem() -> String? {
+        var problem: String?
+        func check(_ string: String, _ field: String) {
+            guard problem == nil else { return }
+            guard let pieces = PersonalData.pieces(string) else {
+                problem = "field '\(field)' has a '~' that starts no token and is not doubled"
+                return
+            }
+            for case .text(let text) in pieces where PersonalData.firstEmailShape(in: Array(text.utf8)) != nil {
+                problem = "field '\(field)' holds an e-mail address instead of a subject token"
+                return
+            }
+        }
+        func check(_ value: JSONValue, _ field: String) {
+            switch value {
+            case .string(let s): check(s, field)
+            case .array(let items): items.forEach { check($0, field) }
+            case .object(let object): object.members.map(\.value).forEach { check($0, field) }
+            default: break
+            }
+        }
+        check(actor, "actor")
+        if actor.contains("@") { problem = problem ?? "field 'actor' names a person without a subject token" }
+        check(address, "address")
+        check(source, "source")
+        if let reason { check(reason, "reason") }
+        if let before { check(before, "before") }
+        if let after { check(after, "after") }
+        if problem == nil, let member = PersonalData.memberAddress(address) {
+            guard case .token(.subject, _)? = PersonalData.pieces(member.email)?.first, PersonalData.pieces(member.email)?.count == 1 else {
+                return "field 'address' names a member without a subject token"
+            }
+            if member.isTenantMember {
+                for side in [before, after] {
+                    guard case .object(let object)? = side, let expires = object["expires"], expires != .null else { continue }
+                    guard case .string(let text) = expires, let pieces = PersonalData.pieces(text), pieces.count == 1,
+                        case .token(.value, _) = pieces[0]
+                    else { return "a member's 'expires' must be null or a value token" }
+                }
+            }
+        }
+        return problem
+    }
+}
+
+extension JSONObject {
+    /// The object with `transform` applied to every member's value (names and order kept).
+    func mappingValues(_ transform: (JSONValue) throws -> JSONValue) rethrows -> JSONObject {
+        var result = JSONObject()
+        for member in members { result[member.key] = try transform(member.value) }
+        return result
+    }
+}

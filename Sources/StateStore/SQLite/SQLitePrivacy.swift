@@ -1,0 +1,58 @@
+import Foundation
+
+extension SQLiteStateStore: PersonalDataStore {
+    public func subjectResolver() throws(StateError) -> SubjectResolver { try subjectResolverShared() }
+
+    public func personalData(email: String) throws(StateError) -> PersonalDataExport { try personalDataShared(email: email) }
+
+    /// Erases with `secure_delete` on (deleted cells and freed pages are overwritten with zeros),
+    /// then makes sure no byte of the forgotten addresses is left in the files: the WAL is
+    /// checkpointed and truncated, the files are searched, and only when an address is still found
+    /// (left in free space or in an index's interior pages by writes made without `secure_delete`,
+    /// such as the apply that removed the member) is the database rebuilt with VACUUM.
+    public func forget(_ request: ErasureRequest) throws -> ErasureOutcome {
+        var outcome = try forgetShared(request) { try connection.execute("PRAGMA secure_delete = ON") }
+        guard !outcome.emails.isEmpty else { return outcome }
+        let needles = outcome.emails.map { Array($0.utf8) }
+        try storeCall("scrubbing the database files of") {
+            try checkpoint()
+            outcome.scrubbing.append("checkpointed and truncated the write-ahead log (secure_delete on for the erasure)")
+            if let file = try filesHolding(needles) {
+                try connection.execute("VACUUM")
+                try checkpoint()
+                outcome.scrubbing.append("rebuilt the database with VACUUM: \(file) still held an erased address in free space or index pages")
+                if let still = try filesHolding(needles) {
+                    throw StateError(.other, "an erased address is still in \(still) after VACUUM; the erasure itself is committed",
+                                     help: "close every other connection to the database and run 'orgctl privacy forget' again; it finds nothing to forget and says so, and this check is in docs/audit-chain.md 8.5")
+                }
+            }
+            outcome.scrubbing.append("searched \(path) and its -wal and -shm files: no erased address remains")
+        }
+        return outcome
+    }
+
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, which must not be kept from finishing by a reader.
+    private func checkpoint() throws {
+        let busy = try db.first("PRAGMA wal_checkpoint(TRUNCATE)") { $0.int(0) } ?? 0
+        guard busy == 0 else {
+            throw StateError(.locked, "another connection reads \(path), so its write-ahead log could not be truncated; the erasure itself is committed",
+                             help: "stop the other readers and run 'orgctl privacy forget' again to finish removing the address from the files")
+        }
+    }
+
+    /// The first of the database's files holding any of `needles`, or nil.
+    private func filesHolding(_ needles: [[UInt8]]) throws -> String? {
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            guard let handle = FileHandle(forReadingAtPath: file) else { continue }
+            defer { try? handle.close() }
+            let overlap = (needles.map(\.count).max() ?? 1) - 1
+            var carry: [UInt8] = []
+            while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty {
+                let window = carry + [UInt8](chunk)
+                if needles.contains(where: { contains(window, $0) }) { return file }
+                carry = Array(window.suffix(overlap))
+            }
+        }
+        return nil
+    }
+}

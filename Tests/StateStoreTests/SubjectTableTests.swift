@@ -1,0 +1,124 @@
+import Audit
+import Crypto
+import Foundation
+import Testing
+
+@testable import StateStore
+
+@Suite("data subjects (schema 7, audit entry format 2)")
+struct SubjectTableTests {
+    /// Format 1 entries as a database before schema 7 holds them: e-mail addresses in the hashed bytes.
+    static func plainEntries(_ store: SQLiteStateStore, _ entries: [AuditEntry]) throws {
+        var previous = AuditHash.genesis
+        let insert = try store.connection.prepare("INSERT INTO orgctl_audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")
+        for entry in entries {
+            let record = StoredAuditRecord(entry: entry, previousHash: previous)
+            try insert.run([.integer(record.sequence), .blob(record.entry), .blob(record.previousHash), .blob(record.hash)])
+            previous = record.hash
+        }
+    }
+
+    static func memberEntry(_ sequence: Int64, _ action: String, _ email: String) -> AuditEntry {
+        AuditEntry(sequence: sequence, time: AuditTime.string(fromUnixSeconds: 1_767_225_600 + sequence * 60) ?? "", actor: "ci", source: "test", planID: "p", action: action,
+                   address: "tenant/acme/member/\(email)", before: action == "create" ? nil : ["role": "member"],
+                   after: action == "delete" ? nil : ["role": "member"])
+    }
+
+    @Test("the 6 -> 7 step adds the three subject tables; entries already stored stay format 1 and keep verifying, new ones are format 2")
+    func migration() throws {
+        let temp = try TemporaryStore()
+        do {
+            let store = try temp.open()
+            try Self.plainEntries(store, [Self.memberEntry(1, "create", "old@acme.com"), Self.memberEntry(2, "delete", "old@acme.com")])
+            try store.connection.execute("DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values; DROP TABLE orgctl_subject_entries; PRAGMA user_version = 6;")
+        }
+        // Read-only, the older database reads as migrated: empty stand-ins, entries as they are.
+        let reader = try temp.open(.readOnly)
+        #expect(try reader.hasOlderSchema)
+        #expect(try reader.subjectResolver().resolve(Self.memberEntry(1, "create", "old@acme.com")).address == "tenant/acme/member/old@acme.com")
+        let store = try temp.open()
+        #expect(try store.connection.pragma("user_version") == .integer(7))
+        var tables: Set<String> = []
+        try store.db.forEach("SELECT name FROM sqlite_master WHERE type = 'table'") { tables.insert($0.text(0)) }
+        #expect(tables.isSuperset(of: ["orgctl_subjects", "orgctl_subject_values", "orgctl_subject_entries"]))
+        try store.write { transaction in _ = try transaction.appendAudit { Self.memberEntry($0, "create", "old@acme.com") } }
+        #expect(try store.verifyAudit().firstBreak == nil)
+        var versions: [Int64] = []
+        try store.forEachAuditRecord { record in
+            versions.append(try AuditEntry(canonicalBytes: record.entry).version)
+            return true
+        }
+        #expect(versions == [1, 1, 2])
+        #expect(try store.firstPseudonymousSequence() == 3)
+    }
+
+    @Test("forget refuses a person named by format 1 entries, naming them, and writes nothing")
+    func plainEntriesRefuse() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try Self.plainEntries(store, [Self.memberEntry(1, "create", "old@acme.com"), Self.memberEntry(2, "create", "other@acme.com"),
+                                      Self.memberEntry(3, "delete", "old@acme.com")])
+        try store.write { transaction in _ = try transaction.appendAudit { Self.memberEntry($0, "delete", "other@acme.com") } }
+        let before = HostileBytes.of(temp.path)
+        #expect {
+            _ = try store.forget(ErasureRequest(whom: .emails(["old@acme.com"]), actor: "dpo", source: "t", time: "2026-02-01T00:00:00Z"))
+        } throws: { error in
+            guard case .inPlainEntries("old@acme.com", let sequences) = error as? ErasureRefusal else { return false }
+            return sequences == [1, 3]
+        }
+        #expect {
+            _ = try store.forget(ErasureRequest(whom: .emails(["other@acme.com"]), actor: "dpo", source: "t", time: "2026-02-01T00:00:00Z"))
+        } throws: { error in
+            guard case .inPlainEntries("other@acme.com", let sequences) = error as? ErasureRefusal else { return false }
+            return sequences == [2]
+        }
+        #expect(HostileBytes.of(temp.path) == before)
+        // Retention leaves them, and counts them.
+        let outcome = try store.forget(ErasureRequest(whom: .departedBefore("2026-12-31"), actor: "dpo", source: "t", time: "2026-02-01T00:00:00Z"))
+        #expect(outcome.forgotten == 0 && outcome.keptInPlainEntries == 1)
+    }
+
+    @Test("one subject per address across transactions, also past the lookups after which the whole table is read")
+    func oneSubjectPerAddress() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let count = SubjectTable.lookupsBeforeLoadingAll + 50
+        let emails = (0..<count).map { "user\($0)@acme.com" }
+        try store.write { transaction in
+            for email in emails { _ = try transaction.appendAudit { Self.memberEntry($0, "create", email) } }
+        }
+        try store.write { transaction in
+            for email in emails.reversed() + ["new@acme.com"] { _ = try transaction.appendAudit { Self.memberEntry($0, "delete", email) } }
+        }
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(count + 1))
+        #expect(try store.db.integer("SELECT count(*) FROM (SELECT subject FROM orgctl_subject_entries GROUP BY subject HAVING count(*) = 2) s") == Int64(count))
+        let resolver = try store.subjectResolver()
+        var addresses: [String] = []
+        try store.forEachAuditRecord { record in
+            addresses.append(resolver.resolve(try AuditEntry(canonicalBytes: record.entry)).address)
+            return true
+        }
+        #expect(addresses == (emails + emails.reversed() + ["new@acme.com"]).map { "tenant/acme/member/\($0)" })
+    }
+
+    @Test("a subject id is random: the same address in two databases gets two ids, and neither is derived from it")
+    func randomIDs() throws {
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let temp = try TemporaryStore()
+            let store = try temp.open()
+            try store.write { transaction in _ = try transaction.appendAudit { Self.memberEntry($0, "create", "alice@acme.com") } }
+            ids.append(try #require(try store.db.first("SELECT id FROM orgctl_subjects") { $0.text(0) }))
+        }
+        #expect(ids[0] != ids[1])
+        for id in ids {
+            #expect(PersonalData.isTokenID(Array(id.utf8)))
+            #expect(id != String(Hex.encode(SHA256.hash(Array("alice@acme.com".utf8))).prefix(32)))
+        }
+    }
+}
+
+/// The SQLite file and its WAL, byte for byte.
+enum HostileBytes {
+    static func of(_ path: String) -> [Data] { [path, path + "-wal"].map { FileManager.default.contents(atPath: $0) ?? Data() } }
+}
