@@ -269,7 +269,7 @@ public enum StateRekey {
         let id = String(Hex.encode(SHA256.hash(Array("orgctl rekey v1\u{0}\(store.databaseID)\u{0}\(head.hash)\u{0}\(summary.oldKeyID)\u{0}\(summary.newKeyID)".utf8))).prefix(16))
         let transaction = SQLStateTransaction(TransactionContext(db: store.db, key: newKey, databaseID: store.databaseID,
                                                                  changedSinceRead: { true }, read: { try store.readUnlocked() }))
-        return try transaction.appendAudit { sequence in
+        let sequence = try transaction.appendAudit { sequence in
             var before = JSONObject(), after = JSONObject()
             before["keyId"] = .string(summary.oldKeyID)
             after["keyId"] = .string(summary.newKeyID)
@@ -278,6 +278,9 @@ public enum StateRekey {
             return AuditEntry(sequence: sequence, time: time, actor: actor, source: source, planID: id, action: auditAction, address: auditAddress,
                               before: .object(before), after: .object(after), reason: "the state key was replaced")
         }
+        // The subject rows the entry's tokens need (an actor that is an e-mail address) are buffered until now.
+        try transaction.finish()
+        return sequence
     }
 
     // MARK: Helpers

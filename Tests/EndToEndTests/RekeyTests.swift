@@ -87,6 +87,27 @@ struct RekeyTests {
         workspace.assertNoSecretLeaks(Array(Secrets.examples.values) + [Secrets.stateKey, Self.newKey] + hexKeys, excluding: [workspace.path("new.key")])
     }
 
+    @Test("a rekey by an actor named by an e-mail records a subject for it: audit log shows the actor, privacy export finds the entry",
+          arguments: Backend.all)
+    func rekeyByPerson(_ backend: Backend) throws {
+        let (workspace, _, state) = try StateKeyTests.appliedExamples(backend)
+        let entries = try workspace.auditCount(state)
+        let actor = "rotator@ops.example"
+        let rekey = try workspace.run(["state", "rekey", "--state", state, "--new-key-file", try Self.newKeyFile(workspace), "--no-color"],
+                                      environment: ["ORGCTL_ACTOR": actor])
+        #expect(rekey.status == 0, "\(rekey)")
+        let new = ["ORGCTL_STATE_KEY": Self.newKey]
+        // The stored entry holds a token, not the address; the readers resolve it through the subject table.
+        let entry = try workspace.sql(state, "SELECT \(backend.sql(sqlite: "entry", postgres: "convert_from(entry, 'UTF8')")) FROM orgctl_audit WHERE seq = \(entries + 1);")
+        #expect(entry.contains(#""action":"rekey","actor":"~s:"#) && !entry.contains(actor), "\(entry)")
+        let log = try workspace.run(["audit", "log", "--state", state], environment: new)
+        #expect(log.status == 0 && log.stdout.lines.contains { $0.contains("rekey") && $0.contains("by \(actor)") }, "\(log)")
+        let export = try workspace.run(["privacy", "export", actor, "--state", state], environment: new)
+        #expect(export.status == 0 && export.stdout.contains(#""address":"state/key""#), "\(export)")
+        let verify = try workspace.run(["audit", "verify", "--state", state], environment: new)
+        #expect(verify.status == 0, "\(verify)")
+    }
+
     @Test("refused, with the database unchanged: the same key, a malformed or guessable new key, none, another current key, an unopenable secret; --dry-run writes nothing",
           arguments: Backend.all)
     func refusals(_ backend: Backend) throws {
