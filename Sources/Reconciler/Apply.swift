@@ -127,6 +127,8 @@ extension Reconciler {
                 }
                 return (before, issued?.attributes ?? [])
             }
+            // The people the entries will name, looked up before the first write.
+            try transaction.prepareSubjects(naming: plan.changes.flatMap { [$0.address] + ($0.renamedFrom.map { [$0] } ?? []) } + [context.actor])
             // What was audited, for the webhook events written at the end (WebhookEvents).
             var written = WebhookEvents.Recorder(plan: plan, state: view)
             func audit(_ change: Change) throws -> Int64 {

@@ -74,6 +74,9 @@ public enum StateAccessMode: Sendable { case readOnly, readWrite }
 
 /// The writes of one apply. Every method keeps `orgctl_resources` (what orgctl last applied) in step.
 public protocol StateTransaction {
+    /// Looks up, in a few queries, the data subjects of the e-mail addresses in `texts` (the
+    /// addresses of the changes about to be audited), so that auditing them reads nothing more.
+    func prepareSubjects(naming texts: [String]) throws
     /// True when no other connection committed anything since this store last read the state
     /// (`read()` or `readCheckingChain`).
     var isUnchangedSinceRead: Bool { get throws }

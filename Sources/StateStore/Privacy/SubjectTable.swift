@@ -51,12 +51,49 @@ final class SubjectTable {
     /// True once `ids` holds every row of `orgctl_subjects` (then an address not in it has no subject yet).
     private var loadedAll = false
 
+    /// Addresses looked up by ``prefetch(_:)`` that have no subject yet.
+    private var absent: Set<String> = []
+    /// Addresses per lookup query of ``prefetch(_:)``.
+    static let prefetchChunk = 200
+
+    /// Looks up the subjects of `emails` in a few queries, before the apply writes anything: a lookup
+    /// of one address each, in the middle of the writes, would make the PostgreSQL store send what it
+    /// has queued first (a read sees the transaction's writes), breaking its runs of inserts into
+    /// single statements. More addresses than ``lookupsBeforeLoadingAll`` read the whole table once.
+    func prefetch(_ emails: Set<String>) throws {
+        guard !loadedAll else { return }
+        let missing = emails.filter { ids[$0] == nil && !absent.contains($0) }.sorted()
+        guard !missing.isEmpty else { return }
+        if missing.count > Self.lookupsBeforeLoadingAll {
+            try loadAll()
+            return
+        }
+        for start in stride(from: 0, to: missing.count, by: Self.prefetchChunk) {
+            let chunk = missing[start..<min(start + Self.prefetchChunk, missing.count)]
+            let placeholders = (1...chunk.count).map { "?\($0)" }.joined(separator: ", ")
+            try db.forEach("SELECT email, id FROM orgctl_subjects WHERE email IN (\(placeholders))", chunk.map { .text($0) }) {
+                ids[$0.text(0)] = $0.text(1)
+            }
+        }
+        absent.formUnion(missing.filter { ids[$0] == nil })
+    }
+
+    private func loadAll() throws {
+        try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[$0.text(0)] = $0.text(1) }
+        loadedAll = true
+    }
+
     /// The subject id of `email`, created (random, never derived from the address) when it has none.
     func subjectID(_ email: String) throws -> String {
         if let known = ids[email] { return known }
+        if absent.contains(email) {
+            let id = try Self.randomID()
+            newSubjects.append((id, email))
+            ids[email] = id
+            return id
+        }
         if !loadedAll, lookups >= Self.lookupsBeforeLoadingAll {
-            try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[$0.text(0)] = $0.text(1) }
-            loadedAll = true
+            try loadAll()
             if let known = ids[email] { return known }
         }
         lookups += 1

@@ -56,6 +56,10 @@ final class SQLStateTransaction: StateTransaction {
     /// calls it after the apply's body, before committing.
     func finish() throws { try subjects.flush() }
 
+    func prepareSubjects(naming texts: [String]) throws {
+        try subjects.prefetch(Set(texts.flatMap(PersonalData.emailShapes(in:))))
+    }
+
     func enqueueEvents(_ events: [OutboxEvent]) throws {
         try Outbox.enqueue(events, db: db, databaseID: context.databaseID)
     }
