@@ -58,15 +58,10 @@ struct CrashSafetyTests {
 
             // Denser towards the end, where the write transaction runs (loading and planning come first).
             let delay = duration * (Double(i) / Double(Self.kills - 1)).squareRoot()
-            let launched = Date()
-            let process = try workspace.start(applyAfter + ["--state", state])
-            if delay > 0 { usleep(UInt32(delay * 1_000_000)) }
-            process.kill()
-            let run = process.wait()
-            if !run.signaled {
-                #expect(run.status == 0, "apply ended by itself and failed: \(run)")
+            let (run, finishedIn) = try killAfter(delay) { try workspace.start(applyAfter + ["--state", state]) }
+            if let finishedIn {
                 outcomes.finished += 1
-                duration = min(duration, Date().timeIntervalSince(launched))
+                duration = min(duration, finishedIn)
             }
             if run.signaled, let size = (try? FileManager.default.attributesOfItem(atPath: state + "-wal"))?[.size] as? NSNumber, size.intValue > 0 {
                 outcomes.midWrite += 1

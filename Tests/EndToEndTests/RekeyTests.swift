@@ -220,15 +220,9 @@ struct RekeyCrashTests {
             let state = try prepare()
             // Spread over the run, denser towards its end, where the transaction is (start-up and checks come first).
             let delay = duration * ((Double(i) + 0.5) / Double(Self.kills)).squareRoot()
-            let launched = Date()
-            let process = try rekey(state)
-            usleep(UInt32(delay * 1_000_000))
-            process.kill()
-            let run = process.wait()
-            if !run.signaled {
-                #expect(run.status == 0, "rekey ended by itself and failed: \(run)")
+            if let finishedIn = try killAfter(delay, { try rekey(state) }).finishedIn {
                 outcomes.finished += 1
-                duration = min(duration, Date().timeIntervalSince(launched))
+                duration = min(duration, finishedIn)
             }
             // Exactly one key matches the check value and opens every secret, with its own key id and fingerprint.
             let check = try RekeyTests.check(workspace, state, [keys[current], keys[1 - current]])
