@@ -131,24 +131,53 @@ public final class SQLiteStateStore: SQLStore {
     ///   orgctl's own tables to it and changes no platform row.
     public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?,
                             readsOlderSchema: Bool = false, adopt: Bool = false) throws(StateError) -> SQLiteStateStore? {
-        let exists = FileManager.default.fileExists(atPath: path)
-        if !exists {
+        if !FileManager.default.fileExists(atPath: path) {
             if access == .readOnly { return nil }
-            // Create the file 0600 before SQLite opens it: the WAL and shared-memory files inherit its mode.
-            let fd = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-            if fd < 0 {
-                let reason = String(cString: strerror(errno))
-                throw StateError(.cantOpen, "cannot create the state database '\(path)': \(reason)",
-                                 help: "check that the folder exists and is writable, or choose another path with --state")
-            }
-            close(fd)
+            try create(path: path, lockTimeoutMilliseconds: lockTimeoutMilliseconds, key: key)
         }
+        return try open(existing: path, access: access, lockTimeoutMilliseconds: lockTimeoutMilliseconds, key: key,
+                        readsOlderSchema: readsOlderSchema, adopt: adopt, created: false)
+    }
+
+    /// Creates the database complete under a temporary name beside `path`, closes it, and links it
+    /// into place (`link` never replaces a file). Created at `path` itself, the file was empty for a
+    /// moment, and a concurrent first apply that opened it then was refused ("an empty file"), or
+    /// held it so that the creator failed and left the empty file behind for good. Now `path` holds
+    /// a whole database or nothing; when another apply linked one first, this one opens theirs.
+    private static func create(path: String, lockTimeoutMilliseconds: Int32, key: StateKey?) throws(StateError) {
+        let suffix = (try? SecureRandom.bytes(count: 8)).map { Hex.encode($0) } ?? String(getpid())
+        let temporary = "\(path).orgctl-new-\(suffix)"
+        defer { for extra in ["", "-wal", "-shm", "-journal"] { unlink(temporary + extra) } }
+        // Created 0600 before SQLite opens it: the WAL and shared-memory files inherit its mode.
+        let fd = Foundation.open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            let reason = String(cString: strerror(errno))
+            throw StateError(.cantOpen, "cannot create the state database '\(path)': \(reason)",
+                             help: "check that the folder exists and is writable, or choose another path with --state")
+        }
+        close(fd)
+        let created = try open(existing: temporary, access: .readWrite, lockTimeoutMilliseconds: lockTimeoutMilliseconds, key: key,
+                               readsOlderSchema: false, adopt: false, created: true)
+        // Everything into the file itself before it is linked: the WAL keeps the temporary name.
+        do {
+            try created.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        } catch {
+            throw StateError(error, path: path)
+        }
+        if link(temporary, path) != 0, errno != EEXIST {
+            let reason = String(cString: strerror(errno))
+            throw StateError(.cantOpen, "cannot create the state database '\(path)': \(reason)",
+                             help: "check that the folder is writable and supports hard links, or choose another path with --state")
+        }
+    }
+
+    private static func open(existing path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?,
+                             readsOlderSchema: Bool, adopt: Bool, created: Bool) throws(StateError) -> SQLiteStateStore {
         do {
             let db = try SQLiteConnection(path: path, mode: access == .readOnly ? .readOnly : .readWrite,
                                           busyTimeoutMilliseconds: lockTimeoutMilliseconds)
-            let store = try SQLiteStateStore(db: db, path: path, key: key, access: access, readsOlderSchema: readsOlderSchema, adopt: adopt,
-                                             created: !exists)
-            return store
+            return try SQLiteStateStore(db: db, path: path, key: key, access: access, readsOlderSchema: readsOlderSchema, adopt: adopt,
+                                        created: created)
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
         } catch let error as StateError {
