@@ -1,3 +1,4 @@
+import Foundation
 extension PostgresStateStore: PersonalDataStore {
     public func subjectResolver() throws(StateError) -> SubjectResolver { try subjectResolverShared() }
 
@@ -16,7 +17,23 @@ extension PostgresStateStore: PersonalDataStore {
         var outcome = try forgetShared(request) {}
         guard !outcome.emails.isEmpty else { return outcome }
         try storeCall("rewriting the tables of") {
+            // VACUUM FULL copies every row version that a snapshot taken before the erasure may still
+            // see: wait (up to the lock timeout) for the sessions that hold one to end.
+            let erased = try db.first("SELECT clock_timestamp()::text", []) { $0.text(0) } ?? ""
+            let older = """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                  AND backend_xmin IS NOT NULL AND xact_start < ?1::timestamptz
+                """
+            let deadline = Date().addingTimeInterval(Double(lockTimeoutMilliseconds) / 1000)
+            var holding = try db.integer(older, [.text(erased)])
+            while holding > 0, Date() < deadline {
+                usleep(50_000)
+                holding = try db.integer(older, [.text(erased)])
+            }
             for table in Self.scrubbedTables { try db.run("VACUUM FULL \(table)", []) }
+            if holding > 0 {
+                outcome.scrubbing.append("warning: \(holding) session(s) of this database hold snapshots from before the erasure and may keep copies in the rewritten tables: run 'VACUUM FULL' on them once those sessions end")
+            }
         }
         outcome.scrubbing.append("rewrote \(Self.scrubbedTables.joined(separator: ", ")) with VACUUM FULL; WAL segments, archives, backups and replicas keep older copies (docs/audit-chain.md 8.5)")
         return outcome

@@ -25,7 +25,7 @@ public final class PostgresStateStore: SQLStore {
     public private(set) var databaseID = ""
     public var isUnadopted: Bool { false }
     var storedDigestsArePlain: Bool { false }
-    private let lockTimeoutMilliseconds: Int32
+    let lockTimeoutMilliseconds: Int32
     private var version = 0
     /// The snapshot of the last read (`pg_current_snapshot()`): the same snapshot later means no
     /// transaction committed in between.
