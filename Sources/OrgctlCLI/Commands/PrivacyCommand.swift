@@ -45,7 +45,9 @@ enum PrivacyCommand {
         ])
 
     static func openStore(_ command: ParsedCommand, _ context: CommandContext, access: StateAccessMode) throws -> any StateStore {
-        guard let store = try StateAccess.open(command, context, access: access, key: try StateAccess.key(command, context), readsOlderSchema: access == .readOnly) else {
+        // Never created here: forgetting in a mistyped --state must say it does not exist, not make an empty state.
+        guard let store = try StateAccess.open(command, context, access: access, key: try StateAccess.key(command, context), readsOlderSchema: access == .readOnly,
+                                               createsMissing: false) else {
             throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
@@ -135,7 +137,9 @@ enum PrivacyCommand {
         if outcome.auditSequence > 0 {
             console.print("redacted \(outcome.redactedEvents) webhook event\(outcome.redactedEvents == 1 ? "" : "s"); recorded as audit entry \(outcome.auditSequence)")
         }
-        for line in outcome.scrubbing { console.print(TerminalText.escape(line)) }
+        for line in outcome.scrubbing {
+            if line.hasPrefix("warning: ") { console.printError(TerminalText.escape(line)) } else { console.print(TerminalText.escape(line)) }
+        }
         return ExitCode.success
     }
 

@@ -72,9 +72,11 @@ enum StateAccess {
         let text: String
         let origin: String
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CommandFailure(message: "cannot read the \(named) file '\(file)'",
-                                     help: "check the path and its permissions (it should be readable only by you: chmod 600)")
+            let data: Data
+            do {
+                data = try KeyFile.read(file, named: named)
+            } catch {
+                throw CommandFailure(message: error.message, help: error.help)
             }
             text = String(decoding: data, as: UTF8.self)
             origin = "the \(named) file '\(file)'"

@@ -86,7 +86,8 @@ enum WebhooksCommand {
     static func openStore(_ command: ParsedCommand, _ context: CommandContext, key: StateKey?,
                           access: StateAccessMode = .readWrite) throws -> any StateStore {
         // Read-only reads an older schema as migrated (an empty outbox) without writing to it.
-        guard let store = try StateAccess.open(command, context, access: access, key: key) else {
+        // Never created here: a mistyped --state must say it does not exist, not make an empty state and report 0 events.
+        guard let store = try StateAccess.open(command, context, access: access, key: key, createsMissing: false) else {
             throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }
