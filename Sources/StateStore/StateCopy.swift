@@ -21,7 +21,7 @@ public enum StateCopy {
                 let count = try target.db.integer("SELECT count(*) FROM \(table.name)")
                 guard count == 0 else {
                     throw StateError(.other, "\(target.location) is not empty: its table \(table.name) holds \(count) row\(count == 1 ? "" : "s")",
-                                     help: "migrate into a new database (a new SQLite file, or a new --state-schema): nothing was written")
+                                     help: "migrate into a new database (a new SQLite file, or a new --to-schema): nothing was written")
                 }
             }
             var rows = 0
