@@ -9,7 +9,8 @@
 # at moments spread over the length of one uninterrupted apply. After every kill:
 #   - 'orgctl audit verify' and tools/verify_audit.py must pass, and
 #   - the database must hold exactly the state before or exactly the state after (compared as
-#     `sqlite3 .dump`, with secret ciphertexts masked: their nonces are random).
+#     `sqlite3 .dump`, with secret ciphertexts masked: their nonces are random; the audit log as
+#     'audit log --format json' resolves it, since its subject tokens are random too).
 # Exit status 0 when every kill passed, 1 otherwise (failing databases are kept and named).
 # Environment: ORGCTL_BINARY (default .build/debug/orgctl), GEN_CONFIG (default ../shared/tools/gen_config.py).
 set -euo pipefail
@@ -39,7 +40,15 @@ for ((t = 0; t < TENANTS / 10; t++)); do rm "$WORK/after/tenants/$(printf 'batch
 APPLY=(apply "$WORK/after" --auto-approve --source crash-loop --quiet --no-color --max-deletes 100000000)
 # The tenants whose files were removed are deleted whole: the tenant deletion guard wants each named.
 for ((t = 0; t < TENANTS / 10; t++)); do APPLY+=(--allow-delete-tenant "$(printf 'tenant-%06d' "$t")"); done
-canon() { sqlite3 "$1" .dump | sed -E "/^INSERT INTO (webhooks|sso_providers) /s/X'[0-9a-fA-F]*'/X'(ciphertext)'/g"; }
+# The state as a kill must leave it, comparable across two databases (as CrashSafetyTests.swift does): the dump
+# with secret ciphertexts masked, without the rows that depend on the random subject ids of audit entry format 2
+# (the entries, their Merkle tree, the subject tables), and instead the log as 'audit log --format json' resolves it.
+# The chain itself is checked by 'orgctl audit verify' and tools/verify_audit.py.
+canon() {
+    sqlite3 "$1" .dump | sed -E "/^INSERT INTO (webhooks|sso_providers) /s/X'[0-9a-fA-F]*'/X'(ciphertext)'/g" \
+        | grep -Ev "^INSERT INTO '?(orgctl_audit|orgctl_merkle|orgctl_subjects|orgctl_subject_values|orgctl_subject_entries)'? "
+    "$ORGCTL" audit log --format json --state "$1"
+}
 
 "$ORGCTL" apply "$WORK/before" --state "$WORK/base.db" --auto-approve --source crash-loop --quiet >/dev/null
 sqlite3 "$WORK/base.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
@@ -59,17 +68,11 @@ for ((i = 0; i < KILLS; i++)); do
     db=$WORK/killed.db
     rm -f "$db" "$db-wal" "$db-shm"
     cp "$WORK/base.db" "$db"
-    # Stratified and randomised: kill i lands at a random moment inside the i-th of KILLS equal slices
-    # of sqrt-warped time (denser towards the end, where the write transaction runs), so the moments
-    # are distinct and spread over the whole apply rather than a fixed grid.
-    delay=$(awk -v d="$duration_ns" -v i="$i" -v n="$KILLS" -v s="$SEED" 'BEGIN { srand(s * 100003 + i); printf "%.4f", d / 1e9 * sqrt((i + rand()) / n) }')
+    # Kill i lands at a random moment inside the i-th of KILLS slices of the apply (lib/suite.sh).
+    delay=$(kill_moment "$duration_ns" "$i" "$KILLS" "$SEED" "$i")
     delays+=("$delay")
-    "$ORGCTL" "${APPLY[@]}" --state "$db" >/dev/null 2>"$WORK/apply.err" &
-    pid=$!
-    sleep "$delay"
-    kill -9 "$pid" 2>/dev/null || true
-    status=0
-    wait "$pid" 2>/dev/null || status=$?
+    run_killed "$delay" "$WORK/apply.err" "$ORGCTL" "${APPLY[@]}" --state "$db"
+    status=$KILL_STATUS
     if [ "$status" -eq 137 ]; then
         killed=$((killed + 1))
         if [ -s "$db-wal" ]; then midwrite=$((midwrite + 1)); fi

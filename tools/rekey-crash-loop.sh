@@ -126,17 +126,12 @@ while [ "$killed" -lt "$KILLS" ] && [ "$attempt" -lt $((4 * KILLS)) ]; do
     attempt=$((attempt + 1))
     prepare
     count=$(entries)
-    # Stratified and randomised (as tools/crash-loop.sh): the kill lands at a random moment inside the k-th of
-    # KILLS equal slices of sqrt-warped time (k = kills so far), denser towards the end, where the transaction runs.
-    delay=$(awk -v d="$duration_ns" -v k="$killed" -v n="$KILLS" -v s="$SEED" -v i="$i" 'BEGIN { srand(s * 100003 + i); printf "%.4f", d / 1e9 * sqrt((k + rand()) / n) }')
+    # The kill lands at a random moment inside the k-th of KILLS slices of one rekey (k = kills so far; lib/suite.sh).
+    delay=$(kill_moment "$duration_ns" "$killed" "$KILLS" "$SEED" "$i")
     delays+=("$delay")
     launched=$(date +%s%N)
-    rekey >/dev/null 2>"$WORK/rekey.err" &
-    pid=$!
-    sleep "$delay"
-    kill -9 "$pid" 2>/dev/null || true
-    status=0
-    wait "$pid" 2>/dev/null || status=$?
+    run_killed "$delay" "$WORK/rekey.err" rekey
+    status=$KILL_STATUS
     if [ "$status" -eq 0 ]; then
         finished=$((finished + 1))
         elapsed=$(($(date +%s%N) - launched))
