@@ -93,3 +93,18 @@ struct KeyFileInputTests {
         #expect(linked.status == 0, "\(linked)")
     }
 }
+
+@Suite("state migrate options")
+struct StateMigrateOptionTests {
+    @Test("--to-schema with a SQLite --to is a usage error, and no file is made")
+    func schemaWithFile() throws {
+        let workspace = try Workspace()
+        let config = try workspace.copyExamples()
+        let applied = try workspace.apply(config, state: workspace.state)
+        try #require(applied.status == 0, "\(applied)")
+        let target = workspace.path("copy.db")
+        let run = try workspace.run(["state", "migrate", "--state", workspace.state, "--to", target, "--to-schema", "moved", "--no-color"])
+        #expect(run.status == 64 && run.stderr.hasPrefix("error: --to-schema 'moved' names a PostgreSQL schema, but --to '\(target)' is a SQLite file"), "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: target))
+    }
+}

@@ -30,6 +30,11 @@ enum StateMigrateCommand {
         let key = try StateAccess.requiredKey(command, context)
         let from = StateAccess.location(command, context)
         let to = StateLocation(toValue, schema: command.value("to-schema") ?? StateLocation.defaultSchema)
+        // Ignored, it would leave the user believing the copy went to that schema.
+        if let schema = command.value("to-schema"), case .sqlite(let path) = to {
+            throw CommandFailure(message: "--to-schema '\(TerminalText.escape(schema))' names a PostgreSQL schema, but --to '\(TerminalText.escape(path))' is a SQLite file",
+                                 help: "drop --to-schema, or give --to a postgres:// (postgresql://) URI", exitCode: ExitCode.usage)
+        }
         guard from != to else {
             throw CommandFailure(message: "--to names the state that --state names (\(TerminalText.escape(to.display)))",
                                  help: "give --to a new SQLite file or PostgreSQL schema")
