@@ -31,7 +31,8 @@ enum PrivacyCommand {
                     names nobody. Then, on SQLite, checkpoints and truncates the write-ahead log and checks that no byte \
                     of the address is left in the files (rebuilding with VACUUM when one is); on PostgreSQL, rewrites \
                     the tables that held it with VACUUM FULL. With --departed-before, forgets everyone in no tenant \
-                    whose last membership removal is before DATE.
+                    whose last membership removal is before DATE. The erasure's entry names nobody: a --source that \
+                    holds an e-mail address is a usage error, and an actor who is the person to forget is refused.
                     Exit status: 0 erased, 1 refused or error (nothing written), 64 usage error.
                     """,
                 arguments: [ArgumentSpec("email", help: "The person's e-mail address.", optional: true)],
@@ -40,7 +41,7 @@ enum PrivacyCommand {
                             type: .utcTime),
                     .option("actor", valueName: "name", help: "Who erases, for the audit log.",
                             default: Provenance.actorVariables.joined(separator: ", ") + ", else the account name"),
-                    .option("source", valueName: "text", help: "The request's reference (a ticket), for the audit log.", default: "local"),
+                    .option("source", valueName: "text", help: "The request's reference (a ticket, without an e-mail address), for the audit log.", default: "local"),
                 ] + StateAccess.options),
         ])
 
@@ -114,9 +115,10 @@ enum PrivacyCommand {
                                  help: "run 'orgctl privacy forget alice@example.com' or 'orgctl privacy forget --departed-before 2026-01-01'",
                                  exitCode: ExitCode.usage)
         }
+        let actor = Provenance.actor(command, context.environment), source = command.value("source") ?? "local"
+        try checkNamesNobody(whom: whom, actor: actor, source: source)
         let store = try openStore(command, context, access: .readWrite)
-        let request = ErasureRequest(whom: whom, actor: Provenance.actor(command, context.environment), source: command.value("source") ?? "local",
-                                     time: Provenance.timestamp(context.now))
+        let request = ErasureRequest(whom: whom, actor: actor, source: source, time: Provenance.timestamp(context.now))
         let outcome: ErasureOutcome
         do {
             outcome = try store.forget(request)
@@ -141,6 +143,22 @@ enum PrivacyCommand {
             if line.hasPrefix("warning: ") { console.printError(TerminalText.escape(line)) } else { console.print(TerminalText.escape(line)) }
         }
         return ExitCode.success
+    }
+
+    /// The erasure's audit entry names nobody (docs/audit-chain.md 8.5). An e-mail address in its source
+    /// (a ticket reference such as "DSAR from bob@example.com"), or the person erased as its actor, would be
+    /// tokenised by that very entry: the address stored again in the subject table, and the entry tied to it.
+    static func checkNamesNobody(whom: ErasureRequest.Whom, actor: String, source: String) throws {
+        if let found = PersonalData.emailShapes(in: source).first {
+            throw CommandFailure(message: "--source holds an e-mail address ('\(TerminalText.escape(found))'): the erasure's audit entry names nobody, and the address would be stored again; nothing was erased",
+                                 help: "give the request's reference without the address, e.g. --source DSAR-2026-017", exitCode: ExitCode.usage)
+        }
+        guard case .emails(let emails) = whom else { return }
+        let erased = Set(emails.map { $0.lowercased() })
+        if let found = PersonalData.emailShapes(in: actor).first(where: { erased.contains($0.lowercased()) }) {
+            throw CommandFailure(message: "the actor '\(TerminalText.escape(actor))' is '\(TerminalText.escape(found))', the person to forget: the erasure's audit entry would name them; nothing was erased",
+                                 help: "run the erasure as someone else (--actor NAME or ORGCTL_ACTOR)")
+        }
     }
 
     static func failure(_ refusal: ErasureRefusal, store: any StateStore) -> CommandFailure {
