@@ -38,6 +38,8 @@ public struct ApplyResult: Sendable {
     public var created = 0, updated = 0, deleted = 0, adopted = 0
     /// Of `updated`, how many were renames; how many API keys were issued or rotated.
     public var renamed = 0, keysIssued = 0
+    /// What was done to the recorded policies (``Plan/policyChange``), if anything.
+    public var policiesRecorded: Action?
     public var firstSequence: Int64?
     public var lastSequence: Int64?
 }
@@ -94,6 +96,8 @@ extension Reconciler {
                     throw ApplyError.wrongDatabase(expected: plan.databaseID, actual: state.databaseID)
                 }
                 var stale = Set(staleAddresses(plan, current: state))
+                // Other policies recorded since (or written outside orgctl): the plan was judged against others.
+                if recordedPolicyDigest(state) != plan.recordedPolicies { stale.insert(PolicyChange.address) }
                 if state.auditHead != plan.auditHead {
                     stale.formUnion(try transaction.auditAddresses(after: plan.auditHead.sequence))
                     if stale.isEmpty { stale.insert("(the audit log moved from entry \(plan.auditHead.sequence) to \(state.auditHead.sequence))") }
@@ -147,6 +151,14 @@ extension Reconciler {
                 if result.firstSequence == nil { result.firstSequence = sequence }
                 result.lastSequence = sequence
                 return sequence
+            }
+            // The policies this plan was judged against, recorded first (a plan saved before is stale from here on).
+            if let change = plan.policyChange {
+                let sequence = try transaction.appendAudit { change.auditEntry(sequence: $0, context: context, planID: plan.id) }
+                try transaction.recordPolicies(change.after?.storedText)
+                result.policiesRecorded = change.action
+                result.firstSequence = sequence
+                result.lastSequence = sequence
             }
             for override in context.policyOverrides {
                 let sequence = try transaction.appendAudit { override.auditEntry(sequence: $0, context: context, planID: plan.id) }
@@ -214,6 +226,11 @@ extension Reconciler {
             try transaction.enqueueEvents(written.events)
             return result
         }
+    }
+
+    /// The digest of the policies `state` records, as ``Plan/recordedPolicies`` holds it when planned.
+    static func recordedPolicyDigest(_ state: StoredState) -> String? {
+        state.recordedPolicies.map { PolicyRecord(storedText: $0)?.digest ?? "(unreadable)" }
     }
 
     /// How deep each team of `changes` nests below other teams of `changes`, following the

@@ -111,19 +111,40 @@ public struct Plan: Sendable {
     public var targeting: Targeting?
     /// False when the state database did not exist when planned: the plan is against an empty state.
     public var stateExists = true
+    /// The digest of the governance policies the state recorded when planned (nil: none): apply
+    /// refuses the plan when the state records other policies (``PolicyRecord``).
+    public var recordedPolicies: String?
+    /// Set when the configuration's policies differ from the recorded ones: apply records them
+    /// (``recordingPolicies(_:)``).
+    public var policyChange: PolicyChange?
 
     public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
     /// How many API keys apply would issue or rotate.
     public var keyCount: Int { changes.count { $0.key != nil } }
 
-    public var isEmpty: Bool { changes.isEmpty }
+    /// No resource changes and no policies to record.
+    public var isEmpty: Bool { changes.isEmpty && policyChange == nil }
 
     public func count(_ action: Action) -> Int { changes.count { $0.action == action } }
 
     /// `Plan: 3 to add, 2 to change, 1 to destroy.` (and `, 4 to adopt` when there are adoptions).
     public var summary: String {
         let adopt = count(.adopt)
-        return "Plan: \(count(.create)) to add, \(count(.update)) to change, \(count(.delete)) to destroy\(adopt > 0 ? ", \(adopt) to adopt" : "")."
+        let policies = policyChange.map { ", policies to \(["create": "record", "update": "update", "delete": "remove"][$0.action.rawValue] ?? "")" } ?? ""
+        return "Plan: \(count(.create)) to add, \(count(.update)) to change, \(count(.delete)) to destroy\(adopt > 0 ? ", \(adopt) to adopt" : "")\(policies)."
     }
+
+    /// This plan, recording `configured` (the configuration's policies, ``PolicyRecord/of(_:)``) when the
+    /// state recorded others when planned; its id then covers the policy change.
+    public func recordingPolicies(_ configured: PolicyRecord?) -> Plan {
+        var plan = self
+        let recorded = recordedPolicyRecord
+        plan.policyChange = recorded == configured ? nil : PolicyChange(before: recorded, after: configured)
+        plan.id = Reconciler.planID(databaseID: databaseID, auditHead: auditHead, changes: changes, policies: plan.policyChange)
+        return plan
+    }
+
+    /// The recorded policies when planned, as ``recordingPolicies(_:)`` compares them (set by ``Reconciler/plan(desired:stored:)``).
+    var recordedPolicyRecord: PolicyRecord?
 }

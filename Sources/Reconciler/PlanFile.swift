@@ -31,6 +31,15 @@ public struct PlanFile: Codable, Sendable {
     public var mac: String?
     /// The policy checks when the plan was saved; absent when the configuration declares no policies.
     public var policies: [SavedPolicyCheck]?
+    /// The digest of the policies the state recorded when planned (``Plan/recordedPolicies``); absent when none.
+    public var recordedPolicies: String?
+    /// The policies apply records (``Plan/policyChange``), each as stored in the state; absent when unchanged.
+    public var policyChange: PolicyChangeEntry?
+
+    public struct PolicyChangeEntry: Codable, Sendable {
+        public var before: String?
+        public var after: String?
+    }
 
     public struct SecretEntry: Codable, Sendable {
         public var key: String
@@ -114,6 +123,8 @@ public struct PlanFile: Codable, Sendable {
                 SecretEntry(key: key, file: URL(fileURLWithPath: path).standardizedFileURL.path, written: written)
             }
         }
+        recordedPolicies = plan.recordedPolicies
+        policyChange = plan.policyChange.map { PolicyChangeEntry(before: $0.before?.storedText, after: $0.after?.storedText) }
         changes = plan.changes.map { change in
             ChangeEntry(address: change.address, kind: change.kind.rawValue, parent: change.parent, action: change.action,
                         reason: change.reason, beforeDigest: change.beforeDigest, changedOutside: change.changedOutside,
@@ -213,8 +224,22 @@ public struct PlanFile: Codable, Sendable {
             if let env = secret.env { sources[secret.key] = .environment(env) }
             else if let file = secret.file { sources[secret.key] = .file(written: secret.written ?? file, path: file) }
         }
-        return Plan(id: planID, databaseID: databaseID, auditHead: auditHead, changes: result, drift: drift,
-                    secretSources: sources, storedCount: storedCount)
+        var plan = Plan(id: planID, databaseID: databaseID, auditHead: auditHead, changes: result, drift: drift,
+                        secretSources: sources, storedCount: storedCount)
+        plan.recordedPolicies = recordedPolicies
+        if let entry = policyChange {
+            func record(_ text: String?) throws(DecodingFailure) -> PolicyRecord? {
+                guard let text else { return nil }
+                guard let record = PolicyRecord(storedText: text) else {
+                    throw DecodingFailure(description: "the saved plan has an unreadable policy record")
+                }
+                return record
+            }
+            let change = PolicyChange(before: try record(entry.before), after: try record(entry.after))
+            guard change.before != change.after else { throw DecodingFailure(description: "the saved plan records the policies it found") }
+            plan.policyChange = change
+        }
+        return plan
     }
 }
 

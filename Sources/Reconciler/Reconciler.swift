@@ -107,8 +107,12 @@ public enum Reconciler {
                 }
             }
         }
-        return Plan(id: planID(databaseID: stored.databaseID, auditHead: stored.auditHead, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
-                    changes: changes, drift: original.driftDigests, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)
+        var plan = Plan(id: planID(databaseID: stored.databaseID, auditHead: stored.auditHead, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
+                        changes: changes, drift: original.driftDigests, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)
+        // A recorded value that is not one orgctl writes reads as none recorded: apply records the configuration's.
+        plan.recordedPolicyRecord = original.recordedPolicies.flatMap(PolicyRecord.init(storedText:))
+        plan.recordedPolicies = recordedPolicyDigest(original)
+        return plan
     }
 
     /// Whether apply issues key material for a declared API key that is stored: when `rotate` went up,
@@ -133,9 +137,10 @@ public enum Reconciler {
         return "\(parts[0])/\(parts[1])/member/\(parts[5])"
     }
 
-    static func planID(databaseID: String, auditHead: AuditHead, changes: [Change]) -> String {
+    static func planID(databaseID: String, auditHead: AuditHead, changes: [Change], policies: PolicyChange? = nil) -> String {
         let hasher = SHA256Hasher()
         hasher.update(Array("\(databaseID)\n\(auditHead.sequence)\n\(auditHead.hash)\n".utf8))
+        if let policies { hasher.update(Array("policies \(policies.before?.digest ?? "-")>\(policies.after?.digest ?? "-")\n".utf8)) }
         for change in changes {
             hasher.update(Array("\(change.action.rawValue) \(change.address)\n".utf8))
             if let from = change.renamedFrom { hasher.update(Array("renamed-from \(from)\n".utf8)) }

@@ -108,8 +108,10 @@ public struct Renames: Sendable {
             }
             resources.append(moved)
         }
-        return StoredState(resources: resources, auditHead: state.auditHead, databaseID: state.databaseID,
-                           missingApplied: state.missingApplied.map(current).sorted())
+        var translated = StoredState(resources: resources, auditHead: state.auditHead, databaseID: state.databaseID,
+                                     missingApplied: state.missingApplied.map(current).sorted())
+        translated.recordedPolicies = state.recordedPolicies
+        return translated
     }
 
     /// Team addresses (after the renames) whose parent team is renamed: their rows keep `parent_id`,

@@ -153,7 +153,7 @@ extension Plan {
         }
         var result = self
         result.changes = changes.filter { keep.contains($0.address) }
-        result.id = Reconciler.planID(databaseID: databaseID, auditHead: auditHead, changes: result.changes)
+        result.id = Reconciler.planID(databaseID: databaseID, auditHead: auditHead, changes: result.changes, policies: policyChange)
         result.secretSources = secretSources.filter { key, _ in keep.contains(String(key.prefix { $0 != "#" })) }
         result.targeting = Targeting(
             targets: targets.map(\.description), excludes: excludes.map(\.description), omitted: changes.count - result.changes.count,

@@ -103,6 +103,8 @@ public protocol StateTransaction {
     func auditAddresses(after sequence: Int64) throws -> [String]
     /// Writes webhook events to the outbox, in this transaction (docs/webhooks.md).
     func enqueueEvents(_ events: [OutboxEvent]) throws
+    /// Records the governance policies applied (``StoredState/recordedPolicies``); nil removes the record.
+    func recordPolicies(_ text: String?) throws
 }
 
 /// The SQLite implementation: one file, WAL mode, `synchronous=FULL`.

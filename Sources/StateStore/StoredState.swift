@@ -49,6 +49,9 @@ public struct StoredState: Sendable {
     /// What a check of the audit chain in the same snapshot found; `.unchecked` unless the state
     /// was read with ``SQLiteStateStore/readCheckingChain(state:shouldStop:)``.
     public var auditChain: AuditChainCheck = .unchecked
+    /// What apply last recorded of the configuration's governance policies (`orgctl_meta` key
+    /// `policies`, canonical JSON of their digests), nil when nothing is recorded.
+    public var recordedPolicies: String?
 
     /// Positions of two resources with one address (the first such pair), which only a database
     /// edited outside orgctl can hold; the reader refuses such a state.

@@ -337,7 +337,8 @@ enum ApplyCommand {
         }
         let style = console.style(forStdout: true)
         let changed = result.renamed > 0 ? "\(result.updated) changed (\(result.renamed) renamed)" : "\(result.updated) changed"
-        var line = "Apply complete: \(result.created) added, \(changed), \(result.deleted) destroyed\(result.adopted > 0 ? ", \(result.adopted) adopted" : "")."
+        let policies = result.policiesRecorded.map { ", policies \(["create": "recorded", "update": "updated", "delete": "removed"][$0.rawValue] ?? "")" } ?? ""
+        var line = "Apply complete: \(result.created) added, \(changed), \(result.deleted) destroyed\(result.adopted > 0 ? ", \(result.adopted) adopted" : "")\(policies)."
         if let first = result.firstSequence, let last = result.lastSequence {
             line += first == last ? " Audit entry \(first)." : " Audit entries \(first)–\(last)."
         }

@@ -196,6 +196,7 @@ enum Planning {
         let excludes = command.values("exclude").map(AddressPattern.init)
         var plan = Reconciler.plan(desired: desired, stored: stored)
             .filtered(targets: targets, excludes: excludes) { Reconciler.selectsAny($0, desired: desired, stored: stored) }
+            .recordingPolicies(PolicyRecord.of(configuration))
         plan.stateExists = store != nil
         if let targeting = plan.targeting {
             let style = console.style(forStdout: false)

@@ -15,8 +15,24 @@ struct PlanRenderer {
         for change in plan.changes {
             out += lines(change, style: style).joined(separator: "\n") + "\n"
         }
+        if let change = plan.policyChange { out += line(change, style: style) + "\n" }
         out += "\n" + style.bold(plan.summary) + "\n" + targeting
         return out
+    }
+
+    /// The recorded policies' line, after the resources: `~ policies (digest 1a2b3c4d5e6f -> 9f8e7d6c5b4a)  # protectedResources`
+    /// (the digests' first 12 hex digits; the rules added, changed or removed, at most 10 named).
+    func line(_ change: PolicyChange, style: Style) -> String {
+        let symbol = switch change.action {
+        case .create: style.green("+")
+        case .delete: style.red("-")
+        default: style.yellow("~")
+        }
+        let digests = [change.before, change.after].compactMap { $0?.shortDigest }.joined(separator: " -> ")
+        let rules = change.changedRules
+        let named = rules.prefix(10).map(TerminalText.escape).joined(separator: ", ") + (rules.count > 10 ? " and \(rules.count - 10) more" : "")
+        let note = change.after == nil ? "the configuration declares none" : named
+        return "  \(symbol) \(style.bold(PolicyChange.address)) (digest \(digests))" + style.dim("  # \(note)")
     }
 
     /// What an empty plan says: with targeting in effect, only that the targeted addresses match.
@@ -94,7 +110,7 @@ struct PlanRenderer {
             return "### orgctl plan\n\n**\(markdownEscape(noChanges(plan)))**\n\n" + notes
         }
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected, maxBytes: maxBytes)
-            + PolicyRenderer.markdown(policies)
+            + PolicyRenderer.markdown(policies) + markdownPolicyChange(plan)
         var groups: [String: [Change]] = [:]
         var order: [String] = []
         for change in plan.changes {
@@ -141,6 +157,13 @@ struct PlanRenderer {
         return out
     }
 
+    /// The recorded policies' line as a ```diff block, before the resources (empty when they do not change).
+    private static func markdownPolicyChange(_ plan: Plan) -> String {
+        guard let change = plan.policyChange else { return "" }
+        let plain = PlanRenderer(style: Style(enabled: false))
+        return "```diff\n" + plain.line(change, style: plain.style).dropFirst(2).replacingOccurrences(of: "```", with: "ˋˋˋ") + "\n```\n\n"
+    }
+
     /// A change as the lines of a ```diff block (the marker in the first column, for highlighting).
     private static func diffLines(_ change: Change) -> String {
         let plain = PlanRenderer(style: Style(enabled: false))
@@ -174,7 +197,7 @@ struct PlanRenderer {
                                  policies: PolicyReport = PolicyReport(checks: [])) -> String {
         let total = plan.changes.count
         var out = "### orgctl plan\n\n**\(plan.summary)**\n\n" + markdownNotes(plan, protected: protected, maxBytes: maxBytes)
-            + PolicyRenderer.markdown(policies)
+            + PolicyRenderer.markdown(policies) + markdownPolicyChange(plan)
         out += "This plan is too large to show by tenant in one comment: the most important changes come first (deletes, then "
             + "security-relevant changes, then the rest).\n\n"
         // Room kept for closing the last section and the footer.
@@ -250,6 +273,10 @@ struct PlanRenderer {
         ]
         if let targeting = plan.targeting { document["targeting"] = jsonObject(targeting) }
         if !plan.stateExists { document["stateExists"] = false }  // only then: older readers see no new key
+        if let change = plan.policyChange {  // only then: plans that record no policies are unchanged
+            document["policyChange"] = ["action": change.action.rawValue, "before": change.before?.digest ?? NSNull(),
+                                        "after": change.after?.digest ?? NSNull(), "rules": change.changedRules] as [String: Any]
+        }
         if !protected.isEmpty { document["protectedDeletions"] = TenantDeletionOptions.json(protected) }
         if !policies.isEmpty {  // only then: plans of configurations without policies are unchanged
             document["policyChecks"] = PolicyRenderer.json(policies)

@@ -39,6 +39,15 @@ enum PlanSchema {
                 },
                 "changes": {"type": "array", "items": {"$ref": "#/$defs/change"}},
                 "stateExists": {"const": false},
+                "policyChange": {
+                  "type": "object", "additionalProperties": false, "required": ["action", "before", "after", "rules"],
+                  "properties": {
+                    "action": {"enum": ["create", "update", "delete"]},
+                    "before": {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/policyDigest"}]},
+                    "after": {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/policyDigest"}]},
+                    "rules": {"$ref": "#/$defs/strings"}
+                  }
+                },
                 "targeting": {
                   "type": "object", "additionalProperties": false,
                   "required": ["targets", "excludes", "omittedChanges", "unmatchedTargets", "unmatchedExcludes"],
@@ -140,6 +149,7 @@ enum PlanSchema {
               }
             },
             "count": {"type": "integer", "minimum": 0},
+            "policyDigest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
             "strings": {"type": "array", "items": {"type": "string"}}
           }
         }

@@ -64,6 +64,15 @@ final class SQLStateTransaction: StateTransaction {
         try Outbox.enqueue(events, db: db, databaseID: context.databaseID)
     }
 
+    func recordPolicies(_ text: String?) throws {
+        if let text {
+            try change("INSERT INTO orgctl_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                       [.text("policies"), .text(text)], rows: 1, table: "orgctl_meta", "recording the policies")
+        } else {
+            try change("DELETE FROM orgctl_meta WHERE key = ?1", [.text("policies")], rows: 1, table: "orgctl_meta", "removing the recorded policies")
+        }
+    }
+
     func auditAddresses(after sequence: Int64) throws -> [String] {
         var entries: [AuditEntry] = []
         try db.forEach("SELECT entry FROM orgctl_audit WHERE seq > ?1 ORDER BY seq", [.integer(sequence)]) { row in

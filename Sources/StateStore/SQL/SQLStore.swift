@@ -34,7 +34,8 @@ extension SQLStore {
         let reader = StateReader(db: db, key: key, storedDigestsArePlain: storedDigestsArePlain, tenant: tenant)
         let (resources, moved) = try reader.read()
         let missing = Set(try reader.readMissingApplied() + moved).sorted()
-        let state = StoredState(resources: resources, auditHead: try db.auditHead(), databaseID: databaseID, missingApplied: missing)
+        var state = StoredState(resources: resources, auditHead: try db.auditHead(), databaseID: databaseID, missingApplied: missing)
+        state.recordedPolicies = try metaValue(Self.policiesKey)
         if let (first, second) = state.duplicate {
             let (a, b) = (resources[first], resources[second])
             let tables = Set([TableMap.of(a.resource.kind).table, TableMap.of(b.resource.kind).table]).sorted().joined(separator: " and ")
@@ -63,6 +64,9 @@ extension SQLStore {
     }
 
     // MARK: orgctl_meta and the state key
+
+    /// The `orgctl_meta` key of the recorded governance policies (``StoredState/recordedPolicies``).
+    static var policiesKey: String { "policies" }
 
     func metaValue(_ name: String) throws -> String? {
         try db.first("SELECT value FROM orgctl_meta WHERE key = ?1", [.text(name)]) { $0.text(0) }
