@@ -152,14 +152,6 @@ extension Reconciler {
                 result.lastSequence = sequence
                 return sequence
             }
-            // The policies this plan was judged against, recorded first (a plan saved before is stale from here on).
-            if let change = plan.policyChange {
-                let sequence = try transaction.appendAudit { change.auditEntry(sequence: $0, context: context, planID: plan.id) }
-                try transaction.recordPolicies(change.after?.storedText)
-                result.policiesRecorded = change.action
-                result.firstSequence = sequence
-                result.lastSequence = sequence
-            }
             for override in context.policyOverrides {
                 let sequence = try transaction.appendAudit { override.auditEntry(sequence: $0, context: context, planID: plan.id) }
                 if result.firstSequence == nil { result.firstSequence = sequence }
@@ -222,6 +214,14 @@ extension Reconciler {
                 _ = try audit(change)
                 try transaction.delete(try stored(change.address))
                 result.deleted += 1
+            }
+            // The policies this plan was judged against, recorded last (a plan saved before is stale from here on).
+            if let change = plan.policyChange {
+                let sequence = try transaction.appendAudit { change.auditEntry(sequence: $0, context: context, planID: plan.id) }
+                try transaction.recordPolicies(change.after?.storedText)
+                result.policiesRecorded = change.action
+                if result.firstSequence == nil { result.firstSequence = sequence }
+                result.lastSequence = sequence
             }
             try transaction.enqueueEvents(written.events)
             return result
