@@ -122,7 +122,7 @@ struct CommandsTests {
         let header = try #require(shown.stdout.components(separatedBy: "\n\n").first)
         #expect(header.hasPrefix("Saved plan "), "\(shown)")
         #expect(header.contains("made by orgctl 0.1.0 from test"), "\(shown)")
-        #expect(header.contains("at audit entry 103"), "\(shown)")
+        #expect(header.contains("at audit entry 104"), "\(shown)")
         #expect(shown.stdout.hasSuffix(text.stdout), "show prints the plan as plan did\n\(shown)\n\(text)")
         #expect(shown.stdout.contains("protected: tenant/hooli is deleted with the 7 resources it holds"), "\(shown)")
 

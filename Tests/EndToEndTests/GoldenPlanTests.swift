@@ -112,7 +112,10 @@ struct GoldenPlanTests {
         let changes = object["changes"] as? [[String: Any]] ?? []
         let summary = object["summary"] as? [String: Int] ?? [:]
         let symbols = ["create": "+", "update": "~", "delete": "-"]
+        // The recorded policies' change (docs/cli.md, "Saved plans and policies") comes after the resources.
+        let policyChange = object["policyChange"] as? [String: Any]
         let jsonHeads = changes.map { "\(symbols[$0["action"] as? String ?? ""] ?? "?") \($0["address"] as? String ?? "")" }
+            + (policyChange.map { ["\(symbols[$0["action"] as? String ?? ""] ?? "?") policies"] } ?? [])
         let textHeads = text.lines.filter { $0.hasPrefix("  + ") || $0.hasPrefix("  ~ ") || $0.hasPrefix("  - ") }.map { line in
             // "  ~ tenant/acme (changed outside orgctl)  # reason" -> "~ tenant/acme"
             String(line.dropFirst(2).split(separator: " ").prefix(2).joined(separator: " "))
@@ -122,14 +125,15 @@ struct GoldenPlanTests {
             String(line.split(separator: " ").prefix(2).joined(separator: " "))
         }
         #expect(Set(markdownHeads) == Set(jsonHeads) && markdownHeads.count == jsonHeads.count, "Markdown and JSON list different changes")
-        if changes.isEmpty {
+        if changes.isEmpty && policyChange == nil {
             #expect(text == "No changes. The state database matches the configuration.\n")
         } else {
             let add = summary["add"] ?? -1, change = summary["change"] ?? -1, destroy = summary["destroy"] ?? -1
             #expect(add == changes.count { $0["action"] as? String == "create" })
             #expect(change == changes.count { $0["action"] as? String == "update" })
             #expect(destroy == changes.count { $0["action"] as? String == "delete" })
-            let line = "Plan: \(add) to add, \(change) to change, \(destroy) to destroy."
+            let policies = policyChange.map { ", policies to \(["create": "record", "update": "update", "delete": "remove"][$0["action"] as? String ?? ""] ?? "?")" } ?? ""
+            let line = "Plan: \(add) to add, \(change) to change, \(destroy) to destroy\(policies)."
             #expect(text.contains(line), "the text summary is not '\(line)'")
             #expect(markdown.contains("**\(line)**"), "the Markdown summary is not '\(line)'")
         }

@@ -90,7 +90,7 @@ struct GovernanceTests {
         #expect(after["violationCount"] as? Int == 4)
         #expect(after["enforcement"] as? String == "overridable")
         let verified = try workspace.pythonVerify(state)
-        #expect(verified.status == 0 && verified.stdout.hasPrefix("ok: 104 entries"), "\(verified)")
+        #expect(verified.status == 0 && verified.stdout.hasPrefix("ok: 105 entries"), "\(verified)")
         let log = try workspace.run(["audit", "log", "--state", state])
         #expect(log.stdout.contains("1  2026-11-22T12:00:00Z  override  policy/requiredMembers  by e2e"), "\(log.stdout)")
     }

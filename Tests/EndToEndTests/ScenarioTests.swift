@@ -25,8 +25,10 @@ struct ScenarioTests {
         let first = try workspace.apply(config, state: state)
         #expect(first.status == 0, "\(first)")
         let resources = try workspace.sql(state, "SELECT count(*) FROM orgctl_resources;").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(first.stdout.contains("Apply complete: \(resources) added, 0 changed, 0 destroyed. Audit entries 1–\(resources)."), "\(first)")
-        #expect(try workspace.auditCount(state) == Int(resources))
+        // One entry per resource, then one recording the examples' policies.
+        let entries = (Int(resources) ?? 0) + 1
+        #expect(first.stdout.contains("Apply complete: \(resources) added, 0 changed, 0 destroyed, policies recorded. Audit entries 1–\(entries)."), "\(first)")
+        #expect(try workspace.auditCount(state) == entries)
 
         let plan = try workspace.plan(config, state: state, ["--detailed-exitcode"])
         #expect(plan.status == 0, "\(plan)")
@@ -37,10 +39,10 @@ struct ScenarioTests {
         #expect(second.status == 0, "\(second)")
         #expect(second.stdout.contains("No changes."), "\(second)")
         #expect(try workspace.dump(state) == dumpBefore, "a second apply of the same configuration changed the database")
-        #expect(try workspace.auditCount(state) == Int(resources))
+        #expect(try workspace.auditCount(state) == entries)
 
         let verify = try workspace.run(["audit", "verify", "--state", state])
-        #expect(verify.status == 0 && verify.stdout.hasPrefix("ok: \(resources) entries, head "), "\(verify)")
+        #expect(verify.status == 0 && verify.stdout.hasPrefix("ok: \(entries) entries, head "), "\(verify)")
         let python = try workspace.pythonVerify(state)
         #expect(python.status == 0 && python.stdout == verify.stdout, "the Python verifier disagrees: \(python)")
         workspace.assertNoSecretLeaks(Self.secretValues)

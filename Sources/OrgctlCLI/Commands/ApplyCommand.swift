@@ -18,6 +18,9 @@ enum ApplyCommand {
             Everything is written in one SQLite transaction together with one audit entry per change: a \
             killed apply leaves the database exactly as before or exactly as after. Applying again with no \
             changes writes nothing.
+            apply records the configuration's policies in the state (their digests, with an audit entry at \
+            address policies) when they differ from the recorded ones, so a plan saved before a change of \
+            policies is refused as stale.
             A new API key, or one whose 'rotate' counter went up (or whose scopes changed with \
             rotateOnScopeChange: true), gets a new key: 'sk_live_' and 32 random bytes in base62. \
             The state keeps only its SHA-256 and first 12 characters; the key itself is written once to \
