@@ -45,7 +45,7 @@ struct PolicyRecordTests {
         let planned = try workspace.plan(config, state: state, ["--detailed-exitcode"])
         #expect(planned.status == 2, "\(planned)")
         let line = try #require(planned.stdout.split(separator: "\n").first { $0.contains(" policies (digest ") }.map(String.init), "\(planned.stdout)")
-        #expect(line.wholeMatch(of: /  ~ policies \(digest [0-9a-f]{12} -> [0-9a-f]{12}\)  # protectedResources/) != nil, "\(line)")
+        #expect(line.wholeMatch(of: try Regex("  ~ policies \\(digest [0-9a-f]{12} -> [0-9a-f]{12}\\)  # protectedResources")) != nil, "\(line)")
         #expect(planned.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy, policies to update."), "\(planned.stdout)")
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 0 added, 0 changed, 0 destroyed, policies updated. Audit entry 105."),
