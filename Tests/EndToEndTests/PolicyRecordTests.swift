@@ -19,7 +19,8 @@ struct PolicyRecordTests {
     }
 
     static func entry(_ workspace: Workspace, _ sequence: Int) throws -> [String: Any] {
-        let text = try workspace.sql(workspace.state, "SELECT entry FROM orgctl_audit WHERE seq = \(sequence);")
+        let entry = workspace.backend.sql(sqlite: "CAST(entry AS TEXT)", postgres: "convert_from(entry, 'UTF8')")
+        let text = try workspace.sql(workspace.state, "SELECT \(entry) FROM orgctl_audit WHERE seq = \(sequence);")
         return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
     }
 
@@ -74,7 +75,12 @@ struct PolicyRecordTests {
         #expect(old.stderr.contains("\n  policies\n"), "\(old.stderr)")
         #expect(try workspace.sql(state, "SELECT count(*) FROM members WHERE email = 'frank@acme.com';") == "1\n")
         #expect(try workspace.auditCount(state) == 105)
-        // A plan of the pull request made now is judged against the new policies.
+        // Planned as it is, the pull request would put the old policies back, and its plan says so.
+        let reverting = try workspace.plan(pr, state: state)
+        #expect(reverting.stdout.contains("  ~ policies (digest ") && reverting.stdout.contains("2 to destroy, policies to update."), "\(reverting)")
+        // Rebased on main, it is judged against the new policies.
+        try FileManager.default.removeItem(atPath: pr + "/platform.yaml")
+        try FileManager.default.copyItem(atPath: config + "/platform.yaml", toPath: pr + "/platform.yaml")
         let replanned = try workspace.plan(pr, state: state)
         #expect(replanned.status == 1 && replanned.stdout.contains("FAIL  protectedResources (mandatory)"), "\(replanned)")
 
