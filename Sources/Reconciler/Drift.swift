@@ -44,7 +44,12 @@ public struct DriftReport: Sendable {
     /// The plan apply would make now (drift reverted and pending changes applied).
     public var plan: Plan
 
-    public var isClean: Bool { drifted.isEmpty && pending.isEmpty }
+    /// The policies apply would record (``Plan/policyChange``): a configuration change not yet applied too.
+    public var pendingPolicies: PolicyChange? { plan.policyChange }
+    /// How many configuration changes wait: the resources', and one for the policies when they changed.
+    public var pendingCount: Int { pending.count + (pendingPolicies == nil ? 0 : 1) }
+
+    public var isClean: Bool { drifted.isEmpty && pendingCount == 0 }
 
     public func count(_ kind: Kind) -> Int { drifted.count { $0.drift == kind } }
 }

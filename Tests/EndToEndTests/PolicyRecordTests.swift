@@ -10,12 +10,13 @@ struct PolicyRecordTests {
     static let shipped = "protectedResources: {addresses: [role/owner, role/admin]}"
     static let protectingFrank = "protectedResources: {addresses: [role/owner, role/admin, \(frank)]}"
 
-    /// The examples applied, with the apply's output.
-    static func applied(_ backend: Backend) throws -> (Workspace, String, Run) {
+    /// The examples applied: the workspace, the configuration folder, the state and the apply's output.
+    static func applied(_ backend: Backend) throws -> (Workspace, String, String, Run) {
         let workspace = try Workspace(name: "policy-record", backend: backend)
         let config = try workspace.copyExamples()
         let first = try workspace.apply(config, state: workspace.state)
-        return (workspace, config, first)
+        try #require(first.status == 0, "\(first)")
+        return (workspace, config, workspace.state, first)
     }
 
     static func entry(_ workspace: Workspace, _ sequence: Int) throws -> [String: Any] {
@@ -27,9 +28,7 @@ struct PolicyRecordTests {
     @Test("a plan saved before a policy change that protects a member it deletes is refused as stale, and the member stays (review section A)",
           arguments: Backend.all)
     func savedPlanBeforePolicyChange(backend: Backend) throws {
-        let (workspace, config, first) = try Self.applied(backend)
-        let state = workspace.state
-        #expect(first.status == 0, "\(first)")
+        let (workspace, config, state, first) = try Self.applied(backend)
         #expect(first.stdout.contains("  + policies (digest "), "\(first.stdout)")
         #expect(first.stdout.contains("Plan: 103 to add, 0 to change, 0 to destroy, policies to record."), "\(first.stdout)")
         #expect(first.stdout.contains("Apply complete: 103 added, 0 changed, 0 destroyed, policies recorded. Audit entries 1–104."), "\(first.stdout)")
@@ -48,6 +47,11 @@ struct PolicyRecordTests {
         let line = try #require(planned.stdout.split(separator: "\n").first { $0.contains(" policies (digest ") }.map(String.init), "\(planned.stdout)")
         #expect(line.wholeMatch(of: try Regex("  ~ policies \\(digest [0-9a-f]{12} -> [0-9a-f]{12}\\)  # protectedResources")) != nil, "\(line)")
         #expect(planned.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy, policies to update."), "\(planned.stdout)")
+        // drift: a configuration change not yet applied (exit 2), in its text and metrics.
+        let drift = try workspace.run(["drift", config, "--state", state, "--no-color", "--metrics", workspace.path("drift.prom")])
+        #expect(drift.status == 2 && drift.stdout.contains("\n" + line + "\n"), "\(drift)")
+        #expect(drift.stdout.contains("Drift: 0 changed, 0 created, 0 deleted outside orgctl; 1 configuration change not yet applied."), "\(drift)")
+        #expect(try String(contentsOfFile: workspace.path("drift.prom"), encoding: .utf8).contains("orgctl_drift_pending_policies 1\n"))
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 0 added, 0 changed, 0 destroyed, policies updated. Audit entry 105."),
                 "\(applied)")
@@ -93,9 +97,7 @@ struct PolicyRecordTests {
     @Test("a saved plan records the policy change it shows; a recorded value changed outside orgctl makes earlier plans stale and is recorded again",
           arguments: Backend.all)
     func savedPlanRecordsPolicies(backend: Backend) throws {
-        let (workspace, config, first) = try Self.applied(backend)
-        let state = workspace.state
-        #expect(first.status == 0, "\(first)")
+        let (workspace, config, state, _) = try Self.applied(backend)
         try workspace.edit(config + "/platform.yaml", replacing: Self.shipped, with: Self.protectingFrank)
         let json = try workspace.plan(config, state: state, ["--format", "json"])
         let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
@@ -127,9 +129,7 @@ struct PolicyRecordTests {
 
     @Test("removing every policy removes the record, audited; a configuration without policies records nothing", arguments: Backend.all)
     func removedPolicies(backend: Backend) throws {
-        let (workspace, config, first) = try Self.applied(backend)
-        let state = workspace.state
-        #expect(first.status == 0, "\(first)")
+        let (workspace, config, state, _) = try Self.applied(backend)
         let platform = config + "/platform.yaml"
         let text = try String(contentsOfFile: platform, encoding: .utf8)
         let start = try #require(text.range(of: "\npolicies:"))

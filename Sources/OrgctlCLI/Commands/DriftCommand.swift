@@ -55,7 +55,7 @@ enum DriftCommand {
 
     static func exitStatus(_ report: DriftReport) -> Int32 {
         if !report.drifted.isEmpty { return ExitCode.drift }
-        if !report.pending.isEmpty { return ExitCode.changesPresent }
+        if report.pendingCount > 0 { return ExitCode.changesPresent }
         return ExitCode.success
     }
 }

@@ -19,12 +19,13 @@ struct DriftRenderer {
             for item in report.drifted { out += lines(item, style: style).joined(separator: "\n") + "\n" }
         }
         out += "\n"
-        if report.pending.isEmpty {
+        if report.pendingCount == 0 {
             out += "No configuration changes waiting to be applied.\n"
         } else {
             out += style.bold("Configuration changes not yet applied") + ":\n\n"
             let renderer = PlanRenderer(style: style)
             for change in report.pending { out += renderer.lines(change, style: style).joined(separator: "\n") + "\n" }
+            if let change = report.pendingPolicies { out += renderer.line(change, style: style) + "\n" }
         }
         for warning in warnings {
             out += "\n" + style.yellow("warning") + ": " + TerminalText.escape("\(warning.location.map { "\($0): " } ?? "")\(warning.message)")
@@ -39,7 +40,7 @@ struct DriftRenderer {
 
     /// What apply would do about the report, or nil when there is nothing to do.
     static func advice(_ report: DriftReport) -> String? {
-        switch (report.drifted.isEmpty, report.pending.isEmpty) {
+        switch (report.drifted.isEmpty, report.pendingCount == 0) {
         case (true, true): nil
         case (true, false): "apply the configuration changes"
         case (false, true): "put back what changed outside orgctl"
@@ -49,7 +50,7 @@ struct DriftRenderer {
 
     static func summary(_ report: DriftReport) -> String {
         let drift = "Drift: \(report.count(.changed)) changed, \(report.count(.added)) created, \(report.count(.deleted)) deleted outside orgctl"
-        let pending = report.pending.count
+        let pending = report.pendingCount
         return "\(drift); \(pending) configuration change\(pending == 1 ? "" : "s") not yet applied."
     }
 
@@ -103,10 +104,11 @@ struct DriftRenderer {
             for item in report.drifted { add(plain.lines(item, style: plain.style).map(fence).joined()) }
             out += "```\n\n"
         }
-        if !report.pending.isEmpty {
+        if report.pendingCount > 0 {
             out += "#### Configuration changes not yet applied\n\n```diff\n"
             let renderer = PlanRenderer(style: Style(enabled: false))
             for change in report.pending { add(renderer.lines(change, style: renderer.style).map(fence).joined()) }
+            if let change = report.pendingPolicies { add(fence(renderer.line(change, style: renderer.style))) }
             out += "```\n\n"
         }
         for warning in warnings { add("- warning: \(TerminalText.escape(warning.message)) (`\(warning.id)`)\n") }
@@ -154,7 +156,7 @@ struct DriftRenderer {
             "auditHead": ["sequence": stored.auditHead.sequence, "hash": stored.auditHead.hash],
             "status": status == ExitCode.drift ? "drift" : status == ExitCode.changesPresent ? "pending" : "clean",
             "summary": ["changed": report.count(.changed), "added": report.count(.added), "deleted": report.count(.deleted),
-                        "pending": report.pending.count],
+                        "pending": report.pendingCount],
             "drift": drifted,
             "pending": pending,
             "warnings": warnings.map { warning -> [String: Any] in
@@ -168,6 +170,7 @@ struct DriftRenderer {
             },
         ]
         if let targeting = report.plan.targeting { document["targeting"] = PlanRenderer.jsonObject(targeting) }
+        if let change = report.pendingPolicies { document["policyChange"] = PlanRenderer.jsonObject(change) }
         return JSONOutput.string(document)
     }
 
@@ -204,6 +207,9 @@ struct DriftRenderer {
             }
         }
         out += """
+            # HELP orgctl_drift_pending_policies 1 when the configuration's policies differ from the ones the state recorded (apply records them).
+            # TYPE orgctl_drift_pending_policies gauge
+            orgctl_drift_pending_policies \(report.pendingPolicies == nil ? 0 : 1)
             # HELP orgctl_drift_expired_api_keys API keys the configuration declares whose expiry date has passed.
             # TYPE orgctl_drift_expired_api_keys gauge
             orgctl_drift_expired_api_keys \(expiredKeys)

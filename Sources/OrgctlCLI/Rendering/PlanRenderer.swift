@@ -273,16 +273,19 @@ struct PlanRenderer {
         ]
         if let targeting = plan.targeting { document["targeting"] = jsonObject(targeting) }
         if !plan.stateExists { document["stateExists"] = false }  // only then: older readers see no new key
-        if let change = plan.policyChange {  // only then: plans that record no policies are unchanged
-            document["policyChange"] = ["action": change.action.rawValue, "before": change.before?.digest ?? NSNull(),
-                                        "after": change.after?.digest ?? NSNull(), "rules": change.changedRules] as [String: Any]
-        }
+        if let change = plan.policyChange { document["policyChange"] = jsonObject(change) }  // only then: plans that record no policies are unchanged
         if !protected.isEmpty { document["protectedDeletions"] = TenantDeletionOptions.json(protected) }
         if !policies.isEmpty {  // only then: plans of configurations without policies are unchanged
             document["policyChecks"] = PolicyRenderer.json(policies)
             document["policySummary"] = PolicyRenderer.jsonSummary(policies)
         }
         return JSONOutput.string(document)
+    }
+
+    /// `policyChange` in plan and drift JSON: present only when the configuration's policies differ from the recorded ones.
+    static func jsonObject(_ change: PolicyChange) -> [String: Any] {
+        ["action": change.action.rawValue, "before": change.before?.digest ?? NSNull(), "after": change.after?.digest ?? NSNull(),
+         "rules": change.changedRules]
     }
 
     /// `targeting` in plan and drift JSON: present only when --target or --exclude was given.
