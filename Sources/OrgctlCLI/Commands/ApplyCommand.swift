@@ -104,9 +104,10 @@ enum ApplyCommand {
         let adopting = command.flag("adopt")
         let databaseExists: Bool, writing: Bool, planned: Planning.Result
         if case .postgres = StateAccess.location(command, context), !adopting {
-            // A server's state is never of an older schema to plan from read-only: one connection asks
-            // whether a state exists and opens it for writing (nil: created only once confirmed).
-            planned = try Planning.make(command, context, directory: path, access: .readWrite, checkingChain: true, createsMissing: false)
+            // One connection asks whether a state exists and opens it for writing (nil: created only once
+            // confirmed); an older schema is opened as it is and migrated by the apply's own write.
+            planned = try Planning.make(command, context, directory: path, access: .readWrite, checkingChain: true, createsMissing: false,
+                                        defersMigration: true)
             databaseExists = planned.store != nil
             writing = databaseExists
         } else {
@@ -129,7 +130,10 @@ enum ApplyCommand {
         console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
             + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
         if policies.mandatoryFailed { try nothingApplied { try PolicyOptions.refuseBlocking(policies) } }
-        guard !plan.isEmpty else { return ExitCode.success }
+        guard !plan.isEmpty else {
+            if writing { try migrateWithoutChanges(planned, console) }
+            return ExitCode.success
+        }
         return try nothingApplied {
             try PolicyOptions.refuseBlocking(policies)
             let unconfirmed = protected.filter { !$0.confirmed }

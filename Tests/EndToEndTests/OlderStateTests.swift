@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+
+/// A state written by the last release before schema 7 (commit f16cb7d), restored from what that release wrote
+/// (`Tests/OlderStates/schema6`, made by tools/make-older-state.sh), on both backends: it opens, a refused apply
+/// leaves it exactly as it was, and the first confirmed apply migrates it and keeps its audit log verifiable.
+@Suite("older states: a schema 6 state written by the previous release")
+struct OlderStateTests {
+    static let fixture = Paths.packageRoot.appendingPathComponent("Tests/OlderStates/schema6")
+    /// The schema the PostgreSQL dump names (replaced by the workspace's own).
+    static let dumpedSchema = "orgctl_schema6_fixture"
+    static let newHire = "new.hire@initech.com"
+
+    /// A workspace whose state is the fixture's, and its configuration (the one the old release applied) in `config`.
+    static func restored(_ backend: Backend) throws -> (workspace: Workspace, config: String) {
+        let workspace = try Workspace(backend: backend)
+        let config = try workspace.copy(fixture.appendingPathComponent("config"), as: "config")
+        if let postgres = workspace.postgres {
+            let dump = try String(contentsOf: fixture.appendingPathComponent("postgres.sql"), encoding: .utf8)
+                .replacingOccurrences(of: dumpedSchema, with: postgres.name)
+            let run = try workspace.run([postgres.uri, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"], executable: Backend.psql, stdin: dump)
+            try #require(run.status == 0, "\(run)")
+        } else {
+            let run = try workspace.run([workspace.state], executable: Paths.sqlite3,
+                                        stdin: try String(contentsOf: fixture.appendingPathComponent("sqlite.sql"), encoding: .utf8))
+            try #require(run.status == 0 && run.stderr.isEmpty, "\(run)")
+        }
+        #expect(try storedVersion(workspace) == 6)
+        return (workspace, config)
+    }
+
+    /// The schema version the state records: SQLite's `user_version`, PostgreSQL's `orgctl_meta` row.
+    static func storedVersion(_ workspace: Workspace) throws -> Int? {
+        let sql = workspace.backend.sql(sqlite: "PRAGMA user_version;", postgres: "SELECT value FROM orgctl_meta WHERE key = 'schema_version';")
+        return Int(try workspace.sql(workspace.state, sql).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    static func checkpoint(_ backend: Backend) -> String {
+        fixture.appendingPathComponent(backend == .postgres ? "checkpoint-postgres.txt" : "checkpoint-sqlite.txt").path
+    }
+
+    @Test("read-only commands: PostgreSQL refuses naming the version it found, SQLite reads the file as migrated; neither writes",
+          arguments: Backend.all)
+    func readOnly(backend: Backend) throws {
+        let (workspace, config) = try Self.restored(backend)
+        let state = workspace.state
+        let before = try workspace.stateBytes(state)
+        let plan = try workspace.plan(config, state: state)
+        let export = try workspace.run(["privacy", "export", "peter.gibbons@initech.com", "--state", state])
+        if backend == .postgres {
+            for run in [plan, export] {
+                #expect(run.status == 1, "\(run)")
+                #expect(run.stderr.contains("has schema version 6 and needs a migration to 7"), "\(run)")
+                #expect(run.stderr.contains("help: run 'orgctl apply'"), "\(run)")
+                #expect(!run.stderr.contains("not a complete orgctl state"), "\(run)")
+            }
+        } else {
+            #expect(plan.status == 0 && plan.stdout.contains("No changes."), "\(plan)")
+        }
+        #expect(try workspace.stateBytes(state) == before, "a read-only command changed the older state")
+    }
+
+    @Test("an apply refused before it writes (no confirmation, keys without --secrets-out, a mandatory policy) leaves the older state exactly as it was",
+          arguments: Backend.all)
+    func refusedApplyMigratesNothing(backend: Backend) throws {
+        let (workspace, config) = try Self.restored(backend)
+        let state = workspace.state
+        let before = try workspace.stateBytes(state)
+        try workspace.edit("config/tenants/initech.yaml", replacing: "  milton.waddams@initech.com: viewer\n",
+                           with: "  milton.waddams@initech.com: viewer\n  \(Self.newHire): member\n")
+
+        // Not confirmed: standard input is not a terminal and there is no --auto-approve.
+        let unconfirmed = try workspace.run(["apply", config, "--state", state, "--no-color"])
+        #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("needs confirmation"), "\(unconfirmed)")
+        #expect(try workspace.stateBytes(state) == before, "an unconfirmed apply changed the older state")
+
+        // An API key to issue, and neither --secrets-out nor a terminal.
+        try workspace.edit("config/tenants/initech.yaml", replacing: "webhooks:\n", with: """
+            apiKeys:
+              ci-deploy:
+                scopes: [apps.read]
+                expires: 2027-06-30
+            webhooks:
+
+            """)
+        let keys = try workspace.run(["apply", config, "--state", state, "--auto-approve", "--no-color"])
+        #expect(keys.status == 1 && keys.stderr.contains("nothing was applied"), "\(keys)")
+        #expect(try workspace.stateBytes(state) == before, "an apply refused for its API keys changed the older state")
+
+        // A mandatory policy fails: initech (professional) has mfa: optional.
+        try workspace.edit("config/platform.yaml", replacing: "mfaRequired: {plans: [business, enterprise]}",
+                           with: "mfaRequired: {plans: [professional, business, enterprise]}")
+        let policy = try workspace.apply(config, state: state)
+        #expect(policy.status == 1 && policy.stderr.contains("nothing was applied"), "\(policy)")
+        #expect(try workspace.stateBytes(state) == before, "an apply refused by a mandatory policy changed the older state")
+        #expect(try Self.storedVersion(workspace) == 6)
+    }
+
+    @Test("the first confirmed apply migrates the state: the chain and the old release's checkpoint verify, and a member added after it is exported",
+          arguments: Backend.all)
+    func applyMigrates(backend: Backend) throws {
+        let (workspace, config) = try Self.restored(backend)
+        let state = workspace.state
+        try workspace.edit("config/tenants/initech.yaml", replacing: "  milton.waddams@initech.com: viewer\n",
+                           with: "  milton.waddams@initech.com: viewer\n  \(Self.newHire): member\n")
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added, 0 changed, 0 destroyed. Audit entry 55."), "\(applied)")
+        #expect(try Self.storedVersion(workspace) == 7)
+
+        let pub = Self.fixture.appendingPathComponent("checkpoint.pub").path
+        let verify = try workspace.run(["audit", "verify", "--state", state, "--key", pub, "--checkpoint", Self.checkpoint(backend)])
+        #expect(verify.status == 0 && verify.stdout.contains("ok: 55 entries"), "\(verify)")
+        // The independent verifier: the chain, and the old checkpoint's consistency with the grown log.
+        let python = try workspace.run([Paths.auditVerifier, try workspace.auditFile(state), "--key", pub, "--checkpoint", Self.checkpoint(backend)],
+                                       executable: Paths.python3)
+        #expect(python.status == 0, "\(python)")
+
+        // The subject tables the migration made are used: the new member's entry is format 2 and exported.
+        let export = try workspace.run(["privacy", "export", Self.newHire, "--state", state])
+        #expect(export.status == 0, "\(export)")
+        #expect(export.stdout.contains("\"seq\":55") && export.stdout.contains("tenant/initech/member/\(Self.newHire)"), "\(export)")
+        let plan = try workspace.plan(config, state: state)
+        #expect(plan.status == 0 && plan.stdout.contains("No changes."), "\(plan)")
+    }
+
+    @Test("an apply with no changes migrates an older PostgreSQL schema (read-only commands wait for it); a SQLite file is read as migrated",
+          arguments: Backend.all)
+    func applyWithoutChanges(backend: Backend) throws {
+        let (workspace, config) = try Self.restored(backend)
+        let state = workspace.state
+        let entries = try workspace.auditCount(state)
+        let apply = try workspace.run(["apply", config, "--state", state, "--no-color"])
+        #expect(apply.status == 0 && apply.stdout.contains("No changes."), "\(apply)")
+        #expect(try Self.storedVersion(workspace) == (backend == .postgres ? 7 : 6))
+        #expect(apply.stderr.contains("migrated the state's schema from version 6 to 7") == (backend == .postgres), "\(apply)")
+        #expect(try workspace.auditCount(state) == entries)
+        let plan = try workspace.plan(config, state: state)
+        #expect(plan.status == 0 && plan.stdout.contains("No changes."), "\(plan)")
+    }
+
+    @Test("PostgreSQL: a schema_version lowered by hand below the tables the state has is refused by every command, and nothing is migrated")
+    func loweredVersion() throws {
+        guard Backend.all.contains(.postgres) else { return }
+        let (workspace, config) = try Self.restored(.postgres)
+        let state = workspace.state
+        #expect(try workspace.apply(config, state: state).status == 0)
+        try workspace.sql(state, "UPDATE orgctl_meta SET value = '6' WHERE key = 'schema_version';")
+        let before = try workspace.stateBytes(state)
+        for run in [try workspace.plan(config, state: state), try workspace.apply(config, state: state)] {
+            #expect(run.status == 1, "\(run)")
+            #expect(run.stderr.contains("says schema version 6, but already has the table 'orgctl_subjects' that a later version adds"), "\(run)")
+        }
+        #expect(try workspace.stateBytes(state) == before)
+    }
+}
