@@ -17,7 +17,7 @@ enum ApplyCommand {
             apply needs the state key (ORGCTL_STATE_KEY or --state-key-file), and refuses another key than the database's.
             Everything is written in one SQLite transaction together with one audit entry per change: a \
             killed apply leaves the database exactly as before or exactly as after. Applying again with no \
-            changes writes nothing.
+            changes writes nothing (but migrates a PostgreSQL schema of an older version, which read-only commands refuse).
             A new API key, or one whose 'rotate' counter went up (or whose scopes changed with \
             rotateOnScopeChange: true), gets a new key: 'sk_live_' and 32 random bytes in base62. \
             The state keeps only its SHA-256 and first 12 characters; the key itself is written once to \
