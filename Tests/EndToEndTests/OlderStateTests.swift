@@ -96,6 +96,21 @@ struct OlderStateTests {
         #expect(try Self.storedVersion(workspace) == 6)
     }
 
+    @Test("a confirmed apply refused for a broken audit chain leaves the older state as it was (on PostgreSQL the migration rolls back with it)",
+          arguments: Backend.all)
+    func brokenChainMigratesNothing(backend: Backend) throws {
+        let (workspace, config) = try Self.restored(backend)
+        let state = workspace.state
+        try workspace.sql(state, Workspace.editAuditEntry(backend, seq: 3))
+        let before = try workspace.stateBytes(state)
+        try workspace.edit("config/tenants/initech.yaml", replacing: "  milton.waddams@initech.com: viewer\n",
+                           with: "  milton.waddams@initech.com: viewer\n  \(Self.newHire): member\n")
+        let apply = try workspace.apply(config, state: state)
+        #expect(apply.status == 1 && apply.stderr.contains("entry 3"), "\(apply)")
+        #expect(try workspace.stateBytes(state) == before, "an apply refused for a broken chain changed the older state")
+        #expect(try Self.storedVersion(workspace) == 6)
+    }
+
     @Test("the first confirmed apply migrates the state: the chain and the old release's checkpoint verify, and a member added after it is exported",
           arguments: Backend.all)
     func applyMigrates(backend: Backend) throws {
