@@ -35,6 +35,20 @@ struct OlderStateTests {
         return Int(try workspace.sql(workspace.state, sql).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// Adds a member to the fixture's configuration: a plan with one change.
+    static func addNewHire(_ workspace: Workspace) throws {
+        try workspace.edit("config/tenants/initech.yaml", replacing: "  milton.waddams@initech.com: viewer\n",
+                           with: "  milton.waddams@initech.com: viewer\n  \(newHire): member\n")
+    }
+
+    /// `run` is an apply refused saying `reason`, and the state is still `before`, schema 6.
+    static func expectRefused(_ run: Run, saying reason: String, _ workspace: Workspace, unchangedFrom before: [Data],
+                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(run.status == 1 && run.stderr.contains(reason), "\(run)", sourceLocation: sourceLocation)
+        #expect(try workspace.stateBytes(workspace.state) == before, "the refused apply changed the older state: \(run)", sourceLocation: sourceLocation)
+        #expect(try storedVersion(workspace) == 6, sourceLocation: sourceLocation)
+    }
+
     static func checkpoint(_ backend: Backend) -> String {
         fixture.appendingPathComponent(backend == .postgres ? "checkpoint-postgres.txt" : "checkpoint-sqlite.txt").path
     }
@@ -66,34 +80,29 @@ struct OlderStateTests {
         let (workspace, config) = try Self.restored(backend)
         let state = workspace.state
         let before = try workspace.stateBytes(state)
-        try workspace.edit("config/tenants/initech.yaml", replacing: "  milton.waddams@initech.com: viewer\n",
-                           with: "  milton.waddams@initech.com: viewer\n  \(Self.newHire): member\n")
+        try Self.addNewHire(workspace)
 
         // Not confirmed: standard input is not a terminal and there is no --auto-approve.
-        let unconfirmed = try workspace.run(["apply", config, "--state", state, "--no-color"])
-        #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("needs confirmation"), "\(unconfirmed)")
-        #expect(try workspace.stateBytes(state) == before, "an unconfirmed apply changed the older state")
+        try Self.expectRefused(try workspace.run(["apply", config, "--state", state, "--no-color"]), saying: "needs confirmation",
+                               workspace, unchangedFrom: before)
 
         // An API key to issue, and neither --secrets-out nor a terminal.
         try workspace.edit("config/tenants/initech.yaml", replacing: "webhooks:\n", with: """
             apiKeys:
               ci-deploy:
                 scopes: [apps.read]
+                rateLimit: 100/h
                 expires: 2027-06-30
             webhooks:
 
             """)
-        let keys = try workspace.run(["apply", config, "--state", state, "--auto-approve", "--no-color"])
-        #expect(keys.status == 1 && keys.stderr.contains("nothing was applied"), "\(keys)")
-        #expect(try workspace.stateBytes(state) == before, "an apply refused for its API keys changed the older state")
+        try Self.expectRefused(try workspace.run(["apply", config, "--state", state, "--auto-approve", "--no-color"]), saying: "the plan issues 1 API key",
+                               workspace, unchangedFrom: before)
 
         // A mandatory policy fails: initech (professional) has mfa: optional.
         try workspace.edit("config/platform.yaml", replacing: "mfaRequired: {plans: [business, enterprise]}",
                            with: "mfaRequired: {plans: [professional, business, enterprise]}")
-        let policy = try workspace.apply(config, state: state)
-        #expect(policy.status == 1 && policy.stderr.contains("nothing was applied"), "\(policy)")
-        #expect(try workspace.stateBytes(state) == before, "an apply refused by a mandatory policy changed the older state")
-        #expect(try Self.storedVersion(workspace) == 6)
+        try Self.expectRefused(try workspace.apply(config, state: state), saying: "1 mandatory policy fails", workspace, unchangedFrom: before)
     }
 
     @Test("a confirmed apply refused for a broken audit chain leaves the older state as it was (on PostgreSQL the migration rolls back with it)",
@@ -103,12 +112,8 @@ struct OlderStateTests {
         let state = workspace.state
         try workspace.sql(state, Workspace.editAuditEntry(backend, seq: 3))
         let before = try workspace.stateBytes(state)
-        try workspace.edit("config/tenants/initech.yaml", replacing: "  milton.waddams@initech.com: viewer\n",
-                           with: "  milton.waddams@initech.com: viewer\n  \(Self.newHire): member\n")
-        let apply = try workspace.apply(config, state: state)
-        #expect(apply.status == 1 && apply.stderr.contains("entry 3"), "\(apply)")
-        #expect(try workspace.stateBytes(state) == before, "an apply refused for a broken chain changed the older state")
-        #expect(try Self.storedVersion(workspace) == 6)
+        try Self.addNewHire(workspace)
+        try Self.expectRefused(try workspace.apply(config, state: state), saying: "broken at entry 3", workspace, unchangedFrom: before)
     }
 
     @Test("the first confirmed apply migrates the state: the chain and the old release's checkpoint verify, and a member added after it is exported",
@@ -116,8 +121,7 @@ struct OlderStateTests {
     func applyMigrates(backend: Backend) throws {
         let (workspace, config) = try Self.restored(backend)
         let state = workspace.state
-        try workspace.edit("config/tenants/initech.yaml", replacing: "  milton.waddams@initech.com: viewer\n",
-                           with: "  milton.waddams@initech.com: viewer\n  \(Self.newHire): member\n")
+        try Self.addNewHire(workspace)
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added, 0 changed, 0 destroyed. Audit entry 55."), "\(applied)")
         #expect(try Self.storedVersion(workspace) == 7)
