@@ -44,7 +44,7 @@ struct OlderStateTests {
     /// `run` is an apply refused saying `reason`, and the state is still `before`, schema 6.
     static func expectRefused(_ run: Run, saying reason: String, _ workspace: Workspace, unchangedFrom before: [Data],
                               sourceLocation: SourceLocation = #_sourceLocation) throws {
-        #expect(run.status == 1 && run.stderr.contains(reason), "\(run)", sourceLocation: sourceLocation)
+        #expect(run.status == 1 && (run.stderr + run.stdout).contains(reason), "\(run)", sourceLocation: sourceLocation)
         #expect(try workspace.stateBytes(workspace.state) == before, "the refused apply changed the older state: \(run)", sourceLocation: sourceLocation)
         #expect(try storedVersion(workspace) == 6, sourceLocation: sourceLocation)
     }
@@ -74,13 +74,21 @@ struct OlderStateTests {
         #expect(try workspace.stateBytes(state) == before, "a read-only command changed the older state")
     }
 
-    @Test("an apply refused before it writes (no confirmation, keys without --secrets-out, a mandatory policy) leaves the older state exactly as it was",
+    @Test("an apply refused before it writes (declined, no confirmation, keys without --secrets-out, a mandatory policy) leaves the older state exactly as it was",
           arguments: Backend.all)
     func refusedApplyMigratesNothing(backend: Backend) throws {
         let (workspace, config) = try Self.restored(backend)
         let state = workspace.state
         let before = try workspace.stateBytes(state)
         try Self.addNewHire(workspace)
+
+        // Declined at the prompt, in a terminal: script(1) runs apply on a pseudo-terminal and types "no".
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/script") {
+            let quoted = try [try Paths.orgctl(), "apply", config, "--state", state, "--no-color"].map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+            let declined = try workspace.run(["-q", "-e", "-c", quoted.joined(separator: " "), "/dev/null"], executable: "/usr/bin/script", stdin: "no\n")
+            // On a terminal standard error goes to the same pane: the refusal is in `stdout`.
+            try Self.expectRefused(declined, saying: "Apply cancelled; nothing was applied.", workspace, unchangedFrom: before)
+        }
 
         // Not confirmed: standard input is not a terminal and there is no --auto-approve.
         try Self.expectRefused(try workspace.run(["apply", config, "--state", state, "--no-color"]), saying: "needs confirmation",
