@@ -9,9 +9,10 @@ extension ApplyCommand {
     /// and read-only commands read it as migrated.)
     static func migrateWithoutChanges(_ planned: Planning.Result, _ console: Console) throws {
         guard let store = planned.store else { return }
+        // The store is this thread's again only once the reading thread's chain check ended.
+        planned.reading.stop()
         do {
             guard try store.hasOlderSchema else { return }
-            planned.reading.stop()
             let from = try store.schemaVersion
             try store.write { _ in }
             console.info("note: migrated the state's schema from version \(from) to \(try store.schemaVersion); no change was applied")
