@@ -49,5 +49,8 @@ struct PostgresOlderLayoutTests {
         // Versions before PostgreSQL's first add a column of a table PostgreSQL always had.
         #expect(PostgresSchema.additions(after: 3).columns.contains { $0 == ("orgctl_resources", "applied") })
         #expect(PostgresSchema.additions(after: Schema.currentVersion).tables.isEmpty)
+        // A newer version (written by a newer orgctl, refused when opened) adds nothing and traps nowhere.
+        #expect(PostgresSchema.additions(after: Schema.currentVersion + 1).tables.isEmpty)
+        #expect(PostgresSchema.tables(at: Schema.currentVersion + 1).count == Layout.tables.count)
     }
 }

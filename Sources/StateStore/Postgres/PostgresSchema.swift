@@ -94,6 +94,7 @@ enum PostgresSchema {
     /// is described once.
     static func additions(after version: Int) -> (tables: [String], columns: [(table: String, column: String)]) {
         var tables: [String] = [], columns: [(table: String, column: String)] = []
+        guard version < Schema.currentVersion else { return (tables, columns) }
         for step in max(version, 0)..<Schema.currentVersion {
             for statement in Schema.migrations[step] {
                 switch statement {

@@ -222,6 +222,11 @@ public final class PostgresStateStore: SQLStore {
             throw StateError(.corrupt, "\(location) says schema version \(stored), which no orgctl writes on PostgreSQL (its states begin at version \(PostgresSchema.firstVersion)): its schema_version was changed outside orgctl",
                              help: "restore the database from a backup, or set the version it really has in orgctl_meta (docs/state-schema.md, 'Schema version and migrations')")
         }
+        // A newer orgctl may have migrated it since it was opened (this is checked again under the lock).
+        guard stored <= Schema.currentVersion else {
+            throw StateError(.newerSchema, "\(location) has schema version \(stored), newer than this orgctl understands (\(Schema.currentVersion))",
+                             help: "upgrade orgctl; an older orgctl never writes to a newer database")
+        }
         version = stored
         let required = PostgresSchema.tables(at: stored).map(\.name)
         var kinds: [String: String] = [:]
