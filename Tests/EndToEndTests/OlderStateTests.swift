@@ -180,3 +180,31 @@ struct OlderStateTests {
         #expect(try workspace.stateBytes(state) == before)
     }
 }
+
+/// A schema migrated by a newer orgctl while this one waited for the lock: found under the lock, refused, nothing written.
+@Suite("PostgreSQL: a newer schema found under the lock", .enabled(if: !PGServer.skipped))
+struct PostgresNewerSchemaTests {
+    @Test("an apply that waited for the lock while a newer orgctl migrated the schema is refused as newer, writing nothing")
+    func migratedWhileWaiting() throws {
+        let (workspace, state) = try PostgresLockTests.applied()
+        let entries = try state.auditCount()
+        let holder = try state.session(applicationName: "orgctl apply by newer on elsewhere")
+        try holder.run("""
+            BEGIN; SELECT name FROM \(state.schema).orgctl_lock WHERE name = 'apply' FOR UPDATE;
+            UPDATE \(state.schema).orgctl_lock SET holder = 'newer' WHERE name = 'apply';
+            UPDATE \(state.schema).orgctl_meta SET value = '8' WHERE key = 'schema_version';
+            """)
+        let apply = try workspace.start(["apply", "config", "--auto-approve", "--no-color", "--source", "test", "--lock-timeout", "10m",
+                                         "--secrets-out", try workspace.newKeysFile()] + state.arguments(),
+                                        environment: ["ORGCTL_ACTOR": "older"])
+        // It planned from schema 7 and now waits for the row the "newer orgctl" holds.
+        _ = try state.waitForBackend(applicationNamePrefix: "orgctl apply by older on ", blockedBy: try holder.backendPID(), while: apply)
+        _ = try holder.run("COMMIT;")
+        holder.close()
+        let run = apply.wait()
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stderr.contains("has schema version 8, newer than this orgctl understands (7); nothing was applied"), "\(run)")
+        #expect(!run.stdout.contains("Apply complete"), "\(run)")
+        #expect(try state.auditCount() == entries)
+    }
+}
