@@ -62,9 +62,12 @@ public enum StateStores {
     ///   apply names the holder of the lock with it).
     /// - Parameter createsMissing: false to get nil instead of a new state where there is none
     ///   (the one connection to a server then both asks and opens).
+    /// - Parameter defersMigration: PostgreSQL, `.readWrite`: an older schema is migrated by the
+    ///   first write, in its transaction, not when opening (see ``PostgresStateStore``'s `open`).
+    ///   A SQLite file ignores it: apply plans from an older file read-only instead.
     public static func open(_ location: StateLocation, access: StateAccessMode, lockTimeoutMilliseconds: Int32, key: StateKey?,
                             readsOlderSchema: Bool = false, adopt: Bool = false, applicationName: String = "orgctl",
-                            createsMissing: Bool = true) throws(StateError) -> (any StateStore)? {
+                            createsMissing: Bool = true, defersMigration: Bool = false) throws(StateError) -> (any StateStore)? {
         switch location {
         case .sqlite(let path):
             if !createsMissing, !FileManager.default.fileExists(atPath: path) { return nil }
@@ -76,7 +79,8 @@ public enum StateStores {
                                  help: "adopt the platform's SQLite database, then move it with 'orgctl state migrate --to postgres://…'; or export the PostgreSQL tables with 'orgctl export' and apply the result")
             }
             return try PostgresStateStore.open(conninfo: conninfo, schema: schema, access: access, lockTimeoutMilliseconds: lockTimeoutMilliseconds,
-                                               key: key, applicationName: applicationName, createsMissing: createsMissing)
+                                               key: key, applicationName: applicationName, createsMissing: createsMissing,
+                                               defersMigration: defersMigration)
         }
     }
 }

@@ -17,7 +17,7 @@ enum ApplyCommand {
             apply needs the state key (ORGCTL_STATE_KEY or --state-key-file), and refuses another key than the database's.
             Everything is written in one SQLite transaction together with one audit entry per change: a \
             killed apply leaves the database exactly as before or exactly as after. Applying again with no \
-            changes writes nothing.
+            changes writes nothing (but migrates a PostgreSQL schema of an older version, which read-only commands refuse).
             apply records the configuration's policies in the state (their digests, with an audit entry at \
             address policies) when they differ from the recorded ones, so a plan saved before a change of \
             policies is refused as stale.
@@ -107,9 +107,10 @@ enum ApplyCommand {
         let adopting = command.flag("adopt")
         let databaseExists: Bool, writing: Bool, planned: Planning.Result
         if case .postgres = StateAccess.location(command, context), !adopting {
-            // A server's state is never of an older schema to plan from read-only: one connection asks
-            // whether a state exists and opens it for writing (nil: created only once confirmed).
-            planned = try Planning.make(command, context, directory: path, access: .readWrite, checkingChain: true, createsMissing: false)
+            // One connection asks whether a state exists and opens it for writing (nil: created only once
+            // confirmed); an older schema is opened as it is and migrated by the apply's own write.
+            planned = try Planning.make(command, context, directory: path, access: .readWrite, checkingChain: true, createsMissing: false,
+                                        defersMigration: true)
             databaseExists = planned.store != nil
             writing = databaseExists
         } else {
@@ -132,7 +133,10 @@ enum ApplyCommand {
         console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
             + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
         if policies.mandatoryFailed { try nothingApplied { try PolicyOptions.refuseBlocking(policies) } }
-        guard !plan.isEmpty else { return ExitCode.success }
+        guard !plan.isEmpty else {
+            if writing { try migrateWithoutChanges(planned, console) }
+            return ExitCode.success
+        }
         return try nothingApplied {
             try PolicyOptions.refuseBlocking(policies)
             let unconfirmed = protected.filter { !$0.confirmed }

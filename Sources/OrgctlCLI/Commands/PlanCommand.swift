@@ -142,13 +142,14 @@ enum Planning {
 
     /// `createsMissing: false` with `.readWrite`: the store opened for writing where a state exists,
     /// nil (an empty state, created only when the apply is confirmed) where none does.
+    /// `defersMigration`: an older PostgreSQL schema is migrated by the apply's write, not when opened.
     static func make(_ command: ParsedCommand, _ context: CommandContext, directory: String, access: StateAccessMode,
                      withApplied: Bool = false, checkingChain: Bool = false, missingState: MissingState = .emptyState,
-                     createsMissing: Bool = true) throws -> Result {
+                     createsMissing: Bool = true, defersMigration: Bool = false) throws -> Result {
         // Digests are keyed: comparing (or writing) a stored state needs the key.
         let key = access == .readWrite || StateAccess.location(command, context).exists
             ? try StateAccess.requiredKey(command, context) : try StateAccess.key(command, context)
-        let store = try StateAccess.open(command, context, access: access, key: key, createsMissing: createsMissing)
+        let store = try StateAccess.open(command, context, access: access, key: key, createsMissing: createsMissing, defersMigration: defersMigration)
         if store == nil, missingState == .error {
             throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist; drift compares it with what orgctl applied, so there is nothing to check",
                                  help: "pass the database 'orgctl apply' writes with --state (or ORGCTL_STATE); check the path and that its volume is mounted")

@@ -110,12 +110,12 @@ enum StateAccess {
     }
 
     static func open(_ command: ParsedCommand, _ context: CommandContext, access: StateAccessMode, key: StateKey?,
-                     readsOlderSchema: Bool = false, adopt: Bool = false, createsMissing: Bool = true) throws -> (any StateStore)?
+                     readsOlderSchema: Bool = false, adopt: Bool = false, createsMissing: Bool = true, defersMigration: Bool = false) throws -> (any StateStore)?
     {
         do {
             return try StateStores.open(location(command, context), access: access, lockTimeoutMilliseconds: lockTimeout(command), key: key,
                                         readsOlderSchema: readsOlderSchema, adopt: adopt, applicationName: applicationName(command, context),
-                                        createsMissing: createsMissing)
+                                        createsMissing: createsMissing, defersMigration: defersMigration)
         } catch {
             throw CommandFailure(message: error.message, help: error.help)
         }

@@ -89,6 +89,36 @@ enum PostgresSchema {
     /// The schema version PostgreSQL states were first created at: earlier steps never run there.
     static let firstVersion = 5
 
+    /// What the migration steps from `version` to the current one add: the tables they create and
+    /// the columns they add, in step order. Derived from ``Schema/migrations``, where each change
+    /// is described once.
+    static func additions(after version: Int) -> (tables: [String], columns: [(table: String, column: String)]) {
+        var tables: [String] = [], columns: [(table: String, column: String)] = []
+        guard version < Schema.currentVersion else { return (tables, columns) }
+        for step in max(version, 0)..<Schema.currentVersion {
+            for statement in Schema.migrations[step] {
+                switch statement {
+                case .createTable(let name, _): tables.append(name)
+                case .addColumn(let table, let column, _): columns.append((table, column))
+                case .sql: break
+                }
+            }
+        }
+        return (tables, columns)
+    }
+
+    /// The tables of a PostgreSQL state of schema `version` (``firstVersion`` or later): the current
+    /// layout without what the later steps add (``additions(after:)``). What a state of that
+    /// version must hold, and what `create` made when that version was current.
+    static func tables(at version: Int) -> [Layout.Table] {
+        let later = additions(after: version)
+        return Layout.tables.filter { !later.tables.contains($0.name) }.map { table in
+            var table = table
+            table.columns.removeAll { column in later.columns.contains { $0.table == table.name && $0.column == column.name } }
+            return table
+        }
+    }
+
     /// `"name"`, quoted as an identifier.
     static func quoted(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""

@@ -27,6 +27,9 @@ public final class PostgresStateStore: SQLStore {
     var storedDigestsArePlain: Bool { false }
     let lockTimeoutMilliseconds: Int32
     private var version = 0
+    /// Opened with `defersMigration` on an older schema: the first write migrates it, in its own
+    /// transaction under the lock (``migrateUnderLock()``).
+    private var migratesOnWrite = false
     /// The snapshot of the last read (`pg_current_snapshot()`): the same snapshot later means no
     /// transaction committed in between.
     private var lastReadSnapshot: String?
@@ -62,8 +65,14 @@ public final class PostgresStateStore: SQLStore {
     /// Opens the state in `schema` (and for `.readWrite`, creates it when it does not exist, unless
     /// `createsMissing` is false). Returns nil when the schema has no orgctl tables yet and none
     /// were created: the state is empty.
+    ///
+    /// - Parameter defersMigration: for `.readWrite`, open an older schema as it is (it is read as
+    ///   it is: reading the state needs no table a later version adds) and migrate it in the first
+    ///   write's own transaction, under the lock, rather than now. Apply plans from it so: nothing
+    ///   is migrated before the plan is confirmed, and an apply refused at any point leaves the
+    ///   schema as it was.
     public static func open(conninfo: String, schema: String, access: StateAccessMode, lockTimeoutMilliseconds: Int32, key: StateKey?,
-                            applicationName: String, createsMissing: Bool = true) throws(StateError) -> PostgresStateStore? {
+                            applicationName: String, createsMissing: Bool = true, defersMigration: Bool = false) throws(StateError) -> PostgresStateStore? {
         let location = StateLocation.postgres(conninfo: conninfo, schema: schema).display
         guard !schema.isEmpty, schema.utf8.count <= 63, !schema.utf8.contains(0) else {
             throw StateError(.other, "'\(AddressSegment.encode(schema))' is not a usable PostgreSQL schema name: it must have 1 to 63 bytes",
@@ -79,7 +88,7 @@ public final class PostgresStateStore: SQLStore {
         // Up to one retry: another apply may be creating the same schema at the same moment.
         for attempt in 1...2 {
             do {
-                return try store.prepare(access: access, createsMissing: createsMissing) ? store : nil
+                return try store.prepare(access: access, createsMissing: createsMissing, defersMigration: defersMigration) ? store : nil
             } catch let error as PostgresError where attempt == 1 && ["23505", "42P06", "42P07", "40001"].contains(error.sqlState ?? "") {
                 continue
             } catch let error as PostgresError {
@@ -94,7 +103,7 @@ public final class PostgresStateStore: SQLStore {
     }
 
     /// False when there is no state yet and `access` is read-only (or it is not to be created).
-    private func prepare(access: StateAccessMode, createsMissing: Bool) throws -> Bool {
+    private func prepare(access: StateAccessMode, createsMissing: Bool, defersMigration: Bool) throws -> Bool {
         let quoted = PostgresSchema.quoted(schema)
         _ = try connection.rows("SELECT set_config('search_path', $1, false)", [.text(quoted)])
         let tables = try connection.rows(
@@ -120,6 +129,8 @@ public final class PostgresStateStore: SQLStore {
             throw StateError(.newerSchema, "\(location) has schema version \(version), newer than this orgctl understands (\(Schema.currentVersion))",
                              help: "upgrade orgctl; an older orgctl never writes to a newer database")
         }
+        // The objects of the version the state says it is: an older schema is complete without
+        // the tables later versions add (the migration below, or the first write, adds them).
         try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
             try checkSchemaObjects()
             try checkKey()
@@ -128,9 +139,13 @@ public final class PostgresStateStore: SQLStore {
         if version < Schema.currentVersion {
             guard access == .readWrite else {
                 throw StateError(.newerSchema, "\(location) has schema version \(version) and needs a migration to \(Schema.currentVersion)",
-                                 help: "run 'orgctl apply' (it migrates the schema) and then run the command again")
+                                 help: "run 'orgctl apply' (it migrates the schema, even with no changes to apply) and then run the command again")
             }
-            try migrate()
+            if defersMigration {
+                migratesOnWrite = true
+            } else {
+                try migrate()
+            }
         }
         return true
     }
@@ -165,37 +180,64 @@ public final class PostgresStateStore: SQLStore {
         }
     }
 
-    /// Runs the migration steps from the stored version, under the apply lock, in one transaction:
-    /// the same typed steps as SQLite's (`Schema.migrations`), each table or column they add
-    /// created with its PostgreSQL type from ``Layout``.
+    /// Runs the migration steps from the stored version, under the apply lock, in one transaction.
     private func migrate() throws {
         try retrying {
             try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ") {
                 try takeLock()
-                guard let stored = try metaValue("schema_version"), let current = Int(stored), current < Schema.currentVersion else { return }
-                for step in current..<Schema.currentVersion {
-                    for statement in PostgresSchema.migration(step) { try connection.executeScript(statement) }
-                }
-                try connection.execute("UPDATE orgctl_meta SET value = $1 WHERE key = 'schema_version'", [.text(String(Schema.currentVersion))])
-                version = Schema.currentVersion
+                try migrateUnderLock()
             }
         }
+        version = Schema.currentVersion
     }
 
-    /// Refuses what could make orgctl read or write other rows than it names: a table that is
-    /// missing or not a plain table (a view standing in for it), a trigger or rule on any of
+    /// With `defersMigration` on an older schema: the migration, in the caller's write transaction
+    /// (after ``takeLock()``), so that it commits or rolls back with the write.
+    private func migrateDeferred() throws {
+        if migratesOnWrite { try migrateUnderLock() }
+    }
+
+    /// In a transaction holding the lock: re-reads `schema_version` (another apply may have
+    /// migrated meanwhile), checks the objects of that version, and runs every step from it: the
+    /// same typed steps as SQLite's (`Schema.migrations`), each table or column they add created
+    /// with its PostgreSQL type from ``Layout``.
+    private func migrateUnderLock() throws {
+        guard let stored = try metaValue("schema_version"), let current = Int(stored), current < Schema.currentVersion else { return }
+        try checkSchemaObjects()
+        for step in current..<Schema.currentVersion {
+            for statement in PostgresSchema.migration(step) { try connection.executeScript(statement) }
+        }
+        try connection.execute("UPDATE orgctl_meta SET value = $1 WHERE key = 'schema_version'", [.text(String(Schema.currentVersion))])
+    }
+
+    /// Refuses what could make orgctl read or write other rows than it names: a table of the
+    /// version the state says it is (`schema_version`, read in the caller's transaction) that is
+    /// missing or not a plain table (a view standing in for it), a table or column that a later
+    /// version adds already there (the version was lowered by hand), a trigger or rule on any of
     /// orgctl's tables, or row-level security that applies to orgctl's own role (it would read
-    /// only some rows and plan to create the rest).
+    /// only some rows and plan to create the rest). Records the version it checked.
     private func checkSchemaObjects() throws {
-        let required = Layout.tables.map(\.name)
+        let stored = try metaValue("schema_version").flatMap { Int($0) } ?? version
+        guard stored >= PostgresSchema.firstVersion else {
+            throw StateError(.corrupt, "\(location) says schema version \(stored), which no orgctl writes on PostgreSQL (its states begin at version \(PostgresSchema.firstVersion)): its schema_version was changed outside orgctl",
+                             help: "restore the database from a backup, or set the version it really has in orgctl_meta (docs/state-schema.md, 'Schema version and migrations')")
+        }
+        // A newer orgctl may have migrated it since it was opened (this is checked again under the lock).
+        guard stored <= Schema.currentVersion else {
+            throw StateError(.newerSchema, "\(location) has schema version \(stored), newer than this orgctl understands (\(Schema.currentVersion))",
+                             help: "upgrade orgctl; an older orgctl never writes to a newer database")
+        }
+        version = stored
+        let required = PostgresSchema.tables(at: stored).map(\.name)
         var kinds: [String: String] = [:]
         try db.forEach("SELECT c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()") {
             kinds[$0.text(0)] = $0.text(1)
         }
         if let missing = required.first(where: { kinds[$0] == nil }) {
-            throw StateError(.notOrgctl, "\(location) is not a complete orgctl state: it has no table '\(missing)'",
+            throw StateError(.notOrgctl, "\(location) is not a complete orgctl state of schema version \(stored): it has no table '\(missing)'",
                              help: "restore the database from a backup, or point --state-schema at another schema")
         }
+        try refuseLaterObjects(after: stored, tables: Set(kinds.keys))
         if let other = required.first(where: { kinds[$0] != "r" }) {
             let kind = ["v": "view", "m": "materialized view", "f": "foreign table", "p": "partitioned table"][kinds[other] ?? ""] ?? "relation (relkind \(kinds[other] ?? "?"))"
             throw StateError(.corrupt, "\(location) has a \(kind) '\(other)' in place of orgctl's table: it could change what orgctl reads or writes",
@@ -226,6 +268,25 @@ public final class PostgresStateStore: SQLStore {
         }
     }
 
+    /// A state that says `version` but has a table or column that a later version adds had its
+    /// `schema_version` lowered outside orgctl: migrating it (creating that table again) would fail
+    /// half-way, and reading it as that version would be wrong.
+    private func refuseLaterObjects(after version: Int, tables: Set<String>) throws {
+        let later = PostgresSchema.additions(after: version)
+        var present = later.tables.first(where: tables.contains).map { "table '\($0)'" }
+        if present == nil, !later.columns.isEmpty {
+            var columns: Set<String> = []
+            try db.forEach("""
+                SELECT c.relname::text || '.' || a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                WHERE c.relnamespace = current_schema()::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+                """) { columns.insert($0.text(0)) }
+            present = later.columns.first { columns.contains("\($0.table).\($0.column)") }.map { "column '\($0.table).\($0.column)'" }
+        }
+        guard let present else { return }
+        throw StateError(.corrupt, "\(location) says schema version \(version), but already has the \(present) that a later version adds: its schema_version was changed outside orgctl",
+                         help: "restore the database from a backup, or set the version it really has in orgctl_meta (docs/state-schema.md, 'Schema version and migrations')")
+    }
+
     // MARK: Transactions
 
     /// Runs `body` between `begin` and COMMIT (queued writes sent first); ROLLBACK when anything fails.
@@ -252,6 +313,7 @@ public final class PostgresStateStore: SQLStore {
             try retrying {
                 try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ") {
                     try takeLock()
+                    try migrateDeferred()
                     return try body()
                 }
             }
@@ -362,6 +424,7 @@ public final class PostgresStateStore: SQLStore {
                 try inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ") {
                     try takeLock()
                     let snapshot = try currentSnapshot()
+                    try migrateDeferred()
                     // Again under the lock: the schema may have changed since the state was opened.
                     try checkSchemaObjects()
                     try recordKey(key)
@@ -392,7 +455,8 @@ public final class PostgresStateStore: SQLStore {
     public func verifyAudit() throws(StateError) -> (count: Int64, head: [UInt8], firstBreak: ChainBreak?) { try verifyAuditShared() }
 
     public var schemaVersion: Int { get throws(StateError) { version } }
-    public var hasOlderSchema: Bool { get throws(StateError) { false } }
+    /// True only for a store opened with `defersMigration` on an older schema, until a write migrated it.
+    public var hasOlderSchema: Bool { get throws(StateError) { version < Schema.currentVersion } }
     public var hasAuditTree: Bool { get throws(StateError) { true } }
 
     public func withAuditTree<T>(_ body: (MerkleTreeReader) throws -> T) throws(StateError) -> T { try withAuditTreeShared(body) }

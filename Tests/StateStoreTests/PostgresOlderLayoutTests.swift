@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+@testable import StateStore
+
+/// The layout of an older PostgreSQL schema, as derived from the migration steps (what opening an
+/// older state checks it against), is the layout the older release really wrote.
+@Suite("PostgreSQL: the layout of older schema versions")
+struct PostgresOlderLayoutTests {
+    /// The tables and columns (in order) of `pg_dump`'s output for one schema: `CREATE TABLE schema.name (`
+    /// followed by one line per column.
+    static func dumpedLayout(_ file: URL) throws -> [String: [String]] {
+        var tables: [String: [String]] = [:]
+        var current: String?
+        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("CREATE TABLE "), let dot = line.firstIndex(of: "."), line.hasSuffix(" (") {
+                let name = String(line[line.index(after: dot)...].dropLast(2))
+                current = name
+                tables[name] = []
+            } else if line.hasPrefix(");") {
+                current = nil
+            } else if let table = current, let column = line.split(separator: " ").first, !line.hasPrefix("    CONSTRAINT ") {
+                tables[table, default: []].append(String(column))
+            }
+        }
+        return tables
+    }
+
+    @Test("schema 6 as derived from the steps is what the previous release created (its pg_dump in Tests/OlderStates/schema6)")
+    func schema6MatchesThePreviousRelease() throws {
+        let dump = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("OlderStates/schema6/postgres.sql")
+        let real = try Self.dumpedLayout(dump)
+        #expect(real.count >= 20, "the dump's tables were not found: \(real.keys.sorted())")
+        let derived = PostgresSchema.tables(at: 6)
+        #expect(Set(derived.map(\.name)) == Set(real.keys))
+        for table in derived {
+            #expect(table.columns.map(\.name) == real[table.name], "\(table.name)")
+        }
+    }
+
+    @Test("each version lacks exactly what the later steps add; the current version is the whole layout")
+    func versions() {
+        #expect(PostgresSchema.tables(at: Schema.currentVersion).map(\.name) == Layout.tables.map(\.name))
+        let six = Set(PostgresSchema.tables(at: 6).map(\.name)), five = Set(PostgresSchema.tables(at: 5).map(\.name))
+        #expect(Set(Layout.tables.map(\.name)).subtracting(six) == ["orgctl_subjects", "orgctl_subject_values", "orgctl_subject_entries"])
+        #expect(six.subtracting(five) == ["orgctl_outbox", "orgctl_outbox_attempts", "orgctl_webhook_endpoints"])
+        #expect(five.contains("orgctl_lock") && five.contains("orgctl_merkle"))
+        // Versions before PostgreSQL's first add a column of a table PostgreSQL always had.
+        #expect(PostgresSchema.additions(after: 3).columns.contains { $0 == ("orgctl_resources", "applied") })
+        #expect(PostgresSchema.additions(after: Schema.currentVersion).tables.isEmpty)
+        // A newer version (written by a newer orgctl, refused when opened) adds nothing and traps nowhere.
+        #expect(PostgresSchema.additions(after: Schema.currentVersion + 1).tables.isEmpty)
+        #expect(PostgresSchema.tables(at: Schema.currentVersion + 1).count == Layout.tables.count)
+    }
+}
