@@ -41,6 +41,15 @@ struct OlderStateTests {
                            with: "  milton.waddams@initech.com: viewer\n  \(newHire): member\n")
     }
 
+    /// Removes the policies from the fixture's configuration. The old release recorded none, so with them every
+    /// plan of the fixture has one change, `+ policies` (a state records its policies since schema 7's release).
+    static func removePolicies(_ config: String) throws {
+        let platform = URL(fileURLWithPath: config).appendingPathComponent("platform.yaml")
+        let text = try String(contentsOf: platform, encoding: .utf8)
+        let kept = try #require(text.range(of: "\npolicies:\n")).lowerBound
+        try String(text[..<kept] + "\n").write(to: platform, atomically: true, encoding: .utf8)
+    }
+
     /// `run` is an apply refused saying `reason`, and the state is still `before`, schema 6.
     static func expectRefused(_ run: Run, saying reason: String, _ workspace: Workspace, unchangedFrom before: [Data],
                               sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -69,7 +78,8 @@ struct OlderStateTests {
                 #expect(!run.stderr.contains("not a complete orgctl state"), "\(run)")
             }
         } else {
-            #expect(plan.status == 0 && plan.stdout.contains("No changes."), "\(plan)")
+            // The only change: the policies, which the old release did not record.
+            #expect(plan.status == 0 && plan.stdout.contains("+ policies (digest") && !plan.stdout.contains("tenant/"), "\(plan)")
         }
         #expect(try workspace.stateBytes(state) == before, "a read-only command changed the older state")
     }
@@ -84,7 +94,7 @@ struct OlderStateTests {
 
         // Declined at the prompt, in a terminal: script(1) runs apply on a pseudo-terminal and types "no".
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/script") {
-            let quoted = try [try Paths.orgctl(), "apply", config, "--state", state, "--no-color"].map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+            let quoted = [try Paths.orgctl(), "apply", config, "--state", state, "--no-color"].map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
             let declined = try workspace.run(["-q", "-e", "-c", quoted.joined(separator: " "), "/dev/null"], executable: "/usr/bin/script", stdin: "no\n")
             // On a terminal standard error goes to the same pane: the refusal is in `stdout`.
             try Self.expectRefused(declined, saying: "Apply cancelled; nothing was applied.", workspace, unchangedFrom: before)
@@ -131,12 +141,13 @@ struct OlderStateTests {
         let state = workspace.state
         try Self.addNewHire(workspace)
         let applied = try workspace.apply(config, state: state)
-        #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added, 0 changed, 0 destroyed. Audit entry 55."), "\(applied)")
+        // Entry 55 adds the member, 56 records the policies (the old release recorded none).
+        #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added, 0 changed, 0 destroyed, policies recorded. Audit entries 55–56."), "\(applied)")
         #expect(try Self.storedVersion(workspace) == 7)
 
         let pub = Self.fixture.appendingPathComponent("checkpoint.pub").path
         let verify = try workspace.run(["audit", "verify", "--state", state, "--key", pub, "--checkpoint", Self.checkpoint(backend)])
-        #expect(verify.status == 0 && verify.stdout.contains("ok: 55 entries"), "\(verify)")
+        #expect(verify.status == 0 && verify.stdout.contains("ok: 56 entries"), "\(verify)")
         // The independent verifier: the chain, and the old checkpoint's consistency with the grown log.
         let python = try workspace.run([Paths.auditVerifier, try workspace.auditFile(state), "--key", pub, "--checkpoint", Self.checkpoint(backend)],
                                        executable: Paths.python3)
@@ -154,6 +165,7 @@ struct OlderStateTests {
           arguments: Backend.all)
     func applyWithoutChanges(backend: Backend) throws {
         let (workspace, config) = try Self.restored(backend)
+        try Self.removePolicies(config)
         let state = workspace.state
         let entries = try workspace.auditCount(state)
         let apply = try workspace.run(["apply", config, "--state", state, "--no-color"])
