@@ -14,6 +14,8 @@ final class PostgresDatabase: SQLDatabase {
     private var queued = WriteQueue()
     /// Identity values reserved for rows about to be inserted, per table (``reserveRowID(table:)``).
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
+    /// Each table's identity sequence, as `pg_get_serial_sequence` names it.
+    private var sequences: [String: String] = [:]
     /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
     /// pipeline sends everything before it reads a result).
     static let batchSize = 512
@@ -51,15 +53,51 @@ final class PostgresDatabase: SQLDatabase {
             reservedIDs[table]?.removeFirst()
             return next
         }
+        // The sequence is named once per table and written into the query as a literal, which the
+        // server resolves once: `nextval(pg_get_serial_sequence($1, 'id'))` looked it up per value,
+        // and a first apply reserves one value per row (half a million).
+        let sequence: String
+        if let known = sequences[table] {
+            sequence = known
+        } else {
+            guard let name = try connection.rows("SELECT pg_get_serial_sequence($1, 'id')", [.text(table)]).first?.first,
+                case .text(let text) = name
+            else { return nil }
+            sequence = text
+            sequences[table] = text
+        }
         var ids: [Int64] = []
-        try connection.query("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, \(Self.reservationSize))",
-                             [.text(table)]) { row in
+        ids.reserveCapacity(Self.reservationSize)
+        let literal = "'" + sequence.replacing("'", with: "''") + "'"
+        try connection.query("SELECT nextval(\(literal)::regclass) FROM generate_series(1, \(Self.reservationSize))", []) { row in
             ids.append(row.int(0))
             return true
         }
         guard let first = ids.first else { return nil }
         reservedIDs[table] = ids.dropFirst()
         return first
+    }
+
+    /// Starts the writes of a write transaction, with what the store found under the lock (``WriteFacts``).
+    func beginWrite() throws {
+        try flush()
+        var facts = WriteFacts()
+        let candidates = WriteQueue.movableTables.map { "'\($0)'" }.joined(separator: ", ")
+        try connection.query("""
+            SELECT c.relname::text FROM pg_class c
+            WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname IN (\(candidates))
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND (k.conrelid = c.oid OR k.confrelid = c.oid))
+            """, []) { row in
+            facts.movableTables.append(row.text(0))
+            return true
+        }
+        facts.recordsEmpty = try connection.rows("SELECT NOT EXISTS (SELECT 1 FROM orgctl_resources)").first?.first == .bool(true)
+        queued = WriteQueue(facts)
+    }
+
+    /// Forgets what ``beginWrite()`` found: the transaction ended.
+    func endTransaction() {
+        queued = WriteQueue()
     }
 
     /// `COPY … FROM STDIN` in binary: one stream for all the rows.
@@ -142,7 +180,7 @@ final class PostgresDatabase: SQLDatabase {
 
     /// Forgets queued writes and reserved ids (the transaction rolled back).
     func discard() {
-        queued.removeAll()
+        queued = WriteQueue()
         reservedIDs = [:]
     }
 
