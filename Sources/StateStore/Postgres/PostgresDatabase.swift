@@ -16,6 +16,11 @@ final class PostgresDatabase: SQLDatabase {
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
     /// Each table's identity sequence, as `pg_get_serial_sequence` names it.
     private var sequences: [String: String] = [:]
+    /// Sends full batches while the next ones are queued (``WriteSender``): only in an apply's write
+    /// transaction (``beginWrite()`` to its end), whose every use of the connection goes through
+    /// this object and so waits for the batch in flight.
+    private let sender = WriteSender()
+    private var sendsAhead = false
     /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
     /// pipeline sends everything before it reads a result).
     static let batchSize = 512
@@ -45,7 +50,15 @@ final class PostgresDatabase: SQLDatabase {
             try flush()
             _ = queued.append(write)
         }
-        if queued.statements >= Self.batchSize || queued.statements + queued.rows >= Self.queueLimit { try flush() }
+        if queued.statements >= Self.batchSize || queued.statements + queued.rows >= Self.queueLimit {
+            if sendsAhead {
+                // Sent by the sender's thread while this one goes on queuing the next batch.
+                let writes = queued.take()
+                try sender.submit { [self] in try send(writes) }
+            } else {
+                try flush()
+            }
+        }
     }
 
     func reserveRowID(table: String) throws -> Int64? {
@@ -53,6 +66,7 @@ final class PostgresDatabase: SQLDatabase {
             reservedIDs[table]?.removeFirst()
             return next
         }
+        try sender.wait()  // the connection is the batch's in flight until it ends
         // The sequence is named once per table and written into the query as a literal, which the
         // server resolves once: `nextval(pg_get_serial_sequence($1, 'id'))` looked it up per value,
         // and a first apply reserves one value per row (half a million).
@@ -93,11 +107,13 @@ final class PostgresDatabase: SQLDatabase {
         }
         facts.recordsEmpty = try connection.rows("SELECT NOT EXISTS (SELECT 1 FROM orgctl_resources)").first?.first == .bool(true)
         queued = WriteQueue(facts)
+        sendsAhead = true
     }
 
     /// Forgets what ``beginWrite()`` found: the transaction ended.
     func endTransaction() {
         queued = WriteQueue()
+        sendsAhead = false
     }
 
     /// `COPY … FROM STDIN` in binary: one stream for all the rows.
@@ -122,11 +138,17 @@ final class PostgresDatabase: SQLDatabase {
     }
 
     /// Sends the queued writes (runs of inserts as COPY, the rest in pipelines of at most
-    /// ``batchSize``) and checks each one's affected-row count.
+    /// ``batchSize``) and checks each one's affected-row count, after the batch in flight.
     func flush() throws {
+        try sender.wait()
         guard !queued.isEmpty else { return }
+        try send(queued.take())
+    }
+
+    /// Sends `writes` in order: runs of inserts as COPY, the rest in pipelines.
+    private func send(_ writes: [WriteQueue.Write]) throws {
         var statements: [WriteQueue.Statement] = []
-        for write in queued.take() {
+        for write in writes {
             switch write {
             case .statement(let statement):
                 statements.append(statement)
@@ -139,17 +161,17 @@ final class PostgresDatabase: SQLDatabase {
             case .run(let run) where run.writes.count < WriteQueue.minimumCopyRows:
                 statements += run.writes
             case .run(let run):
-                try send(statements)
+                try sendPipelined(statements)
                 statements = []
                 try copy(run)
             }
         }
-        try send(statements)
+        try sendPipelined(statements)
     }
 
     /// Statements in pipelines of at most ``batchSize`` (libpq's blocking pipeline sends them all
     /// before it reads a result, so their results must fit the socket's buffers).
-    private func send(_ statements: [WriteQueue.Statement]) throws {
+    private func sendPipelined(_ statements: [WriteQueue.Statement]) throws {
         var start = 0
         while start < statements.count {
             let batch = statements[start..<min(start + Self.batchSize, statements.count)]
@@ -180,7 +202,9 @@ final class PostgresDatabase: SQLDatabase {
 
     /// Forgets queued writes and reserved ids (the transaction rolled back).
     func discard() {
+        sender.reset()
         queued = WriteQueue()
+        sendsAhead = false
         reservedIDs = [:]
     }
 
