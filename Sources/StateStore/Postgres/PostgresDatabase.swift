@@ -16,6 +16,8 @@ final class PostgresDatabase: SQLDatabase {
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
     /// Each table's identity sequence, as `pg_get_serial_sequence` names it.
     private var sequences: [String: String] = [:]
+    /// How many ids the last reservation of each table took.
+    private var reservationSizes: [String: Int] = [:]
     /// Sends full batches while the next ones are queued (``WriteSender``): only in an apply's write
     /// transaction (``beginWrite()`` to its end), whose every use of the connection goes through
     /// this object and so waits for the batch in flight.
@@ -27,6 +29,7 @@ final class PostgresDatabase: SQLDatabase {
     /// Writes held back before they are sent: bounds the memory, hardly the speed.
     static let queueLimit = 16_384
     static let reservationSize = 1024
+    static let largestReservation = 65_536
 
     init(connection: PostgresConnection, location: String) {
         self.connection = connection
@@ -80,10 +83,14 @@ final class PostgresDatabase: SQLDatabase {
             sequence = text
             sequences[table] = text
         }
+        // Each reservation of a table twice the last, up to ``largestReservation``: every reservation
+        // waits for the batch in flight, and a first apply reserves half a million ids.
+        let count = min(Self.largestReservation, reservationSizes[table].map { $0 * 2 } ?? Self.reservationSize)
+        reservationSizes[table] = count
         var ids: [Int64] = []
-        ids.reserveCapacity(Self.reservationSize)
+        ids.reserveCapacity(count)
         let literal = "'" + sequence.replacing("'", with: "''") + "'"
-        try connection.query("SELECT nextval(\(literal)::regclass) FROM generate_series(1, \(Self.reservationSize))", []) { row in
+        try connection.query("SELECT nextval(\(literal)::regclass) FROM generate_series(1, \(count))", []) { row in
             ids.append(row.int(0))
             return true
         }
@@ -206,6 +213,7 @@ final class PostgresDatabase: SQLDatabase {
         queued = WriteQueue()
         sendsAhead = false
         reservedIDs = [:]
+        reservationSizes = [:]
     }
 
     /// `?N` parameters as PostgreSQL's `$N` (outside quoted text; orgctl's SQL quotes no `?`).
