@@ -239,16 +239,21 @@ struct WriteQueue {
                 // A plain single-row insert inserts one row or fails (no trigger or rule: the store
                 // refuses them), so one whose count is not checked (`rows` nil) runs as well.
                 guard write.rows == 1 || write.rows == nil, insert.fits(write.parameters) else { break }
-                if let (address, row) = insert.record(write.parameters) {
-                    recordAddresses.insert(address)
-                    recordRows.insert(row)
-                }
-                if case .run(let run)? = writes.last, run.insert.sql == insert.sql {
+                // One instance per statement text (the queue's classification cache): compared by identity.
+                if case .run(let run)? = writes.last, run.insert === insert {
                     run.writes.append(write)
                 } else {
                     let run = Run(insert)
                     run.writes.append(write)
                     writes.append(.run(run))
+                }
+                // Only a run right after a batch of deletes takes later deletes before it: only its
+                // records are checked against them.
+                if insert.isRecord, writes.count >= 2, case .deleteRecords = writes[writes.count - 2],
+                    let (address, row) = insert.record(write.parameters)
+                {
+                    recordAddresses.insert(address)
+                    recordRows.insert(row)
                 }
                 return true
             case .other:
@@ -309,8 +314,9 @@ struct WriteQueue {
 }
 
 /// `INSERT INTO table (c1, …, cn) VALUES ($1, …, $n)` into a table of ``Layout``, whose columns'
-/// types say how COPY encodes each value.
-struct PlainInsert {
+/// types say how COPY encodes each value. A class: every queued write of one statement text
+/// shares the instance its classification made.
+final class PlainInsert {
     let sql: String
     let table: String
     let columns: [(name: String, type: PostgresColumnType)]
