@@ -111,22 +111,8 @@ struct PostgresCopyTests {
     /// apply says which table and constraint, and nothing of it stays.
     @Test("a row inside a COPY run breaks a constraint the platform added: one clear error naming the table and constraint, the state as before")
     func constraintInsideCopyRun() throws {
-        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: "pg-copy-fault", backend: .postgres)
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<2, variant: 0, members: 2)
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<8, variant: 0, members: 40)
-        try #require(try workspace.apply("small", state: workspace.state).status == 0)
         // Member 33 of tenant 5: deep inside the run of members the large apply creates.
-        try workspace.sql(workspace.state, "ALTER TABLE members ADD CONSTRAINT platform_no_user33 CHECK (email <> 'user33@t-00005.example.com');")
-        let before = try workspace.postgresDump()
-
-        let run = try workspace.apply("large", state: workspace.state)
-        #expect(run.status == 1 && !run.signaled, "\(run)")
-        let lines = run.stderr.lines.filter { !$0.isEmpty }
-        #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)")
-        #expect(lines.first?.contains("into members") == true && lines.first?.contains("platform_no_user33") == true, "\(run)")
-        #expect(try workspace.postgresDump() == before, "the failed apply changed the state")
-        let verify = try workspace.run(["audit", "verify", "--state", workspace.state])
-        #expect(verify.status == 0, "\(verify)")
+        let workspace = try Self.expectPlatformConstraintFails("pg-copy-fault", tenants: 8, breakingTenant: "t-00005")
 
         // Without the constraint the same apply completes.
         try workspace.sql(workspace.state, "ALTER TABLE members DROP CONSTRAINT platform_no_user33;")
@@ -166,20 +152,24 @@ struct PostgresCopyTests {
         try state.expectChainVerifies(sourceLocation: sourceLocation)
     }
 
-    @Test("orgctl SIGKILLed while its COPY of new members waits on a row: the state is before, the chain verifies, the apply then completes")
-    func killedInsideCopy() throws {
-        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copykill")
+    /// 8 tenants: the COPY is sent at the commit by the apply's thread; 150: in a batch sent ahead
+    /// by the sender's thread while the apply goes on.
+    @Test("orgctl SIGKILLed while its COPY of new members waits on a row: the state is before, the chain verifies, the apply then completes",
+          arguments: [8, 150])
+    func killedInsideCopy(tenants: Int) throws {
+        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copykill\(tenants)", tenants: tenants)
         apply.kill()
         #expect(apply.wait().signaled)
         blocker.close()
         // The server ends the orphaned COPY once it reads the closed connection.
         while try state.value("SELECT count(*) FROM pg_stat_activity WHERE pid = \(backend)") != "0" { usleep(20_000) }
-        try Self.expectBeforeThenApplies(state, before: before)
+        try Self.expectBeforeThenApplies(state, before: before, tenants: tenants)
     }
 
-    @Test("the server process of a COPY terminated (pg_terminate_backend): one clear error, the state before, then the apply completes")
-    func terminatedInsideCopy() throws {
-        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copyterm")
+    @Test("the server process of a COPY terminated (pg_terminate_backend): one clear error, the state before, then the apply completes",
+          arguments: [8, 150])
+    func terminatedInsideCopy(tenants: Int) throws {
+        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copyterm\(tenants)", tenants: tenants)
         #expect(try state.value("SELECT pg_terminate_backend(\(backend), 60000)") == "t")
         let run = apply.wait()
         blocker.close()
@@ -187,7 +177,7 @@ struct PostgresCopyTests {
         let lines = run.stderr.lines.filter { !$0.isEmpty }
         #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)")
         #expect(run.stderr.contains("terminat") || run.stderr.contains("connection"), "\(run)")
-        try Self.expectBeforeThenApplies(state, before: before)
+        try Self.expectBeforeThenApplies(state, before: before, tenants: tenants)
     }
 
     // MARK: Batches sent ahead (WriteSender)
@@ -226,44 +216,32 @@ struct PostgresCopyTests {
     /// failure surfaces on the apply's thread, one clear error, and nothing of the apply stays.
     @Test("a row in a batch sent ahead breaks a constraint the platform added: one clear error naming the table and constraint, the state as before")
     func constraintInsideBatchSentAhead() throws {
-        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: "pg-copy-ahead-fault", backend: .postgres)
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<2, variant: 0, members: 2)
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<150, variant: 0, members: 40)
-        try #require(try workspace.apply("small", state: workspace.state).status == 0)
         // Members are created before teams and memberships: tenant 20's are in the first batches.
-        try workspace.sql(workspace.state, "ALTER TABLE members ADD CONSTRAINT platform_no_user33 CHECK (email <> 'user33@t-00020.example.com');")
+        try Self.expectPlatformConstraintFails("pg-copy-ahead-fault", tenants: 150, breakingTenant: "t-00020")
+    }
+
+    /// Applies 2 tenants, adds a platform constraint that member 33 of `breakingTenant` breaks, then
+    /// applies `tenants` tenants of 41 members: one clear error naming the table and constraint,
+    /// the state as before, the chain intact.
+    @discardableResult
+    static func expectPlatformConstraintFails(_ name: String, tenants: Int, breakingTenant: String,
+                                              sourceLocation: SourceLocation = #_sourceLocation) throws -> Workspace {
+        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: name, backend: .postgres)
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<2, variant: 0, members: 2)
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<tenants, variant: 0, members: 40)
+        try #require(try workspace.apply("small", state: workspace.state).status == 0, sourceLocation: sourceLocation)
+        try workspace.sql(workspace.state, "ALTER TABLE members ADD CONSTRAINT platform_no_user33 CHECK (email <> 'user33@\(breakingTenant).example.com');")
         let before = try workspace.postgresDump()
 
         let run = try workspace.apply("large", state: workspace.state)
-        #expect(run.status == 1 && !run.signaled, "\(run)")
+        #expect(run.status == 1 && !run.signaled, "\(run)", sourceLocation: sourceLocation)
         let lines = run.stderr.lines.filter { !$0.isEmpty }
-        #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)")
-        #expect(lines.first?.contains("into members") == true && lines.first?.contains("platform_no_user33") == true, "\(run)")
-        #expect(try workspace.postgresDump() == before, "the failed apply changed the state")
+        #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)", sourceLocation: sourceLocation)
+        #expect(lines.first?.contains("into members") == true && lines.first?.contains("platform_no_user33") == true, "\(run)",
+                sourceLocation: sourceLocation)
+        #expect(try workspace.postgresDump() == before, "the failed apply changed the state", sourceLocation: sourceLocation)
         let verify = try workspace.run(["audit", "verify", "--state", workspace.state])
-        #expect(verify.status == 0, "\(verify)")
-    }
-
-    @Test("orgctl SIGKILLed while a batch sent ahead waits inside its COPY: the state is before, the chain verifies, the apply then completes")
-    func killedInsideBatchSentAhead() throws {
-        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("aheadkill", tenants: 150)
-        apply.kill()
-        #expect(apply.wait().signaled)
-        blocker.close()
-        while try state.value("SELECT count(*) FROM pg_stat_activity WHERE pid = \(backend)") != "0" { usleep(20_000) }
-        try Self.expectBeforeThenApplies(state, before: before, tenants: 150)
-    }
-
-    @Test("the server process terminated while a batch sent ahead waits inside its COPY: one clear error, the state before, then the apply completes")
-    func terminatedInsideBatchSentAhead() throws {
-        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("aheadterm", tenants: 150)
-        #expect(try state.value("SELECT pg_terminate_backend(\(backend), 60000)") == "t")
-        let run = apply.wait()
-        blocker.close()
-        #expect(run.status == 1 && !run.signaled, "\(run)")
-        let lines = run.stderr.lines.filter { !$0.isEmpty }
-        #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)")
-        #expect(run.stderr.contains("terminat") || run.stderr.contains("connection"), "\(run)")
-        try Self.expectBeforeThenApplies(state, before: before, tenants: 150)
+        #expect(verify.status == 0, "\(verify)", sourceLocation: sourceLocation)
+        return workspace
     }
 }
