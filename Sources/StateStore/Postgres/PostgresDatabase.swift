@@ -38,12 +38,14 @@ final class PostgresDatabase: SQLDatabase {
 
     func query(_ sql: String, _ values: [SQLValue], _ body: (any SQLRow) throws -> Bool) throws {
         try flush()
+        queued.sentDirectly(sql)
         try connection.query(postgres(sql), values.map(Self.parameter)) { row in try body(row) }
     }
 
     @discardableResult
     func run(_ sql: String, _ values: [SQLValue]) throws -> Int {
         try flush()
+        queued.sentDirectly(sql)
         return try connection.execute(postgres(sql), values.map(Self.parameter))
     }
 
@@ -126,6 +128,7 @@ final class PostgresDatabase: SQLDatabase {
     /// `COPY … FROM STDIN` in binary: one stream for all the rows.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
         try flush()
+        queued.sentDirectly("INSERT INTO \(table)")
         let types = columns.map { (name: $0.name, type: Self.columnType($0.type)) }
         let copied = try connection.copyIn(table: table, columns: types, rows: rows.lazy.map { $0.map(Self.parameter) })
         guard copied == rows.count else {

@@ -106,6 +106,14 @@ struct WriteQueue {
         return true
     }
 
+    /// Notes a statement sent without the queue (a query, a plain run, a bulk insert): one that may
+    /// write the records ends what the queue assumes of them.
+    mutating func sentDirectly(_ sql: String) {
+        guard tracksRecords, Self.mentions(sql, "orgctl_resources") else { return }
+        let verb = sql.drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
+        if verb != "SELECT" { tracksRecords = false }
+    }
+
     /// Everything queued, in an order that keeps what the tables end up holding (the platform
     /// tables' writes in the order made, then each side table's); the queue is empty after.
     mutating func take() -> [Write] {
