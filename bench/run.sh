@@ -9,6 +9,8 @@
 #   ORGCTL_STATE_KEY=...     state key for plan/apply (default: 32 fresh random bytes, base64)
 #   BENCH_POSTGRES=0         skip the PostgreSQL rows; otherwise a throwaway server is started
 #                            (tools/pg-cluster.sh, with fsync turned back on) and stopped at the end
+#   BENCH_PG_CLUSTER=DIR     where that server lives (default /tmp/orgctl-bench-pg; give each
+#                            concurrent bench run its own)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,7 +55,7 @@ fi
 
 pg=()
 if [ "${BENCH_POSTGRES:-1}" != 0 ]; then
-    cluster=/tmp/orgctl-bench-pg
+    cluster=${BENCH_PG_CLUSTER:-/tmp/orgctl-bench-pg}
     eval "$("$root/tools/pg-cluster.sh" start "$cluster")"
     trap '"$root/tools/pg-cluster.sh" stop "$cluster" >/dev/null 2>&1 || true' EXIT
     # The test cluster runs with fsync=off; measured writes pay for durability, as SQLite's do.

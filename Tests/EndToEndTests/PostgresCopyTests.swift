@@ -111,22 +111,8 @@ struct PostgresCopyTests {
     /// apply says which table and constraint, and nothing of it stays.
     @Test("a row inside a COPY run breaks a constraint the platform added: one clear error naming the table and constraint, the state as before")
     func constraintInsideCopyRun() throws {
-        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: "pg-copy-fault", backend: .postgres)
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<2, variant: 0, members: 2)
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<8, variant: 0, members: 40)
-        try #require(try workspace.apply("small", state: workspace.state).status == 0)
         // Member 33 of tenant 5: deep inside the run of members the large apply creates.
-        try workspace.sql(workspace.state, "ALTER TABLE members ADD CONSTRAINT platform_no_user33 CHECK (email <> 'user33@t-00005.example.com');")
-        let before = try workspace.postgresDump()
-
-        let run = try workspace.apply("large", state: workspace.state)
-        #expect(run.status == 1 && !run.signaled, "\(run)")
-        let lines = run.stderr.lines.filter { !$0.isEmpty }
-        #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)")
-        #expect(lines.first?.contains("into members") == true && lines.first?.contains("platform_no_user33") == true, "\(run)")
-        #expect(try workspace.postgresDump() == before, "the failed apply changed the state")
-        let verify = try workspace.run(["audit", "verify", "--state", workspace.state])
-        #expect(verify.status == 0, "\(verify)")
+        let workspace = try Self.expectPlatformConstraintFails("pg-copy-fault", tenants: 8, breakingTenant: "t-00005")
 
         // Without the constraint the same apply completes.
         try workspace.sql(workspace.state, "ALTER TABLE members DROP CONSTRAINT platform_no_user33;")
@@ -138,10 +124,12 @@ struct PostgresCopyTests {
     /// An apply held still inside a COPY run, deterministically: a psql session holds tenant
     /// t-00005's row `FOR UPDATE`, and the COPY of the new members waits at the first member of
     /// t-00005 (its foreign key check locks that row `FOR KEY SHARE`).
-    static func blockedInsideCopy(_ fault: String) throws -> (state: PGState, before: String, apply: Started, backend: String, blocker: PGSession) {
+    /// With `tenants: 150` the large apply queues more writes than one batch (``PostgresDatabase/queueLimit``),
+    /// so the COPY that waits runs on the thread that sends batches ahead while the apply goes on.
+    static func blockedInsideCopy(_ fault: String, tenants: Int = 8) throws -> (state: PGState, before: String, apply: Started, backend: String, blocker: PGSession) {
         let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: "pg-copy-\(fault)")
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<8, variant: 0, members: 2)
-        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<8, variant: 0, members: 40)
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<tenants, variant: 0, members: 2)
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<tenants, variant: 0, members: 40)
         let state = try PGState(workspace)
         try #require(try workspace.apply("small", state: state.server, ["--state-schema", state.schema]).status == 0)
         let before = try state.dump()
@@ -155,28 +143,33 @@ struct PostgresCopyTests {
     }
 
     /// After the fault: exactly the state before, the chain intact, and the same apply completes.
-    static func expectBeforeThenApplies(_ state: PGState, before: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectBeforeThenApplies(_ state: PGState, before: String, tenants: Int = 8, sourceLocation: SourceLocation = #_sourceLocation) throws {
         #expect(try state.dump() == before, "the interrupted apply changed the state", sourceLocation: sourceLocation)
         try state.expectChainVerifies(sourceLocation: sourceLocation)
         let again = try state.workspace.apply("large", state: state.server, ["--state-schema", state.schema, "--lock-timeout", "1m"])
-        #expect(again.status == 0 && again.stdout.contains("Apply complete: 312 added, 0 changed, 0 destroyed."), "\(again)", sourceLocation: sourceLocation)
+        // 38 more members and one more team membership per tenant.
+        #expect(again.status == 0 && again.stdout.contains("Apply complete: \(39 * tenants) added, 0 changed, 0 destroyed."), "\(again)", sourceLocation: sourceLocation)
         try state.expectChainVerifies(sourceLocation: sourceLocation)
     }
 
-    @Test("orgctl SIGKILLed while its COPY of new members waits on a row: the state is before, the chain verifies, the apply then completes")
-    func killedInsideCopy() throws {
-        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copykill")
+    /// 8 tenants: the COPY is sent at the commit by the apply's thread; 150: in a batch sent ahead
+    /// by the sender's thread while the apply goes on.
+    @Test("orgctl SIGKILLed while its COPY of new members waits on a row: the state is before, the chain verifies, the apply then completes",
+          arguments: [8, 150])
+    func killedInsideCopy(tenants: Int) throws {
+        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copykill\(tenants)", tenants: tenants)
         apply.kill()
         #expect(apply.wait().signaled)
         blocker.close()
         // The server ends the orphaned COPY once it reads the closed connection.
         while try state.value("SELECT count(*) FROM pg_stat_activity WHERE pid = \(backend)") != "0" { usleep(20_000) }
-        try Self.expectBeforeThenApplies(state, before: before)
+        try Self.expectBeforeThenApplies(state, before: before, tenants: tenants)
     }
 
-    @Test("the server process of a COPY terminated (pg_terminate_backend): one clear error, the state before, then the apply completes")
-    func terminatedInsideCopy() throws {
-        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copyterm")
+    @Test("the server process of a COPY terminated (pg_terminate_backend): one clear error, the state before, then the apply completes",
+          arguments: [8, 150])
+    func terminatedInsideCopy(tenants: Int) throws {
+        let (state, before, apply, backend, blocker) = try Self.blockedInsideCopy("copyterm\(tenants)", tenants: tenants)
         #expect(try state.value("SELECT pg_terminate_backend(\(backend), 60000)") == "t")
         let run = apply.wait()
         blocker.close()
@@ -184,6 +177,71 @@ struct PostgresCopyTests {
         let lines = run.stderr.lines.filter { !$0.isEmpty }
         #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)")
         #expect(run.stderr.contains("terminat") || run.stderr.contains("connection"), "\(run)")
-        try Self.expectBeforeThenApplies(state, before: before)
+        try Self.expectBeforeThenApplies(state, before: before, tenants: tenants)
+    }
+
+    // MARK: Batches sent ahead (WriteSender)
+
+    /// A first apply large enough that most of its writes go in batches sent by the sender's thread
+    /// while the apply computes the next ones (and record deletes that could match nothing are
+    /// dropped, the table being empty): the same rows as SQLite, byte for byte, subject tables
+    /// counted (their ids are random per database).
+    @Test("a first apply of several batches sent ahead writes on PostgreSQL exactly the rows SQLite writes")
+    func batchesSentAheadSameRowsAsSQLite() throws {
+        var rows: [Backend: [String: String]] = [:]
+        let counts = ["orgctl_subjects", "orgctl_subject_values", "orgctl_subject_entries", "orgctl_resources", "orgctl_audit"]
+        for backend in [Backend.sqlite, .postgres] {
+            let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: "pg-copy-ahead", backend: backend)
+            try ConfigGenerator.write(to: workspace.url.appendingPathComponent("first"), tenants: 0..<150, variant: 0, members: 40, teams: 3)
+            let run = try workspace.apply("first", state: workspace.state, ["--quiet"])
+            try #require(run.status == 0, "\(backend): \(run)")
+            var found = try Self.rows(workspace, Self.queries(backend))
+            for table in counts { found["count " + table] = try workspace.sql(workspace.state, "SELECT count(*) FROM \(table);") }
+            rows[backend] = found
+            let plan = try workspace.plan("first", state: workspace.state, ["--detailed-exitcode"])
+            #expect(plan.status == 0, "\(backend): \(plan)")
+            let verify = try workspace.run(["audit", "verify", "--state", workspace.state])
+            #expect(verify.status == 0, "\(backend): \(verify)")
+        }
+        let (sqlite, postgres) = (try #require(rows[.sqlite]), try #require(rows[.postgres]))
+        // Each resource is at least three writes (its row, its record, its audit entry): more than one batch.
+        #expect(Int(sqlite["count orgctl_resources"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 > 16_384 / 3,
+                "the apply is too small to fill a batch")
+        for (table, expected) in sqlite.sorted(by: { $0.key < $1.key }) {
+            #expect(postgres[table] == expected, "table \(table): PostgreSQL wrote other rows than SQLite")
+        }
+    }
+
+    /// A constraint the platform added breaks a member row that goes in a batch sent ahead: the
+    /// failure surfaces on the apply's thread, one clear error, and nothing of the apply stays.
+    @Test("a row in a batch sent ahead breaks a constraint the platform added: one clear error naming the table and constraint, the state as before")
+    func constraintInsideBatchSentAhead() throws {
+        // Members are created before teams and memberships: tenant 20's are in the first batches.
+        try Self.expectPlatformConstraintFails("pg-copy-ahead-fault", tenants: 150, breakingTenant: "t-00020")
+    }
+
+    /// Applies 2 tenants, adds a platform constraint that member 33 of `breakingTenant` breaks, then
+    /// applies `tenants` tenants of 41 members: one clear error naming the table and constraint,
+    /// the state as before, the chain intact.
+    @discardableResult
+    static func expectPlatformConstraintFails(_ name: String, tenants: Int, breakingTenant: String,
+                                              sourceLocation: SourceLocation = #_sourceLocation) throws -> Workspace {
+        let workspace = try Workspace(secrets: [ConfigGenerator.webhookSecretVariable: "copy-e2e-hook"], name: name, backend: .postgres)
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("small"), tenants: 0..<2, variant: 0, members: 2)
+        try ConfigGenerator.write(to: workspace.url.appendingPathComponent("large"), tenants: 0..<tenants, variant: 0, members: 40)
+        try #require(try workspace.apply("small", state: workspace.state).status == 0, sourceLocation: sourceLocation)
+        try workspace.sql(workspace.state, "ALTER TABLE members ADD CONSTRAINT platform_no_user33 CHECK (email <> 'user33@\(breakingTenant).example.com');")
+        let before = try workspace.postgresDump()
+
+        let run = try workspace.apply("large", state: workspace.state)
+        #expect(run.status == 1 && !run.signaled, "\(run)", sourceLocation: sourceLocation)
+        let lines = run.stderr.lines.filter { !$0.isEmpty }
+        #expect(lines.count == 2 && lines[0].hasPrefix("error: ") && lines[1].hasPrefix("help: "), "\(run)", sourceLocation: sourceLocation)
+        #expect(lines.first?.contains("into members") == true && lines.first?.contains("platform_no_user33") == true, "\(run)",
+                sourceLocation: sourceLocation)
+        #expect(try workspace.postgresDump() == before, "the failed apply changed the state", sourceLocation: sourceLocation)
+        let verify = try workspace.run(["audit", "verify", "--state", workspace.state])
+        #expect(verify.status == 0, "\(verify)", sourceLocation: sourceLocation)
+        return workspace
     }
 }

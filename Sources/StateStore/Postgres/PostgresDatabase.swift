@@ -14,12 +14,22 @@ final class PostgresDatabase: SQLDatabase {
     private var queued = WriteQueue()
     /// Identity values reserved for rows about to be inserted, per table (``reserveRowID(table:)``).
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
+    /// Each table's identity sequence, as `pg_get_serial_sequence` names it.
+    private var sequences: [String: String] = [:]
+    /// How many ids the last reservation of each table took.
+    private var reservationSizes: [String: Int] = [:]
+    /// Sends full batches while the next ones are queued (``WriteSender``): only in an apply's write
+    /// transaction (``beginWrite()`` to its end), whose every use of the connection goes through
+    /// this object and so waits for the batch in flight.
+    private let sender = WriteSender()
+    private var sendsAhead = false
     /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
     /// pipeline sends everything before it reads a result).
     static let batchSize = 512
     /// Writes held back before they are sent: bounds the memory, hardly the speed.
     static let queueLimit = 16_384
     static let reservationSize = 1024
+    static let largestReservation = 65_536
 
     init(connection: PostgresConnection, location: String) {
         self.connection = connection
@@ -28,12 +38,14 @@ final class PostgresDatabase: SQLDatabase {
 
     func query(_ sql: String, _ values: [SQLValue], _ body: (any SQLRow) throws -> Bool) throws {
         try flush()
+        queued.sentDirectly(sql)
         try connection.query(postgres(sql), values.map(Self.parameter)) { row in try body(row) }
     }
 
     @discardableResult
     func run(_ sql: String, _ values: [SQLValue]) throws -> Int {
         try flush()
+        queued.sentDirectly(sql)
         return try connection.execute(postgres(sql), values.map(Self.parameter))
     }
 
@@ -43,7 +55,15 @@ final class PostgresDatabase: SQLDatabase {
             try flush()
             _ = queued.append(write)
         }
-        if queued.statements >= Self.batchSize || queued.statements + queued.rows >= Self.queueLimit { try flush() }
+        if queued.statements >= Self.batchSize || queued.statements + queued.rows >= Self.queueLimit {
+            if sendsAhead {
+                // Sent by the sender's thread while this one goes on queuing the next batch.
+                let writes = queued.take()
+                try sender.submit { [self] in try send(writes) }
+            } else {
+                try flush()
+            }
+        }
     }
 
     func reserveRowID(table: String) throws -> Int64? {
@@ -51,9 +71,28 @@ final class PostgresDatabase: SQLDatabase {
             reservedIDs[table]?.removeFirst()
             return next
         }
+        try sender.wait()  // the connection is the batch's in flight until it ends
+        // The sequence is named once per table and written into the query as a literal, which the
+        // server resolves once: `nextval(pg_get_serial_sequence($1, 'id'))` looked it up per value,
+        // and a first apply reserves one value per row (half a million).
+        let sequence: String
+        if let known = sequences[table] {
+            sequence = known
+        } else {
+            guard let name = try connection.rows("SELECT pg_get_serial_sequence($1, 'id')", [.text(table)]).first?.first,
+                case .text(let text) = name
+            else { return nil }
+            sequence = text
+            sequences[table] = text
+        }
+        // Each reservation of a table twice the last, up to ``largestReservation``: every reservation
+        // waits for the batch in flight, and a first apply reserves half a million ids.
+        let count = min(Self.largestReservation, reservationSizes[table].map { $0 * 2 } ?? Self.reservationSize)
+        reservationSizes[table] = count
         var ids: [Int64] = []
-        try connection.query("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, \(Self.reservationSize))",
-                             [.text(table)]) { row in
+        ids.reserveCapacity(count)
+        let literal = "'" + sequence.replacing("'", with: "''") + "'"
+        try connection.query("SELECT nextval(\(literal)::regclass) FROM generate_series(1, \(count))", []) { row in
             ids.append(row.int(0))
             return true
         }
@@ -62,9 +101,34 @@ final class PostgresDatabase: SQLDatabase {
         return first
     }
 
+    /// Starts the writes of a write transaction, with what the store found under the lock (``WriteFacts``).
+    func beginWrite() throws {
+        try flush()
+        var facts = WriteFacts()
+        let candidates = WriteQueue.movableTables.map { "'\($0)'" }.joined(separator: ", ")
+        try connection.query("""
+            SELECT c.relname::text FROM pg_class c
+            WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname IN (\(candidates))
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND (k.conrelid = c.oid OR k.confrelid = c.oid))
+            """, []) { row in
+            facts.movableTables.append(row.text(0))
+            return true
+        }
+        facts.recordsEmpty = try connection.rows("SELECT NOT EXISTS (SELECT 1 FROM orgctl_resources)").first?.first == .bool(true)
+        queued = WriteQueue(facts)
+        sendsAhead = true
+    }
+
+    /// Forgets what ``beginWrite()`` found: the transaction ended.
+    func endTransaction() {
+        queued = WriteQueue()
+        sendsAhead = false
+    }
+
     /// `COPY … FROM STDIN` in binary: one stream for all the rows.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
         try flush()
+        queued.sentDirectly("INSERT INTO \(table)")
         let types = columns.map { (name: $0.name, type: Self.columnType($0.type)) }
         let copied = try connection.copyIn(table: table, columns: types, rows: rows.lazy.map { $0.map(Self.parameter) })
         guard copied == rows.count else {
@@ -84,11 +148,17 @@ final class PostgresDatabase: SQLDatabase {
     }
 
     /// Sends the queued writes (runs of inserts as COPY, the rest in pipelines of at most
-    /// ``batchSize``) and checks each one's affected-row count.
+    /// ``batchSize``) and checks each one's affected-row count, after the batch in flight.
     func flush() throws {
+        try sender.wait()
         guard !queued.isEmpty else { return }
+        try send(queued.take())
+    }
+
+    /// Sends `writes` in order: runs of inserts as COPY, the rest in pipelines.
+    private func send(_ writes: [WriteQueue.Write]) throws {
         var statements: [WriteQueue.Statement] = []
-        for write in queued.take() {
+        for write in writes {
             switch write {
             case .statement(let statement):
                 statements.append(statement)
@@ -101,17 +171,17 @@ final class PostgresDatabase: SQLDatabase {
             case .run(let run) where run.writes.count < WriteQueue.minimumCopyRows:
                 statements += run.writes
             case .run(let run):
-                try send(statements)
+                try sendPipelined(statements)
                 statements = []
                 try copy(run)
             }
         }
-        try send(statements)
+        try sendPipelined(statements)
     }
 
     /// Statements in pipelines of at most ``batchSize`` (libpq's blocking pipeline sends them all
     /// before it reads a result, so their results must fit the socket's buffers).
-    private func send(_ statements: [WriteQueue.Statement]) throws {
+    private func sendPipelined(_ statements: [WriteQueue.Statement]) throws {
         var start = 0
         while start < statements.count {
             let batch = statements[start..<min(start + Self.batchSize, statements.count)]
@@ -142,8 +212,11 @@ final class PostgresDatabase: SQLDatabase {
 
     /// Forgets queued writes and reserved ids (the transaction rolled back).
     func discard() {
-        queued.removeAll()
+        sender.reset()
+        queued = WriteQueue()
+        sendsAhead = false
         reservedIDs = [:]
+        reservationSizes = [:]
     }
 
     /// `?N` parameters as PostgreSQL's `$N` (outside quoted text; orgctl's SQL quotes no `?`).

@@ -296,6 +296,7 @@ public final class PostgresStateStore: SQLStore {
             let result = try body()
             try database.flush()
             try connection.execute("COMMIT")
+            database.endTransaction()
             return result
         } catch {
             database.discard()
@@ -427,6 +428,7 @@ public final class PostgresStateStore: SQLStore {
                     try migrateDeferred()
                     // Again under the lock: the schema may have changed since the state was opened.
                     try checkSchemaObjects()
+                    try database.beginWrite()
                     try recordKey(key)
                     let read = lastReadSnapshot
                     let transaction = SQLStateTransaction(TransactionContext(

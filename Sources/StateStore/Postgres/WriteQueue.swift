@@ -24,11 +24,36 @@ import Postgres
 /// same values (ids come from ``PostgresDatabase/reserveRowID(table:)``, not from the COPY), the
 /// same NULLs, in the same transaction.
 struct WriteQueue {
-    /// orgctl's tables whose writes may move relative to other tables' writes: no foreign key
-    /// from or to them, and no trigger or rule on any of orgctl's tables (the store refuses those).
+    /// orgctl's tables whose writes may always move relative to other tables' writes: no foreign
+    /// key from or to them, and no trigger or rule on any of orgctl's tables (the store refuses those).
     static let sideTables = ["orgctl_audit", "orgctl_merkle", "orgctl_resources"]
+    /// The tables that may get a queue of their own in a write transaction whose database shows no
+    /// foreign key from or to them (``WriteFacts``): every table of ``Layout`` that has no foreign key
+    /// in the layout. Beside orgctl's own, `quotas`, whose upserts would otherwise split every run of
+    /// tenant inserts into single statements.
+    static let movableTables: [String] = Layout.tables.filter { table in
+        !table.postgresOnly && table.columns.allSatisfy { $0.references == nil }
+            && !Layout.tables.contains { other in other.columns.contains { $0.references?.hasPrefix(table.name + " ") == true } }
+    }.map(\.name)
     /// Runs shorter than this go in a pipeline: a COPY costs a round trip of its own.
     static let minimumCopyRows = 8
+
+    /// The tables with a queue of their own, in the order their writes are sent.
+    let sides: [String]
+    /// Whether `orgctl_resources` was empty when the transaction began and every write to it since is
+    /// known here: then a record's delete-before-insert that matches no record inserted since deletes
+    /// nothing, and is dropped (a first apply would otherwise send one per resource).
+    private var tracksRecords: Bool
+    /// Hashes of the addresses and rows of the records inserted in the transaction (a collision only
+    /// keeps a delete that was not needed).
+    private var recordedAddresses: Set<Int> = []
+    private var recordedRows: Set<Int> = []
+
+    /// A queue for a transaction whose database `facts` describe (default: nothing known).
+    init(_ facts: WriteFacts = WriteFacts()) {
+        sides = Self.sideTables + facts.movableTables.filter { !Self.sideTables.contains($0) }.sorted()
+        tracksRecords = facts.recordsEmpty
+    }
 
     /// SQL text (as sent: `$N`) → how it is queued.
     private var kinds: [String: Kind] = [:]
@@ -47,8 +72,27 @@ struct WriteQueue {
         if let known = kinds[write.sql] {
             kind = known
         } else {
-            kind = Self.classify(write.sql)
+            kind = Self.classify(write.sql, sides: sides)
             kinds[write.sql] = kind
+        }
+        if tracksRecords, kind.touchesRecords {
+            switch kind.shape {
+            case .recordDelete:
+                if let (address, row) = Self.recordKey(write.parameters, at: (0, 1, 2)) {
+                    if !recordedAddresses.contains(address.hashValue) && !recordedRows.contains(row.hashValue) { return true }
+                } else {
+                    tracksRecords = false
+                }
+            case .insert(let insert) where insert.isRecord:
+                if let (address, row) = insert.record(write.parameters) {
+                    recordedAddresses.insert(address.hashValue)
+                    recordedRows.insert(row.hashValue)
+                } else {
+                    tracksRecords = false
+                }
+            default:
+                tracksRecords = false  // any other write to the records: nothing is assumed any more
+            }
         }
         let isRow: Bool
         switch kind.destination {
@@ -62,11 +106,19 @@ struct WriteQueue {
         return true
     }
 
+    /// Notes a statement sent without the queue (a query, a plain run, a bulk insert): one that may
+    /// write the records ends what the queue assumes of them.
+    mutating func sentDirectly(_ sql: String) {
+        guard tracksRecords, Self.mentions(sql, "orgctl_resources") else { return }
+        let verb = sql.drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
+        if verb != "SELECT" { tracksRecords = false }
+    }
+
     /// Everything queued, in an order that keeps what the tables end up holding (the platform
     /// tables' writes in the order made, then each side table's); the queue is empty after.
     mutating func take() -> [Write] {
         var all = main.writes
-        for table in Self.sideTables { all += side[table]?.writes ?? [] }
+        for table in sides { all += side[table]?.writes ?? [] }
         removeAll()
         return all
     }
@@ -83,18 +135,26 @@ struct WriteQueue {
     /// SQLStateTransaction's delete before it inserts a record, as PostgresDatabase sends it.
     static let recordDelete = "DELETE FROM orgctl_resources WHERE address = $1 OR (kind = $2 AND row_id = $3)"
 
-    static func classify(_ sql: String) -> Kind {
+    static func classify(_ sql: String, sides: [String] = sideTables) -> Kind {
         let mentioned = Layout.tables.map(\.name).filter { mentions(sql, $0) }
         let destination: Destination
-        if mentioned.count == 1, sideTables.contains(mentioned[0]) {
+        if mentioned.count == 1, sides.contains(mentioned[0]) {
             destination = .side(mentioned[0])
-        } else if mentioned.contains(where: sideTables.contains) {
+        } else if mentioned.contains(where: sides.contains) {
             destination = .alone  // a side table together with another one: it keeps its place among all writes
         } else {
             destination = .main
         }
         let shape: Shape = sql == recordDelete ? .recordDelete : PlainInsert(sql).map { .insert($0) } ?? .other
-        return Kind(destination: destination, shape: shape)
+        return Kind(destination: destination, shape: shape, touchesRecords: mentioned.contains("orgctl_resources"))
+    }
+
+    /// The address and row of a record write whose parameters hold them at these positions.
+    static func recordKey(_ values: [PostgresValue], at positions: (address: Int, kind: Int, rowID: Int)) -> (String, RecordRow)? {
+        guard values.count > max(positions.address, positions.kind, positions.rowID), case .text(let address) = values[positions.address],
+            case .text(let kind) = values[positions.kind], case .int(let rowID) = values[positions.rowID]
+        else { return nil }
+        return (address, RecordRow(kind: kind, rowID: rowID))
     }
 
     /// Whether `name` occurs in `sql` as a whole word.
@@ -127,6 +187,8 @@ struct WriteQueue {
     struct Kind {
         var destination: Destination
         var shape: Shape
+        /// Whether the statement names `orgctl_resources`.
+        var touchesRecords = false
     }
 
     enum Shape {
@@ -182,17 +244,24 @@ struct WriteQueue {
                 }
                 return true
             case .insert(let insert):
-                guard write.rows == 1, insert.fits(write.parameters) else { break }
-                if let (address, row) = insert.record(write.parameters) {
-                    recordAddresses.insert(address)
-                    recordRows.insert(row)
-                }
-                if case .run(let run)? = writes.last, run.insert.sql == insert.sql {
+                // A plain single-row insert inserts one row or fails (no trigger or rule: the store
+                // refuses them), so one whose count is not checked (`rows` nil) runs as well.
+                guard write.rows == 1 || write.rows == nil, insert.fits(write.parameters) else { break }
+                // One instance per statement text (the queue's classification cache): compared by identity.
+                if case .run(let run)? = writes.last, run.insert === insert {
                     run.writes.append(write)
                 } else {
                     let run = Run(insert)
                     run.writes.append(write)
                     writes.append(.run(run))
+                }
+                // Only a run right after a batch of deletes takes later deletes before it: only its
+                // records are checked against them.
+                if insert.isRecord, writes.count >= 2, case .deleteRecords = writes[writes.count - 2],
+                    let (address, row) = insert.record(write.parameters)
+                {
+                    recordAddresses.insert(address)
+                    recordRows.insert(row)
                 }
                 return true
             case .other:
@@ -253,8 +322,9 @@ struct WriteQueue {
 }
 
 /// `INSERT INTO table (c1, …, cn) VALUES ($1, …, $n)` into a table of ``Layout``, whose columns'
-/// types say how COPY encodes each value.
-struct PlainInsert {
+/// types say how COPY encodes each value. A class: every queued write of one statement text
+/// shares the instance its classification made.
+final class PlainInsert {
     let sql: String
     let table: String
     let columns: [(name: String, type: PostgresColumnType)]
@@ -304,13 +374,22 @@ struct PlainInsert {
     }
 
     func record(_ values: [PostgresValue]) -> (String, WriteQueue.RecordRow)? {
-        guard let (a, k, r) = recordColumns, case .text(let address) = values[a], case .text(let kind) = values[k],
-            case .int(let rowID) = values[r]
-        else { return nil }
-        return (address, WriteQueue.RecordRow(kind: kind, rowID: rowID))
+        guard let recordColumns else { return nil }
+        return WriteQueue.recordKey(values, at: recordColumns)
     }
 }
 
 extension Substring {
     fileprivate var trimmingSpaces: String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+}
+
+/// What a write transaction found in its database when it began (after taking the apply lock),
+/// which lets ``WriteQueue`` send less: tables free of foreign keys get queues of their own, and
+/// an empty `orgctl_resources` needs no record deletes.
+struct WriteFacts {
+    /// Tables of ``WriteQueue/movableTables`` that no foreign key of the database references or
+    /// leaves from (a platform may add its own).
+    var movableTables: [String] = []
+    /// Whether `orgctl_resources` held no row.
+    var recordsEmpty = false
 }
