@@ -14,6 +14,8 @@ final class PostgresDatabase: SQLDatabase {
     private var queued = WriteQueue()
     /// Identity values reserved for rows about to be inserted, per table (``reserveRowID(table:)``).
     private var reservedIDs: [String: ArraySlice<Int64>] = [:]
+    /// Writes held back until the open transaction commits (run by `PostgresStateStore.inTransaction`).
+    let pendingWrites = PendingWrites()
     /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
     /// pipeline sends everything before it reads a result).
     static let batchSize = 512
@@ -142,6 +144,7 @@ final class PostgresDatabase: SQLDatabase {
 
     /// Forgets queued writes and reserved ids (the transaction rolled back).
     func discard() {
+        pendingWrites.discard()
         queued.removeAll()
         reservedIDs = [:]
     }

@@ -22,6 +22,35 @@ extension SQLiteConnection: SQLDatabase {
         while try statement.step() {}
         return changes
     }
+
+    /// Rows per statement of ``bulkInsert(table:columns:rows:)`` (at most 999 parameters, the
+    /// limit of SQLite builds before 3.32).
+    static let rowsPerInsert = 64
+
+    /// `rows` in multi-row `INSERT … VALUES (…), (…), …` statements (each prepared once and cached):
+    /// a statement per row cost as much again as the row itself (binding, stepping and resetting).
+    func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
+        guard !columns.isEmpty, !rows.isEmpty else { return }
+        let width = columns.count
+        let perStatement = max(1, min(Self.rowsPerInsert, 999 / width))
+        func insert(_ count: Int) -> String {
+            "INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES "
+                + (0..<count).map { row in "(" + (1...width).map { "?\(row * width + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
+        }
+        let full = insert(perStatement)
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(start + perStatement, rows.count)]
+            var values: [SQLValue] = []
+            values.reserveCapacity(chunk.count * width)
+            for row in chunk { values += row }
+            let changed = try run(chunk.count == perStatement ? full : insert(chunk.count), values)
+            guard changed == chunk.count else {
+                throw StateError(.other, "inserting \(chunk.count) rows into \(table) changed \(changed) rows", help: "run 'orgctl audit verify'")
+            }
+            start = chunk.endIndex
+        }
+    }
 }
 
 extension SQLiteValue {
