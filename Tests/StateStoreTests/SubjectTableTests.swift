@@ -155,6 +155,34 @@ struct SubjectTableTests {
         try Self.heldBackRows(store, key: key)
     }
 
+    @Test("SQLite's bulk insert writes every row once in multi-row statements, also past the size that grows the page cache, and sets the cache back")
+    func sqliteBulkInsert() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let columns = try #require(Layout.table("orgctl_subject_entries")?.columns)
+        let cache = try store.db.integer("PRAGMA cache_size")
+        let per = SQLiteConnection.rowsPerInsert
+        for count in [1, per - 1, per, 2 * per + 5, SQLiteConnection.rowsForLargeCache + 1] {
+            let subject = SQLValue.text("s\(count)")
+            try store.inWriteTransaction("inserting") {
+                try store.db.bulkInsert(table: "orgctl_subject_entries", columns: columns, rows: (0..<count).map { [subject, .integer(Int64($0))] })
+            }
+            #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count))
+            #expect(try store.db.integer("SELECT count(DISTINCT seq) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count))
+            #expect(try store.db.integer("SELECT max(seq) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count - 1))
+        }
+        #expect(try store.db.integer("PRAGMA cache_size") == cache)
+        // A row that breaks a constraint fails the insert, and its transaction writes nothing.
+        let total = try store.db.integer("SELECT count(*) FROM orgctl_subject_entries")
+        #expect(throws: StateError.self) {
+            try store.inWriteTransaction("inserting") {
+                try store.db.bulkInsert(table: "orgctl_subject_entries", columns: columns,
+                                        rows: [[.text("new"), .integer(0)]] + (0..<per).map { [.text("s1"), .integer(Int64($0))] })
+            }
+        }
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries") == total)
+    }
+
     @Test("a subject id is random: the same address in two databases gets two ids, and neither is derived from it")
     func randomIDs() throws {
         var ids: [String] = []

@@ -26,11 +26,30 @@ extension SQLiteConnection: SQLDatabase {
     /// Rows per statement of ``bulkInsert(table:columns:rows:)`` (at most 999 parameters, the
     /// limit of SQLite builds before 3.32).
     static let rowsPerInsert = 64
+    /// From this many rows on, ``bulkInsert(table:columns:rows:)`` runs with a page cache of
+    /// ``largeCacheKiB`` (SQLite's default is 2 MiB).
+    static let rowsForLargeCache = 10_000
+    static let largeCacheKiB: Int64 = 65_536
 
     /// `rows` in multi-row `INSERT … VALUES (…), (…), …` statements (each prepared once and cached):
     /// a statement per row cost as much again as the row itself (binding, stepping and resetting).
+    ///
+    /// A large insert into a table with a second index on a random key (the subjects' e-mail
+    /// addresses) touches that index's pages at random: with the default cache, a row's page was
+    /// mostly read back from the WAL and spilled to it again. So the cache grows for such an insert
+    /// (memory is taken only as pages are cached) and is set back after it.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
         guard !columns.isEmpty, !rows.isEmpty else { return }
+        if rows.count >= Self.rowsForLargeCache, let cache = try first("PRAGMA cache_size", [], { $0.int(0) }), cache < 0, cache > -Self.largeCacheKiB {
+            try execute("PRAGMA cache_size = -\(Self.largeCacheKiB)")
+            defer { try? execute("PRAGMA cache_size = \(cache)") }
+            try insertInChunks(table: table, columns: columns, rows: rows)
+        } else {
+            try insertInChunks(table: table, columns: columns, rows: rows)
+        }
+    }
+
+    private func insertInChunks(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
         let width = columns.count
         let perStatement = max(1, min(Self.rowsPerInsert, 999 / width))
         func insert(_ count: Int) -> String {
