@@ -33,6 +33,9 @@ extension SQLiteConnection: SQLDatabase {
 
     /// `rows` in multi-row `INSERT … VALUES (…), (…), …` statements (each prepared once and cached):
     /// a statement per row cost as much again as the row itself (binding, stepping and resetting).
+    /// `OR FAIL`: a multi-row statement that may abort on a constraint needs a statement journal
+    /// (pages copied to a temporary file) to undo its own earlier rows; with `FAIL` it keeps them,
+    /// and the error rolls the whole transaction back anyway.
     ///
     /// A large insert into a table with a second index on a random key (the subjects' e-mail
     /// addresses) touches that index's pages at random: with the default cache, a row's page was
@@ -53,7 +56,7 @@ extension SQLiteConnection: SQLDatabase {
         let width = columns.count
         let perStatement = max(1, min(Self.rowsPerInsert, 999 / width))
         func insert(_ count: Int) -> String {
-            "INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES "
+            "INSERT OR FAIL INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES "
                 + (0..<count).map { row in "(" + (1...width).map { "?\(row * width + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
         }
         let full = insert(perStatement)
