@@ -122,19 +122,52 @@ public enum PersonalData {
         return found
     }
 
+    /// Whether `string` holds a `@` or a `~` (what the pseudonymizer has to look at), read in place.
+    static func hasAtOrTilde(_ string: String) -> Bool {
+        func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool { bytes.contains { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") } }
+        return string.utf8.withContiguousStorageIfAvailable(scan) ?? Array(string.utf8).withUnsafeBufferPointer(scan)
+    }
+
     /// The e-mail address of a member address (`tenant/T/member/E`, `tenant/T/team/S/member/E`)
-    /// with the address up to it, or nil for any other address.
+    /// with the address up to it, or nil for any other address. The address is cut at its first
+    /// five `/` bytes, as `tools/verify_audit.py` cuts it (`split("/", 5)`): byte by byte, not by
+    /// `Character`, which would not cut at a `/` followed by a combining mark. (Called for every
+    /// audit entry written and verified: it allocates only the two strings it returns.)
     public static func memberAddress(_ address: String) -> (prefix: String, email: String, isTenantMember: Bool)? {
-        let parts = address.split(separator: "/", maxSplits: 5, omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0] == "tenant" else { return nil }
-        if parts[2] == "member" {
-            let email = parts[3...].joined(separator: "/")
-            return email.isEmpty ? nil : ("tenant/\(parts[1])/member/", email, true)
+        func cut(_ bytes: UnsafeBufferPointer<UInt8>) -> (prefix: String, email: String, isTenantMember: Bool)? {
+            guard let email = emailOffset(in: bytes) else { return nil }
+            return (String(decoding: UnsafeBufferPointer(rebasing: bytes[..<email.offset]), as: UTF8.self),
+                    String(decoding: UnsafeBufferPointer(rebasing: bytes[email.offset...]), as: UTF8.self), email.isTenantMember)
         }
-        if parts.count == 6, parts[2] == "team", parts[4] == "member", !parts[5].isEmpty {
-            return ("tenant/\(parts[1])/team/\(parts[3])/member/", String(parts[5]), false)
+        if let found = address.utf8.withContiguousStorageIfAvailable(cut) { return found }
+        return Array(address.utf8).withUnsafeBufferPointer(cut)
+    }
+
+    /// Where the e-mail address of a member address starts (see ``memberAddress(_:)``), or nil.
+    private static func emailOffset(in bytes: UnsafeBufferPointer<UInt8>) -> (offset: Int, isTenantMember: Bool)? {
+        let slash = UInt8(ascii: "/")
+        /// The offset after the next `/` from `start`, or nil.
+        func after(_ start: Int) -> Int? {
+            var index = start
+            while index < bytes.count {
+                if bytes[index] == slash { return index + 1 }
+                index += 1
+            }
+            return nil
         }
-        return nil
+        /// Whether the segment from `start` to the `/` before `end` is `name`.
+        func segment(_ start: Int, _ end: Int, is name: StaticString) -> Bool {
+            name.withUTF8Buffer { name in end - 1 - start == name.count && name.indices.allSatisfy { bytes[start + $0] == name[$0] } }
+        }
+        guard bytes.count > 7, bytes[6] == slash, segment(0, 7, is: "tenant"), let kind = after(7), let rest = after(kind) else { return nil }
+        if segment(kind, rest, is: "member") {
+            // Everything after the third `/`, further slashes included.
+            return rest < bytes.count ? (rest, true) : nil
+        }
+        guard segment(kind, rest, is: "team"), let memberKind = after(rest), let email = after(memberKind),
+            segment(memberKind, email, is: "member"), email < bytes.count
+        else { return nil }
+        return (email, false)
     }
 }
 
@@ -153,16 +186,16 @@ public struct Pseudonymizer {
     }
 
     public mutating func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
-        var named: Set<String> = []
+        var named: [String] = []  // an entry names one or two subjects: a list, not a set
         func subjectToken(_ email: String) throws -> PersonalData.Piece {
             let id = try subject(email)
-            named.insert(id)
+            if !named.contains(id) { named.append(id) }
             return .token(.subject, id)
         }
         /// A string with every e-mail shape replaced by its subject's token.
         func text(_ string: String) throws -> String {
             // Most strings hold neither `@` (no e-mail shape) nor `~` (nothing to double): kept as they are.
-            if !string.utf8.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") }) { return string }
+            if !PersonalData.hasAtOrTilde(string) { return string }
             var pieces: [PersonalData.Piece] = []
             var rest = Array(string.utf8)
             while let shape = PersonalData.firstEmailShape(in: rest) {
@@ -176,7 +209,7 @@ public struct Pseudonymizer {
         /// Whether `value` holds a string that ``text`` changes.
         func touches(_ value: JSONValue) -> Bool {
             switch value {
-            case .string(let s): return s.utf8.contains { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") }
+            case .string(let s): return PersonalData.hasAtOrTilde(s)
             case .array(let items): return items.contains { touches($0) }
             case .object(let object): return object.members.contains { touches($0.value) }
             default: return false
@@ -193,7 +226,7 @@ public struct Pseudonymizer {
         }
         var result = entry
         result.version = AuditEntry.formatVersion
-        result.actor = entry.actor.contains("@") ? PersonalData.encode([try subjectToken(entry.actor)]) : try text(entry.actor)
+        result.actor = entry.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.encode([try subjectToken(entry.actor)]) : try text(entry.actor)
         var owner: String?
         if let member = PersonalData.memberAddress(entry.address) {
             let token = try subjectToken(member.email)

@@ -581,9 +581,7 @@ public final class SQLiteStateStore: SQLStore {
                 try recordKey(key)
                 let transaction = SQLStateTransaction(TransactionContext(
                     db: db, key: key, databaseID: databaseID, changedSinceRead: { try self.changedSinceRead }, read: { try self.readLockedCheckingChain() }))
-                let result = try body(transaction)
-                try transaction.finish()
-                return result
+                return try body(transaction)
             }
         } catch let error as SQLiteError {
             throw StateError(error, path: path)

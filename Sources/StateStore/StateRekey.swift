@@ -278,8 +278,7 @@ public enum StateRekey {
             return AuditEntry(sequence: sequence, time: time, actor: actor, source: source, planID: id, action: auditAction, address: auditAddress,
                               before: .object(before), after: .object(after), reason: "the state key was replaced")
         }
-        // The subject rows the entry's tokens need (an actor that is an e-mail address) are buffered until now.
-        try transaction.finish()
+        // The subject rows the entry's tokens need (an actor that is an e-mail address) are written before the commit (PendingWrites).
         return sequence
     }
 

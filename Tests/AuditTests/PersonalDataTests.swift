@@ -117,7 +117,34 @@ struct PersonalDataTests {
          "a member's 'expires' must be null or a value token"),
         (#"{"action":"create","actor":"ci","address":"tenant/a/member/~s:0123456789ABCDEF0123456789abcdef","after":null,"before":null,"planId":"p","seq":1,"source":"s","time":"2026-11-22T19:00:00Z","v":2}"#,
          "field 'address' has a '~' that starts no token and is not doubled"),
+        // A combining mark after the '/' (one Character with it): the address is still cut there, as Python cuts it.
+        ("{\"action\":\"create\",\"actor\":\"ci\",\"address\":\"tenant/a/member/\u{301}bob\",\"after\":null,\"before\":null,\"planId\":\"p\",\"seq\":1,\"source\":\"s\",\"time\":\"2026-11-22T19:00:00Z\",\"v\":2}",
+         "field 'address' names a member without a subject token"),
     ]
+
+    @Test("member addresses are cut at their first five '/' bytes", arguments: [
+        ("tenant/acme/member/bob@x.com", "tenant/acme/member/", "bob@x.com", true),
+        ("tenant/acme/member/a/b/c/d", "tenant/acme/member/", "a/b/c/d", true),
+        ("tenant/acme/team/core/member/bob@x.com", "tenant/acme/team/core/member/", "bob@x.com", false),
+        ("tenant/acme/team/core/member/a/b", "tenant/acme/team/core/member/", "a/b", false),
+        ("tenant/acme/member/\u{301}bob", "tenant/acme/member/", "\u{301}bob", true),
+        ("tenant/\u{301}/team/\u{301}/member/\u{301}", "tenant/\u{301}/team/\u{301}/member/", "\u{301}", false),
+        ("tenant//member/x", "tenant//member/", "x", true),
+    ])
+    func memberAddresses(address: String, prefix: String, email: String, isTenantMember: Bool) throws {
+        let member = try #require(PersonalData.memberAddress(address))
+        #expect(member.prefix == prefix && member.email == email && member.isTenantMember == isTenantMember)
+        #expect(member.prefix + member.email == address)
+    }
+
+    @Test("other addresses are not member addresses", arguments: [
+        "tenant/acme/member/", "tenant/acme/member", "tenant/acme/team/core/member/", "tenant/acme/team/core/members/x",
+        "tenant/acme/team/core/member", "tenant/acme/role/x", "tenants/acme/member/x", "tenant", "", "role/member/x",
+        "tenant/acme/team/core/lead/x", "tenant/acme/member\u{301}/x",
+    ])
+    func notMemberAddresses(address: String) {
+        #expect(PersonalData.memberAddress(address) == nil)
+    }
 
     @Test("format 2 rules reject personal values left in the bytes", arguments: malformed)
     func rejects(bytes: String, message: String) {

@@ -101,6 +101,88 @@ struct SubjectTableTests {
         #expect(addresses == (emails + emails.reversed() + ["new@acme.com"]).map { "tenant/acme/member/\($0)" })
     }
 
+    /// A writer of its own (as rekey and forget are): an entry appended in a write transaction that
+    /// the writer ends without any call for the subject rows, then one that rolls back.
+    static func heldBackRows(_ store: any SQLStore, key: StateKey) throws {
+        func entry(_ sequence: Int64, _ email: String) -> AuditEntry {
+            AuditEntry(sequence: sequence, time: "2026-01-01T00:00:00Z", actor: "dpo@acme.com", source: "a ticket of \(email)", planID: "p",
+                       action: "create", address: "tenant/acme/member/\(email)", before: nil, after: ["role": "guest", "expires": "2026-03-01"])
+        }
+        func append(_ email: String) throws {
+            let transaction = SQLStateTransaction(TransactionContext(db: store.db, key: key, databaseID: store.databaseID, changedSinceRead: { true },
+                                                                     read: { try store.readUnlocked() }))
+            _ = try transaction.appendAudit { entry($0, email) }
+        }
+        try store.inWriteTransaction("writing") { try append("alice@acme.com") }
+        struct Refused: Error {}
+        #expect(throws: StateError.self) {
+            try store.inWriteTransaction("writing") {
+                try append("bob@acme.com")
+                throw Refused()
+            }
+        }
+        // A later transaction writes nothing the rolled-back one held back.
+        try store.inWriteTransaction("writing") {}
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == 2)
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_values") == 1)
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries") == 2)
+        let resolver = try store.subjectResolver()
+        var entries: [AuditEntry] = []
+        try store.forEachAuditRecord { record in
+            entries.append(try AuditEntry(canonicalBytes: record.entry))
+            return true
+        }
+        #expect(entries.count == 1)
+        let resolved = resolver.resolve(entries[0])
+        #expect(resolved.actor == "dpo@acme.com" && resolved.address == "tenant/acme/member/alice@acme.com")
+        #expect(resolved.source == "a ticket of alice@acme.com" && resolved.after == ["expires": "2026-03-01", "role": "guest"])
+    }
+
+    @Test("a writer that makes no call for them still gets the subject rows its entries need: the write transaction writes them before COMMIT, and drops them on ROLLBACK (SQLite)")
+    func heldBackRowsSQLite() throws {
+        let temp = try TemporaryStore()
+        try Self.heldBackRows(try temp.open(), key: temp.key)
+    }
+
+    @Test("the same on PostgreSQL")
+    func heldBackRowsPostgres() throws {
+        guard let server = TestPostgres.uri() else { return }
+        let schema = "orgctl_held_" + UUID().uuidString.prefix(8).lowercased()
+        defer { _ = try? TestPostgres.rows(server, "DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+        let key = try StateKey(raw: [UInt8](repeating: 7, count: 32))
+        let store = try #require(try PostgresStateStore.open(conninfo: server, schema: schema, access: .readWrite, lockTimeoutMilliseconds: 1000,
+                                                             key: key, applicationName: "orgctl-held-test"))
+        try Self.heldBackRows(store, key: key)
+    }
+
+    @Test("SQLite's bulk insert writes every row once in multi-row statements, also past the size that grows the page cache, and sets the cache back")
+    func sqliteBulkInsert() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let columns = try #require(Layout.table("orgctl_subject_entries")?.columns)
+        let cache = try store.db.integer("PRAGMA cache_size")
+        let per = SQLiteConnection.rowsPerInsert
+        for count in [1, per - 1, per, 2 * per + 5, SQLiteConnection.rowsForLargeCache + 1] {
+            let subject = SQLValue.text("s\(count)")
+            try store.inWriteTransaction("inserting") {
+                try store.db.bulkInsert(table: "orgctl_subject_entries", columns: columns, rows: (0..<count).map { [subject, .integer(Int64($0))] })
+            }
+            #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count))
+            #expect(try store.db.integer("SELECT count(DISTINCT seq) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count))
+            #expect(try store.db.integer("SELECT max(seq) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count - 1))
+        }
+        #expect(try store.db.integer("PRAGMA cache_size") == cache)
+        // A row that breaks a constraint fails the insert, and its transaction writes nothing.
+        let total = try store.db.integer("SELECT count(*) FROM orgctl_subject_entries")
+        #expect(throws: StateError.self) {
+            try store.inWriteTransaction("inserting") {
+                try store.db.bulkInsert(table: "orgctl_subject_entries", columns: columns,
+                                        rows: [[.text("new"), .integer(0)]] + (0..<per).map { [.text("s1"), .integer(Int64($0))] })
+            }
+        }
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries") == total)
+    }
+
     @Test("a subject id is random: the same address in two databases gets two ids, and neither is derived from it")
     func randomIDs() throws {
         var ids: [String] = []

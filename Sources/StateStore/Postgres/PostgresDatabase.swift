@@ -23,6 +23,8 @@ final class PostgresDatabase: SQLDatabase {
     /// this object and so waits for the batch in flight.
     private let sender = WriteSender()
     private var sendsAhead = false
+    /// Writes held back until the open transaction commits (run by `PostgresStateStore.inTransaction`).
+    let pendingWrites = PendingWrites()
     /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
     /// pipeline sends everything before it reads a result).
     static let batchSize = 512
@@ -212,6 +214,7 @@ final class PostgresDatabase: SQLDatabase {
 
     /// Forgets queued writes and reserved ids (the transaction rolled back).
     func discard() {
+        pendingWrites.discard()
         sender.reset()
         queued = WriteQueue()
         sendsAhead = false

@@ -289,11 +289,12 @@ public final class PostgresStateStore: SQLStore {
 
     // MARK: Transactions
 
-    /// Runs `body` between `begin` and COMMIT (queued writes sent first); ROLLBACK when anything fails.
+    /// Runs `body` between `begin` and COMMIT (held-back and queued writes sent first); ROLLBACK when anything fails.
     private func inTransaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
         try connection.execute(begin)
         do {
             let result = try body()
+            try database.pendingWrites.run()
             try database.flush()
             try connection.execute("COMMIT")
             database.endTransaction()
@@ -438,9 +439,7 @@ public final class PostgresStateStore: SQLStore {
                             state.auditChain = try self.database.checkAuditChain()
                             return state
                         }))
-                    let result = try body(transaction)
-                    try transaction.finish()
-                    return result
+                    return try body(transaction)
                 }
             }
         } catch let error as PostgresError {

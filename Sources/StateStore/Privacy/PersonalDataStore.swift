@@ -354,7 +354,6 @@ extension SQLStore {
                 AuditEntry(sequence: sequence, time: request.time, actor: request.actor, source: request.source, planID: planID,
                            action: "erase", address: "privacy", before: nil, after: ["people": .int(Int64(people.count))], reason: reason)
             }
-            try transaction.finish()
             return outcome
         }
     }

@@ -43,7 +43,52 @@ final class SubjectTable {
         self.db = db
     }
 
-    static func randomID() throws -> String { Hex.encode(try SecureRandom.bytes(count: 16)) }
+    /// Random bytes for new ids, drawn from the CSPRNG a few KiB at a time: one `RAND_bytes` call per
+    /// 256 ids instead of one each (a first apply draws hundreds of thousands). Each id still takes
+    /// 16 bytes of its own, never derived from the address.
+    private var randomBytes: [UInt8] = []
+    private var randomOffset = 0
+    static let randomBatch = 4096
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// A new random id: its 32 lowercase hex digits, and its first 64 bits (its sort key).
+    private func randomID() throws -> (key: UInt64, hex: String) {
+        if randomOffset + 16 > randomBytes.count {
+            randomBytes = try SecureRandom.bytes(count: Self.randomBatch)
+            randomOffset = 0
+        }
+        defer { randomOffset += 16 }
+        let start = randomOffset
+        let key = randomBytes[start..<(start + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let hex = String(unsafeUninitializedCapacity: 32) { text in
+            let digits = Self.hexDigits
+            for index in 0..<16 {
+                let byte = randomBytes[start + index]
+                text[2 * index] = digits[Int(byte >> 4)]
+                text[2 * index + 1] = digits[Int(byte & 0x0f)]
+            }
+            return 32
+        }
+        return (key, hex)
+    }
+
+    /// The sort key of a stored id: the number its first 16 hex digits spell, which orders ids as
+    /// their text does (0 for a malformed id, which only places its rows first).
+    static func sortKey(_ id: String) -> UInt64 {
+        var key: UInt64 = 0
+        var count = 0
+        for byte in id.utf8.prefix(16) {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            default: return 0
+            }
+            key = key << 4 | UInt64(digit)
+            count += 1
+        }
+        return count == 16 ? key : 0
+    }
 
     /// Lookups of one address each before the whole table is read at once (a large first apply).
     static let lookupsBeforeLoadingAll = 256
@@ -51,23 +96,30 @@ final class SubjectTable {
     /// True once `ids` holds every row of `orgctl_subjects` (then an address not in it has no subject yet).
     private var loadedAll = false
 
-    /// Addresses looked up by ``prefetch(_:)`` that have no subject yet.
+    /// Addresses looked up (by ``prefetch(naming:)`` or one by one) that have no subject yet.
     private var absent: Set<String> = []
-    /// Addresses per lookup query of ``prefetch(_:)``.
+    /// Addresses per lookup query of ``prefetch(naming:)``.
     static let prefetchChunk = 200
 
-    /// Looks up the subjects of `emails` in a few queries, before the apply writes anything: a lookup
-    /// of one address each, in the middle of the writes, would make the PostgreSQL store send what it
-    /// has queued first (a read sees the transaction's writes), breaking its runs of inserts into
-    /// single statements. More addresses than ``lookupsBeforeLoadingAll`` read the whole table once.
-    func prefetch(_ emails: Set<String>) throws {
+    /// Looks up the subjects of the e-mail addresses in `texts` in a few queries, before the apply
+    /// writes anything: a lookup of one address each, in the middle of the writes, would make the
+    /// PostgreSQL store send what it has queued first (a read sees the transaction's writes),
+    /// breaking its runs of inserts into single statements. More addresses than
+    /// ``lookupsBeforeLoadingAll`` read the whole table once (and the texts are not searched further).
+    func prefetch(naming texts: [String]) throws {
         guard !loadedAll else { return }
-        let missing = emails.filter { ids[$0] == nil && !absent.contains($0) }.sorted()
-        guard !missing.isEmpty else { return }
-        if missing.count > Self.lookupsBeforeLoadingAll {
-            try loadAll()
-            return
+        var emails: Set<String> = []
+        for text in texts where text.utf8.contains(UInt8(ascii: "@")) {
+            for email in PersonalData.emailShapes(in: text) where ids[email] == nil && !absent.contains(email) {
+                emails.insert(email)
+                if emails.count > Self.lookupsBeforeLoadingAll {
+                    try loadAll()
+                    return
+                }
+            }
         }
+        let missing = emails.sorted()
+        guard !missing.isEmpty else { return }
         for start in stride(from: 0, to: missing.count, by: Self.prefetchChunk) {
             let chunk = missing[start..<min(start + Self.prefetchChunk, missing.count)]
             let placeholders = (1...chunk.count).map { "?\($0)" }.joined(separator: ", ")
@@ -85,59 +137,84 @@ final class SubjectTable {
 
     /// The subject id of `email`, created (random, never derived from the address) when it has none.
     func subjectID(_ email: String) throws -> String {
-        if let known = ids[email] { return known }
-        if absent.contains(email) {
-            let id = try Self.randomID()
-            newSubjects.append((id, email))
-            ids[email] = id
-            return id
-        }
-        if !loadedAll, lookups >= Self.lookupsBeforeLoadingAll {
-            try loadAll()
-            if let known = ids[email] { return known }
-        }
-        lookups += 1
-        let id: String
-        if !loadedAll, let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) {
-            id = stored
-        } else {
-            id = try Self.randomID()
-            newSubjects.append((id, email))
-        }
+        if let known = try existingSubjectID(email) { return known }
+        let (key, id) = try randomID()
+        newSubjects.append((key, id, email))
         ids[email] = id
+        scheduleFlush()
         return id
     }
 
-    // Rows written by ``flush()``, sorted by key: random ids inserted in the order they are drawn would
-    // touch the tables' b-trees at random (a first apply writes hundreds of thousands).
-    private var newSubjects: [(id: String, email: String)] = []
-    private var newValues: [(token: String, subject: String, value: String)] = []
-    private var newMentions: [(subject: String, sequence: Int64)] = []
+    /// The id of an existing subject of `email` (stored, or created in this transaction), or nil.
+    func existingSubjectID(_ email: String) throws -> String? {
+        if let known = ids[email] { return known }
+        if loadedAll || absent.contains(email) { return nil }
+        if lookups >= Self.lookupsBeforeLoadingAll {
+            try loadAll()
+            return ids[email]
+        }
+        lookups += 1
+        guard let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) else {
+            absent.insert(email)
+            return nil
+        }
+        ids[email] = stored
+        return stored
+    }
 
-    /// Writes the buffered subjects, values and mentions, each table in key order.
+    // Rows written by ``flush()``, sorted by key: random ids inserted in the order they are drawn would
+    // touch the tables' b-trees at random (a first apply writes hundreds of thousands). Each row
+    // carries the first 64 bits of its key as a number, so sorting compares integers, not strings.
+    private var newSubjects: [(key: UInt64, id: String, email: String)] = []
+    private var newValues: [(key: UInt64, token: String, subject: String, value: String)] = []
+    private var newMentions: [(key: UInt64, subject: String, sequence: Int64)] = []
+
+    /// True while the transaction holds a ``flush()`` back for its commit.
+    private var flushScheduled = false
+
+    /// Has the transaction write the buffered rows before it commits (``PendingWrites``): no writer
+    /// has to remember to.
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        db.pendingWrites.add { [self] in
+            flushScheduled = false
+            try flush()
+        }
+    }
+
+    /// Writes the buffered subjects, values and mentions, each table in key order, with the
+    /// backend's bulk insert (multi-row statements on SQLite, COPY on PostgreSQL); also before a read
+    /// of them in the same transaction.
     func flush() throws {
-        for row in newSubjects.sorted(by: { $0.id < $1.id }) {
-            try db.write("INSERT INTO orgctl_subjects (id, email) VALUES (?1, ?2)", [.text(row.id), .text(row.email)])
+        if !newSubjects.isEmpty {
+            newSubjects.sort { $0.key != $1.key ? $0.key < $1.key : $0.id < $1.id }
+            try insert("orgctl_subjects", newSubjects.map { [.text($0.id), .text($0.email)] })
         }
-        for row in newValues.sorted(by: { $0.token < $1.token }) {
-            try db.write("INSERT INTO orgctl_subject_values (token, subject, value) VALUES (?1, ?2, ?3)", [.text(row.token), .text(row.subject), .text(row.value)])
+        if !newValues.isEmpty {
+            newValues.sort { $0.key != $1.key ? $0.key < $1.key : $0.token < $1.token }
+            try insert("orgctl_subject_values", newValues.map { [.text($0.token), .text($0.subject), .text($0.value)] })
         }
-        for row in newMentions.sorted(by: { ($0.subject, $0.sequence) < ($1.subject, $1.sequence) }) {
-            try db.write("INSERT INTO orgctl_subject_entries (subject, seq) VALUES (?1, ?2)", [.text(row.subject), .integer(row.sequence)])
+        if !newMentions.isEmpty {
+            newMentions.sort { $0.key != $1.key ? $0.key < $1.key : ($0.subject, $0.sequence) < ($1.subject, $1.sequence) }
+            try insert("orgctl_subject_entries", newMentions.map { [.text($0.subject), .integer($0.sequence)] })
         }
         (newSubjects, newValues, newMentions) = ([], [], [])
     }
 
-    /// The id of an existing subject of `email`, or nil.
-    func existingSubjectID(_ email: String) throws -> String? {
-        if let known = ids[email] { return known }
-        return try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)]) { $0.text(0) }
+    /// Inserts `rows` (in the order of the table's columns in ``Layout``) into `table`.
+    private func insert(_ table: String, _ rows: [[SQLValue]]) throws {
+        guard let columns = Layout.table(table)?.columns else {
+            throw StateError(.other, "internal error: \(table) is not in the layout", help: "report this as a bug")
+        }
+        try db.bulkInsert(table: table, columns: columns, rows: rows)
     }
 
     /// A new value token of `subject` standing for `value`.
     func valueID(subject: String, value: String) throws -> String {
-        let id = try Self.randomID()
-        newValues.append((id, subject, value))
+        let (key, id) = try randomID()
+        newValues.append((key, id, subject, value))
+        scheduleFlush()
         return id
     }
 
@@ -145,7 +222,8 @@ final class SubjectTable {
     func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
         var pseudonymizer = Pseudonymizer(subject: { try self.subjectID($0) }, value: { try self.valueID(subject: $0, value: $1) })
         let result = try pseudonymizer.pseudonymize(entry)
-        newMentions += pseudonymizer.mentions.map { ($0.subjectID, $0.sequence) }
+        newMentions += pseudonymizer.mentions.map { (Self.sortKey($0.subjectID), $0.subjectID, $0.sequence) }
+        if !pseudonymizer.mentions.isEmpty { scheduleFlush() }
         return result
     }
 

@@ -26,6 +26,9 @@ protocol SQLDatabase: AnyObject {
     /// An id for a row about to be inserted into `table` (whose `id` the backend then takes as
     /// given), or nil to let the insert assign one (`RETURNING id`).
     func reserveRowID(table: String) throws -> Int64?
+    /// Writes held back until the current transaction commits, which runs them before its COMMIT
+    /// and drops them when it rolls back (``PendingWrites``).
+    var pendingWrites: PendingWrites { get }
 }
 
 extension SQLDatabase {

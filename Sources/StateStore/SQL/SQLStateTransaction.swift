@@ -52,12 +52,8 @@ final class SQLStateTransaction: StateTransaction {
         return nil
     }
 
-    /// Writes what the transaction buffered (the subject rows, sorted: see ``SubjectTable``); the store
-    /// calls it after the apply's body, before committing.
-    func finish() throws { try subjects.flush() }
-
     func prepareSubjects(naming texts: [String]) throws {
-        try subjects.prefetch(Set(texts.flatMap(PersonalData.emailShapes(in:))))
+        try subjects.prefetch(naming: texts)
     }
 
     func enqueueEvents(_ events: [OutboxEvent]) throws {

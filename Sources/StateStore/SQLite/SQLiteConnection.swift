@@ -48,6 +48,8 @@ final class SQLiteConnection {
     /// them, and a read-only connection cannot remove them when it closes (see `removeWALFiles`).
     private let tidiesWALFiles: Bool
     private var statementCache: [String: SQLiteStatement] = [:]
+    /// Writes held back until the open transaction commits (run by ``transaction(_:_:)``).
+    let pendingWrites = PendingWrites()
 
     /// Opens `path`.
     ///
@@ -169,8 +171,8 @@ final class SQLiteConnection {
 
     // MARK: Transactions
 
-    /// Runs `body` inside a transaction: `COMMIT` when it returns, `ROLLBACK` when it
-    /// throws (the body's error is rethrown unchanged).
+    /// Runs `body` inside a transaction: `COMMIT` when it returns (after the writes it held back
+    /// in ``pendingWrites``), `ROLLBACK` when it throws (the body's error is rethrown unchanged).
     ///
     /// A failing `COMMIT` (`busy`, `full`, ...) is thrown after rolling back, so no
     /// transaction is ever left open after an error. Transactions do not nest: calling
@@ -180,6 +182,7 @@ final class SQLiteConnection {
         let result: T
         do {
             result = try body()
+            try pendingWrites.run()
         } catch {
             rollbackAfterFailure()
             throw error
@@ -200,6 +203,7 @@ final class SQLiteConnection {
     /// the error that matters. SQLite may have rolled back on its own (for example after
     /// `SQLITE_FULL`), in which case there is nothing to do.
     private func rollbackAfterFailure() {
+        pendingWrites.discard()
         guard isInTransaction else { return }
         try? execute("ROLLBACK")
         guard isInTransaction else { return }
