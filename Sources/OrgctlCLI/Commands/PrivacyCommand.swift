@@ -180,6 +180,9 @@ enum PrivacyCommand {
         case .olderSchema:
             return CommandFailure(message: "\(location) predates the subject table (schema 7); nothing was erased",
                                   help: "run 'orgctl apply' once to migrate it; entries written before stay format 1 (docs/audit-chain.md 8.6)")
+        case .namedByErasure(let field, let value):
+            return CommandFailure(message: "the \(field) '\(TerminalText.escape(value))' names one of the people to forget: the erasure's audit entry would name them; nothing was erased",
+                                  help: field == "actor" ? "run the erasure as someone else (--actor NAME or ORGCTL_ACTOR)" : "give the request's reference without the address, e.g. --source DSAR-2026-017")
         case .auditBroken(let broken):
             return CommandFailure(message: "the audit chain is broken at entry \(broken.sequence): \(TerminalText.escape("\(broken.problem)")); nothing was erased",
                                   help: "run 'orgctl audit verify', restore the database from a backup and investigate who changed it")

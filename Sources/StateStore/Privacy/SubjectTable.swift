@@ -62,7 +62,7 @@ final class SubjectTable {
     /// single statements. More addresses than ``lookupsBeforeLoadingAll`` read the whole table once.
     func prefetch(_ emails: Set<String>) throws {
         guard !loadedAll else { return }
-        let missing = emails.filter { ids[$0] == nil && !absent.contains($0) }.sorted()
+        let missing = Set(emails.map(PersonalData.canonicalAddress)).filter { ids[$0] == nil && !absent.contains($0) }.sorted()
         guard !missing.isEmpty else { return }
         if missing.count > Self.lookupsBeforeLoadingAll {
             try loadAll()
@@ -85,6 +85,8 @@ final class SubjectTable {
 
     /// The subject id of `email`, created (random, never derived from the address) when it has none.
     func subjectID(_ email: String) throws -> String {
+        // One subject per person, whatever the case an actor or a value spells the address in (privfix).
+        let email = PersonalData.canonicalAddress(email)
         if let known = ids[email] { return known }
         if absent.contains(email) {
             let id = try Self.randomID()

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 
 extension SQLiteStateStore: PersonalDataStore {
@@ -13,7 +14,7 @@ extension SQLiteStateStore: PersonalDataStore {
     public func forget(_ request: ErasureRequest) throws -> ErasureOutcome {
         var outcome = try forgetShared(request) { try connection.execute("PRAGMA secure_delete = ON") }
         guard !outcome.emails.isEmpty else { return outcome }
-        let needles = outcome.emails.map { Array($0.utf8) }
+        let needles = AddressMatcher(outcome.emails)
         try storeCall("scrubbing the database files of") {
             try checkpoint()
             outcome.scrubbing.append("checkpointed and truncated the write-ahead log (secure_delete on for the erasure)")
@@ -23,7 +24,7 @@ extension SQLiteStateStore: PersonalDataStore {
                 outcome.scrubbing.append("rebuilt the database with VACUUM: \(file) still held an erased address in free space or index pages")
                 if let still = try filesHolding(needles) {
                     throw StateError(.other, "an erased address is still in \(still) after VACUUM; the erasure itself is committed",
-                                     help: "close every other connection to the database and run 'orgctl privacy forget' again; it finds nothing to forget and says so, and this check is in docs/audit-chain.md 8.5")
+                                     help: "a row orgctl does not manage (a table of your own, a row written behind orgctl's back) holds it: find it (sqlite3 \(path) .dump | grep -i -c 'the address'), delete or change that row, then run sqlite3 \(path) 'VACUUM; PRAGMA wal_checkpoint(TRUNCATE)' (docs/audit-chain.md 8.5)")
                 }
             }
             outcome.scrubbing.append("searched \(path) and its -wal and -shm files: no erased address remains")
@@ -40,16 +41,19 @@ extension SQLiteStateStore: PersonalDataStore {
         }
     }
 
-    /// The first of the database's files holding any of `needles`, or nil.
-    private func filesHolding(_ needles: [[UInt8]]) throws -> String? {
+    /// The first of the database's files holding any address of `needles` (in any case, standing as an
+    /// address of its own: `jimbob@x.com` is not `bob@x.com`), or nil.
+    private func filesHolding(_ needles: AddressMatcher) throws -> String? {
         for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
             guard let handle = FileHandle(forReadingAtPath: file) else { continue }
             defer { try? handle.close() }
-            let overlap = (needles.map(\.count).max() ?? 1) - 1
+            // Enough of the previous chunk that an address across the boundary, and the bytes around it that decide
+            // whether it stands alone, are seen whole.
+            let overlap = needles.longest + 4096
             var carry: [UInt8] = []
             while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty {
                 let window = carry + [UInt8](chunk)
-                if needles.contains(where: { contains(window, $0) }) { return file }
+                if needles.matches(window) { return file }
                 carry = Array(window.suffix(overlap))
             }
         }
