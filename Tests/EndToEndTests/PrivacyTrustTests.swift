@@ -161,10 +161,14 @@ struct PrivacyTrustTests {
         let state = workspace.state
         try PrivacyTests.removeFrank(workspace, config)
         let postgres = try #require(workspace.postgres)
-        // A platform report left open: it read members and keeps its lock until it ends.
-        let reader = try workspace.start(postgres.psqlArguments(), executable: Backend.psql,
-                                         stdin: "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM members; SELECT pg_sleep(120); COMMIT;\n")
-        defer { reader.kill() }
+        // A platform session left idle in a transaction that locked members (READ COMMITTED, so it holds no snapshot,
+        // which would keep the erased rows of every other test's schema alive too).
+        let script = #"(printf 'BEGIN; LOCK TABLE \#(postgres.name).members IN ACCESS SHARE MODE;\n'; sleep 60) | \#(Backend.psql) -X -q '\#(postgres.uri)'"#
+        let reader = try workspace.start(["-c", script], executable: "/bin/sh")
+        defer {
+            _ = try? workspace.sql(state, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LOCK TABLE \(postgres.name).members%';")
+            reader.kill()
+        }
         var holding = false
         for _ in 0..<200 where !holding {
             holding = try workspace.sql(state, """
