@@ -142,7 +142,7 @@ extension SQLStore {
             let state = try readUnlocked()
             for stored in state.resources {
                 let resource = stored.resource
-                guard let member = PersonalData.memberAddress(resource.address), PersonalData.canonicalAddress(member.email) == address else { continue }
+                guard Self.memberEmail(resource) == address else { continue }
                 let parts = resource.address.split(separator: "/").map(String.init)
                 func text(_ name: String) -> String? { if case .string(let value) = resource[name] { value } else { nil } }
                 if resource.kind == .member {
@@ -259,15 +259,19 @@ extension SQLStore {
         return found
     }
 
+    /// The canonical e-mail address of a member or team member (the last segment of its address), or nil.
+    static func memberEmail(_ resource: Resource) -> String? {
+        guard resource.kind == .member || resource.kind == .teamMember, let slash = resource.address.utf8.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        return PersonalData.canonicalAddress(String(resource.address[resource.address.index(after: slash)...]))
+    }
+
     /// The addresses of the state that name each address of `matcher` (as a member, or inside a value).
     static func addresses(naming matcher: AddressMatcher, in state: StoredState) -> [String: [String]] {
         var found: [String: [String]] = [:]
         for stored in state.resources {
             let resource = stored.resource
             var named = matcher.found(in: resource.address)
-            if let member = PersonalData.memberAddress(resource.address), matcher.addresses.contains(PersonalData.canonicalAddress(member.email)) {
-                named.insert(PersonalData.canonicalAddress(member.email))
-            }
+            if let email = Self.memberEmail(resource), matcher.addresses.contains(email) { named.insert(email) }
             for attribute in resource.attributes {
                 switch attribute.value {
                 case .string(let text): named.formUnion(matcher.found(in: text))
@@ -375,7 +379,7 @@ extension SQLStore {
         var present: Set<String> = []
         for stored in state.resources {
             let resource = stored.resource
-            if let member = PersonalData.memberAddress(resource.address) { present.insert(PersonalData.canonicalAddress(member.email)) }
+            if let email = Self.memberEmail(resource) { present.insert(email) }
             present.formUnion(AddressMatcher.addresses(in: resource.address))
             for attribute in resource.attributes {
                 switch attribute.value {
