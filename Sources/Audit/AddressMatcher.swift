@@ -14,26 +14,45 @@ extension PersonalData {
     /// Runs of neighbouring `@`s may overlap.
     static func addressRuns(in bytes: [UInt8]) -> [(range: Range<Int>, address: String)] {
         var runs: [(Range<Int>, String)] = []
-        guard bytes.contains(UInt8(ascii: "@")) else { return runs }
-        let lower = bytes.map(asciiLowercased)
         for at in bytes.indices where bytes[at] == UInt8(ascii: "@") {
-            var start = at
-            while start > 0, isLocalByte(bytes[start - 1]) { start -= 1 }
-            if start > 0, start < at, bytes[start - 1] == UInt8(ascii: "\\") {
-                if "ntbfr".utf8.contains(bytes[start]) {
-                    start += 1
-                } else if bytes[start] == UInt8(ascii: "u"), at - start > 5, bytes[(start + 1)...(start + 4)].allSatisfy(isHexDigit) {
-                    start += 5
-                }
-            }
-            while start < at, bytes[start] == UInt8(ascii: ".") || bytes[start] == UInt8(ascii: "'") { start += 1 }
-            var end = at + 1
-            while end < bytes.count, isDomainByte(bytes[end]) { end += 1 }
-            while end > at + 1, bytes[end - 1] == UInt8(ascii: ".") || bytes[end - 1] == UInt8(ascii: "-") { end -= 1 }
-            guard start < at, end > at + 1 else { continue }
-            runs.append((start..<end, String(decoding: lower[start..<end], as: UTF8.self)))
+            guard let run = addressRun(around: at, in: bytes) else { continue }
+            runs.append((run, String(decoding: bytes[run].map(asciiLowercased), as: UTF8.self)))
         }
         return runs
+    }
+
+    /// The address-shaped run around the `@` at `at` (see ``addressRuns(in:)``), or nil.
+    static func addressRun(around at: Int, in bytes: [UInt8]) -> Range<Int>? {
+        var start = at
+        while start > 0, isLocalByte(bytes[start - 1]) { start -= 1 }
+        if start > 0, start < at, bytes[start - 1] == UInt8(ascii: "\\") {
+            if "ntbfr".utf8.contains(bytes[start]) {
+                start += 1
+            } else if bytes[start] == UInt8(ascii: "u"), at - start > 5, bytes[(start + 1)...(start + 4)].allSatisfy(isHexDigit) {
+                start += 5
+            }
+        }
+        while start < at, bytes[start] == UInt8(ascii: ".") || bytes[start] == UInt8(ascii: "'") { start += 1 }
+        var end = at + 1
+        while end < bytes.count, isDomainByte(bytes[end]) { end += 1 }
+        while end > at + 1, bytes[end - 1] == UInt8(ascii: ".") || bytes[end - 1] == UInt8(ascii: "-") { end -= 1 }
+        return start < at && end > at + 1 ? start..<end : nil
+    }
+
+    /// The first occurrence of `needle` (lower case) in `bytes` at or after `start`, ignoring ASCII case.
+    static func firstFolded(_ needle: [UInt8], in bytes: [UInt8], from start: Int = 0) -> Range<Int>? {
+        guard let first = needle.first, bytes.count >= needle.count, start <= bytes.count - needle.count else { return nil }
+        var i = start
+        let last = bytes.count - needle.count
+        while i <= last {
+            if asciiLowercased(bytes[i]) == first {
+                var j = 1
+                while j < needle.count, asciiLowercased(bytes[i + j]) == needle[j] { j += 1 }
+                if j == needle.count { return i..<(i + needle.count) }
+            }
+            i += 1
+        }
+        return nil
     }
 
     static func isHexDigit(_ b: UInt8) -> Bool { (48...57).contains(b) || (97...102).contains(b) || (65...70).contains(b) }
@@ -66,22 +85,45 @@ public struct AddressMatcher: Sendable {
     /// The longest address, in bytes.
     public var longest: Int { addresses.map(\.utf8.count).max() ?? 0 }
 
-    /// Where in `bytes` each address of the set stands, sorted and without overlaps.
-    private func ranges(in bytes: [UInt8]) -> [Range<Int>] {
+    /// Up to this many addresses, each is searched for (fast on large inputs with few hits); more are found
+    /// in one pass over the input's address runs.
+    static let searchedAddresses = 8
+
+    /// Every place in `bytes` where an address of the set stands, with the address.
+    private func occurrences(in bytes: [UInt8], firstOnly: Bool) -> [(range: Range<Int>, address: String)] {
         guard bytes.contains(UInt8(ascii: "@")) else { return [] }
-        var found = PersonalData.addressRuns(in: bytes).filter { shaped.contains($0.address) }.map(\.range)
-        if !plain.isEmpty {
-            let lower = bytes.map(PersonalData.asciiLowercased)
-            for (_, needle) in plain {
+        var found: [(range: Range<Int>, address: String)] = []
+        if shaped.count > Self.searchedAddresses {
+            found = PersonalData.addressRuns(in: bytes).filter { shaped.contains($0.address) }
+        } else {
+            for address in shaped {
+                let needle = Array(address.utf8)
+                guard let at = needle.firstIndex(of: UInt8(ascii: "@")) else { continue }
                 var position = 0
-                while let range = firstRange(of: needle, in: lower, from: position) {
-                    found.append(range)
-                    position = range.upperBound
+                while let range = PersonalData.firstFolded(needle, in: bytes, from: position) {
+                    if PersonalData.addressRun(around: range.lowerBound + at, in: bytes) == range {
+                        found.append((range, address))
+                        if firstOnly { break }
+                    }
+                    position = range.lowerBound + 1
                 }
             }
         }
+        for (address, needle) in plain {
+            var position = 0
+            while let range = PersonalData.firstFolded(needle, in: bytes, from: position) {
+                found.append((range, address))
+                if firstOnly { break }
+                position = range.upperBound
+            }
+        }
+        return found
+    }
+
+    /// Where in `bytes` each address of the set stands, sorted and without overlaps.
+    private func ranges(in bytes: [UInt8]) -> [Range<Int>] {
         var result: [Range<Int>] = []
-        for range in found.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+        for range in occurrences(in: bytes, firstOnly: false).map(\.range).sorted(by: { $0.lowerBound < $1.lowerBound }) {
             if let last = result.last, range.lowerBound < last.upperBound {
                 result[result.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
             } else {
@@ -92,15 +134,7 @@ public struct AddressMatcher: Sendable {
     }
 
     /// The addresses of the set that `bytes` holds.
-    public func found(in bytes: [UInt8]) -> Set<String> {
-        guard bytes.contains(UInt8(ascii: "@")) else { return [] }
-        var found = Set(PersonalData.addressRuns(in: bytes).map(\.address)).intersection(shaped)
-        if !plain.isEmpty {
-            let lower = bytes.map(PersonalData.asciiLowercased)
-            for (address, needle) in plain where firstRange(of: needle, in: lower) != nil { found.insert(address) }
-        }
-        return found
-    }
+    public func found(in bytes: [UInt8]) -> Set<String> { Set(occurrences(in: bytes, firstOnly: true).map(\.address)) }
 
     /// The addresses of the set that `text` holds.
     public func found(in text: String) -> Set<String> { found(in: Array(text.utf8)) }
@@ -126,19 +160,6 @@ public struct AddressMatcher: Sendable {
     public func redacting(_ text: String, with marker: String = PersonalData.erasedMarker) -> String? {
         redacting(Array(text.utf8), with: marker).map { String(decoding: $0, as: UTF8.self) }
     }
-}
-
-/// The first occurrence of `needle` in `haystack` at or after `start`.
-func firstRange(of needle: [UInt8], in haystack: [UInt8], from start: Int = 0) -> Range<Int>? {
-    guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
-    let first = needle[0]
-    var i = start
-    let last = haystack.count - needle.count
-    while i <= last {
-        if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return i..<(i + needle.count) }
-        i += 1
-    }
-    return nil
 }
 
 extension AddressMatcher {
