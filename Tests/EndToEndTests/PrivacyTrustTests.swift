@@ -154,6 +154,25 @@ struct PrivacyTrustTests {
         #expect(other.status == 0 && other.stdout.contains("forgot 1 person"), "\(other)")
     }
 
+    @Test("SQLite: a table of the platform's own holding the address is found before the erasure commits; forget refuses, naming it")
+    func copyInAnotherTable() throws {
+        let (workspace, config) = try PrivacyTests.applied(.sqlite)
+        let state = workspace.state
+        try PrivacyTests.removeFrank(workspace, config)
+        try workspace.sqlite(state, "CREATE TABLE platform_notes (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO platform_notes (note) VALUES ('offboarded Frank@ACME.com'), ('jimfrank@acme.com stays');")
+        let before = try workspace.stateBytes(state)
+        let refused = try workspace.run(["privacy", "forget", Self.frank, "--state", state, "--no-color"])
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderr.hasPrefix("error: 'frank@acme.com' is still in table platform_notes of ") && refused.stderr.contains("nothing was erased"), "\(refused)")
+        #expect(refused.stderr.contains("\nhelp: delete or change the rows of platform_notes"), "\(refused)")
+        #expect(try workspace.stateBytes(state) == before, "a refused erasure wrote to the state")
+        // Once the platform removed its copy, forget erases (the other person's address is not the one forgotten).
+        try workspace.sqlite(state, "DELETE FROM platform_notes WHERE note LIKE 'offboarded%';")
+        let forget = try workspace.run(["privacy", "forget", Self.frank, "--state", state])
+        #expect(forget.status == 0, "\(forget)")
+        #expect(try workspace.sqlite(state, "SELECT note FROM platform_notes;") == "jimfrank@acme.com stays\n")
+    }
+
     @Test("PostgreSQL: VACUUM FULL behind a session holding a lock on a table waits at most the lock timeout, then warns how to finish")
     func vacuumLockTimeout() throws {
         guard Backend.all.contains(.postgres) else { return }

@@ -92,6 +92,9 @@ public enum ErasureRefusal: Error, Sendable {
     case auditBroken(ChainBreak)
     /// The erasure's own entry would name one of the people to forget: its `field` (actor or source) is `value`.
     case namedByErasure(field: String, value: String)
+    /// Once orgctl erased what it manages, a row of `table` still holds the address (a table of the platform's, a
+    /// row written behind orgctl's back).
+    case heldElsewhere(email: String, table: String)
 }
 
 /// What an erasure did.
@@ -284,7 +287,10 @@ extension SQLStore {
         return found.mapValues { $0.sorted() }
     }
 
-    func forgetShared(_ request: ErasureRequest, beforeWriting: () throws -> Void) throws -> ErasureOutcome {
+    /// `beforeCommit` gets, once everything orgctl manages is erased, the addresses being forgotten: a backend
+    /// looks for copies left in rows orgctl does not manage, and throws ``ErasureRefusal/heldElsewhere(email:table:)``.
+    func forgetShared(_ request: ErasureRequest, beforeWriting: () throws -> Void,
+                      beforeCommit: (AddressMatcher) throws -> Void = { _ in }) throws -> ErasureOutcome {
         guard try !hasOlderSchema else { throw ErasureRefusal.olderSchema }
         try beforeWriting()
         // The transaction turns what it throws into a StateError: a refusal (thrown before anything is written,
@@ -293,7 +299,7 @@ extension SQLStore {
         do {
             return try inWriteTransaction("erasing personal data") { () throws -> ErasureOutcome in
                 do {
-                    return try erase(request)
+                    return try erase(request, beforeCommit: beforeCommit)
                 } catch let refused as ErasureRefusal {
                     refusal = refused
                     throw refused
@@ -305,7 +311,7 @@ extension SQLStore {
         }
     }
 
-    private func erase(_ request: ErasureRequest) throws -> ErasureOutcome {
+    private func erase(_ request: ErasureRequest, beforeCommit: (AddressMatcher) throws -> Void) throws -> ErasureOutcome {
         do {
             try checkSchemaObjectsForWrite()
             try checkKey()
@@ -348,6 +354,12 @@ extension SQLStore {
                 try db.run("DELETE FROM orgctl_subject_entries WHERE subject = ?1", [.text(subject)])
                 try db.run("DELETE FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)])
                 try db.run("DELETE FROM orgctl_subjects WHERE id = ?1", [.text(subject)])
+            }
+            do {
+                try beforeCommit(matcher)
+            } catch ErasureRefusal.heldElsewhere(let address, let table) {
+                // Named as the request wrote it.
+                throw ErasureRefusal.heldElsewhere(email: zip(request.emails, addresses).first { $0.1 == address }?.0 ?? address, table: table)
             }
             let people = addresses
             outcome.emails = addresses

@@ -12,7 +12,8 @@ extension SQLiteStateStore: PersonalDataStore {
     /// (left in free space or in an index's interior pages by writes made without `secure_delete`,
     /// such as the apply that removed the member) is the database rebuilt with VACUUM.
     public func forget(_ request: ErasureRequest) throws -> ErasureOutcome {
-        var outcome = try forgetShared(request) { try connection.execute("PRAGMA secure_delete = ON") }
+        var outcome = try forgetShared(request, beforeWriting: { try connection.execute("PRAGMA secure_delete = ON") },
+                                       beforeCommit: { try refuseCopiesInOtherTables($0) })
         guard !outcome.emails.isEmpty else { return outcome }
         let needles = AddressMatcher(outcome.emails)
         try storeCall("scrubbing the database files of") {
@@ -30,6 +31,30 @@ extension SQLiteStateStore: PersonalDataStore {
             outcome.scrubbing.append("searched \(path) and its -wal and -shm files: no erased address remains")
         }
         return outcome
+    }
+
+    /// Every table of the file but the audit log (whose entries the chain check and the format 1 search have
+    /// read), its tree (hashes) and the outbox (just redacted): a row holding the address there (a platform's
+    /// own table, a row written behind orgctl's back) would be found by the search of the file only after the
+    /// commit, when forget can no longer refuse.
+    private func refuseCopiesInOtherTables(_ matcher: AddressMatcher) throws {
+        let orgctl: Set<String> = ["orgctl_audit", "orgctl_merkle", "orgctl_outbox", "orgctl_outbox_attempts"]
+        var tables: [String] = []
+        try db.forEach("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name") { tables.append($0.text(0)) }
+        func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        for table in tables where !orgctl.contains(table) {
+            var columns: [String] = []
+            try db.forEach("SELECT name FROM pragma_table_info(?1)", [.text(table)]) { columns.append(quoted($0.text(0))) }
+            guard !columns.isEmpty else { continue }
+            // Only rows with an '@' somewhere are read into Swift, where the address is looked for in any case.
+            let filter = columns.map { "instr(CAST(\($0) AS BLOB), X'40') > 0" }.joined(separator: " OR ")
+            var found: String?
+            try db.query("SELECT \(columns.map { "CAST(\($0) AS BLOB)" }.joined(separator: ", ")) FROM \(quoted(table)) WHERE \(filter)", []) { row in
+                found = columns.indices.lazy.compactMap { row.isNull($0) ? nil : matcher.found(in: row.blob($0)).min() }.first
+                return found == nil
+            }
+            if let found { throw ErasureRefusal.heldElsewhere(email: found, table: table) }
+        }
     }
 
     /// `PRAGMA wal_checkpoint(TRUNCATE)`, which must not be kept from finishing by a reader.
