@@ -87,7 +87,7 @@ public struct AddressMatcher: Sendable {
 
     /// Up to this many addresses, each is searched for (fast on large inputs with few hits); more are found
     /// in one pass over the input's address runs.
-    static let searchedAddresses = 8
+    public static let searchedAddresses = 8
 
     /// Every place in `bytes` where an address of the set stands, with the address.
     private func occurrences(in bytes: [UInt8], firstOnly: Bool) -> [(range: Range<Int>, address: String)] {

@@ -38,6 +38,7 @@ extension SQLiteStateStore: PersonalDataStore {
     /// own table, a row written behind orgctl's back) would be found by the search of the file only after the
     /// commit, when forget can no longer refuse.
     private func refuseCopiesInOtherTables(_ matcher: AddressMatcher) throws {
+        guard !matcher.addresses.isEmpty else { return }
         let orgctl: Set<String> = ["orgctl_audit", "orgctl_merkle", "orgctl_outbox", "orgctl_outbox_attempts"]
         var tables: [String] = []
         try db.forEach("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name") { tables.append($0.text(0)) }
@@ -46,10 +47,14 @@ extension SQLiteStateStore: PersonalDataStore {
             var columns: [String] = []
             try db.forEach("SELECT name FROM pragma_table_info(?1)", [.text(table)]) { columns.append(quoted($0.text(0))) }
             guard !columns.isEmpty else { continue }
-            // Only rows with an '@' somewhere are read into Swift, where the address is looked for in any case.
-            let filter = columns.map { "instr(CAST(\($0) AS BLOB), X'40') > 0" }.joined(separator: " OR ")
+            // Only rows holding an address's bytes (any ASCII case; an '@' for many addresses) are read into Swift,
+            // which decides whether the address stands alone there.
+            let needles: [SQLValue] = matcher.addresses.count > AddressMatcher.searchedAddresses ? [.text("@")] : matcher.addresses.sorted().map { .text($0) }
+            let filter = columns.flatMap { column in
+                needles.indices.map { "instr(lower(CAST(\(column) AS TEXT)), ?\($0 + 1)) > 0" }
+            }.joined(separator: " OR ")
             var found: String?
-            try db.query("SELECT \(columns.map { "CAST(\($0) AS BLOB)" }.joined(separator: ", ")) FROM \(quoted(table)) WHERE \(filter)", []) { row in
+            try db.query("SELECT \(columns.map { "CAST(\($0) AS BLOB)" }.joined(separator: ", ")) FROM \(quoted(table)) WHERE \(filter)", needles) { row in
                 found = columns.indices.lazy.compactMap { row.isNull($0) ? nil : matcher.found(in: row.blob($0)).min() }.first
                 return found == nil
             }
