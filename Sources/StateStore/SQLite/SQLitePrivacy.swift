@@ -47,11 +47,14 @@ extension SQLiteStateStore: PersonalDataStore {
             var columns: [String] = []
             try db.forEach("SELECT name FROM pragma_table_info(?1)", [.text(table)]) { columns.append(quoted($0.text(0))) }
             guard !columns.isEmpty else { continue }
-            // Only rows holding an address's bytes (any ASCII case; an '@' for many addresses) are read into Swift,
-            // which decides whether the address stands alone there.
-            let needles: [SQLValue] = matcher.addresses.count > AddressMatcher.searchedAddresses ? [.text("@")] : matcher.addresses.sorted().map { .text($0) }
+            // Only rows holding an address's bytes (LIKE ignores ASCII case; an '@' for many addresses) are read into
+            // Swift, which decides whether the address stands alone there.
+            let addresses = matcher.addresses.count > AddressMatcher.searchedAddresses ? ["@"] : matcher.addresses.sorted()
+            let needles: [SQLValue] = addresses.map { address in
+                .text("%" + address.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%")
+            }
             let filter = columns.flatMap { column in
-                needles.indices.map { "instr(lower(CAST(\(column) AS TEXT)), ?\($0 + 1)) > 0" }
+                needles.indices.map { "CAST(\(column) AS TEXT) LIKE ?\($0 + 1) ESCAPE '\\'" }
             }.joined(separator: " OR ")
             var found: String?
             try db.query("SELECT \(columns.map { "CAST(\($0) AS BLOB)" }.joined(separator: ", ")) FROM \(quoted(table)) WHERE \(filter)", needles) { row in
