@@ -81,13 +81,13 @@ public enum PersonalData {
 
     // MARK: E-mail shapes
 
-    private static func isLocalByte(_ b: UInt8) -> Bool {
+    static func isLocalByte(_ b: UInt8) -> Bool {
         (97...122).contains(b) || (65...90).contains(b) || (48...57).contains(b)
             || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "%") || b == UInt8(ascii: "+")
             || b == UInt8(ascii: "-") || b == UInt8(ascii: "'")
     }
 
-    private static func isDomainByte(_ b: UInt8) -> Bool {
+    static func isDomainByte(_ b: UInt8) -> Bool {
         (97...122).contains(b) || (65...90).contains(b) || (48...57).contains(b) || b == UInt8(ascii: ".") || b == UInt8(ascii: "-")
     }
 

@@ -180,6 +180,12 @@ enum PrivacyCommand {
         case .olderSchema:
             return CommandFailure(message: "\(location) predates the subject table (schema 7); nothing was erased",
                                   help: "run 'orgctl apply' once to migrate it; entries written before stay format 1 (docs/audit-chain.md 8.6)")
+        case .namedByErasure(let field, let value):
+            return CommandFailure(message: "the \(field) '\(TerminalText.escape(value))' names one of the people to forget: the erasure's audit entry would name them; nothing was erased",
+                                  help: field == "actor" ? "run the erasure as someone else (--actor NAME or ORGCTL_ACTOR)" : "give the request's reference without the address, e.g. --source DSAR-2026-017")
+        case .heldElsewhere(let email, let table):
+            return CommandFailure(message: "'\(TerminalText.escape(email))' is still in table \(TerminalText.escape(table)) of \(location), where forget does not erase it (a table of your own, or a row written behind orgctl's back); nothing was erased",
+                                  help: "delete or change the rows of \(TerminalText.escape(table)) that hold the address (in any case), then run 'orgctl privacy forget' again")
         case .auditBroken(let broken):
             return CommandFailure(message: "the audit chain is broken at entry \(broken.sequence): \(TerminalText.escape("\(broken.problem)")); nothing was erased",
                                   help: "run 'orgctl audit verify', restore the database from a backup and investigate who changed it")

@@ -65,6 +65,11 @@ public struct ErasureRequest: Sendable {
     /// RFC 3339 UTC, second precision.
     public var time: String
 
+    /// The addresses asked for (none for a retention run).
+    var emails: [String] {
+        if case .emails(let emails) = whom { emails } else { [] }
+    }
+
     public init(whom: Whom, actor: String, source: String, time: String) {
         self.whom = whom
         self.actor = actor
@@ -85,6 +90,11 @@ public enum ErasureRefusal: Error, Sendable {
     case olderSchema
     /// The audit chain is broken: nothing is appended to it.
     case auditBroken(ChainBreak)
+    /// The erasure's own entry would name one of the people to forget: its `field` (actor or source) is `value`.
+    case namedByErasure(field: String, value: String)
+    /// Once orgctl erased what it manages, a row of `table` still holds the address (a table of the platform's, a
+    /// row written behind orgctl's back).
+    case heldElsewhere(email: String, table: String)
 }
 
 /// What an erasure did.
@@ -115,36 +125,6 @@ public protocol PersonalDataStore: AnyObject {
     func forget(_ request: ErasureRequest) throws -> ErasureOutcome
 }
 
-/// The placeholder that replaces a forgotten address in webhook events and delivery records.
-let redactedAddress = Array(PersonalData.erasedMarker.utf8)
-
-/// Whether `needle` occurs in `haystack`.
-func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { firstRange(of: needle, in: haystack) != nil }
-
-func firstRange(of needle: [UInt8], in haystack: [UInt8], from start: Int = 0) -> Range<Int>? {
-    guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
-    let first = needle[0]
-    var i = start
-    let last = haystack.count - needle.count
-    while i <= last {
-        if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return i..<(i + needle.count) }
-        i += 1
-    }
-    return nil
-}
-
-/// `bytes` with every occurrence of `needle` replaced by `[erased]`.
-func redacting(_ needle: [UInt8], in bytes: [UInt8]) -> [UInt8] {
-    var result: [UInt8] = []
-    var position = 0
-    while let found = firstRange(of: needle, in: bytes, from: position) {
-        result += bytes[position..<found.lowerBound]
-        result += redactedAddress
-        position = found.upperBound
-    }
-    return result + bytes[position...]
-}
-
 extension SQLStore {
     func subjectResolverShared() throws(StateError) -> SubjectResolver {
         var resolver = SubjectResolver()
@@ -159,11 +139,13 @@ extension SQLStore {
     func personalDataShared(email: String) throws(StateError) -> PersonalDataExport {
         var export = PersonalDataExport(email: email)
         if isUnadopted { return export }
+        let address = PersonalData.canonicalAddress(email)
+        let matcher = AddressMatcher([address])
         try inSnapshot("reading personal data") {
             let state = try readUnlocked()
             for stored in state.resources {
                 let resource = stored.resource
-                guard let member = PersonalData.memberAddress(resource.address), member.email == email else { continue }
+                guard Self.memberEmail(resource) == address else { continue }
                 let parts = resource.address.split(separator: "/").map(String.init)
                 func text(_ name: String) -> String? { if case .string(let value) = resource[name] { value } else { nil } }
                 if resource.kind == .member {
@@ -172,44 +154,87 @@ extension SQLStore {
                     export.teams.append(.init(address: resource.address, tenant: parts[1], team: parts[3], role: text("role") ?? ""))
                 }
             }
+            // Entries of format 1 hold the address in plain text; entries of format 2 carry the tokens of its subjects.
+            var sequences = Set(try plainMentions(of: matcher, before: try firstPseudonymousSequence())[address] ?? [])
+            let subjects = Set(try subjects(naming: matcher)[address] ?? [])
+            for subject in subjects { sequences.formUnion(try mentions(of: subject)) }
             let table = SubjectTable(db: db)
-            guard let subject = try table.existingSubjectID(email) else { return }
-            let sequences = try mentions(of: subject)
-            var entries: [AuditEntry] = []
-            for sequence in sequences {
+            for sequence in sequences.sorted() {
                 guard let bytes = try db.first("SELECT entry FROM orgctl_audit WHERE seq = ?1", [.integer(sequence)], { $0.blob(0) }),
                     let entry = try? AuditEntry(canonicalBytes: bytes)
                 else { continue }
-                entries.append(entry)
+                // orgctl_subject_entries is an index kept in a database others can write: an entry is theirs only when
+                // its own bytes say so (a token of one of their subjects, or the address in a format 1 entry).
+                guard entry.version >= 2 ? !entry.tokens(.subject).isDisjoint(with: subjects) : matcher.matches(bytes) else { continue }
+                export.auditEntries.append(try table.resolve(entry))
             }
-            export.auditEntries = try entries.map { try table.resolve($0) }
-            export.webhookEvents = try events(mentioning: Array(email.utf8), sequences: sequences).map(\.event)
+            export.webhookEvents = try events(naming: matcher).filter { $0.inPayload }.map(\.event)
         }
         return export
     }
 
-    /// The sequences of the entries that name `subject`, in order.
+    /// The sequences of the entries that name `subject`, in order, as `orgctl_subject_entries` says: a hint,
+    /// which a reader confirms with the entry's own tokens.
     func mentions(of subject: String) throws -> [Int64] {
         var sequences: [Int64] = []
         try db.forEach("SELECT seq FROM orgctl_subject_entries WHERE subject = ?1 ORDER BY seq", [.text(subject)]) { sequences.append($0.int(0)) }
         return sequences
     }
 
-    /// The outbox events written for `sequences` whose payload holds `email`.
-    func events(mentioning email: [UInt8], sequences: [Int64]) throws -> [(event: PersonalDataExport.Event, lastError: String?)] {
-        var found: [(PersonalDataExport.Event, String?)] = []
-        for chunk in stride(from: 0, to: sequences.count, by: 500) {
-            let list = sequences[chunk..<min(chunk + 500, sequences.count)].map(String.init).joined(separator: ", ")
-            try db.forEach("""
-                SELECT id, webhook, event_type, status, audit_seq, payload, last_error FROM orgctl_outbox WHERE audit_seq IN (\(list)) ORDER BY audit_seq, id
-                """) { row in
-                let payload = row.blob(5)
-                guard contains(payload, email) else { return }
-                found.append((.init(id: row.text(0), webhook: row.text(1), type: row.text(2), status: row.text(3), auditSequence: row.int(4), payload: payload),
-                              row.optionalText(6)))
-            }
+    /// The subjects of each address of `matcher`: the subject of the address itself, one spelled in another
+    /// case (before subjects were canonical), and one whose text holds the address (an actor such as
+    /// `bob@x.com via ci`). One read of the subject table.
+    func subjects(naming matcher: AddressMatcher) throws -> [String: [String]] {
+        var found: [String: [String]] = [:]
+        try db.forEach("SELECT id, email FROM orgctl_subjects") { row in
+            let text = row.text(1)
+            var named = matcher.found(in: text)
+            let whole = PersonalData.canonicalAddress(text)
+            if matcher.addresses.contains(whole) { named.insert(whole) }
+            for address in named { found[address, default: []].append(row.text(0)) }
         }
-        return found
+        return found.mapValues { $0.sorted() }
+    }
+
+    /// Every webhook event whose payload or last error holds an address of `matcher`, any status, by
+    /// audit sequence: the whole outbox is read (a bounded scan), since the events of an entry are not
+    /// all that can name a person, and `orgctl_subject_entries` is not to be trusted to find them.
+    func events(naming matcher: AddressMatcher) throws -> [(event: PersonalDataExport.Event, lastError: String?, inPayload: Bool)] {
+        var found: [(event: PersonalDataExport.Event, lastError: String?, inPayload: Bool)] = []
+        try db.forEach("SELECT id, webhook, event_type, status, audit_seq, payload, last_error FROM orgctl_outbox") { row in
+            let payload = row.blob(5), lastError = row.optionalText(6)
+            let inPayload = matcher.matches(payload)
+            guard inPayload || lastError.map({ matcher.matches(Array($0.utf8)) }) == true else { return }
+            found.append((.init(id: row.text(0), webhook: row.text(1), type: row.text(2), status: row.text(3), auditSequence: row.int(4), payload: payload),
+                          lastError, inPayload))
+        }
+        return found.sorted { ($0.event.auditSequence, $0.event.id) < ($1.event.auditSequence, $1.event.id) }
+    }
+
+    /// Replaces every address of `matcher` by `[erased]` in the webhook events (payload, last error) and in
+    /// every delivery record (error, response body) that holds one; returns the ids of the events changed.
+    func redactEvents(naming matcher: AddressMatcher) throws -> Set<String> {
+        var changed: Set<String> = []
+        for (event, lastError, _) in try events(naming: matcher) {
+            try db.run("UPDATE orgctl_outbox SET payload = ?2, last_error = ?3 WHERE id = ?1",
+                       [.text(event.id), .blob(matcher.redacting(event.payload) ?? event.payload),
+                        lastError.map { .text(matcher.redacting($0) ?? $0) } ?? .null])
+            changed.insert(event.id)
+        }
+        var attempts: [(event: String, attempt: Int64, error: String?, response: [UInt8]?)] = []
+        try db.forEach("SELECT event_id, attempt, error, response FROM orgctl_outbox_attempts") { row in
+            let error = row.optionalText(2), response = row.optionalBlob(3)
+            guard error.map({ matcher.matches(Array($0.utf8)) }) == true || response.map(matcher.matches) == true else { return }
+            attempts.append((row.text(0), row.int(1), error, response))
+        }
+        for attempt in attempts {
+            try db.run("UPDATE orgctl_outbox_attempts SET error = ?3, response = ?4 WHERE event_id = ?1 AND attempt = ?2",
+                       [.text(attempt.event), .integer(attempt.attempt),
+                        attempt.error.map { .text(matcher.redacting($0) ?? $0) } ?? .null,
+                        attempt.response.map { .blob(matcher.redacting($0) ?? $0) } ?? .null])
+            changed.insert(attempt.event)
+        }
+        return changed
     }
 
     /// The first entry of format 2 (entries before it are format 1): entries are written in format 2
@@ -227,38 +252,45 @@ extension SQLStore {
         return low
     }
 
-    /// The format 1 entries (before `boundary`) whose bytes hold each of `emails`.
-    func plainMentions(of emails: Set<String>, before boundary: Int64) throws -> [String: [Int64]] {
-        guard boundary > 1, !emails.isEmpty else { return [:] }
+    /// The format 1 entries (before `boundary`) that hold each address of `matcher`, in any case.
+    func plainMentions(of matcher: AddressMatcher, before boundary: Int64) throws -> [String: [Int64]] {
+        guard boundary > 1, !matcher.addresses.isEmpty else { return [:] }
         var found: [String: [Int64]] = [:]
         try db.forEach("SELECT seq, entry FROM orgctl_audit WHERE seq < ?1 ORDER BY seq", [.integer(boundary)]) { row in
-            let bytes = row.blob(1)
-            guard bytes.contains(UInt8(ascii: "@")) else { return }
-            for email in emails where contains(bytes, Array(email.utf8)) { found[email, default: []].append(row.int(0)) }
+            for address in matcher.found(in: row.blob(1)) { found[address, default: []].append(row.int(0)) }
         }
         return found
     }
 
-    /// The addresses of the state that name `email` (as a member, or inside a value).
-    static func addresses(naming email: String, in state: StoredState) -> [String] {
-        func names(_ text: String) -> Bool { text.contains("@") && PersonalData.emailShapes(in: text).contains(email) }
-        var found: [String] = []
-        for stored in state.resources {
-            let resource = stored.resource
-            if PersonalData.memberAddress(resource.address)?.email == email || names(resource.address) || resource.attributes.contains(where: { attribute in
-                switch attribute.value {
-                case .string(let text): names(text)
-                case .list(let items): items.contains(where: names)
-                default: false
-                }
-            }) {
-                found.append(resource.address)
-            }
-        }
-        return found.sorted()
+    /// The canonical e-mail address of a member or team member (the last segment of its address), or nil.
+    static func memberEmail(_ resource: Resource) -> String? {
+        guard resource.kind == .member || resource.kind == .teamMember, let slash = resource.address.utf8.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        return PersonalData.canonicalAddress(String(resource.address[resource.address.index(after: slash)...]))
     }
 
-    func forgetShared(_ request: ErasureRequest, beforeWriting: () throws -> Void) throws -> ErasureOutcome {
+    /// The addresses of the state that name each address of `matcher` (as a member, or inside a value).
+    static func addresses(naming matcher: AddressMatcher, in state: StoredState) -> [String: [String]] {
+        var found: [String: [String]] = [:]
+        for stored in state.resources {
+            let resource = stored.resource
+            var named = matcher.found(in: resource.address)
+            if let email = Self.memberEmail(resource), matcher.addresses.contains(email) { named.insert(email) }
+            for attribute in resource.attributes {
+                switch attribute.value {
+                case .string(let text): named.formUnion(matcher.found(in: text))
+                case .list(let items): for item in items { named.formUnion(matcher.found(in: item)) }
+                default: break
+                }
+            }
+            for address in named { found[address, default: []].append(resource.address) }
+        }
+        return found.mapValues { $0.sorted() }
+    }
+
+    /// `beforeCommit` gets, once everything orgctl manages is erased, the addresses being forgotten: a backend
+    /// looks for copies left in rows orgctl does not manage, and throws ``ErasureRefusal/heldElsewhere(email:table:)``.
+    func forgetShared(_ request: ErasureRequest, beforeWriting: () throws -> Void,
+                      beforeCommit: (AddressMatcher) throws -> Void = { _ in }) throws -> ErasureOutcome {
         guard try !hasOlderSchema else { throw ErasureRefusal.olderSchema }
         try beforeWriting()
         // The transaction turns what it throws into a StateError: a refusal (thrown before anything is written,
@@ -267,7 +299,7 @@ extension SQLStore {
         do {
             return try inWriteTransaction("erasing personal data") { () throws -> ErasureOutcome in
                 do {
-                    return try erase(request)
+                    return try erase(request, beforeCommit: beforeCommit)
                 } catch let refused as ErasureRefusal {
                     refusal = refused
                     throw refused
@@ -279,65 +311,58 @@ extension SQLStore {
         }
     }
 
-    private func erase(_ request: ErasureRequest) throws -> ErasureOutcome {
+    private func erase(_ request: ErasureRequest, beforeCommit: (AddressMatcher) throws -> Void) throws -> ErasureOutcome {
         do {
             try checkSchemaObjectsForWrite()
             try checkKey()
             if case .broken(let broken) = try db.checkAuditChain() { throw ErasureRefusal.auditBroken(broken) }
             let state = try readUnlocked()
-            let table = SubjectTable(db: db)
-            var people: [(email: String, subject: String)] = []
+            var addresses: [String] = []
             switch request.whom {
             case .emails(let emails):
-                for email in emails {
-                    let naming = Self.addresses(naming: email, in: state)
-                    if !naming.isEmpty { throw ErasureRefusal.stillPresent(email: email, addresses: naming) }
-                    guard let subject = try table.existingSubjectID(email) else {
-                        // Known only to format 1 entries, it cannot be forgotten; say where.
-                        if let plain = try plainMentions(of: [email], before: firstPseudonymousSequence())[email] {
-                            throw ErasureRefusal.inPlainEntries(email: email, sequences: plain)
-                        }
-                        throw ErasureRefusal.unknown(email: email)
-                    }
-                    people.append((email, subject))
+                addresses = emails.map(PersonalData.canonicalAddress)
+                let naming = Self.addresses(naming: AddressMatcher(addresses), in: state)
+                if let (email, found) = zip(emails, addresses).lazy.compactMap({ email, address in naming[address].map { (email, $0) } }).first {
+                    throw ErasureRefusal.stillPresent(email: email, addresses: found)
                 }
             case .departedBefore(let date):
-                people = try departed(before: date, state: state)
+                addresses = try departed(before: date, state: state)
             }
             var outcome = ErasureOutcome()
-            let plain = try plainMentions(of: Set(people.map(\.email)), before: firstPseudonymousSequence())
+            let plain = try plainMentions(of: AddressMatcher(addresses), before: firstPseudonymousSequence())
             if case .departedBefore = request.whom {
                 // Retention erases whom it can: people named by format 1 entries are kept, and counted.
-                outcome.keptInPlainEntries = people.filter { plain[$0.email] != nil }.count
-                people.removeAll { plain[$0.email] != nil }
-            } else if let (email, sequences) = plain.min(by: { $0.key < $1.key }) {
+                outcome.keptInPlainEntries = addresses.filter { plain[$0] != nil }.count
+                addresses.removeAll { plain[$0] != nil }
+            } else if let (email, address) = zip(request.emails, addresses).first(where: { plain[$0.1] != nil }), let sequences = plain[address] {
                 throw ErasureRefusal.inPlainEntries(email: email, sequences: sequences)
             }
-
-            for person in people {
-                let sequences = try mentions(of: person.subject)
-                let email = Array(person.email.utf8)
-                for (event, lastError) in try events(mentioning: email, sequences: sequences) {
-                    try db.run("UPDATE orgctl_outbox SET payload = ?2, last_error = ?3 WHERE id = ?1",
-                               [.text(event.id), .blob(redacting(email, in: event.payload)),
-                                lastError.map { .text(String(decoding: redacting(email, in: Array($0.utf8)), as: UTF8.self)) } ?? .null])
-                    var attempts: [(Int64, String?, [UInt8]?)] = []
-                    try db.forEach("SELECT attempt, error, response FROM orgctl_outbox_attempts WHERE event_id = ?1", [.text(event.id)]) {
-                        attempts.append(($0.int(0), $0.optionalText(1), $0.optionalBlob(2)))
-                    }
-                    for (attempt, error, response) in attempts {
-                        try db.run("UPDATE orgctl_outbox_attempts SET error = ?3, response = ?4 WHERE event_id = ?1 AND attempt = ?2",
-                                   [.text(event.id), .integer(attempt),
-                                    error.map { .text(String(decoding: redacting(email, in: Array($0.utf8)), as: UTF8.self)) } ?? .null,
-                                    response.map { .blob(redacting(email, in: $0)) } ?? .null])
-                    }
-                    outcome.redactedEvents += 1
-                }
-                try db.run("DELETE FROM orgctl_subject_entries WHERE subject = ?1", [.text(person.subject)])
-                try db.run("DELETE FROM orgctl_subject_values WHERE subject = ?1", [.text(person.subject)])
-                try db.run("DELETE FROM orgctl_subjects WHERE id = ?1", [.text(person.subject)])
-                outcome.emails.append(person.email)
+            let matcher = AddressMatcher(addresses)
+            let subjects = try subjects(naming: matcher)
+            for (email, address) in zip(request.emails, addresses) where subjects[address] == nil { throw ErasureRefusal.unknown(email: email) }
+            // The erasure's own entry is written through the subject table: an actor or source naming one of them
+            // would store the address again, in this transaction.
+            for (field, text) in [("actor", request.actor), ("source", request.source)] {
+                let named = matcher.found(in: text).union(matcher.addresses.contains(PersonalData.canonicalAddress(text)) ? [PersonalData.canonicalAddress(text)] : [])
+                if !named.isEmpty { throw ErasureRefusal.namedByErasure(field: field, value: text) }
             }
+
+            // Events are found by their payloads, not through orgctl_subject_entries: a missing index row must not
+            // leave a copy of the address behind.
+            outcome.redactedEvents = try redactEvents(naming: matcher).count
+            for subject in Set(subjects.values.joined()).sorted() {
+                try db.run("DELETE FROM orgctl_subject_entries WHERE subject = ?1", [.text(subject)])
+                try db.run("DELETE FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)])
+                try db.run("DELETE FROM orgctl_subjects WHERE id = ?1", [.text(subject)])
+            }
+            do {
+                try beforeCommit(matcher)
+            } catch ErasureRefusal.heldElsewhere(let address, let table) {
+                // Named as the request wrote it.
+                throw ErasureRefusal.heldElsewhere(email: zip(request.emails, addresses).first { $0.1 == address }?.0 ?? address, table: table)
+            }
+            let people = addresses
+            outcome.emails = addresses
             outcome.forgotten = people.count
             guard !people.isEmpty else { return outcome }
             // The erasure is audited without naming anyone: no address, no subject id (which would tie
@@ -358,28 +383,37 @@ extension SQLStore {
         }
     }
 
-    /// Everyone the subject table knows who is in no tenant and whose last membership removal
-    /// (a `delete` entry of a tenant member address naming them) is before `date`.
-    func departed(before date: String, state: StoredState) throws -> [(email: String, subject: String)] {
+    /// Everyone the subject table knows whom the state no longer names (a member of no tenant, in no
+    /// stored value) and whose last membership removal (a `delete` entry of a tenant member address
+    /// whose token is one of their subjects) is before `date`: their canonical addresses.
+    func departed(before date: String, state: StoredState) throws -> [String] {
         var present: Set<String> = []
         for stored in state.resources {
-            if let member = PersonalData.memberAddress(stored.resource.address) { present.insert(member.email) }
+            let resource = stored.resource
+            if let email = Self.memberEmail(resource) { present.insert(email) }
+            present.formUnion(AddressMatcher.addresses(in: resource.address))
+            for attribute in resource.attributes {
+                switch attribute.value {
+                case .string(let text): present.formUnion(AddressMatcher.addresses(in: text))
+                case .list(let items): for item in items { present.formUnion(AddressMatcher.addresses(in: item)) }
+                default: break
+                }
+            }
         }
         var subjects: [(String, String)] = []
-        try db.forEach("SELECT id, email FROM orgctl_subjects ORDER BY email") { subjects.append(($0.text(0), $0.text(1))) }
-        var found: [(String, String)] = []
-        for (subject, email) in subjects where !present.contains(email) {
-            var lastRemoval: String?
+        try db.forEach("SELECT id, email FROM orgctl_subjects") { subjects.append(($0.text(0), PersonalData.canonicalAddress($0.text(1)))) }
+        var lastRemoval: [String: String] = [:]
+        for (subject, address) in subjects where !present.contains(address) {
             for sequence in try mentions(of: subject) {
+                // The index is a hint: the entry must remove the member whose address is this subject's token.
                 guard let bytes = try db.first("SELECT entry FROM orgctl_audit WHERE seq = ?1", [.integer(sequence)], { $0.blob(0) }),
                     let entry = try? AuditEntry(canonicalBytes: bytes), entry.action == "delete",
                     let member = PersonalData.memberAddress(entry.address), member.isTenantMember,
-                    entry.tokens(.subject).contains(subject)
+                    PersonalData.pieces(member.email) == [.token(.subject, subject)]
                 else { continue }
-                lastRemoval = entry.time
+                lastRemoval[address] = max(lastRemoval[address] ?? "", entry.time)
             }
-            if let lastRemoval, lastRemoval < date { found.append((email, subject)) }
         }
-        return found
+        return lastRemoval.filter { $0.value < date }.keys.sorted()
     }
 }

@@ -110,7 +110,8 @@ final class SubjectTable {
         guard !loadedAll else { return }
         var emails: Set<String> = []
         for text in texts where text.utf8.contains(UInt8(ascii: "@")) {
-            for email in PersonalData.emailShapes(in: text) where ids[email] == nil && !absent.contains(email) {
+            // One subject per person, whatever the case an address is spelled in (privfix).
+            for email in PersonalData.emailShapes(in: text).map(PersonalData.canonicalAddress) where ids[email] == nil && !absent.contains(email) {
                 emails.insert(email)
                 if emails.count > Self.lookupsBeforeLoadingAll {
                     try loadAll()
@@ -137,6 +138,8 @@ final class SubjectTable {
 
     /// The subject id of `email`, created (random, never derived from the address) when it has none.
     func subjectID(_ email: String) throws -> String {
+        // One subject per person, whatever the case an actor or a value spells the address in (privfix).
+        let email = PersonalData.canonicalAddress(email)
         if let known = try existingSubjectID(email) { return known }
         let (key, id) = try randomID()
         newSubjects.append((key, id, email))
