@@ -23,20 +23,7 @@ extension PersonalData {
 
     /// The address-shaped run around the `@` at `at` (see ``addressRuns(in:)``), or nil.
     static func addressRun(around at: Int, in bytes: [UInt8]) -> Range<Int>? {
-        var start = at
-        while start > 0, isLocalByte(bytes[start - 1]) { start -= 1 }
-        if start > 0, start < at, bytes[start - 1] == UInt8(ascii: "\\") {
-            if "ntbfr".utf8.contains(bytes[start]) {
-                start += 1
-            } else if bytes[start] == UInt8(ascii: "u"), at - start > 5, bytes[(start + 1)...(start + 4)].allSatisfy(isHexDigit) {
-                start += 5
-            }
-        }
-        while start < at, bytes[start] == UInt8(ascii: ".") || bytes[start] == UInt8(ascii: "'") { start += 1 }
-        var end = at + 1
-        while end < bytes.count, isDomainByte(bytes[end]) { end += 1 }
-        while end > at + 1, bytes[end - 1] == UInt8(ascii: ".") || bytes[end - 1] == UInt8(ascii: "-") { end -= 1 }
-        return start < at && end > at + 1 ? start..<end : nil
+        run(around: at, in: bytes, afterEscapes: true)
     }
 
     /// The first occurrence of `needle` (lower case) in `bytes` at or after `start`, ignoring ASCII case.

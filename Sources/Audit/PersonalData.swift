@@ -95,29 +95,46 @@ public enum PersonalData {
     /// longest run of local-part bytes `A-Z a-z 0-9 . _ % + - '` before it without its leading
     /// `.` and `'`, and of domain bytes `A-Z a-z 0-9 . -` after it without its trailing `.` and
     /// `-`; shaped when the local part is not empty and the domain has a `.` between two other bytes.
-    public static func firstEmailShape(in bytes: [UInt8]) -> Range<Int>? {
-        for at in bytes.indices where bytes[at] == UInt8(ascii: "@") {
-            var start = at
-            while start > 0, isLocalByte(bytes[start - 1]) { start -= 1 }
-            while start < at, bytes[start] == UInt8(ascii: ".") || bytes[start] == UInt8(ascii: "'") { start += 1 }
-            var end = at + 1
-            while end < bytes.count, isDomainByte(bytes[end]) { end += 1 }
-            while end > at + 1, bytes[end - 1] == UInt8(ascii: ".") || bytes[end - 1] == UInt8(ascii: "-") { end -= 1 }
-            guard start < at, end > at + 1 else { continue }
-            let domain = bytes[(at + 1)..<end]
+    /// The search starts at `start`: a run never reaches back before it (as if the bytes began there).
+    public static func firstEmailShape(in bytes: [UInt8], from start: Int = 0) -> Range<Int>? {
+        for at in start..<bytes.count where bytes[at] == UInt8(ascii: "@") {
+            guard let run = run(around: at, in: bytes, from: start, afterEscapes: false) else { continue }
+            let domain = bytes[(at + 1)..<run.upperBound]
             guard let dot = domain.dropFirst().dropLast().firstIndex(of: UInt8(ascii: ".")), dot > at + 1 else { continue }
-            return start..<end
+            return run
         }
         return nil
+    }
+
+    /// The run of local-part bytes before the `@` at `at` (back to `start` at most) and of domain
+    /// bytes after it, trimmed of a leading `.`/`'` and a trailing `.`/`-`, or nil when either side is
+    /// empty: the shape both ``firstEmailShape(in:from:)`` and ``addressRun(around:in:)`` find.
+    /// `afterEscapes`: a run right after a JSON escape (`\n`, `\u00e9`) starts after the escape.
+    static func run(around at: Int, in bytes: [UInt8], from floor: Int = 0, afterEscapes: Bool) -> Range<Int>? {
+        var start = at
+        while start > floor, isLocalByte(bytes[start - 1]) { start -= 1 }
+        if afterEscapes, start > floor, start < at, bytes[start - 1] == UInt8(ascii: "\\") {
+            if "ntbfr".utf8.contains(bytes[start]) {
+                start += 1
+            } else if bytes[start] == UInt8(ascii: "u"), at - start > 5, bytes[(start + 1)...(start + 4)].allSatisfy(isHexDigit) {
+                start += 5
+            }
+        }
+        while start < at, bytes[start] == UInt8(ascii: ".") || bytes[start] == UInt8(ascii: "'") { start += 1 }
+        var end = at + 1
+        while end < bytes.count, isDomainByte(bytes[end]) { end += 1 }
+        while end > at + 1, bytes[end - 1] == UInt8(ascii: ".") || bytes[end - 1] == UInt8(ascii: "-") { end -= 1 }
+        return start < at && end > at + 1 ? start..<end : nil
     }
 
     /// Every e-mail-shaped run of `text`, left to right (as ``Pseudonymizer`` finds them).
     public static func emailShapes(in text: String) -> [String] {
         var found: [String] = []
-        var rest = Array(text.utf8)
-        while let shape = firstEmailShape(in: rest) {
-            found.append(String(decoding: rest[shape], as: UTF8.self))
-            rest = Array(rest[shape.upperBound...])
+        let bytes = Array(text.utf8)
+        var position = 0
+        while let shape = firstEmailShape(in: bytes, from: position) {
+            found.append(String(decoding: bytes[shape], as: UTF8.self))
+            position = shape.upperBound
         }
         return found
     }
@@ -197,13 +214,14 @@ public struct Pseudonymizer {
             // Most strings hold neither `@` (no e-mail shape) nor `~` (nothing to double): kept as they are.
             if !PersonalData.hasAtOrTilde(string) { return string }
             var pieces: [PersonalData.Piece] = []
-            var rest = Array(string.utf8)
-            while let shape = PersonalData.firstEmailShape(in: rest) {
-                if shape.lowerBound > 0 { pieces.append(.text(String(decoding: rest[..<shape.lowerBound], as: UTF8.self))) }
-                pieces.append(try subjectToken(String(decoding: rest[shape], as: UTF8.self)))
-                rest = Array(rest[shape.upperBound...])
+            let bytes = Array(string.utf8)
+            var position = 0
+            while let shape = PersonalData.firstEmailShape(in: bytes, from: position) {
+                if shape.lowerBound > position { pieces.append(.text(String(decoding: bytes[position..<shape.lowerBound], as: UTF8.self))) }
+                pieces.append(try subjectToken(String(decoding: bytes[shape], as: UTF8.self)))
+                position = shape.upperBound
             }
-            if !rest.isEmpty || pieces.isEmpty { pieces.append(.text(String(decoding: rest, as: UTF8.self))) }
+            if position < bytes.count || pieces.isEmpty { pieces.append(.text(String(decoding: bytes[position...], as: UTF8.self))) }
             return PersonalData.encode(pieces)
         }
         /// Whether `value` holds a string that ``text`` changes.
