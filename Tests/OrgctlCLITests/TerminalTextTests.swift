@@ -98,6 +98,25 @@ struct TerminalTextTests {
         let text = DiagnosticRenderer(style: Style(enabled: false)).text([diagnostic])
         #expect(text == #"::error::a\n.yaml:1:1: error: bad 'v\u202e' [spec.x]"# + "\n" + #"note: n\r"# + "\n" + #"help: h\n::warning::"# + "\n")
     }
+
+    @Test("a whole text is sanitised as its lines are: the byte-copy of plain lines changes nothing", arguments: [false, true])
+    func lineByLine(_ workflowCommands: Bool) {
+        // Pieces that trigger each rule, and plain ones, joined at random (a fixed seed) into many texts.
+        let pieces = ["plan", " ", "\t", "\n", ":", "::", "  ::error::x", "#", "##", "##[", "##vso[", "# a", "\u{1B}[1m", "\u{1B}[0m", "\u{1B}]0;t\u{07}",
+                      "\u{A0}", "\u{3000}::x", "é", "\u{202E}", "\u{85}", "\r", "\u{7F}", "tenant/acme/member/a@b.c", "= \"x\"", "\u{1F642}"]
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        for _ in 0..<2000 {
+            let text = (0..<next(24)).map { _ in pieces[next(pieces.count)] }.joined()
+            for keepingStyle in [false, true] {
+                #expect(TerminalText.sanitize(text, keepingStyle: keepingStyle, workflowCommands: workflowCommands)
+                    == TerminalText.sanitizeByScalars(text, keepingStyle: keepingStyle, workflowCommands: workflowCommands), "\(text.debugDescription)")
+            }
+        }
+    }
 }
 
 @Suite("Progress")

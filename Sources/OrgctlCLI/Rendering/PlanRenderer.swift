@@ -76,7 +76,12 @@ struct PlanRenderer {
     /// `name = value` lines below a resource.
     static func aligned(_ names: [String]) -> [String] {
         let width = min(32, names.map(\.count).max() ?? 0)
-        return names.map { $0.padding(toLength: max(width, $0.count), withPad: " ", startingAt: 0) }
+        return names.map { name in
+            // ASCII (every name of the format): one byte, one character, one UTF-16 unit.
+            guard name.utf8.allSatisfy({ $0 < 0x80 }) else { return name.padding(toLength: max(width, name.count), withPad: " ", startingAt: 0) }
+            let count = name.utf8.count
+            return count >= width ? name : name + String(repeating: " ", count: width - count)
+        }
     }
 
     static func show(_ value: Value) -> String {

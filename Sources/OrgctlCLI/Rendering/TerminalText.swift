@@ -30,6 +30,7 @@ enum TerminalText {
 
     /// One value, every unsafe scalar escaped (a newline too).
     static func escape(_ value: String) -> String {
+        if isPrintableASCII(value) { return value }
         guard value.unicodeScalars.contains(where: isUnsafe) else { return value }
         var out = String.UnicodeScalarView()
         for scalar in value.unicodeScalars {
@@ -40,6 +41,9 @@ enum TerminalText {
 
     /// A value between double quotes: also `"` and `\` escaped, so the quotes are the value's bounds.
     static func quoted(_ value: String) -> String {
+        if isPrintableASCII(value), !value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + value + "\""
+        }
         var out = String.UnicodeScalarView()
         out.append("\"")
         for scalar in value.unicodeScalars {
@@ -53,6 +57,13 @@ enum TerminalText {
         }
         out.append("\"")
         return String(out)
+    }
+
+    /// True when every byte of `value` is printable ASCII (nothing to escape): the common case,
+    /// checked on the bytes before anything is decoded.
+    @inline(__always)
+    static func isPrintableASCII(_ value: String) -> Bool {
+        !value.utf8.contains { $0 < 0x20 || $0 >= 0x7F }
     }
 
     static func appendEscape(_ scalar: Unicode.Scalar, to out: inout String.UnicodeScalarView) {
@@ -77,6 +88,45 @@ enum TerminalText {
         if !text.utf8.contains(where: { $0 < 0x20 && $0 != 0x0A && $0 != 0x09 || $0 >= 0x7F || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "#") }) {
             return text
         }
+        // Line by line: every line starts in the same state (the rules below look no further than
+        // its newline), so a line with nothing to escape is copied as bytes and only the others are
+        // rewritten scalar by scalar. A plan of half a million lines has a ':' in most of them.
+        var text = text
+        return text.withUTF8 { bytes in
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count)
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                var plain = true
+                while end < bytes.count, bytes[end] != 0x0A {
+                    let byte = bytes[end]
+                    if byte < 0x20 && byte != 0x09 || byte >= 0x7F || byte == UInt8(ascii: "#") && end + 1 < bytes.count && bytes[end + 1] == UInt8(ascii: "#") {
+                        plain = false
+                    }
+                    end += 1
+                }
+                if end < bytes.count { end += 1 }  // the newline belongs to its line
+                let line = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                if plain && (workflowCommands || !startsWithWorkflowCommand(line)) {
+                    out.append(contentsOf: line)
+                } else {
+                    out.append(contentsOf: sanitizeByScalars(String(decoding: line, as: UTF8.self), keepingStyle: keepingStyle, workflowCommands: workflowCommands).utf8)
+                }
+                start = end
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
+    /// Whether a line of ASCII starts, after spaces and tabs, with `::`.
+    private static func startsWithWorkflowCommand(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = line.firstIndex(where: { $0 != UInt8(ascii: " ") && $0 != 0x09 }) else { return false }
+        return first + 1 < line.count && line[first] == UInt8(ascii: ":") && line[first + 1] == UInt8(ascii: ":")
+    }
+
+    /// ``sanitize(_:keepingStyle:workflowCommands:)`` of any text, scalar by scalar: what it does to the lines it cannot copy.
+    static func sanitizeByScalars(_ text: String, keepingStyle: Bool, workflowCommands: Bool) -> String {
         let scalars = text.unicodeScalars
         var out = String.UnicodeScalarView()
         var index = scalars.startIndex
