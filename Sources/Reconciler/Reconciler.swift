@@ -139,16 +139,27 @@ public enum Reconciler {
 
     static func planID(databaseID: String, auditHead: AuditHead, changes: [Change], policies: PolicyChange? = nil) -> String {
         let hasher = SHA256Hasher()
-        hasher.update(Array("\(databaseID)\n\(auditHead.sequence)\n\(auditHead.hash)\n".utf8))
-        if let policies { hasher.update(Array("policies \(policies.before?.digest ?? "-")>\(policies.after?.digest ?? "-")\n".utf8)) }
-        for change in changes {
-            hasher.update(Array("\(change.action.rawValue) \(change.address)\n".utf8))
-            if let from = change.renamedFrom { hasher.update(Array("renamed-from \(from)\n".utf8)) }
-            if let key = change.key { hasher.update(Array("key \(key.rawValue)\n".utf8)) }
-            for field in change.fields {
-                hasher.update(Array("\(field.name)=\(digestText(field.before))>\(digestText(field.after))\n".utf8))
+        // The lines are hashed as one stream, a buffer at a time (a digest update per line costs more than the line).
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        func add(_ text: String) {
+            buffer.append(contentsOf: text.utf8)
+            if buffer.count >= 1 << 16 {
+                hasher.update(buffer)
+                buffer.removeAll(keepingCapacity: true)
             }
         }
+        add("\(databaseID)\n\(auditHead.sequence)\n\(auditHead.hash)\n")
+        if let policies { add("policies \(policies.before?.digest ?? "-")>\(policies.after?.digest ?? "-")\n") }
+        for change in changes {
+            add(change.action.rawValue); add(" "); add(change.address); add("\n")
+            if let from = change.renamedFrom { add("renamed-from "); add(from); add("\n") }
+            if let key = change.key { add("key "); add(key.rawValue); add("\n") }
+            for field in change.fields {
+                add(field.name); add("="); add(digestText(field.before)); add(">"); add(digestText(field.after)); add("\n")
+            }
+        }
+        hasher.update(buffer)
         return String(Hex.encode(hasher.finalize()).prefix(16))
     }
 

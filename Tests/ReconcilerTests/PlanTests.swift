@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Spec
 import StateStore
@@ -145,6 +146,33 @@ struct PlanTests {
         #expect(a.id == b.id)
         let c = Reconciler.plan(desired: Fixture.desired([Fixture.acme]), stored: Fixture.stored([]))
         #expect(a.id != c.id)
+    }
+
+    @Test("the plan id is SHA-256 over one line per change and field (saved plans and audit entries carry it)")
+    func idFormula() {
+        // Enough changes that the id's hashing buffer fills several times.
+        let changes = (0..<3000).map { (index: Int) -> Change in
+            let updated = index % 3 == 0
+            let role = FieldChange(name: "role", before: updated ? .string("viewer") : .null, after: .string("admin"))
+            let token = FieldChange(name: "token", before: .null, after: .secret(fingerprint: "fp\(index)"))
+            let from: String? = index % 7 == 0 ? "tenant/t\(index)/member/old@example.com" : nil
+            let key: KeyIssue? = index % 11 == 0 ? .issue : nil
+            return Change(address: "tenant/t\(index)/member/m\(index)@example.com", kind: .member, parent: "tenant/t\(index)",
+                          action: updated ? .update : .create, fields: [role, token], renamedFrom: from, key: key)
+        }
+        var text = "db-1\n42\n\(String(repeating: "ab", count: 32))\n"
+        for change in changes {
+            text += "\(change.action.rawValue) \(change.address)\n"
+            if let from = change.renamedFrom { text += "renamed-from \(from)\n" }
+            if let key = change.key { text += "key \(key.rawValue)\n" }
+            for field in change.fields {
+                let before = field.before == .null ? "(none)" : "\"viewer\""
+                let after = if case .secret(let print) = field.after { "secret:\(print)" } else { "\"admin\"" }
+                text += "\(field.name)=\(before)>\(after)\n"
+            }
+        }
+        let expected = String(Hex.encode(SHA256.hash(Array(text.utf8))).prefix(16))
+        #expect(Reconciler.planID(databaseID: "db-1", auditHead: AuditHead(sequence: 42, hash: String(repeating: "ab", count: 32)), changes: changes) == expected)
     }
 }
 
