@@ -1,8 +1,9 @@
 import Audit
+import Crypto
 import Testing
 
-/// The apply's hot path writes entries with its own code (no JSON object built); these pin it to
-/// the general definition byte for byte.
+/// The apply's hot path writes entries and hashes with its own code (no JSON object built, one
+/// SHA-256 context reused); these pin it to the general definitions byte for byte.
 @Suite("audit append path")
 struct AppendPathTests {
     /// Entries covering every member and every kind of value: escapes, non-ASCII, combining marks,
@@ -39,5 +40,37 @@ struct AppendPathTests {
     @Test(arguments: [Int64.min, Int64.min + 1, -10, -9, -1, 0, 1, 9, 10, 99, 100, 1_000_000_007, Int64.max - 1, Int64.max])
     func integersAreWrittenAsStringPrintsThem(value: Int64) {
         #expect(CanonicalJSON.encode(.int(value)) == Array(String(value).utf8))
+    }
+
+    @Test func oneContextGivesTheOneShotLeafChainAndNodeHashes() {
+        let hasher = AuditChainHasher()
+        var previous = AuditHash.genesis
+        for entry in Self.entries {
+            let bytes = entry.canonicalBytes()
+            let (leaf, chain) = hasher.leafAndChain(previous: previous, entry: bytes)
+            #expect(leaf == AuditHash.leaf(bytes))
+            #expect(chain == AuditHash.chain(previous: previous, leaf: leaf))
+            #expect(leaf == SHA256.hash([0x00] + bytes))
+            #expect(hasher.node(previous, leaf) == MerkleHash.node(previous, leaf))
+            previous = chain
+        }
+        #expect(hasher.leafAndChain(previous: previous, entry: []).leaf == SHA256.hash([0x00]))
+    }
+
+    @Test func appendingWithAHasherCompletesTheSameNodes() {
+        var plain = CompactRange()
+        var reused = CompactRange()
+        let hasher = AuditChainHasher()
+        var leaves: [[UInt8]] = []
+        for size in 1...70 {
+            let leaf = AuditHash.leaf(Array("entry \(size)".utf8))
+            var expected: [String] = []
+            var got: [String] = []
+            plain.append(leafHash: leaf) { level, index, hash in expected.append("\(level):\(index):\(hash)") }
+            reused.append(leafHash: leaf, hasher: hasher) { level, index, hash in got.append("\(level):\(index):\(hash)") }
+            #expect(got == expected)
+            leaves.append(leaf)
+            #expect(reused.root == MerkleHash.root(leafHashes: leaves[...]))
+        }
     }
 }

@@ -25,7 +25,7 @@ final class SQLStateTransaction: StateTransaction {
     private var head: AuditHead?
     /// The right edge of the Merkle tree, read on the first append.
     private var tree: CompactRange?
-    /// Caches of the per-resource writes (SQLWriteScratch.swift).
+    /// Caches and reusable contexts of the per-resource writes (SQLWriteScratch.swift).
     private let scratch = SQLWriteScratch()
     /// Subject tokens for the personal values of the entries appended (audit entry format 2).
     private(set) lazy var subjects = SubjectTable(db: db)
@@ -84,9 +84,8 @@ final class SQLStateTransaction: StateTransaction {
         let current = try auditHead
         let sequence = current.sequence + 1
         let bytes = try subjects.pseudonymize(build(sequence)).canonicalBytes()
-        let previous = Hex.decode(current.hash) ?? AuditHash.genesis
-        let leaf = AuditHash.leaf(bytes)
-        let hash = AuditHash.chain(previous: previous, leaf: leaf)
+        let previous = scratch.chainHash(of: current)
+        let (leaf, hash) = scratch.auditHasher.leafAndChain(previous: previous, entry: bytes)
         try change("INSERT INTO orgctl_audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
                    [.integer(sequence), .blob(bytes), .blob(previous), .blob(hash)], rows: 1, table: "orgctl_audit", "appending audit entry \(sequence)")
         // The Merkle tree grows in the same transaction: leaf `sequence - 1`, and every perfect
@@ -97,8 +96,10 @@ final class SQLStateTransaction: StateTransaction {
             tree = try storage.compactRange(size: current.sequence)
         }
         // Mutated in place (`tree!`), so the right edge is not copied on every append.
-        try tree!.append(leafHash: leaf) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
-        head = AuditHead(sequence: sequence, hash: Hex.encode(hash))
+        try tree!.append(leafHash: leaf, hasher: scratch.auditHasher) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
+        let appended = AuditHead(sequence: sequence, hash: Hex.encode(hash))
+        head = appended
+        scratch.remember(hash, of: appended)
         return sequence
     }
 

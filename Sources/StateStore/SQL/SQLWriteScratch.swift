@@ -1,12 +1,31 @@
+import Audit
+import Crypto
 import Spec
 
 /// What the per-resource writes of one apply (``SQLStateTransaction``) keep between resources, so
-/// that a first apply of many thousand resources does not rebuild the same text for each: the
-/// INSERT statement text per table and column list, and the table map per kind. Not thread-safe:
-/// one transaction's.
+/// that a first apply of many thousand resources does not rebuild the same text or contexts for
+/// each: the INSERT statement text per table and column list, one SHA-256 context for the audit
+/// chain and the Merkle tree, and the previous entry's chain hash as bytes. Not thread-safe: one
+/// transaction's.
 final class SQLWriteScratch {
     private var inserts: [(table: String, columns: [String], returningID: Bool, sql: String)] = []
     private var tableMaps: [ResourceKind: TableMap] = [:]
+    /// Hashes the audit entries appended and the Merkle nodes they complete.
+    let auditHasher = AuditChainHasher()
+    /// The head last appended and its chain hash as bytes, so the next append need not decode it.
+    private var last: (head: AuditHead, hash: [UInt8])?
+
+    /// The chain hash of `head` as bytes: the one remembered, or else decoded from its hex (the
+    /// genesis hash where that is not hex), as `appendAudit` always did.
+    func chainHash(of head: AuditHead) -> [UInt8] {
+        if let last, last.head == head { return last.hash }
+        return Hex.decode(head.hash) ?? AuditHash.genesis
+    }
+
+    /// Records `hash`, the chain hash `head` holds in hex.
+    func remember(_ hash: [UInt8], of head: AuditHead) {
+        last = (head, hash)
+    }
 
     /// `TableMap.of(kind)`, built once per kind.
     func tableMap(of kind: ResourceKind) -> TableMap {
