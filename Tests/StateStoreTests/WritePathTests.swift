@@ -1,11 +1,23 @@
+import Crypto
 import Testing
 
 @testable import StateStore
 
 /// The per-resource write path of an apply takes shortcuts (cached statement text, byte-wise
-/// address segments); these pin each to what it replaced.
+/// address segments, digests printed from their words); these pin each to what it replaced.
 @Suite("apply write path")
 struct WritePathTests {
+    @Test("a digest's bytes and text are those of its SHA-256, for many digests")
+    func digestBytesAndText() throws {
+        for index in 0..<300 {
+            let sha = SHA256.hash(Array("row \(index)".utf8))
+            let digest = try #require(Digest(hex: Hex.encode(sha)))
+            #expect(digest.bytes == sha)
+            #expect(digest.description == Hex.encode(sha))
+            #expect(Digest(hex: digest.description) == digest)
+        }
+    }
+
     static let addresses = [
         "", "/", "//", "tenant", "tenant/acme", "tenant/acme/", "tenant/acme//", "/tenant/acme", "tenant//acme",
         "tenant/acme/member/bob@example.com", "tenant/acme/team/core/member/bob@example.com",
