@@ -70,8 +70,43 @@ public struct AuditEntry: Sendable, Equatable {
 
     /// The RFC 8785 encoding of
     /// `{"action","actor","address","after","before","planId","reason"?,"seq","source","time","v":1}`.
+    ///
+    /// Written member by member in that (RFC 8785) order, straight into the output: the same bytes
+    /// as `CanonicalJSON.encode(jsonValue)` (the tests compare the two), without building the object.
     public func canonicalBytes() -> [UInt8] {
-        CanonicalJSON.encode(jsonValue)
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
+        Self.key(#"{"action":"#, &output)
+        CanonicalJSON.writeString(action, to: &output)
+        Self.key(#","actor":"#, &output)
+        CanonicalJSON.writeString(actor, to: &output)
+        Self.key(#","address":"#, &output)
+        CanonicalJSON.writeString(address, to: &output)
+        Self.key(#","after":"#, &output)
+        CanonicalJSON.write(after ?? .null, to: &output)
+        Self.key(#","before":"#, &output)
+        CanonicalJSON.write(before ?? .null, to: &output)
+        Self.key(#","planId":"#, &output)
+        CanonicalJSON.writeString(planID, to: &output)
+        if let reason {
+            Self.key(#","reason":"#, &output)
+            CanonicalJSON.writeString(reason, to: &output)
+        }
+        Self.key(#","seq":"#, &output)
+        CanonicalJSON.writeInteger(sequence, to: &output)
+        Self.key(#","source":"#, &output)
+        CanonicalJSON.writeString(source, to: &output)
+        Self.key(#","time":"#, &output)
+        CanonicalJSON.writeString(time, to: &output)
+        Self.key(#","v":"#, &output)
+        CanonicalJSON.writeInteger(version, to: &output)
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
+    /// Appends the punctuation and quoted key before a member's value.
+    private static func key(_ text: StaticString, _ output: inout [UInt8]) {
+        text.withUTF8Buffer { output.append(contentsOf: $0) }
     }
 
     /// Reads an entry back from its stored bytes, which must be exactly the canonical encoding

@@ -37,4 +37,33 @@ public final class AuditChainHasher {
         hasher.update(UnsafeRawBufferPointer(hash))
         hasher.finish(into: hash)
     }
+
+    /// `AuditHash.leaf(entry)` and `AuditHash.chain(previous:leaf:)`, with this hasher's context
+    /// (no OpenSSL context is made or freed per entry, as the one-shot functions do).
+    public func leafAndChain(previous: [UInt8], entry: [UInt8]) -> (leaf: [UInt8], chain: [UInt8]) {
+        hasher.update(leafPrefix)
+        hasher.update(entry)
+        let leaf = digest()
+        hasher.update(previous)
+        hasher.update(leaf)
+        return (leaf, digest())
+    }
+
+    /// `MerkleHash.node(left, right)`: `SHA-256(0x01 ‖ left ‖ right)`, with this hasher's context.
+    public func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+        hasher.update(nodePrefix)
+        hasher.update(left)
+        hasher.update(right)
+        return digest()
+    }
+
+    private let nodePrefix: [UInt8] = [0x01]
+
+    /// The digest of what was passed to `update` since the last one, starting the context over.
+    private func digest() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: SHA256.byteCount) { digest, initialized in
+            hasher.finish(into: UnsafeMutableRawBufferPointer(digest))
+            initialized = SHA256.byteCount
+        }
+    }
 }

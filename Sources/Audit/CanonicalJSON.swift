@@ -30,14 +30,14 @@ public enum CanonicalJSON {
         return try parser.parseDocument()
     }
 
-    private static func write(_ value: JSONValue, to output: inout [UInt8]) {
+    static func write(_ value: JSONValue, to output: inout [UInt8]) {
         switch value {
         case .null:
             output.append(contentsOf: "null".utf8)
         case .bool(let flag):
             output.append(contentsOf: (flag ? "true" : "false").utf8)
         case .int(let number):
-            output.append(contentsOf: String(number).utf8)
+            writeInteger(number, to: &output)
         case .string(let string):
             writeString(string, to: &output)
         case .array(let elements):
@@ -59,11 +59,39 @@ public enum CanonicalJSON {
         }
     }
 
+    /// Plain decimal, as `String(number)` spells it, written digit by digit.
+    static func writeInteger(_ number: Int64, to output: inout [UInt8]) {
+        if number < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude  // unsigned, so Int64.min has one too (19 digits)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        }
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    private static func writeString(_ string: String, to output: inout [UInt8]) {
+    /// A string, quoted and escaped. Runs of bytes that need no escape (all but `"`, `\\` and the
+    /// controls below U+0020; non-ASCII passes through as UTF-8) are copied in one piece.
+    static func writeString(_ string: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
+        if string.utf8.withContiguousStorageIfAvailable({ writeEscaped(UnsafeRawBufferPointer($0), to: &output) }) == nil {
+            var copy = string
+            copy.withUTF8 { writeEscaped(UnsafeRawBufferPointer($0), to: &output) }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+
+    private static func writeEscaped(_ bytes: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+        var runStart = 0
+        for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+            if runStart < index { output.append(contentsOf: bytes[runStart..<index]) }
+            runStart = index + 1
             switch byte {
             case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
@@ -72,15 +100,12 @@ public enum CanonicalJSON {
             case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
             case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
             case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x00..<0x20:
+            default:
                 output.append(contentsOf: Array("\\u00".utf8))
                 output.append(hexDigits[Int(byte >> 4)])
                 output.append(hexDigits[Int(byte & 0x0F)])
-            default:
-                // Multi-byte UTF-8 sequences pass through unchanged: every byte is >= 0x80.
-                output.append(byte)
             }
         }
-        output.append(UInt8(ascii: "\""))
+        if runStart < bytes.count { output.append(contentsOf: bytes[runStart...]) }
     }
 }

@@ -69,12 +69,24 @@ public struct CompactRange: Sendable {
     /// Appends a leaf; `completed` is called for every perfect subtree this completes
     /// (the leaf itself at level 0, then each merged node up the tree).
     public mutating func append(leafHash: [UInt8], completed: (_ level: Int, _ index: Int64, _ hash: [UInt8]) throws -> Void) rethrows {
+        try append(leafHash: leafHash, node: MerkleHash.node, completed: completed)
+    }
+
+    /// Appends a leaf as ``append(leafHash:completed:)`` does, hashing the merged nodes with
+    /// `hasher`'s context (for a loop of appends: no OpenSSL context per node).
+    public mutating func append(leafHash: [UInt8], hasher: AuditChainHasher,
+                                completed: (_ level: Int, _ index: Int64, _ hash: [UInt8]) throws -> Void) rethrows {
+        try append(leafHash: leafHash, node: hasher.node, completed: completed)
+    }
+
+    private mutating func append(leafHash: [UInt8], node: ([UInt8], [UInt8]) -> [UInt8],
+                                 completed: (_ level: Int, _ index: Int64, _ hash: [UInt8]) throws -> Void) rethrows {
         var level = 0
         var hash = leafHash
         try completed(0, size, hash)
         while let last = peaks.last, last.level == level {
             peaks.removeLast()
-            hash = MerkleHash.node(last.hash, hash)
+            hash = node(last.hash, hash)
             level += 1
             try completed(level, size >> level, hash)
         }

@@ -63,11 +63,38 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
 
     /// The 32 bytes, most significant first.
     public var bytes: [UInt8] {
-        [words.0, words.1, words.2, words.3].flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (56 - 8 * UInt64($0))) } }
+        [UInt8](unsafeUninitializedCapacity: 32) { buffer, initialized in
+            forEachByte { index, byte in buffer[index] = byte }
+            initialized = 32
+        }
     }
 
-    /// 64 lowercase hex digits.
-    public var description: String { Hex.encode(bytes) }
+    /// 64 lowercase hex digits (what `Hex.encode(bytes)` gives), written straight from the words:
+    /// every apply records one per resource written.
+    public var description: String {
+        String(unsafeUninitializedCapacity: 64) { text in
+            forEachByte { index, byte in
+                text[2 * index] = Self.hexDigit(byte >> 4)
+                text[2 * index + 1] = Self.hexDigit(byte & 0x0F)
+            }
+            return 64
+        }
+    }
+
+    /// Calls `body` with each of the 32 bytes and its index, most significant first.
+    private func forEachByte(_ body: (Int, UInt8) -> Void) {
+        func word(_ w: Int, _ word: UInt64) {
+            for i in 0..<8 { body(8 * w + i, UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * i))) }
+        }
+        word(0, words.0)
+        word(1, words.1)
+        word(2, words.2)
+        word(3, words.3)
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+    }
 }
 
 /// A digest of a resource's stored attributes: what `orgctl_resources.digest` records at apply,

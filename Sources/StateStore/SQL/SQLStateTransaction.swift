@@ -25,6 +25,8 @@ final class SQLStateTransaction: StateTransaction {
     private var head: AuditHead?
     /// The right edge of the Merkle tree, read on the first append.
     private var tree: CompactRange?
+    /// Caches and reusable contexts of the per-resource writes (SQLWriteScratch.swift).
+    private let scratch = SQLWriteScratch()
     /// Subject tokens for the personal values of the entries appended (audit entry format 2).
     private(set) lazy var subjects = SubjectTable(db: db)
 
@@ -82,9 +84,8 @@ final class SQLStateTransaction: StateTransaction {
         let current = try auditHead
         let sequence = current.sequence + 1
         let bytes = try subjects.pseudonymize(build(sequence)).canonicalBytes()
-        let previous = Hex.decode(current.hash) ?? AuditHash.genesis
-        let leaf = AuditHash.leaf(bytes)
-        let hash = AuditHash.chain(previous: previous, leaf: leaf)
+        let previous = scratch.chainHash(of: current)
+        let (leaf, hash) = scratch.auditHasher.leafAndChain(previous: previous, entry: bytes)
         try change("INSERT INTO orgctl_audit (seq, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
                    [.integer(sequence), .blob(bytes), .blob(previous), .blob(hash)], rows: 1, table: "orgctl_audit", "appending audit entry \(sequence)")
         // The Merkle tree grows in the same transaction: leaf `sequence - 1`, and every perfect
@@ -95,8 +96,10 @@ final class SQLStateTransaction: StateTransaction {
             tree = try storage.compactRange(size: current.sequence)
         }
         // Mutated in place (`tree!`), so the right edge is not copied on every append.
-        try tree!.append(leafHash: leaf) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
-        head = AuditHead(sequence: sequence, hash: Hex.encode(hash))
+        try tree!.append(leafHash: leaf, hasher: scratch.auditHasher) { level, index, node in try storage.completed(level: level, index: index, hash: node) }
+        let appended = AuditHead(sequence: sequence, hash: Hex.encode(hash))
+        head = appended
+        scratch.remember(hash, of: appended)
         return sequence
     }
 
@@ -105,7 +108,7 @@ final class SQLStateTransaction: StateTransaction {
     /// The row id of the resource at `address` (a tenant, team or member), looked up once.
     private func rowID(of address: String) throws -> Int64 {
         if let known = rowIDs[address] { return known }
-        let parts = address.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let parts = SQLWriteScratch.segments(of: address)
         let query: (sql: String, values: [SQLValue])
         switch parts.count {
         case 2 where parts[0] == "tenant":
@@ -128,10 +131,10 @@ final class SQLStateTransaction: StateTransaction {
     // MARK: Create, update, delete
 
     func create(_ resource: Resource, secrets: [String: [UInt8]], auditSequence: Int64) throws -> Int64 {
-        let map = TableMap.of(resource.kind)
+        let map = scratch.tableMap(of: resource.kind)
         var columns: [String] = []
         var values: [SQLValue] = []
-        let name = String(resource.address.split(separator: "/").last ?? "")
+        let name = SQLWriteScratch.lastSegment(of: resource.address)
         if let keyColumn = map.keyColumn {
             columns.append(keyColumn)
             values.append(.text(name))
@@ -169,13 +172,11 @@ final class SQLStateTransaction: StateTransaction {
             id = reserved
             columns.insert("id", at: 0)
             values.insert(.integer(id), at: 0)
-            let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
-            try change("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))", values,
+            try change(scratch.insertStatement(table: map.table, columns: columns, returningID: false), values,
                        rows: 1, table: map.table, "creating \(resource.address)")
         } else {
-            let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
             var inserted: [Int64] = []
-            try db.forEach("INSERT INTO \(map.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders)) RETURNING id", values) { inserted.append($0.int(0)) }
+            try db.forEach(scratch.insertStatement(table: map.table, columns: columns, returningID: true), values) { inserted.append($0.int(0)) }
             guard inserted.count == 1, let first = inserted.first else {
                 throw changedRows(inserted.count, expected: 1, table: map.table, "creating \(resource.address)")
             }
