@@ -122,7 +122,8 @@ final class SubjectTable {
     func subjectID(_ email: String) throws -> String {
         // One subject per person, whatever the case an actor or a value spells the address in (privfix).
         let email = PersonalData.canonicalAddress(email)
-        if let known = try existingSubjectID(email) { return known }
+        if let known = ids[email] { return known }
+        if let stored = try storedSubjectID(email) { return stored }
         let (key, id) = try randomID()
         newSubjects.append((key, id, email))
         ids[email] = id
@@ -130,9 +131,8 @@ final class SubjectTable {
         return id
     }
 
-    /// The id of an existing subject of `email` (stored, or created in this transaction), or nil.
-    func existingSubjectID(_ email: String) throws -> String? {
-        if let known = ids[email] { return known }
+    /// The id of a stored subject of `email` that `ids` does not hold yet, or nil.
+    private func storedSubjectID(_ email: String) throws -> String? {
         if loadedAll || absent.contains(email) { return nil }
         if lookups >= Self.lookupsBeforeLoadingAll {
             try loadAll()
