@@ -25,15 +25,24 @@ public enum PersonalData {
 
     /// `~s:<id>` or `~v:<id>`.
     public static func token(_ kind: TokenKind, _ id: String) -> String {
-        // Written in one allocation: the pseudonymizer makes one or two for every entry.
-        var id = id
-        return id.withUTF8 { id in
-            String(unsafeUninitializedCapacity: id.count + 3) { text in
-                text[0] = UInt8(ascii: "~")
-                text[1] = kind.rawValue
-                text[2] = UInt8(ascii: ":")
-                for index in id.indices { text[index + 3] = id[index] }
-                return id.count + 3
+        text("", followedBy: kind, id)
+    }
+
+    /// `text` followed by the token `~s:<id>` or `~v:<id>`, written in one allocation (the pseudonymizer
+    /// makes one or two for every entry). `text` is taken as it is (already in its version 2 spelling).
+    static func text(_ text: String, followedBy kind: TokenKind, _ id: String) -> String {
+        var text = text, id = id
+        return text.withUTF8 { text in
+            id.withUTF8 { id in
+                String(unsafeUninitializedCapacity: text.count + id.count + 3) { result in
+                    for index in text.indices { result[index] = text[index] }
+                    let start = text.count
+                    result[start] = UInt8(ascii: "~")
+                    result[start + 1] = kind.rawValue
+                    result[start + 2] = UInt8(ascii: ":")
+                    for index in id.indices { result[start + 3 + index] = id[index] }
+                    return start + 3 + id.count
+                }
             }
         }
     }
@@ -254,7 +263,7 @@ public struct Pseudonymizer {
         var owner: String?
         if let member = PersonalData.memberAddress(entry.address) {
             let id = try subject(member.email)
-            result.address = try text(member.prefix) + PersonalData.token(.subject, id)
+            result.address = PersonalData.text(try text(member.prefix), followedBy: .subject, id)
             if member.isTenantMember { owner = id }
         } else {
             result.address = try text(entry.address)
