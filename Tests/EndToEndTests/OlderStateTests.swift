@@ -7,17 +7,16 @@ import Testing
 @Suite("older states: a schema 6 state written by the previous release")
 struct OlderStateTests {
     static let fixture = Paths.packageRoot.appendingPathComponent("Tests/OlderStates/schema6")
-    /// The schema the PostgreSQL dump names (replaced by the workspace's own).
-    static let dumpedSchema = "orgctl_schema6_fixture"
     static let newHire = "new.hire@initech.com"
 
-    /// A workspace whose state is the fixture's, and its configuration (the one the old release applied) in `config`.
-    static func restored(_ backend: Backend) throws -> (workspace: Workspace, config: String) {
+    /// A workspace whose state is the fixture's (`Tests/OlderStates/schemaN`, of schema `version`), and its
+    /// configuration (the one the old release applied) in `config`.
+    static func restored(_ backend: Backend, fixture: URL = fixture, version: Int = 6) throws -> (workspace: Workspace, config: String) {
         let workspace = try Workspace(backend: backend)
         let config = try workspace.copy(fixture.appendingPathComponent("config"), as: "config")
         if let postgres = workspace.postgres {
             let dump = try String(contentsOf: fixture.appendingPathComponent("postgres.sql"), encoding: .utf8)
-                .replacingOccurrences(of: dumpedSchema, with: postgres.name)
+                .replacingOccurrences(of: "orgctl_\(fixture.lastPathComponent)_fixture", with: postgres.name)
             let run = try workspace.run([postgres.uri, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"], executable: Backend.psql, stdin: dump)
             try #require(run.status == 0, "\(run)")
         } else {
@@ -25,7 +24,7 @@ struct OlderStateTests {
                                         stdin: try String(contentsOf: fixture.appendingPathComponent("sqlite.sql"), encoding: .utf8))
             try #require(run.status == 0 && run.stderr.isEmpty, "\(run)")
         }
-        #expect(try storedVersion(workspace) == 6)
+        #expect(try storedVersion(workspace) == version)
         return (workspace, config)
     }
 

@@ -26,13 +26,14 @@ struct PostgresOlderLayoutTests {
         return tables
     }
 
-    @Test("schema 6 as derived from the steps is what the previous release created (its pg_dump in Tests/OlderStates/schema6)")
-    func schema6MatchesThePreviousRelease() throws {
+    @Test("schemas 6 and 7 as derived from the steps are what the releases before 7 and 8 created (their pg_dump in Tests/OlderStates/schemaN)",
+          arguments: [6, 7])
+    func olderSchemaMatchesItsRelease(version: Int) throws {
         let dump = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("OlderStates/schema6/postgres.sql")
+            .appendingPathComponent("OlderStates/schema\(version)/postgres.sql")
         let real = try Self.dumpedLayout(dump)
         #expect(real.count >= 20, "the dump's tables were not found: \(real.keys.sorted())")
-        let derived = PostgresSchema.tables(at: 6)
+        let derived = PostgresSchema.tables(at: version)
         #expect(Set(derived.map(\.name)) == Set(real.keys))
         for table in derived {
             #expect(table.columns.map(\.name) == real[table.name], "\(table.name)")
