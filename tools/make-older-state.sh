@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes Tests/OlderStates/schema6: a state made by the last release before schema 7 (commit
-# f16cb7d), on both backends, for the end-to-end tests of opening and migrating an older state
+# f16cb7d), on both backends (or, with `tools/make-older-state.sh f181db8 Tests/OlderStates/schema7`,
+# schema7: the last release before schema 8, with its config copied from schema6), for the end-to-end tests of opening and migrating an older state
 # (Tests/EndToEndTests/OlderStateTests.swift). The state must come from the old release itself:
 # one made by the current code and marked older proves nothing.
 #
@@ -10,10 +11,10 @@
 # It builds COMMIT in a git worktree of its own (its own scratch path; a few minutes; or set
 # ORGCTL_OLD_BINARY to a binary built from it), applies
 # OUT/config (kept as it is) with that binary to a SQLite file and to the PostgreSQL schema
-# orgctl_schema6_fixture, signs a checkpoint of each log with a new key, and writes:
+# orgctl_schemaN_fixture (N from OUT's name), signs a checkpoint of each log with a new key, and writes:
 #   sqlite.sql                      `sqlite3 .dump` of the file, with its application_id and user_version
 #   postgres.sql                    `pg_dump --no-owner --no-privileges` of the schema (restore it
-#                                   into another schema by replacing the name orgctl_schema6_fixture)
+#                                   into another schema by replacing the name orgctl_schemaN_fixture)
 #   checkpoint-sqlite.txt, checkpoint-postgres.txt   the signed checkpoints
 #   checkpoint.pub                  their verifier key (the private key is thrown away)
 # The state key and the webhook secret are the end-to-end tests' (Tests/EndToEndTests/Support.swift).
@@ -22,7 +23,7 @@ commit=${1:-f16cb7d}
 root=$(git rev-parse --show-toplevel)
 out=${2:-$root/Tests/OlderStates/schema6}
 : "${ORGCTL_TEST_POSTGRES:?start a server first: eval \"\$(tools/pg-cluster.sh start /tmp/orgctl-pg)\"}"
-schema=orgctl_schema6_fixture
+schema=orgctl_$(basename "$out")_fixture   # orgctl_schema6_fixture, orgctl_schema7_fixture
 work=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$work/src" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
@@ -42,7 +43,7 @@ psql "$ORGCTL_TEST_POSTGRES" -X -q -c "DROP SCHEMA IF EXISTS $schema CASCADE"
 "$old" apply "$out/config" --state "$work/state.db" --auto-approve >/dev/null
 "$old" apply "$out/config" --state "$ORGCTL_TEST_POSTGRES" --state-schema "$schema" --auto-approve >/dev/null
 
-"$old" audit keygen orgctl.example/schema6 --out "$work/checkpoint.key" >/dev/null
+"$old" audit keygen "orgctl.example/$(basename "$out")" --out "$work/checkpoint.key" >/dev/null
 cp "$work/checkpoint.key.pub" "$out/checkpoint.pub"
 "$old" audit checkpoint --state "$work/state.db" --key "$work/checkpoint.key" > "$out/checkpoint-sqlite.txt"
 "$old" audit checkpoint --state "$ORGCTL_TEST_POSTGRES" --state-schema "$schema" --key "$work/checkpoint.key" > "$out/checkpoint-postgres.txt"

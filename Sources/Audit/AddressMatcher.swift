@@ -3,7 +3,10 @@ extension PersonalData {
     /// configuration writes member addresses (docs/audit-chain.md 8.1). `Dave@Acme.com` as an actor,
     /// inside a description and as a member are one person.
     public static func canonicalAddress(_ address: String) -> String {
-        address.utf8.contains { (65...90).contains($0) || $0 >= 128 } ? address.lowercased() : address
+        // Read in place (the pseudonymizer asks for every address it writes): lowercased only when needed.
+        func needsLowering(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool { bytes.contains { (65...90).contains($0) || $0 >= 128 } }
+        let lowering = address.utf8.withContiguousStorageIfAvailable(needsLowering) ?? Array(address.utf8).withUnsafeBufferPointer(needsLowering)
+        return lowering ? address.lowercased() : address
     }
 
     /// Every address-shaped run of `bytes`, lower case (ASCII), with its range: around each `@`, the

@@ -25,7 +25,26 @@ public enum PersonalData {
 
     /// `~s:<id>` or `~v:<id>`.
     public static func token(_ kind: TokenKind, _ id: String) -> String {
-        "~" + String(UnicodeScalar(kind.rawValue)) + ":" + id
+        text("", followedBy: kind, id)
+    }
+
+    /// `text` followed by the token `~s:<id>` or `~v:<id>`, written in one allocation (the pseudonymizer
+    /// makes one or two for every entry). `text` is taken as it is (already in its version 2 spelling).
+    static func text(_ text: String, followedBy kind: TokenKind, _ id: String) -> String {
+        var text = text, id = id
+        return text.withUTF8 { text in
+            id.withUTF8 { id in
+                String(unsafeUninitializedCapacity: text.count + id.count + 3) { result in
+                    for index in text.indices { result[index] = text[index] }
+                    let start = text.count
+                    result[start] = UInt8(ascii: "~")
+                    result[start + 1] = kind.rawValue
+                    result[start + 2] = UInt8(ascii: ":")
+                    for index in id.indices { result[start + 3 + index] = id[index] }
+                    return start + 3 + id.count
+                }
+            }
+        }
     }
 
     /// Whether `id` is 32 lowercase hex digits.
@@ -194,8 +213,6 @@ public enum PersonalData {
 public struct Pseudonymizer {
     private let subject: (String) throws -> String
     private let value: (_ subjectID: String, _ value: String) throws -> String
-    /// Every subject the entries pseudonymized so far name, with the entries' sequences.
-    public private(set) var mentions: [(subjectID: String, sequence: Int64)] = []
 
     public init(subject: @escaping (String) throws -> String, value: @escaping (_ subjectID: String, _ value: String) throws -> String) {
         self.subject = subject
@@ -203,12 +220,7 @@ public struct Pseudonymizer {
     }
 
     public mutating func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
-        var named: [String] = []  // an entry names one or two subjects: a list, not a set
-        func subjectToken(_ email: String) throws -> PersonalData.Piece {
-            let id = try subject(email)
-            if !named.contains(id) { named.append(id) }
-            return .token(.subject, id)
-        }
+        func subjectToken(_ email: String) throws -> PersonalData.Piece { .token(.subject, try subject(email)) }
         /// A string with every e-mail shape replaced by its subject's token.
         func text(_ string: String) throws -> String {
             // Most strings hold neither `@` (no e-mail shape) nor `~` (nothing to double): kept as they are.
@@ -235,21 +247,24 @@ public struct Pseudonymizer {
         }
         func json(_ value: JSONValue) throws -> JSONValue {
             guard touches(value) else { return value }
-            return switch value {
-            case .string(let s): .string(try text(s))
-            case .array(let items): .array(try items.map(json))
-            case .object(let object): .object(try object.mappingValues(json))
-            default: value
+            switch value {
+            case .string(let s): return .string(try text(s))
+            case .array(let items): return .array(try items.map(json))
+            case .object(var object):
+                // Only the members that change are set again (a member's key is found by a binary search).
+                for member in object.members where touches(member.value) { object[member.key] = try json(member.value) }
+                return .object(object)
+            default: return value
             }
         }
         var result = entry
         result.version = AuditEntry.formatVersion
-        result.actor = entry.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.encode([try subjectToken(entry.actor)]) : try text(entry.actor)
+        result.actor = entry.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.token(.subject, try subject(entry.actor)) : try text(entry.actor)
         var owner: String?
         if let member = PersonalData.memberAddress(entry.address) {
-            let token = try subjectToken(member.email)
-            result.address = try text(member.prefix) + PersonalData.encode([token])
-            if member.isTenantMember, case .token(_, let id) = token { owner = id }
+            let id = try subject(member.email)
+            result.address = PersonalData.text(try text(member.prefix), followedBy: .subject, id)
+            if member.isTenantMember { owner = id }
         } else {
             result.address = try text(entry.address)
         }
@@ -258,19 +273,17 @@ public struct Pseudonymizer {
         func values(_ side: JSONValue?) throws -> JSONValue? {
             guard let side else { return nil }
             guard let owner, case .object(var object) = side else { return try json(side) }
-            let expires = object["expires"]
-            object["expires"] = nil
-            var converted = try object.mappingValues(json)
-            if case .string(let date) = expires {
-                converted["expires"] = .string(PersonalData.encode([.token(.value, try value(owner, date))]))
-            } else if let expires {
-                converted["expires"] = expires
+            // A member's `expires` is its owner's value (a value token), never a text of its own.
+            for member in object.members where member.key != "expires" && touches(member.value) {
+                object[member.key] = try json(member.value)
             }
-            return .object(converted)
+            if case .string(let date)? = object["expires"] {
+                object["expires"] = .string(PersonalData.token(.value, try value(owner, date)))
+            }
+            return .object(object)
         }
         result.before = try values(entry.before)
         result.after = try values(entry.after)
-        for id in named.sorted() { mentions.append((id, entry.sequence)) }
         return result
     }
 }

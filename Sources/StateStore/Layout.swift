@@ -167,12 +167,17 @@ enum Layout {
         Table(name: "orgctl_subject_values", columns: [
             c("token", .text), c("subject", .text, notNull: true), c("value", .text, notNull: true),
         ], primaryKey: ["token"], uniques: [["subject", "token"]], scope: .orgctlOnly),
-        Table(name: "orgctl_subject_entries", columns: [c("subject", .text, notNull: true), c("seq", .integer, notNull: true)],
-              primaryKey: ["subject", "seq"], scope: .orgctlOnly),
         // The apply lock (PostgreSQL): one row, locked FOR UPDATE by the apply that writes.
         Table(name: "orgctl_lock", columns: [c("name", .text), c("holder", .text), c("since", .timestamp)],
               primaryKey: ["name"], scope: .orgctlOnly, postgresOnly: true),
     ]
 
     static func table(_ name: String) -> Table? { tables.first { $0.name == name } }
+
+    /// Tables a migration step dropped (``Schema/Statement/dropTable(name:)``), as the versions before it had them.
+    static let droppedTables: [Table] = [
+        // Subject -> entry sequences (schema 7 only; dropped by step 7 -> 8).
+        Table(name: "orgctl_subject_entries", columns: [c("subject", .text, notNull: true), c("seq", .integer, notNull: true)],
+              primaryKey: ["subject", "seq"], scope: .orgctlOnly),
+    ]
 }

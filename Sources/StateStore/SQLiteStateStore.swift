@@ -301,6 +301,8 @@ public final class SQLiteStateStore: SQLStore {
                     missingColumns[table, default: []].append(column)
                 case .createTable(let name, let definition):
                     try connection.execute("CREATE TEMP TABLE \(name) \(definition)")
+                case .dropTable:
+                    break  // nothing reads it any more
                 case .sql:
                     throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
                                      help: "run 'orgctl apply' (it migrates the database) and then plan again")
@@ -323,7 +325,7 @@ public final class SQLiteStateStore: SQLStore {
     private func alreadyPresent(_ statement: Schema.Statement) throws -> String? {
         let query: (sql: String, values: [SQLiteValue]), what: String
         switch statement {
-        case .sql: return nil
+        case .sql, .dropTable: return nil
         case .addColumn(let table, let column, _):
             query = ("SELECT count(*) FROM pragma_table_info(?1, 'main') WHERE name = ?2", [.text(table), .text(column)])
             what = "column \(table).\(column)"

@@ -5,7 +5,7 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 7
+    static let currentVersion = 8
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     /// One statement of a migration step. Adding a column or a table is data rather than SQL
@@ -17,12 +17,16 @@ enum Schema {
         case addColumn(table: String, column: String, type: String)
         /// `CREATE TABLE name definition`, where the definition is the column list and any table options.
         case createTable(name: String, definition: String)
+        /// Drops a table an earlier step created (its layout stays in ``Layout/droppedTables``, for the
+        /// versions that have it). A read-only command reading an older database as migrated ignores the table.
+        case dropTable(name: String)
 
         var sql: String {
             switch self {
             case .sql(let text): text
             case .addColumn(let table, let column, let type): "ALTER TABLE \(table) ADD COLUMN \(column) \(type);"
             case .createTable(let name, let definition): "CREATE TABLE \(name) \(definition);"
+            case .dropTable(let name): "DROP TABLE IF EXISTS \(name);"
             }
         }
     }
@@ -66,6 +70,10 @@ enum Schema {
         // each subject token, the values of a subject that entries name by token, and which entries
         // name each subject (see Privacy/SubjectTable.swift). Entries written before keep format 1.
         SubjectTable.tables.map { .createTable(name: $0.name, definition: $0.definition) },
+        // 7 -> 8: the index of which entries name each subject goes: `privacy export` finds a subject's
+        // entries by their token in the entries themselves, which it had to confirm anyway (an index in
+        // a database others can write is a hint), and a first apply no longer writes a row per mention.
+        [.dropTable(name: "orgctl_subject_entries")],
     ]
 
     /// The SQL of migration step `step`, all of it.

@@ -243,7 +243,7 @@ struct NotFooledTests {
         let (workspace, config, state) = try appliedExamples()
         _ = try workspace.sqlite(state, """
             DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
-            DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints; DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values; DROP TABLE orgctl_subject_entries;  -- schema 6 adds them
+            DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints; DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values;  -- schema 6 adds them
             UPDATE orgctl_audit SET hash = zeroblob(32) WHERE seq = 5;
             DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id');  -- schema 5 adds them
             PRAGMA user_version = 2; PRAGMA wal_checkpoint(TRUNCATE);

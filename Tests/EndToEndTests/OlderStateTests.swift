@@ -7,17 +7,16 @@ import Testing
 @Suite("older states: a schema 6 state written by the previous release")
 struct OlderStateTests {
     static let fixture = Paths.packageRoot.appendingPathComponent("Tests/OlderStates/schema6")
-    /// The schema the PostgreSQL dump names (replaced by the workspace's own).
-    static let dumpedSchema = "orgctl_schema6_fixture"
     static let newHire = "new.hire@initech.com"
 
-    /// A workspace whose state is the fixture's, and its configuration (the one the old release applied) in `config`.
-    static func restored(_ backend: Backend) throws -> (workspace: Workspace, config: String) {
+    /// A workspace whose state is the fixture's (`Tests/OlderStates/schemaN`, of schema `version`), and its
+    /// configuration (the one the old release applied) in `config`.
+    static func restored(_ backend: Backend, fixture: URL = fixture, version: Int = 6) throws -> (workspace: Workspace, config: String) {
         let workspace = try Workspace(backend: backend)
         let config = try workspace.copy(fixture.appendingPathComponent("config"), as: "config")
         if let postgres = workspace.postgres {
             let dump = try String(contentsOf: fixture.appendingPathComponent("postgres.sql"), encoding: .utf8)
-                .replacingOccurrences(of: dumpedSchema, with: postgres.name)
+                .replacingOccurrences(of: "orgctl_\(fixture.lastPathComponent)_fixture", with: postgres.name)
             let run = try workspace.run([postgres.uri, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"], executable: Backend.psql, stdin: dump)
             try #require(run.status == 0, "\(run)")
         } else {
@@ -25,7 +24,7 @@ struct OlderStateTests {
                                         stdin: try String(contentsOf: fixture.appendingPathComponent("sqlite.sql"), encoding: .utf8))
             try #require(run.status == 0 && run.stderr.isEmpty, "\(run)")
         }
-        #expect(try storedVersion(workspace) == 6)
+        #expect(try storedVersion(workspace) == version)
         return (workspace, config)
     }
 
@@ -73,7 +72,7 @@ struct OlderStateTests {
         if backend == .postgres {
             for run in [plan, export] {
                 #expect(run.status == 1, "\(run)")
-                #expect(run.stderr.contains("has schema version 6 and needs a migration to 7"), "\(run)")
+                #expect(run.stderr.contains("has schema version 6 and needs a migration to 8"), "\(run)")
                 #expect(run.stderr.contains("help: run 'orgctl apply'"), "\(run)")
                 #expect(!run.stderr.contains("not a complete orgctl state"), "\(run)")
             }
@@ -143,7 +142,7 @@ struct OlderStateTests {
         let applied = try workspace.apply(config, state: state)
         // Entry 55 adds the member, 56 records the policies (the old release recorded none).
         #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added, 0 changed, 0 destroyed, policies recorded. Audit entries 55–56."), "\(applied)")
-        #expect(try Self.storedVersion(workspace) == 7)
+        #expect(try Self.storedVersion(workspace) == 8)
 
         let pub = Self.fixture.appendingPathComponent("checkpoint.pub").path
         let verify = try workspace.run(["audit", "verify", "--state", state, "--key", pub, "--checkpoint", Self.checkpoint(backend)])
@@ -170,8 +169,8 @@ struct OlderStateTests {
         let entries = try workspace.auditCount(state)
         let apply = try workspace.run(["apply", config, "--state", state, "--no-color"])
         #expect(apply.status == 0 && apply.stdout.contains("No changes."), "\(apply)")
-        #expect(try Self.storedVersion(workspace) == (backend == .postgres ? 7 : 6))
-        #expect(apply.stderr.contains("migrated the state's schema from version 6 to 7") == (backend == .postgres), "\(apply)")
+        #expect(try Self.storedVersion(workspace) == (backend == .postgres ? 8 : 6))
+        #expect(apply.stderr.contains("migrated the state's schema from version 6 to 8") == (backend == .postgres), "\(apply)")
         #expect(try workspace.auditCount(state) == entries)
         let plan = try workspace.plan(config, state: state)
         #expect(plan.status == 0 && plan.stdout.contains("No changes."), "\(plan)")
@@ -204,18 +203,18 @@ struct PostgresNewerSchemaTests {
         try holder.run("""
             BEGIN; SELECT name FROM \(state.schema).orgctl_lock WHERE name = 'apply' FOR UPDATE;
             UPDATE \(state.schema).orgctl_lock SET holder = 'newer' WHERE name = 'apply';
-            UPDATE \(state.schema).orgctl_meta SET value = '8' WHERE key = 'schema_version';
+            UPDATE \(state.schema).orgctl_meta SET value = '9' WHERE key = 'schema_version';
             """)
         let apply = try workspace.start(["apply", "config", "--auto-approve", "--no-color", "--source", "test", "--lock-timeout", "10m",
                                          "--secrets-out", try workspace.newKeysFile()] + state.arguments(),
                                         environment: ["ORGCTL_ACTOR": "older"])
-        // It planned from schema 7 and now waits for the row the "newer orgctl" holds.
+        // It planned from schema 8 and now waits for the row the "newer orgctl" holds.
         _ = try state.waitForBackend(applicationNamePrefix: "orgctl apply by older on ", blockedBy: try holder.backendPID(), while: apply)
         _ = try holder.run("COMMIT;")
         holder.close()
         let run = apply.wait()
         #expect(run.status == 1, "\(run)")
-        #expect(run.stderr.contains("has schema version 8, newer than this orgctl understands (7); nothing was applied"), "\(run)")
+        #expect(run.stderr.contains("has schema version 9, newer than this orgctl understands (8); nothing was applied"), "\(run)")
         #expect(!run.stdout.contains("Apply complete"), "\(run)")
         #expect(try state.auditCount() == entries)
     }

@@ -179,7 +179,7 @@ struct ScenarioTests {
         _ = try workspace.sqlite(state, """
             DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
             DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints;
-            DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values; DROP TABLE orgctl_subject_entries;
+            DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values;
             DELETE FROM orgctl_meta WHERE key IN ('state_key_check', 'state_key_id');
             PRAGMA user_version = 2; PRAGMA wal_checkpoint(TRUNCATE);
             """)
@@ -200,7 +200,7 @@ struct ScenarioTests {
 
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0, "\(applied)")
-        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "7\n")
+        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "8\n")
         let verify = try workspace.run(["audit", "verify", "--state", state])
         #expect(verify.status == 0, "\(verify)")
         workspace.assertNoSecretLeaks(Self.secretValues)

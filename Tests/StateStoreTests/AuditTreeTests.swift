@@ -96,7 +96,7 @@ struct AuditTreeTests {
             // (The steps after the tree's are undone too: orgctl_resources.applied.)
             try store.connection.execute("""
                 DROP TABLE orgctl_merkle; ALTER TABLE orgctl_resources DROP COLUMN applied;
-                DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints; DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values; DROP TABLE orgctl_subject_entries;
+                DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints; DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values;
                 DELETE FROM orgctl_meta WHERE key LIKE 'state\\_key\\_%' ESCAPE '\\';
                 PRAGMA user_version = \(Schema.merkleMigration)
                 """)

@@ -575,7 +575,7 @@ struct AppliedValuesTests {
 @Suite("keyed row digests and the state key check")
 struct KeyedDigestTests {
     /// Undoes schema step 6 (the webhook outbox tables), so that a lowered version is only about the digests.
-    static let schema6Tables = "DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints; DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values; DROP TABLE orgctl_subject_entries;"
+    static let schema6Tables = "DROP TABLE orgctl_outbox; DROP TABLE orgctl_outbox_attempts; DROP TABLE orgctl_webhook_endpoints; DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values;"
 
     /// Makes the database what schema 4 wrote: plain SHA-256 row digests, no key check value.
     static func asSchema4(_ temp: TemporaryStore) throws {

@@ -24,23 +24,23 @@ struct SubjectTableTests {
                    after: action == "delete" ? nil : ["role": "member"])
     }
 
-    @Test("the 6 -> 7 step adds the three subject tables; entries already stored stay format 1 and keep verifying, new ones are format 2")
+    @Test("the 6 -> 7 step adds the subject tables (and 7 -> 8 drops the entry index); entries already stored stay format 1 and keep verifying, new ones are format 2")
     func migration() throws {
         let temp = try TemporaryStore()
         do {
             let store = try temp.open()
             try Self.plainEntries(store, [Self.memberEntry(1, "create", "old@acme.com"), Self.memberEntry(2, "delete", "old@acme.com")])
-            try store.connection.execute("DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values; DROP TABLE orgctl_subject_entries; PRAGMA user_version = 6;")
+            try store.connection.execute("DROP TABLE orgctl_subjects; DROP TABLE orgctl_subject_values; PRAGMA user_version = 6;")
         }
         // Read-only, the older database reads as migrated: empty stand-ins, entries as they are.
         let reader = try temp.open(.readOnly)
         #expect(try reader.hasOlderSchema)
         #expect(try reader.subjectResolver().resolve(Self.memberEntry(1, "create", "old@acme.com")).address == "tenant/acme/member/old@acme.com")
         let store = try temp.open()
-        #expect(try store.connection.pragma("user_version") == .integer(7))
+        #expect(try store.connection.pragma("user_version") == .integer(8))
         var tables: Set<String> = []
         try store.db.forEach("SELECT name FROM sqlite_master WHERE type = 'table'") { tables.insert($0.text(0)) }
-        #expect(tables.isSuperset(of: ["orgctl_subjects", "orgctl_subject_values", "orgctl_subject_entries"]))
+        #expect(tables.isSuperset(of: ["orgctl_subjects", "orgctl_subject_values"]) && !tables.contains("orgctl_subject_entries"))
         try store.write { transaction in _ = try transaction.appendAudit { Self.memberEntry($0, "create", "old@acme.com") } }
         #expect(try store.verifyAudit().firstBreak == nil)
         var versions: [Int64] = []
@@ -91,7 +91,11 @@ struct SubjectTableTests {
             for email in emails.reversed() + ["new@acme.com"] { _ = try transaction.appendAudit { Self.memberEntry($0, "delete", email) } }
         }
         #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(count + 1))
-        #expect(try store.db.integer("SELECT count(*) FROM (SELECT subject FROM orgctl_subject_entries GROUP BY subject HAVING count(*) = 2) s") == Int64(count))
+        // Each person's two entries are found by their token (the new address, named once, by one).
+        var subjects: [String] = []
+        try store.db.forEach("SELECT id FROM orgctl_subjects") { subjects.append($0.text(0)) }
+        let found = try subjects.map { try store.entries(holding: Array(PersonalData.token(.subject, $0).utf8), from: 1).count }
+        #expect(found.filter { $0 == 2 }.count == count && found.filter { $0 == 1 }.count == 1)
         let resolver = try store.subjectResolver()
         var addresses: [String] = []
         try store.forEachAuditRecord { record in
@@ -125,7 +129,6 @@ struct SubjectTableTests {
         try store.inWriteTransaction("writing") {}
         #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == 2)
         #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_values") == 1)
-        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries") == 2)
         let resolver = try store.subjectResolver()
         var entries: [AuditEntry] = []
         try store.forEachAuditRecord { record in
@@ -159,28 +162,29 @@ struct SubjectTableTests {
     func sqliteBulkInsert() throws {
         let temp = try TemporaryStore()
         let store = try temp.open()
-        let columns = try #require(Layout.table("orgctl_subject_entries")?.columns)
+        let columns = try #require(Layout.table("orgctl_subject_values")?.columns)
         let cache = try store.db.integer("PRAGMA cache_size")
         let per = SQLiteConnection.rowsPerInsert
+        func row(_ subject: String, _ index: Int) -> [SQLValue] { [.text("\(subject)-\(index)"), .text(subject), .text("v\(index)")] }
         for count in [1, per - 1, per, 2 * per + 5, SQLiteConnection.rowsForLargeCache + 1] {
-            let subject = SQLValue.text("s\(count)")
+            let subject = "s\(count)"
             try store.inWriteTransaction("inserting") {
-                try store.db.bulkInsert(table: "orgctl_subject_entries", columns: columns, rows: (0..<count).map { [subject, .integer(Int64($0))] })
+                try store.db.bulkInsert(table: "orgctl_subject_values", columns: columns, rows: (0..<count).map { row(subject, $0) })
             }
-            #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count))
-            #expect(try store.db.integer("SELECT count(DISTINCT seq) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count))
-            #expect(try store.db.integer("SELECT max(seq) FROM orgctl_subject_entries WHERE subject = ?1", [subject]) == Int64(count - 1))
+            #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)]) == Int64(count))
+            #expect(try store.db.integer("SELECT count(DISTINCT value) FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)]) == Int64(count))
+            #expect(try store.db.integer("SELECT max(CAST(substr(value, 2) AS INTEGER)) FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)])
+                    == Int64(count - 1))
         }
         #expect(try store.db.integer("PRAGMA cache_size") == cache)
-        // A row that breaks a constraint fails the insert, and its transaction writes nothing.
-        let total = try store.db.integer("SELECT count(*) FROM orgctl_subject_entries")
+        // A row that breaks a constraint (a token stored already) fails the insert, and its transaction writes nothing.
+        let total = try store.db.integer("SELECT count(*) FROM orgctl_subject_values")
         #expect(throws: StateError.self) {
             try store.inWriteTransaction("inserting") {
-                try store.db.bulkInsert(table: "orgctl_subject_entries", columns: columns,
-                                        rows: [[.text("new"), .integer(0)]] + (0..<per).map { [.text("s1"), .integer(Int64($0))] })
+                try store.db.bulkInsert(table: "orgctl_subject_values", columns: columns, rows: [row("new", 0)] + (0..<per).map { row("s1", $0) })
             }
         }
-        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_entries") == total)
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_values") == total)
     }
 
     @Test("a subject id is random: the same address in two databases gets two ids, and neither is derived from it")

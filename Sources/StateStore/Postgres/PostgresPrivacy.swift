@@ -1,7 +1,9 @@
 import Foundation
 import Postgres
 
-extension PostgresStateStore: PersonalDataStore {
+extension PostgresStateStore: PersonalDataStore, AuditEntrySearch {
+    static let entryHoldsSecondParameter = "position(?2 in entry) > 0"
+
     public func subjectResolver() throws(StateError) -> SubjectResolver { try subjectResolverShared() }
 
     public func personalData(email: String) throws(StateError) -> PersonalDataExport { try personalDataShared(email: email) }
@@ -9,7 +11,7 @@ extension PostgresStateStore: PersonalDataStore {
     /// The tables whose rows held the forgotten values: rewritten after the erasure so that no dead
     /// tuple in their files keeps them (docs/audit-chain.md 8.5).
     static let scrubbedTables = ["members", "team_members", "orgctl_resources", "orgctl_subjects", "orgctl_subject_values",
-                                 "orgctl_subject_entries", "orgctl_outbox", "orgctl_outbox_attempts", "orgctl_lock"]
+                                 "orgctl_outbox", "orgctl_outbox_attempts", "orgctl_lock"]
 
     /// Erases, then rewrites the tables that held the values with VACUUM FULL (a new file per
     /// table, the old one unlinked), since a deleted or updated row stays in the table's file as a

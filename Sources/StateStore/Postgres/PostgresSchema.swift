@@ -73,13 +73,18 @@ enum PostgresSchema {
         return Schema.migrations[step].map { statement in
             switch statement {
             case .createTable(let name, _):
-                guard let table = Layout.table(name) else { preconditionFailure("Layout has no table \(name)") }
+                // A table a later step drops is created from its old layout, as that version had it.
+                guard let table = Layout.table(name) ?? Layout.droppedTables.first(where: { $0.name == name }) else {
+                    preconditionFailure("Layout has no table \(name)")
+                }
                 return createTable(table) + rowSecurity(table)
             case .addColumn(let table, let column, _):
                 guard let described = Layout.table(table)?.columns.first(where: { $0.name == column }) else {
                     preconditionFailure("Layout has no column \(table).\(column)")
                 }
                 return "ALTER TABLE \(table) ADD COLUMN \(column) \(type(described));"
+            case .dropTable(let name):
+                return "DROP TABLE IF EXISTS \(name);"
             case .sql(let text):
                 preconditionFailure("migration step \(step) is SQL text with no PostgreSQL form: \(text.prefix(40))")
             }
@@ -100,19 +105,34 @@ enum PostgresSchema {
                 switch statement {
                 case .createTable(let name, _): tables.append(name)
                 case .addColumn(let table, let column, _): columns.append((table, column))
-                case .sql: break
+                case .sql, .dropTable: break
                 }
             }
         }
         return (tables, columns)
     }
 
+    /// The tables that the steps from `version` to the current one drop, and that a state of `version`
+    /// has unless a step before it had not created them yet.
+    static func removals(after version: Int) -> [String] {
+        guard version < Schema.currentVersion else { return [] }
+        var dropped: [String] = []
+        for step in max(version, 0)..<Schema.currentVersion {
+            for case .dropTable(let name) in Schema.migrations[step] { dropped.append(name) }
+        }
+        // A table created after `version` and dropped later never existed at `version`.
+        let added = additions(after: version).tables
+        return dropped.filter { !added.contains($0) }
+    }
+
     /// The tables of a PostgreSQL state of schema `version` (``firstVersion`` or later): the current
-    /// layout without what the later steps add (``additions(after:)``). What a state of that
+    /// layout without what the later steps add (``additions(after:)``), with the tables they drop
+    /// (``removals(after:)``, from ``Layout/droppedTables``). What a state of that
     /// version must hold, and what `create` made when that version was current.
     static func tables(at version: Int) -> [Layout.Table] {
-        let later = additions(after: version)
-        return Layout.tables.filter { !later.tables.contains($0.name) }.map { table in
+        let later = additions(after: version), dropped = removals(after: version)
+        let tables = Layout.tables + Layout.droppedTables.filter { dropped.contains($0.name) }
+        return tables.filter { !later.tables.contains($0.name) }.map { table in
             var table = table
             table.columns.removeAll { column in later.columns.contains { $0.table == table.name && $0.column == column.name } }
             return table

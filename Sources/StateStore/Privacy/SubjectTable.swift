@@ -1,14 +1,14 @@
 import Audit
 import Crypto
 
-/// The data subjects of audit entry format 2 (docs/audit-chain.md section 8), in three tables:
-/// `orgctl_subjects` (a random 128-bit subject id → the person's e-mail address),
+/// The data subjects of audit entry format 2 (docs/audit-chain.md section 8), in two tables:
+/// `orgctl_subjects` (a random 128-bit subject id → the person's e-mail address) and
 /// `orgctl_subject_values` (a random value token → the subject it belongs to and the value, e.g.
-/// a guest's expiry) and `orgctl_subject_entries` (subject → the sequences of the entries that
-/// name it). An erasure deletes a subject's rows from all three; the entries keep their tokens.
+/// a guest's expiry). An erasure deletes a subject's rows from both; the entries keep their tokens.
+/// Which entries name a subject is found in the entries themselves (`privacy export`).
 final class SubjectTable {
     /// The tables of schema step 6 -> 7, as `CREATE TABLE name definition` (SQLite's; PostgreSQL's
-    /// come from ``Layout``).
+    /// come from ``Layout``). Step 7 -> 8 drops `orgctl_subject_entries`.
     static let tables: [(name: String, definition: String)] = [
         ("orgctl_subjects", """
             (
@@ -72,24 +72,6 @@ final class SubjectTable {
         return (key, hex)
     }
 
-    /// The sort key of a stored id: the number its first 16 hex digits spell, which orders ids as
-    /// their text does (0 for a malformed id, which only places its rows first).
-    static func sortKey(_ id: String) -> UInt64 {
-        var key: UInt64 = 0
-        var count = 0
-        for byte in id.utf8.prefix(16) {
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            default: return 0
-            }
-            key = key << 4 | UInt64(digit)
-            count += 1
-        }
-        return count == 16 ? key : 0
-    }
-
     /// Lookups of one address each before the whole table is read at once (a large first apply).
     static let lookupsBeforeLoadingAll = 256
     private var lookups = 0
@@ -140,7 +122,8 @@ final class SubjectTable {
     func subjectID(_ email: String) throws -> String {
         // One subject per person, whatever the case an actor or a value spells the address in (privfix).
         let email = PersonalData.canonicalAddress(email)
-        if let known = try existingSubjectID(email) { return known }
+        if let known = ids[email] { return known }
+        if let stored = try storedSubjectID(email) { return stored }
         let (key, id) = try randomID()
         newSubjects.append((key, id, email))
         ids[email] = id
@@ -148,9 +131,8 @@ final class SubjectTable {
         return id
     }
 
-    /// The id of an existing subject of `email` (stored, or created in this transaction), or nil.
-    func existingSubjectID(_ email: String) throws -> String? {
-        if let known = ids[email] { return known }
+    /// The id of a stored subject of `email` that `ids` does not hold yet, or nil.
+    private func storedSubjectID(_ email: String) throws -> String? {
         if loadedAll || absent.contains(email) { return nil }
         if lookups >= Self.lookupsBeforeLoadingAll {
             try loadAll()
@@ -170,7 +152,6 @@ final class SubjectTable {
     // carries the first 64 bits of its key as a number, so sorting compares integers, not strings.
     private var newSubjects: [(key: UInt64, id: String, email: String)] = []
     private var newValues: [(key: UInt64, token: String, subject: String, value: String)] = []
-    private var newMentions: [(key: UInt64, subject: String, sequence: Int64)] = []
 
     /// True while the transaction holds a ``flush()`` back for its commit.
     private var flushScheduled = false
@@ -186,7 +167,7 @@ final class SubjectTable {
         }
     }
 
-    /// Writes the buffered subjects, values and mentions, each table in key order, with the
+    /// Writes the buffered subjects and values, each table in key order, with the
     /// backend's bulk insert (multi-row statements on SQLite, COPY on PostgreSQL); also before a read
     /// of them in the same transaction.
     func flush() throws {
@@ -198,11 +179,7 @@ final class SubjectTable {
             newValues.sort { $0.key != $1.key ? $0.key < $1.key : $0.token < $1.token }
             try insert("orgctl_subject_values", newValues.map { [.text($0.token), .text($0.subject), .text($0.value)] })
         }
-        if !newMentions.isEmpty {
-            newMentions.sort { $0.key != $1.key ? $0.key < $1.key : ($0.subject, $0.sequence) < ($1.subject, $1.sequence) }
-            try insert("orgctl_subject_entries", newMentions.map { [.text($0.subject), .integer($0.sequence)] })
-        }
-        (newSubjects, newValues, newMentions) = ([], [], [])
+        (newSubjects, newValues) = ([], [])
     }
 
     /// Inserts `rows` (in the order of the table's columns in ``Layout``) into `table`.
@@ -221,13 +198,13 @@ final class SubjectTable {
         return id
     }
 
-    /// `entry` in format 2, with the subjects it names recorded against its sequence.
+    /// One pseudonymizer for every entry of the transaction (not one, with its two closures, per entry).
+    private lazy var pseudonymizer = Pseudonymizer(subject: { [unowned self] in try subjectID($0) },
+                                                   value: { [unowned self] in try valueID(subject: $0, value: $1) })
+
+    /// `entry` in format 2.
     func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
-        var pseudonymizer = Pseudonymizer(subject: { try self.subjectID($0) }, value: { try self.valueID(subject: $0, value: $1) })
-        let result = try pseudonymizer.pseudonymize(entry)
-        newMentions += pseudonymizer.mentions.map { (Self.sortKey($0.subjectID), $0.subjectID, $0.sequence) }
-        if !pseudonymizer.mentions.isEmpty { scheduleFlush() }
-        return result
+        try pseudonymizer.pseudonymize(entry)
     }
 
     /// `entry` with its tokens replaced by what they stand for, or the erased marker.

@@ -1,7 +1,9 @@
 import Audit
 import Foundation
 
-extension SQLiteStateStore: PersonalDataStore {
+extension SQLiteStateStore: PersonalDataStore, AuditEntrySearch {
+    static let entryHoldsSecondParameter = "instr(entry, ?2) > 0"
+
     public func subjectResolver() throws(StateError) -> SubjectResolver { try subjectResolverShared() }
 
     public func personalData(email: String) throws(StateError) -> PersonalDataExport { try personalDataShared(email: email) }

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+/// A state written by the last release before schema 8 (commit f181db8: schema 7, with the index of entries per
+/// subject `orgctl_subject_entries`), restored from what that release wrote (`Tests/OlderStates/schema7`, made by
+/// `tools/make-older-state.sh f181db8 Tests/OlderStates/schema7`), on both backends: its format 2 entries are
+/// exported before and after the migration, which drops the index, and its log and checkpoint keep verifying.
+@Suite("older states: a schema 7 state written by the release before schema 8")
+struct OlderStateSchema7Tests {
+    static let fixture = Paths.packageRoot.appendingPathComponent("Tests/OlderStates/schema7")
+    static let person = "peter.gibbons@initech.com"
+
+    /// The sequences of the entries of `privacy export EMAIL`.
+    static func exported(_ email: String, _ workspace: Workspace) throws -> [Int] {
+        let export = try workspace.run(["privacy", "export", email, "--state", workspace.state])
+        try #require(export.status == 0, "\(export)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(export.stdout.utf8)) as? [String: Any])
+        return try #require(document["auditEntries"] as? [[String: Any]]).compactMap { $0["seq"] as? Int }
+    }
+
+    @Test("the first apply migrates it to schema 8 (the index dropped): the old checkpoint verifies, and export finds the same entries as the old index did",
+          arguments: Backend.all)
+    func migrates(backend: Backend) throws {
+        let (workspace, config) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 7)
+        let state = workspace.state
+        // What the old release's index says the person's entries are.
+        let indexed = try workspace.sql(state, """
+            SELECT e.seq FROM orgctl_subject_entries e JOIN orgctl_subjects s ON s.id = e.subject WHERE s.email = '\(Self.person)' ORDER BY e.seq;
+            """).lines.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(!indexed.isEmpty)
+        if backend == .sqlite {
+            // Read as migrated, without writing: export searches the entries, not the index.
+            let before = try workspace.stateBytes(state)
+            #expect(try Self.exported(Self.person, workspace) == indexed)
+            #expect(try workspace.stateBytes(state) == before)
+        }
+        try OlderStateTests.addNewHire(workspace)
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added"), "\(applied)")
+        #expect(try OlderStateTests.storedVersion(workspace) == 8)
+        let tables = try workspace.sql(state, backend.sql(
+            sqlite: "SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_subject_entries';",
+            postgres: "SELECT count(*) FROM pg_class WHERE relname = 'orgctl_subject_entries' AND relnamespace = current_schema()::regnamespace;"))
+        #expect(tables.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+
+        let pub = Self.fixture.appendingPathComponent("checkpoint.pub").path
+        let checkpoint = Self.fixture.appendingPathComponent(backend == .postgres ? "checkpoint-postgres.txt" : "checkpoint-sqlite.txt").path
+        let verify = try workspace.run(["audit", "verify", "--state", state, "--key", pub, "--checkpoint", checkpoint])
+        #expect(verify.status == 0, "\(verify)")
+        let python = try workspace.run([Paths.auditVerifier, try workspace.auditFile(state), "--key", pub, "--checkpoint", checkpoint],
+                                       executable: Paths.python3)
+        #expect(python.status == 0, "\(python)")
+        #expect(try Self.exported(Self.person, workspace) == indexed)
+        #expect(try Self.exported(OlderStateTests.newHire, workspace).count == 1)
+    }
+}
