@@ -23,6 +23,8 @@ public final class Console: @unchecked Sendable {
     public let continuousIntegration: String?
     var colorDisabled: Bool
     var quiet = false
+    /// Text another thread is still writing to standard output (``writeInBackground(_:)``).
+    private var background: BackgroundOutput?
 
     public init(
         out: @escaping (String) -> Void, err: @escaping (String) -> Void, stdoutIsTerminal: Bool, stderrIsTerminal: Bool,
@@ -124,19 +126,53 @@ public final class Console: @unchecked Sendable {
     /// Asks a question on standard output and reads the answer (nil at the end of input or on Ctrl-C).
     func ask(_ question: String) -> String? { readLine { out(question) } }
 
-    func out(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: style(forStdout: true).enabled)) }
+    func out(_ text: String) {
+        waitForBackground()
+        writeOut(TerminalText.sanitize(text, keepingStyle: style(forStdout: true).enabled))
+    }
 
     /// Writes text to standard error.
-    func err(_ text: String) { writeErr(TerminalText.sanitize(text, keepingStyle: style(forStdout: false).enabled)) }
+    func err(_ text: String) {
+        waitForBackground()
+        writeErr(TerminalText.sanitize(text, keepingStyle: style(forStdout: false).enabled))
+    }
+
+    /// Renders text and writes it to standard output on another thread, while this one goes on; every
+    /// later write, prompt or progress line of this console waits for it first (``waitForBackground()``),
+    /// so what the streams get, and in which order, is what ``out(_:)`` in place of this call gives.
+    func writeInBackground(_ render: @escaping @Sendable () -> String) {
+        waitForBackground()
+        let keepingStyle = style(forStdout: true).enabled
+        let write = SendableWriter(writeOut)
+        background = BackgroundOutput { write.call(TerminalText.sanitize(render(), keepingStyle: keepingStyle)) }
+    }
+
+    /// Waits until the text of ``writeInBackground(_:)`` is written (the command ends with this too).
+    func waitForBackground() {
+        guard let background else { return }
+        background.wait()
+        self.background = nil
+    }
+
+    /// The standard-output writer, handed to the background thread: the command's thread does not
+    /// write until that thread has ended (``waitForBackground()``).
+    private struct SendableWriter: @unchecked Sendable {
+        let call: (String) -> Void
+        init(_ call: @escaping (String) -> Void) { self.call = call }
+    }
 
     /// Writes orgctl's own GitHub workflow commands (`validate --format github`) to standard output:
     /// sanitised like ``out(_:)``, except that its lines may start with `::`.
-    func workflowCommands(_ text: String) { writeOut(TerminalText.sanitize(text, keepingStyle: false, workflowCommands: true)) }
+    func workflowCommands(_ text: String) {
+        waitForBackground()
+        writeOut(TerminalText.sanitize(text, keepingStyle: false, workflowCommands: true))
+    }
 
     /// A progress line for a long phase on standard error, or nil when standard error is not a
     /// terminal or `--quiet` was given (see ``Progress``).
     func progress(_ phase: String, unit: String = "", total: Int? = nil) -> Progress? {
         guard stderrIsTerminal, !quiet else { return nil }
+        waitForBackground()
         return Progress(phase, unit: unit, total: total, write: writeErr)
     }
 

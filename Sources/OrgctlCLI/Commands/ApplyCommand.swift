@@ -130,8 +130,19 @@ enum ApplyCommand {
         var policies = planned.policies
         try nothingApplied { try PolicyOptions.applyOverrides(&policies, command) }
         let style = console.style(forStdout: true)
-        console.out(PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
-            + PolicyRenderer.text(policies, style: style, quietWhenPassing: plan.isEmpty))
+        let shown = policies
+        let render: @Sendable () -> String = {
+            PlanRenderer(style: style).text(plan) + TenantDeletionOptions.text(protected, style: style)
+                + PolicyRenderer.text(shown, style: style, quietWhenPassing: plan.isEmpty)
+        }
+        if command.flag("auto-approve"), !plan.isEmpty {
+            // No question waits for the plan: it is rendered and written while the apply runs. Every
+            // later output (a refusal, an error, the result) waits for it: the same bytes in the same order.
+            console.writeInBackground(render)
+        } else {
+            console.out(render())
+        }
+        defer { console.waitForBackground() }
         if policies.mandatoryFailed { try nothingApplied { try PolicyOptions.refuseBlocking(policies) } }
         guard !plan.isEmpty else {
             if writing { try migrateWithoutChanges(planned, console) }
