@@ -200,7 +200,9 @@ final class PostgresDatabase: SQLDatabase {
         let insert = run.insert
         let copied: Int
         do {
-            copied = try connection.copyIn(table: insert.table, columns: insert.columns, rows: run.writes.lazy.map(\.parameters))
+            // An array, not a lazy map of the writes: `copyIn` is generic and unspecialised across modules, and
+            // its iterator over the lazy map copied each whole write (three references) to read its values.
+            copied = try connection.copyIn(table: insert.table, columns: insert.columns, rows: run.writes.map(\.parameters))
         } catch {
             var error = error
             error.message = "copying \(run.writes.count) new rows into \(insert.table): \(error.message)"
