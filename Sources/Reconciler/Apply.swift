@@ -132,7 +132,14 @@ extension Reconciler {
                 return (before, issued?.attributes ?? [])
             }
             // The people the entries will name, looked up before the first write.
-            try transaction.prepareSubjects(naming: plan.changes.flatMap { [$0.address] + ($0.renamedFrom.map { [$0] } ?? []) } + [context.actor])
+            var named: [String] = []
+            named.reserveCapacity(plan.changes.count + 1)
+            for change in plan.changes {
+                named.append(change.address)
+                if let from = change.renamedFrom { named.append(from) }
+            }
+            named.append(context.actor)
+            try transaction.prepareSubjects(naming: named)
             // What was audited, for the webhook events written at the end (WebhookEvents).
             var written = WebhookEvents.Recorder(plan: plan, state: view)
             func audit(_ change: Change) throws -> Int64 {
@@ -189,8 +196,9 @@ extension Reconciler {
             }
 
             // Creates (parents first; nested teams after their parents), then updates, then deletes (children first).
-            let creates = plan.changes.filter { $0.action == .create }
-            for change in creationOrder(creates) {
+            // By position: half a million creates are not copied into arrays of their own first.
+            for index in creationOrder(plan.changes, plan.changes.indices.filter { plan.changes[$0].action == .create }) {
+                let change = plan.changes[index]
                 let sequence = try audit(change)
                 let resource = Resource(address: change.address, kind: change.kind, parent: change.parent,
                                         attributes: change.fields.map { Attribute($0.name, $0.after) } + keyFields(change).after)
@@ -235,7 +243,7 @@ extension Reconciler {
 
     /// How deep each team of `changes` nests below other teams of `changes`, following the
     /// `parent` attribute's value before (deletes) or after (creates) the change.
-    static func teamDepths(_ changes: [Change], parentValue: (FieldChange) -> Value) -> [String: Int] {
+    static func teamDepths(_ changes: some Sequence<Change>, parentValue: (FieldChange) -> Value) -> [String: Int] {
         var parentOf: [String: String] = [:]
         for change in changes where change.kind == .team {
             if let field = change.fields.first(where: { $0.name == "parent" }), case .string(let slug) = parentValue(field),
@@ -260,9 +268,17 @@ extension Reconciler {
 
     /// Kind order, and for teams the depth of their parent chain among the teams being created.
     static func creationOrder(_ creates: [Change]) -> [Change] {
-        let depth = teamDepths(creates) { $0.after }
-        // Positions are sorted, not the changes: a comparison then copies no change.
-        let keys = creates.map { ($0.kind, $0.kind == .team ? depth[$0.address] ?? 0 : 0) }
+        creationOrder(creates, Array(creates.indices)).map { creates[$0] }
+    }
+
+    /// The positions `creates` of `changes` (creates, in plan order) in creation order
+    /// (``creationOrder(_:)``): positions are sorted, not the changes, so none is copied.
+    static func creationOrder(_ changes: [Change], _ creates: [Int]) -> [Int] {
+        let depth = teamDepths(creates.lazy.map { changes[$0] }.filter { $0.kind == .team }) { $0.after }
+        let keys = creates.map { position in
+            let change = changes[position]
+            return (change.kind, change.kind == .team ? depth[change.address] ?? 0 : 0)
+        }
         return creates.indices.sorted { a, b in
             if keys[a].0 != keys[b].0 { return keys[a].0 < keys[b].0 }
             if keys[a].1 != keys[b].1 { return keys[a].1 < keys[b].1 }
