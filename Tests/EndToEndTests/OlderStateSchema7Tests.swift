@@ -53,4 +53,20 @@ struct OlderStateSchema7Tests {
         #expect(try Self.exported(Self.person, workspace) == indexed)
         #expect(try Self.exported(OlderStateTests.newHire, workspace).count == 1)
     }
+
+    @Test("a refused privacy forget leaves a schema 7 state exactly as it was: the migration to 8 belongs to the erasure's transaction",
+          arguments: Backend.all)
+    func refusedForgetDoesNotMigrate(backend: Backend) throws {
+        let (workspace, _) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 7)
+        let state = workspace.state
+        // orgctl's own files are in WAL mode (a restored dump is not): opening for writing would switch it.
+        if backend == .sqlite { _ = try workspace.sql(state, "PRAGMA journal_mode = WAL;") }
+        let before = try workspace.stateBytes(state)
+        let stillThere = try workspace.run(["privacy", "forget", Self.person, "--state", state])
+        #expect(stillThere.status == 1 && stillThere.stderr.contains("is still in the state"), "\(stillThere)")
+        let unknown = try workspace.run(["privacy", "forget", "nobody@initech.com", "--state", state])
+        #expect(unknown.status == 1 && unknown.stderr.contains("holds no personal data"), "\(unknown)")
+        #expect(try OlderStateTests.storedVersion(workspace) == 7)
+        #expect(try workspace.stateBytes(state) == before, "a refused forget changed the schema 7 state")
+    }
 }

@@ -309,7 +309,8 @@ extension SQLStore where Self: AuditEntrySearch {
     /// looks for copies left in rows orgctl does not manage, and throws ``ErasureRefusal/heldElsewhere(email:table:)``.
     func forgetShared(_ request: ErasureRequest, beforeWriting: () throws -> Void,
                       beforeCommit: (AddressMatcher) throws -> Void = { _ in }) throws -> ErasureOutcome {
-        guard try !hasOlderSchema else { throw ErasureRefusal.olderSchema }
+        // An older schema with the subject tables is migrated by the erasure's transaction (opened with `defersMigration`).
+        guard try schemaVersion > Schema.subjectTablesMigration else { throw ErasureRefusal.olderSchema }
         try beforeWriting()
         // The transaction turns what it throws into a StateError: a refusal (thrown before anything is written,
         // and rolled back with the lock row) is kept aside and thrown as it is.
