@@ -210,6 +210,21 @@ public final class SQLiteStateStore: SQLStore {
     /// Opened read-write with `defersMigration` on an older schema: the next write transaction migrates it first.
     private var migratesOnWrite = false
 
+    /// Whether the steps from `version` only create or drop tables: what the write reads runs after them in its
+    /// transaction, and the chain check's second connection, which reads the last commit, finds the log and
+    /// its tree as they will be. The steps that compute (the tree, keyed digests) or alter a table migrate on
+    /// opening, as before.
+    static func canDeferMigration(from version: Int) -> Bool {
+        (max(version, 0)..<Schema.currentVersion).allSatisfy { step in
+            step != Schema.merkleMigration && step != Schema.keyedDigestMigration && Schema.migrations[step].allSatisfy { statement in
+                switch statement {
+                case .createTable, .dropTable: true
+                case .addColumn, .sql: false
+                }
+            }
+        }
+    }
+
     private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool, defersMigration: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
         let version = Int(try integerPragma("user_version"))
@@ -262,7 +277,7 @@ public final class SQLiteStateStore: SQLStore {
             // address in free space for `privacy forget` to rebuild the file for (docs/audit-chain.md 8.5).
             try connection.execute("PRAGMA secure_delete = ON")
             if version < Schema.currentVersion {
-                if defersMigration && !isEmpty {
+                if defersMigration && !isEmpty && Self.canDeferMigration(from: version) {
                     migratesOnWrite = true
                 } else {
                     try migrate(from: version, fresh: isEmpty)
@@ -594,6 +609,8 @@ public final class SQLiteStateStore: SQLStore {
         }
         do {
             return try connection.transaction(.immediate) {
+                // An older schema opened with `defersMigration`: migrated by this transaction, committed with its write.
+                if migratesOnWrite { try migrateUnderLock() }
                 // Again under the write lock: the schema may have changed since the database was opened.
                 try checkSchemaObjects(unadopted: false)
                 try recordKey(key)
