@@ -112,7 +112,7 @@ struct PrivacyTrustTests {
         #expect(try workspace.pythonVerify(state).status == 0)
     }
 
-    @Test("a person named by more subjects than one search of the log takes (an actor's text each) has every entry exported", arguments: Backend.all)
+    @Test("a person named by more subjects than the database is asked to search for (an actor's text each) has every entry exported", arguments: Backend.all)
     func manySubjects(backend: Backend) throws {
         let (workspace, config) = try PrivacyTests.applied(backend)
         let state = workspace.state

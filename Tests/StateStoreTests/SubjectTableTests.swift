@@ -100,6 +100,9 @@ struct SubjectTableTests {
         // All of them at once, in more than one statement: every entry once, by sequence.
         #expect(tokens.count > SQLiteStateStore.needlesPerScan)
         #expect(try store.entries(holdingAny: tokens, from: 1).map(\.sequence) == Array(1...Int64(2 * count + 1)))
+        // Read and looked up here instead of by the database: the same entries.
+        #expect(try store.entries(namingAnyOf: Set(subjects), from: 1).map(\.sequence) == Array(1...Int64(2 * count + 1)))
+        #expect(try store.entries(namingAnyOf: [subjects[0]], from: 1).count == found[0])
         let resolver = try store.subjectResolver()
         var addresses: [String] = []
         try store.forEachAuditRecord { record in
