@@ -131,14 +131,17 @@ public final class SQLiteStateStore: SQLStore {
     /// - Parameter adopt: a platform database that orgctl did not create (see ``isAdoptable``) opens
     ///   read-only as a state that orgctl never applied; read-write only with `adopt`, which adds
     ///   orgctl's own tables to it and changes no platform row.
+    /// - Parameter defersMigration: for `.readWrite`, an older schema is migrated by the first write
+    ///   (``inWriteTransaction(_:_:)``), in its transaction, not when opening: a write refused before
+    ///   it commits (`privacy forget` of someone still in the state) leaves the file as it was.
     public static func open(path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?,
-                            readsOlderSchema: Bool = false, adopt: Bool = false) throws(StateError) -> SQLiteStateStore? {
+                            readsOlderSchema: Bool = false, adopt: Bool = false, defersMigration: Bool = false) throws(StateError) -> SQLiteStateStore? {
         if !FileManager.default.fileExists(atPath: path) {
             if access == .readOnly { return nil }
             try create(path: path, lockTimeoutMilliseconds: lockTimeoutMilliseconds, key: key)
         }
         return try open(existing: path, access: access, lockTimeoutMilliseconds: lockTimeoutMilliseconds, key: key,
-                        readsOlderSchema: readsOlderSchema, adopt: adopt, created: false)
+                        readsOlderSchema: readsOlderSchema, adopt: adopt, created: false, defersMigration: defersMigration)
     }
 
     /// Creates the database complete under a temporary name beside `path`, closes it, and links it
@@ -174,12 +177,12 @@ public final class SQLiteStateStore: SQLStore {
     }
 
     private static func open(existing path: String, access: Access, lockTimeoutMilliseconds: Int32, key: StateKey?,
-                             readsOlderSchema: Bool, adopt: Bool, created: Bool) throws(StateError) -> SQLiteStateStore {
+                             readsOlderSchema: Bool, adopt: Bool, created: Bool, defersMigration: Bool = false) throws(StateError) -> SQLiteStateStore {
         do {
             let db = try SQLiteConnection(path: path, mode: access == .readOnly ? .readOnly : .readWrite,
                                           busyTimeoutMilliseconds: lockTimeoutMilliseconds)
             return try SQLiteStateStore(db: db, path: path, key: key, access: access, readsOlderSchema: readsOlderSchema, adopt: adopt,
-                                        created: created)
+                                        created: created, defersMigration: defersMigration)
         } catch let error as SQLiteError {
             throw StateError(error, path: path)
         } catch let error as StateError {
@@ -189,12 +192,13 @@ public final class SQLiteStateStore: SQLStore {
         }
     }
 
-    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool) throws {
+    private init(db: SQLiteConnection, path: String, key: StateKey?, access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool,
+                 defersMigration: Bool) throws {
         self.connection = db
         self.path = path
         self.key = key
         self.databaseID = ""
-        try prepare(access: access, readsOlderSchema: readsOlderSchema, adopt: adopt, created: created)
+        try prepare(access: access, readsOlderSchema: readsOlderSchema, adopt: adopt, created: created, defersMigration: defersMigration)
     }
 
     /// True when the database holds platform tables written by something other than orgctl and
@@ -203,7 +207,25 @@ public final class SQLiteStateStore: SQLStore {
     /// Read-only, a database older than schema 5 read as migrated: its digests are keyed on reading.
     private(set) var storedDigestsArePlain = false
 
-    private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool) throws {
+    /// Opened read-write with `defersMigration` on an older schema: the next write transaction migrates it first.
+    private var migratesOnWrite = false
+
+    /// Whether the steps from `version` only create or drop tables: what the write reads runs after them in its
+    /// transaction, and the chain check's second connection, which reads the last commit, finds the log and
+    /// its tree as they will be. The steps that compute (the tree, keyed digests) or alter a table migrate on
+    /// opening, as before.
+    static func canDeferMigration(from version: Int) -> Bool {
+        (max(version, 0)..<Schema.currentVersion).allSatisfy { step in
+            step != Schema.merkleMigration && step != Schema.keyedDigestMigration && Schema.migrations[step].allSatisfy { statement in
+                switch statement {
+                case .createTable, .dropTable: true
+                case .addColumn, .sql: false
+                }
+            }
+        }
+    }
+
+    private func prepare(access: Access, readsOlderSchema: Bool, adopt: Bool, created: Bool, defersMigration: Bool) throws {
         // Reading the schema first also makes SQLite check the header: a non-database fails here.
         let version = Int(try integerPragma("user_version"))
         let applicationID = try integerPragma("application_id")
@@ -255,7 +277,11 @@ public final class SQLiteStateStore: SQLStore {
             // address in free space for `privacy forget` to rebuild the file for (docs/audit-chain.md 8.5).
             try connection.execute("PRAGMA secure_delete = ON")
             if version < Schema.currentVersion {
-                try migrate(from: version, fresh: isEmpty)
+                if defersMigration && !isEmpty && Self.canDeferMigration(from: version) {
+                    migratesOnWrite = true
+                } else {
+                    try migrate(from: version, fresh: isEmpty)
+                }
             }
         } else if version < Schema.currentVersion {
             if isEmpty { return }  // a new, empty file: the state is empty
@@ -360,7 +386,12 @@ public final class SQLiteStateStore: SQLStore {
     /// Runs the migrations from the stored version; `adopting` creates only orgctl's own tables
     /// for version 0 (the platform tables are there already).
     private func migrate(from version: Int, fresh: Bool, adopting: Bool = false) throws {
-        try connection.transaction(.immediate) {
+        try connection.transaction(.immediate) { try migrateUnderLock(adopting: adopting) }
+    }
+
+    /// The migration steps from the stored version, in the caller's write transaction.
+    private func migrateUnderLock(adopting: Bool = false) throws {
+        do {
             // Re-check inside the lock: another process may have migrated (or adopted) meanwhile.
             let current = Int(try integerPragma("user_version"))
             guard current < Schema.currentVersion else { return }
@@ -578,6 +609,8 @@ public final class SQLiteStateStore: SQLStore {
         }
         do {
             return try connection.transaction(.immediate) {
+                // An older schema opened with `defersMigration`: migrated by this transaction, committed with its write.
+                if migratesOnWrite { try migrateUnderLock() }
                 // Again under the write lock: the schema may have changed since the database was opened.
                 try checkSchemaObjects(unadopted: false)
                 try recordKey(key)
@@ -674,7 +707,12 @@ public final class SQLiteStateStore: SQLStore {
     }
 
     func inWriteTransaction<T>(_ what: String, _ body: () throws -> T) throws(StateError) -> T {
-        try storeCall(what) { try connection.transaction(.immediate, body) }
+        try storeCall(what) {
+            try connection.transaction(.immediate) {
+                if migratesOnWrite { try migrateUnderLock() }
+                return try body()
+            }
+        }
     }
 
     /// SQLite has one write lock: the outbox's transactions take it like any other.

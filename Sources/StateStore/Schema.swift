@@ -87,6 +87,9 @@ enum Schema {
     /// The step that keys the stored row digests (it needs the state key when rows are recorded).
     static let keyedDigestMigration = 4
 
+    /// The step that creates the subject tables of audit entry format 2 (`privacy forget` needs them).
+    static let subjectTablesMigration = 6
+
     /// Levels of the Merkle tree stored in `orgctl_merkle`: multiples of this (never level 0, whose
     /// hashes are the entries' leaf hashes). Any other node is folded from at most 2^(stride-1)
     /// stored nodes or entries, so a proof stays O(log n) reads while the table holds about one

@@ -62,9 +62,10 @@ public enum StateStores {
     ///   apply names the holder of the lock with it).
     /// - Parameter createsMissing: false to get nil instead of a new state where there is none
     ///   (the one connection to a server then both asks and opens).
-    /// - Parameter defersMigration: PostgreSQL, `.readWrite`: an older schema is migrated by the
-    ///   first write, in its transaction, not when opening (see ``PostgresStateStore``'s `open`).
-    ///   A SQLite file ignores it: apply plans from an older file read-only instead.
+    /// - Parameter defersMigration: `.readWrite`: an older schema is migrated by the first write, in
+    ///   its transaction, not when opening (see ``PostgresStateStore``'s `open`; `privacy forget` on
+    ///   either backend). apply passes it for PostgreSQL only: it plans from an older SQLite file
+    ///   read-only instead.
     public static func open(_ location: StateLocation, access: StateAccessMode, lockTimeoutMilliseconds: Int32, key: StateKey?,
                             readsOlderSchema: Bool = false, adopt: Bool = false, applicationName: String = "orgctl",
                             createsMissing: Bool = true, defersMigration: Bool = false) throws(StateError) -> (any StateStore)? {
@@ -72,7 +73,7 @@ public enum StateStores {
         case .sqlite(let path):
             if !createsMissing, !FileManager.default.fileExists(atPath: path) { return nil }
             return try SQLiteStateStore.open(path: path, access: access, lockTimeoutMilliseconds: lockTimeoutMilliseconds, key: key,
-                                             readsOlderSchema: readsOlderSchema, adopt: adopt)
+                                             readsOlderSchema: readsOlderSchema, adopt: adopt, defersMigration: defersMigration)
         case .postgres(let conninfo, let schema):
             if adopt {
                 throw StateError(.other, "adopting a platform database works on SQLite files only",

@@ -53,4 +53,46 @@ struct OlderStateSchema7Tests {
         #expect(try Self.exported(Self.person, workspace) == indexed)
         #expect(try Self.exported(OlderStateTests.newHire, workspace).count == 1)
     }
+
+    @Test("a refused privacy forget leaves a schema 7 state exactly as it was: the migration to 8 belongs to the erasure's transaction",
+          arguments: Backend.all)
+    func refusedForgetDoesNotMigrate(backend: Backend) throws {
+        let (workspace, _) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 7)
+        let state = workspace.state
+        // orgctl's own files are in WAL mode (a restored dump is not): opening for writing would switch it.
+        if backend == .sqlite { _ = try workspace.sql(state, "PRAGMA journal_mode = WAL;") }
+        let before = try workspace.stateBytes(state)
+        let stillThere = try workspace.run(["privacy", "forget", Self.person, "--state", state])
+        #expect(stillThere.status == 1 && stillThere.stderr.contains("is still in the state"), "\(stillThere)")
+        let unknown = try workspace.run(["privacy", "forget", "nobody@initech.com", "--state", state])
+        #expect(unknown.status == 1 && unknown.stderr.contains("holds no personal data"), "\(unknown)")
+        #expect(try OlderStateTests.storedVersion(workspace) == 7)
+        #expect(try workspace.stateBytes(state) == before, "a refused forget changed the schema 7 state")
+    }
+
+    @Test("SQLite: a saved plan refused as stale when applied leaves the schema 7 file as it was; applied, it migrates the file in its transaction")
+    func staleSavedPlanDoesNotMigrate() throws {
+        let (workspace, config) = try OlderStateTests.restored(.sqlite, fixture: Self.fixture, version: 7)
+        let state = workspace.state
+        _ = try workspace.sql(state, "PRAGMA journal_mode = WAL;")
+        try workspace.edit("config/tenants/initech.yaml", replacing: "admin\n  \(Self.person): member\n", with: "admin\n  \(Self.person): admin\n")
+        let plan = workspace.path("reviewed.plan")
+        let planned = try workspace.run(["plan", config, "--state", state, "--out", plan])
+        try #require(planned.status == 0, "\(planned)")
+        // Changed behind orgctl's back after the review: the plan is stale at that member.
+        let updateRole = { (role: String) in try workspace.sql(state, "UPDATE members SET role = '\(role)' WHERE email = '\(Self.person)';") }
+        _ = try updateRole("viewer")
+        let before = try workspace.stateBytes(state)
+        let stale = try workspace.run(["apply", plan, "--state", state, "--auto-approve"])
+        #expect(stale.status == 1 && stale.stderr.contains("the plan is stale"), "\(stale)")
+        #expect(try OlderStateTests.storedVersion(workspace) == 7)
+        #expect(try workspace.stateBytes(state) == before, "a stale saved plan changed the schema 7 state")
+        _ = try updateRole("member")
+        let applied = try workspace.run(["apply", plan, "--state", state, "--auto-approve"])
+        #expect(applied.status == 0 && applied.stdout.contains("1 changed"), "\(applied)")
+        #expect(try OlderStateTests.storedVersion(workspace) == 8)
+        #expect(try workspace.sql(state, "SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_subject_entries';")
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(try workspace.run(["audit", "verify", "--state", state]).status == 0)
+    }
 }

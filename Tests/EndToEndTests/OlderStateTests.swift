@@ -122,6 +122,17 @@ struct OlderStateTests {
         try Self.expectRefused(try workspace.apply(config, state: state), saying: "1 mandatory policy fails", workspace, unchangedFrom: before)
     }
 
+    @Test("privacy forget on a state older than the subject tables is refused as such, and the state is not migrated", arguments: Backend.all)
+    func forgetRefusedUnmigrated(backend: Backend) throws {
+        let (workspace, _) = try Self.restored(backend)
+        let state = workspace.state
+        // orgctl's own files are in WAL mode (a restored dump is not): opening for writing would switch it.
+        if backend == .sqlite { _ = try workspace.sql(state, "PRAGMA journal_mode = WAL;") }
+        let before = try workspace.stateBytes(state)
+        try Self.expectRefused(try workspace.run(["privacy", "forget", "peter.gibbons@initech.com", "--state", state]),
+                               saying: "predates the subject table", workspace, unchangedFrom: before)
+    }
+
     @Test("a confirmed apply refused for a broken audit chain leaves the older state as it was (on PostgreSQL the migration rolls back with it)",
           arguments: Backend.all)
     func brokenChainMigratesNothing(backend: Backend) throws {

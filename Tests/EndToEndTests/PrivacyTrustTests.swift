@@ -112,6 +112,29 @@ struct PrivacyTrustTests {
         #expect(try workspace.pythonVerify(state).status == 0)
     }
 
+    @Test("a person named by more subjects than the database is asked to search for (an actor's text each) has every entry exported", arguments: Backend.all)
+    func manySubjects(backend: Backend) throws {
+        let (workspace, config) = try PrivacyTests.applied(backend)
+        let state = workspace.state
+        try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
+        let changed = try workspace.apply(config, state: state, environment: ["ORGCTL_ACTOR": "frank@acme.com via ci"])
+        try #require(changed.status == 0, "\(changed)")
+        let entry = try #require(try Self.logged("tenant/hooli", workspace).last)
+        let franks = try Self.exported(Self.frank, workspace)
+        #expect(franks.contains(entry))
+        // 300 more subjects whose text holds frank's address, with ids that sort before every real one: the subject
+        // of `frank@acme.com via ci` is searched in a later statement than the first.
+        try workspace.sql(state, backend.sql(
+            sqlite: """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+                INSERT INTO orgctl_subjects (id, email) SELECT printf('%032x', i), 'frank@acme.com via job ' || i FROM n;
+                """,
+            postgres: """
+                INSERT INTO orgctl_subjects (id, email) SELECT lpad(to_hex(i), 32, '0'), 'frank@acme.com via job ' || i FROM generate_series(1, 300) i;
+                """))
+        #expect(try Self.exported(Self.frank, workspace) == franks)
+    }
+
     @Test("an address is one person in any case: the actor Frank@Acme.com is exported and forgotten with frank@acme.com", arguments: Backend.all)
     func anyCase(backend: Backend) throws {
         let (workspace, config) = try PrivacyTests.applied(backend)

@@ -94,8 +94,15 @@ struct SubjectTableTests {
         // Each person's two entries are found by their token (the new address, named once, by one).
         var subjects: [String] = []
         try store.db.forEach("SELECT id FROM orgctl_subjects") { subjects.append($0.text(0)) }
-        let found = try subjects.map { try store.entries(holding: Array(PersonalData.token(.subject, $0).utf8), from: 1).count }
+        let tokens = subjects.map { Array(PersonalData.token(.subject, $0).utf8) }
+        let found = try tokens.map { try store.entries(holdingAny: [$0], from: 1).count }
         #expect(found.filter { $0 == 2 }.count == count && found.filter { $0 == 1 }.count == 1)
+        // All of them at once, in more than one statement: every entry once, by sequence.
+        #expect(tokens.count > SQLiteStateStore.needlesPerScan)
+        #expect(try store.entries(holdingAny: tokens, from: 1).map(\.sequence) == Array(1...Int64(2 * count + 1)))
+        // Read and looked up here instead of by the database: the same entries.
+        #expect(try store.entries(namingAnyOf: Set(subjects), from: 1).map(\.sequence) == Array(1...Int64(2 * count + 1)))
+        #expect(try store.entries(namingAnyOf: [subjects[0]], from: 1).count == found[0])
         let resolver = try store.subjectResolver()
         var addresses: [String] = []
         try store.forEachAuditRecord { record in

@@ -177,7 +177,8 @@ enum ApplyCommand {
             // which runs after every refusal that does not need the database.
             return try execute(plan, planState: planState, applyContext, console, secretsOut: command.value("secrets-out")) {
                 if let writable { return writable }
-                return try StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting)
+                return try StateAccess.open(command, context, access: .readWrite, key: try StateAccess.key(command, context), adopt: adopting,
+                                            defersMigration: true)
             }
         }
     }
@@ -271,7 +272,8 @@ enum ApplyCommand {
         }
         let applyContext = try makeContext(command, context, plan: plan, secrets: secrets, source: command.value("source") ?? file.source)
         return try execute(plan, planState: nil, applyContext, console, secretsOut: command.value("secrets-out")) {
-            try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt"))
+            // An older schema is migrated by the apply's write transaction: a stale plan leaves it as it was.
+            try StateAccess.open(command, context, access: .readWrite, key: key, adopt: command.flag("adopt"), defersMigration: true)
         }
     }
 

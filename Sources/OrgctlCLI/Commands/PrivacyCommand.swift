@@ -47,8 +47,9 @@ enum PrivacyCommand {
 
     static func openStore(_ command: ParsedCommand, _ context: CommandContext, access: StateAccessMode) throws -> any StateStore {
         // Never created here: forgetting in a mistyped --state must say it does not exist, not make an empty state.
+        // An older schema is migrated by the erasure's own transaction: a refused forget leaves it as it was.
         guard let store = try StateAccess.open(command, context, access: access, key: try StateAccess.key(command, context), readsOlderSchema: access == .readOnly,
-                                               createsMissing: false) else {
+                                               createsMissing: false, defersMigration: access == .readWrite) else {
             throw CommandFailure(message: "the state database '\(StateAccess.display(command, context))' does not exist",
                                  help: "pass --state (or set ORGCTL_STATE) to the database that 'orgctl apply' wrote")
         }

@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 
 extension PostgresStateStore: PersonalDataStore, AuditEntrySearch {
-    static let entryHoldsSecondParameter = "position(?2 in entry) > 0"
+    static func entryHolds(parameter: Int) -> String { "position(?\(parameter) in entry) > 0" }
 
     public func subjectResolver() throws(StateError) -> SubjectResolver { try subjectResolverShared() }
 

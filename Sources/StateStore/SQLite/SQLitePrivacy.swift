@@ -2,7 +2,7 @@ import Audit
 import Foundation
 
 extension SQLiteStateStore: PersonalDataStore, AuditEntrySearch {
-    static let entryHoldsSecondParameter = "instr(entry, ?2) > 0"
+    static func entryHolds(parameter: Int) -> String { "instr(entry, ?\(parameter)) > 0" }
 
     public func subjectResolver() throws(StateError) -> SubjectResolver { try subjectResolverShared() }
 
