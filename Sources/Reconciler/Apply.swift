@@ -274,7 +274,7 @@ extension Reconciler {
     /// The positions `creates` of `changes` (creates, in plan order) in creation order
     /// (``creationOrder(_:)``): positions are sorted, not the changes, so none is copied.
     static func creationOrder(_ changes: [Change], _ creates: [Int]) -> [Int] {
-        let depth = teamDepths(creates.lazy.map { changes[$0] }.filter { $0.kind == .team }) { $0.after }
+        let depth = teamDepths(creates.lazy.filter { changes[$0].kind == .team }.map { changes[$0] }) { $0.after }
         let keys = creates.map { position in
             let change = changes[position]
             return (change.kind, change.kind == .team ? depth[change.address] ?? 0 : 0)
