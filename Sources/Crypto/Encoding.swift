@@ -1,16 +1,24 @@
 /// Base16 (hexadecimal) text for bytes.
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    /// Lowercase hex, two characters per byte.
-    public static func encode(_ bytes: [UInt8]) -> String {
-        String(unsafeUninitializedCapacity: bytes.count * 2) { text in
-            for (index, byte) in bytes.enumerated() {
-                text[2 * index] = digits[Int(byte >> 4)]
-                text[2 * index + 1] = digits[Int(byte & 0x0f)]
+    /// Lowercase hex, two characters per byte, written straight into the string (inlinable, so an
+    /// array slice or a fixed-size digest is encoded without an array of its own first).
+    @inlinable
+    public static func encode(_ bytes: some Collection<UInt8>) -> String {
+        let count = bytes.count
+        return String(unsafeUninitializedCapacity: count * 2) { text in
+            var index = 0
+            for byte in bytes {
+                text[index] = digit(byte >> 4)
+                text[index + 1] = digit(byte & 0x0f)
+                index += 2
             }
-            return bytes.count * 2
+            return count * 2
         }
+    }
+
+    @inlinable
+    static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// The bytes spelled by `s` (upper- or lowercase), or `nil` when `s` has an odd

@@ -69,17 +69,8 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// 64 lowercase hex digits (what `Hex.encode(bytes)` gives), written straight from the words:
-    /// every apply records one per resource written.
-    public var description: String {
-        String(unsafeUninitializedCapacity: 64) { text in
-            forEachByte { index, byte in
-                text[2 * index] = Self.hexDigit(byte >> 4)
-                text[2 * index + 1] = Self.hexDigit(byte & 0x0F)
-            }
-            return 64
-        }
-    }
+    /// 64 lowercase hex digits (every apply records one per resource written).
+    public var description: String { Hex.encode(bytes) }
 
     /// Calls `body` with each of the 32 bytes and its index, most significant first.
     private func forEachByte(_ body: (Int, UInt8) -> Void) {
@@ -90,10 +81,6 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         word(1, words.1)
         word(2, words.2)
         word(3, words.3)
-    }
-
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }
 

@@ -49,7 +49,6 @@ final class SubjectTable {
     private var randomBytes: [UInt8] = []
     private var randomOffset = 0
     static let randomBatch = 4096
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// A new random id: its 32 lowercase hex digits, and its first 64 bits (its sort key).
     private func randomID() throws -> (key: UInt64, hex: String) {
@@ -60,16 +59,7 @@ final class SubjectTable {
         defer { randomOffset += 16 }
         let start = randomOffset
         let key = randomBytes[start..<(start + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let hex = String(unsafeUninitializedCapacity: 32) { text in
-            let digits = Self.hexDigits
-            for index in 0..<16 {
-                let byte = randomBytes[start + index]
-                text[2 * index] = digits[Int(byte >> 4)]
-                text[2 * index + 1] = digits[Int(byte & 0x0f)]
-            }
-            return 32
-        }
-        return (key, hex)
+        return (key, Hex.encode(randomBytes[start..<(start + 16)]))
     }
 
     /// Lookups of one address each before the whole table is read at once (a large first apply).
