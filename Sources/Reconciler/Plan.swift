@@ -139,10 +139,15 @@ public struct Plan: Sendable {
     /// state recorded others when planned; its id then covers the policy change.
     public func recordingPolicies(_ configured: PolicyRecord?) -> Plan {
         var plan = self
-        let recorded = recordedPolicyRecord
-        plan.policyChange = recorded == configured ? nil : PolicyChange(before: recorded, after: configured)
+        plan.policyChange = policyChangeRecording(configured)
         plan.id = Reconciler.planID(databaseID: databaseID, auditHead: auditHead, changes: changes, policies: plan.policyChange)
         return plan
+    }
+
+    /// What recording `configured` changes, against the policies recorded when planned (nil: nothing).
+    func policyChangeRecording(_ configured: PolicyRecord?) -> PolicyChange? {
+        let recorded = recordedPolicyRecord
+        return recorded == configured ? nil : PolicyChange(before: recorded, after: configured)
     }
 
     /// The recorded policies when planned, as ``recordingPolicies(_:)`` compares them (set by ``Reconciler/plan(desired:stored:)``).

@@ -9,6 +9,17 @@ public enum Reconciler {
     /// Linear in the number of resources: one hash lookup per desired resource, with field-level
     /// diffs built only for resources whose attributes differ.
     public static func plan(desired: DesiredState, stored original: StoredState) -> Plan {
+        plan(desired: desired, stored: original, policies: nil)
+    }
+
+    /// ``plan(desired:stored:)`` then ``Plan/recordingPolicies(_:)`` with `configured`, with the
+    /// plan id computed once (over every change: at half a million changes it is not free).
+    public static func plan(desired: DesiredState, stored original: StoredState, recordingPolicies configured: PolicyRecord?) -> Plan {
+        plan(desired: desired, stored: original, policies: .some(configured))
+    }
+
+    /// `policies`: nil to leave the policies unrecorded, else what ``Plan/recordingPolicies(_:)`` records.
+    private static func plan(desired: DesiredState, stored original: StoredState, policies: PolicyRecord??) -> Plan {
         // Renames: a pre-pass that resolves `previously:` and shows the stored state under the new addresses.
         let (renames, diagnostics) = Renames.resolve(desired: desired, stored: original)
         let stored = renames.translated(original)
@@ -107,11 +118,13 @@ public enum Reconciler {
                 }
             }
         }
-        var plan = Plan(id: planID(databaseID: stored.databaseID, auditHead: stored.auditHead, changes: changes), databaseID: stored.databaseID, auditHead: stored.auditHead,
+        var plan = Plan(id: "", databaseID: stored.databaseID, auditHead: stored.auditHead,
                         changes: changes, drift: original.driftDigests, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)
         // A recorded value that is not one orgctl writes reads as none recorded: apply records the configuration's.
         plan.recordedPolicyRecord = original.recordedPolicies.flatMap(PolicyRecord.init(storedText:))
         plan.recordedPolicies = recordedPolicyDigest(original)
+        if case .some(let configured) = policies { plan.policyChange = plan.policyChangeRecording(configured) }
+        plan.id = planID(databaseID: stored.databaseID, auditHead: stored.auditHead, changes: changes, policies: plan.policyChange)
         return plan
     }
 
@@ -138,32 +151,24 @@ public enum Reconciler {
     }
 
     static func planID(databaseID: String, auditHead: AuditHead, changes: [Change], policies: PolicyChange? = nil) -> String {
-        let hasher = SHA256Hasher()
-        // The lines are hashed as one stream, a buffer at a time (a digest update per line costs more than the line).
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 16)
-        func add(_ text: String) {
-            buffer.append(contentsOf: text.utf8)
-            if buffer.count >= 1 << 16 {
-                hasher.update(buffer)
-                buffer.removeAll(keepingCapacity: true)
-            }
-        }
-        add("\(databaseID)\n\(auditHead.sequence)\n\(auditHead.hash)\n")
-        if let policies { add("policies \(policies.before?.digest ?? "-")>\(policies.after?.digest ?? "-")\n") }
+        var stream = PlanIDStream()
+        stream.add("\(databaseID)\n\(auditHead.sequence)\n\(auditHead.hash)\n")
+        if let policies { stream.add("policies \(policies.before?.digest ?? "-")>\(policies.after?.digest ?? "-")\n") }
         for change in changes {
-            add(change.action.rawValue); add(" "); add(change.address); add("\n")
-            if let from = change.renamedFrom { add("renamed-from "); add(from); add("\n") }
-            if let key = change.key { add("key "); add(key.rawValue); add("\n") }
+            stream.add(change.action.rawValue); stream.add(" "); stream.add(change.address); stream.add("\n")
+            if let from = change.renamedFrom { stream.add("renamed-from "); stream.add(from); stream.add("\n") }
+            if let key = change.key { stream.add("key "); stream.add(key.rawValue); stream.add("\n") }
             for field in change.fields {
-                add(field.name); add("="); add(digestText(field.before)); add(">"); add(digestText(field.after)); add("\n")
+                stream.add(field.name); stream.add("="); stream.addDigestText(field.before); stream.add(">"); stream.addDigestText(field.after)
+                stream.add("\n")
             }
         }
-        hasher.update(buffer)
-        return String(Hex.encode(hasher.finalize()).prefix(16))
+        return stream.id()
     }
 
-    private static func digestText(_ value: Value) -> String {
+    /// A value as the plan id spells it (`Value.description`, but secrets and documents by digest):
+    /// what ``PlanIDStream/addDigestText(_:)`` writes, kept as text for the tests that pin it.
+    static func digestText(_ value: Value) -> String {
         switch value {
         case .secret(let fingerprint): "secret:\(fingerprint)"
         case .document(let sha256, _): "doc:\(sha256)"

@@ -195,9 +195,9 @@ enum Planning {
         context.lifetime.keep(stored)
         let targets = command.values("target").map(AddressPattern.init)
         let excludes = command.values("exclude").map(AddressPattern.init)
-        var plan = Reconciler.plan(desired: desired, stored: stored)
+        // The policies first (the plan id is computed once): filtering keeps the policy change and covers it.
+        var plan = Reconciler.plan(desired: desired, stored: stored, recordingPolicies: PolicyRecord.of(configuration))
             .filtered(targets: targets, excludes: excludes) { Reconciler.selectsAny($0, desired: desired, stored: stored) }
-            .recordingPolicies(PolicyRecord.of(configuration))
         plan.stateExists = store != nil
         if let targeting = plan.targeting {
             let style = console.style(forStdout: false)
