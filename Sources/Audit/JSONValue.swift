@@ -135,6 +135,42 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection, Expressibl
         lhs.utf16.lexicographicallyPrecedes(rhs.utf16)
     }
 
+    /// The object that setting each pair in turn (`object[key] = value`) builds from an empty
+    /// one: the last value of a repeated key wins. Keys already in strictly increasing order (an
+    /// apply's attribute names) are taken as they are, without a search per key.
+    public init(assigning pairs: [(String, JSONValue)]) {
+        var increasing = true
+        var index = 1
+        while increasing, index < pairs.count {
+            increasing = Self.strictlyPrecedes(pairs[index - 1].0, pairs[index].0)
+            index += 1
+        }
+        self.init()
+        guard increasing else {
+            for (key, value) in pairs { self[key] = value }
+            return
+        }
+        members = pairs.map { Member(key: $0.0, value: $0.1) }
+    }
+
+    /// `precedes(lhs, rhs)`, decided on the UTF-8 bytes where the first difference is between two
+    /// ASCII bytes (the common prefix is then whole code points, and an ASCII byte is its own
+    /// UTF-16 code unit); otherwise on the UTF-16 code units.
+    static func strictlyPrecedes(_ lhs: String, _ rhs: String) -> Bool {
+        var left = lhs, right = rhs
+        let decided: Bool? = left.withUTF8 { a in
+            right.withUTF8 { b in
+                let common = Swift.min(a.count, b.count)
+                var index = 0
+                while index < common, a[index] == b[index] { index += 1 }
+                if index == common { return a.count < b.count }
+                guard a[index] < 0x80, b[index] < 0x80 else { return nil }
+                return a[index] < b[index]
+            }
+        }
+        return decided ?? precedes(lhs, rhs)
+    }
+
     /// Binary search: the index of `key`, or where it would be inserted.
     private func position(of key: String) -> (index: Int, found: Bool) {
         var low = 0

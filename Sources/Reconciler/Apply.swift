@@ -134,9 +134,9 @@ extension Reconciler {
             // The people the entries will name, looked up before the first write.
             var named: [String] = []
             named.reserveCapacity(plan.changes.count + 1)
-            for change in plan.changes {
-                named.append(change.address)
-                if let from = change.renamedFrom { named.append(from) }
+            for index in plan.changes.indices {
+                named.append(plan.changes[index].address)
+                if let from = plan.changes[index].renamedFrom { named.append(from) }
             }
             named.append(context.actor)
             try transaction.prepareSubjects(naming: named)
@@ -144,13 +144,13 @@ extension Reconciler {
             var written = WebhookEvents.Recorder(plan: plan, state: view)
             func audit(_ change: Change) throws -> Int64 {
                 let key = keyFields(change)
-                let reason = [change.renamedFrom.map { "renamed from \($0)" }, change.reason].compactMap { $0 }.joined(separator: "; ")
+                let reason = auditReason(change)
                 let sequence = try transaction.appendAudit { sequence in
                     let entry = AuditEntry(sequence: sequence, time: context.time, actor: context.actor, source: context.source, planID: plan.id,
                                action: change.action.rawValue, address: change.address,
-                               before: change.action == .create || change.action == .adopt ? nil : auditObject(change.fields.map { ($0.name, $0.before) } + key.before),
-                               after: change.action == .delete ? nil : auditObject(change.fields.map { ($0.name, $0.after) } + key.after.map { ($0.name, $0.value) }),
-                               reason: reason.isEmpty ? nil : reason)
+                               before: change.action == .create || change.action == .adopt ? nil : auditObject(change.fields, after: false, key.before),
+                               after: change.action == .delete ? nil : auditObject(change.fields, after: true, key.after.map { ($0.name, $0.value) }),
+                               reason: reason)
                     written.record(change, entry)
                     return entry
                 }
@@ -200,20 +200,27 @@ extension Reconciler {
             for index in creationOrder(plan.changes, plan.changes.indices.filter { plan.changes[$0].action == .create }) {
                 let change = plan.changes[index]
                 let sequence = try audit(change)
-                let resource = Resource(address: change.address, kind: change.kind, parent: change.parent,
-                                        attributes: change.fields.map { Attribute($0.name, $0.after) } + keyFields(change).after)
+                var attributes: [Attribute] = []
+                let keyAfter = keyFields(change).after
+                attributes.reserveCapacity(change.fields.count + keyAfter.count)
+                for field in change.fields { attributes.append(Attribute(field.name, field.after)) }
+                attributes += keyAfter
+                let resource = Resource(address: change.address, kind: change.kind, parent: change.parent, attributes: attributes)
                 _ = try transaction.create(resource, secrets: secrets(for: change), auditSequence: sequence)
                 result.created += 1
                 if change.key != nil { result.keysIssued += 1 }
             }
-            for change in plan.changes where change.action == .update {
+            // By position: a loop over the changes themselves copies every change to test its action.
+            for index in plan.changes.indices where plan.changes[index].action == .update {
+                let change = plan.changes[index]
                 let sequence = try renameSequences[change.address] ?? audit(change)
                 try transaction.update(try stored(change.address), changes: change.fields.map { Attribute($0.name, $0.after) } + keyFields(change).after,
                                        secrets: secrets(for: change), auditSequence: sequence)
                 result.updated += 1
                 if change.key != nil { result.keysIssued += 1 }
             }
-            for change in plan.changes where change.action == .adopt {
+            for index in plan.changes.indices where plan.changes[index].action == .adopt {
+                let change = plan.changes[index]
                 let sequence = try audit(change)
                 try transaction.adopt(try stored(change.address), auditSequence: sequence)
                 result.adopted += 1
@@ -275,15 +282,25 @@ extension Reconciler {
     /// (``creationOrder(_:)``): positions are sorted, not the changes, so none is copied.
     static func creationOrder(_ changes: [Change], _ creates: [Int]) -> [Int] {
         let depth = teamDepths(creates.lazy.filter { changes[$0].kind == .team }.map { changes[$0] }) { $0.after }
-        let keys = creates.map { position in
+        // A stable bucket sort by (kind, depth): a handful of keys, so the positions are dealt into
+        // one list per key in plan order and the lists joined in key order (no comparison sort).
+        var buckets: [CreationKey: [Int]] = [:]
+        for position in creates {
             let change = changes[position]
-            return (change.kind, change.kind == .team ? depth[change.address] ?? 0 : 0)
+            buckets[CreationKey(rank: change.kind.rank, depth: change.kind == .team ? depth[change.address] ?? 0 : 0), default: []].append(position)
         }
-        return creates.indices.sorted { a, b in
-            if keys[a].0 != keys[b].0 { return keys[a].0 < keys[b].0 }
-            if keys[a].1 != keys[b].1 { return keys[a].1 < keys[b].1 }
-            return a < b
-        }.map { creates[$0] }
+        var ordered: [Int] = []
+        ordered.reserveCapacity(creates.count)
+        for key in buckets.keys.sorted() { ordered += buckets[key]! }
+        return ordered
+    }
+
+    /// Where a create goes in ``creationOrder(_:_:)``: by kind, then (teams) by nesting depth.
+    private struct CreationKey: Hashable, Comparable {
+        var rank: Int
+        var depth: Int
+
+        static func < (a: CreationKey, b: CreationKey) -> Bool { (a.rank, a.depth) < (b.rank, b.depth) }
     }
 
     /// Children before parents: the plan's order (reverse address order), except that nested teams
@@ -306,6 +323,17 @@ extension Reconciler {
         }.map(\.element)
     }
 
+    /// An entry's `reason`: the rename and the change's reason joined by `; ` (nil when that is empty).
+    static func auditReason(_ change: Change) -> String? {
+        let joined: String? = switch (change.renamedFrom, change.reason) {
+        case (nil, nil): nil
+        case (let from?, nil): "renamed from \(from)"
+        case (nil, let reason?): reason
+        case (let from?, let reason?): "renamed from \(from); \(reason)"
+        }
+        return joined?.isEmpty == true ? nil : joined
+    }
+
     /// Audit before/after objects: secrets only as their keyed fingerprint, documents as their digest.
     static func auditObject(_ fields: [(String, Value)]) -> JSONValue {
         var object = JSONObject()
@@ -313,6 +341,16 @@ extension Reconciler {
             object[name] = auditValue(value)
         }
         return .object(object)
+    }
+
+    /// `auditObject(fields.map { ($0.name, after ? $0.after : $0.before) } + extra)`, built in one
+    /// array (the apply builds two per change).
+    static func auditObject(_ fields: [FieldChange], after: Bool, _ extra: [(String, Value)]) -> JSONValue {
+        var pairs: [(String, JSONValue)] = []
+        pairs.reserveCapacity(fields.count + extra.count)
+        for field in fields { pairs.append((field.name, auditValue(after ? field.after : field.before))) }
+        for (name, value) in extra { pairs.append((name, auditValue(value))) }
+        return .object(JSONObject(assigning: pairs))
     }
 
     static func auditValue(_ value: Value) -> JSONValue {

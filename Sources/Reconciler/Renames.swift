@@ -23,8 +23,9 @@ public struct Renames: Sendable {
 
     /// The renames a plan's changes carry (for apply and staleness checks of a saved plan).
     public init(_ changes: [Change]) {
-        for change in changes {
-            if let from = change.renamedFrom { add(from: from, to: change.address, parent: change.parent) }
+        // By position: only the renames are read whole, not every change copied.
+        for index in changes.indices {
+            if let from = changes[index].renamedFrom { add(from: from, to: changes[index].address, parent: changes[index].parent) }
         }
     }
 

@@ -55,10 +55,10 @@ extension Reconciler {
     public static func tenantDeletions(_ plan: Plan, stored: StoredState?, policy: TenantDeletionPolicy) -> [TenantDeletion] {
         var deletes: [String: Int] = [:]
         var whole: Set<String> = []
-        for change in plan.changes where change.action == .delete {
-            guard let slug = tenantSlug(change.address) else { continue }
+        for index in plan.changes.indices where plan.changes[index].action == .delete {
+            guard let slug = tenantSlug(plan.changes[index].address) else { continue }
             deletes[slug, default: 0] += 1
-            if change.kind == .tenant { whole.insert(slug) }
+            if plan.changes[index].kind == .tenant { whole.insert(slug) }
         }
         guard !deletes.isEmpty else { return [] }
         // What each tenant with deletions holds, under the plan's addresses (a renamed tenant's rows move).

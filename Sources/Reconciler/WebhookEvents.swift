@@ -49,7 +49,9 @@ public enum WebhookEvents {
     /// `enabled` absent (not managed) counts as enabled.
     static func subscribers(plan: Plan, state: StoredState) -> (catalog: Set<String>, byTenant: [String: [Subscriber]]) {
         var changes: [String: Change] = [:]
-        for change in plan.changes where change.kind == .webhook || change.kind == .event { changes[change.address] = change }
+        for index in plan.changes.indices where plan.changes[index].kind == .webhook || plan.changes[index].kind == .event {
+            changes[plan.changes[index].address] = plan.changes[index]
+        }
         func after(_ address: String, _ stored: Resource?) -> [String: Value]? {
             var values: [String: Value] = [:]
             for attribute in stored?.attributes ?? [] { values[attribute.name] = attribute.value }
