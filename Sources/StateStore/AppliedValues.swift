@@ -93,7 +93,7 @@ public enum AppliedValues {
 
     private static func bytes(_ text: String, _ out: inout [UInt8]) {
         varint(UInt64(text.utf8.count), &out)
-        out += text.utf8
+        out.appendUTF8(of: text)
     }
 
     private static func varint(_ value: UInt64, _ out: inout [UInt8]) {

@@ -120,12 +120,12 @@ struct ResourceDigester {
 
     mutating func digest(_ resource: Resource, rowID: Int64) -> Digest {
         bytes.removeAll(keepingCapacity: true)
-        bytes += resource.kind.rawValue.utf8
+        bytes.appendUTF8(of: resource.kind.rawValue)
         bytes.append(0)
         for attribute in resource.attributes {
             // Appended in place (no intermediate strings): this runs for every stored row on every plan.
             func field(_ tag: UInt8) {
-                bytes += attribute.name.utf8
+                bytes.appendUTF8(of: attribute.name)
                 bytes.append(0)
                 bytes.append(tag)
             }
@@ -133,15 +133,15 @@ struct ResourceDigester {
             case .null: continue
             case .bool(let b): field(UInt8(ascii: "b")); bytes.append(b ? UInt8(ascii: "1") : UInt8(ascii: "0"))
             case .int(let i): field(UInt8(ascii: "i")); bytes += String(i).utf8  // a small string: no allocation
-            case .string(let s): field(UInt8(ascii: "s")); bytes += s.utf8
+            case .string(let s): field(UInt8(ascii: "s")); bytes.appendUTF8(of: s)
             case .list(let l):
                 field(UInt8(ascii: "l"))
                 for (position, item) in l.enumerated() {
                     if position > 0 { bytes.append(0x1F) }
-                    bytes += item.utf8
+                    bytes.appendUTF8(of: item)
                 }
-            case .secret(let fingerprint): field(UInt8(ascii: "x")); bytes += fingerprint.utf8
-            case .document(let sha256, _): field(UInt8(ascii: "d")); bytes += sha256.utf8
+            case .secret(let fingerprint): field(UInt8(ascii: "x")); bytes.appendUTF8(of: fingerprint)
+            case .document(let sha256, _): field(UInt8(ascii: "d")); bytes.appendUTF8(of: sha256)
             }
             bytes.append(0)
         }
@@ -177,6 +177,18 @@ struct DigestKeying {
         return withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 8) { code in
             input.withUnsafeBytes { context.authenticate($0, into: code) }
             return Digest(bytes: UnsafeRawBufferPointer(code))
+        }
+    }
+}
+
+extension [UInt8] {
+    /// Appends the UTF-8 bytes of `text` in one copy from its storage (inline for a small string):
+    /// what `self += text.utf8` appends, without the generic sequence path (digests and applied
+    /// values append a few strings per row of every apply).
+    @inline(__always)
+    mutating func appendUTF8(of text: String) {
+        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil {
+            append(contentsOf: text.utf8)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Crypto
+import Spec
 import Testing
 
 @testable import StateStore
@@ -47,6 +48,67 @@ struct WritePathTests {
             for (table, columns, returning) in cases {
                 #expect(scratch.insertStatement(table: table, columns: columns, returningID: returning) == expected(table, columns, returning))
             }
+        }
+    }
+
+    /// Attributes of every kind of value, with non-ASCII, combining marks, empty and long texts.
+    static let attributes: [[Attribute]] = [
+        [],
+        [Attribute("name", .string("Acme")), Attribute("plan", .string("business"))],
+        [Attribute("a", .null), Attribute("b", .bool(true)), Attribute("c", .bool(false)), Attribute("d", .int(Int64.min)), Attribute("e", .int(-1)),
+         Attribute("f", .int(0)), Attribute("g", .int(Int64.max)), Attribute("h", .string("")), Attribute("i", .string("bøb e\u{301} 🦆 \u{0}"))],
+        [Attribute("events", .list([])), Attribute("more", .list(["x", "", "é\u{301}", String(repeating: "long ", count: 40)])),
+         Attribute("secret", .secret(fingerprint: "hmac-sha256:0f")), Attribute("cert", .document(sha256: String(repeating: "ab", count: 32), text: "PEM"))],
+        [Attribute("nämé", .string(String(repeating: "x", count: 300)))],
+    ]
+
+    @Test("a row digest is SHA-256 of the documented input, built with UTF-8 views as before")
+    func rowDigestInput() {
+        for (index, attributes) in Self.attributes.enumerated() {
+            let resource = Resource(address: "tenant/t\(index)", kind: .tenant, parent: nil, attributes: attributes)
+            var input: [UInt8] = Array(resource.kind.rawValue.utf8) + [0]
+            for attribute in resource.attributes {
+                let body: [UInt8]
+                switch attribute.value {
+                case .null: continue
+                case .bool(let b): body = [UInt8(ascii: "b"), b ? UInt8(ascii: "1") : UInt8(ascii: "0")]
+                case .int(let i): body = [UInt8(ascii: "i")] + Array(String(i).utf8)
+                case .string(let s): body = [UInt8(ascii: "s")] + Array(s.utf8)
+                case .list(let l): body = [UInt8(ascii: "l")] + Array(l.joined(separator: "\u{1F}").utf8)
+                case .secret(let fingerprint): body = [UInt8(ascii: "x")] + Array(fingerprint.utf8)
+                case .document(let sha256, _): body = [UInt8(ascii: "d")] + Array(sha256.utf8)
+                }
+                input += Array(attribute.name.utf8) + [0] + body + [0]
+            }
+            #expect(ResourceDigest.of(resource).bytes == SHA256.hash(input))
+        }
+    }
+
+    @Test("applied values are the documented encoding, built with UTF-8 views as before")
+    func appliedValuesEncoding() {
+        func varint(_ value: Int) -> [UInt8] {
+            var rest = UInt64(value), out: [UInt8] = []
+            while rest >= 0x80 { out.append(UInt8(truncatingIfNeeded: rest) | 0x80); rest >>= 7 }
+            return out + [UInt8(rest)]
+        }
+        func text(_ s: String) -> [UInt8] { varint(s.utf8.count) + Array(s.utf8) }
+        for attributes in Self.attributes {
+            var expected: [UInt8] = []
+            for attribute in attributes {
+                let tagged: (UInt8, [UInt8])
+                switch attribute.value {
+                case .null: continue
+                case .bool(let b): tagged = (UInt8(ascii: "b"), [b ? 1 : 0])
+                case .int(let i): tagged = (UInt8(ascii: "i"), (0..<8).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: i) >> (8 * UInt64($0))) })
+                case .string(let s): tagged = (UInt8(ascii: "s"), text(s))
+                case .secret(let fingerprint): tagged = (UInt8(ascii: "x"), text(fingerprint))
+                case .document(let sha256, _): tagged = (UInt8(ascii: "d"), text(sha256))
+                case .list(let items): tagged = (UInt8(ascii: "l"), varint(items.count) + items.flatMap(text))
+                }
+                expected += text(attribute.name) + [tagged.0] + tagged.1
+            }
+            #expect(AppliedValues.encode(attributes) == expected)
+            #expect(AppliedValues.decode(expected)?.map(\.name) == attributes.filter { !$0.value.isNull }.map(\.name).sorted())
         }
     }
 }

@@ -13,7 +13,11 @@ struct PlanRenderer {
         guard !plan.isEmpty else { return Self.noChanges(plan) + "\n" + targeting }
         var out = "orgctl will perform these actions:\n\n"
         for change in plan.changes {
-            out += lines(change, style: style).joined(separator: "\n") + "\n"
+            // Each line appended in place (no joined string per change, then a copy of it).
+            for line in lines(change, style: style) {
+                out += line
+                out += "\n"
+            }
         }
         if let change = plan.policyChange { out += line(change, style: style) + "\n" }
         out += "\n" + style.bold(plan.summary) + "\n" + targeting

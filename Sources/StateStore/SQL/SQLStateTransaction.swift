@@ -134,6 +134,9 @@ final class SQLStateTransaction: StateTransaction {
         let map = scratch.tableMap(of: resource.kind)
         var columns: [String] = []
         var values: [SQLValue] = []
+        // Room for the id, the key, two parents, the status and every attribute: no regrowth.
+        columns.reserveCapacity(resource.attributes.count + 5)
+        values.reserveCapacity(resource.attributes.count + 5)
         let name = SQLWriteScratch.lastSegment(of: resource.address)
         if let keyColumn = map.keyColumn {
             columns.append(keyColumn)
@@ -151,7 +154,8 @@ final class SQLStateTransaction: StateTransaction {
         default:
             break
         }
-        var stored = resource.attributes.filter { !$0.value.isNull }
+        // (A create's attributes are rarely null: then they are taken as they are, not copied.)
+        var stored = resource.attributes.contains { $0.value.isNull } ? resource.attributes.filter { !$0.value.isNull } : resource.attributes
         // Columns with defaults: record what the row really holds, so its digest matches a later read.
         if resource.kind == .tenant, resource["status"].isNull {
             columns.append("status")
@@ -182,7 +186,10 @@ final class SQLStateTransaction: StateTransaction {
             }
             id = first
         }
-        if [.tenant, .team, .member].contains(resource.kind) { rowIDs[resource.address] = id }
+        switch resource.kind {
+        case .tenant, .team, .member: rowIDs[resource.address] = id
+        default: break
+        }
         for attribute in deferred where !attribute.value.isNull {
             try write(attribute, before: .null, kind: resource.kind, map: map, rowID: id, address: resource.address, secrets: secrets)
         }
