@@ -89,9 +89,14 @@ public enum CanonicalJSON {
 
     private static func writeEscaped(_ bytes: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         var runStart = 0
-        for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-            if runStart < index { output.append(contentsOf: bytes[runStart..<index]) }
-            runStart = index + 1
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            // Runs are copied as buffers (one memcpy each), not as slices (the generic path, byte by byte).
+            if runStart < index - 1 { output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<(index - 1)])) }
+            runStart = index
             switch byte {
             case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
@@ -106,6 +111,6 @@ public enum CanonicalJSON {
                 output.append(hexDigits[Int(byte & 0x0F)])
             }
         }
-        if runStart < bytes.count { output.append(contentsOf: bytes[runStart...]) }
+        if runStart < bytes.count { output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart...])) }
     }
 }

@@ -47,3 +47,38 @@ struct JSONObjectAssigningTests {
         }
     }
 }
+
+/// `CanonicalJSON.writeString` copies runs between escapes as buffers; this pins it to RFC 8785's
+/// rules written per scalar, independently of the writer.
+@Suite("canonical string escapes")
+struct CanonicalStringTests {
+    static func reference(_ text: String) -> [UInt8] {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x08: out += "\\b"
+            case 0x09: out += "\\t"
+            case 0x0A: out += "\\n"
+            case 0x0C: out += "\\f"
+            case 0x0D: out += "\\r"
+            case 0..<0x20: out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return Array((out + "\"").utf8)
+    }
+
+    @Test("every control, quote and backslash, at the start, the end and between runs, with non-ASCII around them")
+    func escapes() {
+        var texts = ["", "plain", "\"", "\\", "a\"b\\c", "\"\"", "🦆\u{0}é", String(repeating: "x", count: 100) + "\n"]
+        for byte in 0..<0x20 {
+            let control = String(UnicodeScalar(UInt8(byte)))
+            texts += [control, "a" + control, control + "b", "ø" + control + control + "\u{2028}"]
+        }
+        for text in texts {
+            #expect(CanonicalJSON.encode(.string(text)) == Self.reference(text), "\(Array(text.utf8))")
+        }
+    }
+}
