@@ -197,8 +197,8 @@ extension Reconciler {
 
             // Creates (parents first; nested teams after their parents), then updates, then deletes (children first).
             // By position: half a million creates are not copied into arrays of their own first.
-            for index in creationOrder(plan.changes, plan.changes.indices.filter { plan.changes[$0].action == .create }) {
-                let change = plan.changes[index]
+            // The change is passed straight from the plan's array (borrowed, not copied into a local).
+            func create(_ change: Change) throws {
                 let sequence = try audit(change)
                 var attributes: [Attribute] = []
                 let keyAfter = keyFields(change).after
@@ -209,6 +209,9 @@ extension Reconciler {
                 _ = try transaction.create(resource, secrets: secrets(for: change), auditSequence: sequence)
                 result.created += 1
                 if change.key != nil { result.keysIssued += 1 }
+            }
+            for index in creationOrder(plan.changes, plan.changes.indices.filter { plan.changes[$0].action == .create }) {
+                try create(plan.changes[index])
             }
             // By position: a loop over the changes themselves copies every change to test its action.
             for index in plan.changes.indices where plan.changes[index].action == .update {

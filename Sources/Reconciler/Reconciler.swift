@@ -106,17 +106,23 @@ public enum Reconciler {
         // Deletes: grouped by top-level resource in address order, children before parents within a group.
         // (Each group is computed once: a comparator that splits addresses costs seconds at 480k deletes.)
         let groups = deletes.map(\.group)
-        let changes = upserts + deletes.indices.sorted { a, b in
-            groups[a] != groups[b] ? groups[a] < groups[b] : a > b
-        }.map { deletes[$0] }
         var secrets: [String: SecretSource] = [:]
-        for change in upserts {
-            for field in change.fields {
+        for index in upserts.indices {
+            for field in upserts[index].fields {
                 if case .secret = field.after {
-                    let key = DesiredState.secretKey(address: change.address, attribute: field.name)
+                    let key = DesiredState.secretKey(address: upserts[index].address, attribute: field.name)
                     secrets[key] = desired.secretSources[key]
                 }
             }
+        }
+        // The upserts' array becomes the plan's (`upserts + deletes` copied every change into a new
+        // array, and then released the old one's: half a million changes in a first apply).
+        var changes: [Change] = []
+        swap(&changes, &upserts)
+        if !deletes.isEmpty {
+            changes.append(contentsOf: deletes.indices.sorted { a, b in
+                groups[a] != groups[b] ? groups[a] < groups[b] : a > b
+            }.map { deletes[$0] })
         }
         var plan = Plan(id: "", databaseID: stored.databaseID, auditHead: stored.auditHead,
                         changes: changes, drift: original.driftDigests, secretSources: secrets, storedCount: stored.resources.count, diagnostics: diagnostics)

@@ -20,6 +20,9 @@ final class SQLStateTransaction: StateTransaction {
     private let context: TransactionContext
     private var db: any SQLDatabase { context.db }
     private var rowIDs: [String: Int64] = [:]
+    /// The row id looked up last: consecutive creates mostly share their parent (the members of one
+    /// tenant, the memberships of one team), found again without hashing into `rowIDs`.
+    private var lastRowID: (address: String, id: Int64)?
     /// Digests every row written, with one input buffer and one SHA-256 context.
     private var digester: ResourceDigester
     private var head: AuditHead?
@@ -107,7 +110,11 @@ final class SQLStateTransaction: StateTransaction {
 
     /// The row id of the resource at `address` (a tenant, team or member), looked up once.
     private func rowID(of address: String) throws -> Int64 {
-        if let known = rowIDs[address] { return known }
+        if let lastRowID, lastRowID.address == address { return lastRowID.id }
+        if let known = rowIDs[address] {
+            lastRowID = (address, known)
+            return known
+        }
         let parts = SQLWriteScratch.segments(of: address)
         let query: (sql: String, values: [SQLValue])
         switch parts.count {
@@ -125,6 +132,7 @@ final class SQLStateTransaction: StateTransaction {
                              help: "declare it in the configuration (or stop referring to it) and plan again")
         }
         rowIDs[address] = id
+        lastRowID = (address, id)
         return id
     }
 
@@ -245,6 +253,7 @@ final class SQLStateTransaction: StateTransaction {
         try change("DELETE FROM \(map.table) WHERE id = ?1", [id], rows: 1, table: map.table, what())
         try db.write("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2", [.text(stored.resource.kind.rawValue), id])
         rowIDs[stored.address] = nil
+        lastRowID = nil
     }
 
     func rename(_ stored: StoredResource, from oldAddress: String, to newAddress: String) throws {
@@ -271,6 +280,7 @@ final class SQLStateTransaction: StateTransaction {
         try db.write("UPDATE orgctl_resources SET address = ?1 || substr(address, CAST(?2 AS INTEGER)) WHERE address >= ?3 AND address < ?4",
                    [.text(newAddress), .integer(Int64(oldAddress.count + 1)), .text(oldAddress + "/"), .text(oldAddress + "0")])
         rowIDs = [:]
+        lastRowID = nil
     }
 
     /// Re-encrypts the tenant's webhook and OIDC client secrets for its new address.
