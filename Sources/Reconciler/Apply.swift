@@ -61,14 +61,20 @@ public enum ApplyError: Error, Sendable {
 }
 
 extension Reconciler {
+    /// The plan's deletes, in plan order; found by position (`filter` copies every change it tests).
+    static func deletions(_ plan: Plan) -> [Change] {
+        plan.changes.indices.filter { plan.changes[$0].action == .delete }.map { plan.changes[$0] }
+    }
+
     /// The default delete limit: 10% of the stored resources or 25, whichever is larger.
     public static func defaultMaxDeletes(storedCount: Int) -> Int { max(25, storedCount / 10) }
 
     /// Refuses a plan that deletes more than `maxDeletes` resources. ``apply(_:to:planState:context:)``
     /// checks it first; the CLI also checks it before it opens (creates, migrates or adopts) the database.
     public static func checkDeleteLimit(_ plan: Plan, maxDeletes: Int) throws(ApplyError) {
-        let deletes = plan.changes.filter { $0.action == .delete }
-        guard deletes.count > maxDeletes else { return }
+        // Counted by position first: `filter` copies every change it tests.
+        guard plan.changes.indices.count(where: { plan.changes[$0].action == .delete }) > maxDeletes else { return }
+        let deletes = deletions(plan)
         var byKind: [ResourceKind: Int] = [:]
         for change in deletes { byKind[change.kind, default: 0] += 1 }
         throw ApplyError.tooManyDeletes(count: deletes.count, limit: maxDeletes, byKind: byKind.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
@@ -81,9 +87,11 @@ extension Reconciler {
     ///   changed since, its `auditChain` (checked in the same snapshot) stands for the chain now.
     public static func apply(_ plan: Plan, to store: any StateStore, planState: StoredState?, context: ApplyContext) throws -> ApplyResult {
         try checkDeleteLimit(plan, maxDeletes: context.maxDeletes)
-        let deletes = plan.changes.filter { $0.action == .delete }
+        let deletes = deletions(plan)
         guard !plan.isEmpty else { return ApplyResult() }
-        let missingKeys = plan.changes.filter { $0.key != nil && $0.action != .delete && context.issuedKeys[$0.address] == nil }.map(\.address)
+        let missingKeys = plan.changes.indices.filter {
+            plan.changes[$0].key != nil && plan.changes[$0].action != .delete && context.issuedKeys[plan.changes[$0].address] == nil
+        }.map { plan.changes[$0].address }
         if !missingKeys.isEmpty { throw ApplyError.keysNotIssued(addresses: missingKeys) }
         return try store.write { transaction in
             // Is the state still what the plan was made from?
@@ -181,7 +189,7 @@ extension Reconciler {
             // Renames first (tenants before what they hold), so creates below find parents by their new slugs;
             // a renamed row's field changes are written with the other updates, under the rename's audit entry.
             var renameSequences: [String: Int64] = [:]
-            let renamed = plan.changes.filter { $0.renamedFrom != nil }.sorted { ($0.parent == nil ? 0 : 1, $0.address) < ($1.parent == nil ? 0 : 1, $1.address) }
+            let renamed = plan.changes.indices.filter { plan.changes[$0].renamedFrom != nil }.map { plan.changes[$0] }.sorted { ($0.parent == nil ? 0 : 1, $0.address) < ($1.parent == nil ? 0 : 1, $1.address) }
             for change in renamed {
                 guard let from = change.renamedFrom, let row = state.resource(at: from) else { throw ApplyError.stale(addresses: [change.renamedFrom ?? change.address]) }
                 renameSequences[change.address] = try audit(change)

@@ -190,12 +190,14 @@ public enum Reconciler {
     public static func staleAddresses(_ plan: Plan, current: StoredState) -> [String] {
         var stale: Set<String> = []
         let renames = Renames(plan.changes)
-        for change in plan.changes {
+        // By position: a loop over the changes themselves copies every change.
+        for index in plan.changes.indices {
+            let address = plan.changes[index].address
             // Renamed rows (and what they hold) are stored under their old addresses until applied.
-            let now = current.resource(at: renames.isEmpty ? change.address : renames.stored(change.address))
-            switch change.action {
-            case .create: if now != nil { stale.insert(change.address) }
-            case .update, .delete, .adopt: if now?.digest.description != change.beforeDigest { stale.insert(change.address) }
+            let now = current.resource(at: renames.isEmpty ? address : renames.stored(address))
+            switch plan.changes[index].action {
+            case .create: if now != nil { stale.insert(address) }
+            case .update, .delete, .adopt: if now?.digest.description != plan.changes[index].beforeDigest { stale.insert(address) }
             }
         }
         let drift = current.driftDigests

@@ -20,9 +20,9 @@ final class SQLStateTransaction: StateTransaction {
     private let context: TransactionContext
     private var db: any SQLDatabase { context.db }
     private var rowIDs: [String: Int64] = [:]
-    /// The row id looked up last: consecutive creates mostly share their parent (the members of one
-    /// tenant, the memberships of one team), found again without hashing into `rowIDs`.
-    private var lastRowID: (address: String, id: Int64)?
+    /// The parent row id looked up last: consecutive creates mostly share their parent (the members
+    /// of one tenant, the memberships of one team), found again without hashing into `rowIDs`.
+    private var lastParent: (address: String, id: Int64)?
     /// Digests every row written, with one input buffer and one SHA-256 context.
     private var digester: ResourceDigester
     private var head: AuditHead?
@@ -110,11 +110,7 @@ final class SQLStateTransaction: StateTransaction {
 
     /// The row id of the resource at `address` (a tenant, team or member), looked up once.
     private func rowID(of address: String) throws -> Int64 {
-        if let lastRowID, lastRowID.address == address { return lastRowID.id }
-        if let known = rowIDs[address] {
-            lastRowID = (address, known)
-            return known
-        }
+        if let known = rowIDs[address] { return known }
         let parts = SQLWriteScratch.segments(of: address)
         let query: (sql: String, values: [SQLValue])
         switch parts.count {
@@ -132,7 +128,14 @@ final class SQLStateTransaction: StateTransaction {
                              help: "declare it in the configuration (or stop referring to it) and plan again")
         }
         rowIDs[address] = id
-        lastRowID = (address, id)
+        return id
+    }
+
+    /// `rowID(of: parent)`, remembering the last parent asked for.
+    private func rowID(ofParent parent: String) throws -> Int64 {
+        if let lastParent, lastParent.address == parent { return lastParent.id }
+        let id = try rowID(of: parent)
+        lastParent = (parent, id)
         return id
     }
 
@@ -153,12 +156,12 @@ final class SQLStateTransaction: StateTransaction {
         switch resource.kind {
         case .tenantRole, .member, .team, .ssoProvider, .webhook, .apiKey:
             columns.append("tenant_id")
-            values.append(.integer(try rowID(of: resource.parent ?? "")))
+            values.append(.integer(try rowID(ofParent: resource.parent ?? "")))
         case .teamMember:
             let team = resource.parent ?? ""
             let tenant = String(Resource.collection(of: String(Resource.collection(of: team))))
             columns += ["team_id", "member_id"]
-            values += [.integer(try rowID(of: team)), .integer(try rowID(of: "\(tenant)/member/\(name)"))]
+            values += [.integer(try rowID(ofParent: team)), .integer(try rowID(of: "\(tenant)/member/\(name)"))]
         default:
             break
         }
@@ -253,7 +256,7 @@ final class SQLStateTransaction: StateTransaction {
         try change("DELETE FROM \(map.table) WHERE id = ?1", [id], rows: 1, table: map.table, what())
         try db.write("DELETE FROM orgctl_resources WHERE kind = ?1 AND row_id = ?2", [.text(stored.resource.kind.rawValue), id])
         rowIDs[stored.address] = nil
-        lastRowID = nil
+        lastParent = nil
     }
 
     func rename(_ stored: StoredResource, from oldAddress: String, to newAddress: String) throws {
@@ -280,7 +283,7 @@ final class SQLStateTransaction: StateTransaction {
         try db.write("UPDATE orgctl_resources SET address = ?1 || substr(address, CAST(?2 AS INTEGER)) WHERE address >= ?3 AND address < ?4",
                    [.text(newAddress), .integer(Int64(oldAddress.count + 1)), .text(oldAddress + "/"), .text(oldAddress + "0")])
         rowIDs = [:]
-        lastRowID = nil
+        lastParent = nil
     }
 
     /// Re-encrypts the tenant's webhook and OIDC client secrets for its new address.
