@@ -297,8 +297,9 @@ extension Reconciler {
         // one list per key in plan order and the lists joined in key order (no comparison sort).
         var buckets: [CreationKey: [Int]] = [:]
         for position in creates {
-            let change = changes[position]
-            buckets[CreationKey(rank: change.kind.rank, depth: change.kind == .team ? depth[change.address] ?? 0 : 0), default: []].append(position)
+            // Read in place (a `let` of the change would copy it).
+            let kind = changes[position].kind
+            buckets[CreationKey(rank: kind.rank, depth: kind == .team ? depth[changes[position].address] ?? 0 : 0), default: []].append(position)
         }
         var ordered: [Int] = []
         ordered.reserveCapacity(creates.count)

@@ -68,7 +68,11 @@ public enum WebhookEvents {
         var byTenant: [String: [Subscriber]] = [:]
         var seen: Set<String> = []
         let stored = state.resources.lazy.filter { $0.resource.kind == .webhook || $0.resource.kind == .event }.map(\.resource)
-        let created = plan.changes.filter { ($0.kind == .webhook || $0.kind == .event) && $0.action == .create && state.resource(at: $0.address) == nil }
+        // By position: `filter` copies every change it tests.
+        let created = plan.changes.indices.filter { index in
+            let change = (kind: plan.changes[index].kind, action: plan.changes[index].action)
+            return (change.kind == .webhook || change.kind == .event) && change.action == .create && state.resource(at: plan.changes[index].address) == nil
+        }.map { plan.changes[$0] }
         for (address, kind, resource) in stored.map({ ($0.address, $0.kind, Optional($0)) }) + created.map({ ($0.address, $0.kind, nil as Resource?) }) {
             guard seen.insert(address).inserted, let values = after(address, resource) else { continue }
             if kind == .event {
