@@ -134,9 +134,9 @@ extension Reconciler {
             // The people the entries will name, looked up before the first write.
             var named: [String] = []
             named.reserveCapacity(plan.changes.count + 1)
-            for change in plan.changes {
-                named.append(change.address)
-                if let from = change.renamedFrom { named.append(from) }
+            for index in plan.changes.indices {  // by index: no copy of each whole change
+                named.append(plan.changes[index].address)
+                if let from = plan.changes[index].renamedFrom { named.append(from) }
             }
             named.append(context.actor)
             try transaction.prepareSubjects(naming: named)
