@@ -232,8 +232,8 @@ final class SubjectTable {
     private lazy var pseudonymizer = Pseudonymizer(subject: { [unowned self] in try subjectID($0) },
                                                    value: { [unowned self] in try valueID(subject: $0, value: $1) })
 
-    /// `entry` in format 2.
-    func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
+    /// `entry` in format 2 (taken over, not copied).
+    func pseudonymize(_ entry: consuming AuditEntry) throws -> AuditEntry {
         try pseudonymizer.pseudonymize(entry)
     }
 
