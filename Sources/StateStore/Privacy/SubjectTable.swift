@@ -136,7 +136,9 @@ final class SubjectTable {
     /// A new subject of `email`, its row held back until the transaction commits.
     private func newSubject(_ email: String) throws -> SubjectID {
         let (key, low) = try randomID()
-        newSubjects.append((key, low, email))
+        let start = newEmails.count
+        newEmails.append(contentsOf: email.utf8)
+        newSubjects.append((key, low, start, newEmails.count))
         scheduleFlush()
         return .bytes(key, low)
     }
@@ -159,9 +161,12 @@ final class SubjectTable {
 
     // Rows written by ``flush()``, sorted by key: random ids inserted in the order they are drawn would
     // touch the tables' b-trees at random (a first apply writes hundreds of thousands). Each row
-    // carries its id's two 64-bit halves as numbers, so sorting compares integers, not strings. A new
-    // subject's id becomes text only when written (its address is the string `ids` holds as its key).
-    private var newSubjects: [(key: UInt64, low: UInt64, email: String)] = []
+    // carries its id's two 64-bit halves as numbers, so sorting compares integers, not strings. The new
+    // subjects' addresses are copied one after the other into `newEmails` (`start..<end`), and their ids
+    // and addresses become strings only when written: nothing per subject for the rest of the apply to
+    // keep, retain, release and free but the address in `ids`.
+    private var newSubjects: [(key: UInt64, low: UInt64, start: Int, end: Int)] = []
+    private var newEmails: [UInt8] = []
     private var newValues: [(key: UInt64, low: UInt64, token: String, subject: String, value: String)] = []
 
     /// True while the transaction holds a ``flush()`` back for its commit.
@@ -182,10 +187,11 @@ final class SubjectTable {
     /// backend's bulk insert (multi-row statements on SQLite, COPY on PostgreSQL); also before a read
     /// of them in the same transaction.
     func flush() throws {
-        let (subjects, values) = (newSubjects, newValues)
+        let (subjects, values, emails) = (newSubjects, newValues, newEmails)
         if !subjects.isEmpty {
             try insert("orgctl_subjects", Self.keyOrder(subjects.map { ($0.key, $0.low) }).map { index in
-                [.text(SubjectID.bytes(subjects[index].key, subjects[index].low).hex), .text(subjects[index].email)]
+                let subject = subjects[index]
+                return [.text(SubjectID.bytes(subject.key, subject.low).hex), .text(String(decoding: emails[subject.start..<subject.end], as: UTF8.self))]
             })
         }
         if !values.isEmpty {
@@ -193,7 +199,7 @@ final class SubjectTable {
                 [.text(values[$0].token), .text(values[$0].subject), .text(values[$0].value)]
             })
         }
-        (newSubjects, newValues) = ([], [])
+        (newSubjects, newValues, newEmails) = ([], [], [])
     }
 
     /// The positions of `keys` (an id's two 64-bit halves) in ascending order of the ids, which is their hex
