@@ -209,37 +209,6 @@ struct SubjectTableTests {
             #expect(id != String(Hex.encode(SHA256.hash(Array("alice@acme.com".utf8))).prefix(32)))
         }
     }
-
-    @Test("a stored subject id is written into new entries exactly as stored, whether 32 lowercase hex digits (held as bytes) or anything else")
-    func storedIDsAsStored() throws {
-        let temp = try TemporaryStore()
-        let store = try temp.open()
-        let stored = ["alice@acme.com": "0123456789abcdef00ff00ff00ff00ff", "bob@acme.com": "0123456789ABCDEF00FF00FF00FF00FF",
-                      "carol@acme.com": "0123456789abcdef00ff00ff00ff00ff0", "dave@acme.com": "12"]
-        for (email, id) in stored {
-            try store.connection.execute("INSERT INTO orgctl_subjects (id, email) VALUES ('\(id)', '\(email)')")
-        }
-        let emails = stored.keys.sorted()
-        try store.write { transaction in
-            for email in emails { _ = try transaction.appendAudit { Self.memberEntry($0, "create", email) } }
-        }
-        for (index, email) in emails.enumerated() {
-            let bytes = try #require(try store.db.first("SELECT entry FROM orgctl_audit WHERE seq = ?1", [.integer(Int64(index + 1))]) { $0.blob(0) })
-            // Read as stored (an id that is not 32 lowercase hex digits makes a malformed token, which the parser refuses).
-            #expect(String(decoding: bytes, as: UTF8.self).contains("\"address\":\"tenant/acme/member/~s:\(stored[email]!)\""))
-        }
-    }
-
-    @Test("new subject rows are written in the order of their ids' text")
-    func rowOrder() {
-        var generator = SystemRandomNumberGenerator()
-        var keys = (0..<2_000).map { _ in (UInt64.random(in: 0...UInt64.max, using: &generator), UInt64.random(in: 0...UInt64.max, using: &generator)) }
-        keys += [(keys[0].0, 0), (keys[0].0, UInt64.max), (0, 0), (UInt64.max, 1)]
-        let texts = keys.map { SubjectID.bytes($0.0, $0.1).hex }
-        #expect(texts.allSatisfy { PersonalData.isTokenID(Array($0.utf8)) })
-        #expect(SubjectTable.keyOrder(keys).map { texts[$0] } == texts.sorted())
-        #expect(SubjectID(stored: texts[0]).hex == texts[0])
-    }
 }
 
 /// The SQLite file and its WAL, byte for byte.

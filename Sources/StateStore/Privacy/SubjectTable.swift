@@ -35,7 +35,7 @@ final class SubjectTable {
 
     private let db: any SQLDatabase
     /// E-mail address → subject id, as looked up or created in this transaction.
-    private var ids: [AddressKey: SubjectID] = [:]
+    private var ids: [AddressKey: String] = [:]
     /// Token → what it stands for (nil: erased or unknown), as read.
     private var resolvedTokens: [String: String?] = [:]
 
@@ -50,8 +50,8 @@ final class SubjectTable {
     private var randomOffset = 0
     static let randomBatch = 4096
 
-    /// A new random id: its first and last 64 bits (also its sort key).
-    private func randomID() throws -> (key: UInt64, low: UInt64) {
+    /// A new random id: its 32 lowercase hex digits, and its first and last 64 bits (its sort key).
+    private func randomID() throws -> (key: UInt64, low: UInt64, hex: String) {
         if randomOffset + 16 > randomBytes.count {
             randomBytes = try SecureRandom.bytes(count: Self.randomBatch)
             randomOffset = 0
@@ -60,7 +60,7 @@ final class SubjectTable {
         let start = randomOffset
         let key = randomBytes[start..<(start + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let low = randomBytes[(start + 8)..<(start + 16)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return (key, low)
+        return (key, low, Hex.encode(randomBytes[start..<(start + 16)]))
     }
 
     /// Lookups of one address each before the whole table is read at once (a large first apply).
@@ -98,14 +98,14 @@ final class SubjectTable {
             let chunk = missing[start..<min(start + Self.prefetchChunk, missing.count)]
             let placeholders = (1...chunk.count).map { "?\($0)" }.joined(separator: ", ")
             try db.forEach("SELECT email, id FROM orgctl_subjects WHERE email IN (\(placeholders))", chunk.map { .text($0) }) {
-                ids[AddressKey($0.text(0))] = SubjectID(stored: $0.text(1))
+                ids[AddressKey($0.text(0))] = $0.text(1)
             }
         }
         absent.formUnion(missing.filter { ids[AddressKey($0)] == nil })
     }
 
     private func loadAll() throws {
-        try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[AddressKey($0.text(0))] = SubjectID(stored: $0.text(1)) }
+        try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[AddressKey($0.text(0))] = $0.text(1) }
         loadedAll = true
     }
 
@@ -114,19 +114,19 @@ final class SubjectTable {
         // One subject per person, whatever the case an actor or a value spells the address in (privfix).
         let key = AddressKey(PersonalData.canonicalAddress(email))
         if !loadedAll {
-            if let known = ids[key] { return known.hex }
+            if let known = ids[key] { return known }
             if let stored = try storedSubjectID(key) {
                 ids[key] = stored
-                return stored.hex
+                return stored
             }
         }
         // One probe of the table whether the address is known or not (`_modify`: a new id is stored in the
         // slot found; making it touches nothing but the new rows).
-        return try Self.found(&ids[key]) { try newSubject(key.address) }.hex
+        return try Self.found(&ids[key]) { try newSubject(key.address) }
     }
 
     /// The value in `slot`, or `make()`'s, stored there.
-    private static func found(_ slot: inout SubjectID?, _ make: () throws -> SubjectID) rethrows -> SubjectID {
+    private static func found(_ slot: inout String?, _ make: () throws -> String) rethrows -> String {
         if let known = slot { return known }
         let made = try make()
         slot = made
@@ -134,17 +134,15 @@ final class SubjectTable {
     }
 
     /// A new subject of `email`, its row held back until the transaction commits.
-    private func newSubject(_ email: String) throws -> SubjectID {
-        let (key, low) = try randomID()
-        let start = newEmails.count
-        newEmails.append(contentsOf: email.utf8)
-        newSubjects.append((key, low, start, newEmails.count))
+    private func newSubject(_ email: String) throws -> String {
+        let (key, low, id) = try randomID()
+        newSubjects.append((key, low, id, email))
         scheduleFlush()
-        return .bytes(key, low)
+        return id
     }
 
     /// The id of a stored subject of `key`'s address that `ids` does not hold yet, or nil.
-    private func storedSubjectID(_ key: AddressKey) throws -> SubjectID? {
+    private func storedSubjectID(_ key: AddressKey) throws -> String? {
         let email = key.address
         if loadedAll || absent.contains(email) { return nil }
         if lookups >= Self.lookupsBeforeLoadingAll {
@@ -152,7 +150,7 @@ final class SubjectTable {
             return ids[key]
         }
         lookups += 1
-        guard let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { SubjectID(stored: $0.text(0)) }) else {
+        guard let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) else {
             absent.insert(email)
             return nil
         }
@@ -161,12 +159,8 @@ final class SubjectTable {
 
     // Rows written by ``flush()``, sorted by key: random ids inserted in the order they are drawn would
     // touch the tables' b-trees at random (a first apply writes hundreds of thousands). Each row
-    // carries its id's two 64-bit halves as numbers, so sorting compares integers, not strings. The new
-    // subjects' addresses are copied one after the other into `newEmails` (`start..<end`), and their ids
-    // and addresses become strings only when written: nothing per subject for the rest of the apply to
-    // keep, retain, release and free but the address in `ids`.
-    private var newSubjects: [(key: UInt64, low: UInt64, start: Int, end: Int)] = []
-    private var newEmails: [UInt8] = []
+    // carries its id's two 64-bit halves as numbers, so sorting compares integers, not strings.
+    private var newSubjects: [(key: UInt64, low: UInt64, id: String, email: String)] = []
     private var newValues: [(key: UInt64, low: UInt64, token: String, subject: String, value: String)] = []
 
     /// True while the transaction holds a ``flush()`` back for its commit.
@@ -187,19 +181,16 @@ final class SubjectTable {
     /// backend's bulk insert (multi-row statements on SQLite, COPY on PostgreSQL); also before a read
     /// of them in the same transaction.
     func flush() throws {
-        let (subjects, values, emails) = (newSubjects, newValues, newEmails)
+        let (subjects, values) = (newSubjects, newValues)
         if !subjects.isEmpty {
-            try insert("orgctl_subjects", Self.keyOrder(subjects.map { ($0.key, $0.low) }).map { index in
-                let subject = subjects[index]
-                return [.text(SubjectID.bytes(subject.key, subject.low).hex), .text(String(decoding: emails[subject.start..<subject.end], as: UTF8.self))]
-            })
+            try insert("orgctl_subjects", Self.keyOrder(subjects.map { ($0.key, $0.low) }).map { [.text(subjects[$0].id), .text(subjects[$0].email)] })
         }
         if !values.isEmpty {
             try insert("orgctl_subject_values", Self.keyOrder(values.map { ($0.key, $0.low) }).map {
                 [.text(values[$0].token), .text(values[$0].subject), .text(values[$0].value)]
             })
         }
-        (newSubjects, newValues, newEmails) = ([], [], [])
+        (newSubjects, newValues) = ([], [])
     }
 
     /// The positions of `keys` (an id's two 64-bit halves) in ascending order of the ids, which is their hex
@@ -221,8 +212,7 @@ final class SubjectTable {
 
     /// A new value token of `subject` standing for `value`.
     func valueID(subject: String, value: String) throws -> String {
-        let (key, low) = try randomID()
-        let id = SubjectID.bytes(key, low).hex
+        let (key, low, id) = try randomID()
         newValues.append((key, low, id, subject, value))
         scheduleFlush()
         return id
@@ -268,39 +258,4 @@ struct AddressKey: Hashable {
     func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 
     static func == (lhs: AddressKey, rhs: AddressKey) -> Bool { lhs.hash == rhs.hash && lhs.address == rhs.address }
-}
-
-/// A subject id as ``SubjectTable`` holds it: a new id, or a stored one of 32 lowercase hex digits, as
-/// its 16 bytes (two words, no string to allocate, retain and free for each of hundreds of thousands of
-/// people); anything else a stored row holds (a row written behind orgctl's back) as its text, used as
-/// it is, as before.
-enum SubjectID {
-    case bytes(UInt64, UInt64)
-    case text(String)
-
-    init(stored text: String) {
-        var high: UInt64 = 0, low: UInt64 = 0, count = 0
-        for byte in text.utf8 {
-            let nibble: UInt64
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = UInt64(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = UInt64(byte - UInt8(ascii: "a") + 10)
-            default:
-                self = .text(text)
-                return
-            }
-            if count < 16 { high = high << 4 | nibble } else { low = low << 4 | nibble }
-            count += 1
-            if count > 32 { break }
-        }
-        self = count == 32 ? .bytes(high, low) : .text(text)
-    }
-
-    /// The id's text: 32 lowercase hex digits (its bytes, most significant first), or the stored text.
-    var hex: String {
-        switch self {
-        case .bytes(let high, let low): withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { Hex.encode($0) }
-        case .text(let text): text
-        }
-    }
 }
