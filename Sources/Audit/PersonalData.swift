@@ -173,7 +173,7 @@ public enum PersonalData {
     /// audit entry written and verified: it allocates only the two strings it returns.)
     public static func memberAddress(_ address: String) -> (prefix: String, email: String, isTenantMember: Bool)? {
         guard let member = memberEmail(address) else { return nil }
-        return (String(address.utf8.prefix(member.offset))!, member.email, member.isTenantMember)
+        return (String(decoding: address.utf8.prefix(member.offset), as: UTF8.self), member.email, member.isTenantMember)
     }
 
     /// The e-mail address of a member address (see ``memberAddress(_:)``), where it starts (a byte
@@ -277,7 +277,7 @@ public struct Pseudonymizer {
             let id = try subject(member.email)
             // The address up to the e-mail is most often kept as it is (no `@` or `~` in a tenant or team slug).
             result.address = member.prefixHasAtOrTilde
-                ? PersonalData.text(try text(String(result.address.utf8.prefix(member.offset))!), followedBy: .subject, id)
+                ? PersonalData.text(try text(String(decoding: result.address.utf8.prefix(member.offset), as: UTF8.self)), followedBy: .subject, id)
                 : PersonalData.text(result.address, prefix: member.offset, followedBy: .subject, id)
             if member.isTenantMember { owner = id }
         } else {
