@@ -30,10 +30,12 @@ public enum PersonalData {
 
     /// `text` followed by the token `~s:<id>` or `~v:<id>`, written in one allocation (the pseudonymizer
     /// makes one or two for every entry). `text` is taken as it is (already in its version 2 spelling).
-    static func text(_ text: String, followedBy kind: TokenKind, _ id: String) -> String {
+    /// Only the first `length` bytes of `text` when given (which must end between two characters).
+    static func text(_ text: String, prefix length: Int? = nil, followedBy kind: TokenKind, _ id: String) -> String {
         var text = text, id = id
         return text.withUTF8 { text in
-            id.withUTF8 { id in
+            let text = UnsafeBufferPointer(rebasing: text[..<(length ?? text.count)])
+            return id.withUTF8 { id in
                 String(unsafeUninitializedCapacity: text.count + id.count + 3) { result in
                     for index in text.indices { result[index] = text[index] }
                     let start = text.count
@@ -170,10 +172,19 @@ public enum PersonalData {
     /// `Character`, which would not cut at a `/` followed by a combining mark. (Called for every
     /// audit entry written and verified: it allocates only the two strings it returns.)
     public static func memberAddress(_ address: String) -> (prefix: String, email: String, isTenantMember: Bool)? {
-        func cut(_ bytes: UnsafeBufferPointer<UInt8>) -> (prefix: String, email: String, isTenantMember: Bool)? {
+        guard let member = memberEmail(address) else { return nil }
+        return (String(decoding: address.utf8.prefix(member.offset), as: UTF8.self), member.email, member.isTenantMember)
+    }
+
+    /// The e-mail address of a member address (see ``memberAddress(_:)``), where it starts (a byte
+    /// offset), and whether the address up to it holds a `@` or `~` (which the pseudonymizer has to
+    /// look at). Reads the address in place and allocates only the e-mail address.
+    static func memberEmail(_ address: String) -> (email: String, offset: Int, isTenantMember: Bool, prefixHasAtOrTilde: Bool)? {
+        func cut(_ bytes: UnsafeBufferPointer<UInt8>) -> (email: String, offset: Int, isTenantMember: Bool, prefixHasAtOrTilde: Bool)? {
             guard let email = emailOffset(in: bytes) else { return nil }
-            return (String(decoding: UnsafeBufferPointer(rebasing: bytes[..<email.offset]), as: UTF8.self),
-                    String(decoding: UnsafeBufferPointer(rebasing: bytes[email.offset...]), as: UTF8.self), email.isTenantMember)
+            let prefix = UnsafeBufferPointer(rebasing: bytes[..<email.offset])
+            return (String(decoding: UnsafeBufferPointer(rebasing: bytes[email.offset...]), as: UTF8.self), email.offset, email.isTenantMember,
+                    prefix.contains { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "~") })
         }
         if let found = address.utf8.withContiguousStorageIfAvailable(cut) { return found }
         return Array(address.utf8).withUnsafeBufferPointer(cut)
@@ -219,7 +230,7 @@ public struct Pseudonymizer {
         self.value = value
     }
 
-    public mutating func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
+    public mutating func pseudonymize(_ entry: consuming AuditEntry) throws -> AuditEntry {
         func subjectToken(_ email: String) throws -> PersonalData.Piece { .token(.subject, try subject(email)) }
         /// A string with every e-mail shape replaced by its subject's token.
         func text(_ string: String) throws -> String {
@@ -257,19 +268,23 @@ public struct Pseudonymizer {
             default: return value
             }
         }
+        // The entry is taken over (`consuming`), not copied: fields that stay keep their strings as they are.
         var result = entry
         result.version = AuditEntry.formatVersion
-        result.actor = entry.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.token(.subject, try subject(entry.actor)) : try text(entry.actor)
+        result.actor = result.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.token(.subject, try subject(result.actor)) : try text(result.actor)
         var owner: String?
-        if let member = PersonalData.memberAddress(entry.address) {
+        if let member = PersonalData.memberEmail(result.address) {
             let id = try subject(member.email)
-            result.address = PersonalData.text(try text(member.prefix), followedBy: .subject, id)
+            // The address up to the e-mail is most often kept as it is (no `@` or `~` in a tenant or team slug).
+            result.address = member.prefixHasAtOrTilde
+                ? PersonalData.text(try text(String(decoding: result.address.utf8.prefix(member.offset), as: UTF8.self)), followedBy: .subject, id)
+                : PersonalData.text(result.address, prefix: member.offset, followedBy: .subject, id)
             if member.isTenantMember { owner = id }
         } else {
-            result.address = try text(entry.address)
+            result.address = try text(result.address)
         }
-        result.source = try text(entry.source)
-        result.reason = try entry.reason.map(text)
+        result.source = try text(result.source)
+        result.reason = try result.reason.map(text)
         func values(_ side: JSONValue?) throws -> JSONValue? {
             guard let side else { return nil }
             guard let owner, case .object(var object) = side else { return try json(side) }
@@ -282,8 +297,8 @@ public struct Pseudonymizer {
             }
             return .object(object)
         }
-        result.before = try values(entry.before)
-        result.after = try values(entry.after)
+        result.before = try values(result.before)
+        result.after = try values(result.after)
         return result
     }
 }

@@ -142,7 +142,7 @@ extension Reconciler {
             // The people the entries will name, looked up before the first write.
             var named: [String] = []
             named.reserveCapacity(plan.changes.count + 1)
-            for index in plan.changes.indices {
+            for index in plan.changes.indices {  // by index: no copy of each whole change
                 named.append(plan.changes[index].address)
                 if let from = plan.changes[index].renamedFrom { named.append(from) }
             }

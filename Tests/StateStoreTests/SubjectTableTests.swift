@@ -209,6 +209,15 @@ struct SubjectTableTests {
             #expect(id != String(Hex.encode(SHA256.hash(Array("alice@acme.com".utf8))).prefix(32)))
         }
     }
+
+    @Test("new subject rows are written in the order of their ids' text")
+    func rowOrder() {
+        var generator = SystemRandomNumberGenerator()
+        var keys = (0..<2_000).map { _ in (UInt64.random(in: 0...UInt64.max, using: &generator), UInt64.random(in: 0...UInt64.max, using: &generator)) }
+        keys += [(keys[0].0, 0), (keys[0].0, UInt64.max), (0, 0), (UInt64.max, 1)]
+        let texts = keys.map { key in withUnsafeBytes(of: (key.0.bigEndian, key.1.bigEndian)) { Hex.encode($0) } }
+        #expect(SubjectTable.keyOrder(keys).map { texts[$0] } == texts.sorted())
+    }
 }
 
 /// The SQLite file and its WAL, byte for byte.

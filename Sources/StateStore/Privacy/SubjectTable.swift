@@ -35,7 +35,7 @@ final class SubjectTable {
 
     private let db: any SQLDatabase
     /// E-mail address → subject id, as looked up or created in this transaction.
-    private var ids: [String: String] = [:]
+    private var ids: [AddressKey: String] = [:]
     /// Token → what it stands for (nil: erased or unknown), as read.
     private var resolvedTokens: [String: String?] = [:]
 
@@ -50,8 +50,8 @@ final class SubjectTable {
     private var randomOffset = 0
     static let randomBatch = 4096
 
-    /// A new random id: its 32 lowercase hex digits, and its first 64 bits (its sort key).
-    private func randomID() throws -> (key: UInt64, hex: String) {
+    /// A new random id: its 32 lowercase hex digits, and its first and last 64 bits (its sort key).
+    private func randomID() throws -> (key: UInt64, low: UInt64, hex: String) {
         if randomOffset + 16 > randomBytes.count {
             randomBytes = try SecureRandom.bytes(count: Self.randomBatch)
             randomOffset = 0
@@ -59,7 +59,8 @@ final class SubjectTable {
         defer { randomOffset += 16 }
         let start = randomOffset
         let key = randomBytes[start..<(start + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return (key, Hex.encode(randomBytes[start..<(start + 16)]))
+        let low = randomBytes[(start + 8)..<(start + 16)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return (key, low, Hex.encode(randomBytes[start..<(start + 16)]))
     }
 
     /// Lookups of one address each before the whole table is read at once (a large first apply).
@@ -83,7 +84,7 @@ final class SubjectTable {
         var emails: Set<String> = []
         for text in texts where text.utf8.contains(UInt8(ascii: "@")) {
             // One subject per person, whatever the case an address is spelled in (privfix).
-            for email in PersonalData.emailShapes(in: text).map(PersonalData.canonicalAddress) where ids[email] == nil && !absent.contains(email) {
+            for email in PersonalData.emailShapes(in: text).map(PersonalData.canonicalAddress) where ids[AddressKey(email)] == nil && !absent.contains(email) {
                 emails.insert(email)
                 if emails.count > Self.lookupsBeforeLoadingAll {
                     try loadAll()
@@ -97,51 +98,70 @@ final class SubjectTable {
             let chunk = missing[start..<min(start + Self.prefetchChunk, missing.count)]
             let placeholders = (1...chunk.count).map { "?\($0)" }.joined(separator: ", ")
             try db.forEach("SELECT email, id FROM orgctl_subjects WHERE email IN (\(placeholders))", chunk.map { .text($0) }) {
-                ids[$0.text(0)] = $0.text(1)
+                ids[AddressKey($0.text(0))] = $0.text(1)
             }
         }
-        absent.formUnion(missing.filter { ids[$0] == nil })
+        absent.formUnion(missing.filter { ids[AddressKey($0)] == nil })
     }
 
     private func loadAll() throws {
-        try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[$0.text(0)] = $0.text(1) }
+        try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[AddressKey($0.text(0))] = $0.text(1) }
         loadedAll = true
     }
 
     /// The subject id of `email`, created (random, never derived from the address) when it has none.
     func subjectID(_ email: String) throws -> String {
         // One subject per person, whatever the case an actor or a value spells the address in (privfix).
-        let email = PersonalData.canonicalAddress(email)
-        if let known = ids[email] { return known }
-        if let stored = try storedSubjectID(email) { return stored }
-        let (key, id) = try randomID()
-        newSubjects.append((key, id, email))
-        ids[email] = id
+        let key = AddressKey(PersonalData.canonicalAddress(email))
+        if !loadedAll {
+            if let known = ids[key] { return known }
+            if let stored = try storedSubjectID(key) {
+                ids[key] = stored
+                return stored
+            }
+        }
+        // One probe of the table whether the address is known or not (`_modify`: a new id is stored in the
+        // slot found; making it touches nothing but the new rows).
+        return try Self.found(&ids[key]) { try newSubject(key.address) }
+    }
+
+    /// The value in `slot`, or `make()`'s, stored there.
+    private static func found(_ slot: inout String?, _ make: () throws -> String) rethrows -> String {
+        if let known = slot { return known }
+        let made = try make()
+        slot = made
+        return made
+    }
+
+    /// A new subject of `email`, its row held back until the transaction commits.
+    private func newSubject(_ email: String) throws -> String {
+        let (key, low, id) = try randomID()
+        newSubjects.append((key, low, id, email))
         scheduleFlush()
         return id
     }
 
-    /// The id of a stored subject of `email` that `ids` does not hold yet, or nil.
-    private func storedSubjectID(_ email: String) throws -> String? {
+    /// The id of a stored subject of `key`'s address that `ids` does not hold yet, or nil.
+    private func storedSubjectID(_ key: AddressKey) throws -> String? {
+        let email = key.address
         if loadedAll || absent.contains(email) { return nil }
         if lookups >= Self.lookupsBeforeLoadingAll {
             try loadAll()
-            return ids[email]
+            return ids[key]
         }
         lookups += 1
         guard let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) else {
             absent.insert(email)
             return nil
         }
-        ids[email] = stored
         return stored
     }
 
     // Rows written by ``flush()``, sorted by key: random ids inserted in the order they are drawn would
     // touch the tables' b-trees at random (a first apply writes hundreds of thousands). Each row
-    // carries the first 64 bits of its key as a number, so sorting compares integers, not strings.
-    private var newSubjects: [(key: UInt64, id: String, email: String)] = []
-    private var newValues: [(key: UInt64, token: String, subject: String, value: String)] = []
+    // carries its id's two 64-bit halves as numbers, so sorting compares integers, not strings.
+    private var newSubjects: [(key: UInt64, low: UInt64, id: String, email: String)] = []
+    private var newValues: [(key: UInt64, low: UInt64, token: String, subject: String, value: String)] = []
 
     /// True while the transaction holds a ``flush()`` back for its commit.
     private var flushScheduled = false
@@ -161,15 +181,25 @@ final class SubjectTable {
     /// backend's bulk insert (multi-row statements on SQLite, COPY on PostgreSQL); also before a read
     /// of them in the same transaction.
     func flush() throws {
-        if !newSubjects.isEmpty {
-            newSubjects.sort { $0.key != $1.key ? $0.key < $1.key : $0.id < $1.id }
-            try insert("orgctl_subjects", newSubjects.map { [.text($0.id), .text($0.email)] })
+        let (subjects, values) = (newSubjects, newValues)
+        if !subjects.isEmpty {
+            try insert("orgctl_subjects", Self.keyOrder(subjects.map { ($0.key, $0.low) }).map { [.text(subjects[$0].id), .text(subjects[$0].email)] })
         }
-        if !newValues.isEmpty {
-            newValues.sort { $0.key != $1.key ? $0.key < $1.key : $0.token < $1.token }
-            try insert("orgctl_subject_values", newValues.map { [.text($0.token), .text($0.subject), .text($0.value)] })
+        if !values.isEmpty {
+            try insert("orgctl_subject_values", Self.keyOrder(values.map { ($0.key, $0.low) }).map {
+                [.text(values[$0].token), .text(values[$0].subject), .text(values[$0].value)]
+            })
         }
         (newSubjects, newValues) = ([], [])
+    }
+
+    /// The positions of `keys` (an id's two 64-bit halves) in ascending order of the ids, which is their hex
+    /// text's order. Sorting numbers and positions moves no strings (each move of a row with its strings
+    /// retained and released them, in memory scattered over the whole apply).
+    static func keyOrder(_ keys: [(UInt64, UInt64)]) -> [Int] {
+        var order = keys.indices.map { (keys[$0].0, keys[$0].1, $0) }
+        order.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        return order.map(\.2)
     }
 
     /// Inserts `rows` (in the order of the table's columns in ``Layout``) into `table`.
@@ -182,8 +212,8 @@ final class SubjectTable {
 
     /// A new value token of `subject` standing for `value`.
     func valueID(subject: String, value: String) throws -> String {
-        let (key, id) = try randomID()
-        newValues.append((key, id, subject, value))
+        let (key, low, id) = try randomID()
+        newValues.append((key, low, id, subject, value))
         scheduleFlush()
         return id
     }
@@ -192,8 +222,8 @@ final class SubjectTable {
     private lazy var pseudonymizer = Pseudonymizer(subject: { [unowned self] in try subjectID($0) },
                                                    value: { [unowned self] in try valueID(subject: $0, value: $1) })
 
-    /// `entry` in format 2.
-    func pseudonymize(_ entry: AuditEntry) throws -> AuditEntry {
+    /// `entry` in format 2 (taken over, not copied).
+    func pseudonymize(_ entry: consuming AuditEntry) throws -> AuditEntry {
         try pseudonymizer.pseudonymize(entry)
     }
 
@@ -209,4 +239,23 @@ final class SubjectTable {
         }
         return entry.resolved { kind, id in resolvedTokens[PersonalData.token(kind, id)] ?? nil }
     }
+}
+
+/// An e-mail address as a key of ``SubjectTable``'s map, with its hash computed once, by the
+/// standard library's seeded hasher (so addresses chosen to collide cannot be crafted): a probe
+/// compares the stored hashes and reads an address's bytes only when they match, and growing the
+/// table rehashes the stored hashes without reading the addresses again. (With `String` keys,
+/// each probe of a 210,000-address map compared the address with another one in memory far away.)
+struct AddressKey: Hashable {
+    let address: String
+    let hash: Int
+
+    init(_ address: String) {
+        self.address = address
+        hash = address.hashValue
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+    static func == (lhs: AddressKey, rhs: AddressKey) -> Bool { lhs.hash == rhs.hash && lhs.address == rhs.address }
 }
