@@ -39,7 +39,7 @@ struct WriteQueue {
     static let minimumCopyRows = 8
 
     /// The tables with a queue of their own, in the order their writes are sent.
-    let sides: [String]
+    private(set) var sides: [String]
     /// Whether `orgctl_resources` was empty when the transaction began and every write to it since is
     /// known here: then a record's delete-before-insert that matches no record inserted since deletes
     /// nothing, and is dropped (a first apply would otherwise send one per resource).
@@ -104,6 +104,22 @@ struct WriteQueue {
         }
         if isRow { rows += 1 } else { statements += 1 }
         return true
+    }
+
+    /// The rows queued for the platform tables among `tables` (runs of inserts).
+    func rows(into tables: Set<String>) -> Int {
+        var count = 0
+        for case .run(let run) in main.writes where tables.contains(run.insert.table) { count += run.writes.count }
+        return count
+    }
+
+    /// Gives `tables` queues of their own from now on: the foreign keys between them were dropped
+    /// (``DeferredKeys``), so their writes may move relative to other tables'. Only between
+    /// batches (an empty queue); otherwise nothing changes.
+    mutating func free(_ tables: [String]) {
+        guard isEmpty else { return }
+        sides += tables.filter { !sides.contains($0) }
+        kinds = [:]
     }
 
     /// Notes a statement sent without the queue (a query, a plain run, a bulk insert): one that may
