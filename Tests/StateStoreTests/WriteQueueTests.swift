@@ -90,4 +90,56 @@ struct WriteQueueTests {
         }
         #expect(subjectRun.writes.count == 10)
     }
+
+    static let permissionInsert = "INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)"
+
+    @Test("role_permissions empty when the transaction began: a new role's delete of its permissions is dropped unless that role got permissions since")
+    func dropsPermissionDeletesThatMatchNothing() {
+        var queue = WriteQueue(WriteFacts(permissionsEmpty: true))
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))
+        #expect(queue.isEmpty, "a delete from an empty table was queued")
+        _ = queue.append(Self.statement(Self.permissionInsert, [.integer(1), .text("apps.read")]))
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))  // role 1 has a permission now: sent
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(2)], rows: 0))  // dropped
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(3)], rows: 2))  // expects rows: sent, and nothing is assumed any more
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(4)], rows: 0))
+        #expect(queue.rows == 1 && queue.statements == 3, "rows \(queue.rows), statements \(queue.statements)")
+
+        var unknown = WriteQueue()
+        _ = unknown.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))
+        #expect(unknown.statements == 1)
+
+        var direct = WriteQueue(WriteFacts(permissionsEmpty: true))
+        direct.sentDirectly("INSERT INTO role_permissions")  // a bulk insert: its rows are not known here
+        _ = direct.append(Self.statement(WriteQueue.permissionsDelete, [.integer(5)], rows: 0))
+        #expect(direct.statements == 1, "a delete after a direct write to role_permissions was dropped")
+    }
+
+    /// Teams and members alternate in the platform tables' queue; once the foreign keys between
+    /// them are dropped (`DeferredKeys`), each gets a queue of its own from the next batch.
+    @Test("tables freed of their foreign keys get queues of their own from the next batch: their inserts form one run each")
+    func freedTablesFormRuns() {
+        func alternate(_ queue: inout WriteQueue) -> [WriteQueue.Write] {
+            for id in 1...10 {
+                _ = queue.append(Self.statement("INSERT INTO teams (id, tenant_id, slug) VALUES ($1, $2, $3)", [.integer(Int64(id)), .integer(1), .text("g\(id)")]))
+                _ = queue.append(Self.statement("INSERT INTO members (id, tenant_id, email, role) VALUES ($1, $2, $3, $4)",
+                                                [.integer(Int64(id)), .integer(1), .text("m\(id)@x.com"), .text("member")]))
+            }
+            return queue.take()
+        }
+        var queue = WriteQueue()
+        #expect(alternate(&queue).count == 20)
+        queue.free(["members", "teams"])
+        #expect(queue.rows(into: ["members"]) == 0)
+        let apart = alternate(&queue)
+        #expect(apart.count == 2, "\(apart.count) writes")
+        for case .run(let run) in apart { #expect(run.writes.count == 10) }
+
+        var busy = WriteQueue()
+        _ = busy.append(Self.statement("INSERT INTO members (id, tenant_id, email, role) VALUES ($1, $2, $3, $4)",
+                                       [.integer(1), .integer(1), .text("m@x.com"), .text("member")]))
+        #expect(busy.rows(into: ["members"]) == 1 && busy.rows(into: ["teams"]) == 0)
+        busy.free(["members"])  // not between batches: nothing changes
+        #expect(busy.sides == WriteQueue.sideTables)
+    }
 }

@@ -48,11 +48,19 @@ struct WriteQueue {
     /// keeps a delete that was not needed).
     private var recordedAddresses: Set<Int> = []
     private var recordedRows: Set<Int> = []
+    /// Whether `role_permissions` was empty when the transaction began and every write to it since
+    /// is known here: then a new role's delete of its permissions before it inserts them
+    /// (``permissionsDelete``, expected to delete none) that names no role given permissions since
+    /// deletes nothing, and is dropped (a first apply would otherwise send one per role, each
+    /// ending the run of permission inserts).
+    private var tracksPermissions: Bool
+    private var permittedRoles: Set<Int64> = []
 
     /// A queue for a transaction whose database `facts` describe (default: nothing known).
     init(_ facts: WriteFacts = WriteFacts()) {
         sides = Self.sideTables + facts.movableTables.filter { !Self.sideTables.contains($0) }.sorted()
         tracksRecords = facts.recordsEmpty
+        tracksPermissions = facts.permissionsEmpty
     }
 
     /// SQL text (as sent: `$N`) → how it is queued.
@@ -94,6 +102,20 @@ struct WriteQueue {
                 tracksRecords = false  // any other write to the records: nothing is assumed any more
             }
         }
+        if tracksPermissions, kind.touchesPermissions {
+            switch kind.shape {
+            case .permissionsDelete where write.rows == 0 && write.parameters.count == 1:
+                if case .int(let role) = write.parameters[0], !permittedRoles.contains(role) { return true }
+            case .insert(let insert) where insert.table == "role_permissions":
+                if let role = insert.roleID(write.parameters) {
+                    permittedRoles.insert(role)
+                } else {
+                    tracksPermissions = false
+                }
+            default:
+                tracksPermissions = false
+            }
+        }
         let isRow: Bool
         switch kind.destination {
         case .main: isRow = main.append(write, shape: kind.shape)
@@ -125,9 +147,11 @@ struct WriteQueue {
     /// Notes a statement sent without the queue (a query, a plain run, a bulk insert): one that may
     /// write the records ends what the queue assumes of them.
     mutating func sentDirectly(_ sql: String) {
-        guard tracksRecords, Self.mentions(sql, "orgctl_resources") else { return }
+        guard tracksRecords || tracksPermissions else { return }
         let verb = sql.drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
-        if verb != "SELECT" { tracksRecords = false }
+        guard verb != "SELECT" else { return }
+        if Self.mentions(sql, "orgctl_resources") { tracksRecords = false }
+        if Self.mentions(sql, "role_permissions") { tracksPermissions = false }
     }
 
     /// Everything queued, in an order that keeps what the tables end up holding (the platform
@@ -150,6 +174,8 @@ struct WriteQueue {
 
     /// SQLStateTransaction's delete before it inserts a record, as PostgresDatabase sends it.
     static let recordDelete = "DELETE FROM orgctl_resources WHERE address = $1 OR (kind = $2 AND row_id = $3)"
+    /// SQLStateTransaction's delete of a role's permissions before it inserts them, as sent.
+    static let permissionsDelete = "DELETE FROM role_permissions WHERE role_id = $1"
 
     static func classify(_ sql: String, sides: [String] = sideTables) -> Kind {
         let mentioned = Layout.tables.map(\.name).filter { mentions(sql, $0) }
@@ -161,8 +187,9 @@ struct WriteQueue {
         } else {
             destination = .main
         }
-        let shape: Shape = sql == recordDelete ? .recordDelete : PlainInsert(sql).map { .insert($0) } ?? .other
-        return Kind(destination: destination, shape: shape, touchesRecords: mentioned.contains("orgctl_resources"))
+        let shape: Shape = sql == recordDelete ? .recordDelete : sql == permissionsDelete ? .permissionsDelete : PlainInsert(sql).map { .insert($0) } ?? .other
+        return Kind(destination: destination, shape: shape, touchesRecords: mentioned.contains("orgctl_resources"),
+                    touchesPermissions: mentioned.contains("role_permissions"))
     }
 
     /// The address and row of a record write whose parameters hold them at these positions.
@@ -205,11 +232,14 @@ struct WriteQueue {
         var shape: Shape
         /// Whether the statement names `orgctl_resources`.
         var touchesRecords = false
+        /// Whether the statement names `role_permissions`.
+        var touchesPermissions = false
     }
 
     enum Shape {
         case insert(PlainInsert)
         case recordDelete
+        case permissionsDelete
         case other
     }
 
@@ -280,7 +310,7 @@ struct WriteQueue {
                     recordRows.insert(row)
                 }
                 return true
-            case .other:
+            case .permissionsDelete, .other:
                 break
             }
             writes.append(.statement(write))
@@ -346,6 +376,8 @@ final class PlainInsert {
     let columns: [(name: String, type: PostgresColumnType)]
     /// Where the address, kind and row id are (orgctl_resources only).
     private let recordColumns: (address: Int, kind: Int, rowID: Int)?
+    /// Where the role id is (role_permissions only).
+    private let roleColumn: Int?
 
     var isRecord: Bool { recordColumns != nil }
 
@@ -373,6 +405,13 @@ final class PlainInsert {
         } else {
             recordColumns = nil
         }
+        roleColumn = table == "role_permissions" ? names.firstIndex(of: "role_id") : nil
+    }
+
+    /// The role id of a `role_permissions` insert.
+    func roleID(_ values: [PostgresValue]) -> Int64? {
+        guard let roleColumn, roleColumn < values.count, case .int(let role) = values[roleColumn] else { return nil }
+        return role
     }
 
     /// Whether every value has the form COPY sends for its column (otherwise the insert goes as a
@@ -408,4 +447,6 @@ struct WriteFacts {
     var movableTables: [String] = []
     /// Whether `orgctl_resources` held no row.
     var recordsEmpty = false
+    /// Whether `role_permissions` held no row (only looked at when `orgctl_resources` held none).
+    var permissionsEmpty = false
 }
