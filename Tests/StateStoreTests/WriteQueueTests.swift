@@ -142,4 +142,46 @@ struct WriteQueueTests {
         busy.free(["members"])  // not between batches: nothing changes
         #expect(busy.sides == WriteQueue.sideTables)
     }
+
+    static let quotaUpsert =
+        "INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, scope_id, name) DO UPDATE SET value = excluded.value"
+
+    static func quota(_ tenant: Int64, _ name: String, _ value: Int64) -> WriteQueue.Statement {
+        statement(quotaUpsert, [.text("tenant"), .integer(tenant), .text(name), .integer(value)])
+    }
+
+    /// A first apply's quota and Merkle node upserts into empty tables: each key once, so each
+    /// inserts one row, as the plain insert does, and they join one COPY run.
+    @Test("upserts into a table empty when the transaction began join a run as plain inserts, unless their key was inserted since or the table was written otherwise")
+    func upsertsIntoEmptyTablesFormRuns() throws {
+        var queue = WriteQueue(WriteFacts(movableTables: ["quotas"], emptyTables: ["quotas"]))
+        for tenant in 1...10 { _ = queue.append(Self.quota(Int64(tenant), "seats", 5)) }
+        _ = queue.append(Self.quota(3, "seats", 7))  // a key inserted before: stays an upsert, after the run
+        let writes = queue.take()
+        #expect(writes.count == 2, "\(writes.count) writes")
+        guard case .run(let run)? = writes.first, case .statement(let last)? = writes.last else {
+            Issue.record("the upserts formed no run followed by the repeated key's upsert")
+            return
+        }
+        #expect(run.writes.count == 10 && run.insert.sql == "INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4)")
+        #expect(last.sql == Self.quotaUpsert)
+
+        var unknown = WriteQueue(WriteFacts(movableTables: ["quotas"]))
+        for tenant in 1...10 { _ = unknown.append(Self.quota(Int64(tenant), "seats", 5)) }
+        #expect(unknown.statements == 10, "upserts into a table not known empty became inserts")
+
+        var written = WriteQueue(WriteFacts(movableTables: ["quotas"], emptyTables: ["quotas"]))
+        _ = written.append(Self.statement("DELETE FROM quotas WHERE scope = $1 AND scope_id = $2", [.text("tenant"), .integer(1)], rows: nil))
+        _ = written.append(Self.quota(2, "seats", 5))
+        #expect(written.statements == 2, "an upsert after another write to the table became an insert")
+
+        var direct = WriteQueue(WriteFacts(movableTables: ["quotas"], emptyTables: ["quotas"]))
+        direct.sentDirectly("INSERT INTO quotas")
+        _ = direct.append(Self.quota(2, "seats", 5))
+        #expect(direct.statements == 1, "an upsert after a direct write to the table became an insert")
+
+        #expect(WriteQueue.Upsert("INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, scope_id, name) DO UPDATE SET value = excluded.value RETURNING value") == nil)
+        #expect(WriteQueue.Upsert("INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, nope) DO NOTHING") == nil)
+        #expect(try #require(WriteQueue.Upsert("INSERT INTO orgctl_merkle (level, idx, hash) VALUES ($1, $2, $3) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash")).keyPositions == [0, 1])
+    }
 }

@@ -119,6 +119,15 @@ final class PostgresDatabase: SQLDatabase {
             return true
         }
         facts.recordsEmpty = try connection.rows("SELECT NOT EXISTS (SELECT 1 FROM orgctl_resources)").first?.first == .bool(true)
+        if facts.recordsEmpty {
+            // Which of orgctl's tables hold no row: writes the queue then knows to match nothing.
+            let empty = Layout.tables.map { "SELECT '\($0.name)' WHERE NOT EXISTS (SELECT 1 FROM \($0.name))" }.joined(separator: " UNION ALL ")
+            try connection.query(empty, []) { row in
+                facts.emptyTables.append(row.text(0))
+                return true
+            }
+            facts.permissionsEmpty = facts.emptyTables.contains("role_permissions")
+        }
         deferredKeys = facts.recordsEmpty ? try DeferredKeys.find(connection) : DeferredKeys()
         queued = WriteQueue(facts)
         sendsAhead = true

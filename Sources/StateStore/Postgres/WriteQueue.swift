@@ -55,12 +55,18 @@ struct WriteQueue {
     /// ending the run of permission inserts).
     private var tracksPermissions: Bool
     private var permittedRoles: Set<Int64> = []
+    /// The keys inserted in the transaction into each table that was empty when it began and whose
+    /// every write since is known here: an upsert (``Upsert``) whose key is not among them inserts
+    /// one row, as the plain insert before its `ON CONFLICT` does, and is queued as that insert, to
+    /// join a run (a first apply's quota and Merkle node upserts, one statement each otherwise).
+    private var upsertedKeys: [String: Set<[PostgresValue]>]
 
     /// A queue for a transaction whose database `facts` describe (default: nothing known).
     init(_ facts: WriteFacts = WriteFacts()) {
         sides = Self.sideTables + facts.movableTables.filter { !Self.sideTables.contains($0) }.sorted()
         tracksRecords = facts.recordsEmpty
         tracksPermissions = facts.permissionsEmpty
+        upsertedKeys = Dictionary(uniqueKeysWithValues: facts.emptyTables.map { ($0, []) })
     }
 
     /// SQL text (as sent: `$N`) → how it is queued.
@@ -76,12 +82,19 @@ struct WriteQueue {
     /// Queues one write; false when it cannot wait behind the queued ones (they must be sent
     /// first; then it is queued again, into an empty queue, which always takes it).
     mutating func append(_ write: Statement) -> Bool {
-        let kind: Kind
-        if let known = kinds[write.sql] {
-            kind = known
-        } else {
-            kind = Self.classify(write.sql, sides: sides)
-            kinds[write.sql] = kind
+        var write = write
+        var kind = self.kind(write.sql)
+        if !upsertedKeys.isEmpty {
+            if let upsert = kind.upsert, upsertedKeys[upsert.table] != nil {
+                if write.rows == 1 || write.rows == nil, let key = upsert.key(write.parameters),
+                    upsertedKeys[upsert.table]?.insert(key).inserted == true
+                {
+                    write.sql = upsert.insert
+                    kind = self.kind(upsert.insert)
+                }
+            } else {
+                for table in kind.mentioned where upsertedKeys[table] != nil { upsertedKeys[table] = nil }
+            }
         }
         if tracksRecords, kind.touchesRecords {
             switch kind.shape {
@@ -128,6 +141,14 @@ struct WriteQueue {
         return true
     }
 
+    /// How a statement is queued (cached per SQL text).
+    private mutating func kind(_ sql: String) -> Kind {
+        if let known = kinds[sql] { return known }
+        let kind = Self.classify(sql, sides: sides)
+        kinds[sql] = kind
+        return kind
+    }
+
     /// The rows queued for the platform tables among `tables` (runs of inserts).
     func rows(into tables: Set<String>) -> Int {
         var count = 0
@@ -147,9 +168,10 @@ struct WriteQueue {
     /// Notes a statement sent without the queue (a query, a plain run, a bulk insert): one that may
     /// write the records ends what the queue assumes of them.
     mutating func sentDirectly(_ sql: String) {
-        guard tracksRecords || tracksPermissions else { return }
+        guard tracksRecords || tracksPermissions || !upsertedKeys.isEmpty else { return }
         let verb = sql.drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
         guard verb != "SELECT" else { return }
+        for table in upsertedKeys.keys where Self.mentions(sql, table) { upsertedKeys[table] = nil }
         if Self.mentions(sql, "orgctl_resources") { tracksRecords = false }
         if Self.mentions(sql, "role_permissions") { tracksPermissions = false }
     }
@@ -189,7 +211,7 @@ struct WriteQueue {
         }
         let shape: Shape = sql == recordDelete ? .recordDelete : sql == permissionsDelete ? .permissionsDelete : PlainInsert(sql).map { .insert($0) } ?? .other
         return Kind(destination: destination, shape: shape, touchesRecords: mentioned.contains("orgctl_resources"),
-                    touchesPermissions: mentioned.contains("role_permissions"))
+                    touchesPermissions: mentioned.contains("role_permissions"), mentioned: mentioned, upsert: Upsert(sql))
     }
 
     /// The address and row of a record write whose parameters hold them at these positions.
@@ -234,6 +256,38 @@ struct WriteQueue {
         var touchesRecords = false
         /// Whether the statement names `role_permissions`.
         var touchesPermissions = false
+        /// The tables of ``Layout`` it names.
+        var mentioned: [String] = []
+        var upsert: Upsert?
+    }
+
+    /// `INSERT INTO t (c1, …, cn) VALUES ($1, …, $n) ON CONFLICT (k1, …) DO …` into a table of
+    /// ``Layout``: without a row of its key, exactly what the plain insert before `ON CONFLICT` does.
+    struct Upsert {
+        let table: String
+        /// The plain insert.
+        let insert: String
+        /// Where the key's values are among the parameters.
+        let keyPositions: [Int]
+
+        init?(_ sql: String) {
+            guard let conflict = sql.firstRange(of: " ON CONFLICT ("), sql.firstRange(of: " RETURNING ") == nil,
+                let close = sql[conflict.upperBound...].firstIndex(of: ")"),
+                sql[sql.index(after: close)...].hasPrefix(" DO UPDATE SET ") || sql[sql.index(after: close)...] == " DO NOTHING",
+                let plain = PlainInsert(String(sql[..<conflict.lowerBound]))
+            else { return nil }
+            let names = sql[conflict.upperBound..<close].split(separator: ",").map { $0.trimmingSpaces }
+            let positions = names.compactMap { name in plain.columns.firstIndex { $0.name == name } }
+            guard !names.isEmpty, positions.count == names.count else { return nil }
+            table = plain.table
+            insert = plain.sql
+            keyPositions = positions
+        }
+
+        func key(_ values: [PostgresValue]) -> [PostgresValue]? {
+            guard keyPositions.allSatisfy({ $0 < values.count }) else { return nil }
+            return keyPositions.map { values[$0] }
+        }
     }
 
     enum Shape {
@@ -449,4 +503,6 @@ struct WriteFacts {
     var recordsEmpty = false
     /// Whether `role_permissions` held no row (only looked at when `orgctl_resources` held none).
     var permissionsEmpty = false
+    /// The tables of ``Layout`` that held no row (only looked at when `orgctl_resources` held none).
+    var emptyTables: [String] = []
 }
