@@ -64,6 +64,7 @@ struct WriteQueue {
     /// A queue for a transaction whose database `facts` describe (default: nothing known).
     init(_ facts: WriteFacts = WriteFacts()) {
         sides = Self.sideTables + facts.movableTables.filter { !Self.sideTables.contains($0) }.sorted()
+        side = Array(repeating: Lane(), count: sides.count)
         tracksRecords = facts.recordsEmpty
         tracksPermissions = facts.permissionsEmpty
         upsertedKeys = Dictionary(uniqueKeysWithValues: facts.emptyTables.map { ($0, []) })
@@ -72,7 +73,9 @@ struct WriteQueue {
     /// SQL text (as sent: `$N`) → how it is queued.
     private var kinds: [String: Kind] = [:]
     private var main = Lane()
-    private var side: [String: Lane] = [:]
+    /// Each side table's queue, at its index in ``sides`` (an array: a dictionary hashed the
+    /// table's name for every write).
+    private var side: [Lane]
     /// Statements and rows waiting.
     private(set) var statements = 0
     private(set) var rows = 0
@@ -132,7 +135,7 @@ struct WriteQueue {
         let isRow: Bool
         switch kind.destination {
         case .main: isRow = main.append(write, shape: kind.shape)
-        case .side(let table): isRow = side[table, default: Lane()].append(write, shape: kind.shape)
+        case .side(let index): isRow = side[index].append(write, shape: kind.shape)
         case .alone:
             guard isEmpty else { return false }
             isRow = main.append(write, shape: .other)
@@ -162,6 +165,7 @@ struct WriteQueue {
     mutating func free(_ tables: [String]) {
         guard isEmpty else { return }
         sides += tables.filter { !sides.contains($0) }
+        side = Array(repeating: Lane(), count: sides.count)
         kinds = [:]
     }
 
@@ -180,14 +184,14 @@ struct WriteQueue {
     /// tables' writes in the order made, then each side table's); the queue is empty after.
     mutating func take() -> [Write] {
         var all = main.writes
-        for table in sides { all += side[table]?.writes ?? [] }
+        for lane in side { all += lane.writes }
         removeAll()
         return all
     }
 
     mutating func removeAll() {
         main = Lane()
-        side = [:]
+        side = Array(repeating: Lane(), count: sides.count)
         statements = 0
         rows = 0
     }
@@ -202,8 +206,8 @@ struct WriteQueue {
     static func classify(_ sql: String, sides: [String] = sideTables) -> Kind {
         let mentioned = Layout.tables.map(\.name).filter { mentions(sql, $0) }
         let destination: Destination
-        if mentioned.count == 1, sides.contains(mentioned[0]) {
-            destination = .side(mentioned[0])
+        if mentioned.count == 1, let index = sides.firstIndex(of: mentioned[0]) {
+            destination = .side(index)
         } else if mentioned.contains(where: sides.contains) {
             destination = .alone  // a side table together with another one: it keeps its place among all writes
         } else {
@@ -243,8 +247,8 @@ struct WriteQueue {
     enum Destination {
         /// The platform tables' queue.
         case main
-        /// The queue of this side table.
-        case side(String)
+        /// The queue of this side table (its index in ``sides``).
+        case side(Int)
         /// No queue: sent after everything queued before it.
         case alone
     }
