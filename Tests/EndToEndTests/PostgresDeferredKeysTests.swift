@@ -112,13 +112,20 @@ struct PostgresDeferredKeysTests {
     /// match their own apply only).
     static func actor(_ fault: String, _ point: String) -> String { fault + (point.contains("DROP") ? "drop" : "add") }
 
+    /// A first apply of ``largeWorkspace(_:)`` held at `point`, with the constraints a small first
+    /// apply leaves (the reference) and the apply's state, server process and blocker.
+    static func heldFirstApply(_ fault: String, at point: String) throws -> (state: PGState, reference: String, apply: Started, backend: String, blocker: PGSession) {
+        let workspace = try largeWorkspace("pg-keys-\(fault)")
+        let reference = try referenceConstraints(workspace)
+        let state = try PGState(workspace)
+        let (apply, backend, blocker) = try blocked(workspace, state, actor: actor("keys\(fault)", point), at: point)
+        return (state, reference, apply, backend, blocker)
+    }
+
     @Test("orgctl SIGKILLed on the bulk path: the schema's constraints as created and no row written; the apply then completes and adds the keys back",
           arguments: points)
     func killed(at point: String) throws {
-        let workspace = try Self.largeWorkspace("pg-keys-kill")
-        let reference = try Self.referenceConstraints(workspace)
-        let state = try PGState(workspace)
-        let (apply, backend, blocker) = try Self.blocked(workspace, state, actor: Self.actor("keyskill", point), at: point)
+        let (state, reference, apply, backend, blocker) = try Self.heldFirstApply("kill", at: point)
         apply.kill()
         #expect(apply.wait().signaled)
         // The backend, once the gate opens, finds its client gone and rolls back.
@@ -130,10 +137,7 @@ struct PostgresDeferredKeysTests {
     @Test("the bulk path's server process terminated (pg_terminate_backend): one clear error, the constraints as created, no row; the apply then completes",
           arguments: points)
     func terminated(at point: String) throws {
-        let workspace = try Self.largeWorkspace("pg-keys-term")
-        let reference = try Self.referenceConstraints(workspace)
-        let state = try PGState(workspace)
-        let (apply, backend, blocker) = try Self.blocked(workspace, state, actor: Self.actor("keysterm", point), at: point)
+        let (state, reference, apply, backend, blocker) = try Self.heldFirstApply("term", at: point)
         #expect(try state.value("SELECT pg_terminate_backend(\(backend), 60000)") == "t")
         let run = apply.wait()
         blocker.close()

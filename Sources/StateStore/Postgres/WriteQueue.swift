@@ -87,7 +87,7 @@ struct WriteQueue {
     mutating func append(_ write: Statement) -> Bool {
         var write = write
         var kind = self.kind(write.sql)
-        if !upsertedKeys.isEmpty {
+        if kind.mentionsTracked {
             if let upsert = kind.upsert, upsertedKeys[upsert.table] != nil {
                 if write.rows == 1 || write.rows == nil, let key = upsert.key(write.parameters),
                     upsertedKeys[upsert.table]?.insert(key).inserted == true
@@ -147,7 +147,10 @@ struct WriteQueue {
     /// How a statement is queued (cached per SQL text).
     private mutating func kind(_ sql: String) -> Kind {
         if let known = kinds[sql] { return known }
-        let kind = Self.classify(sql, sides: sides)
+        var kind = Self.classify(sql, sides: sides)
+        // A table leaves `upsertedKeys` and never joins it again: a text that names none of its
+        // tables now never will, and its writes skip the lookups.
+        kind.mentionsTracked = kind.mentioned.contains { upsertedKeys[$0] != nil }
         kinds[sql] = kind
         return kind
     }
@@ -262,6 +265,8 @@ struct WriteQueue {
         var touchesPermissions = false
         /// The tables of ``Layout`` it names.
         var mentioned: [String] = []
+        /// Whether it named a table of `upsertedKeys` when it was classified.
+        var mentionsTracked = false
         var upsert: Upsert?
     }
 
