@@ -198,6 +198,14 @@ struct PostgresCopyTests {
             var found = try Self.rows(workspace, Self.queries(backend))
             for table in counts { found["count " + table] = try workspace.sql(workspace.state, "SELECT count(*) FROM \(table);") }
             rows[backend] = found
+            if backend == .postgres {
+                // The bulk path (`DeferredKeys`): the first apply dropped the twelve foreign keys and added them back.
+                let keys = try workspace.sql(workspace.state, """
+                    SELECT count(*) FROM pg_constraint k WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace
+                      AND k.xmin = (SELECT xmin FROM orgctl_audit WHERE seq = 1);
+                    """)
+                #expect(keys.trimmingCharacters(in: .whitespacesAndNewlines) == "12", "the first apply did not take the bulk path")
+            }
             let plan = try workspace.plan("first", state: workspace.state, ["--detailed-exitcode"])
             #expect(plan.status == 0, "\(backend): \(plan)")
             let verify = try workspace.run(["audit", "verify", "--state", workspace.state])

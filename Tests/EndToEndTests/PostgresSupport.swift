@@ -60,6 +60,8 @@ final class PGState {
     let server: String
     let schema: String
     private(set) var roles: [String] = []
+    /// SQL run before the schema is dropped (objects a test made outside the schema).
+    var cleanups: [String] = []
 
     init(_ workspace: Workspace, server: String? = nil, prefix: String = "pge2e") throws {
         self.workspace = workspace
@@ -69,7 +71,7 @@ final class PGState {
 
     deinit {
         // Default privileges and grants first, so that the roles can be dropped.
-        var sql = "DROP SCHEMA IF EXISTS \(schema) CASCADE;\n"
+        var sql = cleanups.map { $0 + "\n" }.joined() + "DROP SCHEMA IF EXISTS \(schema) CASCADE;\n"
         if !roles.isEmpty {
             let names = roles.joined(separator: ", ")
             sql += "DROP OWNED BY \(names);\nDROP ROLE \(names);\n"

@@ -90,4 +90,98 @@ struct WriteQueueTests {
         }
         #expect(subjectRun.writes.count == 10)
     }
+
+    static let permissionInsert = "INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)"
+
+    @Test("role_permissions empty when the transaction began: a new role's delete of its permissions is dropped unless that role got permissions since")
+    func dropsPermissionDeletesThatMatchNothing() {
+        var queue = WriteQueue(WriteFacts(permissionsEmpty: true))
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))
+        #expect(queue.isEmpty, "a delete from an empty table was queued")
+        _ = queue.append(Self.statement(Self.permissionInsert, [.integer(1), .text("apps.read")]))
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))  // role 1 has a permission now: sent
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(2)], rows: 0))  // dropped
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(3)], rows: 2))  // expects rows: sent, and nothing is assumed any more
+        _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(4)], rows: 0))
+        #expect(queue.rows == 1 && queue.statements == 3, "rows \(queue.rows), statements \(queue.statements)")
+
+        var unknown = WriteQueue()
+        _ = unknown.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))
+        #expect(unknown.statements == 1)
+
+        var direct = WriteQueue(WriteFacts(permissionsEmpty: true))
+        direct.sentDirectly("INSERT INTO role_permissions")  // a bulk insert: its rows are not known here
+        _ = direct.append(Self.statement(WriteQueue.permissionsDelete, [.integer(5)], rows: 0))
+        #expect(direct.statements == 1, "a delete after a direct write to role_permissions was dropped")
+    }
+
+    /// Teams and members alternate in the platform tables' queue; once the foreign keys between
+    /// them are dropped (`DeferredKeys`), each gets a queue of its own from the next batch.
+    @Test("tables freed of their foreign keys get queues of their own from the next batch: their inserts form one run each")
+    func freedTablesFormRuns() {
+        func alternate(_ queue: inout WriteQueue) -> [WriteQueue.Write] {
+            for id in 1...10 {
+                _ = queue.append(Self.statement("INSERT INTO teams (id, tenant_id, slug) VALUES ($1, $2, $3)", [.integer(Int64(id)), .integer(1), .text("g\(id)")]))
+                _ = queue.append(Self.statement("INSERT INTO members (id, tenant_id, email, role) VALUES ($1, $2, $3, $4)",
+                                                [.integer(Int64(id)), .integer(1), .text("m\(id)@x.com"), .text("member")]))
+            }
+            return queue.take()
+        }
+        var queue = WriteQueue()
+        #expect(alternate(&queue).count == 20)
+        queue.free(["members", "teams"])
+        #expect(queue.rows(into: ["members"]) == 0)
+        let apart = alternate(&queue)
+        #expect(apart.count == 2, "\(apart.count) writes")
+        for case .run(let run) in apart { #expect(run.writes.count == 10) }
+
+        var busy = WriteQueue()
+        _ = busy.append(Self.statement("INSERT INTO members (id, tenant_id, email, role) VALUES ($1, $2, $3, $4)",
+                                       [.integer(1), .integer(1), .text("m@x.com"), .text("member")]))
+        #expect(busy.rows(into: ["members"]) == 1 && busy.rows(into: ["teams"]) == 0)
+        busy.free(["members"])  // not between batches: nothing changes
+        #expect(busy.sides == WriteQueue.sideTables)
+    }
+
+    static let quotaUpsert =
+        "INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, scope_id, name) DO UPDATE SET value = excluded.value"
+
+    static func quota(_ tenant: Int64, _ name: String, _ value: Int64) -> WriteQueue.Statement {
+        statement(quotaUpsert, [.text("tenant"), .integer(tenant), .text(name), .integer(value)])
+    }
+
+    /// A first apply's quota and Merkle node upserts into empty tables: each key once, so each
+    /// inserts one row, as the plain insert does, and they join one COPY run.
+    @Test("upserts into a table empty when the transaction began join a run as plain inserts, unless their key was inserted since or the table was written otherwise")
+    func upsertsIntoEmptyTablesFormRuns() throws {
+        var queue = WriteQueue(WriteFacts(movableTables: ["quotas"], emptyTables: ["quotas"]))
+        for tenant in 1...10 { _ = queue.append(Self.quota(Int64(tenant), "seats", 5)) }
+        _ = queue.append(Self.quota(3, "seats", 7))  // a key inserted before: stays an upsert, after the run
+        let writes = queue.take()
+        #expect(writes.count == 2, "\(writes.count) writes")
+        guard case .run(let run)? = writes.first, case .statement(let last)? = writes.last else {
+            Issue.record("the upserts formed no run followed by the repeated key's upsert")
+            return
+        }
+        #expect(run.writes.count == 10 && run.insert.sql == "INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4)")
+        #expect(last.sql == Self.quotaUpsert)
+
+        var unknown = WriteQueue(WriteFacts(movableTables: ["quotas"]))
+        for tenant in 1...10 { _ = unknown.append(Self.quota(Int64(tenant), "seats", 5)) }
+        #expect(unknown.statements == 10, "upserts into a table not known empty became inserts")
+
+        var written = WriteQueue(WriteFacts(movableTables: ["quotas"], emptyTables: ["quotas"]))
+        _ = written.append(Self.statement("DELETE FROM quotas WHERE scope = $1 AND scope_id = $2", [.text("tenant"), .integer(1)], rows: nil))
+        _ = written.append(Self.quota(2, "seats", 5))
+        #expect(written.statements == 2, "an upsert after another write to the table became an insert")
+
+        var direct = WriteQueue(WriteFacts(movableTables: ["quotas"], emptyTables: ["quotas"]))
+        direct.sentDirectly("INSERT INTO quotas")
+        _ = direct.append(Self.quota(2, "seats", 5))
+        #expect(direct.statements == 1, "an upsert after a direct write to the table became an insert")
+
+        #expect(WriteQueue.Upsert("INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, scope_id, name) DO UPDATE SET value = excluded.value RETURNING value") == nil)
+        #expect(WriteQueue.Upsert("INSERT INTO quotas (scope, scope_id, name, value) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, nope) DO NOTHING") == nil)
+        #expect(try #require(WriteQueue.Upsert("INSERT INTO orgctl_merkle (level, idx, hash) VALUES ($1, $2, $3) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash")).keyPositions == [0, 1])
+    }
 }

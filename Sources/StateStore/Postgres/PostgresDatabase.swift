@@ -23,6 +23,8 @@ final class PostgresDatabase: SQLDatabase {
     /// this object and so waits for the batch in flight.
     private let sender = WriteSender()
     private var sendsAhead = false
+    /// The foreign keys a first apply drops for its bulk load and adds back before the commit.
+    private var deferredKeys = DeferredKeys()
     /// Writes held back until the open transaction commits (run by `PostgresStateStore.inTransaction`).
     let pendingWrites = PendingWrites()
     /// Writes per pipeline: small enough that their results fit the socket's buffers (libpq's blocking
@@ -60,7 +62,7 @@ final class PostgresDatabase: SQLDatabase {
         if queued.statements >= Self.batchSize || queued.statements + queued.rows >= Self.queueLimit {
             if sendsAhead {
                 // Sent by the sender's thread while this one goes on queuing the next batch.
-                let writes = queued.take()
+                let writes = try takeBatch()
                 try sender.submit { [self] in try send(writes) }
             } else {
                 try flush()
@@ -117,12 +119,30 @@ final class PostgresDatabase: SQLDatabase {
             return true
         }
         facts.recordsEmpty = try connection.rows("SELECT NOT EXISTS (SELECT 1 FROM orgctl_resources)").first?.first == .bool(true)
+        if facts.recordsEmpty {
+            // Which of orgctl's tables hold no row: writes the queue then knows to match nothing.
+            let empty = Layout.tables.map { "SELECT '\($0.name)' WHERE NOT EXISTS (SELECT 1 FROM \($0.name))" }.joined(separator: " UNION ALL ")
+            try connection.query(empty, []) { row in
+                facts.emptyTables.append(row.text(0))
+                return true
+            }
+            facts.permissionsEmpty = facts.emptyTables.contains("role_permissions")
+        }
+        deferredKeys = facts.recordsEmpty ? try DeferredKeys.find(connection) : DeferredKeys()
         queued = WriteQueue(facts)
         sendsAhead = true
     }
 
+    /// Before the commit of a write transaction: every queued write sent, and the foreign keys the
+    /// transaction dropped added back (each checked over its table, ``DeferredKeys``).
+    func finishWrite() throws {
+        try flush()
+        try deferredKeys.restore(connection)
+    }
+
     /// Forgets what ``beginWrite()`` found: the transaction ended.
     func endTransaction() {
+        deferredKeys = DeferredKeys()
         queued = WriteQueue()
         sendsAhead = false
     }
@@ -154,7 +174,19 @@ final class PostgresDatabase: SQLDatabase {
     func flush() throws {
         try sender.wait()
         guard !queued.isEmpty else { return }
-        try send(queued.take())
+        try send(takeBatch())
+    }
+
+    /// The queued writes, to be sent now; in an apply into empty tables, the foreign keys between
+    /// its tables are dropped first once its batches hold enough rows for them (``DeferredKeys``),
+    /// and those tables get queues of their own from then on.
+    private func takeBatch() throws -> [WriteQueue.Write] {
+        guard deferredKeys.phase == .armed else { return queued.take() }
+        try sender.wait()
+        let dropped = try deferredKeys.batch(rows: queued.rows(into: deferredKeys.tables), connection)
+        let writes = queued.take()
+        if dropped { queued.free(deferredKeys.freedTables) }
+        return writes
     }
 
     /// Sends `writes` in order: runs of inserts as COPY, the rest in pipelines.
@@ -216,6 +248,7 @@ final class PostgresDatabase: SQLDatabase {
 
     /// Forgets queued writes and reserved ids (the transaction rolled back).
     func discard() {
+        deferredKeys = DeferredKeys()
         pendingWrites.discard()
         sender.reset()
         queued = WriteQueue()

@@ -295,7 +295,7 @@ public final class PostgresStateStore: SQLStore {
         do {
             let result = try body()
             try database.pendingWrites.run()
-            try database.flush()
+            try database.finishWrite()
             try connection.execute("COMMIT")
             database.endTransaction()
             return result

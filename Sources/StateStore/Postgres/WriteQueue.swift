@@ -39,7 +39,7 @@ struct WriteQueue {
     static let minimumCopyRows = 8
 
     /// The tables with a queue of their own, in the order their writes are sent.
-    let sides: [String]
+    private(set) var sides: [String]
     /// Whether `orgctl_resources` was empty when the transaction began and every write to it since is
     /// known here: then a record's delete-before-insert that matches no record inserted since deletes
     /// nothing, and is dropped (a first apply would otherwise send one per resource).
@@ -48,17 +48,34 @@ struct WriteQueue {
     /// keeps a delete that was not needed).
     private var recordedAddresses: Set<Int> = []
     private var recordedRows: Set<Int> = []
+    /// Whether `role_permissions` was empty when the transaction began and every write to it since
+    /// is known here: then a new role's delete of its permissions before it inserts them
+    /// (``permissionsDelete``, expected to delete none) that names no role given permissions since
+    /// deletes nothing, and is dropped (a first apply would otherwise send one per role, each
+    /// ending the run of permission inserts).
+    private var tracksPermissions: Bool
+    private var permittedRoles: Set<Int64> = []
+    /// The keys inserted in the transaction into each table that was empty when it began and whose
+    /// every write since is known here: an upsert (``Upsert``) whose key is not among them inserts
+    /// one row, as the plain insert before its `ON CONFLICT` does, and is queued as that insert, to
+    /// join a run (a first apply's quota and Merkle node upserts, one statement each otherwise).
+    private var upsertedKeys: [String: Set<[PostgresValue]>]
 
     /// A queue for a transaction whose database `facts` describe (default: nothing known).
     init(_ facts: WriteFacts = WriteFacts()) {
         sides = Self.sideTables + facts.movableTables.filter { !Self.sideTables.contains($0) }.sorted()
+        side = Array(repeating: Lane(), count: sides.count)
         tracksRecords = facts.recordsEmpty
+        tracksPermissions = facts.permissionsEmpty
+        upsertedKeys = Dictionary(uniqueKeysWithValues: facts.emptyTables.map { ($0, []) })
     }
 
     /// SQL text (as sent: `$N`) → how it is queued.
     private var kinds: [String: Kind] = [:]
     private var main = Lane()
-    private var side: [String: Lane] = [:]
+    /// Each side table's queue, at its index in ``sides`` (an array: a dictionary hashed the
+    /// table's name for every write).
+    private var side: [Lane]
     /// Statements and rows waiting.
     private(set) var statements = 0
     private(set) var rows = 0
@@ -68,12 +85,19 @@ struct WriteQueue {
     /// Queues one write; false when it cannot wait behind the queued ones (they must be sent
     /// first; then it is queued again, into an empty queue, which always takes it).
     mutating func append(_ write: Statement) -> Bool {
-        let kind: Kind
-        if let known = kinds[write.sql] {
-            kind = known
-        } else {
-            kind = Self.classify(write.sql, sides: sides)
-            kinds[write.sql] = kind
+        var write = write
+        var kind = self.kind(write.sql)
+        if kind.mentionsTracked {
+            if let upsert = kind.upsert, upsertedKeys[upsert.table] != nil {
+                if write.rows == 1 || write.rows == nil, let key = upsert.key(write.parameters),
+                    upsertedKeys[upsert.table]?.insert(key).inserted == true
+                {
+                    write.sql = upsert.insert
+                    kind = self.kind(upsert.insert)
+                }
+            } else {
+                for table in kind.mentioned where upsertedKeys[table] != nil { upsertedKeys[table] = nil }
+            }
         }
         if tracksRecords, kind.touchesRecords {
             switch kind.shape {
@@ -94,10 +118,24 @@ struct WriteQueue {
                 tracksRecords = false  // any other write to the records: nothing is assumed any more
             }
         }
+        if tracksPermissions, kind.touchesPermissions {
+            switch kind.shape {
+            case .permissionsDelete where write.rows == 0 && write.parameters.count == 1:
+                if case .int(let role) = write.parameters[0], !permittedRoles.contains(role) { return true }
+            case .insert(let insert) where insert.table == "role_permissions":
+                if let role = insert.roleID(write.parameters) {
+                    permittedRoles.insert(role)
+                } else {
+                    tracksPermissions = false
+                }
+            default:
+                tracksPermissions = false
+            }
+        }
         let isRow: Bool
         switch kind.destination {
         case .main: isRow = main.append(write, shape: kind.shape)
-        case .side(let table): isRow = side[table, default: Lane()].append(write, shape: kind.shape)
+        case .side(let index): isRow = side[index].append(write, shape: kind.shape)
         case .alone:
             guard isEmpty else { return false }
             isRow = main.append(write, shape: .other)
@@ -106,26 +144,57 @@ struct WriteQueue {
         return true
     }
 
+    /// How a statement is queued (cached per SQL text).
+    private mutating func kind(_ sql: String) -> Kind {
+        if let known = kinds[sql] { return known }
+        var kind = Self.classify(sql, sides: sides)
+        // A table leaves `upsertedKeys` and never joins it again: a text that names none of its
+        // tables now never will, and its writes skip the lookups.
+        kind.mentionsTracked = kind.mentioned.contains { upsertedKeys[$0] != nil }
+        kinds[sql] = kind
+        return kind
+    }
+
+    /// The rows queued for the platform tables among `tables` (runs of inserts).
+    func rows(into tables: Set<String>) -> Int {
+        var count = 0
+        for case .run(let run) in main.writes where tables.contains(run.insert.table) { count += run.writes.count }
+        return count
+    }
+
+    /// Gives `tables` queues of their own from now on: the foreign keys between them were dropped
+    /// (``DeferredKeys``), so their writes may move relative to other tables'. Only between
+    /// batches (an empty queue); otherwise nothing changes.
+    mutating func free(_ tables: [String]) {
+        guard isEmpty else { return }
+        sides += tables.filter { !sides.contains($0) }
+        side = Array(repeating: Lane(), count: sides.count)
+        kinds = [:]
+    }
+
     /// Notes a statement sent without the queue (a query, a plain run, a bulk insert): one that may
     /// write the records ends what the queue assumes of them.
     mutating func sentDirectly(_ sql: String) {
-        guard tracksRecords, Self.mentions(sql, "orgctl_resources") else { return }
+        guard tracksRecords || tracksPermissions || !upsertedKeys.isEmpty else { return }
         let verb = sql.drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
-        if verb != "SELECT" { tracksRecords = false }
+        guard verb != "SELECT" else { return }
+        for table in upsertedKeys.keys where Self.mentions(sql, table) { upsertedKeys[table] = nil }
+        if Self.mentions(sql, "orgctl_resources") { tracksRecords = false }
+        if Self.mentions(sql, "role_permissions") { tracksPermissions = false }
     }
 
     /// Everything queued, in an order that keeps what the tables end up holding (the platform
     /// tables' writes in the order made, then each side table's); the queue is empty after.
     mutating func take() -> [Write] {
         var all = main.writes
-        for table in sides { all += side[table]?.writes ?? [] }
+        for lane in side { all += lane.writes }
         removeAll()
         return all
     }
 
     mutating func removeAll() {
         main = Lane()
-        side = [:]
+        side = Array(repeating: Lane(), count: sides.count)
         statements = 0
         rows = 0
     }
@@ -134,19 +203,22 @@ struct WriteQueue {
 
     /// SQLStateTransaction's delete before it inserts a record, as PostgresDatabase sends it.
     static let recordDelete = "DELETE FROM orgctl_resources WHERE address = $1 OR (kind = $2 AND row_id = $3)"
+    /// SQLStateTransaction's delete of a role's permissions before it inserts them, as sent.
+    static let permissionsDelete = "DELETE FROM role_permissions WHERE role_id = $1"
 
     static func classify(_ sql: String, sides: [String] = sideTables) -> Kind {
         let mentioned = Layout.tables.map(\.name).filter { mentions(sql, $0) }
         let destination: Destination
-        if mentioned.count == 1, sides.contains(mentioned[0]) {
-            destination = .side(mentioned[0])
+        if mentioned.count == 1, let index = sides.firstIndex(of: mentioned[0]) {
+            destination = .side(index)
         } else if mentioned.contains(where: sides.contains) {
             destination = .alone  // a side table together with another one: it keeps its place among all writes
         } else {
             destination = .main
         }
-        let shape: Shape = sql == recordDelete ? .recordDelete : PlainInsert(sql).map { .insert($0) } ?? .other
-        return Kind(destination: destination, shape: shape, touchesRecords: mentioned.contains("orgctl_resources"))
+        let shape: Shape = sql == recordDelete ? .recordDelete : sql == permissionsDelete ? .permissionsDelete : PlainInsert(sql).map { .insert($0) } ?? .other
+        return Kind(destination: destination, shape: shape, touchesRecords: mentioned.contains("orgctl_resources"),
+                    touchesPermissions: mentioned.contains("role_permissions"), mentioned: mentioned, upsert: Upsert(sql))
     }
 
     /// The address and row of a record write whose parameters hold them at these positions.
@@ -178,8 +250,8 @@ struct WriteQueue {
     enum Destination {
         /// The platform tables' queue.
         case main
-        /// The queue of this side table.
-        case side(String)
+        /// The queue of this side table (its index in ``sides``).
+        case side(Int)
         /// No queue: sent after everything queued before it.
         case alone
     }
@@ -189,11 +261,48 @@ struct WriteQueue {
         var shape: Shape
         /// Whether the statement names `orgctl_resources`.
         var touchesRecords = false
+        /// Whether the statement names `role_permissions`.
+        var touchesPermissions = false
+        /// The tables of ``Layout`` it names.
+        var mentioned: [String] = []
+        /// Whether it named a table of `upsertedKeys` when it was classified.
+        var mentionsTracked = false
+        var upsert: Upsert?
+    }
+
+    /// `INSERT INTO t (c1, …, cn) VALUES ($1, …, $n) ON CONFLICT (k1, …) DO …` into a table of
+    /// ``Layout``: without a row of its key, exactly what the plain insert before `ON CONFLICT` does.
+    struct Upsert {
+        let table: String
+        /// The plain insert.
+        let insert: String
+        /// Where the key's values are among the parameters.
+        let keyPositions: [Int]
+
+        init?(_ sql: String) {
+            guard let conflict = sql.firstRange(of: " ON CONFLICT ("), sql.firstRange(of: " RETURNING ") == nil,
+                let close = sql[conflict.upperBound...].firstIndex(of: ")"),
+                sql[sql.index(after: close)...].hasPrefix(" DO UPDATE SET ") || sql[sql.index(after: close)...] == " DO NOTHING",
+                let plain = PlainInsert(String(sql[..<conflict.lowerBound]))
+            else { return nil }
+            let names = sql[conflict.upperBound..<close].split(separator: ",").map { $0.trimmingSpaces }
+            let positions = names.compactMap { name in plain.columns.firstIndex { $0.name == name } }
+            guard !names.isEmpty, positions.count == names.count else { return nil }
+            table = plain.table
+            insert = plain.sql
+            keyPositions = positions
+        }
+
+        func key(_ values: [PostgresValue]) -> [PostgresValue]? {
+            guard keyPositions.allSatisfy({ $0 < values.count }) else { return nil }
+            return keyPositions.map { values[$0] }
+        }
     }
 
     enum Shape {
         case insert(PlainInsert)
         case recordDelete
+        case permissionsDelete
         case other
     }
 
@@ -264,7 +373,7 @@ struct WriteQueue {
                     recordRows.insert(row)
                 }
                 return true
-            case .other:
+            case .permissionsDelete, .other:
                 break
             }
             writes.append(.statement(write))
@@ -330,6 +439,8 @@ final class PlainInsert {
     let columns: [(name: String, type: PostgresColumnType)]
     /// Where the address, kind and row id are (orgctl_resources only).
     private let recordColumns: (address: Int, kind: Int, rowID: Int)?
+    /// Where the role id is (role_permissions only).
+    private let roleColumn: Int?
 
     var isRecord: Bool { recordColumns != nil }
 
@@ -357,6 +468,13 @@ final class PlainInsert {
         } else {
             recordColumns = nil
         }
+        roleColumn = table == "role_permissions" ? names.firstIndex(of: "role_id") : nil
+    }
+
+    /// The role id of a `role_permissions` insert.
+    func roleID(_ values: [PostgresValue]) -> Int64? {
+        guard let roleColumn, roleColumn < values.count, case .int(let role) = values[roleColumn] else { return nil }
+        return role
     }
 
     /// Whether every value has the form COPY sends for its column (otherwise the insert goes as a
@@ -392,4 +510,8 @@ struct WriteFacts {
     var movableTables: [String] = []
     /// Whether `orgctl_resources` held no row.
     var recordsEmpty = false
+    /// Whether `role_permissions` held no row (only looked at when `orgctl_resources` held none).
+    var permissionsEmpty = false
+    /// The tables of ``Layout`` that held no row (only looked at when `orgctl_resources` held none).
+    var emptyTables: [String] = []
 }
