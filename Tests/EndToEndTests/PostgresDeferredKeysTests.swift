@@ -79,6 +79,31 @@ struct PostgresDeferredKeysTests {
         #expect(try Self.constraints(state) == reference)
     }
 
+    @Test("a drop of the keys that fails (here an event trigger refusing the apply's ALTER TABLE) is undone to its savepoint: the apply completes checking each row, the keys never dropped")
+    func dropRefused() throws {
+        let workspace = try Self.largeWorkspace("pg-keys-refused")
+        let reference = try Self.referenceConstraints(workspace)
+        let state = try PGState(workspace)
+        let actor = "keysrefused", refuse = PGServer.uniqueName("pgkeys_refuse")
+        try state.psql("""
+            CREATE FUNCTION public.\(refuse)() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF current_setting('application_name') LIKE 'orgctl apply by \(actor) on %' AND current_query() LIKE '%DROP CONSTRAINT%' THEN
+                RAISE EXCEPTION 'refused by the test';
+              END IF;
+            END $$;
+            CREATE EVENT TRIGGER \(refuse) ON ddl_command_start WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION public.\(refuse)();
+            """)
+        state.cleanups.append("DROP EVENT TRIGGER IF EXISTS \(refuse); DROP FUNCTION IF EXISTS public.\(refuse)();")
+        let run = try workspace.apply("large", state: state.server, ["--state-schema", state.schema], environment: ["ORGCTL_ACTOR": actor])
+        #expect(run.status == 0, "\(run)")
+        #expect(try Self.keysAddedByFirstApply(state) == 0, "the keys were dropped although the drop was refused")
+        #expect(try Self.constraints(state) == reference)
+        try state.expectChainVerifies()
+        let plan = try workspace.plan("large", state: state.server, ["--state-schema", state.schema, "--detailed-exitcode"])
+        #expect(plan.status == 0, "\(plan)")
+    }
+
     /// A first apply held still by an event trigger (the test's, database-wide, for this apply only:
     /// it matches the apply's `application_name` and statement) that waits for a table a psql
     /// session holds: after the apply's first `DROP CONSTRAINT` (the keys dropped, rows sent
