@@ -185,3 +185,15 @@ public enum Base64 {
         }
     }
 }
+
+extension [UInt8] {
+    /// Appends the UTF-8 bytes of `text` in one copy from its storage (inline for a small string):
+    /// what `self += text.utf8` appends, without the generic sequence path (row digests, applied
+    /// values and the plan id append a few strings per change of every apply).
+    @inlinable
+    public mutating func appendUTF8(of text: String) {
+        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil {
+            append(contentsOf: text.utf8)
+        }
+    }
+}

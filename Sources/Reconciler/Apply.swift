@@ -303,7 +303,7 @@ extension Reconciler {
         }
         var ordered: [Int] = []
         ordered.reserveCapacity(creates.count)
-        for key in buckets.keys.sorted() { ordered += buckets[key]! }
+        for (_, positions) in buckets.sorted(by: { $0.key < $1.key }) { ordered += positions }
         return ordered
     }
 
@@ -346,17 +346,9 @@ extension Reconciler {
         return joined?.isEmpty == true ? nil : joined
     }
 
-    /// Audit before/after objects: secrets only as their keyed fingerprint, documents as their digest.
-    static func auditObject(_ fields: [(String, Value)]) -> JSONValue {
-        var object = JSONObject()
-        for (name, value) in fields {
-            object[name] = auditValue(value)
-        }
-        return .object(object)
-    }
-
-    /// `auditObject(fields.map { ($0.name, after ? $0.after : $0.before) } + extra)`, built in one
-    /// array (the apply builds two per change).
+    /// An entry's before (`after: false`) or after object: each field's value, then `extra`, set in
+    /// turn (the last of a repeated name wins); secrets only as their keyed fingerprint, documents as
+    /// their digest. Built from one array (the apply builds two per change).
     static func auditObject(_ fields: [FieldChange], after: Bool, _ extra: [(String, Value)]) -> JSONValue {
         var pairs: [(String, JSONValue)] = []
         pairs.reserveCapacity(fields.count + extra.count)

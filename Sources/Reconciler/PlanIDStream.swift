@@ -15,9 +15,7 @@ struct PlanIDStream {
 
     /// Appends `text`'s UTF-8 bytes (a run at a time; a small string from its inline storage).
     mutating func add(_ text: String) {
-        if text.utf8.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
-            buffer.append(contentsOf: text.utf8)
-        }
+        buffer.appendUTF8(of: text)
         flushIfFull()
     }
 
@@ -25,7 +23,8 @@ struct PlanIDStream {
         buffer.append(byte)
     }
 
-    /// Appends what ``Reconciler/digestText(_:)`` spells for `value`, without building it.
+    /// Appends `value` as the plan id spells it (`Value.description`, but secrets and documents by
+    /// digest), without building the string.
     mutating func addDigestText(_ value: Value) {
         switch value {
         case .null: add("(none)")

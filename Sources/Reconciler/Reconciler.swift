@@ -172,16 +172,6 @@ public enum Reconciler {
         return stream.id()
     }
 
-    /// A value as the plan id spells it (`Value.description`, but secrets and documents by digest):
-    /// what ``PlanIDStream/addDigestText(_:)`` writes, kept as text for the tests that pin it.
-    static func digestText(_ value: Value) -> String {
-        switch value {
-        case .secret(let fingerprint): "secret:\(fingerprint)"
-        case .document(let sha256, _): "doc:\(sha256)"
-        default: value.description
-        }
-    }
-
     // MARK: Staleness
 
     /// The addresses whose stored rows differ from what `plan` saw, in sorted order; empty when

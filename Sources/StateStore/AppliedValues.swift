@@ -1,3 +1,4 @@
+import Crypto
 public import Spec
 
 /// The attributes of a resource as orgctl last wrote them, kept in `orgctl_resources.applied`

@@ -180,15 +180,3 @@ struct DigestKeying {
         }
     }
 }
-
-extension [UInt8] {
-    /// Appends the UTF-8 bytes of `text` in one copy from its storage (inline for a small string):
-    /// what `self += text.utf8` appends, without the generic sequence path (digests and applied
-    /// values append a few strings per row of every apply).
-    @inline(__always)
-    mutating func appendUTF8(of text: String) {
-        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil {
-            append(contentsOf: text.utf8)
-        }
-    }
-}

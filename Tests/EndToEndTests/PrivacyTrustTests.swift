@@ -112,13 +112,19 @@ struct PrivacyTrustTests {
         #expect(try workspace.pythonVerify(state).status == 0)
     }
 
-    @Test("a person named by more subjects than the database is asked to search for (an actor's text each) has every entry exported", arguments: Backend.all)
-    func manySubjects(backend: Backend) throws {
+    /// The privacy workspace applied on `backend`, then tenant hooli renamed by an apply whose actor is `actor`.
+    static func renamedHooli(_ backend: Backend, actor: String) throws -> (workspace: Workspace, config: String, state: String) {
         let (workspace, config) = try PrivacyTests.applied(backend)
         let state = workspace.state
         try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
-        let changed = try workspace.apply(config, state: state, environment: ["ORGCTL_ACTOR": "frank@acme.com via ci"])
+        let changed = try workspace.apply(config, state: state, environment: ["ORGCTL_ACTOR": actor])
         try #require(changed.status == 0, "\(changed)")
+        return (workspace, config, state)
+    }
+
+    @Test("a person named by more subjects than the database is asked to search for (an actor's text each) has every entry exported", arguments: Backend.all)
+    func manySubjects(backend: Backend) throws {
+        let (workspace, _, state) = try Self.renamedHooli(backend, actor: "frank@acme.com via ci")
         let entry = try #require(try Self.logged("tenant/hooli", workspace).last)
         let franks = try Self.exported(Self.frank, workspace)
         #expect(franks.contains(entry))
@@ -137,11 +143,7 @@ struct PrivacyTrustTests {
 
     @Test("an address is one person in any case: the actor Frank@Acme.com is exported and forgotten with frank@acme.com", arguments: Backend.all)
     func anyCase(backend: Backend) throws {
-        let (workspace, config) = try PrivacyTests.applied(backend)
-        let state = workspace.state
-        try workspace.edit("config/tenants/hooli.yaml", replacing: "name: Hooli XYZ", with: "name: Hooli Inc")
-        let changed = try workspace.apply(config, state: state, environment: ["ORGCTL_ACTOR": "Frank@Acme.com"])
-        try #require(changed.status == 0, "\(changed)")
+        let (workspace, config, state) = try Self.renamedHooli(backend, actor: "Frank@Acme.com")
         try PrivacyTests.removeFrank(workspace, config)
 
         let export = try workspace.run(["privacy", "export", Self.frank, "--state", state])

@@ -113,7 +113,7 @@ struct WebhookTests {
         let written = plan.changes.enumerated().map { index, change in
             (change: change, entry: AuditEntry(sequence: Int64(index + 1), time: "2026-11-22T12:00:00Z", actor: "ci", source: "git:abc", planID: plan.id,
                                                action: change.action.rawValue, address: change.address, before: nil,
-                                               after: Reconciler.auditObject(change.fields.map { ($0.name, $0.after) })))
+                                               after: Reconciler.auditObject(change.fields, after: true, [])))
         }
         let events = WebhookEvents.outbox(for: written, plan: plan, state: stored)
         #expect(events.map(\.webhook) == ["tenant/acme/webhook/new", "tenant/acme/webhook/old"])
