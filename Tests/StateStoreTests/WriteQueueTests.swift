@@ -95,7 +95,7 @@ struct WriteQueueTests {
 
     @Test("role_permissions empty when the transaction began: a new role's delete of its permissions is dropped unless that role got permissions since")
     func dropsPermissionDeletesThatMatchNothing() {
-        var queue = WriteQueue(WriteFacts(permissionsEmpty: true))
+        var queue = WriteQueue(WriteFacts(emptyTables: ["role_permissions"]))
         _ = queue.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))
         #expect(queue.isEmpty, "a delete from an empty table was queued")
         _ = queue.append(Self.statement(Self.permissionInsert, [.integer(1), .text("apps.read")]))
@@ -109,7 +109,7 @@ struct WriteQueueTests {
         _ = unknown.append(Self.statement(WriteQueue.permissionsDelete, [.integer(1)], rows: 0))
         #expect(unknown.statements == 1)
 
-        var direct = WriteQueue(WriteFacts(permissionsEmpty: true))
+        var direct = WriteQueue(WriteFacts(emptyTables: ["role_permissions"]))
         direct.sentDirectly("INSERT INTO role_permissions")  // a bulk insert: its rows are not known here
         _ = direct.append(Self.statement(WriteQueue.permissionsDelete, [.integer(5)], rows: 0))
         #expect(direct.statements == 1, "a delete after a direct write to role_permissions was dropped")

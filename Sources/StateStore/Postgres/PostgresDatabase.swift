@@ -126,7 +126,6 @@ final class PostgresDatabase: SQLDatabase {
                 facts.emptyTables.append(row.text(0))
                 return true
             }
-            facts.permissionsEmpty = facts.emptyTables.contains("role_permissions")
         }
         deferredKeys = facts.recordsEmpty ? try DeferredKeys.find(connection) : DeferredKeys()
         queued = WriteQueue(facts)

@@ -66,7 +66,7 @@ struct WriteQueue {
         sides = Self.sideTables + facts.movableTables.filter { !Self.sideTables.contains($0) }.sorted()
         side = Array(repeating: Lane(), count: sides.count)
         tracksRecords = facts.recordsEmpty
-        tracksPermissions = facts.permissionsEmpty
+        tracksPermissions = facts.emptyTables.contains("role_permissions")
         upsertedKeys = Dictionary(uniqueKeysWithValues: facts.emptyTables.map { ($0, []) })
     }
 
@@ -510,8 +510,6 @@ struct WriteFacts {
     var movableTables: [String] = []
     /// Whether `orgctl_resources` held no row.
     var recordsEmpty = false
-    /// Whether `role_permissions` held no row (only looked at when `orgctl_resources` held none).
-    var permissionsEmpty = false
     /// The tables of ``Layout`` that held no row (only looked at when `orgctl_resources` held none).
     var emptyTables: [String] = []
 }
