@@ -32,19 +32,35 @@ public enum PersonalData {
     /// makes one or two for every entry). `text` is taken as it is (already in its version 2 spelling).
     /// Only the first `length` bytes of `text` when given (which must end between two characters).
     static func text(_ text: String, prefix length: Int? = nil, followedBy kind: TokenKind, _ id: String) -> String {
-        var text = text, id = id
+        var id = id
+        return id.withUTF8 { id in
+            Self.text(text, prefix: length, followedBy: kind, idDigits: id.count) { result, start in
+                for index in id.indices { result[start + index] = id[index] }
+            }
+        }
+    }
+
+    /// `text` followed by the subject token of `id` (see ``text(_:prefix:followedBy:_:)``), its digits
+    /// written straight from the id's numbers.
+    static func text(_ text: String, prefix length: Int? = nil, followedBy kind: TokenKind, _ id: SubjectID) -> String {
+        Self.text(text, prefix: length, followedBy: kind, idDigits: SubjectID.digits) { result, start in id.write(into: result, at: start) }
+    }
+
+    /// `text` (its first `length` bytes) followed by `~`, the kind, `:` and the `idDigits` bytes `writeID` writes
+    /// into the result from the offset it is given.
+    private static func text(_ text: String, prefix length: Int?, followedBy kind: TokenKind, idDigits: Int,
+                             writeID: (UnsafeMutableBufferPointer<UInt8>, Int) -> Void) -> String {
+        var text = text
         return text.withUTF8 { text in
             let text = UnsafeBufferPointer(rebasing: text[..<(length ?? text.count)])
-            return id.withUTF8 { id in
-                String(unsafeUninitializedCapacity: text.count + id.count + 3) { result in
-                    for index in text.indices { result[index] = text[index] }
-                    let start = text.count
-                    result[start] = UInt8(ascii: "~")
-                    result[start + 1] = kind.rawValue
-                    result[start + 2] = UInt8(ascii: ":")
-                    for index in id.indices { result[start + 3 + index] = id[index] }
-                    return start + 3 + id.count
-                }
+            return String(unsafeUninitializedCapacity: text.count + idDigits + 3) { result in
+                for index in text.indices { result[index] = text[index] }
+                let start = text.count
+                result[start] = UInt8(ascii: "~")
+                result[start + 1] = kind.rawValue
+                result[start + 2] = UInt8(ascii: ":")
+                writeID(result, start + 3)
+                return start + 3 + idDigits
             }
         }
     }
@@ -219,19 +235,19 @@ public enum PersonalData {
 }
 
 /// Turns an entry written with personal values into its version 2 form (docs/audit-chain.md 8.2).
-/// `subject` gives the subject id (32 lowercase hex digits) of an e-mail address (or an actor that
-/// contains `@`), creating it when needed; `value` the id of a value of a subject.
+/// `subject` gives the subject id of an e-mail address (or an actor that contains `@`), creating it
+/// when needed; `value` the id (32 lowercase hex digits) of a value of a subject.
 public struct Pseudonymizer {
-    private let subject: (String) throws -> String
-    private let value: (_ subjectID: String, _ value: String) throws -> String
+    private let subject: (String) throws -> SubjectID
+    private let value: (_ subject: SubjectID, _ value: String) throws -> String
 
-    public init(subject: @escaping (String) throws -> String, value: @escaping (_ subjectID: String, _ value: String) throws -> String) {
+    public init(subject: @escaping (String) throws -> SubjectID, value: @escaping (_ subject: SubjectID, _ value: String) throws -> String) {
         self.subject = subject
         self.value = value
     }
 
     public mutating func pseudonymize(_ entry: consuming AuditEntry) throws -> AuditEntry {
-        func subjectToken(_ email: String) throws -> PersonalData.Piece { .token(.subject, try subject(email)) }
+        func subjectToken(_ email: String) throws -> PersonalData.Piece { .token(.subject, try subject(email).hex) }
         /// A string with every e-mail shape replaced by its subject's token.
         func text(_ string: String) throws -> String {
             // Most strings hold neither `@` (no e-mail shape) nor `~` (nothing to double): kept as they are.
@@ -271,8 +287,8 @@ public struct Pseudonymizer {
         // The entry is taken over (`consuming`), not copied: fields that stay keep their strings as they are.
         var result = entry
         result.version = AuditEntry.formatVersion
-        result.actor = result.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.token(.subject, try subject(result.actor)) : try text(result.actor)
-        var owner: String?
+        result.actor = result.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.text("", followedBy: .subject, try subject(result.actor)) : try text(result.actor)
+        var owner: SubjectID?
         if let member = PersonalData.memberEmail(result.address) {
             let id = try subject(member.email)
             // The address up to the e-mail is most often kept as it is (no `@` or `~` in a tenant or team slug).

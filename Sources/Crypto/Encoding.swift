@@ -16,6 +16,23 @@ public enum Hex {
         }
     }
 
+    /// Writes the 16 lowercase hex digits of `value` (most significant first) into `buffer` from `offset`.
+    @inlinable
+    public static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for index in 0..<16 { buffer[offset + index] = digit(UInt8(truncatingIfNeeded: value >> (60 - 4 * UInt64(index))) & 0x0f) }
+    }
+
+    /// The value of a hex digit (either case), or nil.
+    @inlinable
+    public static func value(ofDigit character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
     @inlinable
     static func digit(_ nibble: UInt8) -> UInt8 {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
@@ -30,21 +47,13 @@ public enum Hex {
         bytes.reserveCapacity(text.count / 2)
         var index = 0
         while index < text.count {
-            guard let high = value(text[index]), let low = value(text[index + 1]) else { return nil }
+            guard let high = value(ofDigit: text[index]), let low = value(ofDigit: text[index + 1]) else { return nil }
             bytes.append(high << 4 | low)
             index += 2
         }
         return bytes
     }
 
-    private static func value(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 /// Base62 text for bytes, with the alphabet `0-9A-Za-z`.

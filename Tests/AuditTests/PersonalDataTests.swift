@@ -20,7 +20,9 @@ private final class Subjects {
         return id
     }
 
-    func pseudonymizer() -> Pseudonymizer { Pseudonymizer(subject: { self.id($0) }, value: { self.value($0, $1) }) }
+    func pseudonymizer() -> Pseudonymizer {
+        Pseudonymizer(subject: { SubjectID(hex: self.id($0))! }, value: { self.value($0.hex, $1) })
+    }
 
     func lookup(_ kind: PersonalData.TokenKind, _ id: String) -> String? {
         kind == .subject ? emails.first { $0.value == id }?.key : values[id]?.value

@@ -165,33 +165,62 @@ struct SubjectTableTests {
         try Self.heldBackRows(store, key: key)
     }
 
-    @Test("SQLite's bulk insert writes every row once in multi-row statements, also past the size that grows the page cache, and sets the cache back")
-    func sqliteBulkInsert() throws {
+    /// `rows` into `orgctl_subject_values` with `store`'s bulk insert, of values (`bytes` false) or of bytes (true).
+    static func bulkInsert(_ db: any SQLDatabase, _ rows: [[SQLValue]], bytes: Bool) throws {
+        let columns = try #require(Layout.table("orgctl_subject_values")?.columns)
+        guard bytes else { return try db.bulkInsert(table: "orgctl_subject_values", columns: columns, rows: rows) }
+        try db.bulkInsertText(table: "orgctl_subject_values", columns: columns, count: rows.count) { index, value in
+            for case .text(var text) in rows[index] { try text.withUTF8 { try value(UnsafeRawBufferPointer($0)) } }
+        }
+    }
+
+    /// Every row of `orgctl_subject_values` of `subject`, as text, by token.
+    static func subjectValues(_ db: any SQLDatabase, _ subject: String) throws -> [[String]] {
+        var rows: [[String]] = []
+        try db.forEach("SELECT token, subject, value FROM orgctl_subject_values WHERE subject = ?1 ORDER BY token", [.text(subject)]) {
+            rows.append([$0.text(0), $0.text(1), $0.text(2)])
+        }
+        return rows
+    }
+
+    @Test("SQLite's bulk inserts (of values, and of bytes) write every row once and as given in multi-row statements, also past the size that grows the page cache, and set the cache back",
+          arguments: [false, true])
+    func sqliteBulkInsert(bytes: Bool) throws {
         let temp = try TemporaryStore()
         let store = try temp.open()
-        let columns = try #require(Layout.table("orgctl_subject_values")?.columns)
         let cache = try store.db.integer("PRAGMA cache_size")
         let per = SQLiteConnection.rowsPerInsert
-        func row(_ subject: String, _ index: Int) -> [SQLValue] { [.text("\(subject)-\(index)"), .text(subject), .text("v\(index)")] }
-        for count in [1, per - 1, per, 2 * per + 5, SQLiteConnection.rowsForLargeCache + 1] {
+        // An empty value (bound as text, not NULL), one past ASCII, and one with a NUL byte.
+        func row(_ subject: String, _ index: Int) -> [SQLValue] {
+            [.text("\(subject)-\(index)"), .text(subject), .text(["", "été ✓", "a\u{0}b"].indices.contains(index) ? ["", "été ✓", "a\u{0}b"][index] : "v\(index)")]
+        }
+        for count in [1, 3, per - 1, per, 2 * per + 5, SQLiteConnection.rowsForLargeCache + 1] {
             let subject = "s\(count)"
-            try store.inWriteTransaction("inserting") {
-                try store.db.bulkInsert(table: "orgctl_subject_values", columns: columns, rows: (0..<count).map { row(subject, $0) })
-            }
-            #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)]) == Int64(count))
-            #expect(try store.db.integer("SELECT count(DISTINCT value) FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)]) == Int64(count))
-            #expect(try store.db.integer("SELECT max(CAST(substr(value, 2) AS INTEGER)) FROM orgctl_subject_values WHERE subject = ?1", [.text(subject)])
-                    == Int64(count - 1))
+            let rows = (0..<count).map { row(subject, $0) }
+            try store.inWriteTransaction("inserting") { try Self.bulkInsert(store.db, rows, bytes: bytes) }
+            #expect(try Self.subjectValues(store.db, subject) == rows.map { $0.map { if case .text(let text) = $0 { text } else { "" } } }.sorted { $0[0] < $1[0] })
+            #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_values WHERE subject = ?1 AND value IS NULL", [.text(subject)]) == 0)
         }
         #expect(try store.db.integer("PRAGMA cache_size") == cache)
         // A row that breaks a constraint (a token stored already) fails the insert, and its transaction writes nothing.
         let total = try store.db.integer("SELECT count(*) FROM orgctl_subject_values")
         #expect(throws: StateError.self) {
-            try store.inWriteTransaction("inserting") {
-                try store.db.bulkInsert(table: "orgctl_subject_values", columns: columns, rows: [row("new", 0)] + (0..<per).map { row("s1", $0) })
-            }
+            try store.inWriteTransaction("inserting") { try Self.bulkInsert(store.db, [row("new", 0)] + (0..<per).map { row("s1", $0) }, bytes: bytes) }
         }
         #expect(try store.db.integer("SELECT count(*) FROM orgctl_subject_values") == total)
+    }
+
+    @Test("PostgreSQL's bulk insert of bytes writes every row once and as given")
+    func postgresBulkInsertText() throws {
+        guard let server = TestPostgres.uri() else { return }
+        let schema = "orgctl_bulk_" + UUID().uuidString.prefix(8).lowercased()
+        defer { _ = try? TestPostgres.rows(server, "DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+        let key = try StateKey(raw: [UInt8](repeating: 7, count: 32))
+        let store = try #require(try PostgresStateStore.open(conninfo: server, schema: schema, access: .readWrite, lockTimeoutMilliseconds: 1000,
+                                                             key: key, applicationName: "orgctl-bulk-test"))
+        let rows: [[SQLValue]] = (0..<300).map { [.text("t\($0)"), .text("s"), .text($0 == 0 ? "" : $0 == 1 ? "été ✓" : "v\($0)")] }
+        try store.inWriteTransaction("inserting") { try Self.bulkInsert(store.db, rows, bytes: true) }
+        #expect(try Self.subjectValues(store.db, "s") == rows.map { $0.map { if case .text(let text) = $0 { text } else { "" } } }.sorted { $0[0] < $1[0] })
     }
 
     @Test("a subject id is random: the same address in two databases gets two ids, and neither is derived from it")
@@ -210,13 +239,45 @@ struct SubjectTableTests {
         }
     }
 
-    @Test("new subject rows are written in the order of their ids' text")
-    func rowOrder() {
+    @Test("a stored subject whose id is not 32 lowercase hex digits is refused with the table named, whether looked up alone or with the whole table; nothing is written",
+          arguments: [1, SubjectTable.lookupsBeforeLoadingAll + 1])
+    func malformedStoredID(lookups: Int) throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let emails = (0..<lookups).map { "user\($0)@acme.com" }
+        try store.write { transaction in
+            for email in emails { _ = try transaction.appendAudit { Self.memberEntry($0, "create", email) } }
+        }
+        // Upper case: the same number, but a token has one spelling.
+        try store.db.run("UPDATE orgctl_subjects SET id = upper(id) WHERE email = ?1", [.text(emails[0])])
+        let entries = try store.db.integer("SELECT count(*) FROM orgctl_audit")
+        let subjects = try store.db.integer("SELECT count(*) FROM orgctl_subjects")
+        let error = #expect(throws: StateError.self) {
+            try store.write { transaction in
+                try transaction.prepareSubjects(naming: emails.map { "tenant/acme/member/\($0)" })
+                for email in emails { _ = try transaction.appendAudit { Self.memberEntry($0, "delete", email) } }
+            }
+        }
+        #expect(error?.message == "orgctl_subjects holds a subject id that is not 32 lowercase hex digits")
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_audit") == entries)
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == subjects)
+    }
+
+    @Test("subject ids order as their text does, and read back from it (32 lowercase hex digits only)")
+    func subjectIDs() {
         var generator = SystemRandomNumberGenerator()
-        var keys = (0..<2_000).map { _ in (UInt64.random(in: 0...UInt64.max, using: &generator), UInt64.random(in: 0...UInt64.max, using: &generator)) }
-        keys += [(keys[0].0, 0), (keys[0].0, UInt64.max), (0, 0), (UInt64.max, 1)]
-        let texts = keys.map { key in withUnsafeBytes(of: (key.0.bigEndian, key.1.bigEndian)) { Hex.encode($0) } }
-        #expect(SubjectTable.keyOrder(keys).map { texts[$0] } == texts.sorted())
+        var ids = (0..<2_000).map { _ in SubjectID(high: .random(in: 0...UInt64.max, using: &generator), low: .random(in: 0...UInt64.max, using: &generator)) }
+        ids += [SubjectID(high: ids[0].high, low: 0), SubjectID(high: ids[0].high, low: .max), SubjectID(high: 0, low: 0), SubjectID(high: .max, low: 1)]
+        #expect(ids.sorted().map(\.hex) == ids.map(\.hex).sorted())
+        for id in ids {
+            #expect(SubjectID(hex: id.hex) == id)
+            #expect(id.hex == withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { Hex.encode($0) })
+            #expect(SubjectID(bytes: withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { Array($0) }) == id)
+        }
+        for text in ["", "0", String(repeating: "0", count: 31), String(repeating: "0", count: 33), String(repeating: "A", count: 32),
+                     String(repeating: "g", count: 32), String(repeating: "0", count: 31) + "é"] {
+            #expect(SubjectID(hex: text) == nil)
+        }
     }
 }
 

@@ -35,7 +35,7 @@ final class SubjectTable {
 
     private let db: any SQLDatabase
     /// E-mail address → subject id, as looked up or created in this transaction.
-    private var ids: [AddressKey: String] = [:]
+    private var known = SubjectMap()
     /// Token → what it stands for (nil: erased or unknown), as read.
     private var resolvedTokens: [String: String?] = [:]
 
@@ -50,23 +50,20 @@ final class SubjectTable {
     private var randomOffset = 0
     static let randomBatch = 4096
 
-    /// A new random id: its 32 lowercase hex digits, and its first and last 64 bits (its sort key).
-    private func randomID() throws -> (key: UInt64, low: UInt64, hex: String) {
+    /// A new random id.
+    private func randomID() throws -> SubjectID {
         if randomOffset + 16 > randomBytes.count {
             randomBytes = try SecureRandom.bytes(count: Self.randomBatch)
             randomOffset = 0
         }
         defer { randomOffset += 16 }
-        let start = randomOffset
-        let key = randomBytes[start..<(start + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let low = randomBytes[(start + 8)..<(start + 16)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return (key, low, Hex.encode(randomBytes[start..<(start + 16)]))
+        return SubjectID(bytes: randomBytes[randomOffset..<(randomOffset + 16)])
     }
 
     /// Lookups of one address each before the whole table is read at once (a large first apply).
     static let lookupsBeforeLoadingAll = 256
     private var lookups = 0
-    /// True once `ids` holds every row of `orgctl_subjects` (then an address not in it has no subject yet).
+    /// True once `known` holds every row of `orgctl_subjects` (then an address not in it has no subject yet).
     private var loadedAll = false
 
     /// Addresses looked up (by ``prefetch(naming:)`` or one by one) that have no subject yet.
@@ -84,7 +81,7 @@ final class SubjectTable {
         var emails: Set<String> = []
         for text in texts where text.utf8.contains(UInt8(ascii: "@")) {
             // One subject per person, whatever the case an address is spelled in (privfix).
-            for email in PersonalData.emailShapes(in: text).map(PersonalData.canonicalAddress) where ids[AddressKey(email)] == nil && !absent.contains(email) {
+            for email in PersonalData.emailShapes(in: text).map(PersonalData.canonicalAddress) where known.id(of: email) == nil && !absent.contains(email) {
                 emails.insert(email)
                 if emails.count > Self.lookupsBeforeLoadingAll {
                     try loadAll()
@@ -97,71 +94,75 @@ final class SubjectTable {
         for start in stride(from: 0, to: missing.count, by: Self.prefetchChunk) {
             let chunk = missing[start..<min(start + Self.prefetchChunk, missing.count)]
             let placeholders = (1...chunk.count).map { "?\($0)" }.joined(separator: ", ")
-            try db.forEach("SELECT email, id FROM orgctl_subjects WHERE email IN (\(placeholders))", chunk.map { .text($0) }) {
-                ids[AddressKey($0.text(0))] = $0.text(1)
-            }
+            try db.forEach("SELECT email, id FROM orgctl_subjects WHERE email IN (\(placeholders))", chunk.map { .text($0) }, learn)
         }
-        absent.formUnion(missing.filter { ids[AddressKey($0)] == nil })
+        absent.formUnion(missing.filter { known.id(of: $0) == nil })
     }
 
     private func loadAll() throws {
-        try db.forEach("SELECT email, id FROM orgctl_subjects") { ids[AddressKey($0.text(0))] = $0.text(1) }
+        try db.forEach("SELECT email, id FROM orgctl_subjects", [], learn)
         loadedAll = true
     }
 
-    /// The subject id of `email`, created (random, never derived from the address) when it has none.
-    func subjectID(_ email: String) throws -> String {
-        // One subject per person, whatever the case an actor or a value spells the address in (privfix).
-        let key = AddressKey(PersonalData.canonicalAddress(email))
-        if !loadedAll {
-            if let known = ids[key] { return known }
-            if let stored = try storedSubjectID(key) {
-                ids[key] = stored
-                return stored
-            }
+    /// Adds a row of `orgctl_subjects` (`email, id`) to the known subjects, read in place.
+    private func learn(_ row: any SQLRow) throws {
+        guard let id = row.withText(1, { SubjectID(hex: $0) }) else {
+            // The database is not orgctl's alone: a token made of this id would not verify.
+            throw StateError(.other, "orgctl_subjects holds a subject id that is not 32 lowercase hex digits",
+                             help: "the table was changed outside orgctl: restore it from a backup, or correct the id to the one the audit entries name (docs/audit-chain.md section 8)")
         }
-        // One probe of the table whether the address is known or not (`_modify`: a new id is stored in the
-        // slot found; making it touches nothing but the new rows).
-        return try Self.found(&ids[key]) { try newSubject(key.address) }
+        row.withText(0) { known.addIfAbsent($0, id: id) }
     }
 
-    /// The value in `slot`, or `make()`'s, stored there.
-    private static func found(_ slot: inout String?, _ make: () throws -> String) rethrows -> String {
-        if let known = slot { return known }
-        let made = try make()
-        slot = made
-        return made
+    /// The subject id of `email`, created (random, never derived from the address) when it has none.
+    func subjectID(_ email: String) throws -> SubjectID {
+        // One subject per person, whatever the case an actor or a value spells the address in (privfix).
+        var address = PersonalData.canonicalAddress(email)
+        // One probe of the table whether the address is known or not: a new subject takes the slot found.
+        switch address.withUTF8({ known.probe(UnsafeRawBufferPointer($0)) }) {
+        case .found(let position):
+            return known.ids[position]
+        case .absent(let slot, let tag) where loadedAll:
+            return try newSubject(address, slot: slot, tag: tag)
+        case .absent:
+            if let stored = try storedSubjectID(address) { return stored }
+            guard case .absent(let slot, let tag) = address.withUTF8({ known.probe(UnsafeRawBufferPointer($0)) }) else {
+                throw StateError(.other, "internal error: a subject appeared while it was looked up", help: "report this as a bug")
+            }
+            return try newSubject(address, slot: slot, tag: tag)
+        }
     }
 
-    /// A new subject of `email`, its row held back until the transaction commits.
-    private func newSubject(_ email: String) throws -> String {
-        let (key, low, id) = try randomID()
-        newSubjects.append((key, low, id, email))
+    /// A new subject of `address` in `slot` of the known ones, its row held back until the transaction commits.
+    private func newSubject(_ address: String, slot: Int, tag: UInt32) throws -> SubjectID {
+        var address = address
+        let id = try randomID()
+        newSubjects.append(address.withUTF8 { known.add(UnsafeRawBufferPointer($0), id: id, at: slot, tag: tag) })
         scheduleFlush()
         return id
     }
 
-    /// The id of a stored subject of `key`'s address that `ids` does not hold yet, or nil.
-    private func storedSubjectID(_ key: AddressKey) throws -> String? {
-        let email = key.address
-        if loadedAll || absent.contains(email) { return nil }
+    /// The id of a stored subject of `address` that `known` does not hold yet (now held), or nil.
+    private func storedSubjectID(_ address: String) throws -> SubjectID? {
+        if loadedAll || absent.contains(address) { return nil }
         if lookups >= Self.lookupsBeforeLoadingAll {
             try loadAll()
-            return ids[key]
+            return known.id(of: address)
         }
         lookups += 1
-        guard let stored = try db.first("SELECT id FROM orgctl_subjects WHERE email = ?1", [.text(email)], { $0.text(0) }) else {
-            absent.insert(email)
+        try db.forEach("SELECT email, id FROM orgctl_subjects WHERE email = ?1", [.text(address)], learn)
+        guard let stored = known.id(of: address) else {
+            absent.insert(address)
             return nil
         }
         return stored
     }
 
-    // Rows written by ``flush()``, sorted by key: random ids inserted in the order they are drawn would
-    // touch the tables' b-trees at random (a first apply writes hundreds of thousands). Each row
-    // carries its id's two 64-bit halves as numbers, so sorting compares integers, not strings.
-    private var newSubjects: [(key: UInt64, low: UInt64, id: String, email: String)] = []
-    private var newValues: [(key: UInt64, low: UInt64, token: String, subject: String, value: String)] = []
+    // Rows written by ``flush()``, sorted by id: random ids inserted in the order they are drawn would
+    // touch the tables' b-trees at random (a first apply writes hundreds of thousands).
+    /// The positions in `known` of the subjects this transaction made and has not written yet.
+    private var newSubjects: [Int] = []
+    private var newValues: [(id: SubjectID, subject: SubjectID, value: String)] = []
 
     /// True while the transaction holds a ``flush()`` back for its commit.
     private var flushScheduled = false
@@ -177,45 +178,52 @@ final class SubjectTable {
         }
     }
 
-    /// Writes the buffered subjects and values, each table in key order, with the
-    /// backend's bulk insert (multi-row statements on SQLite, COPY on PostgreSQL); also before a read
-    /// of them in the same transaction.
+    /// Writes the buffered subjects and values, each table in key order, with the backend's bulk
+    /// insert (multi-row statements on SQLite, COPY on PostgreSQL), each value bound from its bytes;
+    /// also before a read of them in the same transaction.
     func flush() throws {
-        let (subjects, values) = (newSubjects, newValues)
+        // Sorted as (id, position) pairs side by side, not positions compared through the map.
+        let subjects = newSubjects.map { (id: known.ids[$0], position: $0) }.sorted { $0.id < $1.id }
+        let values = newValues.sorted { $0.id < $1.id }
         if !subjects.isEmpty {
-            try insert("orgctl_subjects", Self.keyOrder(subjects.map { ($0.key, $0.low) }).map { [.text(subjects[$0].id), .text(subjects[$0].email)] })
+            try insert("orgctl_subjects", count: subjects.count) { index, value in
+                try Self.withHex(subjects[index].id, value)
+                try known.withAddress(at: subjects[index].position, value)
+            }
         }
         if !values.isEmpty {
-            try insert("orgctl_subject_values", Self.keyOrder(values.map { ($0.key, $0.low) }).map {
-                [.text(values[$0].token), .text(values[$0].subject), .text(values[$0].value)]
-            })
+            try insert("orgctl_subject_values", count: values.count) { index, value in
+                try Self.withHex(values[index].id, value)
+                try Self.withHex(values[index].subject, value)
+                var text = values[index].value
+                try text.withUTF8 { try value(UnsafeRawBufferPointer($0)) }
+            }
         }
         (newSubjects, newValues) = ([], [])
     }
 
-    /// The positions of `keys` (an id's two 64-bit halves) in ascending order of the ids, which is their hex
-    /// text's order. Sorting numbers and positions moves no strings (each move of a row with its strings
-    /// retained and released them, in memory scattered over the whole apply).
-    static func keyOrder(_ keys: [(UInt64, UInt64)]) -> [Int] {
-        var order = keys.indices.map { (keys[$0].0, keys[$0].1, $0) }
-        order.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        return order.map(\.2)
+    /// `body` applied to the 32 hex digits of `id`, written on the stack.
+    private static func withHex(_ id: SubjectID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SubjectID.digits) { digits in
+            id.write(into: digits, at: 0)
+            try body(UnsafeRawBufferPointer(digits))
+        }
     }
 
-    /// Inserts `rows` (in the order of the table's columns in ``Layout``) into `table`.
-    private func insert(_ table: String, _ rows: [[SQLValue]]) throws {
+    /// Inserts `count` rows (values in the order of the table's columns in ``Layout``, handed over by `row`) into `table`.
+    private func insert(_ table: String, count: Int, row: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         guard let columns = Layout.table(table)?.columns else {
             throw StateError(.other, "internal error: \(table) is not in the layout", help: "report this as a bug")
         }
-        try db.bulkInsert(table: table, columns: columns, rows: rows)
+        try db.bulkInsertText(table: table, columns: columns, count: count, row: row)
     }
 
     /// A new value token of `subject` standing for `value`.
-    func valueID(subject: String, value: String) throws -> String {
-        let (key, low, id) = try randomID()
-        newValues.append((key, low, id, subject, value))
+    func valueID(subject: SubjectID, value: String) throws -> String {
+        let id = try randomID()
+        newValues.append((id, subject, value))
         scheduleFlush()
-        return id
+        return id.hex
     }
 
     /// One pseudonymizer for every entry of the transaction (not one, with its two closures, per entry).
@@ -241,21 +249,3 @@ final class SubjectTable {
     }
 }
 
-/// An e-mail address as a key of ``SubjectTable``'s map, with its hash computed once, by the
-/// standard library's seeded hasher (so addresses chosen to collide cannot be crafted): a probe
-/// compares the stored hashes and reads an address's bytes only when they match, and growing the
-/// table rehashes the stored hashes without reading the addresses again. (With `String` keys,
-/// each probe of a 210,000-address map compared the address with another one in memory far away.)
-struct AddressKey: Hashable {
-    let address: String
-    let hash: Int
-
-    init(_ address: String) {
-        self.address = address
-        hash = address.hashValue
-    }
-
-    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-
-    static func == (lhs: AddressKey, rhs: AddressKey) -> Bool { lhs.hash == rhs.hash && lhs.address == rhs.address }
-}

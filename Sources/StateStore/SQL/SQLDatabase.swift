@@ -23,6 +23,12 @@ protocol SQLDatabase: AnyObject {
     var hasInsertOrReplace: Bool { get }
     /// Inserts `rows` (values in the order of `columns`) into `table`, each row exactly once.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws
+    /// Inserts `count` rows of text values into `table`, each row exactly once, as
+    /// ``bulkInsert(table:columns:rows:)`` does: `row(i, value)` hands `value` the UTF-8 bytes of
+    /// row `i`'s values, in the order of `columns`. For rows held in bytes already (the subjects of
+    /// a first apply), so none needs a string of its own.
+    func bulkInsertText(table: String, columns: [Layout.Column], count: Int,
+                        row: (_ index: Int, _ value: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
     /// An id for a row about to be inserted into `table` (whose `id` the backend then takes as
     /// given), or nil to let the insert assign one (`RETURNING id`).
     func reserveRowID(table: String) throws -> Int64?
@@ -55,6 +61,18 @@ extension SQLDatabase {
                 StateError(.other, "inserting a row into \(table) changed \(changed) rows", help: "run 'orgctl audit verify'")
             }
         }
+    }
+
+    func bulkInsertText(table: String, columns: [Layout.Column], count: Int,
+                        row: (_ index: Int, _ value: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        var rows: [[SQLValue]] = []
+        rows.reserveCapacity(count)
+        for index in 0..<count {
+            var values: [SQLValue] = []
+            try row(index) { values.append(.text(String(decoding: $0, as: UTF8.self))) }
+            rows.append(values)
+        }
+        try bulkInsert(table: table, columns: columns, rows: rows)
     }
 
     /// Calls `body` for every row.

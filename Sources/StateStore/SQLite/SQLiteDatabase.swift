@@ -43,34 +43,74 @@ extension SQLiteConnection: SQLDatabase {
     /// (memory is taken only as pages are cached) and is set back after it.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
         guard !columns.isEmpty, !rows.isEmpty else { return }
-        if rows.count >= Self.rowsForLargeCache, let cache = try first("PRAGMA cache_size", [], { $0.int(0) }), cache < 0, cache > -Self.largeCacheKiB {
-            try execute("PRAGMA cache_size = -\(Self.largeCacheKiB)")
-            defer { try? execute("PRAGMA cache_size = \(cache)") }
-            try insertInChunks(table: table, columns: columns, rows: rows)
-        } else {
-            try insertInChunks(table: table, columns: columns, rows: rows)
+        try withCache(forRows: rows.count) {
+            try insertInChunks(table: table, columns: columns, count: rows.count) { chunk, sql in
+                var values: [SQLValue] = []
+                values.reserveCapacity(chunk.count * columns.count)
+                for row in rows[chunk] { values += row }
+                return try run(sql, values)
+            }
         }
     }
 
-    private func insertInChunks(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws {
-        let width = columns.count
-        let perStatement = max(1, min(Self.rowsPerInsert, 999 / width))
-        func insert(_ count: Int) -> String {
-            "INSERT OR FAIL INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES "
-                + (0..<count).map { row in "(" + (1...width).map { "?\(row * width + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
+    /// Binds each value straight from the bytes `row` hands over (see ``SQLDatabase/bulkInsertText(table:columns:count:row:)``).
+    func bulkInsertText(table: String, columns: [Layout.Column], count: Int,
+                        row: (_ index: Int, _ value: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        guard !columns.isEmpty, count > 0 else { return }
+        try withCache(forRows: count) {
+            try insertInChunks(table: table, columns: columns, count: count) { chunk, sql in
+                let statement = try cached(sql)
+                defer { statement.reset() }
+                var parameter: Int32 = 0
+                for index in chunk {
+                    try row(index) { bytes in
+                        parameter += 1
+                        try statement.bind(textBytes: bytes, at: parameter)
+                    }
+                }
+                guard parameter == statement.parameterCount else {
+                    throw StateError(.other, "internal error: \(parameter) values for \(statement.parameterCount) parameters inserting into \(table)",
+                                     help: "report this as a bug")
+                }
+                while try statement.step() {}
+                return changes
+            }
         }
-        let full = insert(perStatement)
+    }
+
+    /// `body` run with a page cache of ``largeCacheKiB`` when it inserts at least ``rowsForLargeCache`` rows.
+    private func withCache(forRows rows: Int, _ body: () throws -> Void) throws {
+        guard rows >= Self.rowsForLargeCache, let cache = try first("PRAGMA cache_size", [], { $0.int(0) }), cache < 0, cache > -Self.largeCacheKiB else {
+            return try body()
+        }
+        try execute("PRAGMA cache_size = -\(Self.largeCacheKiB)")
+        defer { try? execute("PRAGMA cache_size = \(cache)") }
+        try body()
+    }
+
+    /// Rows per statement for `columns` values a row.
+    private static func rowsPerStatement(_ columns: Int) -> Int { max(1, min(rowsPerInsert, 999 / columns)) }
+
+    /// `INSERT OR FAIL INTO table (columns) VALUES (?1, ?2), (?3, ?4), …` for `rows` rows.
+    private func insert(_ table: String, _ columns: [Layout.Column], rows: Int) -> String {
+        let width = columns.count
+        return "INSERT OR FAIL INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) VALUES "
+            + (0..<rows).map { row in "(" + (1...width).map { "?\(row * width + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
+    }
+
+    /// `count` rows in chunks of ``rowsPerStatement(_:)``: `insert(chunk, sql)` runs `sql` (the insert of as many rows)
+    /// for the rows of `chunk` and returns how many it inserted, which must be all of them.
+    private func insertInChunks(table: String, columns: [Layout.Column], count: Int, _ insert: (Range<Int>, String) throws -> Int) throws {
+        let perStatement = Self.rowsPerStatement(columns.count)
+        let full = self.insert(table, columns, rows: perStatement)
         var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(start + perStatement, rows.count)]
-            var values: [SQLValue] = []
-            values.reserveCapacity(chunk.count * width)
-            for row in chunk { values += row }
-            let changed = try run(chunk.count == perStatement ? full : insert(chunk.count), values)
+        while start < count {
+            let chunk = start..<min(start + perStatement, count)
+            let changed = try insert(chunk, chunk.count == perStatement ? full : self.insert(table, columns, rows: chunk.count))
             guard changed == chunk.count else {
                 throw StateError(.other, "inserting \(chunk.count) rows into \(table) changed \(changed) rows", help: "run 'orgctl audit verify'")
             }
-            start = chunk.endIndex
+            start = chunk.upperBound
         }
     }
 }

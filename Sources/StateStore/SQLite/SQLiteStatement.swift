@@ -92,6 +92,12 @@ final class SQLiteStatement {
         try check(rc)
     }
 
+    /// Binds the UTF-8 text `bytes` (copied by SQLite, as ``bind(text:at:)``); no bytes bind `""`, not NULL.
+    func bind(textBytes bytes: UnsafeRawBufferPointer, at index: Int32) throws(SQLiteError) {
+        guard let start = bytes.baseAddress, !bytes.isEmpty else { return try bind(text: "", at: index) }
+        try check(csqlite_bind_text64_transient(handle, index, start.assumingMemoryBound(to: CChar.self), sqlite3_uint64(bytes.count)))
+    }
+
     /// Binds a blob; an empty array is bound as a zero-length blob, not NULL.
     func bind(blob: [UInt8], at index: Int32) throws(SQLiteError) {
         let rc: Int32

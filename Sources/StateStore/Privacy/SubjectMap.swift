@@ -1,0 +1,91 @@
+import Audit
+
+/// Canonical e-mail address → subject id, for the subjects a transaction has looked up or created,
+/// in a few flat arrays: the addresses' bytes one after another, their ids, and an open-addressing
+/// table of positions. A first apply of 10,000 tenants holds 210,000 subjects: as a dictionary of
+/// strings that was 420,000 objects to allocate, retain, compare in memory far apart and free,
+/// which cost a tenth of format 2's time; here a lookup hashes the address once (the standard
+/// library's seeded hasher, so addresses chosen to collide cannot be crafted), reads one slot, and
+/// compares bytes only when the slot's 32 bits of hash match.
+///
+/// Addresses are equal when their bytes are (the lower case of `PersonalData.canonicalAddress`,
+/// as SQLite's and PostgreSQL's unique index on `orgctl_subjects.email` compares them).
+struct SubjectMap {
+    /// 0: empty; otherwise the low 32 bits of the address's hash, then the subject's position + 1.
+    private var slots: [UInt64] = Array(repeating: 0, count: 1024)
+    /// The ids, by position.
+    private(set) var ids: [SubjectID] = []
+    /// Where each address ends in `bytes` (it starts where the one before it ends).
+    private var ends: [Int] = []
+    private var bytes: [UInt8] = []
+
+    var count: Int { ids.count }
+
+    /// Where `address` is, or the slot a new subject of it would take.
+    enum Probe {
+        case found(Int)
+        case absent(slot: Int, tag: UInt32)
+    }
+
+    /// Looks `address` up.
+    func probe(_ address: UnsafeRawBufferPointer) -> Probe {
+        var hasher = Hasher()
+        hasher.combine(bytes: address)
+        let tag = UInt32(truncatingIfNeeded: hasher.finalize())
+        let mask = slots.count - 1
+        var slot = Int(tag) & mask
+        while true {
+            let stored = slots[slot]
+            if stored == 0 { return .absent(slot: slot, tag: tag) }
+            if UInt32(truncatingIfNeeded: stored >> 32) == tag {
+                let position = Int(truncatingIfNeeded: stored & 0xffff_ffff) - 1
+                if withAddress(at: position, { $0.elementsEqual(address) }) { return .found(position) }
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Adds `address` with `id` where ``probe(_:)`` found it absent (nothing added since), and returns its position.
+    @discardableResult
+    mutating func add(_ address: UnsafeRawBufferPointer, id: SubjectID, at slot: Int, tag: UInt32) -> Int {
+        let position = ids.count
+        ids.append(id)
+        bytes.append(contentsOf: address)
+        ends.append(bytes.count)
+        slots[slot] = UInt64(tag) << 32 | UInt64(position + 1)
+        // At most half full, so a probe ends after a slot or two.
+        if ids.count * 2 > slots.count { grow() }
+        return position
+    }
+
+    /// Adds `address` with `id` unless it is there already.
+    mutating func addIfAbsent(_ address: UnsafeRawBufferPointer, id: SubjectID) {
+        if case .absent(let slot, let tag) = probe(address) { add(address, id: id, at: slot, tag: tag) }
+    }
+
+    /// The id of `address`, or nil.
+    func id(of address: String) -> SubjectID? {
+        var address = address
+        return address.withUTF8 { address in
+            if case .found(let position) = probe(UnsafeRawBufferPointer(address)) { ids[position] } else { nil }
+        }
+    }
+
+    /// `body` applied to the bytes of the address at `position`.
+    func withAddress<T>(at position: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        let start = position == 0 ? 0 : ends[position - 1]
+        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<ends[position]])) }
+    }
+
+    /// Twice the slots, placed again by the hash bits they keep (no address is read again).
+    private mutating func grow() {
+        let old = slots
+        slots = Array(repeating: 0, count: old.count * 2)
+        let mask = slots.count - 1
+        for stored in old where stored != 0 {
+            var slot = Int(truncatingIfNeeded: stored >> 32) & mask
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = stored
+        }
+    }
+}
