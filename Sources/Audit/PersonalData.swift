@@ -35,7 +35,7 @@ public enum PersonalData {
         var id = id
         return id.withUTF8 { id in
             Self.text(text, prefix: length, followedBy: kind, idDigits: id.count) { result, start in
-                for index in id.indices { result[start + index] = id[index] }
+                _ = UnsafeMutableBufferPointer(rebasing: result[start..<(start + id.count)]).initialize(from: id)
             }
         }
     }
@@ -54,7 +54,7 @@ public enum PersonalData {
         return text.withUTF8 { text in
             let text = UnsafeBufferPointer(rebasing: text[..<(length ?? text.count)])
             return String(unsafeUninitializedCapacity: text.count + idDigits + 3) { result in
-                for index in text.indices { result[index] = text[index] }
+                _ = UnsafeMutableBufferPointer(rebasing: result[..<text.count]).initialize(from: text)
                 let start = text.count
                 result[start] = UInt8(ascii: "~")
                 result[start + 1] = kind.rawValue
@@ -285,7 +285,7 @@ public struct Pseudonymizer {
             }
         }
         // The entry is taken over (`consuming`), not copied: fields that stay keep their strings as they are.
-        var result = entry
+        var result = consume entry
         result.version = AuditEntry.formatVersion
         result.actor = result.actor.utf8.contains(UInt8(ascii: "@")) ? PersonalData.text("", followedBy: .subject, try subject(result.actor)) : try text(result.actor)
         var owner: SubjectID?

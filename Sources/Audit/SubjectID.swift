@@ -13,15 +13,17 @@ public struct SubjectID: Hashable, Comparable, Sendable {
         self.low = low
     }
 
-    /// The id of its 16 bytes, in order.
-    public init(bytes: some Collection<UInt8>) {
-        precondition(bytes.count == 16, "a subject id has 16 bytes")
-        high = bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
-        low = bytes.dropFirst(8).reduce(0) { $0 << 8 | UInt64($1) }
+    /// The id of the 16 bytes of `bytes` from `offset`, in order.
+    public init(bytes: [UInt8], at offset: Int) {
+        precondition(offset >= 0 && offset + 16 <= bytes.count, "a subject id has 16 bytes")
+        (high, low) = bytes.withUnsafeBytes {
+            (UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+             UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
+        }
     }
 
     /// The id spelled by exactly 32 lowercase hex digits, or nil.
-    public init?(hex: some Collection<UInt8>) {
+    public init?(hex: UnsafeRawBufferPointer) {
         guard hex.count == Self.digits else { return nil }
         var halves: (UInt64, UInt64) = (0, 0)
         for (index, character) in hex.enumerated() {
@@ -33,7 +35,9 @@ public struct SubjectID: Hashable, Comparable, Sendable {
     }
 
     public init?(hex: String) {
-        self.init(hex: hex.utf8)
+        var hex = hex
+        guard let id = hex.withUTF8({ SubjectID(hex: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = id
     }
 
     /// Digits of the text.

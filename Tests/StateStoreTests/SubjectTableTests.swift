@@ -272,7 +272,7 @@ struct SubjectTableTests {
         for id in ids {
             #expect(SubjectID(hex: id.hex) == id)
             #expect(id.hex == withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { Hex.encode($0) })
-            #expect(SubjectID(bytes: withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { Array($0) }) == id)
+            #expect(SubjectID(bytes: [0x5a] + withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { Array($0) }, at: 1) == id)
         }
         for text in ["", "0", String(repeating: "0", count: 31), String(repeating: "0", count: 33), String(repeating: "A", count: 32),
                      String(repeating: "g", count: 32), String(repeating: "0", count: 31) + "é"] {

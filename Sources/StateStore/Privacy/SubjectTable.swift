@@ -57,7 +57,7 @@ final class SubjectTable {
             randomOffset = 0
         }
         defer { randomOffset += 16 }
-        return SubjectID(bytes: randomBytes[randomOffset..<(randomOffset + 16)])
+        return SubjectID(bytes: randomBytes, at: randomOffset)
     }
 
     /// Lookups of one address each before the whole table is read at once (a large first apply).
@@ -232,7 +232,7 @@ final class SubjectTable {
 
     /// `entry` in format 2 (taken over, not copied).
     func pseudonymize(_ entry: consuming AuditEntry) throws -> AuditEntry {
-        try pseudonymizer.pseudonymize(entry)
+        try pseudonymizer.pseudonymize(consume entry)
     }
 
     /// `entry` with its tokens replaced by what they stand for, or the erased marker.
