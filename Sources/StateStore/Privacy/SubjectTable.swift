@@ -183,7 +183,7 @@ final class SubjectTable {
     func flush() throws {
         let (subjects, values) = (newSubjects, newValues)
         if !subjects.isEmpty {
-            try insert("orgctl_subjects", Self.keyOrder(subjects.map { ($0.key, $0.low) }).map { [.text(subjects[$0].id), .text(subjects[$0].email)] })
+            try db.deferringIndexes(of: "orgctl_subjects", rows: subjects.count) { try insert("orgctl_subjects", Self.keyOrder(subjects.map { ($0.key, $0.low) }).map { [.text(subjects[$0].id), .text(subjects[$0].email)] }) }
         }
         if !values.isEmpty {
             try insert("orgctl_subject_values", Self.keyOrder(values.map { ($0.key, $0.low) }).map {

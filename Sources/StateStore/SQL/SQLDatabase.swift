@@ -23,6 +23,9 @@ protocol SQLDatabase: AnyObject {
     var hasInsertOrReplace: Bool { get }
     /// Inserts `rows` (values in the order of `columns`) into `table`, each row exactly once.
     func bulkInsert(table: String, columns: [Layout.Column], rows: [[SQLValue]]) throws
+    /// Runs `body`, a bulk insert of `rows` rows into `table`, with the table's indexes built after it
+    /// where the backend gains by it (SQLite/DeferredIndexes.swift).
+    func deferringIndexes(of table: String, rows: Int, _ body: () throws -> Void) throws
     /// An id for a row about to be inserted into `table` (whose `id` the backend then takes as
     /// given), or nil to let the insert assign one (`RETURNING id`).
     func reserveRowID(table: String) throws -> Int64?
