@@ -98,7 +98,7 @@ struct PrivacyTrustTests {
         if backend == .postgres {
             // PostgreSQL states are migrated by apply, even with no changes.
             let apply = try workspace.run(["apply", config, "--state", state, "--no-color"])
-            #expect(apply.status == 0 && apply.stderr.contains("migrated the state's schema from version 7 to 8"), "\(apply)")
+            #expect(apply.status == 0 && apply.stderr.contains("migrated the state's schema from version 7 to 9"), "\(apply)")
         }
         // SQLite reads the file as migrated; the old export found frank's entries through the index and listed none.
         #expect(try Self.exported(Self.frank, workspace) == franks)
