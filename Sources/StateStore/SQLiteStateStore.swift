@@ -382,7 +382,7 @@ public final class SQLiteStateStore: SQLStore {
     private func adoptStep(_ step: Int) throws {
         guard step > 0 else { return try connection.execute(Schema.orgctlTablesV1) }
         for statement in Schema.migrations[step] where try alreadyPresent(statement) == nil {
-            try connection.execute(statement.sql)
+            try run(statement)
         }
     }
 
@@ -405,11 +405,7 @@ public final class SQLiteStateStore: SQLStore {
                 } else {
                     for statement in Schema.migrations[step] {
                         try refuseIfPresent(statement, version: current)
-                        if case .rebuildTable(let name, _, _, _, _) = statement {
-                            try rebuild(name, statement)
-                        } else {
-                            try connection.execute(statement.sql)
-                        }
+                        try run(statement)
                     }
                 }
                 // The tree over the entries already written, in the same transaction.

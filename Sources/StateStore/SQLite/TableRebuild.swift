@@ -2,6 +2,15 @@
 /// SQLite can neither drop a constraint nor change a column, so the step renames the table away, creates it
 /// anew, copies its rows and drops the old one, all in the migration's transaction.
 extension SQLiteStateStore {
+    /// Runs one statement of a migration step: a rebuild through ``rebuild(_:_:)``, anything else as its SQL.
+    func run(_ statement: Schema.Statement) throws {
+        if case .rebuildTable(let name, _, _, _, _) = statement {
+            try rebuild(name, statement)
+        } else {
+            try connection.execute(statement.sql)
+        }
+    }
+
     /// Runs `statement`, the rebuild of `table`. A view or trigger that names the table is refused
     /// first (the rename would carry it over to the old table, which is then dropped); an index of the
     /// user's on the table is made again on the new one. A failure leaves the file as it was (the
