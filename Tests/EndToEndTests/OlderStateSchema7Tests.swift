@@ -57,7 +57,13 @@ struct OlderStateSchema7Tests {
     @Test("a refused privacy forget leaves a schema 7 state exactly as it was: the migration belongs to the erasure's transaction",
           arguments: Backend.all)
     func refusedForgetDoesNotMigrate(backend: Backend) throws {
-        let (workspace, _) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 7)
+        try Self.refusedForgetLeavesTheState(backend, fixture: Self.fixture, version: 7)
+    }
+
+    /// Two refused `privacy forget`s (the person still in the state, an unknown address) on the older state of
+    /// `fixture` (schema `version`) leave it exactly as it was: the migration belongs to the erasure's transaction.
+    static func refusedForgetLeavesTheState(_ backend: Backend, fixture: URL, version: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let (workspace, _) = try OlderStateTests.restored(backend, fixture: fixture, version: version)
         let state = workspace.state
         // orgctl's own files are in WAL mode (a restored dump is not): opening for writing would switch it.
         if backend == .sqlite { _ = try workspace.sql(state, "PRAGMA journal_mode = WAL;") }
@@ -66,8 +72,8 @@ struct OlderStateSchema7Tests {
         #expect(stillThere.status == 1 && stillThere.stderr.contains("is still in the state"), "\(stillThere)")
         let unknown = try workspace.run(["privacy", "forget", "nobody@initech.com", "--state", state])
         #expect(unknown.status == 1 && unknown.stderr.contains("holds no personal data"), "\(unknown)")
-        #expect(try OlderStateTests.storedVersion(workspace) == 7)
-        #expect(try workspace.stateBytes(state) == before, "a refused forget changed the schema 7 state")
+        #expect(try OlderStateTests.storedVersion(workspace) == version, sourceLocation: sourceLocation)
+        #expect(try workspace.stateBytes(state) == before, "a refused forget changed the schema \(version) state", sourceLocation: sourceLocation)
     }
 
     @Test("SQLite: a saved plan refused as stale when applied leaves the schema 7 file as it was; applied, it migrates the file in its transaction")
