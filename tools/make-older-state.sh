@@ -1,7 +1,8 @@
 #!/bin/sh
 # Writes Tests/OlderStates/schema6: a state made by the last release before schema 7 (commit
 # f16cb7d), on both backends (or, with `tools/make-older-state.sh f181db8 Tests/OlderStates/schema7`,
-# schema7: the last release before schema 8, with its config copied from schema6), for the end-to-end tests of opening and migrating an older state
+# schema7: the last release before schema 8, with its config copied from schema6; schema8 likewise from 1da1025, the last
+# commit of schema 8, with ORGCTL_OLD_BINARY set to its release build), for the end-to-end tests of opening and migrating an older state
 # (Tests/EndToEndTests/OlderStateTests.swift). The state must come from the old release itself:
 # one made by the current code and marked older proves nothing.
 #

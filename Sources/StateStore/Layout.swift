@@ -162,8 +162,10 @@ enum Layout {
             c("webhook_id", .integer), c("webhook", .text, notNull: true), c("disabled_at", .integer, notNull: true), c("reason", .text, notNull: true),
         ], primaryKey: ["webhook_id"], scope: .orgctlOnly),
         // Data subjects (schema 7; Privacy/SubjectTable.swift, docs/audit-chain.md section 8).
-        Table(name: "orgctl_subjects", columns: [c("id", .text), c("email", .text, notNull: true, unique: true)],
-              primaryKey: ["id"], scope: .orgctlOnly),
+        // One subject per address: the named index `orgctl_subjects_email` (schema 9), which a large first
+        // apply drops and builds again after its inserts, in its transaction (SQLite/DeferredIndexes.swift).
+        Table(name: "orgctl_subjects", columns: [c("id", .text), c("email", .text, notNull: true)],
+              primaryKey: ["id"], indexes: [Index(name: "orgctl_subjects_email", columns: ["email"], unique: true)], scope: .orgctlOnly),
         Table(name: "orgctl_subject_values", columns: [
             c("token", .text), c("subject", .text, notNull: true), c("value", .text, notNull: true),
         ], primaryKey: ["token"], uniques: [["subject", "token"]], scope: .orgctlOnly),

@@ -218,7 +218,8 @@ public final class SQLiteStateStore: SQLStore {
         (max(version, 0)..<Schema.currentVersion).allSatisfy { step in
             step != Schema.merkleMigration && step != Schema.keyedDigestMigration && Schema.migrations[step].allSatisfy { statement in
                 switch statement {
-                case .createTable, .dropTable: true
+                // A rebuild keeps every row as it was: the write's reads run after it, in its transaction.
+                case .createTable, .dropTable, .rebuildTable: true
                 case .addColumn, .sql: false
                 }
             }
@@ -329,6 +330,8 @@ public final class SQLiteStateStore: SQLStore {
                     try connection.execute("CREATE TEMP TABLE \(name) \(definition)")
                 case .dropTable:
                     break  // nothing reads it any more
+                case .rebuildTable:
+                    break  // the same rows and columns: only constraints and indexes change
                 case .sql:
                     throw StateError(.newerSchema, "'\(path)' has schema version \(version) and needs a migration to \(Schema.currentVersion)",
                                      help: "run 'orgctl apply' (it migrates the database) and then plan again")
@@ -351,7 +354,7 @@ public final class SQLiteStateStore: SQLStore {
     private func alreadyPresent(_ statement: Schema.Statement) throws -> String? {
         let query: (sql: String, values: [SQLiteValue]), what: String
         switch statement {
-        case .sql, .dropTable: return nil
+        case .sql, .dropTable, .rebuildTable: return nil
         case .addColumn(let table, let column, _):
             query = ("SELECT count(*) FROM pragma_table_info(?1, 'main') WHERE name = ?2", [.text(table), .text(column)])
             what = "column \(table).\(column)"
@@ -379,7 +382,7 @@ public final class SQLiteStateStore: SQLStore {
     private func adoptStep(_ step: Int) throws {
         guard step > 0 else { return try connection.execute(Schema.orgctlTablesV1) }
         for statement in Schema.migrations[step] where try alreadyPresent(statement) == nil {
-            try connection.execute(statement.sql)
+            try run(statement)
         }
     }
 
@@ -402,7 +405,7 @@ public final class SQLiteStateStore: SQLStore {
                 } else {
                     for statement in Schema.migrations[step] {
                         try refuseIfPresent(statement, version: current)
-                        try connection.execute(statement.sql)
+                        try run(statement)
                     }
                 }
                 // The tree over the entries already written, in the same transaction.

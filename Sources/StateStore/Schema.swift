@@ -5,7 +5,7 @@
 /// file. A database whose version is newer than `currentVersion` was written by a newer orgctl
 /// and is refused.
 enum Schema {
-    static let currentVersion = 8
+    static let currentVersion = 9
     static let applicationID: Int32 = 0x6F72_6763  // "orgc": marks the file as an orgctl database
 
     /// One statement of a migration step. Adding a column or a table is data rather than SQL
@@ -20,6 +20,11 @@ enum Schema {
         /// Drops a table an earlier step created (its layout stays in ``Layout/droppedTables``, for the
         /// versions that have it). A read-only command reading an older database as migrated ignores the table.
         case dropTable(name: String)
+        /// Rebuilds table `name` as `definition` (SQLite can neither drop a constraint nor change a column):
+        /// the old table is renamed away, the new one created, `columns` of every row copied, the old one
+        /// dropped, and `then` run (the new table's indexes). PostgreSQL runs `postgres` instead. A view,
+        /// trigger or index of the user's on the table is handled by `SQLiteStateStore` (see `rebuild`).
+        case rebuildTable(name: String, definition: String, columns: [String], then: [String], postgres: [String])
 
         var sql: String {
             switch self {
@@ -27,8 +32,18 @@ enum Schema {
             case .addColumn(let table, let column, let type): "ALTER TABLE \(table) ADD COLUMN \(column) \(type);"
             case .createTable(let name, let definition): "CREATE TABLE \(name) \(definition);"
             case .dropTable(let name): "DROP TABLE IF EXISTS \(name);"
+            case .rebuildTable(let name, let definition, let columns, let then, _):
+                ([
+                    "ALTER TABLE \(name) RENAME TO \(Self.rebuiltName(name));",
+                    "CREATE TABLE \(name) \(definition);",
+                    "INSERT INTO \(name) (\(columns.joined(separator: ", "))) SELECT \(columns.joined(separator: ", ")) FROM \(Self.rebuiltName(name));",
+                    "DROP TABLE \(Self.rebuiltName(name));",
+                ] + then).joined(separator: "\n")
             }
         }
+
+        /// The name the old table has while ``rebuildTable(name:definition:columns:then:postgres:)`` copies it.
+        static func rebuiltName(_ table: String) -> String { "\(table)_before_rebuild" }
     }
 
     static let migrations: [[Statement]] = [
@@ -74,6 +89,20 @@ enum Schema {
         // entries by their token in the entries themselves, which it had to confirm anyway (an index in
         // a database others can write is a hint), and a first apply no longer writes a row per mention.
         [.dropTable(name: "orgctl_subject_entries")],
+        // 8 -> 9: the e-mail uniqueness of `orgctl_subjects` becomes the named index `orgctl_subjects_email`
+        // (an inline UNIQUE constraint's index cannot be dropped), so that a first apply can insert its
+        // subjects without the index and build it once before it commits (SQLite/DeferredIndexes.swift).
+        [
+            .rebuildTable(name: "orgctl_subjects", definition: """
+                (
+                    id    TEXT PRIMARY KEY,
+                    email TEXT NOT NULL
+                ) STRICT, WITHOUT ROWID
+                """, columns: ["id", "email"],
+                then: ["CREATE UNIQUE INDEX orgctl_subjects_email ON orgctl_subjects (email);"],
+                postgres: ["ALTER TABLE orgctl_subjects DROP CONSTRAINT IF EXISTS orgctl_subjects_email_key;",
+                           "CREATE UNIQUE INDEX IF NOT EXISTS orgctl_subjects_email ON orgctl_subjects (email);"]),
+        ],
     ]
 
     /// The SQL of migration step `step`, all of it.

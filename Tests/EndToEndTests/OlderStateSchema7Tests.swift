@@ -18,7 +18,7 @@ struct OlderStateSchema7Tests {
         return try #require(document["auditEntries"] as? [[String: Any]]).compactMap { $0["seq"] as? Int }
     }
 
-    @Test("the first apply migrates it to schema 8 (the index dropped): the old checkpoint verifies, and export finds the same entries as the old index did",
+    @Test("the first apply migrates it to the current schema (8 dropped the index): the old checkpoint verifies, and export finds the same entries as the old index did",
           arguments: Backend.all)
     func migrates(backend: Backend) throws {
         let (workspace, config) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 7)
@@ -37,7 +37,7 @@ struct OlderStateSchema7Tests {
         try OlderStateTests.addNewHire(workspace)
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added"), "\(applied)")
-        #expect(try OlderStateTests.storedVersion(workspace) == 8)
+        #expect(try OlderStateTests.storedVersion(workspace) == 9)
         let tables = try workspace.sql(state, backend.sql(
             sqlite: "SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_subject_entries';",
             postgres: "SELECT count(*) FROM pg_class WHERE relname = 'orgctl_subject_entries' AND relnamespace = current_schema()::regnamespace;"))
@@ -54,10 +54,16 @@ struct OlderStateSchema7Tests {
         #expect(try Self.exported(OlderStateTests.newHire, workspace).count == 1)
     }
 
-    @Test("a refused privacy forget leaves a schema 7 state exactly as it was: the migration to 8 belongs to the erasure's transaction",
+    @Test("a refused privacy forget leaves a schema 7 state exactly as it was: the migration belongs to the erasure's transaction",
           arguments: Backend.all)
     func refusedForgetDoesNotMigrate(backend: Backend) throws {
-        let (workspace, _) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 7)
+        try Self.refusedForgetLeavesTheState(backend, fixture: Self.fixture, version: 7)
+    }
+
+    /// Two refused `privacy forget`s (the person still in the state, an unknown address) on the older state of
+    /// `fixture` (schema `version`) leave it exactly as it was: the migration belongs to the erasure's transaction.
+    static func refusedForgetLeavesTheState(_ backend: Backend, fixture: URL, version: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let (workspace, _) = try OlderStateTests.restored(backend, fixture: fixture, version: version)
         let state = workspace.state
         // orgctl's own files are in WAL mode (a restored dump is not): opening for writing would switch it.
         if backend == .sqlite { _ = try workspace.sql(state, "PRAGMA journal_mode = WAL;") }
@@ -66,8 +72,8 @@ struct OlderStateSchema7Tests {
         #expect(stillThere.status == 1 && stillThere.stderr.contains("is still in the state"), "\(stillThere)")
         let unknown = try workspace.run(["privacy", "forget", "nobody@initech.com", "--state", state])
         #expect(unknown.status == 1 && unknown.stderr.contains("holds no personal data"), "\(unknown)")
-        #expect(try OlderStateTests.storedVersion(workspace) == 7)
-        #expect(try workspace.stateBytes(state) == before, "a refused forget changed the schema 7 state")
+        #expect(try OlderStateTests.storedVersion(workspace) == version, sourceLocation: sourceLocation)
+        #expect(try workspace.stateBytes(state) == before, "a refused forget changed the schema \(version) state", sourceLocation: sourceLocation)
     }
 
     @Test("SQLite: a saved plan refused as stale when applied leaves the schema 7 file as it was; applied, it migrates the file in its transaction")
@@ -90,7 +96,7 @@ struct OlderStateSchema7Tests {
         _ = try updateRole("member")
         let applied = try workspace.run(["apply", plan, "--state", state, "--auto-approve"])
         #expect(applied.status == 0 && applied.stdout.contains("1 changed"), "\(applied)")
-        #expect(try OlderStateTests.storedVersion(workspace) == 8)
+        #expect(try OlderStateTests.storedVersion(workspace) == 9)
         #expect(try workspace.sql(state, "SELECT count(*) FROM sqlite_master WHERE name = 'orgctl_subject_entries';")
             .trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         #expect(try workspace.run(["audit", "verify", "--state", state]).status == 0)

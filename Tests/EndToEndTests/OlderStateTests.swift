@@ -72,7 +72,7 @@ struct OlderStateTests {
         if backend == .postgres {
             for run in [plan, export] {
                 #expect(run.status == 1, "\(run)")
-                #expect(run.stderr.contains("has schema version 6 and needs a migration to 8"), "\(run)")
+                #expect(run.stderr.contains("has schema version 6 and needs a migration to 9"), "\(run)")
                 #expect(run.stderr.contains("help: run 'orgctl apply'"), "\(run)")
                 #expect(!run.stderr.contains("not a complete orgctl state"), "\(run)")
             }
@@ -153,7 +153,7 @@ struct OlderStateTests {
         let applied = try workspace.apply(config, state: state)
         // Entry 55 adds the member, 56 records the policies (the old release recorded none).
         #expect(applied.status == 0 && applied.stdout.contains("Apply complete: 1 added, 0 changed, 0 destroyed, policies recorded. Audit entries 55–56."), "\(applied)")
-        #expect(try Self.storedVersion(workspace) == 8)
+        #expect(try Self.storedVersion(workspace) == 9)
 
         let pub = Self.fixture.appendingPathComponent("checkpoint.pub").path
         let verify = try workspace.run(["audit", "verify", "--state", state, "--key", pub, "--checkpoint", Self.checkpoint(backend)])
@@ -180,8 +180,8 @@ struct OlderStateTests {
         let entries = try workspace.auditCount(state)
         let apply = try workspace.run(["apply", config, "--state", state, "--no-color"])
         #expect(apply.status == 0 && apply.stdout.contains("No changes."), "\(apply)")
-        #expect(try Self.storedVersion(workspace) == (backend == .postgres ? 8 : 6))
-        #expect(apply.stderr.contains("migrated the state's schema from version 6 to 8") == (backend == .postgres), "\(apply)")
+        #expect(try Self.storedVersion(workspace) == (backend == .postgres ? 9 : 6))
+        #expect(apply.stderr.contains("migrated the state's schema from version 6 to 9") == (backend == .postgres), "\(apply)")
         #expect(try workspace.auditCount(state) == entries)
         let plan = try workspace.plan(config, state: state)
         #expect(plan.status == 0 && plan.stdout.contains("No changes."), "\(plan)")
@@ -214,18 +214,18 @@ struct PostgresNewerSchemaTests {
         try holder.run("""
             BEGIN; SELECT name FROM \(state.schema).orgctl_lock WHERE name = 'apply' FOR UPDATE;
             UPDATE \(state.schema).orgctl_lock SET holder = 'newer' WHERE name = 'apply';
-            UPDATE \(state.schema).orgctl_meta SET value = '9' WHERE key = 'schema_version';
+            UPDATE \(state.schema).orgctl_meta SET value = '10' WHERE key = 'schema_version';
             """)
         let apply = try workspace.start(["apply", "config", "--auto-approve", "--no-color", "--source", "test", "--lock-timeout", "10m",
                                          "--secrets-out", try workspace.newKeysFile()] + state.arguments(),
                                         environment: ["ORGCTL_ACTOR": "older"])
-        // It planned from schema 8 and now waits for the row the "newer orgctl" holds.
+        // It planned from schema 9 and now waits for the row the "newer orgctl" holds.
         _ = try state.waitForBackend(applicationNamePrefix: "orgctl apply by older on ", blockedBy: try holder.backendPID(), while: apply)
         _ = try holder.run("COMMIT;")
         holder.close()
         let run = apply.wait()
         #expect(run.status == 1, "\(run)")
-        #expect(run.stderr.contains("has schema version 9, newer than this orgctl understands (8); nothing was applied"), "\(run)")
+        #expect(run.stderr.contains("has schema version 10, newer than this orgctl understands (9); nothing was applied"), "\(run)")
         #expect(!run.stdout.contains("Apply complete"), "\(run)")
         #expect(try state.auditCount() == entries)
     }

@@ -200,7 +200,7 @@ struct ScenarioTests {
 
         let applied = try workspace.apply(config, state: state)
         #expect(applied.status == 0, "\(applied)")
-        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "8\n")
+        #expect(try workspace.sqlite(state, "PRAGMA user_version;") == "9\n")
         let verify = try workspace.run(["audit", "verify", "--state", state])
         #expect(verify.status == 0, "\(verify)")
         workspace.assertNoSecretLeaks(Self.secretValues)

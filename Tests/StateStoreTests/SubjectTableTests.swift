@@ -37,7 +37,7 @@ struct SubjectTableTests {
         #expect(try reader.hasOlderSchema)
         #expect(try reader.subjectResolver().resolve(Self.memberEntry(1, "create", "old@acme.com")).address == "tenant/acme/member/old@acme.com")
         let store = try temp.open()
-        #expect(try store.connection.pragma("user_version") == .integer(8))
+        #expect(try store.connection.pragma("user_version") == .integer(Int64(Schema.currentVersion)))
         var tables: Set<String> = []
         try store.db.forEach("SELECT name FROM sqlite_master WHERE type = 'table'") { tables.insert($0.text(0)) }
         #expect(tables.isSuperset(of: ["orgctl_subjects", "orgctl_subject_values"]) && !tables.contains("orgctl_subject_entries"))

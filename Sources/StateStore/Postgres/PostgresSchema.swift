@@ -85,6 +85,8 @@ enum PostgresSchema {
                 return "ALTER TABLE \(table) ADD COLUMN \(column) \(type(described));"
             case .dropTable(let name):
                 return "DROP TABLE IF EXISTS \(name);"
+            case .rebuildTable(_, _, _, _, let postgres):
+                return postgres.joined(separator: "\n")
             case .sql(let text):
                 preconditionFailure("migration step \(step) is SQL text with no PostgreSQL form: \(text.prefix(40))")
             }
@@ -105,7 +107,7 @@ enum PostgresSchema {
                 switch statement {
                 case .createTable(let name, _): tables.append(name)
                 case .addColumn(let table, let column, _): columns.append((table, column))
-                case .sql, .dropTable: break
+                case .sql, .dropTable, .rebuildTable: break
                 }
             }
         }

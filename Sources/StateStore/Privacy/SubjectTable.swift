@@ -186,9 +186,11 @@ final class SubjectTable {
         let subjects = newSubjects.map { (id: known.ids[$0], position: $0) }.sorted { $0.id < $1.id }
         let values = newValues.sorted { $0.id < $1.id }
         if !subjects.isEmpty {
-            try insert("orgctl_subjects", count: subjects.count) { index, value in
-                try Self.withHex(subjects[index].id, value)
-                try known.withAddress(at: subjects[index].position, value)
+            try db.deferringIndexes(of: "orgctl_subjects", rows: subjects.count) {
+                try insert("orgctl_subjects", count: subjects.count) { index, value in
+                    try Self.withHex(subjects[index].id, value)
+                    try known.withAddress(at: subjects[index].position, value)
+                }
             }
         }
         if !values.isEmpty {

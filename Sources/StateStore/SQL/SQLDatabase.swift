@@ -29,6 +29,9 @@ protocol SQLDatabase: AnyObject {
     /// a first apply), so none needs a string of its own.
     func bulkInsertText(table: String, columns: [Layout.Column], count: Int,
                         row: (_ index: Int, _ value: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
+    /// Runs `body`, a bulk insert of `rows` rows into `table`, with the table's indexes built after it
+    /// where the backend gains by it (SQLite/DeferredIndexes.swift).
+    func deferringIndexes(of table: String, rows: Int, _ body: () throws -> Void) throws
     /// An id for a row about to be inserted into `table` (whose `id` the backend then takes as
     /// given), or nil to let the insert assign one (`RETURNING id`).
     func reserveRowID(table: String) throws -> Int64?
