@@ -35,7 +35,7 @@ public enum PersonalData {
         var id = id
         return id.withUTF8 { id in
             Self.text(text, prefix: length, followedBy: kind, idDigits: id.count) { result, start in
-                _ = UnsafeMutableBufferPointer(rebasing: result[start..<(start + id.count)]).initialize(from: id)
+                if let from = id.baseAddress { (result.baseAddress! + start).initialize(from: from, count: id.count) }
             }
         }
     }
@@ -54,7 +54,7 @@ public enum PersonalData {
         return text.withUTF8 { text in
             let text = UnsafeBufferPointer(rebasing: text[..<(length ?? text.count)])
             return String(unsafeUninitializedCapacity: text.count + idDigits + 3) { result in
-                _ = UnsafeMutableBufferPointer(rebasing: result[..<text.count]).initialize(from: text)
+                if let from = text.baseAddress { result.baseAddress!.initialize(from: from, count: text.count) }
                 let start = text.count
                 result[start] = UInt8(ascii: "~")
                 result[start + 1] = kind.rawValue

@@ -19,7 +19,12 @@ public enum Hex {
     /// Writes the 16 lowercase hex digits of `value` (most significant first) into `buffer` from `offset`.
     @inlinable
     public static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-        for index in 0..<16 { buffer[offset + index] = digit(UInt8(truncatingIfNeeded: value >> (60 - 4 * UInt64(index))) & 0x0f) }
+        precondition(offset >= 0 && offset + 16 <= buffer.count, "16 hex digits need 16 bytes")
+        var value = value
+        for index in stride(from: offset + 15, through: offset, by: -1) {
+            buffer[index] = digit(UInt8(truncatingIfNeeded: value) & 0x0f)
+            value >>= 4
+        }
     }
 
     /// The value of a hex digit (either case), or nil.

@@ -1,4 +1,5 @@
 import Audit
+import Foundation
 
 /// Canonical e-mail address → subject id, for the subjects a transaction has looked up or created,
 /// in a few flat arrays: the addresses' bytes one after another, their ids, and an open-addressing
@@ -13,6 +14,11 @@ import Audit
 struct SubjectMap {
     /// 0: empty; otherwise the low 32 bits of the address's hash, then the subject's position + 1.
     private var slots: [UInt64] = Array(repeating: 0, count: 1024)
+    /// The slots of the addresses added or found last, by the low bits of their hash: an apply names a
+    /// person again a few entries later (their team memberships follow their membership), when their
+    /// bytes and id are still in the processor's caches but their slot, in a table of megabytes, is not.
+    private var recent: [UInt64] = Array(repeating: 0, count: SubjectMap.recentCount)
+    private static let recentCount = 64
     /// The ids, by position.
     private(set) var ids: [SubjectID] = []
     /// Where each address ends in `bytes` (it starts where the one before it ends).
@@ -28,21 +34,36 @@ struct SubjectMap {
     }
 
     /// Looks `address` up.
-    func probe(_ address: UnsafeRawBufferPointer) -> Probe {
+    mutating func probe(_ address: UnsafeRawBufferPointer) -> Probe {
         var hasher = Hasher()
         hasher.combine(bytes: address)
         let tag = UInt32(truncatingIfNeeded: hasher.finalize())
+        let recentSlot = Int(tag) & (Self.recentCount - 1)
+        if let position = match(recent[recentSlot], tag: tag, address) { return .found(position) }
         let mask = slots.count - 1
         var slot = Int(tag) & mask
         while true {
             let stored = slots[slot]
             if stored == 0 { return .absent(slot: slot, tag: tag) }
-            if UInt32(truncatingIfNeeded: stored >> 32) == tag {
-                let position = Int(truncatingIfNeeded: stored & 0xffff_ffff) - 1
-                if withAddress(at: position, { $0.elementsEqual(address) }) { return .found(position) }
+            if let position = match(stored, tag: tag, address) {
+                recent[recentSlot] = stored
+                return .found(position)
             }
             slot = (slot + 1) & mask
         }
+    }
+
+    /// The position `stored` (a slot) holds if it is `address`'s, whose hash has the low bits `tag`.
+    private func match(_ stored: UInt64, tag: UInt32, _ address: UnsafeRawBufferPointer) -> Int? {
+        guard stored != 0, UInt32(truncatingIfNeeded: stored >> 32) == tag else { return nil }
+        let position = Int(truncatingIfNeeded: stored & 0xffff_ffff) - 1
+        return withAddress(at: position) { Self.equal($0, address) } ? position : nil
+    }
+
+    private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let first = a.baseAddress, let second = b.baseAddress else { return true }
+        return memcmp(first, second, a.count) == 0
     }
 
     /// Adds `address` with `id` where ``probe(_:)`` found it absent (nothing added since), and returns its position.
@@ -53,6 +74,7 @@ struct SubjectMap {
         bytes.append(contentsOf: address)
         ends.append(bytes.count)
         slots[slot] = UInt64(tag) << 32 | UInt64(position + 1)
+        recent[Int(tag) & (Self.recentCount - 1)] = slots[slot]
         // At most half full, so a probe ends after a slot or two.
         if ids.count * 2 > slots.count { grow() }
         return position
@@ -64,7 +86,7 @@ struct SubjectMap {
     }
 
     /// The id of `address`, or nil.
-    func id(of address: String) -> SubjectID? {
+    mutating func id(of address: String) -> SubjectID? {
         var address = address
         return address.withUTF8 { address in
             if case .found(let position) = probe(UnsafeRawBufferPointer(address)) { ids[position] } else { nil }
