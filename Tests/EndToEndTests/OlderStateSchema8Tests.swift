@@ -111,5 +111,18 @@ struct OlderStateSchema8Tests {
         let unique = try workspace.sql(state, "SELECT indisunique FROM pg_index WHERE indexrelid = 'orgctl_subjects_email'::regclass;")
         #expect(unique.trimmingCharacters(in: .whitespacesAndNewlines) == "t", "\(unique)")
     }
+
+    @Test("PostgreSQL: a unique index named orgctl_subjects_email on another column, or on email of another table, stops the migration too",
+          arguments: Backend.all.filter { $0 == .postgres })
+    func otherIndexOfTheNameStopsTheMigration(backend: Backend) throws {
+        for index in ["CREATE UNIQUE INDEX orgctl_subjects_email ON orgctl_subjects (id);",
+                      "CREATE TABLE platform_people (email text); CREATE UNIQUE INDEX orgctl_subjects_email ON platform_people (email);"] {
+            let (workspace, config) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 8)
+            _ = try workspace.sql(workspace.state, index)
+            let applied = try workspace.apply(config, state: workspace.state)
+            #expect(applied.status == 1 && applied.stderr.contains("has an index named 'orgctl_subjects_email'"), "\(index): \(applied)")
+            #expect(try OlderStateTests.storedVersion(workspace) == 8)
+        }
+    }
 }
 
