@@ -161,6 +161,16 @@ struct DeferredIndexesTests {
         #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(DeferredIndexes.minimumRows + 1))
     }
 
+    @Test("a table whose index was dropped by someone gets no index from a large insert, and its rows are inserted")
+    func droppedIndexIsNotMade() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try store.connection.execute("DROP INDEX \(Self.index)")
+        try Self.insert(store, Self.subjects(DeferredIndexes.minimumRows))
+        #expect(try !Self.hasIndex(store.db))
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(DeferredIndexes.minimumRows))
+    }
+
     // MARK: Schema 8 -> 9
 
     /// A schema 8 database as the release before 9 made it: `orgctl_subjects` with its inline UNIQUE (step
