@@ -186,6 +186,13 @@ struct DeferredIndexesTests {
         }
     }
 
+    /// A schema 8 file with `count` subjects, and a connection of the user's to it.
+    static func schema8(subjects count: Int) throws -> (TemporaryStore, SQLiteConnection) {
+        let temp = try TemporaryStore()
+        try schema8(temp, subjects: count)
+        return (temp, try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 1_000))
+    }
+
     @Test("migrating a schema 8 file keeps every subject, makes the named unique index, and an address stored is still refused")
     func migrationKeepsRowsAndUniqueness() throws {
         let temp = try TemporaryStore()
@@ -214,9 +221,7 @@ struct DeferredIndexesTests {
 
     @Test("a view of the user's that reads orgctl_subjects blocks the rebuild: refused by name with the DROP to run, the file left as it was; an index of the user's is kept")
     func viewBlocksTheRebuild() throws {
-        let temp = try TemporaryStore()
-        try Self.schema8(temp, subjects: 3)
-        let setup = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 1_000)
+        let (temp, setup) = try Self.schema8(subjects: 3)
         try setup.execute("CREATE VIEW people AS SELECT email FROM Orgctl_Subjects; CREATE INDEX my_subject_ids ON orgctl_subjects (id, email);")
         func schema() throws -> [String] {
             var lines = ["user_version \(try setup.integer("PRAGMA user_version"))"]
@@ -241,9 +246,7 @@ struct DeferredIndexesTests {
 
     @Test("a table of the user's whose foreign key references orgctl_subjects blocks the rebuild (the rename would point the key at the old table, whose drop deletes the rows that cascade): refused by name, the file left as it was")
     func foreignKeyBlocksTheRebuild() throws {
-        let temp = try TemporaryStore()
-        try Self.schema8(temp, subjects: 3)
-        let setup = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 1_000)
+        let (temp, setup) = try Self.schema8(subjects: 3)
         try setup.execute("""
             CREATE TABLE notes (subject TEXT REFERENCES Orgctl_Subjects (id) ON DELETE CASCADE, note TEXT);
             INSERT INTO notes VALUES ('\(String(format: "%032x", 1))', 'kept');
@@ -260,9 +263,7 @@ struct DeferredIndexesTests {
 
     @Test("a user's index whose SQL in sqlite_master carries a second statement is not run by the rebuild: refused, the file left as it was")
     func userIndexSQLIsRunAsOneStatement() throws {
-        let temp = try TemporaryStore()
-        try Self.schema8(temp, subjects: 3)
-        let setup = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 1_000)
+        let (temp, setup) = try Self.schema8(subjects: 3)
         try setup.execute("CREATE INDEX my_subject_ids ON orgctl_subjects (id, email)")
         try Self.tamperIndexSQL(temp.path, "my_subject_ids", "CREATE INDEX my_subject_ids ON orgctl_subjects (id, email); DELETE FROM victim")
         let error = try #require(throws: StateError.self) { _ = try temp.open() }
