@@ -86,4 +86,43 @@ struct OlderStateSchema8Tests {
         #expect(try workspace.apply(config, state: state).status == 0)
         #expect(try OlderStateTests.storedVersion(workspace) == 9)
     }
+
+    @Test("PostgreSQL: an index of the platform's named orgctl_subjects_email stops the migration (the step's IF NOT EXISTS would keep it in place of the unique one, after dropping the constraint), and the state is left as it was",
+          arguments: Backend.all.filter { $0 == .postgres })
+    func takenIndexNameStopsTheMigration(backend: Backend) throws {
+        let (workspace, config) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 8)
+        let state = workspace.state
+        _ = try workspace.sql(state, "CREATE INDEX orgctl_subjects_email ON orgctl_subjects (id);")
+        let (subjects, uniqueness) = (try Self.subjects(workspace), try Self.uniqueness(workspace))
+        try OlderStateTests.addNewHire(workspace)
+        let applied = try workspace.apply(config, state: state)
+        #expect(applied.status == 1, "\(applied)")
+        #expect(applied.stderr.contains("has an index named 'orgctl_subjects_email', the name of the unique index that the migration to schema 9 creates on orgctl_subjects: nothing was migrated"), "\(applied)")
+        #expect(applied.stderr.contains("ALTER INDEX orgctl_subjects_email RENAME TO"), "\(applied)")
+        #expect(try OlderStateTests.storedVersion(workspace) == 8)
+        #expect(try Self.subjects(workspace) == subjects)
+        #expect(try Self.uniqueness(workspace) == uniqueness)
+        // Renamed, the migration runs and the e-mail uniqueness is orgctl's index.
+        _ = try workspace.sql(state, "ALTER INDEX orgctl_subjects_email RENAME TO platform_subject_ids;")
+        let again = try workspace.apply(config, state: state)
+        #expect(again.status == 0, "\(again)")
+        #expect(try OlderStateTests.storedVersion(workspace) == 9)
+        #expect(try Self.uniqueness(workspace) == ["orgctl_subjects_email", "platform_subject_ids"])
+        let unique = try workspace.sql(state, "SELECT indisunique FROM pg_index WHERE indexrelid = 'orgctl_subjects_email'::regclass;")
+        #expect(unique.trimmingCharacters(in: .whitespacesAndNewlines) == "t", "\(unique)")
+    }
+
+    @Test("PostgreSQL: a unique index named orgctl_subjects_email on another column, or on email of another table, stops the migration too",
+          arguments: Backend.all.filter { $0 == .postgres })
+    func otherIndexOfTheNameStopsTheMigration(backend: Backend) throws {
+        for index in ["CREATE UNIQUE INDEX orgctl_subjects_email ON orgctl_subjects (id);",
+                      "CREATE TABLE platform_people (email text); CREATE UNIQUE INDEX orgctl_subjects_email ON platform_people (email);"] {
+            let (workspace, config) = try OlderStateTests.restored(backend, fixture: Self.fixture, version: 8)
+            _ = try workspace.sql(workspace.state, index)
+            let applied = try workspace.apply(config, state: workspace.state)
+            #expect(applied.status == 1 && applied.stderr.contains("has an index named 'orgctl_subjects_email'"), "\(index): \(applied)")
+            #expect(try OlderStateTests.storedVersion(workspace) == 8)
+        }
+    }
 }
+

@@ -133,6 +133,44 @@ struct DeferredIndexesTests {
         #expect(try Self.picture(store) == before)
     }
 
+    /// Replaces the SQL that `sqlite_master` holds for `name` (as anyone who can write the file can, with
+    /// `PRAGMA writable_schema`), in a file that also has a table `victim` with one row.
+    static func tamperIndexSQL(_ path: String, _ name: String, _ sql: String) throws {
+        let setup = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMilliseconds: 1_000)
+        try setup.execute("CREATE TABLE victim (x); INSERT INTO victim VALUES (1);")
+        try setup.execute("PRAGMA writable_schema = ON")
+        let update = try setup.prepare("UPDATE sqlite_master SET sql = ?1 WHERE type = 'index' AND name = ?2")
+        try update.run([.text(sql), .text(name)])
+        try setup.execute("PRAGMA writable_schema = OFF")
+    }
+
+    @Test("the index SQL stored in sqlite_master is never run: one carrying a second statement, or defining another index, is left in place and kept row by row",
+          arguments: ["CREATE UNIQUE INDEX orgctl_subjects_email ON orgctl_subjects (email); DELETE FROM victim",
+                      "CREATE INDEX orgctl_subjects_email ON orgctl_subjects (email, id)"])
+    func storedIndexSQLIsNeverRun(stored: String) throws {
+        let temp = try TemporaryStore()
+        _ = try temp.open()
+        try Self.tamperIndexSQL(temp.path, Self.index, stored)
+        let store = try temp.open()
+        #expect(try store.db.first("PRAGMA integrity_check", [], { $0.text(0) }) == "ok", "SQLite loads such a schema as it is")
+        var seen: [Bool] = []
+        try Self.insert(store, Self.subjects(DeferredIndexes.minimumRows + 1)) { seen.append(try Self.hasIndex(store.db)) }
+        #expect(seen == [true], "an index not exactly orgctl's is not dropped")
+        #expect(try store.db.integer("SELECT count(*) FROM victim") == 1, "the stored SQL's second statement ran")
+        #expect(try store.db.first("SELECT sql FROM sqlite_master WHERE name = ?1", [.text(Self.index)], { $0.text(0) }) == stored)
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(DeferredIndexes.minimumRows + 1))
+    }
+
+    @Test("a table whose index was dropped by someone gets no index from a large insert, and its rows are inserted")
+    func droppedIndexIsNotMade() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        try store.connection.execute("DROP INDEX \(Self.index)")
+        try Self.insert(store, Self.subjects(DeferredIndexes.minimumRows))
+        #expect(try !Self.hasIndex(store.db))
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(DeferredIndexes.minimumRows))
+    }
+
     // MARK: Schema 8 -> 9
 
     /// A schema 8 database as the release before 9 made it: `orgctl_subjects` with its inline UNIQUE (step
@@ -146,6 +184,13 @@ struct DeferredIndexesTests {
             guard case .text(let id) = row[0], case .text(let email) = row[1] else { continue }
             try insert.run([.text(id), .text(email)])
         }
+    }
+
+    /// A schema 8 file with `count` subjects, and a connection of the user's to it.
+    static func schema8(subjects count: Int) throws -> (TemporaryStore, SQLiteConnection) {
+        let temp = try TemporaryStore()
+        try schema8(temp, subjects: count)
+        return (temp, try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 1_000))
     }
 
     @Test("migrating a schema 8 file keeps every subject, makes the named unique index, and an address stored is still refused")
@@ -176,9 +221,7 @@ struct DeferredIndexesTests {
 
     @Test("a view of the user's that reads orgctl_subjects blocks the rebuild: refused by name with the DROP to run, the file left as it was; an index of the user's is kept")
     func viewBlocksTheRebuild() throws {
-        let temp = try TemporaryStore()
-        try Self.schema8(temp, subjects: 3)
-        let setup = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 1_000)
+        let (temp, setup) = try Self.schema8(subjects: 3)
         try setup.execute("CREATE VIEW people AS SELECT email FROM Orgctl_Subjects; CREATE INDEX my_subject_ids ON orgctl_subjects (id, email);")
         func schema() throws -> [String] {
             var lines = ["user_version \(try setup.integer("PRAGMA user_version"))"]
@@ -199,5 +242,36 @@ struct DeferredIndexesTests {
         #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == 3)
         #expect(try store.db.first("SELECT sql FROM sqlite_master WHERE name = 'my_subject_ids'", [], { $0.text(0) })
                 == "CREATE INDEX my_subject_ids ON orgctl_subjects (id, email)")
+    }
+
+    @Test("a table of the user's whose foreign key references orgctl_subjects blocks the rebuild (the rename would point the key at the old table, whose drop deletes the rows that cascade): refused by name, the file left as it was")
+    func foreignKeyBlocksTheRebuild() throws {
+        let (temp, setup) = try Self.schema8(subjects: 3)
+        try setup.execute("""
+            CREATE TABLE notes (subject TEXT REFERENCES Orgctl_Subjects (id) ON DELETE CASCADE, note TEXT);
+            INSERT INTO notes VALUES ('\(String(format: "%032x", 1))', 'kept');
+            """)
+        let before = try setup.first("SELECT sql FROM sqlite_master WHERE name = 'notes'", [], { $0.text(0) })
+        let error = try #require(throws: StateError.self) { _ = try temp.open() }
+        #expect(error.message.contains("has a table 'notes' whose foreign key references orgctl's table orgctl_subjects"), "\(error.message)")
+        #expect(error.message.contains("nothing was migrated"), "\(error.message)")
+        #expect(try setup.integer("PRAGMA user_version") == 8)
+        #expect(try setup.integer("SELECT count(*) FROM notes") == 1)
+        #expect(try setup.first("SELECT sql FROM sqlite_master WHERE name = 'notes'", [], { $0.text(0) }) == before)
+        #expect(try setup.integer("SELECT count(*) FROM orgctl_subjects") == 3)
+    }
+
+    @Test("a user's index whose SQL in sqlite_master carries a second statement is not run by the rebuild: refused, the file left as it was")
+    func userIndexSQLIsRunAsOneStatement() throws {
+        let (temp, setup) = try Self.schema8(subjects: 3)
+        try setup.execute("CREATE INDEX my_subject_ids ON orgctl_subjects (id, email)")
+        try Self.tamperIndexSQL(temp.path, "my_subject_ids", "CREATE INDEX my_subject_ids ON orgctl_subjects (id, email); DELETE FROM victim")
+        let error = try #require(throws: StateError.self) { _ = try temp.open() }
+        #expect(error.message.contains("could not make the index 'my_subject_ids' on orgctl_subjects again"), "\(error.message)")
+        #expect(error.message.contains("nothing was migrated"), "\(error.message)")
+        let after = try SQLiteConnection(path: temp.path, mode: .readWrite, busyTimeoutMilliseconds: 1_000)
+        #expect(try after.integer("SELECT count(*) FROM victim") == 1)
+        #expect(try after.integer("PRAGMA user_version") == 8)
+        #expect(try after.integer("SELECT count(*) FROM orgctl_subjects") == 3)
     }
 }

@@ -60,5 +60,12 @@ struct PostgresOlderLayoutTests {
         // A newer version (written by a newer orgctl, refused when opened) adds nothing and traps nowhere.
         #expect(PostgresSchema.additions(after: Schema.currentVersion + 1).tables.isEmpty)
         #expect(PostgresSchema.tables(at: Schema.currentVersion + 1).count == Layout.tables.count)
+        // Step 8 -> 9's index is checked for on states that have the table without it (7 and 8), not on older
+        // ones (step 6 -> 7 creates the table with it) nor on the current version.
+        for version in [7, 8] {
+            #expect(PostgresSchema.rebuiltIndexes(after: version).map { "\($0.table).\($0.index.name)" } == ["orgctl_subjects.orgctl_subjects_email"])
+        }
+        #expect(PostgresSchema.rebuiltIndexes(after: 6).isEmpty && PostgresSchema.rebuiltIndexes(after: 5).isEmpty)
+        #expect(PostgresSchema.rebuiltIndexes(after: Schema.currentVersion).isEmpty)
     }
 }

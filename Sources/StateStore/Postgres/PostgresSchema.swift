@@ -114,6 +114,22 @@ enum PostgresSchema {
         return (tables, columns)
     }
 
+    /// The indexes that the table rebuilds of the steps from `version` on create (from ``Layout``) on a
+    /// table that a state of `version` has already: the step creates each with `IF NOT EXISTS` (a state
+    /// older than the table's step gets the table from the layout, index included), so another relation
+    /// of that name in a state of `version` would be kept in its place.
+    static func rebuiltIndexes(after version: Int) -> [(table: String, index: Layout.Index)] {
+        guard version < Schema.currentVersion else { return [] }
+        let created = additions(after: version).tables
+        var indexes: [(table: String, index: Layout.Index)] = []
+        for step in max(version, firstVersion)..<Schema.currentVersion {
+            for case .rebuildTable(let name, _, _, _, _) in Schema.migrations[step] where !created.contains(name) {
+                indexes += (Layout.table(name)?.indexes ?? []).map { (name, $0) }
+            }
+        }
+        return indexes
+    }
+
     /// The tables that the steps from `version` to the current one drop, and that a state of `version`
     /// has unless a step before it had not created them yet.
     static func removals(after version: Int) -> [String] {

@@ -204,6 +204,7 @@ public final class PostgresStateStore: SQLStore {
     private func migrateUnderLock() throws {
         guard let stored = try metaValue("schema_version"), let current = Int(stored), current < Schema.currentVersion else { return }
         try checkSchemaObjects()
+        try refuseTakenIndexNames(at: current)
         for step in current..<Schema.currentVersion {
             for statement in PostgresSchema.migration(step) { try connection.executeScript(statement) }
         }
@@ -265,6 +266,25 @@ public final class PostgresStateStore: SQLStore {
             """, [], { $0.text(0) }) {
             throw StateError(.corrupt, "row-level security applies to orgctl's own role on table '\(table)' of \(location): orgctl would read only some of its rows",
                              help: "run orgctl as the role that owns orgctl's tables (and do not FORCE ROW LEVEL SECURITY on them); see 'PostgreSQL roles' in docs/state-schema.md")
+        }
+    }
+
+    /// A relation of the name of an index that a later step's table rebuild creates, other than that very
+    /// index (an index of the platform's of that name, on any table, or defined otherwise): the step's
+    /// `CREATE UNIQUE INDEX IF NOT EXISTS` would keep it in its place after dropping the old constraint,
+    /// and the table would lose its uniqueness.
+    private func refuseTakenIndexNames(at version: Int) throws {
+        for (table, index) in PostgresSchema.rebuiltIndexes(after: version) {
+            // orgctl's own index (a state whose version was lowered by hand) is what the step would make.
+            let own = index.predicate == nil
+                ? "CREATE \(index.unique ? "UNIQUE " : "")INDEX \(index.name) ON %I.\(table) USING btree (\(index.columns.joined(separator: ", ")))" : ""
+            guard let (kind, isOwn) = try db.first("""
+                SELECT c.relkind::text, (c.relkind = 'i' AND pg_get_indexdef(c.oid) = format(?2, current_schema()))::int
+                FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ?1
+                """, [.text(index.name), .text(own)], { ($0.text(0), $0.int(1) == 1) }), !isOwn else { continue }
+            let what = kind == "i" ? "an index" : "a relation"
+            throw StateError(.corrupt, "\(location) has \(what) named '\(index.name)', the name of the unique index that the migration to schema \(Schema.currentVersion) creates on \(table): nothing was migrated",
+                             help: "rename it (ALTER \(kind == "i" ? "INDEX" : "TABLE") \(index.name) RENAME TO …) or drop it, then run the command again (it migrates the state)")
         }
     }
 

@@ -10,8 +10,12 @@
 /// is empty: a small insert gains little (and the schema changes make the connection prepare its
 /// cached statements again), and on a filled table rebuilding the index would cost more than the
 /// inserts save.
-/// The index is made again from its own SQL in `sqlite_master`, so the file is the same as after
-/// row-by-row inserts. SQLite's DDL is transactional: other connections (the platform reading the
+/// Only an index whose SQL in `sqlite_master` is exactly the one orgctl writes (``sql(of:on:)``) is
+/// deferred, and it is made again from that SQL of orgctl's, so the file is the same as after
+/// row-by-row inserts: the text in `sqlite_master` is the database's, which others can write
+/// (`PRAGMA writable_schema`), and is never run (it could carry a second statement, which SQLite
+/// ignores when it loads the schema but would run inside the apply's transaction). An index whose
+/// SQL differs (a changed definition) is left in place, kept row by row. SQLite's DDL is transactional: other connections (the platform reading the
 /// file) see the last commit, whose table has its index, until this transaction commits with the
 /// index made again; and the whole is one savepoint, so a failure in between (a duplicate address
 /// found when the unique index is made, a full disk) undoes the drop with the inserts before the
@@ -20,6 +24,12 @@ enum DeferredIndexes {
     /// Rows from which the indexes are deferred.
     static let minimumRows = 1_000
     static let savepoint = "orgctl_deferred_indexes"
+
+    /// The SQL of `index` on `table` as orgctl creates it (migration step 8 -> 9) and SQLite stores it.
+    static func sql(of index: Layout.Index, on table: String) -> String {
+        "CREATE \(index.unique ? "UNIQUE " : "")INDEX \(index.name) ON \(table) (\(index.columns.joined(separator: ", ")))"
+            + (index.predicate.map { " WHERE \($0)" } ?? "")
+    }
 }
 
 extension SQLDatabase {
@@ -33,15 +43,16 @@ extension SQLDatabase {
 
 extension SQLiteConnection {
     func deferringIndexes(of table: String, rows: Int, _ body: () throws -> Void) throws {
-        guard rows >= DeferredIndexes.minimumRows, isInTransaction, let names = Layout.table(table)?.indexes.map(\.name), !names.isEmpty,
+        guard rows >= DeferredIndexes.minimumRows, isInTransaction, let layout = Layout.table(table)?.indexes, !layout.isEmpty,
               try first("SELECT 1 FROM main.\(table) LIMIT 1", [], { _ in true }) == nil
         else { return try body() }
-        // The indexes as the file has them (one a user dropped is not made).
+        // The indexes the file has exactly as orgctl made them (one a user dropped or changed is not touched).
         var indexes: [(name: String, sql: String)] = []
-        for name in names {
-            if let sql = try first("SELECT sql FROM main.sqlite_master WHERE type = 'index' AND name = ?1 AND tbl_name = ?2 AND sql IS NOT NULL",
-                                   [.text(name), .text(table)], { $0.text(0) }) {
-                indexes.append((name, sql))
+        for index in layout {
+            let sql = DeferredIndexes.sql(of: index, on: table)
+            if try first("SELECT sql FROM main.sqlite_master WHERE type = 'index' AND name = ?1 AND tbl_name = ?2",
+                         [.text(index.name), .text(table)], { $0.optionalText(0) }) == sql {
+                indexes.append((index.name, sql))
             }
         }
         guard !indexes.isEmpty else { return try body() }

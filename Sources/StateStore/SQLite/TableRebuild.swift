@@ -28,6 +28,19 @@ extension SQLiteStateStore {
             throw StateError(.corrupt, "'\(path)' has a \(type) '\(shown)' that reads orgctl's table \(table), which the migration to schema \(Schema.currentVersion) rebuilds: nothing was migrated",
                              help: "drop it\(drop), run the command again (it migrates the database), then create it again")
         }
+        // A table of the user's whose foreign key names the table: the rename would point the key at the old
+        // table, whose drop (foreign keys are on) would then delete or refuse the rows that reference it, or
+        // leave the key naming a table that no longer exists.
+        let referencing = try connection.prepare("""
+            SELECT m.name FROM main.sqlite_master m JOIN pragma_foreign_key_list(m.name, 'main') f
+            WHERE m.type = 'table' AND lower(m.name) <> ?1 AND lower(f."table") = ?1 ORDER BY m.name LIMIT 1
+            """)
+        try referencing.bind([.text(table)])
+        if try referencing.step() {
+            let shown = AddressSegment.encode(referencing.text(at: 0))
+            throw StateError(.corrupt, "'\(path)' has a table '\(shown)' whose foreign key references orgctl's table \(table), which the migration to schema \(Schema.currentVersion) rebuilds: nothing was migrated",
+                             help: "remove the foreign key from '\(shown)' (no table of yours may reference orgctl's tables, docs/state-schema.md), then run the command again (it migrates the database)")
+        }
         // A user's indexes on the table: their SQL before the rename rewrites it.
         let userIndexes = try connection.prepare("SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND lower(tbl_name) = ?1 AND sql IS NOT NULL ORDER BY name")
         try userIndexes.bind([.text(table)])
@@ -45,7 +58,18 @@ extension SQLiteStateStore {
             _ = try exists.step()
             let present = exists.int(at: 0) > 0
             exists.reset()
-            if !present { try connection.execute(index.sql) }
+            // One statement, prepared as such: the text is the database's (`writable_schema` can give an index
+            // SQL with a second statement, which SQLite ignores when it loads the schema and `execute` would run).
+            if !present {
+                do {
+                    try connection.prepare(index.sql).run()
+                } catch {
+                    let shown = AddressSegment.encode(index.name)
+                    let drop = shown == index.name ? " (sqlite3 \(path) 'DROP INDEX \"\(index.name)\"')" : ""
+                    throw StateError(.corrupt, "'\(path)': the migration to schema \(Schema.currentVersion) could not make the index '\(shown)' on \(table) again from its SQL in sqlite_master (\(error.userMessage)); nothing was migrated",
+                                     help: "drop the index\(drop), run the command again (it migrates the database), then create it again")
+                }
+            }
         }
     }
 }
