@@ -15,11 +15,13 @@
 /// row-by-row inserts: the text in `sqlite_master` is the database's, which others can write
 /// (`PRAGMA writable_schema`), and is never run (it could carry a second statement, which SQLite
 /// ignores when it loads the schema but would run inside the apply's transaction). An index whose
-/// SQL differs (a changed definition) is left in place, kept row by row. SQLite's DDL is transactional: other connections (the platform reading the
-/// file) see the last commit, whose table has its index, until this transaction commits with the
-/// index made again; and the whole is one savepoint, so a failure in between (a duplicate address
-/// found when the unique index is made, a full disk) undoes the drop with the inserts before the
-/// error reaches the caller, who rolls the transaction back.
+/// SQL differs (a changed definition) is left in place, kept row by row.
+///
+/// SQLite's DDL is transactional: other connections (the platform reading the file) see the last
+/// commit, whose table has its index, until this transaction commits with the index made again; and
+/// the whole is one savepoint, so a failure in between (a duplicate address found when the unique
+/// index is made, a full disk) undoes the drop with the inserts before the error reaches the caller,
+/// who rolls the transaction back.
 enum DeferredIndexes {
     /// Rows from which the indexes are deferred.
     static let minimumRows = 1_000
