@@ -25,15 +25,17 @@ struct SubjectMapTests {
             #expect(text.withUTF8 { map.add(UnsafeRawBufferPointer($0), id: SubjectID(high: UInt64(index), low: ~UInt64(index)), at: slot, tag: tag) } == index)
         }
         #expect(map.count == addresses.count)
-        // Twice each: the second lookup is answered by the slots of the addresses found last.
+        // In the order added (the first one far from the last added, the others next to the one found before), twice each.
         for (index, address) in addresses.enumerated() {
             #expect(map.id(of: address) == SubjectID(high: UInt64(index), low: ~UInt64(index)))
             #expect(map.id(of: address) == SubjectID(high: UInt64(index), low: ~UInt64(index)))
             #expect(map.withAddress(at: index) { Array($0) } == Array(address.utf8))
         }
-        // Looked up in another order, each address found last stands in for others that share its hash's low bits.
-        for index in stride(from: addresses.count - 1, through: 0, by: -7) {
-            #expect(map.id(of: addresses[index]) == SubjectID(high: UInt64(index), low: ~UInt64(index)))
+        // Backwards in steps of 7 (among the neighbours searched first), then in steps of 1,001 (never among them).
+        for step in [-7, 1_001] {
+            for index in stride(from: step < 0 ? addresses.count - 1 : 0, to: step < 0 ? -1 : addresses.count, by: step) {
+                #expect(map.id(of: addresses[index]) == SubjectID(high: UInt64(index), low: ~UInt64(index)))
+            }
         }
         // Bytes decide: the decomposed spelling is another address (as the database's unique index compares them).
         #expect(map.id(of: "é@x.org") != map.id(of: "e\u{301}@x.org"))
