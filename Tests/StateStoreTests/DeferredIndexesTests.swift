@@ -65,6 +65,26 @@ struct DeferredIndexesTests {
         #expect(throws: StateError.self) { try Self.insert(deferred, [[.text("f0"), .text("person5@example.com")]]) }
     }
 
+    @Test("a deferred insert large enough for the large page cache builds the index with it and sets the cache back")
+    func largeCache() throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let cache = try store.db.integer("PRAGMA cache_size")
+        var during: [Int64] = []
+        // Rows inserted one by one (not by `bulkInsert`, which has the large cache of its own): the cache is the deferral's.
+        try store.inWriteTransaction("inserting subjects") {
+            try store.db.deferringIndexes(of: "orgctl_subjects", rows: SQLiteConnection.rowsForLargeCache) {
+                for row in Self.subjects(SQLiteConnection.rowsForLargeCache) { try store.db.run("INSERT INTO orgctl_subjects (id, email) VALUES (?1, ?2)", row) }
+                during.append(try store.db.integer("PRAGMA cache_size"))
+                during.append(try Self.hasIndex(store.db) ? 1 : 0)
+            }
+        }
+        #expect(during == [-SQLiteConnection.largeCacheKiB, 0])
+        #expect(try store.db.integer("PRAGMA cache_size") == cache)
+        #expect(try Self.hasIndex(store.db))
+        #expect(try store.db.integer("SELECT count(*) FROM orgctl_subjects") == Int64(SQLiteConnection.rowsForLargeCache))
+    }
+
     @Test("no deferral below the threshold or into a table that has rows: the index stays in place during the insert")
     func onlyLargeInsertsIntoAnEmptyTable() throws {
         let temp = try TemporaryStore()

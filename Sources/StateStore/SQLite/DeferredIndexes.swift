@@ -60,9 +60,13 @@ extension SQLiteConnection {
         guard !indexes.isEmpty else { return try body() }
         try execute("SAVEPOINT \(DeferredIndexes.savepoint)")
         do {
-            for index in indexes { try execute("DROP INDEX main.\(index.name)") }
-            try body()
-            for index in indexes { try create(index, of: table, rows: rows) }
+            // The index is built from the rows just inserted: with the insert's cache (as large as `bulkInsert`'s),
+            // not after the cache was set back, when the rows' pages would be spilled and read back.
+            try withCache(forRows: rows) {
+                for index in indexes { try execute("DROP INDEX main.\(index.name)") }
+                try body()
+                for index in indexes { try create(index, of: table, rows: rows) }
+            }
             try execute("RELEASE \(DeferredIndexes.savepoint)")
         } catch {
             // The drop and the inserts undone: the table has its indexes again, whatever the caller does next.

@@ -79,7 +79,7 @@ extension SQLiteConnection: SQLDatabase {
     }
 
     /// `body` run with a page cache of ``largeCacheKiB`` when it inserts at least ``rowsForLargeCache`` rows.
-    private func withCache(forRows rows: Int, _ body: () throws -> Void) throws {
+    func withCache(forRows rows: Int, _ body: () throws -> Void) throws {
         guard rows >= Self.rowsForLargeCache, let cache = try first("PRAGMA cache_size", [], { $0.int(0) }), cache < 0, cache > -Self.largeCacheKiB else {
             return try body()
         }
