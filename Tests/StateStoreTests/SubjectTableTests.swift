@@ -154,15 +154,20 @@ struct SubjectTableTests {
         try Self.heldBackRows(try temp.open(), key: temp.key)
     }
 
-    @Test("the same on PostgreSQL")
-    func heldBackRowsPostgres() throws {
+    /// `body` given a PostgreSQL store in a schema of its own (named from `name`), dropped after; nothing without a server.
+    static func withPostgresStore(_ name: String, _ body: (PostgresStateStore, StateKey) throws -> Void) throws {
         guard let server = TestPostgres.uri() else { return }
-        let schema = "orgctl_held_" + UUID().uuidString.prefix(8).lowercased()
+        let schema = "orgctl_\(name)_" + UUID().uuidString.prefix(8).lowercased()
         defer { _ = try? TestPostgres.rows(server, "DROP SCHEMA IF EXISTS \(schema) CASCADE") }
         let key = try StateKey(raw: [UInt8](repeating: 7, count: 32))
         let store = try #require(try PostgresStateStore.open(conninfo: server, schema: schema, access: .readWrite, lockTimeoutMilliseconds: 1000,
-                                                             key: key, applicationName: "orgctl-held-test"))
-        try Self.heldBackRows(store, key: key)
+                                                             key: key, applicationName: "orgctl-\(name)-test"))
+        try body(store, key)
+    }
+
+    @Test("the same on PostgreSQL")
+    func heldBackRowsPostgres() throws {
+        try Self.withPostgresStore("held") { store, key in try Self.heldBackRows(store, key: key) }
     }
 
     /// `rows` into `orgctl_subject_values` with `store`'s bulk insert, of values (`bytes` false) or of bytes (true).
@@ -212,15 +217,11 @@ struct SubjectTableTests {
 
     @Test("PostgreSQL's bulk insert of bytes writes every row once and as given")
     func postgresBulkInsertText() throws {
-        guard let server = TestPostgres.uri() else { return }
-        let schema = "orgctl_bulk_" + UUID().uuidString.prefix(8).lowercased()
-        defer { _ = try? TestPostgres.rows(server, "DROP SCHEMA IF EXISTS \(schema) CASCADE") }
-        let key = try StateKey(raw: [UInt8](repeating: 7, count: 32))
-        let store = try #require(try PostgresStateStore.open(conninfo: server, schema: schema, access: .readWrite, lockTimeoutMilliseconds: 1000,
-                                                             key: key, applicationName: "orgctl-bulk-test"))
-        let rows: [[SQLValue]] = (0..<300).map { [.text("t\($0)"), .text("s"), .text($0 == 0 ? "" : $0 == 1 ? "été ✓" : "v\($0)")] }
-        try store.inWriteTransaction("inserting") { try Self.bulkInsert(store.db, rows, bytes: true) }
-        #expect(try Self.subjectValues(store.db, "s") == rows.map { $0.map { if case .text(let text) = $0 { text } else { "" } } }.sorted { $0[0] < $1[0] })
+        try Self.withPostgresStore("bulk") { store, _ in
+            let rows: [[SQLValue]] = (0..<300).map { [.text("t\($0)"), .text("s"), .text($0 == 0 ? "" : $0 == 1 ? "été ✓" : "v\($0)")] }
+            try store.inWriteTransaction("inserting") { try Self.bulkInsert(store.db, rows, bytes: true) }
+            #expect(try Self.subjectValues(store.db, "s") == rows.map { $0.map { if case .text(let text) = $0 { text } else { "" } } }.sorted { $0[0] < $1[0] })
+        }
     }
 
     @Test("a subject id is random: the same address in two databases gets two ids, and neither is derived from it")
