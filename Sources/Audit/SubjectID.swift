@@ -24,12 +24,12 @@ public struct SubjectID: Hashable, Comparable, Sendable {
 
     /// The id spelled by exactly 32 lowercase hex digits, or nil.
     public init?(hex: UnsafeRawBufferPointer) {
-        guard hex.count == Self.digits else { return nil }
+        // Lowercase only: the text is the token's, and a token has one spelling (8.1).
+        guard PersonalData.isTokenID(hex) else { return nil }
         var halves: (UInt64, UInt64) = (0, 0)
         for (index, character) in hex.enumerated() {
-            // Lowercase only: the text is the token's, and a token has one spelling (8.1).
-            guard let digit = Hex.value(ofDigit: character), !(UInt8(ascii: "A")...UInt8(ascii: "F")).contains(character) else { return nil }
-            if index < 16 { halves.0 = halves.0 << 4 | UInt64(digit) } else { halves.1 = halves.1 << 4 | UInt64(digit) }
+            let digit = UInt64(Hex.value(ofDigit: character) ?? 0)
+            if index < 16 { halves.0 = halves.0 << 4 | digit } else { halves.1 = halves.1 << 4 | digit }
         }
         (high, low) = halves
     }

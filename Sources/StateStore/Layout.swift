@@ -34,6 +34,12 @@ enum Layout {
         var columns: [String]
         var unique: Bool
         var predicate: String? = nil
+
+        /// `CREATE [UNIQUE] INDEX name ON table (columns) [WHERE predicate]`, as PostgreSQL's DDL creates it and
+        /// SQLite stores it in `sqlite_master` (without the `;`).
+        func sql(on table: String) -> String {
+            "CREATE \(unique ? "UNIQUE " : "")INDEX \(name) ON \(table) (\(columns.joined(separator: ", ")))" + (predicate.map { " WHERE \($0)" } ?? "")
+        }
     }
 
     /// Who may see a platform table's rows under row-level security (PostgreSQL).

@@ -34,11 +34,7 @@ enum PostgresSchema {
         if !table.primaryKey.isEmpty { lines.append("    PRIMARY KEY (\(table.primaryKey.joined(separator: ", ")))") }
         for unique in table.uniques { lines.append("    UNIQUE (\(unique.joined(separator: ", ")))") }
         var sql = "CREATE TABLE \(table.name) (\n\(lines.joined(separator: ",\n"))\n);\n"
-        for index in table.indexes {
-            sql += "CREATE \(index.unique ? "UNIQUE " : "")INDEX \(index.name) ON \(table.name) (\(index.columns.joined(separator: ", ")))"
-            sql += index.predicate.map { " WHERE \($0)" } ?? ""
-            sql += ";\n"
-        }
+        for index in table.indexes { sql += index.sql(on: table.name) + ";\n" }
         return sql
     }
 

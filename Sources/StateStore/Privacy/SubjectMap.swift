@@ -13,7 +13,8 @@ import Foundation
 /// Addresses are equal when their bytes are (the lower case of `PersonalData.canonicalAddress`,
 /// as SQLite's and PostgreSQL's unique index on `orgctl_subjects.email` compares them).
 struct SubjectMap {
-    /// 0: empty; otherwise the low 32 bits of the address's hash, then the subject's position + 1.
+    /// 0: empty; otherwise the low 32 bits of the address's hash, then the subject's position + 1. The bits
+    /// are also in ``tags``: kept in the slot, a probe passing other subjects' slots reads nothing else.
     private var slots: [UInt64] = Array(repeating: 0, count: 1024)
     /// The low 32 bits of each address's hash, by position: the neighbours of the subject found or added
     /// last are searched first (``nearby``).

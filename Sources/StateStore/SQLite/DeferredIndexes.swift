@@ -10,7 +10,7 @@
 /// is empty: a small insert gains little (and the schema changes make the connection prepare its
 /// cached statements again), and on a filled table rebuilding the index would cost more than the
 /// inserts save.
-/// Only an index whose SQL in `sqlite_master` is exactly the one orgctl writes (``sql(of:on:)``) is
+/// Only an index whose SQL in `sqlite_master` is exactly the one orgctl writes (`Layout.Index.sql(on:)`) is
 /// deferred, and it is made again from that SQL of orgctl's, so the file is the same as after
 /// row-by-row inserts: the text in `sqlite_master` is the database's, which others can write
 /// (`PRAGMA writable_schema`), and is never run (it could carry a second statement, which SQLite
@@ -26,12 +26,6 @@ enum DeferredIndexes {
     /// Rows from which the indexes are deferred.
     static let minimumRows = 1_000
     static let savepoint = "orgctl_deferred_indexes"
-
-    /// The SQL of `index` on `table` as orgctl creates it (migration step 8 -> 9) and SQLite stores it.
-    static func sql(of index: Layout.Index, on table: String) -> String {
-        "CREATE \(index.unique ? "UNIQUE " : "")INDEX \(index.name) ON \(table) (\(index.columns.joined(separator: ", ")))"
-            + (index.predicate.map { " WHERE \($0)" } ?? "")
-    }
 }
 
 extension SQLDatabase {
@@ -51,7 +45,7 @@ extension SQLiteConnection {
         // The indexes the file has exactly as orgctl made them (one a user dropped or changed is not touched).
         var indexes: [(name: String, sql: String)] = []
         for index in layout {
-            let sql = DeferredIndexes.sql(of: index, on: table)
+            let sql = index.sql(on: table)
             if try first("SELECT sql FROM main.sqlite_master WHERE type = 'index' AND name = ?1 AND tbl_name = ?2",
                          [.text(index.name), .text(table)], { $0.optionalText(0) }) == sql {
                 indexes.append((index.name, sql))
